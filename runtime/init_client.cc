@@ -1,0 +1,189 @@
+#include "runtime/init_client.h"
+
+#include <poll.h>
+#include <sys/eventfd.h>
+
+#include "common/io.h"
+#include "common/log.h"
+
+namespace declaw::runtime {
+
+namespace {
+// Opens carry one fd; nothing else carries any.
+constexpr size_t kMaxReplyFds = 1;
+// Unclaimed exit reports kept per sandbox before the oldest are dropped.
+constexpr size_t kMaxRememberedExits = 4096;
+
+Result<void> waitReadable(int fd, InitClient::Duration timeout) {
+  pollfd p{fd, POLLIN, 0};
+  int n;
+  do {
+    n = ::poll(&p, 1, static_cast<int>(timeout.count()));
+  } while (n < 0 && errno == EINTR);
+  if (n < 0) return ErrnoError() << "poll";
+  if (n == 0) return ErrnoError(ETIMEDOUT) << "init did not answer";
+  return {};
+}
+}  // namespace
+
+Result<void> InitClient::handshake(int control, const InitConfig& config, Duration timeout) {
+  if (auto r = sendPacket(control, encode(config)); !r) return r;
+  if (auto r = waitReadable(control, timeout); !r) return r;
+  auto packet = recvPacket(control, kMaxPacketBytes);
+  if (!packet) return ErrnoError(EPIPE) << "init ended during setup (" << packet.error().describe() << ")";
+  if (peekType(packet->data) == MsgType::kReady && packet->data.size() == 1) return {};
+  SetupFailed failed;
+  if (decode(packet->data, failed)) {
+    return ErrnoError(failed.error) << "sandbox setup failed: " << failed.message;
+  }
+  return ErrnoError(EPROTO) << "init sent an unexpected message during setup";
+}
+
+InitClient::InitClient(UniqueFd control) : control_(std::move(control)) {
+  wake_.reset(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+  reader_ = std::thread([this] { readLoop(); });
+}
+
+InitClient::~InitClient() {
+  uint64_t one = 1;
+  if (wake_) (void)writeAll(wake_.get(), &one, sizeof one);
+  if (reader_.joinable()) reader_.join();
+}
+
+bool InitClient::alive() const {
+  std::lock_guard lock(mutex_);
+  return alive_;
+}
+
+void InitClient::onClosed(std::function<void()> callback) {
+  std::unique_lock lock(mutex_);
+  if (!alive_) {
+    lock.unlock();
+    callback();
+    return;
+  }
+  on_closed_ = std::move(callback);
+}
+
+void InitClient::readLoop() {
+  auto log = logger("runtime");
+  for (;;) {
+    pollfd fds[2] = {{control_.get(), POLLIN, 0}, {wake_.get(), POLLIN, 0}};
+    int n = ::poll(fds, 2, -1);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 || (fds[1].revents & POLLIN) != 0) break;
+    auto packet = recvPacket(control_.get(), kMaxPacketBytes);
+    if (!packet) break;  // init is gone (or sent something oversized)
+    MsgType type = peekType(packet->data);
+    std::lock_guard lock(mutex_);
+    if (type == MsgType::kExited) {
+      Exited exited;
+      if (!decode(packet->data, exited) || !packet->fds.empty()) break;
+      if (exits_.size() >= kMaxRememberedExits) exits_.erase(exits_.begin());
+      exits_[exited.pid] = exited.wait_status;
+    } else if (type == MsgType::kReply) {
+      ReplyWithFds r;
+      if (!decode(packet->data, r.reply) || packet->fds.size() > kMaxReplyFds) break;
+      // A reply nobody waits for (a late answer after a timeout, or a forged id) is dropped.
+      if (!waiting_.contains(r.reply.request_id)) continue;
+      r.fds = std::move(packet->fds);
+      replies_[r.reply.request_id] = std::move(r);
+    } else {
+      log->warn("init sent an unexpected message type {}", static_cast<int>(type));
+      break;
+    }
+    changed_.notify_all();
+  }
+  std::function<void()> callback;
+  {
+    std::lock_guard lock(mutex_);
+    alive_ = false;
+    callback = std::move(on_closed_);
+  }
+  changed_.notify_all();
+  if (callback) callback();
+}
+
+Result<ReplyWithFds> InitClient::call(const std::string& packet, uint64_t id,
+                                      std::span<const int> fds, Duration timeout) {
+  {
+    std::lock_guard lock(mutex_);
+    if (!alive_) return ErrnoError(EPIPE) << "sandbox init is gone";
+    waiting_[id] = true;
+  }
+  auto send = sendPacket(control_.get(), packet, fds);
+  std::unique_lock lock(mutex_);
+  if (!send) {
+    waiting_.erase(id);
+    return ErrnoError(EPIPE) << "send to sandbox init: " << send.error().describe();
+  }
+  bool done = changed_.wait_for(lock, timeout, [&] { return replies_.contains(id) || !alive_; });
+  waiting_.erase(id);
+  auto it = replies_.find(id);
+  if (it == replies_.end()) {
+    if (!done) return ErrnoError(ETIMEDOUT) << "sandbox init did not answer in time";
+    return ErrnoError(EPIPE) << "sandbox init is gone";
+  }
+  ReplyWithFds result = std::move(it->second);
+  replies_.erase(it);
+  return result;
+}
+
+Result<ReplyWithFds> InitClient::spawn(SpawnRequest request, std::span<const int> fds,
+                                       Duration timeout) {
+  uint64_t id;
+  {
+    std::lock_guard lock(mutex_);
+    id = next_id_++;
+  }
+  request.request_id = id;
+  return call(encode(request), id, fds, timeout);
+}
+
+Result<ReplyWithFds> InitClient::signal(SignalRequest request, Duration timeout) {
+  uint64_t id;
+  {
+    std::lock_guard lock(mutex_);
+    id = next_id_++;
+  }
+  request.request_id = id;
+  return call(encode(request), id, {}, timeout);
+}
+
+Result<ReplyWithFds> InitClient::fileOp(FileOpRequest request, Duration timeout) {
+  uint64_t id;
+  {
+    std::lock_guard lock(mutex_);
+    id = next_id_++;
+  }
+  request.request_id = id;
+  return call(encode(request), id, {}, timeout);
+}
+
+Result<int> InitClient::waitExit(int32_t pid, Duration timeout) {
+  std::unique_lock lock(mutex_);
+  bool done = changed_.wait_for(lock, timeout, [&] { return exits_.contains(pid) || !alive_; });
+  auto it = exits_.find(pid);
+  if (it == exits_.end()) {
+    if (!done) return ErrnoError(ETIMEDOUT) << "process " << pid << " did not exit in time";
+    return ErrnoError(EPIPE) << "sandbox init is gone";
+  }
+  int status = it->second;
+  exits_.erase(it);
+  return status;
+}
+
+bool InitClient::pollExit(int32_t pid, int* status) {
+  std::lock_guard lock(mutex_);
+  auto it = exits_.find(pid);
+  if (it == exits_.end()) return false;
+  *status = it->second;
+  return true;
+}
+
+void InitClient::forgetExit(int32_t pid) {
+  std::lock_guard lock(mutex_);
+  exits_.erase(pid);
+}
+
+}  // namespace declaw::runtime

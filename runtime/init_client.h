@@ -1,0 +1,80 @@
+// The daemon's side of one sandbox's control socket: request/reply matching, exit reports, and
+// a reader thread. Everything init sends is untrusted: replies are matched by request id, fds
+// beyond what a reply may carry are closed, and a malformed packet ends the conversation.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <span>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "common/result.h"
+#include "common/unique_fd.h"
+#include "runtime/protocol.h"
+
+namespace declaw::runtime {
+
+struct ReplyWithFds {
+  Reply reply;
+  std::vector<UniqueFd> fds;
+};
+
+class InitClient {
+ public:
+  using Duration = std::chrono::milliseconds;
+
+  // Takes the control socket after init said Ready (see waitReady) and starts the reader.
+  explicit InitClient(UniqueFd control);
+  ~InitClient();  // closes the socket and joins the reader
+  InitClient(const InitClient&) = delete;
+  InitClient& operator=(const InitClient&) = delete;
+
+  // Sends the config and waits for Ready or SetupFailed. Call once, before constructing.
+  static Result<void> handshake(int control, const InitConfig& config, Duration timeout);
+
+  // Sends a request (its request_id is assigned here) and waits for the matching reply.
+  // ETIMEDOUT after `timeout`; EPIPE if init is gone.
+  Result<ReplyWithFds> spawn(SpawnRequest request, std::span<const int> fds, Duration timeout);
+  Result<ReplyWithFds> signal(SignalRequest request, Duration timeout);
+  Result<ReplyWithFds> fileOp(FileOpRequest request, Duration timeout);
+
+  // The wait status of a spawned pid once init reported it; ETIMEDOUT after `timeout`; EPIPE if
+  // init is gone.
+  Result<int> waitExit(int32_t pid, Duration timeout);
+  // Non-blocking: true and the status if the pid has exited.
+  bool pollExit(int32_t pid, int* status);
+  // Forget an exit report nobody will ask for (the command's waiter gave up).
+  void forgetExit(int32_t pid);
+
+  // False once the control socket closed or init sent garbage.
+  bool alive() const;
+  // Called (on the reader thread) once when the conversation ends.
+  void onClosed(std::function<void()> callback);
+
+ private:
+  Result<ReplyWithFds> call(const std::string& packet, uint64_t id, std::span<const int> fds,
+                            Duration timeout);
+  void readLoop();
+
+  UniqueFd control_;
+  UniqueFd wake_;  // eventfd that stops the reader
+  mutable std::mutex mutex_;
+  std::condition_variable changed_;
+  uint64_t next_id_ = 1;
+  std::map<uint64_t, ReplyWithFds> replies_;  // arrived, not yet taken
+  std::map<uint64_t, bool> waiting_;          // request ids someone waits for
+  std::map<int32_t, int> exits_;              // pid -> wait status
+  bool alive_ = true;
+  std::function<void()> on_closed_;
+  std::thread reader_;
+};
+
+}  // namespace declaw::runtime

@@ -1,0 +1,48 @@
+// Launches declaw-init as PID 1 of a fresh set of namespaces.
+//
+// The daemon is multi-threaded, so the cloned child does as little as possible (STYLE rule 3):
+// it waits for the parent to write its uid/gid maps, becomes namespace root, and execveat()s the
+// declaw-init binary opened at daemon start. All mounting happens in the fresh, single-threaded
+// init. The parent keeps a pidfd (to watch for exit and to kill without pid reuse races) and its
+// end of the control socket.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <string>
+
+#include "common/result.h"
+#include "common/unique_fd.h"
+
+namespace declaw::runtime {
+
+struct IdRange {
+  uint32_t host_base = 0;  // sandbox id 0 maps to this host id
+  uint32_t count = 65536;
+};
+
+struct LaunchSpec {
+  std::string sandbox_id;
+  IdRange ids;             // used for both uids and gids
+  int init_exe_fd = -1;    // declaw-init, opened O_PATH|O_CLOEXEC at daemon start
+  int devnull_fd = -1;     // /dev/null, becomes the child's 0, 1 and 2
+};
+
+struct LaunchedInit {
+  pid_t pid = -1;
+  UniqueFd pidfd;
+  UniqueFd control;  // SOCK_SEQPACKET; init holds the other end as kControlFd
+};
+
+// The uid_map/gid_map line for a range: "0 <base> <count>\n".
+std::string idMapLine(const IdRange& ids);
+
+// clone(NEWUSER|NEWNS|NEWPID|NEWNET|NEWUTS|NEWIPC|NEWCGROUP) + uid/gid map + exec of init.
+// On failure nothing is left running.
+Result<LaunchedInit> launchInit(const LaunchSpec& spec);
+
+// Opens the declaw-init binary for later execveat (O_PATH keeps it valid if the file is replaced).
+Result<UniqueFd> openInitExecutable(const std::string& path);
+
+}  // namespace declaw::runtime

@@ -1,0 +1,310 @@
+#include "runtime/protocol.h"
+
+#include <cstring>
+
+namespace declaw::runtime {
+
+namespace {
+// A list longer than this is malformed, whatever its bytes say.
+constexpr uint32_t kMaxListItems = 1 << 20;
+}
+
+void WireWriter::u32(uint32_t v) {
+  char b[4];
+  std::memcpy(b, &v, 4);
+  buf_.append(b, 4);
+}
+
+void WireWriter::u64(uint64_t v) {
+  char b[8];
+  std::memcpy(b, &v, 8);
+  buf_.append(b, 8);
+}
+
+void WireWriter::str(std::string_view s) {
+  u32(static_cast<uint32_t>(s.size()));
+  buf_.append(s);
+}
+
+void WireWriter::strs(const std::vector<std::string>& v) {
+  u32(static_cast<uint32_t>(v.size()));
+  for (const auto& s : v) str(s);
+}
+
+bool WireReader::take(size_t n) {
+  if (!ok_ || data_.size() - pos_ < n) {
+    ok_ = false;
+    return false;
+  }
+  return true;
+}
+
+uint8_t WireReader::u8() {
+  if (!take(1)) return 0;
+  return static_cast<uint8_t>(data_[pos_++]);
+}
+
+uint32_t WireReader::u32() {
+  if (!take(4)) return 0;
+  uint32_t v;
+  std::memcpy(&v, data_.data() + pos_, 4);
+  pos_ += 4;
+  return v;
+}
+
+uint64_t WireReader::u64() {
+  if (!take(8)) return 0;
+  uint64_t v;
+  std::memcpy(&v, data_.data() + pos_, 8);
+  pos_ += 8;
+  return v;
+}
+
+std::string WireReader::str() {
+  uint32_t n = u32();
+  if (!take(n)) return {};
+  std::string s(data_.substr(pos_, n));
+  pos_ += n;
+  return s;
+}
+
+std::vector<std::string> WireReader::strs() {
+  uint32_t n = u32();
+  std::vector<std::string> v;
+  if (n > kMaxListItems || n > data_.size() - pos_) {  // each item takes >= 4 bytes
+    ok_ = false;
+    return v;
+  }
+  v.reserve(n);
+  for (uint32_t i = 0; i < n && ok_; ++i) v.push_back(str());
+  return v;
+}
+
+MsgType peekType(std::string_view packet) {
+  return packet.empty() ? MsgType{0} : static_cast<MsgType>(packet[0]);
+}
+
+namespace {
+
+// Checks the type byte and returns a reader positioned after it.
+bool open(std::string_view packet, MsgType type, WireReader& r) {
+  if (peekType(packet) != type) return false;
+  r = WireReader(packet.substr(1));
+  return true;
+}
+
+void writeEntry(WireWriter& w, const Entry& e) {
+  w.str(e.name);
+  w.str(e.path);
+  w.u8(static_cast<uint8_t>(e.type));
+  w.u64(e.size);
+  w.u32(e.mode);
+  w.u32(e.uid);
+  w.u32(e.gid);
+  w.i64(e.mtime_sec);
+  w.str(e.symlink_target);
+}
+
+void readEntry(WireReader& r, Entry& e) {
+  e.name = r.str();
+  e.path = r.str();
+  uint8_t type = r.u8();
+  e.type = (type >= 1 && type <= 4) ? static_cast<EntryType>(type) : EntryType::kOther;
+  e.size = r.u64();
+  e.mode = r.u32();
+  e.uid = r.u32();
+  e.gid = r.u32();
+  e.mtime_sec = r.i64();
+  e.symlink_target = r.str();
+}
+
+}  // namespace
+
+std::string encode(const InitConfig& m) {
+  WireWriter w(MsgType::kConfig);
+  w.str(m.sandbox_id);
+  w.str(m.hostname);
+  w.str(m.template_name);
+  w.u64(m.root_size_bytes);
+  w.u64(m.tmp_size_bytes);
+  w.u32(m.user_uid);
+  w.u32(m.user_gid);
+  w.str(std::string_view(reinterpret_cast<const char*>(m.seccomp_bpf.data()),
+                         m.seccomp_bpf.size()));
+  return w.data();
+}
+
+bool decode(std::string_view packet, InitConfig& m) {
+  WireReader r("");
+  if (!open(packet, MsgType::kConfig, r)) return false;
+  m.sandbox_id = r.str();
+  m.hostname = r.str();
+  m.template_name = r.str();
+  m.root_size_bytes = r.u64();
+  m.tmp_size_bytes = r.u64();
+  m.user_uid = r.u32();
+  m.user_gid = r.u32();
+  std::string bpf = r.str();
+  m.seccomp_bpf.assign(bpf.begin(), bpf.end());
+  return r.atEnd();
+}
+
+std::string encode(const SpawnRequest& m) {
+  WireWriter w(MsgType::kSpawn);
+  w.u64(m.request_id);
+  w.strs(m.argv);
+  w.strs(m.env);
+  w.str(m.cwd);
+  w.u32(m.uid);
+  w.u32(m.gid);
+  w.u8(m.keep_caps ? 1 : 0);
+  return w.data();
+}
+
+bool decode(std::string_view packet, SpawnRequest& m) {
+  WireReader r("");
+  if (!open(packet, MsgType::kSpawn, r)) return false;
+  m.request_id = r.u64();
+  m.argv = r.strs();
+  m.env = r.strs();
+  m.cwd = r.str();
+  m.uid = r.u32();
+  m.gid = r.u32();
+  m.keep_caps = r.u8() != 0;
+  return r.atEnd();
+}
+
+std::string encode(const SignalRequest& m) {
+  WireWriter w(MsgType::kSignal);
+  w.u64(m.request_id);
+  w.i32(m.pid);
+  w.i32(m.signal);
+  w.u8(m.group ? 1 : 0);
+  return w.data();
+}
+
+bool decode(std::string_view packet, SignalRequest& m) {
+  WireReader r("");
+  if (!open(packet, MsgType::kSignal, r)) return false;
+  m.request_id = r.u64();
+  m.pid = r.i32();
+  m.signal = r.i32();
+  m.group = r.u8() != 0;
+  return r.atEnd();
+}
+
+std::string encode(const FileOpRequest& m) {
+  WireWriter w(MsgType::kFileOp);
+  w.u64(m.request_id);
+  w.u8(static_cast<uint8_t>(m.kind));
+  w.str(m.path);
+  w.str(m.path2);
+  w.u32(m.uid);
+  w.u32(m.gid);
+  w.u32(m.depth);
+  w.u32(m.mode);
+  return w.data();
+}
+
+bool decode(std::string_view packet, FileOpRequest& m) {
+  WireReader r("");
+  if (!open(packet, MsgType::kFileOp, r)) return false;
+  m.request_id = r.u64();
+  uint8_t kind = r.u8();
+  if (kind < 1 || kind > 7) return false;
+  m.kind = static_cast<FileOpKind>(kind);
+  m.path = r.str();
+  m.path2 = r.str();
+  m.uid = r.u32();
+  m.gid = r.u32();
+  m.depth = r.u32();
+  m.mode = r.u32();
+  return r.atEnd();
+}
+
+std::string encodeReady() { return WireWriter(MsgType::kReady).data(); }
+
+std::string encode(const SetupFailed& m) {
+  WireWriter w(MsgType::kSetupFailed);
+  w.i32(m.error);
+  w.str(m.message);
+  return w.data();
+}
+
+bool decode(std::string_view packet, SetupFailed& m) {
+  WireReader r("");
+  if (!open(packet, MsgType::kSetupFailed, r)) return false;
+  m.error = r.i32();
+  m.message = r.str();
+  return r.atEnd();
+}
+
+std::string encode(const Reply& m) {
+  WireWriter w(MsgType::kReply);
+  w.u64(m.request_id);
+  w.i32(m.error);
+  w.str(m.message);
+  w.i64(m.value);
+  w.str(m.payload);
+  return w.data();
+}
+
+bool decode(std::string_view packet, Reply& m) {
+  WireReader r("");
+  if (!open(packet, MsgType::kReply, r)) return false;
+  m.request_id = r.u64();
+  m.error = r.i32();
+  m.message = r.str();
+  m.value = r.i64();
+  m.payload = r.str();
+  return r.atEnd();
+}
+
+std::string encode(const Exited& m) {
+  WireWriter w(MsgType::kExited);
+  w.i32(m.pid);
+  w.i32(m.wait_status);
+  return w.data();
+}
+
+bool decode(std::string_view packet, Exited& m) {
+  WireReader r("");
+  if (!open(packet, MsgType::kExited, r)) return false;
+  m.pid = r.i32();
+  m.wait_status = r.i32();
+  return r.atEnd();
+}
+
+std::string encodeEntry(const Entry& e) {
+  WireWriter w;
+  writeEntry(w, e);
+  return w.data();
+}
+
+std::string encodeEntries(const std::vector<Entry>& es) {
+  WireWriter w;
+  w.u32(static_cast<uint32_t>(es.size()));
+  for (const auto& e : es) writeEntry(w, e);
+  return w.data();
+}
+
+bool decodeEntry(std::string_view data, Entry& e) {
+  WireReader r(data);
+  readEntry(r, e);
+  return r.atEnd();
+}
+
+bool decodeEntries(std::string_view data, std::vector<Entry>& es) {
+  WireReader r(data);
+  uint32_t n = r.u32();
+  if (n > kMaxListItems) return false;
+  es.clear();
+  for (uint32_t i = 0; i < n && r.ok(); ++i) {
+    Entry e;
+    readEntry(r, e);
+    es.push_back(std::move(e));
+  }
+  return r.atEnd();
+}
+
+}  // namespace declaw::runtime

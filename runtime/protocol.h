@@ -1,0 +1,192 @@
+// The control protocol between declawd and declaw-init, over one SOCK_SEQPACKET socketpair per
+// sandbox (init's end is fd kControlFd). Every packet is one message: a MsgType byte followed by
+// fields written with WireWriter. fds travel alongside with SCM_RIGHTS.
+//
+// Trust: the daemon treats everything init sends as untrusted input (sandbox code may have taken
+// init over); every decode is bounds-checked and fails cleanly on malformed data.
+//
+//   daemon -> init                          init -> daemon
+//   kConfig (first, once)                   kReady | kSetupFailed (once, after setup)
+//   kSpawn   + fds [stdin, stdout, stderr]  kReply (same request_id; fds for opens)
+//   kSignal                                 kExited (for every spawned pid, when reaped)
+//   kFileOp
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace declaw::runtime {
+
+// The control socket's fd number inside declaw-init (0-2 are /dev/null until the first spawn).
+inline constexpr int kControlFd = 3;
+// The largest packet either side sends or accepts.
+inline constexpr size_t kMaxPacketBytes = 256 * 1024;
+
+enum class MsgType : uint8_t {
+  kConfig = 1,
+  kSpawn = 2,
+  kSignal = 3,
+  kFileOp = 4,
+  kReady = 10,
+  kSetupFailed = 11,
+  kReply = 12,
+  kExited = 13,
+};
+
+// --- daemon -> init -------------------------------------------------------------------------
+
+// How declaw-init builds the sandbox. Sent once, right after exec.
+struct InitConfig {
+  std::string sandbox_id;
+  std::string hostname;
+  std::string template_name;  // "base" | "python" (python = base + /usr/bin/python3 check)
+  uint64_t root_size_bytes = 0;  // tmpfs holding the writable / (and /home/user)
+  uint64_t tmp_size_bytes = 0;   // tmpfs for /tmp
+  uint32_t user_uid = 1000;      // "user" inside the sandbox
+  uint32_t user_gid = 1000;
+  std::vector<uint8_t> seccomp_bpf;  // struct sock_filter[], installed by init before serving
+};
+
+struct SpawnRequest {
+  uint64_t request_id = 0;
+  std::vector<std::string> argv;  // argv[0] is the absolute path to exec
+  std::vector<std::string> env;   // "K=V"
+  std::string cwd;
+  uint32_t uid = 0;  // inside the sandbox
+  uint32_t gid = 0;
+  bool keep_caps = false;  // true for namespace root: keeps Docker's default capability set
+};
+
+struct SignalRequest {
+  uint64_t request_id = 0;
+  int32_t pid = 0;  // as spawned (a process-group leader: spawn does setsid())
+  int32_t signal = 0;
+  bool group = true;  // kill(-pid) rather than kill(pid)
+};
+
+enum class FileOpKind : uint8_t {
+  kOpenRead = 1,   // reply: fd (O_RDONLY, regular files only), size
+  kOpenWrite = 2,  // reply: fd (O_WRONLY|O_TRUNC, created with parents, regular files only)
+  kStat = 3,       // reply: one entry (lstat: symlinks are reported, not followed)
+  kList = 4,       // reply: fd of a memfd holding encoded entries (see encodeEntries)
+  kMkdir = 5,      // with parents; reply value 1 if created, 0 if it existed as a directory
+  kRemove = 6,     // recursive; does not follow symlinks
+  kRename = 7,     // path -> path2
+};
+
+struct FileOpRequest {
+  uint64_t request_id = 0;
+  FileOpKind kind = FileOpKind::kStat;
+  std::string path;   // absolute, inside the sandbox
+  std::string path2;  // rename target
+  uint32_t uid = 1000;  // the op runs as this user inside the sandbox
+  uint32_t gid = 1000;
+  uint32_t depth = 1;   // kList
+  uint32_t mode = 0644;  // kOpenWrite (new files), kMkdir uses 0755
+};
+
+// --- init -> daemon -------------------------------------------------------------------------
+
+struct SetupFailed {
+  int32_t error = 0;  // errno
+  std::string message;
+};
+
+struct Reply {
+  uint64_t request_id = 0;
+  int32_t error = 0;       // errno; 0 = success
+  std::string message;     // context for errors ("open /x")
+  int64_t value = 0;       // spawn: pid; open: file size; mkdir: 1 created / 0 existed
+  std::string payload;     // kStat: encoded entry
+};
+
+struct Exited {
+  int32_t pid = 0;
+  int32_t wait_status = 0;  // as from waitpid()
+};
+
+enum class EntryType : uint8_t { kFile = 1, kDir = 2, kSymlink = 3, kOther = 4 };
+
+struct Entry {
+  std::string name;
+  std::string path;
+  EntryType type = EntryType::kOther;
+  uint64_t size = 0;
+  uint32_t mode = 0;  // st_mode & 07777
+  uint32_t uid = 0;   // inside the sandbox
+  uint32_t gid = 0;
+  int64_t mtime_sec = 0;
+  std::string symlink_target;
+};
+
+// --- encoding -------------------------------------------------------------------------------
+
+class WireWriter {
+ public:
+  explicit WireWriter(MsgType type) { buf_.push_back(static_cast<char>(type)); }
+  WireWriter() = default;  // for payloads without a type byte
+  void u8(uint8_t v) { buf_.push_back(static_cast<char>(v)); }
+  void u32(uint32_t v);
+  void u64(uint64_t v);
+  void i32(int32_t v) { u32(static_cast<uint32_t>(v)); }
+  void i64(int64_t v) { u64(static_cast<uint64_t>(v)); }
+  void str(std::string_view s);
+  void strs(const std::vector<std::string>& v);
+  const std::string& data() const { return buf_; }
+
+ private:
+  std::string buf_;
+};
+
+// Bounds-checked reader; after any failed read ok() stays false and reads return zero values.
+class WireReader {
+ public:
+  explicit WireReader(std::string_view data) : data_(data) {}
+  uint8_t u8();
+  uint32_t u32();
+  uint64_t u64();
+  int32_t i32() { return static_cast<int32_t>(u32()); }
+  int64_t i64() { return static_cast<int64_t>(u64()); }
+  std::string str();
+  std::vector<std::string> strs();
+  bool ok() const { return ok_; }
+  bool atEnd() const { return ok_ && pos_ == data_.size(); }
+
+ private:
+  bool take(size_t n);
+  std::string_view data_;
+  size_t pos_ = 0;
+  bool ok_ = true;
+};
+
+// The type byte of a packet, or 0 when empty.
+MsgType peekType(std::string_view packet);
+
+std::string encode(const InitConfig& m);
+std::string encode(const SpawnRequest& m);
+std::string encode(const SignalRequest& m);
+std::string encode(const FileOpRequest& m);
+std::string encodeReady();
+std::string encode(const SetupFailed& m);
+std::string encode(const Reply& m);
+std::string encode(const Exited& m);
+std::string encodeEntry(const Entry& e);                   // no type byte
+std::string encodeEntries(const std::vector<Entry>& es);   // no type byte
+
+// Each decode returns false on any malformed, short or over-long input (and the type byte must
+// match). Strings are limited by kMaxPacketBytes through the packet size.
+bool decode(std::string_view packet, InitConfig& m);
+bool decode(std::string_view packet, SpawnRequest& m);
+bool decode(std::string_view packet, SignalRequest& m);
+bool decode(std::string_view packet, FileOpRequest& m);
+bool decode(std::string_view packet, SetupFailed& m);
+bool decode(std::string_view packet, Reply& m);
+bool decode(std::string_view packet, Exited& m);
+bool decodeEntry(std::string_view data, Entry& e);
+bool decodeEntries(std::string_view data, std::vector<Entry>& es);
+
+}  // namespace declaw::runtime
