@@ -1,0 +1,45 @@
+// HTTP requests and responses as plain values, independent of Beast, so handlers are pure
+// functions and tests need no socket. daemon/http_session.cc converts to and from Beast.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include "api/services.h"
+#include "common/unique_fd.h"
+
+namespace declaw::api {
+
+struct Request {
+  std::string method;  // "GET", "POST", ...
+  std::string target;  // path and query, still percent-encoded: "/v1/sandboxes?state=running"
+  std::string content_type;
+  std::string body;  // empty for raw uploads, which stream (see Router::beginUpload)
+};
+
+struct Response {
+  int status = 200;
+  std::string content_type = "application/json";  // empty: send no Content-Type (204)
+  std::string body;
+  // Extra headers to send as they are, e.g. {"Allow", "GET, POST"} on a 405.
+  std::vector<std::pair<std::string, std::string>> headers;
+  // When set, the body is streamed from this fd (file_size bytes) instead of `body`.
+  UniqueFd file;
+  uint64_t file_size = 0;
+};
+
+// A raw upload the session should stream: write every body byte to `sink`, then call
+// Router::finishUpload with the count.
+struct Upload {
+  UniqueFd sink;
+  std::string sandbox_id;
+  std::string path;  // normalised
+  // Who uploads, and as which sandbox user: finishUpload describes the file on their behalf.
+  Caller caller;
+  std::string user = "user";
+};
+
+}  // namespace declaw::api

@@ -1,0 +1,161 @@
+// What the API handlers need from the daemon, as a small interface: handlers are pure functions
+// of (request, Services), so routing and validation are unit-tested with a fake Services and no
+// socket (STYLE rule 6). The daemon's registry implements it.
+//
+// Errors are Result errors carrying an errno; api/errors.h maps them to HTTP:
+//   ENOENT 404 not_found · EPERM/EACCES 403 forbidden · EINVAL ENOTDIR EISDIR ENAMETOOLONG ELOOP
+//   ENOTEMPTY EXDEV EBADF 400 invalid_argument · EEXIST 409 conflict · ESRCH 409 conflict (sandbox
+//   not running) · ETIMEDOUT 408 timeout · E2BIG EFBIG 413 too_large · EDQUOT 429 rate_limited
+//   (over a configured limit) · ENOSPC 507 not_enough_space · ENOSYS 501 not_implemented ·
+//   anything else 500 internal.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/result.h"
+#include "common/unique_fd.h"
+
+namespace declaw::api {
+
+using Clock = std::chrono::system_clock;
+using StringMap = std::map<std::string, std::string>;
+
+// Who is calling, from SO_PEERCRED. Root (uid 0) sees every sandbox; others only their own.
+struct Caller {
+  uid_t uid = 0;
+  gid_t gid = 0;
+  pid_t pid = 0;
+  bool isRoot() const { return uid == 0; }
+};
+
+struct CreateSandboxSpec {
+  std::string template_name = "base";
+  uint32_t timeout_s = 300;
+  StringMap envs;      // default environment of every command
+  StringMap metadata;
+  bool allow_internet_access = false;
+};
+
+struct SandboxInfo {
+  std::string sandbox_id;
+  std::string template_id;
+  StringMap metadata;
+  StringMap envs;
+  Clock::time_point started_at;
+  Clock::time_point end_at;  // when the timeout kills it (or when it was killed)
+  std::string state;         // "creating" | "running" | "killed"
+  uid_t owner_uid = 0;
+  bool allow_internet_access = false;
+};
+
+struct RunSpec {
+  std::string cmd;  // run as /bin/bash -l -c CMD
+  StringMap envs;   // merged over the sandbox's envs
+  std::string cwd;  // empty: the user's home
+  std::string user = "user";  // "user" | "root"
+  std::string stdin_data;     // written to the command's stdin, then closed
+  uint32_t timeout_s = 60;    // 0 = no command timeout (the sandbox timeout still applies)
+};
+
+struct RunResult {
+  std::string stdout_data;  // raw bytes, at most the configured cap
+  std::string stderr_data;
+  int exit_code = -1;  // the exit status, or 128 + signal
+  std::optional<int> signal;  // set when the process was killed by a signal
+  int pid = 0;
+  bool timed_out = false;
+  bool stdout_truncated = false;
+  bool stderr_truncated = false;
+};
+
+struct FileEntry {
+  std::string name;
+  std::string path;
+  std::string type;  // "file" | "dir" | "symlink" | "other"
+  uint64_t size = 0;
+  uint32_t mode = 0;  // permission bits (st_mode & 07777)
+  std::string owner;  // "root" | "user" | the numeric uid
+  std::string group;
+  Clock::time_point modified_time;
+  std::string symlink_target;  // for symlinks
+};
+
+struct OpenedFile {
+  UniqueFd fd;
+  uint64_t size = 0;
+};
+
+struct HealthInfo {
+  std::string version;
+  std::map<std::string, bool> features;  // "user_namespaces", "seccomp", "pidfd", ...
+  std::map<std::string, uint64_t> limits;
+  size_t sandboxes_running = 0;
+};
+
+class Services {
+ public:
+  virtual ~Services() = default;
+
+  virtual HealthInfo health() = 0;
+
+  virtual Result<SandboxInfo> createSandbox(const Caller& caller, const CreateSandboxSpec& spec) = 0;
+  // The caller's sandboxes (all for root), newest first, killed ones included while remembered.
+  virtual std::vector<SandboxInfo> listSandboxes(const Caller& caller) = 0;
+  virtual Result<SandboxInfo> getSandbox(const Caller& caller, const std::string& id) = 0;
+  // Idempotent: killing a killed sandbox succeeds.
+  virtual Result<void> killSandbox(const Caller& caller, const std::string& id) = 0;
+  virtual Result<SandboxInfo> setTimeout(const Caller& caller, const std::string& id,
+                                         uint32_t timeout_s) = 0;
+
+  // Runs in the foreground and returns when the command exits or times out.
+  virtual Result<RunResult> runCommand(const Caller& caller, const std::string& id,
+                                       const RunSpec& spec) = 0;
+
+  // File operations run inside the sandbox as `user` ("user" | "root"); paths are absolute
+  // sandbox paths, already normalised by the API layer.
+  virtual Result<FileEntry> statPath(const Caller& caller, const std::string& id,
+                                     const std::string& path, const std::string& user) = 0;
+  virtual Result<std::vector<FileEntry>> listDir(const Caller& caller, const std::string& id,
+                                                 const std::string& path, uint32_t depth,
+                                                 const std::string& user) = 0;
+  // true if created, false if it already existed as a directory.
+  virtual Result<bool> makeDir(const Caller& caller, const std::string& id,
+                               const std::string& path, const std::string& user) = 0;
+  virtual Result<void> removePath(const Caller& caller, const std::string& id,
+                                  const std::string& path, const std::string& user) = 0;
+  virtual Result<FileEntry> renamePath(const Caller& caller, const std::string& id,
+                                       const std::string& from, const std::string& to,
+                                       const std::string& user) = 0;
+  // Regular files only. The fd is the daemon's to read/write; it refers to the file inside.
+  virtual Result<OpenedFile> openForRead(const Caller& caller, const std::string& id,
+                                         const std::string& path, const std::string& user) = 0;
+  // Creates parent directories; truncates.
+  virtual Result<UniqueFd> openForWrite(const Caller& caller, const std::string& id,
+                                        const std::string& path, const std::string& user) = 0;
+};
+
+// Limits the API layer enforces (the daemon's config fills them in).
+struct Limits {
+  uint64_t max_json_body_bytes = 16ull << 20;     // JSON request bodies (text file writes too)
+  uint64_t max_upload_bytes = 1ull << 30;         // raw PUT bodies
+  uint64_t max_header_bytes = 16 * 1024;          // request line + headers
+  uint64_t max_text_read_bytes = 16ull << 20;     // GET files (JSON); raw has no such cap
+  uint32_t idle_timeout_s = 60;                   // a connection with no complete request
+  uint32_t max_connections = 64;
+  uint32_t max_sandboxes = 64;
+  uint64_t max_output_bytes = 8ull << 20;         // captured stdout/stderr per command, each
+  uint32_t default_sandbox_timeout_s = 300;
+  uint32_t max_sandbox_timeout_s = 86400;
+  uint32_t default_command_timeout_s = 60;
+  uint32_t max_list_depth = 16;
+  uint64_t max_metadata_entries = 64;
+};
+
+}  // namespace declaw::api

@@ -1,0 +1,66 @@
+#include "daemon/config.h"
+
+#include <nlohmann/json.hpp>
+
+#include <set>
+
+#include "common/io.h"
+
+namespace declaw::daemon {
+
+namespace {
+constexpr size_t kMaxConfigBytes = 1 << 20;
+}
+
+Result<void> loadConfigFile(const std::string& path, Config& c) {
+  auto text = readFile(path, kMaxConfigBytes);
+  if (!text) return text.error();
+  nlohmann::json j = nlohmann::json::parse(*text, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded() || !j.is_object()) {
+    return PlainError() << "config " << path << ": not a JSON object";
+  }
+  std::set<std::string> known;
+  std::string bad;
+  auto read = [&](const char* key, auto& out) {
+    known.insert(key);
+    auto it = j.find(key);
+    if (it == j.end()) return true;
+    try {
+      out = it->get<std::remove_reference_t<decltype(out)>>();
+      return true;
+    } catch (const nlohmann::json::exception&) {
+      bad = key;
+      return false;
+    }
+  };
+  api::Limits& l = c.limits;
+  bool ok = read("socket_group", c.socket_group) && read("log_level", c.log_level) &&
+            read("init_path", c.init_path) && read("id_pool_base", c.id_pool_base) &&
+            read("id_pool_slots", c.id_pool_slots) && read("root_size_bytes", c.root_size_bytes) &&
+            read("tmp_size_bytes", c.tmp_size_bytes) &&
+            read("killed_records_kept", c.killed_records_kept) &&
+            read("max_json_body_bytes", l.max_json_body_bytes) &&
+            read("max_upload_bytes", l.max_upload_bytes) &&
+            read("max_header_bytes", l.max_header_bytes) &&
+            read("max_text_read_bytes", l.max_text_read_bytes) &&
+            read("idle_timeout_s", l.idle_timeout_s) &&
+            read("max_connections", l.max_connections) &&
+            read("max_sandboxes", l.max_sandboxes) &&
+            read("max_output_bytes", l.max_output_bytes) &&
+            read("default_sandbox_timeout_s", l.default_sandbox_timeout_s) &&
+            read("max_sandbox_timeout_s", l.max_sandbox_timeout_s) &&
+            read("default_command_timeout_s", l.default_command_timeout_s);
+  if (!ok) return PlainError() << "config " << path << ": '" << bad << "' has the wrong type";
+  for (auto it = j.begin(); it != j.end(); ++it) {
+    if (!known.contains(it.key())) {
+      return PlainError() << "config " << path << ": unknown key '" << it.key() << "'";
+    }
+  }
+  if (c.id_pool_slots == 0 ||
+      uint64_t{c.id_pool_base} + uint64_t{c.id_pool_slots} * 65536 > 0xFFFFFFFFull) {
+    return PlainError() << "config " << path << ": the id pool does not fit in 32-bit ids";
+  }
+  return {};
+}
+
+}  // namespace declaw::daemon

@@ -1,0 +1,36 @@
+// declawd's configuration: command-line flags plus an optional JSON file for limits and defaults.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "api/services.h"
+#include "common/result.h"
+
+namespace declaw::daemon {
+
+struct Config {
+  std::string socket_path = "/run/declaw/declaw.sock";
+  std::string state_dir = "/run/declaw";
+  std::string init_path;  // declaw-init; default: next to declawd, else the installed libexec path
+  std::string socket_group = "declaw";
+  std::string log_level = "info";
+
+  api::Limits limits;
+
+  // Host uid/gid ranges for sandboxes: slot i maps sandbox ids 0..65535 to
+  // id_pool_base + i * 65536 ... Far above ordinary users and the usual /etc/subuid ranges.
+  uint32_t id_pool_base = 1u << 28;
+  uint32_t id_pool_slots = 1024;
+
+  uint64_t root_size_bytes = 1ull << 30;  // the writable / (with /home/user)
+  uint64_t tmp_size_bytes = 512ull << 20; // /tmp
+
+  uint32_t killed_records_kept = 1000;  // killed sandboxes still listed / shown
+};
+
+// Reads a JSON config file over the defaults in `config`. Unknown keys are an error, so a typo
+// does not silently keep a default.
+Result<void> loadConfigFile(const std::string& path, Config& config);
+
+}  // namespace declaw::daemon

@@ -1,0 +1,198 @@
+#include "daemon/http_session.h"
+
+#include <boost/beast/core/file_posix.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http.hpp>
+#include <nlohmann/json.hpp>
+
+#include "common/io.h"
+#include "common/log.h"
+#include "daemon/fd_stream.h"
+
+namespace declaw::daemon {
+
+namespace http = boost::beast::http;
+using boost::system::error_code;
+
+namespace {
+
+// A request must arrive whole within this time once its first byte is read (slow clients).
+constexpr auto kRequestReadTimeout = std::chrono::seconds(30);
+// Writing one response (or one chunk of a streamed file) to a client that does not read.
+constexpr auto kWriteTimeout = std::chrono::seconds(60);
+constexpr size_t kUploadChunk = 256 * 1024;
+constexpr char kServerName[] = "declawd";
+
+std::string errorBody(const std::string& code, const std::string& message) {
+  return nlohmann::json{{"error", {{"code", code}, {"message", message}}}}.dump();
+}
+
+template <typename Body>
+bool writeMessage(FdStream& stream, http::response<Body>& res) {
+  stream.setDeadline(FdStream::Clock::now() + kWriteTimeout);
+  error_code ec;
+  http::write(stream, res, ec);
+  return !ec;
+}
+
+bool sendResponse(FdStream& stream, api::Response& r, unsigned version, bool keep_alive) {
+  if (r.file) {
+    http::response<http::file_body> res{static_cast<http::status>(r.status), version};
+    res.set(http::field::server, kServerName);
+    res.set(http::field::content_type, r.content_type);
+    boost::beast::file_posix file;
+    file.native_handle(r.file.release());
+    error_code ec;
+    res.body().reset(std::move(file), ec);
+    if (ec) return false;
+    res.content_length(r.file_size);
+    res.keep_alive(keep_alive);
+    return writeMessage(stream, res);
+  }
+  http::response<http::string_body> res{static_cast<http::status>(r.status), version};
+  res.set(http::field::server, kServerName);
+  if (!r.body.empty() || r.status != 204) res.set(http::field::content_type, r.content_type);
+  res.body() = std::move(r.body);
+  res.keep_alive(keep_alive);
+  res.prepare_payload();
+  return writeMessage(stream, res);
+}
+
+bool sendError(FdStream& stream, int status, const std::string& code, const std::string& message) {
+  api::Response r;
+  r.status = status;
+  r.body = errorBody(code, message);
+  return sendResponse(stream, r, 11, false);
+}
+
+api::Request toRequest(const http::request_header<>& h) {
+  api::Request req;
+  req.method = std::string(h.method_string());
+  req.target = std::string(h.target());
+  req.content_type = std::string(h[http::field::content_type]);
+  return req;
+}
+
+// Streams the body of an upload into the sink. Returns bytes written, or an error response.
+std::variant<uint64_t, api::Response> streamUpload(FdStream& stream,
+                                                   boost::beast::flat_buffer& buffer,
+                                                   http::request_parser<http::buffer_body>& parser,
+                                                   int sink) {
+  std::vector<char> chunk(kUploadChunk);
+  uint64_t total = 0;
+  while (!parser.is_done()) {
+    parser.get().body().data = chunk.data();
+    parser.get().body().size = chunk.size();
+    error_code ec;
+    http::read(stream, buffer, parser, ec);
+    if (ec == http::error::need_buffer) ec = {};
+    if (ec == http::error::body_limit) {
+      api::Response r;
+      r.status = 413;
+      r.body = errorBody("too_large", "upload is larger than the configured limit");
+      return r;
+    }
+    if (ec) {
+      api::Response r;
+      r.status = 400;
+      r.body = errorBody("invalid_argument", "upload interrupted: " + ec.message());
+      return r;
+    }
+    size_t got = chunk.size() - parser.get().body().size;
+    if (auto w = writeAll(sink, chunk.data(), got); !w) {
+      api::Response r;
+      bool full = w.error().code == ENOSPC || w.error().code == EDQUOT;
+      r.status = full ? 507 : 500;
+      r.body = errorBody(full ? "not_enough_space" : "internal",
+                         "write into the sandbox: " + w.error().describe());
+      return r;
+    }
+    total += got;
+  }
+  return total;
+}
+
+}  // namespace
+
+void serveConnection(int socket, const api::Caller& caller, api::Router& router) {
+  const api::Limits& limits = router.limits();
+  FdStream stream(socket);
+  boost::beast::flat_buffer buffer;
+  for (;;) {
+    // Idle: wait for the next request's first bytes; then the whole header must follow soon.
+    stream.setDeadline(FdStream::Clock::now() + std::chrono::seconds(limits.idle_timeout_s));
+    http::request_parser<http::empty_body> header_parser;
+    header_parser.header_limit(static_cast<uint32_t>(limits.max_header_bytes));
+    header_parser.body_limit(limits.max_upload_bytes);
+    error_code ec;
+    if (buffer.size() == 0) {
+      // Wait for the first byte under the idle deadline, then switch to the request deadline.
+      buffer.commit(stream.read_some(buffer.prepare(4096), ec));
+      if (ec) return;  // closed, idle timeout or error: nothing to answer
+    }
+    stream.setDeadline(FdStream::Clock::now() + kRequestReadTimeout);
+    http::read_header(stream, buffer, header_parser, ec);
+    if (ec == http::error::header_limit) {
+      sendError(stream, 431, "too_large", "request header is larger than the configured limit");
+      return;
+    }
+    if (ec == boost::asio::error::timed_out) {
+      sendError(stream, 408, "timeout", "request not received in time");
+      return;
+    }
+    if (ec) {
+      if (ec != http::error::end_of_stream && ec != boost::asio::error::eof) {
+        sendError(stream, 400, "invalid_argument", "malformed HTTP request: " + ec.message());
+      }
+      return;
+    }
+    const auto& header = header_parser.get();
+    unsigned version = header.version();
+    api::Request request = toRequest(header);
+    bool keep_alive = header.keep_alive();
+    if (header[http::field::expect] == "100-continue") {
+      http::response<http::empty_body> cont{http::status::continue_, version};
+      writeMessage(stream, cont);
+    }
+
+    api::Response response;
+    if (api::Router::isUpload(request.method, request.target)) {
+      uint64_t declared = header_parser.content_length().value_or(0);
+      auto begun = router.beginUpload(caller, request, declared);
+      if (auto* r = std::get_if<api::Response>(&begun)) {
+        // The body was not read: the connection cannot be reused.
+        sendResponse(stream, *r, version, false);
+        return;
+      }
+      auto& upload = std::get<api::Upload>(begun);
+      http::request_parser<http::buffer_body> body_parser{std::move(header_parser)};
+      body_parser.body_limit(limits.max_upload_bytes);
+      auto streamed = streamUpload(stream, buffer, body_parser, upload.sink.get());
+      upload.sink.reset();
+      if (auto* r = std::get_if<api::Response>(&streamed)) {
+        sendResponse(stream, *r, version, false);
+        return;
+      }
+      response = router.finishUpload(upload, std::get<uint64_t>(streamed));
+    } else {
+      http::request_parser<http::string_body> body_parser{std::move(header_parser)};
+      body_parser.body_limit(limits.max_json_body_bytes);
+      http::read(stream, buffer, body_parser, ec);
+      if (ec == http::error::body_limit) {
+        sendError(stream, 413, "too_large", "request body is larger than the configured limit");
+        return;
+      }
+      if (ec) {
+        sendError(stream, ec == boost::asio::error::timed_out ? 408 : 400,
+                  ec == boost::asio::error::timed_out ? "timeout" : "invalid_argument",
+                  "request body: " + ec.message());
+        return;
+      }
+      request.body = std::move(body_parser.get().body());
+      response = router.handle(caller, request);
+    }
+    if (!sendResponse(stream, response, version, keep_alive) || !keep_alive) return;
+  }
+}
+
+}  // namespace declaw::daemon

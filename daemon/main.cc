@@ -1,0 +1,119 @@
+// declawd: the declaw daemon. Runs in the foreground (systemd's Type=exec or a terminal).
+#include <fcntl.h>
+#include <limits.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <filesystem>
+
+#include "api/router.h"
+#include "common/log.h"
+#include "daemon/config.h"
+#include "daemon/registry.h"
+#include "daemon/server.h"
+#include "daemon/state_records.h"
+#include "runtime/launcher.h"
+#include "runtime/seccomp_policy.h"
+
+namespace {
+
+constexpr char kInstalledInit[] = "/usr/local/libexec/declaw/declaw-init";
+
+// declaw-init next to this binary (the build tree), else the installed one.
+std::string defaultInitPath() {
+  char self[PATH_MAX];
+  ssize_t n = ::readlink("/proc/self/exe", self, sizeof self - 1);
+  if (n > 0) {
+    self[n] = '\0';
+    auto beside = std::filesystem::path(self).parent_path() / "declaw-init";
+    if (std::filesystem::exists(beside)) return beside;
+    auto libexec = std::filesystem::path(self).parent_path().parent_path() / "libexec" /
+                   "declaw" / "declaw-init";
+    if (std::filesystem::exists(libexec)) return libexec;
+  }
+  return kInstalledInit;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using namespace declaw;
+  daemon::Config config;
+  std::string config_file;
+  CLI::App app{"declawd: local sandboxes for untrusted code"};
+  app.add_option("--socket", config.socket_path, "API socket path")->capture_default_str();
+  app.add_option("--state-dir", config.state_dir, "state directory")->capture_default_str();
+  app.add_option("--config", config_file, "JSON file with limits and defaults");
+  app.add_option("--init", config.init_path, "path of declaw-init");
+  app.add_option("--log-level", config.log_level, "trace|debug|info|warn|error")
+      ->capture_default_str();
+  CLI11_PARSE(app, argc, argv);
+
+  if (!config_file.empty()) {
+    if (auto r = daemon::loadConfigFile(config_file, config); !r) {
+      std::fprintf(stderr, "declawd: %s\n", r.error().describe().c_str());
+      return 2;
+    }
+  }
+  setupLogging(config.log_level);
+  auto log = logger("daemon");
+  if (::geteuid() != 0) {
+    log->error("declawd must run as root (it creates namespaces and maps uid ranges)");
+    return 1;
+  }
+  if (config.init_path.empty()) config.init_path = defaultInitPath();
+
+  if (::mkdir(config.state_dir.c_str(), 0755) < 0 && errno != EEXIST) {
+    log->error("cannot create state dir {}: {}", config.state_dir, std::strerror(errno));
+    return 1;
+  }
+  daemon::StateRecords records(config.state_dir);
+  if (auto r = records.prepare(); !r) {
+    log->error("{}", r.error().describe());
+    return 1;
+  }
+  size_t cleaned = records.cleanLeftovers();
+  if (cleaned > 0) log->warn("cleaned up {} sandboxes left by a previous run", cleaned);
+
+  auto init_exe = runtime::openInitExecutable(config.init_path);
+  if (!init_exe) {
+    log->error("{}", init_exe.error().describe());
+    return 1;
+  }
+  UniqueFd devnull(::open("/dev/null", O_RDWR | O_CLOEXEC));
+  auto seccomp = runtime::buildSeccompProgram(runtime::SeccompOptions{});
+  if (!seccomp) {
+    log->error("building the seccomp filter: {}", seccomp.error().describe());
+    return 1;
+  }
+
+  daemon::Registry registry(config, std::move(*init_exe), std::move(devnull), std::move(*seccomp),
+                            records);
+  api::Router router(registry, config.limits);
+  boost::asio::io_context io;
+  daemon::Server server(io, router);
+  if (auto r = server.listen(config.socket_path, config.socket_group); !r) {
+    log->error("{}", r.error().describe());
+    return 1;
+  }
+  registry.start();
+  server.startAccepting();
+
+  boost::asio::signal_set signals(io, SIGINT, SIGTERM);
+  signals.async_wait([&](boost::system::error_code, int signo) {
+    log->info("signal {}: shutting down", signo);
+    server.stopAccepting();
+    io.stop();
+  });
+  log->info("declawd listening on {} (state {}, init {})", config.socket_path, config.state_dir,
+            config.init_path);
+  io.run();
+
+  registry.shutdown();
+  server.drain();
+  log->info("declawd stopped");
+  return 0;
+}

@@ -1,0 +1,393 @@
+#include "daemon/registry.h"
+
+#include <sys/random.h>
+#include <sys/stat.h>
+
+#include <algorithm>
+
+#include "common/io.h"
+#include "common/log.h"
+
+namespace declaw::daemon {
+
+namespace {
+
+constexpr char kIdAlphabet[] = "0123456789abcdefghijklmnopqrstuvwxyz";
+constexpr size_t kIdSuffixLength = 12;
+constexpr uint32_t kUserId = 1000;
+constexpr const char* kVersion = "0.1.0";
+// The clock wakes at least this often to notice sandboxes whose init died on its own.
+constexpr auto kClockTick = std::chrono::seconds(1);
+constexpr size_t kMaxListingBytes = 64ull << 20;
+
+std::string idName(uint32_t id) {
+  if (id == 0) return "root";
+  if (id == kUserId) return "user";
+  if (id == 65534) return "nobody";
+  return std::to_string(id);
+}
+
+api::FileEntry toFileEntry(const runtime::Entry& e) {
+  api::FileEntry f;
+  f.name = e.name;
+  f.path = e.path;
+  switch (e.type) {
+    case runtime::EntryType::kFile: f.type = "file"; break;
+    case runtime::EntryType::kDir: f.type = "dir"; break;
+    case runtime::EntryType::kSymlink: f.type = "symlink"; break;
+    default: f.type = "other"; break;
+  }
+  f.size = e.size;
+  f.mode = e.mode & 07777;
+  f.owner = idName(e.uid);
+  f.group = idName(e.gid);
+  f.modified_time = api::Clock::time_point(std::chrono::seconds(e.mtime_sec));
+  f.symlink_target = e.symlink_target;
+  return f;
+}
+
+Result<void> replyError(const runtime::ReplyWithFds& r) {
+  if (r.reply.error == 0) return {};
+  return ErrnoError(r.reply.error) << r.reply.message;
+}
+
+}  // namespace
+
+Registry::Registry(const Config& config, UniqueFd init_exe, UniqueFd devnull,
+                   std::vector<uint8_t> seccomp_bpf, StateRecords& records)
+    : config_(config),
+      init_exe_(std::move(init_exe)),
+      devnull_(std::move(devnull)),
+      seccomp_bpf_(std::move(seccomp_bpf)),
+      records_(records),
+      ids_(config.id_pool_base, config.id_pool_slots) {}
+
+Registry::~Registry() { shutdown(); }
+
+void Registry::start() { clock_ = std::thread([this] { clockLoop(); }); }
+
+void Registry::shutdown() {
+  std::vector<std::shared_ptr<Sandbox>> all;
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+    for (auto& [id, sbx] : live_) all.push_back(sbx);
+  }
+  clock_changed_.notify_all();
+  if (clock_.joinable()) clock_.join();
+  for (auto& sbx : all) retire(sbx, "daemon shutting down");
+}
+
+std::string Registry::newSandboxId() {
+  unsigned char bytes[kIdSuffixLength];
+  while (::getrandom(bytes, sizeof bytes, 0) != static_cast<ssize_t>(sizeof bytes)) {
+  }
+  std::string id = "sbx-";
+  for (unsigned char b : bytes) id += kIdAlphabet[b % 36];
+  return id;
+}
+
+void Registry::retire(const std::shared_ptr<Sandbox>& sbx, const char* why) {
+  bool first = sbx->kill();
+  std::lock_guard lock(mutex_);
+  if (live_.erase(sbx->id()) == 0 && !first) return;
+  ids_.release(sbx->idBase());
+  records_.remove(sbx->id());
+  killed_.push_back(sbx->info());
+  while (killed_.size() > config_.killed_records_kept) killed_.pop_front();
+  logger("daemon")->info("[{}] retired: {}", sbx->id(), why);
+}
+
+void Registry::clockLoop() {
+  std::unique_lock lock(mutex_);
+  while (!stopping_) {
+    auto now = api::Clock::now();
+    std::vector<std::pair<std::shared_ptr<Sandbox>, const char*>> due;
+    auto next = now + kClockTick;
+    for (auto& [id, sbx] : live_) {
+      if (!sbx->initAlive()) {
+        due.emplace_back(sbx, "its init process ended");
+      } else if (sbx->endAt() <= now) {
+        due.emplace_back(sbx, "timeout reached");
+      } else {
+        next = std::min(next, sbx->endAt());
+      }
+    }
+    if (!due.empty()) {
+      lock.unlock();
+      for (auto& [sbx, why] : due) retire(sbx, why);
+      lock.lock();
+      continue;
+    }
+    clock_changed_.wait_until(lock, next);
+  }
+}
+
+api::HealthInfo Registry::health() {
+  api::HealthInfo h;
+  h.version = kVersion;
+  h.features["user_namespaces"] = true;
+  h.features["seccomp"] = !seccomp_bpf_.empty();
+  h.features["pidfd"] = true;
+  h.features["internet_access"] = false;
+  const api::Limits& l = config_.limits;
+  h.limits = {{"max_json_body_bytes", l.max_json_body_bytes},
+              {"max_upload_bytes", l.max_upload_bytes},
+              {"max_header_bytes", l.max_header_bytes},
+              {"max_text_read_bytes", l.max_text_read_bytes},
+              {"idle_timeout_s", l.idle_timeout_s},
+              {"max_connections", l.max_connections},
+              {"max_sandboxes", l.max_sandboxes},
+              {"max_output_bytes", l.max_output_bytes},
+              {"max_sandbox_timeout_s", l.max_sandbox_timeout_s}};
+  std::lock_guard lock(mutex_);
+  h.sandboxes_running = live_.size();
+  return h;
+}
+
+Result<api::SandboxInfo> Registry::createSandbox(const api::Caller& caller,
+                                                 const api::CreateSandboxSpec& spec) {
+  std::optional<uint32_t> id_base;
+  std::string id;
+  {
+    std::lock_guard lock(mutex_);
+    if (stopping_) return ErrnoError(ESRCH) << "the daemon is shutting down";
+    if (live_.size() + starting_ >= config_.limits.max_sandboxes) {
+      return ErrnoError(EDQUOT) << "too many sandboxes (limit " << config_.limits.max_sandboxes
+                                << ")";
+    }
+    id_base = ids_.acquire();
+    if (!id_base) return ErrnoError(EDQUOT) << "no free uid range for another sandbox";
+    ++starting_;
+    id = newSandboxId();
+  }
+  auto log = logger("daemon");
+  StateRecord record{id, *id_base, 0, 0};
+  auto recorded = records_.write(record);
+  SandboxStart start;
+  start.id = id;
+  start.spec = spec;
+  start.owner = caller.uid;
+  start.ids = runtime::IdRange{*id_base, IdPool::kSlotSize};
+  start.init_exe_fd = init_exe_.get();
+  start.devnull_fd = devnull_.get();
+  start.seccomp_bpf = &seccomp_bpf_;
+  start.root_size_bytes = config_.root_size_bytes;
+  start.tmp_size_bytes = config_.tmp_size_bytes;
+  start.on_launched = [&](pid_t pid, uint64_t ticks) {
+    record.init_pid = pid;
+    record.init_start_ticks = ticks;
+    if (auto r = records_.write(record); !r) log->warn("[{}] state record: {}", id, r.error().describe());
+  };
+  Result<std::shared_ptr<Sandbox>> sbx =
+      recorded ? Sandbox::start(start) : Result<std::shared_ptr<Sandbox>>(recorded.error());
+  std::lock_guard lock(mutex_);
+  --starting_;
+  if (!sbx) {
+    ids_.release(*id_base);
+    records_.remove(id);
+    log->warn("[{}] create failed: {}", id, sbx.error().describe());
+    return sbx.error();
+  }
+  if (stopping_) {
+    (*sbx)->kill();
+    ids_.release(*id_base);
+    records_.remove(id);
+    return ErrnoError(ESRCH) << "the daemon is shutting down";
+  }
+  live_[id] = *sbx;
+  clock_changed_.notify_all();
+  log->info("[{}] created for uid {}", id, caller.uid);
+  return (*sbx)->info();
+}
+
+std::vector<api::SandboxInfo> Registry::listSandboxes(const api::Caller& caller) {
+  std::vector<api::SandboxInfo> out;
+  std::lock_guard lock(mutex_);
+  for (auto& [id, sbx] : live_) {
+    if (caller.isRoot() || sbx->owner() == caller.uid) out.push_back(sbx->info());
+  }
+  for (auto it = killed_.rbegin(); it != killed_.rend(); ++it) {
+    if (caller.isRoot() || it->owner_uid == caller.uid) out.push_back(*it);
+  }
+  std::stable_sort(out.begin(), out.end(), [](const auto& a, const auto& b) {
+    return a.started_at > b.started_at;
+  });
+  return out;
+}
+
+Result<std::shared_ptr<Sandbox>> Registry::findLive(const api::Caller& caller,
+                                                    const std::string& id) {
+  std::lock_guard lock(mutex_);
+  if (auto it = live_.find(id); it != live_.end()) {
+    if (!caller.isRoot() && it->second->owner() != caller.uid) {
+      return ErrnoError(EACCES) << "sandbox " << id << " belongs to another user";
+    }
+    return it->second;
+  }
+  for (const auto& k : killed_) {
+    if (k.sandbox_id != id) continue;
+    if (!caller.isRoot() && k.owner_uid != caller.uid) {
+      return ErrnoError(EACCES) << "sandbox " << id << " belongs to another user";
+    }
+    return ErrnoError(ESRCH) << "sandbox " << id << " is not running (killed)";
+  }
+  return ErrnoError(ENOENT) << "sandbox " << id << " not found";
+}
+
+Result<api::SandboxInfo> Registry::getSandbox(const api::Caller& caller, const std::string& id) {
+  auto sbx = findLive(caller, id);
+  if (sbx) return (*sbx)->info();
+  if (sbx.error().code != ESRCH) return sbx.error();
+  std::lock_guard lock(mutex_);
+  for (const auto& k : killed_) {
+    if (k.sandbox_id == id) return k;
+  }
+  return ErrnoError(ENOENT) << "sandbox " << id << " not found";
+}
+
+Result<void> Registry::killSandbox(const api::Caller& caller, const std::string& id) {
+  auto sbx = findLive(caller, id);
+  if (!sbx) {
+    if (sbx.error().code == ESRCH) return {};  // already killed: kill is idempotent
+    return sbx.error();
+  }
+  retire(*sbx, "killed by request");
+  return {};
+}
+
+Result<api::SandboxInfo> Registry::setTimeout(const api::Caller& caller, const std::string& id,
+                                              uint32_t timeout_s) {
+  auto sbx = findLive(caller, id);
+  if (!sbx) return sbx.error();
+  (*sbx)->setEndAt(api::Clock::now() + std::chrono::seconds(timeout_s));
+  clock_changed_.notify_all();
+  return (*sbx)->info();
+}
+
+Result<api::RunResult> Registry::runCommand(const api::Caller& caller, const std::string& id,
+                                            const api::RunSpec& spec) {
+  auto sbx = findLive(caller, id);
+  if (!sbx) return sbx.error();
+  return (*sbx)->run(spec, config_.limits.max_output_bytes);
+}
+
+Result<runtime::ReplyWithFds> Registry::fileOp(const api::Caller& caller, const std::string& id,
+                                               runtime::FileOpRequest request,
+                                               const std::string& user) {
+  auto sbx = findLive(caller, id);
+  if (!sbx) return sbx.error();
+  bool root = user == "root";
+  request.uid = root ? 0 : kUserId;
+  request.gid = root ? 0 : kUserId;
+  auto reply = (*sbx)->fileOp(std::move(request));
+  if (!reply) return reply.error();
+  if (auto e = replyError(*reply); !e) return e.error();
+  return reply;
+}
+
+Result<api::FileEntry> Registry::statPath(const api::Caller& caller, const std::string& id,
+                                          const std::string& path, const std::string& user) {
+  runtime::FileOpRequest req;
+  req.kind = runtime::FileOpKind::kStat;
+  req.path = path;
+  auto reply = fileOp(caller, id, std::move(req), user);
+  if (!reply) return reply.error();
+  runtime::Entry e;
+  if (!runtime::decodeEntry(reply->reply.payload, e)) {
+    return ErrnoError(EPROTO) << "sandbox init sent a malformed entry";
+  }
+  return toFileEntry(e);
+}
+
+Result<std::vector<api::FileEntry>> Registry::listDir(const api::Caller& caller,
+                                                      const std::string& id,
+                                                      const std::string& path, uint32_t depth,
+                                                      const std::string& user) {
+  runtime::FileOpRequest req;
+  req.kind = runtime::FileOpKind::kList;
+  req.path = path;
+  req.depth = depth;
+  auto reply = fileOp(caller, id, std::move(req), user);
+  if (!reply) return reply.error();
+  if (reply->fds.size() != 1) return ErrnoError(EPROTO) << "sandbox init sent no listing";
+  // The memfd came from the sandbox: read it from the start, bounded.
+  ::lseek(reply->fds[0].get(), 0, SEEK_SET);
+  auto data = readAll(reply->fds[0].get(), kMaxListingBytes);
+  if (!data) return ErrnoError(E2BIG) << "listing of " << path << " is too large";
+  std::vector<runtime::Entry> entries;
+  if (!runtime::decodeEntries(*data, entries)) {
+    return ErrnoError(EPROTO) << "sandbox init sent a malformed listing";
+  }
+  std::vector<api::FileEntry> out;
+  out.reserve(entries.size());
+  for (const auto& e : entries) out.push_back(toFileEntry(e));
+  return out;
+}
+
+Result<bool> Registry::makeDir(const api::Caller& caller, const std::string& id,
+                               const std::string& path, const std::string& user) {
+  runtime::FileOpRequest req;
+  req.kind = runtime::FileOpKind::kMkdir;
+  req.path = path;
+  req.mode = 0755;
+  auto reply = fileOp(caller, id, std::move(req), user);
+  if (!reply) return reply.error();
+  return reply->reply.value == 1;
+}
+
+Result<void> Registry::removePath(const api::Caller& caller, const std::string& id,
+                                  const std::string& path, const std::string& user) {
+  runtime::FileOpRequest req;
+  req.kind = runtime::FileOpKind::kRemove;
+  req.path = path;
+  auto reply = fileOp(caller, id, std::move(req), user);
+  if (!reply) return reply.error();
+  return {};
+}
+
+Result<api::FileEntry> Registry::renamePath(const api::Caller& caller, const std::string& id,
+                                            const std::string& from, const std::string& to,
+                                            const std::string& user) {
+  runtime::FileOpRequest req;
+  req.kind = runtime::FileOpKind::kRename;
+  req.path = from;
+  req.path2 = to;
+  auto reply = fileOp(caller, id, std::move(req), user);
+  if (!reply) return reply.error();
+  return statPath(caller, id, to, user);
+}
+
+Result<api::OpenedFile> Registry::openForRead(const api::Caller& caller, const std::string& id,
+                                              const std::string& path, const std::string& user) {
+  runtime::FileOpRequest req;
+  req.kind = runtime::FileOpKind::kOpenRead;
+  req.path = path;
+  auto reply = fileOp(caller, id, std::move(req), user);
+  if (!reply) return reply.error();
+  if (reply->fds.size() != 1) return ErrnoError(EPROTO) << "sandbox init sent no fd";
+  // Trust the fd, not init's word: it must be a regular file; its size comes from fstat.
+  struct stat st {};
+  if (::fstat(reply->fds[0].get(), &st) < 0 || !S_ISREG(st.st_mode)) {
+    return ErrnoError(EINVAL) << path << " is not a regular file";
+  }
+  return api::OpenedFile{std::move(reply->fds[0]), static_cast<uint64_t>(st.st_size)};
+}
+
+Result<UniqueFd> Registry::openForWrite(const api::Caller& caller, const std::string& id,
+                                        const std::string& path, const std::string& user) {
+  runtime::FileOpRequest req;
+  req.kind = runtime::FileOpKind::kOpenWrite;
+  req.path = path;
+  req.mode = 0644;
+  auto reply = fileOp(caller, id, std::move(req), user);
+  if (!reply) return reply.error();
+  if (reply->fds.size() != 1) return ErrnoError(EPROTO) << "sandbox init sent no fd";
+  struct stat st {};
+  if (::fstat(reply->fds[0].get(), &st) < 0 || !S_ISREG(st.st_mode)) {
+    return ErrnoError(EINVAL) << path << " is not a regular file";
+  }
+  return std::move(reply->fds[0]);
+}
+
+}  // namespace declaw::daemon

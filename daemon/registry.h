@@ -1,0 +1,86 @@
+// The sandbox registry: owns every live sandbox, enforces ownership and limits, runs the
+// timeout clock, and implements the API's Services interface.
+#pragma once
+
+#include <condition_variable>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "api/services.h"
+#include "daemon/config.h"
+#include "daemon/id_pool.h"
+#include "daemon/sandbox.h"
+#include "daemon/state_records.h"
+
+namespace declaw::daemon {
+
+class Registry : public api::Services {
+ public:
+  Registry(const Config& config, UniqueFd init_exe, UniqueFd devnull,
+           std::vector<uint8_t> seccomp_bpf, StateRecords& records);
+  ~Registry() override;
+
+  // Starts the timeout clock.
+  void start();
+  // Kills every sandbox and stops the clock. Idempotent.
+  void shutdown();
+
+  api::HealthInfo health() override;
+  Result<api::SandboxInfo> createSandbox(const api::Caller& caller,
+                                         const api::CreateSandboxSpec& spec) override;
+  std::vector<api::SandboxInfo> listSandboxes(const api::Caller& caller) override;
+  Result<api::SandboxInfo> getSandbox(const api::Caller& caller, const std::string& id) override;
+  Result<void> killSandbox(const api::Caller& caller, const std::string& id) override;
+  Result<api::SandboxInfo> setTimeout(const api::Caller& caller, const std::string& id,
+                                      uint32_t timeout_s) override;
+  Result<api::RunResult> runCommand(const api::Caller& caller, const std::string& id,
+                                    const api::RunSpec& spec) override;
+  Result<api::FileEntry> statPath(const api::Caller& caller, const std::string& id,
+                                  const std::string& path, const std::string& user) override;
+  Result<std::vector<api::FileEntry>> listDir(const api::Caller& caller, const std::string& id,
+                                              const std::string& path, uint32_t depth,
+                                              const std::string& user) override;
+  Result<bool> makeDir(const api::Caller& caller, const std::string& id, const std::string& path,
+                       const std::string& user) override;
+  Result<void> removePath(const api::Caller& caller, const std::string& id,
+                          const std::string& path, const std::string& user) override;
+  Result<api::FileEntry> renamePath(const api::Caller& caller, const std::string& id,
+                                    const std::string& from, const std::string& to,
+                                    const std::string& user) override;
+  Result<api::OpenedFile> openForRead(const api::Caller& caller, const std::string& id,
+                                      const std::string& path, const std::string& user) override;
+  Result<UniqueFd> openForWrite(const api::Caller& caller, const std::string& id,
+                                const std::string& path, const std::string& user) override;
+
+ private:
+  // A live sandbox the caller may use: ENOENT unknown, EACCES not theirs, ESRCH killed.
+  Result<std::shared_ptr<Sandbox>> findLive(const api::Caller& caller, const std::string& id);
+  Result<runtime::ReplyWithFds> fileOp(const api::Caller& caller, const std::string& id,
+                                       runtime::FileOpRequest request, const std::string& user);
+  // Kills and forgets one sandbox (blocking, outside the lock).
+  void retire(const std::shared_ptr<Sandbox>& sandbox, const char* why);
+  void clockLoop();
+  std::string newSandboxId();
+
+  const Config& config_;
+  UniqueFd init_exe_;
+  UniqueFd devnull_;
+  std::vector<uint8_t> seccomp_bpf_;
+  StateRecords& records_;
+
+  std::mutex mutex_;
+  std::condition_variable clock_changed_;
+  std::map<std::string, std::shared_ptr<Sandbox>> live_;
+  std::deque<api::SandboxInfo> killed_;  // newest at the back, bounded
+  IdPool ids_;
+  uint32_t starting_ = 0;  // creates in progress, counted against max_sandboxes
+  bool stopping_ = false;
+  std::thread clock_;
+};
+
+}  // namespace declaw::daemon

@@ -1,0 +1,76 @@
+// One live sandbox as the daemon sees it: its init process (pidfd + control client), its
+// settings, and the operations the API runs in it. Thread-safe; kill() may race with commands.
+#pragma once
+
+#include <sys/types.h>
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "api/services.h"
+#include "common/result.h"
+#include "common/unique_fd.h"
+#include "runtime/init_client.h"
+#include "runtime/launcher.h"
+
+namespace declaw::daemon {
+
+struct SandboxStart {
+  std::string id;
+  api::CreateSandboxSpec spec;
+  uid_t owner = 0;
+  runtime::IdRange ids;
+  int init_exe_fd = -1;
+  int devnull_fd = -1;
+  const std::vector<uint8_t>* seccomp_bpf = nullptr;
+  uint64_t root_size_bytes = 0;
+  uint64_t tmp_size_bytes = 0;
+  std::function<void(pid_t pid, uint64_t start_ticks)> on_launched;  // record before setup runs
+};
+
+class Sandbox {
+ public:
+  // Launches init, sends its config and waits until the sandbox is ready.
+  static Result<std::shared_ptr<Sandbox>> start(const SandboxStart& start);
+  ~Sandbox();
+
+  const std::string& id() const { return id_; }
+  uid_t owner() const { return owner_; }
+  uint32_t idBase() const { return ids_.host_base; }
+  api::SandboxInfo info() const;
+  bool running() const;
+  // False when init died on its own (the registry then kills and forgets the sandbox).
+  bool initAlive() const;
+  api::Clock::time_point endAt() const;
+  void setEndAt(api::Clock::time_point end_at);
+
+  Result<api::RunResult> run(const api::RunSpec& spec, uint64_t max_output_bytes);
+  Result<runtime::ReplyWithFds> fileOp(runtime::FileOpRequest request);
+
+  // SIGKILL to init (the kernel kills the whole pid namespace), reap it, drop the control
+  // channel. Idempotent; returns true the first time.
+  bool kill();
+
+ private:
+  Sandbox() = default;
+  std::shared_ptr<runtime::InitClient> client() const;
+
+  std::string id_;
+  uid_t owner_ = 0;
+  runtime::IdRange ids_;
+  api::CreateSandboxSpec spec_;
+  api::Clock::time_point started_at_;
+  pid_t init_pid_ = -1;
+  UniqueFd pidfd_;
+
+  mutable std::mutex mutex_;
+  api::Clock::time_point end_at_;
+  bool killed_ = false;
+  std::shared_ptr<runtime::InitClient> client_;
+};
+
+}  // namespace declaw::daemon

@@ -1,0 +1,114 @@
+#include "daemon/server.h"
+
+#include <grp.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "common/io.h"
+#include "common/log.h"
+#include "daemon/http_session.h"
+
+namespace declaw::daemon {
+
+namespace {
+constexpr auto kDrainTimeout = std::chrono::seconds(10);
+constexpr int kListenBacklog = 128;
+
+void refuse(int fd, const std::string& message) {
+  std::string body =
+      nlohmann::json{{"error", {{"code", "rate_limited"}, {"message", message}}}}.dump();
+  std::string response = "HTTP/1.1 429 Too Many Requests\r\nContent-Type: application/json\r\n"
+                         "Connection: close\r\nContent-Length: " +
+                         std::to_string(body.size()) + "\r\n\r\n" + body;
+  (void)::send(fd, response.data(), response.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+}
+}  // namespace
+
+Server::Server(boost::asio::io_context& io, api::Router& router)
+    : io_(io), router_(router), acceptor_(io) {}
+
+Result<void> Server::listen(const std::string& path, const std::string& group) {
+  namespace local = boost::asio::local;
+  path_ = path;
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) == 0) {
+    if (!S_ISSOCK(st.st_mode)) return PlainError() << path << " exists and is not a socket";
+    ::unlink(path.c_str());
+  }
+  boost::system::error_code ec;
+  acceptor_.open(local::stream_protocol(), ec);
+  if (!ec) acceptor_.bind(local::stream_protocol::endpoint(path), ec);
+  if (!ec) acceptor_.listen(kListenBacklog, ec);
+  if (ec) return ErrnoError(ec.value()) << "listen on " << path;
+  gid_t gid = 0;
+  if (struct group* g = ::getgrnam(group.c_str())) {
+    gid = g->gr_gid;
+  } else {
+    logger("daemon")->warn("group '{}' does not exist: socket {} is root-only", group, path);
+  }
+  if (::chown(path.c_str(), 0, gid) < 0) return ErrnoError() << "chown " << path;
+  if (::chmod(path.c_str(), 0660) < 0) return ErrnoError() << "chmod " << path;
+  return {};
+}
+
+void Server::startAccepting() { acceptOne(); }
+
+void Server::acceptOne() {
+  acceptor_.async_accept([this](boost::system::error_code ec,
+                                boost::asio::local::stream_protocol::socket socket) {
+    if (ec) {
+      if (ec != boost::asio::error::operation_aborted) {
+        logger("daemon")->warn("accept: {}", ec.message());
+        acceptOne();
+      }
+      return;
+    }
+    int fd = socket.release();
+    serve(fd);
+    acceptOne();
+  });
+}
+
+void Server::serve(int fd) {
+  UniqueFd conn(fd);
+  ucred cred{};
+  socklen_t len = sizeof cred;
+  if (::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) return;
+  {
+    std::lock_guard lock(mutex_);
+    if (stopping_) return;
+    if (open_.size() >= router_.limits().max_connections) {
+      refuse(fd, "too many connections");
+      return;
+    }
+    open_.insert(fd);
+  }
+  api::Caller caller{cred.uid, cred.gid, cred.pid};
+  std::thread([this, conn = std::move(conn), caller]() mutable {
+    serveConnection(conn.get(), caller, router_);
+    std::lock_guard lock(mutex_);
+    open_.erase(conn.get());  // before the close, so drain() never shuts down a reused fd
+    conn.reset();
+    drained_.notify_all();
+  }).detach();
+}
+
+void Server::stopAccepting() {
+  boost::system::error_code ec;
+  acceptor_.close(ec);
+  if (!path_.empty()) ::unlink(path_.c_str());
+}
+
+void Server::drain() {
+  std::unique_lock lock(mutex_);
+  stopping_ = true;
+  // Unblocks reads and writes of every session; their threads then finish.
+  for (int fd : open_) ::shutdown(fd, SHUT_RDWR);
+  drained_.wait_for(lock, kDrainTimeout, [&] { return open_.empty(); });
+}
+
+}  // namespace declaw::daemon

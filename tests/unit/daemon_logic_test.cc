@@ -1,0 +1,89 @@
+// Pure daemon logic: the uid range pool, command environments, the config file.
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+#include <algorithm>
+#include <cstdio>
+#include <fstream>
+
+#include "daemon/command_runner.h"
+#include "daemon/config.h"
+#include "daemon/id_pool.h"
+#include "runtime/launcher.h"
+
+using namespace declaw;
+
+TEST_CASE("each live sandbox gets its own 65536-id range, reused after release") {
+  daemon::IdPool pool(1u << 28, 3);
+  auto a = pool.acquire();
+  auto b = pool.acquire();
+  REQUIRE(a);
+  REQUIRE(b);
+  CHECK(*a == 1u << 28);
+  CHECK(*b == (1u << 28) + 65536);
+  auto c = pool.acquire();
+  REQUIRE(c);
+  CHECK_FALSE(pool.acquire());  // exhausted
+  pool.release(*b);
+  CHECK(pool.acquire() == b);
+  CHECK(pool.inUse() == 3);
+}
+
+TEST_CASE("only slot bases of the pool can be reserved") {
+  daemon::IdPool pool(1000000, 2);
+  CHECK_FALSE(pool.reserve(1000001));
+  CHECK_FALSE(pool.reserve(999999));
+  CHECK_FALSE(pool.reserve(1000000 + 2 * 65536));
+  CHECK(pool.reserve(1000000 + 65536));
+  CHECK(pool.inUse() == 1);
+}
+
+TEST_CASE("the id map line maps sandbox root to the range base") {
+  CHECK(runtime::idMapLine({268435456, 65536}) == "0 268435456 65536\n");
+}
+
+TEST_CASE("command envs override sandbox envs, which override the defaults") {
+  auto env = daemon::commandEnvironment("user", "/home/user", {{"A", "sandbox"}, {"HOME", "/x"}},
+                                        {{"A", "command"}});
+  CHECK(std::find(env.begin(), env.end(), "A=command") != env.end());
+  CHECK(std::find(env.begin(), env.end(), "HOME=/x") != env.end());
+  CHECK(std::find(env.begin(), env.end(), "USER=user") != env.end());
+  CHECK(std::find_if(env.begin(), env.end(), [](const std::string& s) {
+          return s.rfind("PATH=", 0) == 0;
+        }) != env.end());
+}
+
+namespace {
+std::string writeTemp(const std::string& text) {
+  char path[] = "/tmp/declaw-config-XXXXXX";
+  int fd = mkstemp(path);
+  REQUIRE(fd >= 0);
+  REQUIRE(write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()));
+  close(fd);
+  return path;
+}
+}  // namespace
+
+TEST_CASE("a config file sets limits and keeps the other defaults") {
+  auto path = writeTemp(R"({"max_sandboxes": 3, "max_output_bytes": 1024})");
+  daemon::Config c;
+  REQUIRE(daemon::loadConfigFile(path, c));
+  CHECK(c.limits.max_sandboxes == 3);
+  CHECK(c.limits.max_output_bytes == 1024);
+  CHECK(c.limits.idle_timeout_s == daemon::Config{}.limits.idle_timeout_s);
+  unlink(path.c_str());
+}
+
+TEST_CASE("a config file with a typo or a wrong type is refused with the key named") {
+  auto typo = writeTemp(R"({"max_sandboxs": 3})");
+  daemon::Config c;
+  auto r = daemon::loadConfigFile(typo, c);
+  REQUIRE_FALSE(r);
+  CHECK(r.error().message.find("max_sandboxs") != std::string::npos);
+  auto wrong = writeTemp(R"({"max_sandboxes": "many"})");
+  auto r2 = daemon::loadConfigFile(wrong, c);
+  REQUIRE_FALSE(r2);
+  CHECK(r2.error().message.find("max_sandboxes") != std::string::npos);
+  unlink(typo.c_str());
+  unlink(wrong.c_str());
+}

@@ -1,0 +1,124 @@
+// The daemon<->init wire format: round trips, and malformed input (which sandbox code may send
+// if it takes init over) is rejected rather than misread.
+#include <catch2/catch.hpp>
+
+#include "runtime/protocol.h"
+
+using namespace declaw::runtime;
+
+TEST_CASE("a spawn request survives encoding with every field intact") {
+  SpawnRequest in;
+  in.request_id = 42;
+  in.argv = {"/bin/bash", "-l", "-c", "echo 'hi'\n"};
+  in.env = {"A=1", std::string("B=\xff\x00z", 4)};
+  in.cwd = "/home/user";
+  in.uid = 1000;
+  in.gid = 1000;
+  in.keep_caps = true;
+  SpawnRequest out;
+  REQUIRE(decode(encode(in), out));
+  CHECK(out.request_id == 42);
+  CHECK(out.argv == in.argv);
+  CHECK(out.env == in.env);
+  CHECK(out.cwd == in.cwd);
+  CHECK(out.uid == 1000);
+  CHECK(out.keep_caps);
+}
+
+TEST_CASE("the init config carries the seccomp program byte for byte") {
+  InitConfig in;
+  in.sandbox_id = "sbx-abc";
+  in.hostname = "sbx-abc";
+  in.template_name = "python";
+  in.root_size_bytes = 1ull << 33;
+  in.tmp_size_bytes = 7;
+  in.seccomp_bpf = {0, 1, 2, 255, 0};
+  InitConfig out;
+  REQUIRE(decode(encode(in), out));
+  CHECK(out.seccomp_bpf == in.seccomp_bpf);
+  CHECK(out.root_size_bytes == in.root_size_bytes);
+  CHECK(out.template_name == "python");
+}
+
+TEST_CASE("a reply, an exit report and a file op round trip") {
+  Reply r{7, 2, "open /x", -5, std::string("p\0q", 3)};
+  Reply r2;
+  REQUIRE(decode(encode(r), r2));
+  CHECK(r2.request_id == 7);
+  CHECK(r2.error == 2);
+  CHECK(r2.value == -5);
+  CHECK(r2.payload == r.payload);
+
+  Exited e{123, 9};
+  Exited e2;
+  REQUIRE(decode(encode(e), e2));
+  CHECK(e2.pid == 123);
+  CHECK(e2.wait_status == 9);
+
+  FileOpRequest f;
+  f.kind = FileOpKind::kRename;
+  f.path = "/a";
+  f.path2 = "/b";
+  FileOpRequest f2;
+  REQUIRE(decode(encode(f), f2));
+  CHECK(f2.kind == FileOpKind::kRename);
+  CHECK(f2.path2 == "/b");
+}
+
+TEST_CASE("entries round trip, alone and as a list") {
+  Entry a{"a", "/a", EntryType::kSymlink, 3, 0777, 1000, 1000, 1700000000, "/etc/passwd"};
+  Entry b{"b", "/b", EntryType::kDir, 0, 0755, 0, 0, 0, ""};
+  Entry one;
+  REQUIRE(decodeEntry(encodeEntry(a), one));
+  CHECK(one.symlink_target == "/etc/passwd");
+  CHECK(one.type == EntryType::kSymlink);
+  std::vector<Entry> list;
+  REQUIRE(decodeEntries(encodeEntries({a, b}), list));
+  REQUIRE(list.size() == 2);
+  CHECK(list[1].path == "/b");
+}
+
+TEST_CASE("a message of another type is not decoded as this one") {
+  Exited e;
+  CHECK_FALSE(decode(encode(Reply{}), e));
+  CHECK_FALSE(decode("", e));
+}
+
+TEST_CASE("every truncation of a valid message is rejected") {
+  SpawnRequest in;
+  in.argv = {"/bin/true", "x"};
+  in.env = {"A=B"};
+  std::string wire = encode(in);
+  for (size_t len = 0; len < wire.size(); ++len) {
+    SpawnRequest out;
+    CHECK_FALSE(decode(std::string_view(wire).substr(0, len), out));
+  }
+}
+
+TEST_CASE("trailing bytes after a valid message are rejected") {
+  Exited out;
+  CHECK_FALSE(decode(encode(Exited{1, 0}) + "x", out));
+}
+
+TEST_CASE("a string length beyond the packet is rejected, not read past the end") {
+  WireWriter w(MsgType::kSetupFailed);
+  w.i32(1);
+  w.u32(0xFFFFFFF0u);  // claims a 4 GiB message string
+  SetupFailed out;
+  CHECK_FALSE(decode(w.data(), out));
+}
+
+TEST_CASE("a list count larger than the data is rejected without allocating it") {
+  WireWriter w;
+  w.u32(0x7FFFFFFFu);
+  std::vector<Entry> out;
+  CHECK_FALSE(decodeEntries(w.data(), out));
+}
+
+TEST_CASE("an unknown file op kind is rejected") {
+  FileOpRequest f;
+  std::string wire = encode(f);
+  wire[9] = 99;  // the kind byte follows the type byte and the 8-byte request id
+  FileOpRequest out;
+  CHECK_FALSE(decode(wire, out));
+}
