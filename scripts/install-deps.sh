@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs declaw's build and test dependencies from Debian 12 packages. Idempotent: packages
+# already present are left alone, and apt-get update runs only when something is missing.
+set -euo pipefail
+
+packages=(
+  build-essential cmake ninja-build ccache pkg-config git
+  libboost-dev libboost-system-dev
+  libseccomp-dev seccomp
+  libnl-3-dev libnl-route-3-dev
+  nlohmann-json3-dev libspdlog-dev libfmt-dev
+  catch2 libcli11-dev libcap-dev
+  python3 curl iproute2 bubblewrap util-linux procps
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "install-deps: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# The API socket is group `declaw` (mode 0660): members may use the daemon.
+getent group declaw >/dev/null || groupadd --system declaw

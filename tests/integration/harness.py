@@ -1,0 +1,197 @@
+"""Test harness: starts a real declawd on a temporary socket and state dir, and talks to it with
+plain HTTP/1.1 over the Unix socket (http.client, standard library only).
+
+Environment (set by ctest): DECLAW_BIN_DIR = the build's bin/ directory.
+"""
+import base64
+import http.client
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import unittest
+import urllib.parse
+
+BIN_DIR = os.environ.get("DECLAW_BIN_DIR") or os.path.join(
+    os.path.dirname(__file__), "..", "..", "build", "bin")
+DECLAWD = os.path.join(BIN_DIR, "declawd")
+DECLAWCTL = os.path.join(BIN_DIR, "declawctl")
+PROBES_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "probes")
+
+
+def require_root():
+    if os.geteuid() != 0:
+        raise RuntimeError("integration tests need root (namespaces, uid maps): run them as root")
+
+
+class UnixHTTPConnection(http.client.HTTPConnection):
+    def __init__(self, path, timeout=120):
+        super().__init__("declaw", timeout=timeout)
+        self.unix_path = path
+
+    def connect(self):
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.settimeout(self.timeout)
+        s.connect(self.unix_path)
+        self.sock = s
+
+
+class Response:
+    def __init__(self, status, headers, body):
+        self.status = status
+        self.headers = headers
+        self.body = body
+
+    def json(self):
+        return json.loads(self.body)
+
+    def __repr__(self):
+        return f"<Response {self.status} {self.body[:300]!r}>"
+
+
+class Client:
+    """A small client over the daemon's socket: one connection per request (simple, robust)."""
+
+    def __init__(self, socket_path):
+        self.socket_path = socket_path
+
+    def request(self, method, path, body=None, query=None, headers=None, raw=False, timeout=120):
+        if query:
+            path += "?" + urllib.parse.urlencode(query)
+        conn = UnixHTTPConnection(self.socket_path, timeout=timeout)
+        try:
+            hdrs = dict(headers or {})
+            data = body
+            if body is not None and not raw:
+                data = json.dumps(body).encode()
+                hdrs.setdefault("Content-Type", "application/json")
+            conn.request(method, path, body=data, headers=hdrs)
+            r = conn.getresponse()
+            return Response(r.status, dict(r.getheaders()), r.read())
+        finally:
+            conn.close()
+
+    # Convenience wrappers that assert success.
+    def create(self, **spec):
+        r = self.request("POST", "/v1/sandboxes", spec)
+        if r.status != 201:
+            raise AssertionError(f"create failed: {r}")
+        return r.json()["sandbox_id"]
+
+    def kill(self, sbx):
+        return self.request("DELETE", f"/v1/sandboxes/{sbx}")
+
+    def run(self, sbx, cmd, **kw):
+        body = {"cmd": cmd}
+        body.update(kw)
+        r = self.request("POST", f"/v1/sandboxes/{sbx}/commands", body)
+        if r.status != 200:
+            raise AssertionError(f"run {cmd!r} failed: {r}")
+        return r.json()
+
+    def write_bytes(self, sbx, path, data, user=None):
+        q = {"path": path}
+        if user:
+            q["user"] = user
+        return self.request("PUT", f"/v1/sandboxes/{sbx}/files/raw", data, query=q, raw=True,
+                            headers={"Content-Type": "application/octet-stream"})
+
+    def read_bytes(self, sbx, path, user=None):
+        q = {"path": path}
+        if user:
+            q["user"] = user
+        return self.request("GET", f"/v1/sandboxes/{sbx}/files/raw", query=q)
+
+
+def run_output(result):
+    """stdout of a command result, exact bytes."""
+    if "stdout_base64" in result:
+        return base64.b64decode(result["stdout_base64"])
+    return result["stdout"].encode()
+
+
+class Daemon:
+    """A declawd on a temp socket and state dir; stop() asserts a clean exit."""
+
+    def __init__(self, config=None):
+        require_root()
+        self.dir = tempfile.mkdtemp(prefix="declaw-test-")
+        os.chmod(self.dir, 0o755)
+        self.socket = os.path.join(self.dir, "declaw.sock")
+        self.state = os.path.join(self.dir, "state")
+        self.log_path = os.path.join(self.dir, "declawd.log")
+        args = [DECLAWD, "--socket", self.socket, "--state-dir", self.state, "--log-level", "debug"]
+        if config:
+            cfg = os.path.join(self.dir, "config.json")
+            with open(cfg, "w") as f:
+                json.dump(config, f)
+            args += ["--config", cfg]
+        self.log = open(self.log_path, "w")
+        self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT)
+        self.client = Client(self.socket)
+        deadline = time.time() + 20
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"declawd exited early: {self.read_log()}")
+            if os.path.exists(self.socket):
+                try:
+                    if self.client.request("GET", "/v1/health").status == 200:
+                        return
+                except OSError:
+                    pass
+            time.sleep(0.05)
+        raise RuntimeError(f"declawd did not come up: {self.read_log()}")
+
+    def read_log(self):
+        self.log.flush()
+        with open(self.log_path) as f:
+            return f.read()
+
+    def stop(self):
+        """SIGTERM, expect exit 0, and nothing of ours left in the state dir."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                code = self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+                raise AssertionError("declawd did not stop within 30 s of SIGTERM")
+        else:
+            code = self.proc.returncode
+        self.log.close()
+        leftovers = []
+        records = os.path.join(self.state, "sandboxes")
+        if os.path.isdir(records):
+            leftovers = os.listdir(records)
+        socket_left = os.path.exists(self.socket)
+        log = self.read_log()
+        shutil.rmtree(self.dir, ignore_errors=True)
+        if code != 0:
+            raise AssertionError(f"declawd exited with {code}\n{log[-4000:]}")
+        if leftovers or socket_left:
+            raise AssertionError(f"declawd left state behind: {leftovers} socket={socket_left}")
+
+
+class DaemonTestCase(unittest.TestCase):
+    """One daemon for the whole class; sandboxes made through self.sandbox() are killed after."""
+
+    daemon_config = None
+
+    @classmethod
+    def setUpClass(cls):
+        cls.daemon = Daemon(cls.daemon_config)
+        cls.api = cls.daemon.client
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.daemon.stop()
+
+    def sandbox(self, **spec):
+        sbx = self.api.create(**spec)
+        self.addCleanup(self.api.kill, sbx)
+        return sbx
