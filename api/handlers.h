@@ -1,0 +1,73 @@
+// The handlers behind the routes of docs/api.md. Each is a function of a Context: it validates,
+// calls Services, and returns the Response. Bad input and Services errors are thrown as ApiError
+// (see unwrap()); Router::handle() turns them into JSON errors with the request's sandbox id.
+#pragma once
+
+#include <string>
+#include <utility>
+#include <variant>
+
+#include "api/errors.h"
+#include "api/http_types.h"
+#include "api/paths.h"
+#include "api/services.h"
+
+namespace declaw::api {
+
+struct Context {
+  Services& services;
+  const Limits& limits;
+  const Caller& caller;
+  const Request& request;
+  const Query& query;
+  const std::string& sandbox_id;  // valid when the route has {id}, else empty
+};
+
+using Handler = Response (*)(const Context&);
+
+// A Services error as the ApiError of its errno (services.h table), message from describe().
+inline ApiError apiErrorFrom(const Error& error) {
+  return ApiError(statusForErrno(error.code), error.describe());
+}
+template <typename T>
+T unwrap(Result<T> result) {
+  if (!result) throw apiErrorFrom(result.error());
+  return std::move(result).value();
+}
+inline void unwrap(const Result<void>& result) {
+  if (!result) throw apiErrorFrom(result.error());
+}
+
+// 204 with no body and no Content-Type.
+Response noContent();
+
+// sandbox_handlers.cc
+Response getHealth(const Context& ctx);
+Response listSandboxes(const Context& ctx);
+Response createSandbox(const Context& ctx);
+Response getSandbox(const Context& ctx);
+Response killSandbox(const Context& ctx);
+Response setSandboxTimeout(const Context& ctx);
+Response runCommand(const Context& ctx);
+// Routes of DESIGN.md that have no Services method yet (process list, streaming, stdin): 501.
+Response notBuiltYet(const Context& ctx);
+
+// file_handlers.cc
+Response readRawFile(const Context& ctx);
+// PUT .../files/raw when the session buffered the body instead of streaming it.
+Response writeRawFileBuffered(const Context& ctx);
+Response readTextFile(const Context& ctx);
+Response writeTextFile(const Context& ctx);
+Response removeFile(const Context& ctx);
+Response renameFile(const Context& ctx);
+Response listDir(const Context& ctx);
+Response statFile(const Context& ctx);
+Response fileExists(const Context& ctx);
+Response makeDir(const Context& ctx);
+
+// The two halves of a streamed raw upload (Router::beginUpload / finishUpload).
+Upload openUpload(const Context& ctx, uint64_t declared_size);
+Response describeUpload(Services& services, const Limits& limits, const Upload& upload,
+                        uint64_t bytes_written);
+
+}  // namespace declaw::api

@@ -1,0 +1,83 @@
+// Handlers of /v1/health, /v1/sandboxes[/{id}[/timeout]] and /v1/sandboxes/{id}/commands.
+#include <algorithm>
+
+#include "api/handlers.h"
+#include "api/json_fields.h"
+#include "api/wire.h"
+
+namespace declaw::api {
+
+namespace {
+
+bool matchesFilters(const SandboxInfo& sandbox, const std::vector<std::string>& states,
+                    const StringMap& metadata) {
+  if (!states.empty() && std::find(states.begin(), states.end(), sandbox.state) == states.end()) {
+    return false;
+  }
+  return std::all_of(metadata.begin(), metadata.end(), [&](const auto& pair) {
+    auto it = sandbox.metadata.find(pair.first);
+    return it != sandbox.metadata.end() && it->second == pair.second;
+  });
+}
+
+nlohmann::json bodyOf(const Context& ctx, bool empty_is_object = false) {
+  return parseJsonObject(ctx.request.body, ctx.limits.max_json_body_bytes, empty_is_object);
+}
+
+}  // namespace
+
+Response noContent() {
+  Response response;
+  response.status = kStatusNoContent;
+  response.content_type.clear();
+  return response;
+}
+
+Response getHealth(const Context& ctx) {
+  return jsonResponse(kStatusOk, toJson(ctx.services.health(), ctx.limits));
+}
+
+Response listSandboxes(const Context& ctx) {
+  const std::vector<std::string> states = parseStateFilter(ctx.query.all("state"));
+  const StringMap metadata = parseMetadataFilter(ctx.query.single("metadata").value_or(""));
+  nlohmann::json sandboxes = nlohmann::json::array();
+  for (const SandboxInfo& sandbox : ctx.services.listSandboxes(ctx.caller)) {
+    if (matchesFilters(sandbox, states, metadata)) sandboxes.push_back(toJson(sandbox));
+  }
+  return jsonResponse(kStatusOk, {{"sandboxes", sandboxes}});
+}
+
+Response createSandbox(const Context& ctx) {
+  const CreateSandboxSpec spec = parseCreateSandboxSpec(bodyOf(ctx, true), ctx.limits);
+  return jsonResponse(kStatusCreated, toJson(unwrap(ctx.services.createSandbox(ctx.caller, spec))));
+}
+
+Response getSandbox(const Context& ctx) {
+  return jsonResponse(kStatusOk,
+                      toJson(unwrap(ctx.services.getSandbox(ctx.caller, ctx.sandbox_id))));
+}
+
+Response killSandbox(const Context& ctx) {
+  unwrap(ctx.services.killSandbox(ctx.caller, ctx.sandbox_id));
+  return noContent();
+}
+
+Response setSandboxTimeout(const Context& ctx) {
+  const uint32_t timeout_s = parseTimeoutUpdate(bodyOf(ctx), ctx.limits);
+  return jsonResponse(
+      kStatusOk, toJson(unwrap(ctx.services.setTimeout(ctx.caller, ctx.sandbox_id, timeout_s))));
+}
+
+Response runCommand(const Context& ctx) {
+  const RunSpec spec = parseRunSpec(bodyOf(ctx), ctx.limits);
+  return jsonResponse(kStatusOk,
+                      toJson(unwrap(ctx.services.runCommand(ctx.caller, ctx.sandbox_id, spec))));
+}
+
+Response notBuiltYet(const Context& ctx) {
+  const std::string& target = ctx.request.target;
+  throw notImplemented(ctx.request.method + " " + quoteInput(target.substr(0, target.find('?'))) +
+                       " is not supported yet");
+}
+
+}  // namespace declaw::api

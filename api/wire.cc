@@ -1,0 +1,204 @@
+#include "api/wire.h"
+
+#include <ctime>
+
+#include "api/errors.h"
+#include "api/json_fields.h"
+#include "api/paths.h"
+#include "api/text.h"
+
+namespace declaw::api {
+
+namespace {
+
+StringMapRules envRules() {
+  return {.max_entries = kMaxEnvEntries,
+          .max_key_bytes = kMaxMapKeyBytes,
+          .max_value_bytes = kMaxMapValueBytes,
+          .keys_are_env_names = true};
+}
+
+StringMapRules metadataRules(const Limits& limits) {
+  return {.max_entries = limits.max_metadata_entries,
+          .max_key_bytes = kMaxMapKeyBytes,
+          .max_value_bytes = kMaxMapValueBytes,
+          .keys_are_env_names = false};
+}
+
+void refuseUnbuilt(const nlohmann::json& body, std::string_view name) {
+  if (findField(body, name)) {
+    throw notImplemented("'" + std::string(name) + "' is not supported yet");
+  }
+}
+
+}  // namespace
+
+CreateSandboxSpec parseCreateSandboxSpec(const nlohmann::json& body, const Limits& limits) {
+  CreateSandboxSpec spec;
+  spec.template_name = stringField(body, "template").value_or("base");
+  if (spec.template_name != "base" && spec.template_name != "python") {
+    throw badRequest("'template' must be \"base\" or \"python\", not " +
+                     quoteInput(spec.template_name));
+  }
+  spec.timeout_s =
+      static_cast<uint32_t>(integerField(body, "timeout", 1, limits.max_sandbox_timeout_s)
+                                .value_or(limits.default_sandbox_timeout_s));
+  spec.envs = stringMapField(body, "envs", envRules()).value_or(StringMap{});
+  spec.metadata = stringMapField(body, "metadata", metadataRules(limits)).value_or(StringMap{});
+  spec.allow_internet_access = boolField(body, "allow_internet_access").value_or(false);
+  if (spec.allow_internet_access) {
+    throw notImplemented("'allow_internet_access': true is not supported yet");
+  }
+  refuseUnbuilt(body, "network");
+  refuseUnbuilt(body, "resources");
+  refuseUnbuilt(body, "lifecycle");
+  return spec;
+}
+
+uint32_t parseTimeoutUpdate(const nlohmann::json& body, const Limits& limits) {
+  auto timeout = integerField(body, "timeout", 1, limits.max_sandbox_timeout_s);
+  if (!timeout) throw badRequest("'timeout' is required");
+  return static_cast<uint32_t>(*timeout);
+}
+
+RunSpec parseRunSpec(const nlohmann::json& body, const Limits& limits) {
+  RunSpec spec;
+  auto cmd = stringField(body, "cmd");
+  if (!cmd || cmd->empty()) throw badRequest("'cmd' is required and must not be empty");
+  if (cmd->find('\0') != std::string::npos) throw badRequest("'cmd' must not contain NUL bytes");
+  if (cmd->size() > kMaxCommandBytes) {
+    throw tooLarge("'cmd' is longer than " + std::to_string(kMaxCommandBytes) + " bytes");
+  }
+  spec.cmd = std::move(*cmd);
+  spec.envs = stringMapField(body, "envs", envRules()).value_or(StringMap{});
+  if (auto cwd = stringField(body, "cwd")) spec.cwd = normaliseSandboxPath(*cwd, "cwd");
+  if (auto user = stringField(body, "user")) spec.user = validateUser(*user);
+  spec.stdin_data = stringField(body, "stdin").value_or("");
+  spec.timeout_s =
+      static_cast<uint32_t>(integerField(body, "timeout", 0, limits.max_sandbox_timeout_s)
+                                .value_or(limits.default_command_timeout_s));
+  if (boolField(body, "background").value_or(false)) {
+    throw notImplemented("'background': true is not supported yet");
+  }
+  return spec;
+}
+
+std::string parseFileContent(const nlohmann::json& body) {
+  auto content = stringField(body, "content");
+  auto encoded = stringField(body, "content_base64");
+  if (content && encoded) throw badRequest("give 'content' or 'content_base64', not both");
+  if (content) return std::move(*content);
+  if (!encoded) throw badRequest("'content' or 'content_base64' is required");
+  auto bytes = base64Decode(*encoded);
+  if (!bytes) throw badRequest("'content_base64' is not valid base64");
+  return std::move(*bytes);
+}
+
+std::string parseNewPath(const nlohmann::json& body) {
+  auto new_path = stringField(body, "new_path");
+  if (!new_path) throw badRequest("'new_path' is required");
+  return normaliseSandboxPath(*new_path, "new_path");
+}
+
+std::string formatTime(Clock::time_point time) {
+  const std::time_t seconds = Clock::to_time_t(std::chrono::floor<std::chrono::seconds>(time));
+  std::tm utc{};
+  if (!gmtime_r(&seconds, &utc)) return "1970-01-01T00:00:00Z";
+  char text[64];
+  const size_t n = std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &utc);
+  return std::string(text, n);
+}
+
+std::string permissionsString(uint32_t mode) {
+  std::string text = "---------";
+  const char kLetters[] = "rwx";
+  for (int bit = 0; bit < 9; ++bit) {
+    if (mode & (0400u >> bit)) text[bit] = kLetters[bit % 3];
+  }
+  // setuid, setgid, sticky replace the x of user, group, other.
+  const struct {
+    uint32_t flag;
+    size_t at;
+    char with_x;
+    char without_x;
+  } kSpecial[] = {{04000, 2, 's', 'S'}, {02000, 5, 's', 'S'}, {01000, 8, 't', 'T'}};
+  for (const auto& special : kSpecial) {
+    if (mode & special.flag) {
+      text[special.at] = text[special.at] == 'x' ? special.with_x : special.without_x;
+    }
+  }
+  return text;
+}
+
+nlohmann::json toJson(const SandboxInfo& info) {
+  return {{"sandbox_id", info.sandbox_id},
+          {"template_id", info.template_id},
+          {"state", info.state},
+          {"metadata", info.metadata},
+          {"envs", info.envs},
+          {"allow_internet_access", info.allow_internet_access},
+          {"started_at", formatTime(info.started_at)},
+          {"end_at", formatTime(info.end_at)},
+          {"owner_uid", info.owner_uid}};
+}
+
+nlohmann::json toJson(const RunResult& result) {
+  nlohmann::json out = {{"pid", result.pid},
+                        {"exit_code", result.exit_code},
+                        {"timed_out", result.timed_out},
+                        {"stdout_truncated", result.stdout_truncated},
+                        {"stderr_truncated", result.stderr_truncated}};
+  putBytes(out, "stdout", result.stdout_data);
+  putBytes(out, "stderr", result.stderr_data);
+  if (result.signal) out["signal"] = *result.signal;
+  return out;
+}
+
+nlohmann::json toJson(const FileEntry& entry) {
+  return {{"name", entry.name},
+          {"path", entry.path},
+          {"type", entry.type},
+          {"size", entry.size},
+          {"mode", entry.mode},
+          {"permissions", permissionsString(entry.mode)},
+          {"owner", entry.owner},
+          {"group", entry.group},
+          {"modified_time", formatTime(entry.modified_time)},
+          {"symlink_target", entry.type == "symlink" ? nlohmann::json(entry.symlink_target)
+                                                     : nlohmann::json(nullptr)}};
+}
+
+nlohmann::json toJson(const Limits& limits) {
+  return {{"max_json_body_bytes", limits.max_json_body_bytes},
+          {"max_upload_bytes", limits.max_upload_bytes},
+          {"max_header_bytes", limits.max_header_bytes},
+          {"max_text_read_bytes", limits.max_text_read_bytes},
+          {"idle_timeout_s", limits.idle_timeout_s},
+          {"max_connections", limits.max_connections},
+          {"max_sandboxes", limits.max_sandboxes},
+          {"max_output_bytes", limits.max_output_bytes},
+          {"default_sandbox_timeout_s", limits.default_sandbox_timeout_s},
+          {"max_sandbox_timeout_s", limits.max_sandbox_timeout_s},
+          {"default_command_timeout_s", limits.default_command_timeout_s},
+          {"max_list_depth", limits.max_list_depth},
+          {"max_metadata_entries", limits.max_metadata_entries}};
+}
+
+nlohmann::json toJson(const HealthInfo& health, const Limits& limits) {
+  nlohmann::json limits_json = toJson(limits);
+  for (const auto& [name, value] : health.limits) limits_json[name] = value;
+  return {{"status", "ok"},
+          {"version", health.version},
+          {"sandboxes_running", health.sandboxes_running},
+          {"features", health.features},
+          {"limits", limits_json}};
+}
+
+Response jsonResponse(int status, const nlohmann::json& body) {
+  Response response;
+  response.status = status;
+  response.body = body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  return response;
+}
+
+}  // namespace declaw::api

@@ -1,0 +1,52 @@
+// The wire format of docs/api.md: request bodies -> the structs of services.h (with the
+// validation each field needs) and the structs -> response JSON.
+#pragma once
+
+#include <cstddef>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "api/http_types.h"
+#include "api/services.h"
+
+namespace declaw::api {
+
+// Caps on request fields, beyond those in Limits.
+inline constexpr size_t kMaxMapKeyBytes = 1024;    // metadata and env keys
+inline constexpr size_t kMaxMapValueBytes = 4096;  // metadata and env values
+inline constexpr size_t kMaxEnvEntries = 256;      // envs of a sandbox or a command
+// One exec argument holds at most MAX_ARG_STRLEN (32 pages) bytes, NUL included; see execve(2).
+inline constexpr size_t kMaxCommandBytes = 32 * 4096 - 1;
+
+// Request bodies. All throw ApiError naming the offending field.
+
+// POST /v1/sandboxes. Defaults from limits; unknown template: 400; allow_internet_access true,
+// or network/resources/lifecycle given: 501.
+CreateSandboxSpec parseCreateSandboxSpec(const nlohmann::json& body, const Limits& limits);
+// PATCH /v1/sandboxes/{id}/timeout: {"timeout": N}, N in 1 .. max_sandbox_timeout_s.
+uint32_t parseTimeoutUpdate(const nlohmann::json& body, const Limits& limits);
+// POST /v1/sandboxes/{id}/commands. cmd over kMaxCommandBytes: 413; background true: 501.
+RunSpec parseRunSpec(const nlohmann::json& body, const Limits& limits);
+// POST /v1/sandboxes/{id}/files: the bytes of "content" or "content_base64" (exactly one).
+std::string parseFileContent(const nlohmann::json& body);
+// PATCH /v1/sandboxes/{id}/files: "new_path", normalised.
+std::string parseNewPath(const nlohmann::json& body);
+
+// Responses.
+
+// RFC 3339 in UTC, whole seconds: "2026-11-27T02:41:01Z".
+std::string formatTime(Clock::time_point time);
+// "rwxr-xr-x" as ls(1) prints it, with s/S and t/T for setuid, setgid and sticky.
+std::string permissionsString(uint32_t mode);
+
+nlohmann::json toJson(const SandboxInfo& info);
+nlohmann::json toJson(const RunResult& result);
+nlohmann::json toJson(const FileEntry& entry);
+nlohmann::json toJson(const Limits& limits);
+// The limits the router enforces, overlaid with the ones the daemon reports.
+nlohmann::json toJson(const HealthInfo& health, const Limits& limits);
+
+// A JSON response. Strings that are not valid UTF-8 (file names) get U+FFFD, never an exception.
+Response jsonResponse(int status, const nlohmann::json& body);
+
+}  // namespace declaw::api

@@ -1,0 +1,169 @@
+// An in-memory Services for the api/ tests: it records every call with its arguments and
+// answers with canned values, or with the Error set for that method in `failures`.
+#pragma once
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "api/services.h"
+#include "common/io.h"
+
+namespace declaw::api::testing {
+
+inline UniqueFd makeMemFile(const std::string& content) {
+  UniqueFd fd(::memfd_create("api-test", MFD_CLOEXEC));
+  if (fd && !content.empty()) (void)writeAll(fd.get(), content);
+  if (fd) ::lseek(fd.get(), 0, SEEK_SET);
+  return fd;
+}
+
+inline std::string readMemFile(const UniqueFd& fd) {
+  ::lseek(fd.get(), 0, SEEK_SET);
+  auto bytes = readAll(fd.get(), 1 << 20);
+  return bytes ? *bytes : std::string("<unreadable>");
+}
+
+class FakeServices : public Services {
+ public:
+  // Canned answers.
+  HealthInfo health_info{.version = "0.1.0",
+                         .features = {{"user_namespaces", true}},
+                         .limits = {},
+                         .sandboxes_running = 1};
+  std::vector<SandboxInfo> sandboxes;  // listSandboxes
+  SandboxInfo sandbox;                 // createSandbox, getSandbox, setTimeout
+  RunResult run_result;
+  FileEntry entry;  // statPath, renamePath
+  std::vector<FileEntry> listing;
+  bool make_dir_creates = true;
+  std::string file_content;  // what openForRead hands out
+  // openForRead reports this size instead of the content's (a file that grew after the open).
+  std::optional<uint64_t> reported_size;
+  // Method name -> the error it returns.
+  std::map<std::string, Error> failures;
+
+  // What was asked.
+  std::vector<std::string> calls;
+  Caller last_caller;
+  std::string last_id;
+  std::string last_path;
+  std::string last_user;
+  std::string last_new_path;
+  uint32_t last_timeout = 0;
+  uint32_t last_depth = 0;
+  CreateSandboxSpec last_create;
+  RunSpec last_run;
+  UniqueFd written;  // a second handle on the file openForWrite gave out
+
+  std::string writtenBytes() const { return readMemFile(written); }
+  bool called(const std::string& method) const {
+    for (const auto& call : calls) {
+      if (call == method) return true;
+    }
+    return false;
+  }
+
+  HealthInfo health() override {
+    calls.push_back("health");
+    return health_info;
+  }
+  Result<SandboxInfo> createSandbox(const Caller& caller, const CreateSandboxSpec& spec) override {
+    record("createSandbox", caller, "");
+    last_create = spec;
+    return answer("createSandbox", sandbox);
+  }
+  std::vector<SandboxInfo> listSandboxes(const Caller& caller) override {
+    record("listSandboxes", caller, "");
+    return sandboxes;
+  }
+  Result<SandboxInfo> getSandbox(const Caller& caller, const std::string& id) override {
+    record("getSandbox", caller, id);
+    return answer("getSandbox", sandbox);
+  }
+  Result<void> killSandbox(const Caller& caller, const std::string& id) override {
+    record("killSandbox", caller, id);
+    if (auto it = failures.find("killSandbox"); it != failures.end()) return it->second;
+    return {};
+  }
+  Result<SandboxInfo> setTimeout(const Caller& caller, const std::string& id,
+                                 uint32_t timeout_s) override {
+    record("setTimeout", caller, id);
+    last_timeout = timeout_s;
+    return answer("setTimeout", sandbox);
+  }
+  Result<RunResult> runCommand(const Caller& caller, const std::string& id,
+                               const RunSpec& spec) override {
+    record("runCommand", caller, id);
+    last_run = spec;
+    return answer("runCommand", run_result);
+  }
+  Result<FileEntry> statPath(const Caller& caller, const std::string& id, const std::string& path,
+                             const std::string& user) override {
+    recordFile("statPath", caller, id, path, user);
+    return answer("statPath", entry);
+  }
+  Result<std::vector<FileEntry>> listDir(const Caller& caller, const std::string& id,
+                                         const std::string& path, uint32_t depth,
+                                         const std::string& user) override {
+    recordFile("listDir", caller, id, path, user);
+    last_depth = depth;
+    return answer("listDir", listing);
+  }
+  Result<bool> makeDir(const Caller& caller, const std::string& id, const std::string& path,
+                       const std::string& user) override {
+    recordFile("makeDir", caller, id, path, user);
+    return answer("makeDir", make_dir_creates);
+  }
+  Result<void> removePath(const Caller& caller, const std::string& id, const std::string& path,
+                          const std::string& user) override {
+    recordFile("removePath", caller, id, path, user);
+    if (auto it = failures.find("removePath"); it != failures.end()) return it->second;
+    return {};
+  }
+  Result<FileEntry> renamePath(const Caller& caller, const std::string& id, const std::string& from,
+                               const std::string& to, const std::string& user) override {
+    recordFile("renamePath", caller, id, from, user);
+    last_new_path = to;
+    return answer("renamePath", entry);
+  }
+  Result<OpenedFile> openForRead(const Caller& caller, const std::string& id,
+                                 const std::string& path, const std::string& user) override {
+    recordFile("openForRead", caller, id, path, user);
+    if (auto it = failures.find("openForRead"); it != failures.end()) return it->second;
+    return OpenedFile{makeMemFile(file_content), reported_size.value_or(file_content.size())};
+  }
+  Result<UniqueFd> openForWrite(const Caller& caller, const std::string& id,
+                                const std::string& path, const std::string& user) override {
+    recordFile("openForWrite", caller, id, path, user);
+    if (auto it = failures.find("openForWrite"); it != failures.end()) return it->second;
+    UniqueFd fd = makeMemFile("");
+    written = UniqueFd(::fcntl(fd.get(), F_DUPFD_CLOEXEC, 0));
+    return fd;
+  }
+
+ private:
+  void record(const std::string& method, const Caller& caller, const std::string& id) {
+    calls.push_back(method);
+    last_caller = caller;
+    last_id = id;
+  }
+  void recordFile(const std::string& method, const Caller& caller, const std::string& id,
+                  const std::string& path, const std::string& user) {
+    record(method, caller, id);
+    last_path = path;
+    last_user = user;
+  }
+  template <typename T>
+  Result<T> answer(const std::string& method, const T& value) {
+    if (auto it = failures.find(method); it != failures.end()) return it->second;
+    return value;
+  }
+};
+
+}  // namespace declaw::api::testing

@@ -1,0 +1,292 @@
+// The sandbox and command handlers of api::Router: validation of create, list filters, kill,
+// set_timeout and run, and the JSON they answer. Over FakeServices.
+#include "api_test_helpers.h"
+
+namespace declaw::api::testing {
+namespace {
+
+using nlohmann::json;
+
+SandboxInfo sandboxWith(const std::string& id, const std::string& state, StringMap metadata) {
+  SandboxInfo info;
+  info.sandbox_id = id;
+  info.template_id = "base";
+  info.state = state;
+  info.metadata = std::move(metadata);
+  return info;
+}
+
+std::vector<std::string> listedIds(const Response& response) {
+  std::vector<std::string> ids;
+  const json body = jsonOf(response);  // a range-for over a temporary's member would dangle
+  for (const auto& sandbox : body.at("sandboxes")) {
+    ids.push_back(sandbox.at("sandbox_id").get<std::string>());
+  }
+  return ids;
+}
+
+TEST_CASE("create with an empty body uses the defaults and answers 201 SandboxInfo",
+          "[api][sandboxes]") {
+  Api api;
+  api.limits.default_sandbox_timeout_s = 123;
+  api.services.sandbox = sandboxWith(kId, "running", {{"k", "v"}});
+  api.services.sandbox.started_at = Clock::time_point(std::chrono::seconds(1795000000));
+  const Response response = api.call("POST", "/v1/sandboxes", "");
+  REQUIRE(response.status == 201);
+  CHECK(api.services.last_create.template_name == "base");
+  CHECK(api.services.last_create.timeout_s == 123);
+  CHECK_FALSE(api.services.last_create.allow_internet_access);
+  const json info = jsonOf(response);
+  CHECK(info.at("sandbox_id") == kId);
+  CHECK(info.at("state") == "running");
+  CHECK(info.at("metadata") == json{{"k", "v"}});
+  CHECK(info.at("started_at") == "2026-11-18T11:06:40Z");
+}
+
+TEST_CASE("create passes template, timeout, envs and metadata through", "[api][sandboxes]") {
+  Api api;
+  const Response response = api.call("POST", "/v1/sandboxes",
+                                     json{{"template", "python"},
+                                          {"timeout", 60},
+                                          {"envs", {{"A_1", "x"}}},
+                                          {"metadata", {{"team", "red"}}},
+                                          {"allow_internet_access", false},
+                                          {"network", nullptr},
+                                          {"unknown_field", 1}});
+  REQUIRE(response.status == 201);
+  CHECK(api.services.last_create.template_name == "python");
+  CHECK(api.services.last_create.timeout_s == 60);
+  CHECK(api.services.last_create.envs == StringMap{{"A_1", "x"}});
+  CHECK(api.services.last_create.metadata == StringMap{{"team", "red"}});
+}
+
+TEST_CASE("create refuses bad values with a 400 that names the field", "[api][sandboxes]") {
+  const std::vector<std::pair<json, std::string>> cases = {
+      {{{"template", "node"}}, "template"},
+      {{{"template", 1}}, "template"},
+      {{{"timeout", "300"}}, "timeout"},
+      {{{"timeout", 1.5}}, "timeout"},
+      {{{"timeout", 0}}, "timeout"},
+      {{{"timeout", -5}}, "timeout"},
+      {{{"timeout", 86401}}, "timeout"},
+      {{{"envs", {{"A", 1}}}}, "envs.A"},
+      {{{"envs", json::array()}}, "envs"},
+      {{{"envs", {{"A=B", "x"}}}}, "envs"},
+      {{{"envs", {{"1X", "x"}}}}, "envs"},
+      {{{"envs", {{"A", std::string("a\0b", 3)}}}}, "envs.A"},
+      {{{"metadata", "k=v"}}, "metadata"},
+      {{{"metadata", {{"k", std::string(4097, 'v')}}}}, "metadata.k"},
+      {{{"metadata", {{std::string(1025, 'k'), "v"}}}}, "metadata"},
+      {{{"allow_internet_access", "yes"}}, "allow_internet_access"},
+  };
+  for (const auto& [body, field] : cases) {
+    Api api;
+    const Response response = api.call("POST", "/v1/sandboxes", body);
+    INFO(body.dump() << " -> " << response.body);
+    CHECK(response.status == 400);
+    CHECK(mentions(response, "'" + field + "'"));
+    CHECK_FALSE(api.services.called("createSandbox"));
+  }
+}
+
+TEST_CASE("create accepts a timeout of exactly the maximum", "[api][sandboxes]") {
+  Api api;
+  api.limits.max_sandbox_timeout_s = 1000;
+  CHECK(api.call("POST", "/v1/sandboxes", json{{"timeout", 1000}}).status == 201);
+  CHECK(api.call("POST", "/v1/sandboxes", json{{"timeout", 1001}}).status == 400);
+}
+
+TEST_CASE("create refuses more metadata entries than max_metadata_entries", "[api][sandboxes]") {
+  Api api;
+  api.limits.max_metadata_entries = 2;
+  const json three = {{"metadata", {{"a", "1"}, {"b", "2"}, {"c", "3"}}}};
+  CHECK(api.call("POST", "/v1/sandboxes", three).status == 400);
+}
+
+TEST_CASE("features not built yet are a 501, not silently ignored", "[api][sandboxes]") {
+  for (const json& body : {json{{"allow_internet_access", true}}, json{{"network", json::object()}},
+                           json{{"resources", {{"cpu", 1}}}}, json{{"lifecycle", "x"}}}) {
+    Api api;
+    const Response response = api.call("POST", "/v1/sandboxes", body);
+    INFO(body.dump());
+    CHECK(response.status == 501);
+    CHECK(errorCode(response) == "not_implemented");
+    CHECK_FALSE(api.services.called("createSandbox"));
+  }
+}
+
+TEST_CASE("over max_sandboxes (EDQUOT from Services) is a 429", "[api][sandboxes]") {
+  Api api;
+  api.services.failures["createSandbox"] = ErrnoError(EDQUOT) << "64 sandboxes running";
+  CHECK(api.call("POST", "/v1/sandboxes", "{}").status == 429);
+}
+
+TEST_CASE("list keeps Services' order and filters by state", "[api][sandboxes]") {
+  Api api;
+  api.services.sandboxes = {sandboxWith("sbx-000000000003", "running", {}),
+                            sandboxWith("sbx-000000000002", "killed", {}),
+                            sandboxWith("sbx-000000000001", "running", {})};
+  CHECK(listedIds(api.call("GET", "/v1/sandboxes")).size() == 3);
+  CHECK(listedIds(api.call("GET", "/v1/sandboxes?state=running")) ==
+        std::vector<std::string>{"sbx-000000000003", "sbx-000000000001"});
+  CHECK(listedIds(api.call("GET", "/v1/sandboxes?state=killed")) ==
+        std::vector<std::string>{"sbx-000000000002"});
+  CHECK(listedIds(api.call("GET", "/v1/sandboxes?state=running,killed")).size() == 3);
+  CHECK(listedIds(api.call("GET", "/v1/sandboxes?state=running&state=killed")).size() == 3);
+  CHECK(api.call("GET", "/v1/sandboxes?state=paused").status == 400);
+}
+
+TEST_CASE("list filters by every pair of a URL-encoded metadata string", "[api][sandboxes]") {
+  Api api;
+  api.services.sandboxes = {
+      sandboxWith("sbx-000000000002", "running", {{"env", "prod"}}),
+      sandboxWith("sbx-000000000001", "running", {{"env", "prod"}, {"team", "a b&c"}})};
+  CHECK(listedIds(api.call("GET", "/v1/sandboxes?metadata=env%3Dprod")).size() == 2);
+  CHECK(listedIds(api.call("GET", "/v1/sandboxes?metadata=env%3Dprod%26team%3Da%2Bb%2526c")) ==
+        std::vector<std::string>{"sbx-000000000001"});
+  CHECK(listedIds(api.call("GET", "/v1/sandboxes?metadata=env%3Ddev")).empty());
+  CHECK(api.call("GET", "/v1/sandboxes?metadata=novalue").status == 400);
+  CHECK(api.call("GET", "/v1/sandboxes?metadata=%zz").status == 400);
+}
+
+TEST_CASE("kill answers 204 with no body and no content type, and is routed by id",
+          "[api][sandboxes]") {
+  Api api;
+  const Response response = api.call("DELETE", kSandbox);
+  CHECK(response.status == 204);
+  CHECK(response.body.empty());
+  CHECK(response.content_type.empty());
+  CHECK(api.services.last_id == kId);
+}
+
+TEST_CASE("killing a sandbox of someone else is a 403 naming the sandbox", "[api][sandboxes]") {
+  Api api;
+  api.services.failures["killSandbox"] = ErrnoError(EPERM) << "not your sandbox";
+  const Response response = api.call("DELETE", kSandbox);
+  CHECK(response.status == 403);
+  CHECK(jsonOf(response).at("error").at("sandbox_id") == kId);
+}
+
+TEST_CASE("set_timeout requires an integer timeout in range", "[api][sandboxes]") {
+  Api api;
+  CHECK(api.call("PATCH", kSandbox + "/timeout", json{{"timeout", 600}}).status == 200);
+  CHECK(api.services.last_timeout == 600);
+  CHECK(mentions(api.call("PATCH", kSandbox + "/timeout", "{}"), "'timeout'"));
+  CHECK(api.call("PATCH", kSandbox + "/timeout", json{{"timeout", "600"}}).status == 400);
+  CHECK(api.call("PATCH", kSandbox + "/timeout", json{{"timeout", 0}}).status == 400);
+  CHECK(api.call("PATCH", kSandbox + "/timeout", json{{"timeout", 86401}}).status == 400);
+}
+
+TEST_CASE("a command runs with the defaults when only cmd is given", "[api][commands]") {
+  Api api;
+  api.limits.default_command_timeout_s = 45;
+  REQUIRE(api.call("POST", kSandbox + "/commands", json{{"cmd", "echo hi"}}).status == 200);
+  const RunSpec& spec = api.services.last_run;
+  CHECK(spec.cmd == "echo hi");
+  CHECK(spec.user == "user");
+  CHECK(spec.cwd.empty());
+  CHECK(spec.timeout_s == 45);
+  CHECK(spec.stdin_data.empty());
+}
+
+TEST_CASE("a command passes envs, cwd, user, stdin and timeout", "[api][commands]") {
+  Api api;
+  const json body = {{"cmd", "cat"},       {"envs", {{"K", "V"}}}, {"cwd", "work/../src"},
+                     {"user", "root"},     {"stdin", "input"},     {"timeout", 0},
+                     {"background", false}};
+  REQUIRE(api.call("POST", kSandbox + "/commands", body).status == 200);
+  const RunSpec& spec = api.services.last_run;
+  CHECK(spec.envs == StringMap{{"K", "V"}});
+  CHECK(spec.cwd == "/home/user/src");
+  CHECK(spec.user == "root");
+  CHECK(spec.stdin_data == "input");
+  CHECK(spec.timeout_s == 0);
+}
+
+TEST_CASE("a command is refused without a usable cmd or with a bad user or timeout",
+          "[api][commands]") {
+  const std::vector<std::pair<json, std::string>> cases = {
+      {json::object(), "'cmd'"},
+      {{{"cmd", ""}}, "'cmd'"},
+      {{{"cmd", 42}}, "'cmd'"},
+      {{{"cmd", std::string("echo\0hi", 7)}}, "'cmd'"},
+      {{{"cmd", "true"}, {"user", "admin"}}, "'user'"},
+      {{{"cmd", "true"}, {"user", 0}}, "'user'"},
+      {{{"cmd", "true"}, {"timeout", -1}}, "'timeout'"},
+      {{{"cmd", "true"}, {"timeout", 86401}}, "'timeout'"},
+      {{{"cmd", "true"}, {"cwd", ""}}, "'cwd'"},
+      {{{"cmd", "true"}, {"stdin", json::array()}}, "'stdin'"},
+      {{{"cmd", "true"}, {"background", "no"}}, "'background'"},
+  };
+  for (const auto& [body, field] : cases) {
+    Api api;
+    const Response response = api.call("POST", kSandbox + "/commands", body);
+    INFO(body.dump() << " -> " << response.body);
+    CHECK(response.status == 400);
+    CHECK(mentions(response, field));
+    CHECK_FALSE(api.services.called("runCommand"));
+  }
+}
+
+TEST_CASE("a cmd longer than one exec argument can hold is a 413", "[api][commands]") {
+  Api api;
+  const json body = {{"cmd", std::string(200000, 'x')}};
+  CHECK(api.call("POST", kSandbox + "/commands", body).status == 413);
+}
+
+TEST_CASE("a background command is a 501 until background commands exist", "[api][commands]") {
+  Api api;
+  const Response response =
+      api.call("POST", kSandbox + "/commands", json{{"cmd", "sleep 1"}, {"background", true}});
+  CHECK(response.status == 501);
+  CHECK_FALSE(api.services.called("runCommand"));
+}
+
+TEST_CASE("a failing command is a 200 with its exit code, signal and output", "[api][commands]") {
+  Api api;
+  api.services.run_result = RunResult{.stdout_data = "hi\n",
+                                      .stderr_data = "",
+                                      .exit_code = 137,
+                                      .signal = 9,
+                                      .pid = 12,
+                                      .timed_out = false,
+                                      .stdout_truncated = true,
+                                      .stderr_truncated = false};
+  const Response response = api.call("POST", kSandbox + "/commands", json{{"cmd", "x"}});
+  REQUIRE(response.status == 200);
+  const json result = jsonOf(response);
+  CHECK(result.at("exit_code") == 137);
+  CHECK(result.at("signal") == 9);
+  CHECK(result.at("pid") == 12);
+  CHECK(result.at("stdout") == "hi\n");
+  CHECK(result.at("stdout_truncated") == true);
+  CHECK_FALSE(result.contains("stdout_base64"));
+}
+
+TEST_CASE("output that is not UTF-8 comes with replacements and the exact bytes in base64",
+          "[api][commands]") {
+  Api api;
+  api.services.run_result.stdout_data = std::string("ok\xff\xfe", 4);
+  api.services.run_result.exit_code = 0;
+  const json result = jsonOf(api.call("POST", kSandbox + "/commands", json{{"cmd", "x"}}));
+  CHECK(result.at("stdout") == "ok\xEF\xBF\xBD\xEF\xBF\xBD");
+  CHECK(result.at("stdout_base64") == "b2v//g==");
+  CHECK_FALSE(result.contains("signal"));
+}
+
+TEST_CASE("command routes without a Services method yet are a 501", "[api][commands]") {
+  for (const auto& [method, target] : std::vector<std::pair<std::string, std::string>>{
+           {"GET", kSandbox + "/commands"},
+           {"POST", kSandbox + "/commands/stream"},
+           {"DELETE", kSandbox + "/commands/12"},
+           {"POST", kSandbox + "/commands/12/stdin"}}) {
+    Api api;
+    const Response response = api.call(method, target, "{}");
+    INFO(method << " " << target);
+    CHECK(response.status == 501);
+    CHECK(jsonOf(response).at("error").at("sandbox_id") == kId);
+  }
+}
+
+}  // namespace
+}  // namespace declaw::api::testing
