@@ -3,8 +3,8 @@
 #include <boost/beast/core/file_posix.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http.hpp>
-#include <nlohmann/json.hpp>
 
+#include "api/errors.h"
 #include "common/io.h"
 #include "common/log.h"
 #include "daemon/fd_stream.h"
@@ -23,10 +23,6 @@ constexpr auto kWriteTimeout = std::chrono::seconds(60);
 constexpr size_t kUploadChunk = 256 * 1024;
 constexpr char kServerName[] = "declawd";
 
-std::string errorBody(const std::string& code, const std::string& message) {
-  return nlohmann::json{{"error", {{"code", code}, {"message", message}}}}.dump();
-}
-
 template <typename Body>
 bool writeMessage(FdStream& stream, http::response<Body>& res) {
   stream.setDeadline(FdStream::Clock::now() + kWriteTimeout);
@@ -35,11 +31,17 @@ bool writeMessage(FdStream& stream, http::response<Body>& res) {
   return !ec;
 }
 
+template <typename Body>
+void setHeaders(http::response<Body>& res, const api::Response& r) {
+  res.set(http::field::server, kServerName);
+  if (!r.content_type.empty()) res.set(http::field::content_type, r.content_type);
+  for (const auto& [name, value] : r.headers) res.set(name, value);
+}
+
 bool sendResponse(FdStream& stream, api::Response& r, unsigned version, bool keep_alive) {
   if (r.file) {
     http::response<http::file_body> res{static_cast<http::status>(r.status), version};
-    res.set(http::field::server, kServerName);
-    res.set(http::field::content_type, r.content_type);
+    setHeaders(res, r);
     boost::beast::file_posix file;
     file.native_handle(r.file.release());
     error_code ec;
@@ -50,8 +52,7 @@ bool sendResponse(FdStream& stream, api::Response& r, unsigned version, bool kee
     return writeMessage(stream, res);
   }
   http::response<http::string_body> res{static_cast<http::status>(r.status), version};
-  res.set(http::field::server, kServerName);
-  if (!r.body.empty() || r.status != 204) res.set(http::field::content_type, r.content_type);
+  setHeaders(res, r);
   res.body() = std::move(r.body);
   res.keep_alive(keep_alive);
   res.prepare_payload();
@@ -59,9 +60,7 @@ bool sendResponse(FdStream& stream, api::Response& r, unsigned version, bool kee
 }
 
 bool sendError(FdStream& stream, int status, const std::string& code, const std::string& message) {
-  api::Response r;
-  r.status = status;
-  r.body = errorBody(code, message);
+  api::Response r = api::errorResponse(status, code, message);
   return sendResponse(stream, r, 11, false);
 }
 
@@ -87,25 +86,12 @@ std::variant<uint64_t, api::Response> streamUpload(FdStream& stream,
     http::read(stream, buffer, parser, ec);
     if (ec == http::error::need_buffer) ec = {};
     if (ec == http::error::body_limit) {
-      api::Response r;
-      r.status = 413;
-      r.body = errorBody("too_large", "upload is larger than the configured limit");
-      return r;
+      return api::errorResponse(413, "too_large", "upload is larger than the configured limit");
     }
-    if (ec) {
-      api::Response r;
-      r.status = 400;
-      r.body = errorBody("invalid_argument", "upload interrupted: " + ec.message());
-      return r;
-    }
+    if (ec) return api::errorResponse(400, "invalid_argument", "upload interrupted: " + ec.message());
     size_t got = chunk.size() - parser.get().body().size;
     if (auto w = writeAll(sink, chunk.data(), got); !w) {
-      api::Response r;
-      bool full = w.error().code == ENOSPC || w.error().code == EDQUOT;
-      r.status = full ? 507 : 500;
-      r.body = errorBody(full ? "not_enough_space" : "internal",
-                         "write into the sandbox: " + w.error().describe());
-      return r;
+      return api::errorResponse(ErrnoError(w.error().code) << "write into the sandbox");
     }
     total += got;
   }
