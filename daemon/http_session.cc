@@ -16,7 +16,7 @@ using boost::system::error_code;
 
 namespace {
 
-// A request must arrive whole within this time once its first byte is read (slow clients).
+// A request header (and each chunk of an upload) must arrive within this time (slow clients).
 constexpr auto kRequestReadTimeout = std::chrono::seconds(30);
 // Writing one response (or one chunk of a streamed file) to a client that does not read.
 constexpr auto kWriteTimeout = std::chrono::seconds(60);
@@ -82,6 +82,7 @@ std::variant<uint64_t, api::Response> streamUpload(FdStream& stream,
   while (!parser.is_done()) {
     parser.get().body().data = chunk.data();
     parser.get().body().size = chunk.size();
+    stream.setDeadline(FdStream::Clock::now() + kRequestReadTimeout);  // per chunk: big uploads
     error_code ec;
     http::read(stream, buffer, parser, ec);
     if (ec == http::error::need_buffer) ec = {};
@@ -161,6 +162,12 @@ void serveConnection(int socket, const api::Caller& caller, api::Router& router)
       }
       response = router.finishUpload(upload, std::get<uint64_t>(streamed));
     } else {
+      // Beast checks a Content-Length against body_limit when the header is parsed, which
+      // happened under the (larger) upload limit: check the JSON limit here.
+      if (header_parser.content_length().value_or(0) > limits.max_json_body_bytes) {
+        sendError(stream, 413, "too_large", "request body is larger than the configured limit");
+        return;
+      }
       http::request_parser<http::string_body> body_parser{std::move(header_parser)};
       body_parser.body_limit(limits.max_json_body_bytes);
       http::read(stream, buffer, body_parser, ec);
