@@ -1,0 +1,40 @@
+// The declawctl verbs. Each returns the process exit code and prints its own output and errors:
+// 0 on success, 1 for any client-side or API error ("declawctl: <message> (<code>)" on stderr),
+// the command's exit code for exec/run (124 on a command timeout).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "clients/ctl/requests.h"
+
+namespace declaw::ctl {
+
+inline constexpr int kErrorExitCode = 1;
+inline constexpr const char* kDefaultSocketPath = "/run/declaw/declaw.sock";
+
+struct GlobalOptions {
+  std::string socket_path;  // already resolved (--socket, $DECLAW_SOCKET, default)
+  bool json = false;
+};
+
+// --socket wins, then $DECLAW_SOCKET (when non-empty), then kDefaultSocketPath.
+std::string resolveSocketPath(const std::string& flag_value);
+
+int cmdCreate(const GlobalOptions& global, const SandboxSpec& spec);
+int cmdList(const GlobalOptions& global, const std::vector<std::string>& states,
+            const std::vector<std::string>& metadata);
+int cmdInfo(const GlobalOptions& global, const std::string& id);
+int cmdKill(const GlobalOptions& global, const std::vector<std::string>& ids);
+int cmdSetTimeout(const GlobalOptions& global, const std::string& id, int64_t seconds);
+int cmdExec(const GlobalOptions& global, const std::string& id, const ExecSpec& spec);
+int cmdRun(const GlobalOptions& global, const SandboxSpec& sandbox, const ExecSpec& spec);
+int cmdCopy(const GlobalOptions& global, const std::string& src, const std::string& dst);
+
+// Shared by the verb files: prints "declawctl: <error>" to stderr and returns kErrorExitCode.
+int reportError(const Error& error);
+// Prints JSON for --json output (pretty, one document, trailing newline).
+void printJson(const nlohmann::json& value);
+
+}  // namespace declaw::ctl

@@ -1,0 +1,270 @@
+#include "clients/ctl/format.h"
+
+#include <algorithm>
+#include <array>
+#include <cstdint>
+
+namespace declaw::ctl {
+namespace {
+
+bool isShellSafe(char c) {
+  if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
+  return std::string_view("_@%+=:,./-").find(c) != std::string_view::npos;
+}
+
+// Words bash treats specially in command position (bash(1), RESERVED WORDS).
+constexpr std::array<std::string_view, 22> kReservedWords = {
+    "!",  "case", "coproc", "do",   "done",  "elif",  "else", "esac", "fi",   "for", "function",
+    "if", "in",   "select", "then", "until", "while", "{",    "}",    "time", "[[",  "]]"};
+
+bool needsCommandPositionQuote(std::string_view word) {
+  if (word.find('=') != std::string_view::npos) return true;  // would be an assignment
+  if (!word.empty() && word.front() == '%') return true;      // would be a job spec
+  return std::find(kReservedWords.begin(), kReservedWords.end(), word) != kReservedWords.end();
+}
+
+std::string singleQuote(std::string_view word) {
+  std::string out = "'";
+  for (char c : word) {
+    if (c == '\'') {
+      out += "'\\''";
+    } else {
+      out += c;
+    }
+  }
+  out += '\'';
+  return out;
+}
+
+bool isUnreserved(char c) {
+  if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
+  return c == '-' || c == '.' || c == '_' || c == '~';
+}
+
+int base64Value(char c) {
+  if (c >= 'A' && c <= 'Z') return c - 'A';
+  if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+  if (c >= '0' && c <= '9') return c - '0' + 52;
+  if (c == '+') return 62;
+  if (c == '/') return 63;
+  return -1;
+}
+
+}  // namespace
+
+std::string shellQuote(std::string_view word) {
+  if (!word.empty() && std::all_of(word.begin(), word.end(), isShellSafe)) {
+    return std::string(word);
+  }
+  return singleQuote(word);
+}
+
+std::string shellJoin(const std::vector<std::string>& argv) {
+  if (argv.size() == 1) return argv.front();
+  std::string out;
+  for (size_t i = 0; i < argv.size(); ++i) {
+    if (i > 0) out += ' ';
+    if (i == 0 && needsCommandPositionQuote(argv[i])) {
+      out += singleQuote(argv[i]);
+    } else {
+      out += shellQuote(argv[i]);
+    }
+  }
+  return out;
+}
+
+Result<std::pair<std::string, std::string>> parseKeyValue(std::string_view arg) {
+  size_t eq = arg.find('=');
+  if (eq == std::string_view::npos || eq == 0) {
+    return PlainError() << "expected KEY=VALUE, got '" << arg << "'";
+  }
+  return std::pair<std::string, std::string>(std::string(arg.substr(0, eq)),
+                                             std::string(arg.substr(eq + 1)));
+}
+
+Result<std::map<std::string, std::string>> parseKeyValues(const std::vector<std::string>& args) {
+  std::map<std::string, std::string> out;
+  for (const auto& arg : args) {
+    auto kv = parseKeyValue(arg);
+    if (!kv) return kv.error();
+    out[kv->first] = kv->second;
+  }
+  return out;
+}
+
+std::string percentEncode(std::string_view value, bool keep_slash) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  out.reserve(value.size());
+  for (char c : value) {
+    if (isUnreserved(c) || (keep_slash && c == '/')) {
+      out += c;
+    } else {
+      auto byte = static_cast<unsigned char>(c);
+      out += '%';
+      out += kHex[byte >> 4];
+      out += kHex[byte & 0xF];
+    }
+  }
+  return out;
+}
+
+std::string metadataQuery(const std::map<std::string, std::string>& pairs) {
+  std::string inner;
+  for (const auto& [key, value] : pairs) {
+    if (!inner.empty()) inner += '&';
+    inner += percentEncode(key) + "=" + percentEncode(value);
+  }
+  return percentEncode(inner);
+}
+
+Result<std::string> base64Decode(std::string_view text) {
+  while (!text.empty() && text.back() == '=') text.remove_suffix(1);
+  if (text.size() % 4 == 1) return PlainError() << "bad base64 length";
+  std::string out;
+  out.reserve(text.size() / 4 * 3 + 2);
+  uint32_t acc = 0;
+  int bits = 0;
+  for (char c : text) {
+    int v = base64Value(c);
+    if (v < 0) return PlainError() << "bad base64 character";
+    acc = (acc << 6) | static_cast<uint32_t>(v);
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out += static_cast<char>((acc >> bits) & 0xFF);
+    }
+  }
+  return out;
+}
+
+bool isValidUtf8(std::string_view bytes) {
+  size_t i = 0;
+  while (i < bytes.size()) {
+    auto c = static_cast<unsigned char>(bytes[i]);
+    size_t len;
+    uint32_t cp;
+    if (c < 0x80) {
+      ++i;
+      continue;
+    } else if ((c & 0xE0) == 0xC0) {
+      len = 2;
+      cp = c & 0x1F;
+    } else if ((c & 0xF0) == 0xE0) {
+      len = 3;
+      cp = c & 0x0F;
+    } else if ((c & 0xF8) == 0xF0) {
+      len = 4;
+      cp = c & 0x07;
+    } else {
+      return false;
+    }
+    if (i + len > bytes.size()) return false;
+    for (size_t k = 1; k < len; ++k) {
+      auto cc = static_cast<unsigned char>(bytes[i + k]);
+      if ((cc & 0xC0) != 0x80) return false;
+      cp = (cp << 6) | (cc & 0x3F);
+    }
+    // Overlong forms, surrogates and values past U+10FFFF are not UTF-8 (RFC 3629).
+    static constexpr uint32_t kMinForLength[] = {0, 0, 0x80, 0x800, 0x10000};
+    if (cp < kMinForLength[len] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return false;
+    i += len;
+  }
+  return true;
+}
+
+CopyEndpoint parseCopyEndpoint(std::string_view spec) {
+  size_t colon = spec.find(':');
+  if (colon != std::string_view::npos && colon > 0 &&
+      spec.substr(0, colon).find('/') == std::string_view::npos) {
+    return {std::string(spec.substr(0, colon)), std::string(spec.substr(colon + 1))};
+  }
+  return {std::nullopt, std::string(spec)};
+}
+
+std::string baseName(std::string_view path) {
+  while (!path.empty() && path.back() == '/') path.remove_suffix(1);
+  size_t slash = path.rfind('/');
+  return std::string(slash == std::string_view::npos ? path : path.substr(slash + 1));
+}
+
+std::string formatTable(const std::vector<std::string>& header,
+                        const std::vector<std::vector<std::string>>& rows) {
+  std::vector<size_t> widths(header.size());
+  auto widen = [&](const std::vector<std::string>& row) {
+    for (size_t i = 0; i < widths.size() && i < row.size(); ++i) {
+      widths[i] = std::max(widths[i], row[i].size());
+    }
+  };
+  widen(header);
+  for (const auto& row : rows) widen(row);
+
+  std::string out;
+  auto emit = [&](const std::vector<std::string>& row) {
+    std::string line;
+    for (size_t i = 0; i < widths.size(); ++i) {
+      const std::string cell = i < row.size() ? row[i] : std::string();
+      line += cell;
+      if (i + 1 < widths.size()) line += std::string(widths[i] - cell.size() + 2, ' ');
+    }
+    while (!line.empty() && line.back() == ' ') line.pop_back();
+    out += line + "\n";
+  };
+  emit(header);
+  for (const auto& row : rows) emit(row);
+  return out;
+}
+
+std::string formatPairs(const nlohmann::json& object) {
+  if (!object.is_object()) return "";
+  std::string out;
+  for (const auto& [key, value] : object.items()) {
+    if (!out.empty()) out += ',';
+    out += key + "=" + (value.is_string() ? value.get<std::string>() : value.dump());
+  }
+  return out;
+}
+
+std::string displayField(const nlohmann::json& object, std::string_view key) {
+  if (!object.is_object()) return "-";
+  auto it = object.find(key);
+  if (it == object.end() || it->is_null()) return "-";
+  if (it->is_string()) return it->get<std::string>();
+  return it->dump();
+}
+
+std::string formatSandboxTable(const nlohmann::json& sandboxes) {
+  std::vector<std::vector<std::string>> rows;
+  if (sandboxes.is_array()) {
+    for (const auto& sbx : sandboxes) {
+      rows.push_back(
+          {displayField(sbx, "sandbox_id"), displayField(sbx, "template_id"),
+           displayField(sbx, "state"), displayField(sbx, "started_at"), displayField(sbx, "end_at"),
+           sbx.is_object() ? formatPairs(sbx.value("metadata", nlohmann::json())) : std::string()});
+    }
+  }
+  return formatTable({"ID", "TEMPLATE", "STATE", "STARTED", "ENDS", "METADATA"}, rows);
+}
+
+std::string formatSandboxInfo(const nlohmann::json& info) {
+  std::vector<std::pair<std::string, std::string>> lines;
+  const std::string_view kScalars[] = {"sandbox_id",           "template_id", "state",
+                                       "started_at",           "end_at",      "owner_uid",
+                                       "allow_internet_access"};
+  for (auto key : kScalars) lines.emplace_back(std::string(key), displayField(info, key));
+  for (auto key : {"metadata", "envs"}) {
+    const auto value = info.is_object() ? info.value(key, nlohmann::json()) : nlohmann::json();
+    lines.emplace_back(key, formatPairs(value));
+  }
+  size_t width = 0;
+  for (const auto& [key, value] : lines) width = std::max(width, key.size());
+  std::string out;
+  for (const auto& [key, value] : lines) {
+    std::string line = key + ":" + std::string(width - key.size() + 2, ' ') + value;
+    while (line.back() == ' ') line.pop_back();
+    out += line + "\n";
+  }
+  return out;
+}
+
+}  // namespace declaw::ctl

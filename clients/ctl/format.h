@@ -1,0 +1,78 @@
+// Pure text helpers for declawctl: shell quoting, K=V arguments, query encoding, base64, and the
+// human-readable renderings of API objects. No I/O here, so all of it is unit-tested.
+#pragma once
+
+#include <map>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "common/result.h"
+
+namespace declaw::ctl {
+
+// Quotes one word for bash so it reaches the command as exactly these bytes: words made only of
+// [A-Za-z0-9_@%+=:,./-] stay as they are, anything else is single-quoted ('' for empty).
+std::string shellQuote(std::string_view word);
+
+// Joins an argv into one bash command line that runs that argv. A single argument is taken
+// verbatim as a command line (so `exec ID -- 'ls | wc -l'` works). Otherwise every word is quoted,
+// and the first word is quoted even when it is "safe" but would not be a plain command name to
+// bash: an assignment (FOO=1), a job spec (%1) or a reserved word (if, time, ...).
+std::string shellJoin(const std::vector<std::string>& argv);
+
+// Parses "K=V" (split at the first '='; V may be empty, K may not).
+Result<std::pair<std::string, std::string>> parseKeyValue(std::string_view arg);
+
+// Parses a list of K=V arguments into a map; a later key overrides an earlier one.
+Result<std::map<std::string, std::string>> parseKeyValues(const std::vector<std::string>& args);
+
+// Percent-encodes a URL component: everything except RFC 3986 unreserved characters and, when
+// keep_slash (for query values, where it is legal and keeps paths readable), '/'.
+std::string percentEncode(std::string_view value, bool keep_slash = true);
+
+// The `metadata=` filter of GET /v1/sandboxes: the pairs as "k1=v1&k2=v2" with each key and value
+// percent-encoded, then the whole string percent-encoded again as one query value.
+std::string metadataQuery(const std::map<std::string, std::string>& pairs);
+
+// Standard base64 (RFC 4648, '+' '/'), padding optional; whitespace or other bytes are errors.
+Result<std::string> base64Decode(std::string_view text);
+
+// True when the bytes are well-formed UTF-8 (what a JSON string may carry).
+bool isValidUtf8(std::string_view bytes);
+
+// A remote or local side of `cp`: "ID:/path" is remote, anything else (including "-") is local.
+// A spec is remote when it has a ':' and the part before the first ':' is non-empty and has no
+// '/' (so "./a:b" and "/x:y" stay local), as scp and docker cp decide.
+struct CopyEndpoint {
+  std::optional<std::string> sandbox_id;  // set for the remote side
+  std::string path;
+};
+CopyEndpoint parseCopyEndpoint(std::string_view spec);
+
+// The last path component ("a/b/" -> "b"); empty for "/" or "".
+std::string baseName(std::string_view path);
+
+// Renders rows as left-aligned columns separated by two spaces, with the header first. Trailing
+// spaces are trimmed. Every row must have as many cells as the header.
+std::string formatTable(const std::vector<std::string>& header,
+                        const std::vector<std::vector<std::string>>& rows);
+
+// "k=v,k2=v2" from a JSON object of strings (sorted by key, as nlohmann keeps objects); "" for
+// null or empty. Non-string values are rendered as JSON.
+std::string formatPairs(const nlohmann::json& object);
+
+// The `ls` table for a JSON array of SandboxInfo.
+std::string formatSandboxTable(const nlohmann::json& sandboxes);
+
+// The `info` view: one "field: value" line per SandboxInfo field, aligned.
+std::string formatSandboxInfo(const nlohmann::json& info);
+
+// A field of a JSON object as a string for display: strings as they are, null/missing as "-",
+// anything else as JSON.
+std::string displayField(const nlohmann::json& object, std::string_view key);
+
+}  // namespace declaw::ctl

@@ -1,0 +1,215 @@
+#include "clients/ctl/http_client.h"
+
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <vector>
+
+#include "clients/ctl/io_util.h"
+#include "common/unique_fd.h"
+
+namespace declaw::ctl {
+namespace {
+
+constexpr size_t kIoChunkBytes = size_t{256} * 1024;
+
+bool retryable(int err) { return err == EINTR && g_interrupted == 0; }
+
+Error interruptedError() { return PlainError() << "interrupted"; }
+
+Result<UniqueFd> connectUnix(const std::string& path) {
+  auto unreachable = [&](int err) {
+    return PlainError() << "cannot reach declawd at " << path << ": " << std::strerror(err)
+                        << " (is the service running?)";
+  };
+  sockaddr_un addr = {};
+  addr.sun_family = AF_UNIX;
+  if (path.empty() || path.size() >= sizeof(addr.sun_path)) return unreachable(ENAMETOOLONG);
+  std::memcpy(addr.sun_path, path.data(), path.size());
+
+  UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (!fd) return ErrnoError() << "socket";
+  while (::connect(fd.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof(addr)) != 0) {
+    if (retryable(errno)) continue;
+    if (errno == EINTR) return interruptedError();
+    return unreachable(errno);
+  }
+  return fd;
+}
+
+// Sends all of data. MSG_NOSIGNAL: a daemon that hangs up early is an EPIPE, not a SIGPIPE.
+Result<void> sendAll(int fd, std::string_view data) {
+  while (!data.empty()) {
+    ssize_t n = ::send(fd, data.data(), data.size(), MSG_NOSIGNAL);
+    if (n < 0) {
+      if (retryable(errno)) continue;
+      if (errno == EINTR) return interruptedError();
+      return ErrnoError() << "send to declawd";
+    }
+    data.remove_prefix(static_cast<size_t>(n));
+  }
+  return Ok{};
+}
+
+Result<void> sendBody(int sock, const RequestBody& body) {
+  if (body.fd < 0) return sendAll(sock, body.data);
+  std::vector<char> buf(kIoChunkBytes);
+  uint64_t left = body.fd_size;
+  while (left > 0) {
+    size_t want = static_cast<size_t>(std::min<uint64_t>(left, buf.size()));
+    ssize_t n = ::read(body.fd, buf.data(), want);
+    if (n < 0) {
+      if (retryable(errno)) continue;
+      if (errno == EINTR) return interruptedError();
+      // Not a socket failure: say so, so the caller does not look for a daemon answer.
+      return ErrnoError(0) << "read upload source: " << std::strerror(errno);
+    }
+    if (n == 0) return ErrnoError(0) << "upload source shrank while it was being sent";
+    if (auto r = sendAll(sock, std::string_view(buf.data(), static_cast<size_t>(n))); !r) return r;
+    left -= static_cast<uint64_t>(n);
+  }
+  return Ok{};
+}
+
+// Reads whatever is available; 0 means the daemon closed the connection.
+Result<size_t> recvSome(int fd, char* buf, size_t size) {
+  for (;;) {
+    ssize_t n = ::recv(fd, buf, size, 0);
+    if (n >= 0) return static_cast<size_t>(n);
+    if (retryable(errno)) continue;
+    if (errno == EINTR) return interruptedError();
+    return ErrnoError() << "read from declawd";
+  }
+}
+
+Error badResponse(const Error& e) {
+  return PlainError() << "bad response from declawd: " << e.describe();
+}
+
+Result<HttpResponse> readResponse(int sock, std::string_view method, const BodySink* sink) {
+  std::vector<char> chunk(kIoChunkBytes);
+  std::string buf;
+  HttpResponse response;
+
+  // The head; interim 1xx answers (100 Continue) are skipped.
+  for (;;) {
+    size_t end;
+    while ((end = findHeadEnd(buf)) == std::string::npos) {
+      if (buf.size() > kMaxResponseHeadBytes) return PlainError() << "response head too large";
+      auto n = recvSome(sock, chunk.data(), chunk.size());
+      if (!n) return n.error();
+      if (*n == 0) {
+        return PlainError() << (buf.empty() ? "declawd closed the connection without answering"
+                                            : "declawd closed the connection mid-response");
+      }
+      buf.append(chunk.data(), *n);
+    }
+    auto head = parseResponseHead(std::string_view(buf).substr(0, end));
+    if (!head) return badResponse(head.error());
+    buf.erase(0, end);
+    if (head->status >= 100 && head->status < 200) continue;
+    response.head = std::move(*head);
+    break;
+  }
+
+  auto framing = bodyFraming(response.head, method);
+  if (!framing) return badResponse(framing.error());
+  const bool to_sink = sink != nullptr && response.head.status >= 200 && response.head.status < 300;
+  if (to_sink && sink->open) {
+    if (auto r = sink->open(); !r) return r.error();
+  }
+
+  auto deliver = [&](std::string_view bytes) -> Result<void> {
+    if (bytes.empty()) return Ok{};
+    if (to_sink) return sink->write(bytes);
+    if (response.body.size() + bytes.size() > kMaxBufferedBodyBytes) {
+      return PlainError() << "response body over " << kMaxBufferedBodyBytes << " bytes";
+    }
+    response.body.append(bytes);
+    return Ok{};
+  };
+
+  uint64_t remaining = framing->length;
+  ChunkedDecoder decoder;
+  std::string decoded;
+  auto consume = [&](std::string_view bytes) -> Result<bool> {  // true when the body is complete
+    switch (framing->kind) {
+      case BodyKind::kNone:
+        return true;
+      case BodyKind::kLength: {
+        size_t take = static_cast<size_t>(std::min<uint64_t>(remaining, bytes.size()));
+        if (auto r = deliver(bytes.substr(0, take)); !r) return r.error();
+        remaining -= take;
+        return remaining == 0;
+      }
+      case BodyKind::kChunked: {
+        decoded.clear();
+        if (auto r = decoder.feed(bytes, decoded); !r) return badResponse(r.error());
+        if (auto r = deliver(decoded); !r) return r.error();
+        return decoder.done();
+      }
+      case BodyKind::kUntilClose:
+        if (auto r = deliver(bytes); !r) return r.error();
+        return false;
+    }
+    return true;
+  };
+
+  auto complete = consume(buf);
+  if (!complete) return complete.error();
+  bool done = *complete;
+  while (!done) {
+    auto n = recvSome(sock, chunk.data(), chunk.size());
+    if (!n) return n.error();
+    if (*n == 0) {
+      if (framing->kind == BodyKind::kUntilClose) break;
+      return PlainError() << "declawd closed the connection mid-response";
+    }
+    auto r = consume(std::string_view(chunk.data(), *n));
+    if (!r) return r.error();
+    done = *r;
+  }
+  return response;
+}
+
+}  // namespace
+
+std::string formatRequestHead(std::string_view method, std::string_view target,
+                              std::string_view content_type, uint64_t content_length) {
+  std::string head;
+  head.append(method).append(" ").append(target).append(" HTTP/1.1\r\n");
+  head += "Host: declaw\r\n";
+  head += "User-Agent: declawctl\r\n";
+  if (!content_type.empty()) head.append("Content-Type: ").append(content_type).append("\r\n");
+  if (content_length > 0 || method == "POST" || method == "PUT" || method == "PATCH") {
+    head += "Content-Length: " + std::to_string(content_length) + "\r\n";
+  }
+  head += "Connection: close\r\n\r\n";
+  return head;
+}
+
+Result<HttpResponse> HttpClient::send(std::string_view method, std::string_view target,
+                                      const RequestBody& body, const BodySink* sink) const {
+  auto sock = connectUnix(socket_path_);
+  if (!sock) return sock.error();
+
+  const uint64_t length = body.fd >= 0 ? body.fd_size : body.data.size();
+  auto sent = sendAll(sock->get(), formatRequestHead(method, target, body.content_type, length));
+  if (sent) sent = sendBody(sock->get(), body);
+  if (!sent) {
+    if (g_interrupted != 0) return interruptedError();
+    // A local read failure is ours to report. A socket failure may mean the daemon refused the
+    // body early (413, 404) and hung up: its answer, if any, explains better than EPIPE.
+    if (sent.error().code == 0) return sent.error();
+    auto early = readResponse(sock->get(), method, nullptr);
+    if (early && early->head.status >= 300) return early;
+    return sent.error();
+  }
+  return readResponse(sock->get(), method, sink);
+}
+
+}  // namespace declaw::ctl

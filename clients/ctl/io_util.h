@@ -1,0 +1,41 @@
+// Blocking fd helpers for declawctl (EINTR-retrying full reads and writes, a spool file for
+// stdin). Kept here rather than linking common/io.cc so the CLI builds on headers alone.
+#pragma once
+
+#include <csignal>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "common/result.h"
+#include "common/unique_fd.h"
+
+namespace declaw::ctl {
+
+// Set by a SIGINT/SIGTERM handler when the user wants out; blocking calls that see EINTR while it
+// is set give up with an "interrupted" error instead of retrying.
+extern volatile std::sig_atomic_t g_interrupted;
+
+// Installs handlers (without SA_RESTART) that set g_interrupted on SIGINT and SIGTERM, so a
+// blocked request returns and the caller can clean up (`run` kills its sandbox).
+void installInterruptHandlers();
+
+// Writes all of data to fd, retrying EINTR and short writes.
+Result<void> writeFully(int fd, std::string_view data);
+
+// Reads fd to EOF; more than max_bytes is an E2BIG error.
+Result<std::string> readFully(int fd, size_t max_bytes);
+
+// A file of known size to stream from.
+struct SizedFile {
+  UniqueFd fd;
+  uint64_t size = 0;
+};
+
+// Opens a local file for upload. "-" is stdin: a regular file is used in place; a pipe or tty is
+// first spooled to an unlinked temporary file (under $TMPDIR or /tmp) to learn its size, since
+// the upload is sent with a Content-Length.
+Result<SizedFile> openUploadSource(const std::string& path);
+
+}  // namespace declaw::ctl

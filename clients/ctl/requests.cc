@@ -1,0 +1,96 @@
+#include "clients/ctl/requests.h"
+
+#include "clients/ctl/format.h"
+
+namespace declaw::ctl {
+namespace {
+
+constexpr int kMaxExitCode = 255;
+
+bool flag(const nlohmann::json& object, const char* key) {
+  auto it = object.find(key);
+  return it != object.end() && it->is_boolean() && it->get<bool>();
+}
+
+// The exact bytes of one output stream: the base64 field wins, since the plain string has
+// U+FFFD replacements exactly when the bytes were not UTF-8.
+Result<std::string> streamBytes(const nlohmann::json& result, const std::string& name) {
+  auto b64 = result.find(name + "_base64");
+  if (b64 != result.end() && b64->is_string()) {
+    auto bytes = base64Decode(b64->get_ref<const std::string&>());
+    if (!bytes)
+      return PlainError() << "bad response from declawd: " << name << "_base64 is not base64";
+    return bytes;
+  }
+  auto text = result.find(name);
+  if (text == result.end() || text->is_null()) return std::string();
+  if (!text->is_string())
+    return PlainError() << "bad response from declawd: " << name << " is not a string";
+  return text->get<std::string>();
+}
+
+}  // namespace
+
+Result<nlohmann::json> buildCreateRequest(const SandboxSpec& spec) {
+  nlohmann::json request = nlohmann::json::object();
+  if (!spec.template_id.empty()) request["template"] = spec.template_id;
+  if (spec.timeout_s) request["timeout"] = *spec.timeout_s;
+  if (!spec.envs.empty()) {
+    auto envs = parseKeyValues(spec.envs);
+    if (!envs) return PlainError() << "--env: " << envs.error().message;
+    request["envs"] = *envs;
+  }
+  if (!spec.metadata.empty()) {
+    auto metadata = parseKeyValues(spec.metadata);
+    if (!metadata) return PlainError() << "--meta: " << metadata.error().message;
+    request["metadata"] = *metadata;
+  }
+  if (spec.internet) request["allow_internet_access"] = *spec.internet;
+  return request;
+}
+
+Result<nlohmann::json> buildCommandRequest(const ExecSpec& spec, const std::string& stdin_data) {
+  if (spec.argv.empty()) return PlainError() << "no command given (put it after --)";
+  nlohmann::json request = {{"cmd", shellJoin(spec.argv)}, {"timeout", spec.timeout_s}};
+  if (!spec.user.empty()) request["user"] = spec.user;
+  if (!spec.cwd.empty()) request["cwd"] = spec.cwd;
+  if (!spec.envs.empty()) {
+    auto envs = parseKeyValues(spec.envs);
+    if (!envs) return PlainError() << "--env: " << envs.error().message;
+    request["envs"] = *envs;
+  }
+  if (spec.send_stdin) {
+    if (!isValidUtf8(stdin_data)) {
+      return PlainError() << "--stdin: input is not valid UTF-8 (the API carries stdin as a JSON "
+                             "string; use `cp` for binary data)";
+    }
+    request["stdin"] = stdin_data;
+  }
+  return request;
+}
+
+Result<CommandOutcome> decodeCommandResult(const nlohmann::json& result) {
+  if (!result.is_object()) return PlainError() << "bad response from declawd: not an object";
+  auto code = result.find("exit_code");
+  if (code == result.end() || !code->is_number_integer()) {
+    return PlainError() << "bad response from declawd: no exit_code";
+  }
+  CommandOutcome out;
+  auto out_bytes = streamBytes(result, "stdout");
+  if (!out_bytes) return out_bytes.error();
+  auto err_bytes = streamBytes(result, "stderr");
+  if (!err_bytes) return err_bytes.error();
+  out.stdout_bytes = std::move(*out_bytes);
+  out.stderr_bytes = std::move(*err_bytes);
+  out.timed_out = flag(result, "timed_out");
+  out.stdout_truncated = flag(result, "stdout_truncated");
+  out.stderr_truncated = flag(result, "stderr_truncated");
+
+  // A shell cannot see exit statuses outside 0..255; keep an odd value from wrapping to 0.
+  int64_t raw = code->get<int64_t>();
+  out.exit_code = raw >= 0 && raw <= kMaxExitCode ? static_cast<int>(raw) : kMaxExitCode;
+  if (out.timed_out) out.exit_code = kTimedOutExitCode;
+  return out;
+}
+
+}  // namespace declaw::ctl

@@ -1,0 +1,63 @@
+// What declawctl sends and how it reads the answers, as pure functions over plain values: the
+// create and command request bodies built from CLI flags, and a command result decoded into the
+// exact bytes and exit code to reproduce locally.
+#pragma once
+
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/result.h"
+
+namespace declaw::ctl {
+
+// The command timeout declawctl sends when none is given (the API's documented default), always
+// sent explicitly so the "timed out after S s" message names the real limit.
+inline constexpr int64_t kDefaultCommandTimeoutS = 60;
+// `run` creates its sandbox with the command timeout plus this, so the sandbox outlives the
+// command but is still reaped if declawctl dies before it can kill it.
+inline constexpr int64_t kRunSandboxGraceS = 30;
+// Exit code of a command that hit its timeout (as timeout(1)).
+inline constexpr int kTimedOutExitCode = 124;
+
+// Flags of `create` (and the sandbox half of `run`).
+struct SandboxSpec {
+  std::string template_id;            // omitted when empty
+  std::optional<int64_t> timeout_s;   // sandbox lifetime
+  std::vector<std::string> envs;      // K=V
+  std::vector<std::string> metadata;  // K=V
+  std::optional<bool> internet;       // allow_internet_access; omitted when unset
+};
+
+// Flags of `exec` (and the command half of `run`).
+struct ExecSpec {
+  std::string user;               // omitted when empty
+  std::string cwd;                // omitted when empty
+  std::vector<std::string> envs;  // K=V
+  int64_t timeout_s = kDefaultCommandTimeoutS;
+  bool send_stdin = false;
+  std::vector<std::string> argv;  // joined with shellJoin()
+};
+
+// POST /v1/sandboxes body.
+Result<nlohmann::json> buildCreateRequest(const SandboxSpec& spec);
+
+// POST /v1/sandboxes/{id}/commands body; stdin_data is sent when spec.send_stdin. Bytes that are
+// not UTF-8 cannot travel in the API's JSON `stdin` string and are an Error.
+Result<nlohmann::json> buildCommandRequest(const ExecSpec& spec, const std::string& stdin_data);
+
+// A command result as declawctl reproduces it.
+struct CommandOutcome {
+  std::string stdout_bytes;  // from stdout_base64 when present, else stdout
+  std::string stderr_bytes;
+  int exit_code = 0;  // what declawctl exits with: 0..255
+  bool timed_out = false;
+  bool stdout_truncated = false;
+  bool stderr_truncated = false;
+};
+
+Result<CommandOutcome> decodeCommandResult(const nlohmann::json& result);
+
+}  // namespace declaw::ctl
