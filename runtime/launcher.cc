@@ -50,18 +50,21 @@ struct ChildArgs {
   if (::setgroups(0, nullptr) != 0) ::_exit(121);
   if (::setresgid(0, 0, 0) != 0) ::_exit(122);
   if (::setresuid(0, 0, 0) != 0) ::_exit(123);
+  // The fds we still need must not sit where 0-3 are about to be installed (the daemon may
+  // well have opened declaw-init as fd 3): move them above first. F_DUPFD_CLOEXEC keeps them
+  // from reaching init.
+  int exe = a.init_exe;
+  int control = a.control;
+  if (exe <= kControlFd) exe = ::fcntl(exe, F_DUPFD_CLOEXEC, kControlFd + 1);
+  if (control <= kControlFd) control = ::fcntl(control, F_DUPFD_CLOEXEC, kControlFd + 1);
+  if (exe < 0 || control < 0) ::_exit(124);
   // fds 0-2 to /dev/null, the control socket to kControlFd (dup2 clears O_CLOEXEC on the copy).
   for (int fd = 0; fd <= 2; ++fd) {
     if (::dup2(a.devnull, fd) < 0) ::_exit(124);
   }
-  if (a.control == kControlFd) {
-    int flags = ::fcntl(kControlFd, F_GETFD);
-    if (flags < 0 || ::fcntl(kControlFd, F_SETFD, flags & ~FD_CLOEXEC) < 0) ::_exit(125);
-  } else if (::dup2(a.control, kControlFd) < 0) {
-    ::_exit(125);
-  }
+  if (::dup2(control, kControlFd) < 0) ::_exit(125);
   // Every other fd of the daemon is O_CLOEXEC and vanishes at exec.
-  ::syscall(SYS_execveat, a.init_exe, "", a.argv, a.envp, AT_EMPTY_PATH);
+  ::syscall(SYS_execveat, exe, "", a.argv, a.envp, AT_EMPTY_PATH);
   ::_exit(126);
 }
 
