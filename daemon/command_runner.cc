@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <optional>
 
@@ -27,6 +28,9 @@ constexpr milliseconds kExitAfterKill{5000};
 constexpr milliseconds kDrainAfterExit{200};
 // While pipes are open, how often to look for the exit report.
 constexpr milliseconds kExitPoll{50};
+// Without a command timeout, waiting for the exit is bounded by the sandbox's life; this only
+// keeps condition_variable arithmetic finite.
+constexpr milliseconds kNoTimeoutWait = std::chrono::hours(24 * 365);
 constexpr int kTimeoutExitCode = 124;  // as coreutils timeout(1)
 
 struct Capture {
@@ -115,22 +119,25 @@ Result<api::RunResult> runCommand(runtime::InitClient& init, const CommandPlan& 
   int status = 0;
   bool have_status = false;
 
-  for (;;) {
+  auto killGroup = [&] {
+    result.timed_out = true;
+    (void)init.signal(runtime::SignalRequest{0, result.pid, SIGKILL, true}, kSignalTimeout);
+    stdin_fd.reset();
+  };
+  auto timeLeft = [&] {
+    return std::chrono::duration_cast<milliseconds>(plan.timeout - (SteadyClock::now() - start));
+  };
+  bool has_timeout = plan.timeout.count() > 0;
+
+  // Collect output while the pipes are open.
+  while (captures[0].fd.valid() || captures[1].fd.valid()) {
     if (!have_status && init.pollExit(result.pid, &status)) {
       have_status = true;
       exited_at = SteadyClock::now();
     }
-    bool pipes_open = captures[0].fd.valid() || captures[1].fd.valid();
-    if (!pipes_open && (have_status || !init.alive())) break;
     if (have_status && SteadyClock::now() - *exited_at > kDrainAfterExit) break;
-    auto now = SteadyClock::now();
-    if (!result.timed_out && plan.timeout.count() > 0 && now - start >= plan.timeout) {
-      result.timed_out = true;
-      runtime::SignalRequest kill{0, result.pid, SIGKILL, true};
-      (void)init.signal(kill, kSignalTimeout);
-      stdin_fd.reset();
-    }
     if (!init.alive() && !have_status) break;
+    if (!result.timed_out && has_timeout && timeLeft().count() <= 0) killGroup();
 
     std::vector<pollfd> fds;
     for (auto& c : captures) {
@@ -138,9 +145,8 @@ Result<api::RunResult> runCommand(runtime::InitClient& init, const CommandPlan& 
     }
     if (stdin_fd) fds.push_back({stdin_fd.get(), POLLOUT, 0});
     int wait_ms = static_cast<int>(kExitPoll.count());
-    if (!result.timed_out && plan.timeout.count() > 0) {
-      auto left = std::chrono::duration_cast<milliseconds>(plan.timeout - (now - start));
-      wait_ms = std::max(0, std::min(wait_ms, static_cast<int>(left.count()) + 1));
+    if (!result.timed_out && has_timeout) {
+      wait_ms = std::clamp(static_cast<int>(timeLeft().count()) + 1, 0, wait_ms);
     }
     int n = ::poll(fds.data(), fds.size(), wait_ms);
     if (n < 0 && errno != EINTR) return ErrnoError() << "poll command pipes";
@@ -157,12 +163,25 @@ Result<api::RunResult> runCommand(runtime::InitClient& init, const CommandPlan& 
     }
   }
 
-  if (!have_status) {
-    auto wait = init.waitExit(result.pid, result.timed_out ? kExitAfterKill : kExitPoll * 20);
-    if (!wait) return ErrnoError(wait.error().code) << "command " << result.pid << ": " << wait.error().message;
-    status = *wait;
-  } else {
+  // The pipes are closed (or drained after the exit): wait for the exit report itself.
+  if (have_status) {
     init.forgetExit(result.pid);
+  } else {
+    for (;;) {
+      milliseconds wait = result.timed_out ? kExitAfterKill
+                          : has_timeout      ? timeLeft()
+                                             : kNoTimeoutWait;
+      auto exited = init.waitExit(result.pid, std::max(wait, milliseconds(0)));
+      if (exited) {
+        status = *exited;
+        break;
+      }
+      if (exited.error().code != ETIMEDOUT || result.timed_out) {
+        return ErrnoError(exited.error().code)
+               << "command " << result.pid << ": " << exited.error().message;
+      }
+      killGroup();
+    }
   }
   fillExit(result, status);
   if (result.timed_out) result.exit_code = kTimeoutExitCode;

@@ -147,7 +147,8 @@ class Daemon:
         raise RuntimeError(f"declawd did not come up: {self.read_log()}")
 
     def read_log(self):
-        self.log.flush()
+        if not self.log.closed:
+            self.log.flush()
         with open(self.log_path) as f:
             return f.read()
 
