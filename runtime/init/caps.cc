@@ -1,0 +1,71 @@
+#include "runtime/init/caps.h"
+
+#include <errno.h>
+#include <grp.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+namespace declaw::runtime::init {
+
+namespace {
+
+// The highest capability number the loop below tries; PR_CAPBSET_DROP answers EINVAL past the
+// kernel's last capability (/proc/sys/kernel/cap_last_cap), which ends the loop earlier.
+constexpr int kMaxCapability = 63;
+
+int capset(uint64_t mask) {
+  __user_cap_header_struct header{_LINUX_CAPABILITY_VERSION_3, 0};
+  __user_cap_data_struct data[2] = {};
+  for (int i = 0; i < 2; ++i) {
+    auto word = static_cast<uint32_t>(mask >> (32 * i));
+    data[i].effective = word;
+    data[i].permitted = word;
+    data[i].inheritable = word;
+  }
+  return static_cast<int>(::syscall(SYS_capset, &header, data));
+}
+
+bool capsAre(uint64_t mask) {
+  __user_cap_header_struct header{_LINUX_CAPABILITY_VERSION_3, 0};
+  __user_cap_data_struct data[2] = {};
+  if (::syscall(SYS_capget, &header, data) != 0) return false;
+  for (int i = 0; i < 2; ++i) {
+    auto word = static_cast<uint32_t>(mask >> (32 * i));
+    if (data[i].effective != word || data[i].permitted != word || data[i].inheritable != word) {
+      return false;
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
+CredsFailure becomeIdentity(const Identity& id) {
+  const uint64_t keep = capMaskFor(id);
+  // The bounding set limits what any later execve can grant, even to a setuid-root or
+  // file-capability binary (capabilities(7), "Capability bounding set"). Dropping needs
+  // CAP_SETPCAP, so it comes before the uid change.
+  for (int cap = 0; cap <= kMaxCapability; ++cap) {
+    if ((keep >> cap) & 1) continue;
+    if (::prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0) {
+      if (errno == EINVAL) break;  // past the kernel's last capability
+      return {"drop bounding capabilities", errno};
+    }
+  }
+  // Ambient capabilities would survive execve of unprivileged binaries.
+  if (::prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) != 0 && errno != EINVAL) {
+    return {"clear ambient capabilities", errno};
+  }
+  const gid_t groups[] = {id.gid};
+  if (::setgroups(1, groups) != 0) return {"setgroups", errno};
+  if (::setresgid(id.gid, id.gid, id.gid) != 0) return {"setresgid", errno};
+  // For a non-zero uid this also clears the permitted and effective sets (capabilities(7),
+  // "Effect of user ID changes on capabilities"); the inheritable set needs the capset below.
+  if (::setresuid(id.uid, id.uid, id.uid) != 0) return {"setresuid", errno};
+  if (capset(keep) != 0) return {"capset", errno};
+  if (!capsAre(keep)) return {"verify capabilities", EPERM};
+  return {};
+}
+
+}  // namespace declaw::runtime::init

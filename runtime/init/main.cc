@@ -1,0 +1,123 @@
+// declaw-init: PID 1 of every sandbox. The daemon's launcher (runtime/launcher.h) started it as
+// root of fresh user, mount, pid, net, uts, ipc and cgroup namespaces, still seeing the host's
+// mounts, with /dev/null on 0-2 and the control socket on fd 3.
+//
+//   1. read the InitConfig (the first message on fd 3)
+//   2. build the root filesystem (plan, then apply) and pivot_root into it
+//   3. hostname, loopback up
+//   4. non-dumpable, no_new_privs, the daemon's seccomp filter
+//   5. Ready, then serve requests (server.h) until the daemon goes away
+// Any setup failure is reported as SetupFailed{errno, what} and ends init.
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/io.h"
+#include "runtime/init/hardening.h"
+#include "runtime/init/host_facts.h"
+#include "runtime/init/mount_plan.h"
+#include "runtime/init/mounts.h"
+#include "runtime/init/net_lo.h"
+#include "runtime/init/server.h"
+#include "runtime/protocol.h"
+
+namespace declaw::runtime::init {
+namespace {
+
+// Exit codes when nothing can be reported to the daemon.
+constexpr int kExitNoControlSocket = 2;
+constexpr int kExitDaemonGone = 3;
+constexpr int kExitSetupFailed = 4;
+// The umask of the commands init starts (and of nothing during setup, which sets modes exactly).
+constexpr mode_t kCommandUmask = 022;
+
+bool controlFdIsSeqpacket() {
+  struct stat st {};
+  if (::fstat(kControlFd, &st) != 0 || !S_ISSOCK(st.st_mode)) return false;
+  int type = 0;
+  socklen_t len = sizeof type;
+  return ::getsockopt(kControlFd, SOL_SOCKET, SO_TYPE, &type, &len) == 0 && type == SOCK_SEQPACKET;
+}
+
+// 0-2 were the host's /dev/null; from now on they are the sandbox's.
+Result<void> reopenStdio() {
+  UniqueFd null(::open("/dev/null", O_RDWR | O_CLOEXEC));
+  if (!null) return ErrnoError() << "open /dev/null";
+  for (int fd = 0; fd <= 2; ++fd) {
+    if (::dup2(null.get(), fd) < 0) return ErrnoError() << "dup2 /dev/null";
+  }
+  return {};
+}
+
+Result<void> buildRoot(const InitConfig& config) {
+  auto plan = planRootfs(config, probeHost());
+  if (!plan) return plan.error();
+  if (auto r = makeMountsPrivate(); !r) return r;
+  if (auto r = applyRootfsPlan(*plan, kStagingDir); !r) return r;
+  if (auto r = pivotInto(kStagingDir); !r) return r;
+  const std::string needed = templateRequirement(config.template_name);
+  if (!needed.empty() && ::access(needed.c_str(), X_OK) != 0) {
+    return ErrnoError() << "template " << config.template_name << " needs " << needed;
+  }
+  return reopenStdio();
+}
+
+Result<void> setUp(const InitConfig& config) {
+  if (auto r = validateConfig(config); !r) return r;
+  ::umask(0);
+  if (auto r = buildRoot(config); !r) return r;
+  if (::sethostname(config.hostname.data(), config.hostname.size()) != 0) {
+    return ErrnoError() << "sethostname";
+  }
+  if (auto r = bringUpLoopback(); !r) return r;
+  // No host fd survives setup: whatever the build opened is closed, so nothing but 0-3 can
+  // lead back to the host's tree (the root and cwd are the sandbox's since pivot_root).
+  if (::close_range(kControlFd + 1, ~0U, 0) != 0) return ErrnoError() << "close_range";
+  ::umask(kCommandUmask);
+  if (auto r = setNotDumpable(); !r) return r;
+  return installSeccomp(config.seccomp_bpf);
+}
+
+void reportSetupFailure(const Error& error) {
+  SetupFailed failed{error.code != 0 ? error.code : EIO, error.message};
+  (void)sendPacket(kControlFd, encode(failed));
+}
+
+int initMain() {
+  // Kernels before 6.x name a process exec'd with execveat(fd, "", AT_EMPTY_PATH) after the fd
+  // number; host tools and leak checks look for "declaw-init".
+  ::prctl(PR_SET_NAME, "declaw-init", 0, 0, 0);
+  if (!controlFdIsSeqpacket()) return kExitNoControlSocket;
+  // init never writes to a closed pipe (sendmsg uses MSG_NOSIGNAL); this makes sure of it.
+  // Spawned commands get default dispositions back (spawn.cc).
+  ::signal(SIGPIPE, SIG_IGN);
+  auto packet = recvPacket(kControlFd, kMaxPacketBytes);
+  if (!packet) return kExitDaemonGone;
+  InitConfig config;
+  if (!decode(packet->data, config)) {
+    reportSetupFailure(ErrnoError(EINVAL) << "malformed InitConfig");
+    return kExitSetupFailed;
+  }
+  packet->fds.clear();  // the config carries none
+  if (auto r = setUp(config); !r) {
+    reportSetupFailure(r.error());
+    return kExitSetupFailed;
+  }
+  // After setUp's close_range: the signalfd is the one fd init adds. Setup started no child,
+  // so no SIGCHLD can have been missed.
+  auto server = Server::create();
+  if (!server) {
+    reportSetupFailure(server.error());
+    return kExitSetupFailed;
+  }
+  if (auto r = sendPacket(kControlFd, encodeReady()); !r) return kExitDaemonGone;
+  return server->run();
+}
+
+}  // namespace
+}  // namespace declaw::runtime::init
+
+int main() { return declaw::runtime::init::initMain(); }

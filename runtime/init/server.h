@@ -1,0 +1,45 @@
+// declaw-init's service loop, once the sandbox is set up: requests from the daemon on the
+// control socket, and SIGCHLD through a signalfd. Single-threaded; every child is reaped (PID 1
+// inherits orphans), and only the pids it spawned for the daemon are reported as Exited.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <set>
+#include <vector>
+
+#include "common/io.h"
+#include "common/result.h"
+#include "common/unique_fd.h"
+
+namespace declaw::runtime::init {
+
+class Server {
+ public:
+  // Blocks SIGCHLD (it must already be blocked when any child can exit: see main.cc) and opens
+  // the signalfd.
+  static Result<Server> create();
+
+  // Serves until the control socket reaches EOF or fails (the daemon is gone or dropped the
+  // sandbox): then returns the exit status, and the kernel kills the rest of the pid namespace
+  // as PID 1 exits (pid_namespaces(7)).
+  int run();
+
+  uint64_t malformedCount() const { return malformed_; }
+
+ private:
+  explicit Server(UniqueFd signal_fd) : signal_fd_(std::move(signal_fd)) {}
+
+  // False when the conversation is over.
+  bool onControlReadable();
+  void onPacket(Packet& packet);
+  void reapChildren();
+  void send(const std::string& message, std::span<const int> fds = {});
+
+  UniqueFd signal_fd_;
+  std::set<pid_t> spawned_;  // commands whose exit the daemon waits for
+  uint64_t malformed_ = 0;   // packets ignored because they could not be decoded
+};
+
+}  // namespace declaw::runtime::init

@@ -1,0 +1,142 @@
+#include "runtime/init/spawn.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <string>
+#include <vector>
+
+#include "common/io.h"
+#include "runtime/init/caps.h"
+
+namespace declaw::runtime::init {
+
+namespace {
+
+// Ids a request may name: the sandbox's uid/gid map covers 0..65535.
+constexpr uint32_t kIdsInSandbox = 65536;
+// The exit code of a child that failed before execve, as shells use for "cannot execute".
+constexpr int kExitSpawnFailed = 127;
+
+// What the child writes to the error pipe when it fails: one write, well below PIPE_BUF, so
+// it arrives whole (pipe(7)).
+struct ChildFailure {
+  int32_t error = 0;
+  char what[60] = {};
+};
+
+// Everything the child needs, prepared before fork, so the child only makes system calls.
+struct ChildArgs {
+  int stdio[3];
+  int error_pipe;
+  const char* cwd;
+  char* const* argv;
+  char* const* envp;
+  Identity identity;
+};
+
+[[noreturn]] void childFail(int error_pipe, const char* what, int error) {
+  ChildFailure f;
+  f.error = error;
+  for (size_t i = 0; i + 1 < sizeof f.what && what[i] != '\0'; ++i) f.what[i] = what[i];
+  (void)writeAll(error_pipe, &f, sizeof f);
+  ::_exit(kExitSpawnFailed);
+}
+
+// Runs in the forked child: async-signal-safe calls only (STYLE rule 3).
+[[noreturn]] void childMain(const ChildArgs& a) {
+  if (::setsid() < 0) childFail(a.error_pipe, "setsid", errno);
+  for (int fd = 0; fd < 3; ++fd) {
+    // The received fds are never 0-2 (init holds /dev/null there), so dup2 always copies, and
+    // the copy is not close-on-exec.
+    if (::dup2(a.stdio[fd], fd) < 0) childFail(a.error_pipe, "dup2", errno);
+  }
+  // Nothing of init's reaches the command: not the control socket, not the signalfd
+  // (close_range(2); the CVE-2024-21626 family). The error pipe is close-on-exec.
+  if (a.error_pipe > 3 && ::close_range(3, static_cast<unsigned>(a.error_pipe) - 1, 0) != 0) {
+    childFail(a.error_pipe, "close_range", errno);
+  }
+  if (::close_range(static_cast<unsigned>(a.error_pipe) + 1, ~0U, 0) != 0) {
+    childFail(a.error_pipe, "close_range", errno);
+  }
+  // Dispositions survive execve only as "ignored"; the mask survives as is (signal(7)).
+  struct sigaction dfl {};
+  dfl.sa_handler = SIG_DFL;
+  for (int sig = 1; sig < NSIG; ++sig) {
+    if (sig != SIGKILL && sig != SIGSTOP) (void)::sigaction(sig, &dfl, nullptr);
+  }
+  sigset_t none;
+  sigemptyset(&none);
+  if (::sigprocmask(SIG_SETMASK, &none, nullptr) != 0) {
+    childFail(a.error_pipe, "sigprocmask", errno);
+  }
+  if (CredsFailure f = becomeIdentity(a.identity)) childFail(a.error_pipe, f.what, f.error);
+  if (::chdir(a.cwd) != 0) childFail(a.error_pipe, "chdir", errno);
+  ::execve(a.argv[0], a.argv, a.envp);
+  childFail(a.error_pipe, "execve", errno);
+}
+
+bool hasNul(const std::string& s) { return s.find('\0') != std::string::npos; }
+
+std::vector<char*> cStrings(const std::vector<std::string>& strings) {
+  std::vector<char*> out;
+  out.reserve(strings.size() + 1);
+  for (const std::string& s : strings) out.push_back(const_cast<char*>(s.c_str()));
+  out.push_back(nullptr);
+  return out;
+}
+
+}  // namespace
+
+Result<void> validateSpawn(const SpawnRequest& r, size_t fd_count) {
+  if (fd_count != kSpawnFdCount) {
+    return ErrnoError(EINVAL) << "spawn needs " << kSpawnFdCount << " fds, got " << fd_count;
+  }
+  if (r.argv.empty() || r.argv[0].empty() || r.argv[0][0] != '/') {
+    return ErrnoError(EINVAL) << "spawn: argv[0] must be an absolute path";
+  }
+  for (const auto& s : r.argv) {
+    if (hasNul(s)) return ErrnoError(EINVAL) << "spawn: NUL byte in argv";
+  }
+  for (const auto& s : r.env) {
+    if (hasNul(s) || s.find('=') == std::string::npos) {
+      return ErrnoError(EINVAL) << "spawn: env entries must be K=V without NUL bytes";
+    }
+  }
+  if (hasNul(r.cwd)) return ErrnoError(EINVAL) << "spawn: NUL byte in cwd";
+  if (r.uid >= kIdsInSandbox || r.gid >= kIdsInSandbox) {
+    return ErrnoError(EINVAL) << "spawn: uid/gid outside the sandbox";
+  }
+  return {};
+}
+
+Result<pid_t> spawnCommand(const SpawnRequest& request, std::span<const UniqueFd> stdio) {
+  auto error_pipe = makePipe();
+  if (!error_pipe) return error_pipe.error();
+  std::vector<char*> argv = cStrings(request.argv);
+  std::vector<char*> envp = cStrings(request.env);
+  ChildArgs args{{stdio[0].get(), stdio[1].get(), stdio[2].get()},
+                 error_pipe->write.get(),
+                 request.cwd.empty() ? "/" : request.cwd.c_str(),
+                 argv.data(),
+                 envp.data(),
+                 Identity{request.uid, request.gid, request.keep_caps}};
+  pid_t pid = ::fork();
+  if (pid < 0) return ErrnoError() << "fork";
+  if (pid == 0) childMain(args);
+  error_pipe->write.reset();
+  ChildFailure failure;
+  ssize_t n;
+  do {
+    n = ::read(error_pipe->read.get(), &failure, sizeof failure);
+  } while (n < 0 && errno == EINTR);
+  if (n == 0) return pid;  // execve closed the pipe: the command runs
+  if (n != static_cast<ssize_t>(sizeof failure)) {
+    return ErrnoError(EIO) << "spawn " << request.argv[0] << ": lost the child's report";
+  }
+  failure.what[sizeof failure.what - 1] = '\0';
+  return ErrnoError(failure.error) << "spawn " << request.argv[0] << ": " << failure.what;
+}
+
+}  // namespace declaw::runtime::init

@@ -1,0 +1,292 @@
+// declaw-init's plan for the sandbox root, read as a value without root: which mounts, in which
+// order, with which flags, and what never makes it in.
+#include <sys/mount.h>
+
+#include <algorithm>
+#include <catch2/catch.hpp>
+
+#include "runtime/init/caps.h"
+#include "runtime/init/etc_files.h"
+#include "runtime/init/mount_plan.h"
+#include "runtime/init/mountinfo.h"
+
+using namespace declaw::runtime;
+using namespace declaw::runtime::init;
+
+namespace {
+
+HostEntry dir() { return {HostKind::kDirectory, "", 0755}; }
+HostEntry file() { return {HostKind::kFile, "", 0644}; }
+HostEntry symlinkTo(const std::string& target) { return {HostKind::kSymlink, target, 0777}; }
+HostEntry device() { return {HostKind::kCharDevice, "", 0666}; }
+
+// A Debian 12 host: merged /usr, no lib32/libx32, a few /etc entries, a kernel without kcore.
+HostFacts debianHost() {
+  HostFacts h;
+  h.set("/usr", dir());
+  h.set("/bin", symlinkTo("usr/bin"));
+  h.set("/sbin", symlinkTo("usr/sbin"));
+  h.set("/lib", symlinkTo("usr/lib"));
+  h.set("/lib64", symlinkTo("usr/lib64"));
+  for (const char* f : {"ld.so.cache", "nsswitch.conf", "profile", "passwd", "shadow", "group",
+                        "gshadow", "sudoers", "hosts", "resolv.conf", "machine-id"}) {
+    h.set(std::string("/etc/") + f, file());
+  }
+  h.set("/etc/localtime", symlinkTo("/usr/share/zoneinfo/Etc/UTC"));
+  h.set("/etc/os-release", symlinkTo("../usr/lib/os-release"));
+  for (const char* d :
+       {"ssl", "alternatives", "python3", "python3.11", "ssh", "sudoers.d", "systemd", "cron.d"}) {
+    h.set(std::string("/etc/") + d, dir());
+  }
+  for (const char* d : {"null", "zero", "full", "random", "urandom", "tty"}) {
+    h.set(std::string("/dev/") + d, device());
+  }
+  h.set("/proc/keys", file());
+  h.set("/proc/timer_list", file());
+  h.set("/proc/acpi", dir());
+  h.set("/proc/sys", dir());
+  h.set("/proc/bus", dir());
+  h.set("/proc/sysrq-trigger", file());
+  return h;
+}
+
+InitConfig config() {
+  InitConfig c;
+  c.sandbox_id = "sbx-abc";
+  c.hostname = "sbx-abc";
+  c.template_name = "base";
+  c.root_size_bytes = 1 << 30;
+  c.tmp_size_bytes = 1 << 28;
+  c.user_uid = 1000;
+  c.user_gid = 1000;
+  c.seccomp_bpf.assign(8 * 4, 0);
+  return c;
+}
+
+std::vector<std::string> described(const std::vector<MountStep>& steps) {
+  std::vector<std::string> out;
+  for (const auto& s : steps) out.push_back(describe(s));
+  return out;
+}
+
+std::vector<MountStep> plan(const HostFacts& host = debianHost()) {
+  auto steps = planRootfs(config(), host);
+  REQUIRE(steps.ok());
+  return *steps;
+}
+
+long indexOf(const std::vector<std::string>& lines, const std::string& line) {
+  auto it = std::find(lines.begin(), lines.end(), line);
+  return it == lines.end() ? -1 : it - lines.begin();
+}
+
+bool mentions(const std::vector<MountStep>& steps, const std::string& text) {
+  return std::any_of(steps.begin(), steps.end(), [&](const MountStep& s) {
+    return s.target.find(text) != std::string::npos || s.source.find(text) != std::string::npos;
+  });
+}
+
+}  // namespace
+
+TEST_CASE("the plan starts with the size-limited root tmpfs") {
+  auto lines = described(plan());
+  REQUIRE_FALSE(lines.empty());
+  CHECK(lines[0] == "tmpfs / size=1073741824,mode=0755 [nosuid,nodev]");
+}
+
+TEST_CASE("/usr is a recursive read-only nosuid,nodev bind of the host's") {
+  auto lines = described(plan());
+  CHECK(indexOf(lines, "mkdir /usr 0755 0:0") >= 0);
+  CHECK(indexOf(lines, "bind ro rec /usr -> /usr [nosuid,nodev]") >= 0);
+}
+
+TEST_CASE("merged-/usr links are recreated and missing top-level dirs skipped") {
+  auto steps = plan();
+  auto lines = described(steps);
+  CHECK(indexOf(lines, "symlink /bin -> usr/bin") >= 0);
+  CHECK(indexOf(lines, "symlink /lib64 -> usr/lib64") >= 0);
+  CHECK_FALSE(mentions(steps, "lib32"));
+  CHECK_FALSE(mentions(steps, "libx32"));
+}
+
+TEST_CASE("on a split-/usr host the top-level lib dirs are bound read-only") {
+  HostFacts host = debianHost();
+  host.set("/lib64", dir());
+  auto lines = described(plan(host));
+  CHECK(indexOf(lines, "mkdir /lib64 0755 0:0") >= 0);
+  CHECK(indexOf(lines, "bind ro rec /lib64 -> /lib64 [nosuid,nodev]") >= 0);
+}
+
+TEST_CASE("/etc holds allow-listed host files, generated files, and no secrets") {
+  auto steps = plan();
+  auto lines = described(steps);
+  CHECK(indexOf(lines, "copy /etc/ld.so.cache -> /etc/ld.so.cache") >= 0);
+  CHECK(indexOf(lines, "symlink /etc/localtime -> /usr/share/zoneinfo/Etc/UTC") >= 0);
+  CHECK(indexOf(lines, "symlink /etc/os-release -> ../usr/lib/os-release") >= 0);
+  CHECK(indexOf(lines, "bind ro rec /etc/ssl -> /etc/ssl [nosuid,nodev]") >= 0);
+  CHECK(indexOf(lines, "bind ro rec /etc/python3 -> /etc/python3 [nosuid,nodev]") >= 0);
+  CHECK(indexOf(lines, "bind ro rec /etc/python3.11 -> /etc/python3.11 [nosuid,nodev]") >= 0);
+  for (const char* generated : {"passwd", "group", "hosts", "hostname", "resolv.conf"}) {
+    INFO(generated);
+    CHECK(indexOf(lines, std::string("write /etc/") + generated + " 0644") >= 0);
+    CHECK(indexOf(lines, std::string("copy /etc/") + generated + " -> /etc/" + generated) < 0);
+  }
+  for (const char* secret : {"shadow", "sudoers", "ssh", "machine-id", "systemd", "cron.d"}) {
+    INFO(secret);
+    CHECK_FALSE(mentions(steps, secret));
+  }
+}
+
+TEST_CASE("nothing but /usr, /etc's allow-list and device nodes comes from the host") {
+  for (const MountStep& s : plan()) {
+    bool from_host = (s.kind == StepKind::kBind && s.source_root == SourceRoot::kHost) ||
+                     s.kind == StepKind::kCopyFile;
+    if (!from_host) continue;
+    INFO(describe(s));
+    bool allowed = s.source == "/usr" || s.source.rfind("/etc/", 0) == 0 ||
+                   s.source.rfind("/dev/", 0) == 0 || s.source.rfind("/lib", 0) == 0;
+    CHECK(allowed);
+    for (const char* never : {"/root", "/home", "/var", "/run", "/srv", "/tmp", "/sys"}) {
+      CHECK(s.source.rfind(never, 0) != 0);
+    }
+  }
+}
+
+TEST_CASE("/home/user, /root, /tmp, /var/tmp and /run get their owners, modes and sizes") {
+  auto lines = described(plan());
+  CHECK(indexOf(lines, "mkdir /home/user 0755 1000:1000") >= 0);
+  CHECK(indexOf(lines, "mkdir /root 0700 0:0") >= 0);
+  CHECK(indexOf(lines, "tmpfs /tmp size=268435456,mode=1777 [nosuid,nodev]") >= 0);
+  CHECK(indexOf(lines, "mkdir /var/tmp 1777 0:0") >= 0);
+  CHECK(indexOf(lines, "mkdir /run 0755 0:0") >= 0);
+}
+
+TEST_CASE("/dev is a small tmpfs with bound device nodes, a private devpts and shm") {
+  auto lines = described(plan());
+  CHECK(indexOf(lines, "tmpfs /dev size=1048576,mode=0755 [nosuid,noexec]") >= 0);
+  for (const char* node : {"null", "zero", "full", "random", "urandom", "tty"}) {
+    INFO(node);
+    long touch = indexOf(lines, std::string("touch /dev/") + node + " 0666");
+    long bind =
+        indexOf(lines, std::string("bind /dev/") + node + " -> /dev/" + node + " [nosuid,noexec]");
+    CHECK(touch >= 0);
+    CHECK(bind > touch);
+  }
+  CHECK(indexOf(lines,
+                "devpts /dev/pts newinstance,ptmxmode=0666,mode=0620,gid=5 "
+                "[nosuid,noexec]") >= 0);
+  CHECK(indexOf(lines, "symlink /dev/ptmx -> pts/ptmx") >= 0);
+  CHECK(indexOf(lines, "tmpfs /dev/shm size=67108864,mode=1777 [nosuid,nodev,noexec]") >= 0);
+  CHECK(indexOf(lines, "symlink /dev/fd -> /proc/self/fd") >= 0);
+  CHECK(indexOf(lines, "symlink /dev/stderr -> /proc/self/fd/2") >= 0);
+}
+
+TEST_CASE("/proc is new, and masked as Docker does with what the kernel has") {
+  auto lines = described(plan());
+  long proc = indexOf(lines, "proc /proc [nosuid,nodev,noexec]");
+  long dev_null = indexOf(lines, "bind /dev/null -> /dev/null [nosuid,noexec]");
+  REQUIRE(proc >= 0);
+  CHECK(dev_null < proc);  // the masks bind the new /dev/null
+  CHECK(indexOf(lines, "bind (new root) /dev/null -> /proc/keys [nosuid,nodev,noexec]") > proc);
+  CHECK(indexOf(lines, "bind (new root) /dev/null -> /proc/timer_list [nosuid,nodev,noexec]") >
+        proc);
+  CHECK(indexOf(lines, "tmpfs /proc/acpi size=4k,mode=0555 [ro,nosuid,nodev,noexec]") > proc);
+  CHECK(indexOf(lines, "bind ro rec (new root) /proc/sys -> /proc/sys [nosuid,nodev,noexec]") >
+        proc);
+  CHECK(indexOf(lines,
+                "bind ro rec (new root) /proc/sysrq-trigger -> /proc/sysrq-trigger "
+                "[nosuid,nodev,noexec]") > proc);
+  CHECK(indexOf(lines, "bind (new root) /dev/null -> /proc/kcore [nosuid,nodev,noexec]") < 0);
+}
+
+TEST_CASE("every mount is nosuid, and every writable one but /dev is nodev") {
+  for (const MountStep& s : plan()) {
+    if (s.kind == StepKind::kMkdir || s.kind == StepKind::kTouch || s.kind == StepKind::kSymlink ||
+        s.kind == StepKind::kCopyFile || s.kind == StepKind::kWriteFile) {
+      continue;
+    }
+    INFO(describe(s));
+    CHECK((s.flags & MS_NOSUID) != 0);
+    bool writable = !(s.readonly || (s.flags & MS_RDONLY));
+    if (writable && s.kind == StepKind::kTmpfs && s.target != "/dev") {
+      CHECK((s.flags & MS_NODEV) != 0);
+    }
+  }
+}
+
+TEST_CASE("the plan refuses a host without /usr or /dev/null") {
+  HostFacts no_usr = debianHost();
+  no_usr.set("/usr", HostEntry{});
+  CHECK(planRootfs(config(), no_usr).error().code == ENOENT);
+  HostFacts no_null = debianHost();
+  no_null.set("/dev/null", file());
+  CHECK(planRootfs(config(), no_null).error().code == ENOENT);
+}
+
+TEST_CASE("the generated /etc files say exactly what the sandbox is") {
+  InitConfig c = config();
+  c.user_uid = 1001;
+  c.user_gid = 1002;
+  auto files = generatedEtcFiles(c);
+  REQUIRE(files.size() == 5);
+  CHECK(files[0].name == "passwd");
+  CHECK(files[0].contents ==
+        "root:x:0:0:root:/root:/bin/bash\n"
+        "user:x:1001:1002:user:/home/user:/bin/bash\n"
+        "nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n");
+  CHECK(files[1].contents == "root:x:0:\ntty:x:5:\nuser:x:1002:\nnogroup:x:65534:\n");
+  CHECK(files[2].contents ==
+        "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\tsbx-abc\n");
+  CHECK(files[3].contents == "sbx-abc\n");
+  CHECK(files[4].name == "resolv.conf");
+  CHECK(files[4].contents.find("nameserver") == std::string::npos);
+}
+
+TEST_CASE("configs the plan cannot build safely are refused with EINVAL") {
+  CHECK(validateConfig(config()).ok());
+  auto refused = [](auto mutate) {
+    InitConfig c = config();
+    mutate(c);
+    auto r = validateConfig(c);
+    return !r.ok() && r.error().code == EINVAL;
+  };
+  CHECK(refused([](InitConfig& c) { c.template_name = "windows"; }));
+  CHECK(refused([](InitConfig& c) { c.hostname = "a\n127.0.0.1 bank"; }));
+  CHECK(refused([](InitConfig& c) { c.hostname = ""; }));
+  CHECK(refused([](InitConfig& c) { c.hostname = std::string(64, 'a'); }));
+  CHECK(refused([](InitConfig& c) { c.root_size_bytes = 0; }));
+  CHECK(refused([](InitConfig& c) { c.tmp_size_bytes = 0; }));
+  CHECK(refused([](InitConfig& c) { c.user_uid = 0; }));
+  CHECK(refused([](InitConfig& c) { c.user_uid = 65534; }));
+  CHECK(refused([](InitConfig& c) { c.user_gid = 5; }));
+  CHECK(refused([](InitConfig& c) { c.seccomp_bpf.clear(); }));
+  CHECK(refused([](InitConfig& c) { c.seccomp_bpf.resize(7); }));
+  CHECK(templateRequirement("python") == "/usr/bin/python3");
+  CHECK(templateRequirement("base").empty());
+}
+
+TEST_CASE("a recursive bind's mounts are found by parent id, with escapes decoded") {
+  const std::string info =
+      "22 1 0:21 / /proc rw - proc proc rw\n"
+      "30 1 0:30 / /tmp rw - ext4 /dev/a rw\n"
+      "31 30 0:31 / /tmp/usr/x rw - ext4 /dev/b rw\n"  // under the host /tmp, hidden
+      "40 1 0:40 / /tmp rw - tmpfs declaw-root rw\n"
+      "41 40 254:0 /usr /tmp/usr ro - ext4 /dev/vda rw\n"
+      "42 41 254:1 / /tmp/usr/local rw - ext4 /dev/vdb rw\n"
+      "43 42 254:2 / /tmp/usr/local/my\\040dir rw - ext4 /dev/vdc rw\n"
+      "44 40 0:44 / /tmp/usr2 rw - tmpfs x rw\n"
+      "garbage line\n";
+  CHECK(mountTreeAt(info, "/tmp/usr") ==
+        std::vector<std::string>{"/tmp/usr", "/tmp/usr/local", "/tmp/usr/local/my dir"});
+  CHECK(mountTreeAt(info, "/tmp/nothing").empty());
+  CHECK(mountTreeAt(info, "/tmp").size() == 5);  // the top /tmp only, not the hidden one
+}
+
+TEST_CASE("capability masks: Docker's set for root that keeps caps, nothing otherwise") {
+  CHECK(dockerDefaultCapMask() == 0xa80425fbULL);
+  CHECK((dockerDefaultCapMask() & (1ULL << CAP_SYS_ADMIN)) == 0);
+  CHECK((dockerDefaultCapMask() & (1ULL << CAP_SYS_PTRACE)) == 0);
+  CHECK(capMaskFor(Identity{0, 0, true}) == dockerDefaultCapMask());
+  CHECK(capMaskFor(Identity{0, 0, false}) == 0);
+  CHECK(capMaskFor(Identity{1000, 1000, true}) == 0);
+}
