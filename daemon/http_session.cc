@@ -123,6 +123,10 @@ void serveConnection(int socket, const api::Caller& caller, api::Router& router)
       sendError(stream, 431, "too_large", "request header is larger than the configured limit");
       return;
     }
+    if (ec == http::error::body_limit) {  // a declared Content-Length over the upload limit
+      sendError(stream, 413, "too_large", "request body is larger than the configured limit");
+      return;
+    }
     if (ec == boost::asio::error::timed_out) {
       sendError(stream, 408, "timeout", "request not received in time");
       return;
