@@ -1,0 +1,239 @@
+"""Commands: POST /v1/sandboxes/{id}/commands runs `bash -l -c CMD` in the foreground and answers
+with its exit code, its stdout and stderr kept apart and byte-exact, after applying envs, cwd,
+user, stdin and a timeout that kills the whole process group."""
+import base64
+import hashlib
+import threading
+import time
+import unittest
+
+from harness import run_output
+from support import SharedSandboxTestCase
+
+SIGKILL = 9
+SIGTERM = 15
+
+
+class RunningCommands(SharedSandboxTestCase):
+    sandbox_spec = {"envs": {"DECLAW_T_SANDBOX": "from-sandbox", "DECLAW_T_BOTH": "from-sandbox"}}
+
+    def run_cmd(self, cmd, **kw):
+        return self.api.run(self.sbx, cmd, **kw)
+
+    # --- exit status ----------------------------------------------------------------------
+
+    def test_exit_codes_come_back_as_they_are(self):
+        for code in (0, 1, 3, 42, 255):
+            with self.subTest(code=code):
+                res = self.run_cmd(f"exit {code}")
+                self.assertEqual(res["exit_code"], code)
+                self.assertFalse(res["timed_out"])
+                self.assertNotIn("signal", res)
+
+    def test_a_command_killed_by_a_signal_reports_128_plus_the_signal(self):
+        res = self.run_cmd("kill -TERM $$")
+        self.assertEqual(res["exit_code"], 128 + SIGTERM)
+        self.assertEqual(res["signal"], SIGTERM)
+        self.assertFalse(res["timed_out"])
+
+    def test_a_missing_program_is_exit_127_not_an_error(self):
+        res = self.run_cmd("no-such-program-declaw")
+        self.assertEqual(res["exit_code"], 127)
+        self.assertIn("not found", res["stderr"])
+
+    def test_the_answer_names_the_pid_of_the_command(self):
+        res = self.run_cmd("echo $$")
+        self.assertIsInstance(res["pid"], int)
+        self.assertGreater(res["pid"], 1)
+
+    # --- output ---------------------------------------------------------------------------
+
+    def test_stdout_and_stderr_are_kept_apart(self):
+        res = self.run_cmd("echo to-out; echo to-err >&2; echo more-out; echo more-err >&2")
+        self.assertEqual(res["stdout"], "to-out\nmore-out\n")
+        self.assertEqual(res["stderr"], "to-err\nmore-err\n")
+        self.assertFalse(res["stdout_truncated"])
+        self.assertFalse(res["stderr_truncated"])
+
+    def test_utf8_output_comes_back_as_a_string(self):
+        res = self.run_cmd("printf 'h\\303\\251llo \\342\\202\\254\\n'")
+        self.assertEqual(res["stdout"], "héllo €\n")
+        self.assertNotIn("stdout_base64", res)
+
+    def test_non_utf8_output_comes_back_exactly_in_base64(self):
+        script = "import sys; sys.stdout.buffer.write(bytes(range(256)) * 4); " \
+                 "sys.stderr.buffer.write(b'\\xff\\xfeerr\\x80')"
+        res = self.run_cmd(f'python3 -c "{script}"')
+        self.assertEqual(res["exit_code"], 0, res)
+        self.assertEqual(base64.b64decode(res["stdout_base64"]), bytes(range(256)) * 4)
+        self.assertEqual(base64.b64decode(res["stderr_base64"]), b"\xff\xfeerr\x80")
+        self.assertIn("\ufffd", res["stdout"])
+        self.assertIn("err", res["stderr"])
+
+    def test_a_large_output_below_the_cap_is_complete(self):
+        res = self.run_cmd("head -c 3000000 /dev/zero | tr '\\0' x")
+        self.assertEqual(res["stdout"], "x" * 3000000)
+        self.assertFalse(res["stdout_truncated"])
+
+    def test_large_output_on_both_streams_does_not_deadlock(self):
+        # stderr fills first: a reader that drains stdout only would hang here.
+        res = self.run_cmd("head -c 2000000 /dev/zero | tr '\\0' e >&2; "
+                           "head -c 2000000 /dev/zero | tr '\\0' o", timeout=30)
+        self.assertFalse(res["timed_out"], "the command hung on a full pipe")
+        self.assertEqual(len(res["stderr"]), 2000000)
+        self.assertEqual(len(res["stdout"]), 2000000)
+
+    # --- environment, directory, user -----------------------------------------------------
+
+    def test_sandbox_envs_apply_and_command_envs_override_them(self):
+        res = self.run_cmd('echo "$DECLAW_T_SANDBOX|$DECLAW_T_BOTH|$DECLAW_T_CMD"',
+                           envs={"DECLAW_T_BOTH": "from-command", "DECLAW_T_CMD": "only-command"})
+        self.assertEqual(res["stdout"], "from-sandbox|from-command|only-command\n")
+
+    def test_command_envs_do_not_stick_to_later_commands(self):
+        self.run_cmd("true", envs={"DECLAW_T_ONCE": "x"})
+        res = self.run_cmd('echo "[${DECLAW_T_ONCE-unset}|$DECLAW_T_BOTH]"')
+        self.assertEqual(res["stdout"], "[unset|from-sandbox]\n")
+
+    def test_envs_with_odd_values_arrive_intact(self):
+        value = "spaces and 'quotes' \"double\" $NOT_EXPANDED; newline\nend é"
+        res = self.run_cmd('printf %s "$DECLAW_T_ODD"', envs={"DECLAW_T_ODD": value})
+        self.assertEqual(res["stdout"], value)
+
+    def test_cwd_defaults_to_the_users_home(self):
+        self.assertEqual(self.run_cmd("pwd")["stdout"], "/home/user\n")
+        self.assertEqual(self.run_cmd("pwd", user="root")["stdout"], "/root\n")
+
+    def test_cwd_is_honoured(self):
+        self.assertEqual(self.run_cmd("pwd", cwd="/tmp")["stdout"], "/tmp\n")
+        self.assertEqual(self.run_cmd("pwd", cwd="/usr/bin")["stdout"], "/usr/bin\n")
+
+    def test_a_missing_cwd_is_an_error_not_a_silent_fallback(self):
+        r = self.api.request("POST", f"/v1/sandboxes/{self.sbx}/commands",
+                             {"cmd": "pwd", "cwd": "/no/such/dir"})
+        if r.status == 200:
+            self.assertNotEqual(r.json()["exit_code"], 0, r)
+            self.assertNotEqual(r.json()["stdout"], "/home/user\n")
+        else:
+            self.assertIn(r.status, (400, 404), r)
+
+    def test_user_is_uid_1000_and_root_is_uid_0(self):
+        self.assertEqual(self.run_cmd("id -u; id -g; id -un")["stdout"], "1000\n1000\nuser\n")
+        self.assertEqual(self.run_cmd("id -u; id -g; id -un", user="root")["stdout"],
+                         "0\n0\nroot\n")
+        self.assertEqual(self.run_cmd("id -u")["stdout"], "1000\n", "user is the default")
+
+    def test_home_matches_the_user(self):
+        self.assertEqual(self.run_cmd('echo "$HOME"')["stdout"], "/home/user\n")
+        self.assertEqual(self.run_cmd('echo "$HOME"', user="root")["stdout"], "/root\n")
+
+    # --- stdin ----------------------------------------------------------------------------
+
+    def test_stdin_round_trips(self):
+        data = "line one\nline two é\n\nlast without newline"
+        res = self.run_cmd("cat", stdin=data)
+        self.assertEqual(res["stdout"], data)
+
+    def test_without_stdin_the_command_reads_end_of_file(self):
+        res = self.run_cmd("cat; echo done", timeout=10)
+        self.assertFalse(res["timed_out"], "cat waited for input that never comes")
+        self.assertEqual(res["stdout"], "done\n")
+
+    def test_a_large_stdin_round_trips(self):
+        data = "0123456789abcdef" * 65536  # 1 MiB: more than a pipe buffer
+        res = self.run_cmd("sha256sum", stdin=data)
+        self.assertEqual(res["stdout"].split()[0], hashlib.sha256(data.encode()).hexdigest())
+
+    # --- timeouts -------------------------------------------------------------------------
+
+    def test_a_timeout_kills_the_whole_process_group(self):
+        started = time.monotonic()
+        res = self.run_cmd("sleep 300 & echo $! > /tmp/sleeper; echo started; wait", timeout=2)
+        elapsed = time.monotonic() - started
+        self.assertTrue(res["timed_out"], res)
+        self.assertEqual(res["exit_code"], 124)
+        self.assertEqual(res["signal"], SIGKILL)
+        self.assertEqual(res["stdout"], "started\n", "the output so far is kept")
+        self.assertLess(elapsed, 20, "the timeout did not fire on time")
+        pid = self.run_cmd("cat /tmp/sleeper")["stdout"].strip()
+        self.assertTrue(pid.isdigit(), pid)
+        check = self.run_cmd(f"kill -0 {pid}", user="root")
+        self.assertNotEqual(check["exit_code"], 0, f"the sleep child {pid} survived the timeout")
+
+    def test_a_command_that_closes_its_output_and_keeps_running_still_times_out(self):
+        started = time.monotonic()
+        res = self.run_cmd("exec >/dev/null 2>&1; sleep 300", timeout=2)
+        self.assertTrue(res["timed_out"], res)
+        self.assertLess(time.monotonic() - started, 20)
+
+    def test_a_background_child_holding_stdout_does_not_hang_the_command(self):
+        # bash exits at once; its child keeps the output pipe open. The command is over when
+        # bash is, or at the latest when the timeout kills the group; either way it returns.
+        started = time.monotonic()
+        res = self.run_cmd("sleep 300 & echo parent-done", timeout=3)
+        self.assertLess(time.monotonic() - started, 20)
+        self.assertIn("parent-done", res["stdout"])
+
+    def test_commands_run_concurrently_in_one_sandbox(self):
+        results = []
+
+        def worker():
+            results.append(self.run_cmd("sleep 2; echo ok"))
+
+        threads = [threading.Thread(target=worker) for _ in range(3)]
+        started = time.monotonic()
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        self.assertEqual([r["stdout"] for r in results], ["ok\n"] * 3)
+        self.assertLess(time.monotonic() - started, 5.5, "commands ran one after another")
+
+
+class UnreadStdin(SharedSandboxTestCase):
+    """A daemon of its own: if writing stdin to a command that is gone takes declawd down, the
+    other classes' tests are not dragged along."""
+
+    def test_a_command_that_ignores_a_large_stdin_still_completes(self):
+        started = time.monotonic()
+        res = self.api.run(self.sbx, "echo ignored", stdin="z" * (4 << 20), timeout=30)
+        self.assertFalse(res["timed_out"], res)
+        self.assertEqual((res["exit_code"], res["stdout"]), (0, "ignored\n"))
+        self.assertLess(time.monotonic() - started, 20)
+        self.assertIsNone(self.daemon.proc.poll(), "declawd died")
+
+
+class OutputCap(SharedSandboxTestCase):
+    daemon_config = {"max_output_bytes": 1024}
+
+    def test_stdout_over_the_cap_is_truncated_and_flagged(self):
+        res = self.api.run(self.sbx, "head -c 10000000 /dev/zero | tr '\\0' a; echo tail >&2")
+        self.assertEqual(res["exit_code"], 0, "the writer must not block on a full pipe")
+        self.assertEqual(res["stdout"], "a" * 1024)
+        self.assertTrue(res["stdout_truncated"])
+        self.assertEqual(res["stderr"], "tail\n")
+        self.assertFalse(res["stderr_truncated"])
+
+    def test_stderr_over_the_cap_is_truncated_and_flagged(self):
+        res = self.api.run(self.sbx, "seq 1 100000 >&2; echo fine")
+        self.assertEqual(res["exit_code"], 0)
+        expected = "".join(f"{i}\n" for i in range(1, 100001)).encode()[:1024]
+        self.assertEqual(res["stderr"].encode(), expected)
+        self.assertTrue(res["stderr_truncated"])
+        self.assertEqual(res["stdout"], "fine\n")
+        self.assertFalse(res["stdout_truncated"])
+
+    def test_output_exactly_at_the_cap_is_not_flagged(self):
+        res = self.api.run(self.sbx, "head -c 1024 /dev/zero | tr '\\0' b")
+        self.assertEqual(res["stdout"], "b" * 1024)
+        self.assertFalse(res["stdout_truncated"])
+
+    def test_truncated_binary_output_keeps_its_first_bytes_exactly(self):
+        script = "import sys; sys.stdout.buffer.write(bytes(range(256)) * 100)"
+        res = self.api.run(self.sbx, f'python3 -c "{script}"')
+        self.assertTrue(res["stdout_truncated"])
+        self.assertEqual(run_output(res), (bytes(range(256)) * 4))
+
+
+if __name__ == "__main__":
+    unittest.main()
