@@ -1,7 +1,6 @@
 #include "runtime/launcher.h"
 
 #include <fcntl.h>
-#include <grp.h>
 #include <linux/sched.h>
 #include <sched.h>
 #include <signal.h>
@@ -47,9 +46,12 @@ struct ChildArgs {
   if (n != 1) ::_exit(120);
   // Become root of the new user namespace; the maps make uid/gid 0 the range's base. Host
   // supplementary groups are dropped (setgroups is allowed: the parent wrote the map as root).
-  if (::setgroups(0, nullptr) != 0) ::_exit(121);
-  if (::setresgid(0, 0, 0) != 0) ::_exit(122);
-  if (::setresuid(0, 0, 0) != 0) ::_exit(123);
+  // Raw syscalls, not glibc's wrappers: in a multi-threaded process glibc broadcasts setxid
+  // calls to every thread it knows of and waits for them on a futex, and after a raw clone()
+  // those threads do not exist in the child, so the wrapper can block forever (nptl(7)).
+  if (::syscall(SYS_setgroups, 0, nullptr) != 0) ::_exit(121);
+  if (::syscall(SYS_setresgid, 0, 0, 0) != 0) ::_exit(122);
+  if (::syscall(SYS_setresuid, 0, 0, 0) != 0) ::_exit(123);
   // The fds we still need must not sit where 0-3 are about to be installed (the daemon may
   // well have opened declaw-init as fd 3): move them above first. F_DUPFD_CLOEXEC keeps them
   // from reaching init.
