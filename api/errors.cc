@@ -20,6 +20,8 @@ int statusForErrno(int err) {
     case ENOTEMPTY:
     case EXDEV:
     case EBADF:
+    case ENXIO:  // a FIFO without a reader, a device without a driver: not a regular file
+    case EROFS:  // a read-only part of the sandbox (/usr)
       return kStatusBadRequest;
     case EEXIST:
     case ESRCH:  // the sandbox is not running

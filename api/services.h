@@ -4,7 +4,7 @@
 //
 // Errors are Result errors carrying an errno; api/errors.h maps them to HTTP:
 //   ENOENT 404 not_found · EPERM/EACCES 403 forbidden · EINVAL ENOTDIR EISDIR ENAMETOOLONG ELOOP
-//   ENOTEMPTY EXDEV EBADF 400 invalid_argument · EEXIST 409 conflict · ESRCH 409 conflict (sandbox
+//   ENOTEMPTY EXDEV EBADF ENXIO EROFS 400 invalid_argument · EEXIST 409 conflict · ESRCH 409 conflict (sandbox
 //   not running) · ETIMEDOUT 408 timeout · E2BIG EFBIG 413 too_large · EDQUOT 429 rate_limited
 //   (over a configured limit) · ENOSPC 507 not_enough_space · ENOSYS 501 not_implemented ·
 //   anything else 500 internal.

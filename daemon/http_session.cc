@@ -76,7 +76,8 @@ api::Request toRequest(const http::request_header<>& h) {
 std::variant<uint64_t, api::Response> streamUpload(FdStream& stream,
                                                    boost::beast::flat_buffer& buffer,
                                                    http::request_parser<http::buffer_body>& parser,
-                                                   int sink) {
+                                                   const api::Upload& upload) {
+  int sink = upload.sink.get();
   std::vector<char> chunk(kUploadChunk);
   uint64_t total = 0;
   while (!parser.is_done()) {
@@ -87,12 +88,17 @@ std::variant<uint64_t, api::Response> streamUpload(FdStream& stream,
     http::read(stream, buffer, parser, ec);
     if (ec == http::error::need_buffer) ec = {};
     if (ec == http::error::body_limit) {
-      return api::errorResponse(413, "too_large", "upload is larger than the configured limit");
+      return api::errorResponse(413, "too_large", "upload is larger than the configured limit",
+                                upload.sandbox_id);
     }
-    if (ec) return api::errorResponse(400, "invalid_argument", "upload interrupted: " + ec.message());
+    if (ec) {
+      return api::errorResponse(400, "invalid_argument", "upload interrupted: " + ec.message(),
+                                upload.sandbox_id);
+    }
     size_t got = chunk.size() - parser.get().body().size;
     if (auto w = writeAll(sink, chunk.data(), got); !w) {
-      return api::errorResponse(ErrnoError(w.error().code) << "write into the sandbox");
+      return api::errorResponse(ErrnoError(w.error().code) << "write " << upload.path,
+                                upload.sandbox_id);
     }
     total += got;
   }
@@ -158,7 +164,7 @@ void serveConnection(int socket, const api::Caller& caller, api::Router& router)
       auto& upload = std::get<api::Upload>(begun);
       http::request_parser<http::buffer_body> body_parser{std::move(header_parser)};
       body_parser.body_limit(limits.max_upload_bytes);
-      auto streamed = streamUpload(stream, buffer, body_parser, upload.sink.get());
+      auto streamed = streamUpload(stream, buffer, body_parser, upload);
       upload.sink.reset();
       if (auto* r = std::get_if<api::Response>(&streamed)) {
         sendResponse(stream, *r, version, false);

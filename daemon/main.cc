@@ -1,5 +1,6 @@
 // declawd: the declaw daemon. Runs in the foreground (systemd's Type=exec or a terminal).
 #include <fcntl.h>
+#include <signal.h>
 #include <limits.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -59,6 +60,9 @@ int main(int argc, char** argv) {
     }
   }
   setupLogging(config.log_level);
+  // A command that exits without reading its stdin must not kill the daemon with SIGPIPE: a
+  // failed write reports EPIPE instead. (Spawned commands get default dispositions back.)
+  ::signal(SIGPIPE, SIG_IGN);
   auto log = logger("daemon");
   if (::geteuid() != 0) {
     log->error("declawd must run as root (it creates namespaces and maps uid ranges)");

@@ -88,9 +88,11 @@ std::string Registry::newSandboxId() {
 }
 
 void Registry::retire(const std::shared_ptr<Sandbox>& sbx, const char* why) {
-  bool first = sbx->kill();
+  sbx->kill();  // returns when the sandbox's processes are gone, whoever killed it
   std::lock_guard lock(mutex_);
-  if (live_.erase(sbx->id()) == 0 && !first) return;
+  // A kill request and the clock may retire the same sandbox at once: only the caller that
+  // takes it out of live_ does the bookkeeping, so its id range is released exactly once.
+  if (live_.erase(sbx->id()) == 0) return;
   ids_.release(sbx->idBase());
   records_.remove(sbx->id());
   killed_.push_back(sbx->info());

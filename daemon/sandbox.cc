@@ -132,6 +132,7 @@ Result<runtime::ReplyWithFds> Sandbox::fileOp(runtime::FileOpRequest request) {
 }
 
 bool Sandbox::kill() {
+  std::lock_guard kill_lock(kill_mutex_);
   std::shared_ptr<runtime::InitClient> client;
   {
     std::lock_guard lock(mutex_);

@@ -52,7 +52,8 @@ class Sandbox {
   Result<runtime::ReplyWithFds> fileOp(runtime::FileOpRequest request);
 
   // SIGKILL to init (the kernel kills the whole pid namespace), reap it, drop the control
-  // channel. Idempotent; returns true the first time.
+  // channel. Idempotent; returns true the first time. Every caller returns only once the
+  // sandbox's processes are gone (a concurrent second caller waits for the first).
   bool kill();
 
  private:
@@ -67,6 +68,7 @@ class Sandbox {
   pid_t init_pid_ = -1;
   UniqueFd pidfd_;
 
+  std::mutex kill_mutex_;  // held for the whole kill, so concurrent kills wait for the first
   mutable std::mutex mutex_;
   api::Clock::time_point end_at_;
   bool killed_ = false;
