@@ -1,5 +1,7 @@
 #include "daemon/http_session.h"
 
+#include <sys/socket.h>
+
 #include <boost/beast/core/file_posix.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http.hpp>
@@ -21,6 +23,8 @@ constexpr auto kRequestReadTimeout = std::chrono::seconds(30);
 // Writing one response (or one chunk of a streamed file) to a client that does not read.
 constexpr auto kWriteTimeout = std::chrono::seconds(60);
 constexpr size_t kUploadChunk = 256 * 1024;
+// How long to keep discarding the body of a request we refused (see drainAndClose).
+constexpr auto kDrainTimeout = std::chrono::seconds(10);
 constexpr char kServerName[] = "declawd";
 
 template <typename Body>
@@ -105,6 +109,24 @@ std::variant<uint64_t, api::Response> streamUpload(FdStream& stream,
   return total;
 }
 
+// After answering a request whose body we will not read: stop sending, then read and drop
+// what the client is still sending (bounded in bytes and time), so a client that writes the
+// whole body before reading gets the answer rather than a connection reset.
+void drainAndClose(int socket, FdStream& stream, boost::beast::flat_buffer& buffer,
+                   uint64_t max_bytes) {
+  ::shutdown(socket, SHUT_WR);
+  stream.setDeadline(FdStream::Clock::now() + kDrainTimeout);
+  uint64_t total = buffer.size();
+  buffer.consume(buffer.size());
+  std::vector<char> scratch(kUploadChunk);
+  while (total <= max_bytes) {
+    error_code ec;
+    size_t n = stream.read_some(boost::asio::buffer(scratch), ec);
+    if (ec) return;
+    total += n;
+  }
+}
+
 }  // namespace
 
 void serveConnection(int socket, const api::Caller& caller, api::Router& router) {
@@ -147,20 +169,26 @@ void serveConnection(int socket, const api::Caller& caller, api::Router& router)
     unsigned version = header.version();
     api::Request request = toRequest(header);
     bool keep_alive = header.keep_alive();
-    if (header[http::field::expect] == "100-continue") {
+    // "Expect: 100-continue": tell the client to send the body only once we will read it.
+    bool expects_continue = header[http::field::expect] == "100-continue";
+    auto sendContinue = [&] {
+      if (!expects_continue) return;
       http::response<http::empty_body> cont{http::status::continue_, version};
       writeMessage(stream, cont);
-    }
+    };
 
     api::Response response;
     if (api::Router::isUpload(request.method, request.target)) {
       uint64_t declared = header_parser.content_length().value_or(0);
       auto begun = router.beginUpload(caller, request, declared);
       if (auto* r = std::get_if<api::Response>(&begun)) {
-        // The body was not read: the connection cannot be reused.
+        // The body was not read: answer, then discard what the client still sends so it sees
+        // the answer instead of a reset; the connection is not reused.
         sendResponse(stream, *r, version, false);
+        if (!expects_continue) drainAndClose(socket, stream, buffer, limits.max_upload_bytes);
         return;
       }
+      sendContinue();
       auto& upload = std::get<api::Upload>(begun);
       http::request_parser<http::buffer_body> body_parser{std::move(header_parser)};
       body_parser.body_limit(limits.max_upload_bytes);
@@ -176,8 +204,10 @@ void serveConnection(int socket, const api::Caller& caller, api::Router& router)
       // happened under the (larger) upload limit: check the JSON limit here.
       if (header_parser.content_length().value_or(0) > limits.max_json_body_bytes) {
         sendError(stream, 413, "too_large", "request body is larger than the configured limit");
+        if (!expects_continue) drainAndClose(socket, stream, buffer, limits.max_upload_bytes);
         return;
       }
+      sendContinue();
       http::request_parser<http::string_body> body_parser{std::move(header_parser)};
       body_parser.body_limit(limits.max_json_body_bytes);
       http::read(stream, buffer, body_parser, ec);

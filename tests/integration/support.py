@@ -1,6 +1,7 @@
 """Helpers shared by the integration tests, on top of harness.py: putting probes into a sandbox and
 running them, snapshots of host files (to prove an attack changed nothing), host marker files
-that clean themselves up, and a test case class with one sandbox shared by its tests.
+that clean themselves up, raw HTTP exchanges (for requests http.client will not send, or answers
+that come before the body is sent), and a test case class with one sandbox shared by its tests.
 
 Environment: DECLAW_PROBE_BIN_DIR = where CMake put the compiled C probes (default: the build's
 bin/ directory, DECLAW_BIN_DIR).
@@ -11,8 +12,10 @@ import os
 import secrets
 import shlex
 import shutil
+import socket
+import urllib.parse
 
-from harness import BIN_DIR, PROBES_DIR, DaemonTestCase, run_output
+from harness import BIN_DIR, PROBES_DIR, Client, DaemonTestCase, Response, run_output
 
 PROBE_BIN_DIR = os.environ.get("DECLAW_PROBE_BIN_DIR") or BIN_DIR
 # Inside the sandbox: in /tmp (sticky, world-writable) so both `user` and `root` can run them.
@@ -114,6 +117,75 @@ def remove_host_path(path):
         shutil.rmtree(path)
 
 
+class RawReply:
+    def __init__(self, data, closed):
+        self.data = data
+        self.closed = closed  # the daemon closed the connection
+        head, _, self.body = data.partition(b"\r\n\r\n")
+        lines = head.split(b"\r\n")
+        self.status = None
+        if lines[0].startswith(b"HTTP/1."):
+            self.status = int(lines[0].split()[1])
+        self.headers = {}
+        for line in lines[1:]:
+            name, _, value = line.partition(b":")
+            self.headers[name.strip().lower().decode()] = value.strip().decode()
+
+    def __repr__(self):
+        return f"<RawReply status={self.status} closed={self.closed} {self.data[:300]!r}>"
+
+
+def raw_exchange(socket_path, data, read_timeout=10):
+    """Sends DATA on a fresh connection, then reads until the daemon closes or READ_TIMEOUT."""
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(read_timeout)
+    s.connect(socket_path)
+    try:
+        try:
+            s.sendall(data)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the daemon may answer and close before it read everything
+        return read_reply(s)
+    finally:
+        s.close()
+
+
+def read_reply(s):
+    data, closed = b"", False
+    while True:
+        try:
+            chunk = s.recv(65536)
+        except socket.timeout:
+            break
+        except ConnectionResetError:
+            closed = True
+            break
+        if not chunk:
+            closed = True
+            break
+        data += chunk
+    return RawReply(data, closed)
+
+
+class UploadClient(Client):
+    """The harness client, but raw uploads go over a plain socket: when the daemon refuses an
+    upload (403, 404, 413, 507) it may answer and close before the body is all sent, and
+    http.client then fails on the send instead of reading the answer."""
+
+    def write_bytes(self, sbx, path, data, user=None):
+        query = {"path": path}
+        if user:
+            query["user"] = user
+        head = (f"PUT /v1/sandboxes/{sbx}/files/raw?{urllib.parse.urlencode(query)} HTTP/1.1\r\n"
+                f"Host: declaw\r\nContent-Type: application/octet-stream\r\n"
+                f"Content-Length: {len(data)}\r\nConnection: close\r\n\r\n").encode()
+        reply = raw_exchange(self.socket_path, head + data, read_timeout=120)
+        if reply.status is None:
+            raise ConnectionError(f"no answer to the upload of {path}: {reply}")
+        headers = {name.title(): value for name, value in reply.headers.items()}
+        return Response(reply.status, headers, reply.body)
+
+
 class SharedSandboxTestCase(DaemonTestCase):
     """One daemon and one sandbox (cls.sbx, from cls.sandbox_spec) for the whole class, for tests
     that do not disturb each other."""
@@ -123,6 +195,7 @@ class SharedSandboxTestCase(DaemonTestCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
+        cls.api = UploadClient(cls.daemon.socket)
         try:
             cls.sbx = cls.api.create(**cls.sandbox_spec)
             cls.prepareSandbox()
