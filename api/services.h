@@ -148,6 +148,7 @@ struct Limits {
   uint64_t max_header_bytes = 16 * 1024;          // request line + headers
   uint64_t max_text_read_bytes = 16ull << 20;     // GET files (JSON); raw has no such cap
   uint32_t idle_timeout_s = 60;                   // a connection with no complete request
+  uint32_t request_timeout_s = 30;                // a request's header, or one upload chunk
   uint32_t max_connections = 64;
   uint32_t max_sandboxes = 64;
   uint64_t max_output_bytes = 8ull << 20;         // captured stdout/stderr per command, each

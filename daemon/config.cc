@@ -44,6 +44,7 @@ Result<void> loadConfigFile(const std::string& path, Config& c) {
             read("max_header_bytes", l.max_header_bytes) &&
             read("max_text_read_bytes", l.max_text_read_bytes) &&
             read("idle_timeout_s", l.idle_timeout_s) &&
+            read("request_timeout_s", l.request_timeout_s) &&
             read("max_connections", l.max_connections) &&
             read("max_sandboxes", l.max_sandboxes) &&
             read("max_output_bytes", l.max_output_bytes) &&

@@ -18,8 +18,6 @@ using boost::system::error_code;
 
 namespace {
 
-// A request header (and each chunk of an upload) must arrive within this time (slow clients).
-constexpr auto kRequestReadTimeout = std::chrono::seconds(30);
 // Writing one response (or one chunk of a streamed file) to a client that does not read.
 constexpr auto kWriteTimeout = std::chrono::seconds(60);
 constexpr size_t kUploadChunk = 256 * 1024;
@@ -80,14 +78,15 @@ api::Request toRequest(const http::request_header<>& h) {
 std::variant<uint64_t, api::Response> streamUpload(FdStream& stream,
                                                    boost::beast::flat_buffer& buffer,
                                                    http::request_parser<http::buffer_body>& parser,
-                                                   const api::Upload& upload) {
+                                                   const api::Upload& upload,
+                                                   std::chrono::seconds request_timeout) {
   int sink = upload.sink.get();
   std::vector<char> chunk(kUploadChunk);
   uint64_t total = 0;
   while (!parser.is_done()) {
     parser.get().body().data = chunk.data();
     parser.get().body().size = chunk.size();
-    stream.setDeadline(FdStream::Clock::now() + kRequestReadTimeout);  // per chunk: big uploads
+    stream.setDeadline(FdStream::Clock::now() + request_timeout);  // per chunk: big uploads
     error_code ec;
     http::read(stream, buffer, parser, ec);
     if (ec == http::error::need_buffer) ec = {};
@@ -131,6 +130,7 @@ void drainAndClose(int socket, FdStream& stream, boost::beast::flat_buffer& buff
 
 void serveConnection(int socket, const api::Caller& caller, api::Router& router) {
   const api::Limits& limits = router.limits();
+  const std::chrono::seconds request_timeout(limits.request_timeout_s);
   FdStream stream(socket);
   boost::beast::flat_buffer buffer;
   for (;;) {
@@ -145,7 +145,8 @@ void serveConnection(int socket, const api::Caller& caller, api::Router& router)
       buffer.commit(stream.read_some(buffer.prepare(4096), ec));
       if (ec) return;  // closed, idle timeout or error: nothing to answer
     }
-    stream.setDeadline(FdStream::Clock::now() + kRequestReadTimeout);
+    // The whole header (and later each upload chunk) must arrive within request_timeout_s.
+    stream.setDeadline(FdStream::Clock::now() + request_timeout);
     http::read_header(stream, buffer, header_parser, ec);
     if (ec == http::error::header_limit) {
       sendError(stream, 431, "too_large", "request header is larger than the configured limit");
@@ -192,7 +193,7 @@ void serveConnection(int socket, const api::Caller& caller, api::Router& router)
       auto& upload = std::get<api::Upload>(begun);
       http::request_parser<http::buffer_body> body_parser{std::move(header_parser)};
       body_parser.body_limit(limits.max_upload_bytes);
-      auto streamed = streamUpload(stream, buffer, body_parser, upload);
+      auto streamed = streamUpload(stream, buffer, body_parser, upload, request_timeout);
       upload.sink.reset();
       if (auto* r = std::get_if<api::Response>(&streamed)) {
         sendResponse(stream, *r, version, false);

@@ -138,6 +138,7 @@ api::HealthInfo Registry::health() {
               {"max_header_bytes", l.max_header_bytes},
               {"max_text_read_bytes", l.max_text_read_bytes},
               {"idle_timeout_s", l.idle_timeout_s},
+              {"request_timeout_s", l.request_timeout_s},
               {"max_connections", l.max_connections},
               {"max_sandboxes", l.max_sandboxes},
               {"max_output_bytes", l.max_output_bytes},
