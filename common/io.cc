@@ -59,7 +59,7 @@ Result<void> writeFile(const std::string& path, std::string_view data) {
   return {};
 }
 
-Result<void> sendPacket(int sock, std::string_view data, std::span<const int> fds) {
+Result<void> sendPacket(int sock, std::string_view data, std::span<const int> fds, int flags) {
   if (fds.size() > kMaxFdsPerPacket) return PlainError() << "sendPacket: too many fds";
   iovec iov{const_cast<char*>(data.data()), data.size()};
   msghdr msg{};
@@ -77,7 +77,7 @@ Result<void> sendPacket(int sock, std::string_view data, std::span<const int> fd
     std::memcpy(CMSG_DATA(cmsg), fds.data(), sizeof(int) * fds.size());
   }
   for (;;) {
-    ssize_t n = ::sendmsg(sock, &msg, MSG_NOSIGNAL);
+    ssize_t n = ::sendmsg(sock, &msg, MSG_NOSIGNAL | flags);
     if (n >= 0) return {};
     if (errno != EINTR) return ErrnoError() << "sendmsg";
   }

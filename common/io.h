@@ -35,8 +35,10 @@ struct Packet {
   std::vector<UniqueFd> fds;
 };
 
-// Sends one packet (data + fds). Retries EINTR. Async-signal-safe.
-Result<void> sendPacket(int sock, std::string_view data, std::span<const int> fds = {});
+// Sends one packet (data + fds). Retries EINTR. Async-signal-safe. `flags` are added to
+// sendmsg's (MSG_DONTWAIT: EAGAIN instead of blocking when the peer does not read).
+Result<void> sendPacket(int sock, std::string_view data, std::span<const int> fds = {},
+                        int flags = 0);
 
 // Receives one packet of at most max_bytes; fds arrive O_CLOEXEC. An orderly shutdown by the
 // peer is an error with code 0 and message "peer closed". A truncated message is EMSGSIZE.

@@ -18,19 +18,25 @@ using boost::system::error_code;
 
 namespace {
 
-// Writing one response (or one chunk of a streamed file) to a client that does not read.
+// Writing one piece of a response to a client that does not read.
 constexpr auto kWriteTimeout = std::chrono::seconds(60);
 constexpr size_t kUploadChunk = 256 * 1024;
 // How long to keep discarding the body of a request we refused (see drainAndClose).
 constexpr auto kDrainTimeout = std::chrono::seconds(10);
 constexpr char kServerName[] = "declawd";
 
+// Writes a response; the write deadline restarts with every piece written, so a large file
+// goes to a slow but live reader while a reader that stops is cut off.
 template <typename Body>
 bool writeMessage(FdStream& stream, http::response<Body>& res) {
-  stream.setDeadline(FdStream::Clock::now() + kWriteTimeout);
-  error_code ec;
-  http::write(stream, res, ec);
-  return !ec;
+  http::response_serializer<Body> serializer{res};
+  while (!serializer.is_done()) {
+    stream.setDeadline(FdStream::Clock::now() + kWriteTimeout);
+    error_code ec;
+    http::write_some(stream, serializer, ec);
+    if (ec) return false;
+  }
+  return true;
 }
 
 template <typename Body>
@@ -49,7 +55,10 @@ bool sendResponse(FdStream& stream, api::Response& r, unsigned version, bool kee
     error_code ec;
     res.body().reset(std::move(file), ec);
     if (ec) return false;
-    res.content_length(r.file_size);
+    // Exactly the bytes file_body will send (its size as of reset): the file belongs to the
+    // sandbox and may have grown since it was opened, and a longer body than declared would
+    // let sandbox bytes pass for the next response on this connection.
+    res.content_length(res.body().size());
     res.keep_alive(keep_alive);
     return writeMessage(stream, res);
   }
@@ -132,7 +141,9 @@ void serveConnection(int socket, const api::Caller& caller, api::Router& router)
   const api::Limits& limits = router.limits();
   const std::chrono::seconds request_timeout(limits.request_timeout_s);
   FdStream stream(socket);
-  boost::beast::flat_buffer buffer;
+  // Bounded: Beast keeps unparsed bytes here (a header, a chunk-size line), and a client must
+  // not grow it without limit.
+  boost::beast::flat_buffer buffer(limits.max_header_bytes + kUploadChunk);
   for (;;) {
     // Idle: wait for the next request's first bytes; then the whole header must follow soon.
     stream.setDeadline(FdStream::Clock::now() + std::chrono::seconds(limits.idle_timeout_s));

@@ -2,6 +2,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <limits.h>
+#include <linux/close_range.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -64,6 +65,8 @@ int main(int argc, char** argv) {
   // failed write reports EPIPE instead. (Spawned commands get default dispositions back.)
   ::signal(SIGPIPE, SIG_IGN);
   auto log = logger("daemon");
+  // fds inherited from whoever started us must not reach a sandbox either.
+  ::close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
   if (::geteuid() != 0) {
     log->error("declawd must run as root (it creates namespaces and maps uid ranges)");
     return 1;
@@ -117,7 +120,12 @@ int main(int argc, char** argv) {
   io.run();
 
   registry.shutdown();
-  server.drain();
+  if (!server.drain()) {
+    // Connection threads still hold references to the registry and router: leave without
+    // running destructors. Every sandbox is already dead and its record removed.
+    log->warn("declawd stopped with connections still open");
+    std::_Exit(0);
+  }
   log->info("declawd stopped");
   return 0;
 }

@@ -18,7 +18,9 @@ constexpr uint32_t kUserId = 1000;
 constexpr const char* kVersion = "0.1.0";
 // The clock wakes at least this often to notice sandboxes whose init died on its own.
 constexpr auto kClockTick = std::chrono::seconds(1);
-constexpr size_t kMaxListingBytes = 64ull << 20;
+// An encoded listing from the sandbox (~100 bytes an entry): beyond this, 413. Each entry
+// costs a few copies on the way to JSON, so this bounds the daemon's memory per request.
+constexpr size_t kMaxListingBytes = 8ull << 20;
 
 std::string idName(uint32_t id) {
   if (id == 0) return "root";
@@ -314,10 +316,18 @@ Result<std::vector<api::FileEntry>> Registry::listDir(const api::Caller& caller,
   auto reply = fileOp(caller, id, std::move(req), user);
   if (!reply) return reply.error();
   if (reply->fds.size() != 1) return ErrnoError(EPROTO) << "sandbox init sent no listing";
-  // The memfd came from the sandbox: read it from the start, bounded.
+  // The fd came from the sandbox: it must be a regular file (a memfd), so reading it cannot
+  // block, and it is read from the start, bounded.
+  struct stat st {};
+  if (::fstat(reply->fds[0].get(), &st) < 0 || !S_ISREG(st.st_mode)) {
+    return ErrnoError(EPROTO) << "sandbox init sent a listing that is not a file";
+  }
+  if (static_cast<uint64_t>(st.st_size) > kMaxListingBytes) {
+    return ErrnoError(E2BIG) << "listing of " << path << " is too large; ask for less depth";
+  }
   ::lseek(reply->fds[0].get(), 0, SEEK_SET);
   auto data = readAll(reply->fds[0].get(), kMaxListingBytes);
-  if (!data) return ErrnoError(E2BIG) << "listing of " << path << " is too large";
+  if (!data) return ErrnoError(E2BIG) << "listing of " << path << " is too large; ask for less depth";
   std::vector<runtime::Entry> entries;
   if (!runtime::decodeEntries(*data, entries)) {
     return ErrnoError(EPROTO) << "sandbox init sent a malformed listing";

@@ -1,11 +1,14 @@
 #include "daemon/server.h"
 
+#include <fcntl.h>
 #include <grp.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <nlohmann/json.hpp>
+
+#include <cstring>
 #include <thread>
 
 #include "common/io.h"
@@ -41,6 +44,9 @@ Result<void> Server::listen(const std::string& path, const std::string& group) {
   }
   boost::system::error_code ec;
   acceptor_.open(local::stream_protocol(), ec);
+  // Asio opens sockets without O_CLOEXEC; no daemon fd may reach a sandbox (DESIGN.md). The
+  // window until this fcntl is before any sandbox exists.
+  if (!ec) ::fcntl(acceptor_.native_handle(), F_SETFD, FD_CLOEXEC);
   if (!ec) acceptor_.bind(local::stream_protocol::endpoint(path), ec);
   if (!ec) acceptor_.listen(kListenBacklog, ec);
   if (ec) return ErrnoError(ec.value()) << "listen on " << path;
@@ -58,8 +64,9 @@ Result<void> Server::listen(const std::string& path, const std::string& group) {
 void Server::startAccepting() { acceptOne(); }
 
 void Server::acceptOne() {
-  acceptor_.async_accept([this](boost::system::error_code ec,
-                                boost::asio::local::stream_protocol::socket socket) {
+  // Wait with asio, accept with accept4(SOCK_CLOEXEC): asio's own accept cannot set O_CLOEXEC
+  // atomically, and a sandbox launched in between would inherit the connection.
+  acceptor_.async_wait(boost::asio::socket_base::wait_read, [this](boost::system::error_code ec) {
     if (ec) {
       if (ec != boost::asio::error::operation_aborted) {
         logger("daemon")->warn("accept: {}", ec.message());
@@ -67,8 +74,12 @@ void Server::acceptOne() {
       }
       return;
     }
-    int fd = socket.release();
-    serve(fd);
+    int fd = ::accept4(acceptor_.native_handle(), nullptr, nullptr, SOCK_CLOEXEC);
+    if (fd >= 0) {
+      serve(fd);
+    } else if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED) {
+      logger("daemon")->warn("accept: {}", std::strerror(errno));
+    }
     acceptOne();
   });
 }
@@ -88,13 +99,20 @@ void Server::serve(int fd) {
     open_.insert(fd);
   }
   api::Caller caller{cred.uid, cred.gid, cred.pid};
-  std::thread([this, conn = std::move(conn), caller]() mutable {
-    serveConnection(conn.get(), caller, router_);
+  try {
+    std::thread([this, conn = std::move(conn), caller]() mutable {
+      serveConnection(conn.get(), caller, router_);
+      std::lock_guard lock(mutex_);
+      open_.erase(conn.get());  // before the close, so drain() never shuts down a reused fd
+      conn.reset();
+      drained_.notify_all();
+    }).detach();
+  } catch (const std::system_error& e) {  // out of threads (a fork bomb nearby): refuse, live on
+    logger("daemon")->warn("cannot start a connection thread: {}", e.what());
+    refuse(fd, "the daemon cannot take more connections now");
     std::lock_guard lock(mutex_);
-    open_.erase(conn.get());  // before the close, so drain() never shuts down a reused fd
-    conn.reset();
-    drained_.notify_all();
-  }).detach();
+    open_.erase(fd);
+  }
 }
 
 void Server::stopAccepting() {
@@ -103,12 +121,12 @@ void Server::stopAccepting() {
   if (!path_.empty()) ::unlink(path_.c_str());
 }
 
-void Server::drain() {
+bool Server::drain() {
   std::unique_lock lock(mutex_);
   stopping_ = true;
   // Unblocks reads and writes of every session; their threads then finish.
   for (int fd : open_) ::shutdown(fd, SHUT_RDWR);
-  drained_.wait_for(lock, kDrainTimeout, [&] { return open_.empty(); });
+  return drained_.wait_for(lock, kDrainTimeout, [&] { return open_.empty(); });
 }
 
 }  // namespace declaw::daemon

@@ -25,8 +25,9 @@ class Server {
   void startAccepting();
   // Closes the listening socket and removes its path.
   void stopAccepting();
-  // Shuts down open connections and waits (bounded) for their threads to finish.
-  void drain();
+  // Shuts down open connections and waits (bounded) for their threads to finish; false if
+  // some are still running.
+  bool drain();
 
  private:
   void acceptOne();

@@ -2,6 +2,7 @@
 
 #include <poll.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
 
 #include "common/io.h"
 #include "common/log.h"
@@ -13,6 +14,21 @@ namespace {
 constexpr size_t kMaxReplyFds = 1;
 // Unclaimed exit reports kept per sandbox before the oldest are dropped.
 constexpr size_t kMaxRememberedExits = 4096;
+
+// Sends without ever blocking past the deadline: init (or a sandbox process that stopped it)
+// may stop reading, and a full socket buffer must not pin daemon threads.
+Result<void> sendWithin(int sock, const std::string& packet, std::span<const int> fds,
+                        std::chrono::steady_clock::time_point deadline) {
+  for (;;) {
+    auto sent = sendPacket(sock, packet, fds, MSG_DONTWAIT);
+    if (sent || sent.error().code != EAGAIN) return sent;
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) return ErrnoError(ETIMEDOUT) << "sandbox init is not reading";
+    pollfd p{sock, POLLOUT, 0};
+    (void)::poll(&p, 1, static_cast<int>(left.count()));
+  }
+}
 
 Result<void> waitReadable(int fd, InitClient::Duration timeout) {
   pollfd p{fd, POLLIN, 0};
@@ -111,13 +127,15 @@ Result<ReplyWithFds> InitClient::call(const std::string& packet, uint64_t id,
     if (!alive_) return ErrnoError(EPIPE) << "sandbox init is gone";
     waiting_[id] = true;
   }
-  auto send = sendPacket(control_.get(), packet, fds);
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  auto send = sendWithin(control_.get(), packet, fds, deadline);
   std::unique_lock lock(mutex_);
   if (!send) {
     waiting_.erase(id);
-    return ErrnoError(EPIPE) << "send to sandbox init: " << send.error().describe();
+    int code = send.error().code == ETIMEDOUT ? ETIMEDOUT : EPIPE;
+    return ErrnoError(code) << "send to sandbox init: " << send.error().describe();
   }
-  bool done = changed_.wait_for(lock, timeout, [&] { return replies_.contains(id) || !alive_; });
+  bool done = changed_.wait_until(lock, deadline, [&] { return replies_.contains(id) || !alive_; });
   waiting_.erase(id);
   auto it = replies_.find(id);
   if (it == replies_.end()) {

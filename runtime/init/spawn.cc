@@ -1,6 +1,7 @@
 #include "runtime/init/spawn.h"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -18,6 +19,8 @@ namespace {
 constexpr uint32_t kIdsInSandbox = 65536;
 // The exit code of a child that failed before execve, as shells use for "cannot execute".
 constexpr int kExitSpawnFailed = 127;
+// How long the child may take from fork to execve.
+constexpr int kExecWaitMs = 5000;
 
 // What the child writes to the error pipe when it fails: one write, well below PIPE_BUF, so
 // it arrives whole (pipe(7)).
@@ -126,6 +129,17 @@ Result<pid_t> spawnCommand(const SpawnRequest& request, std::span<const UniqueFd
   if (pid < 0) return ErrnoError() << "fork";
   if (pid == 0) childMain(args);
   error_pipe->write.reset();
+  // Bounded: the child runs as the sandbox user from setresuid() on, so sandbox code can stop
+  // it (kill -STOP -1) before it execs; init must never wait on it forever.
+  pollfd ready{error_pipe->read.get(), POLLIN, 0};
+  int polled;
+  do {
+    polled = ::poll(&ready, 1, kExecWaitMs);
+  } while (polled < 0 && errno == EINTR);
+  if (polled <= 0) {
+    ::kill(pid, SIGKILL);  // reaped and reported like any other child
+    return ErrnoError(ETIMEDOUT) << "spawn " << request.argv[0] << ": did not exec in time";
+  }
   ChildFailure failure;
   ssize_t n;
   do {
