@@ -110,10 +110,9 @@ class EscapeCase(SharedSandboxTestCase):
                 "/proc/self/root/etc/passwd", "/proc/1/root/etc/passwd",
                 f"/proc/{pid}/root/etc/passwd"]
 
-    def files(self, method, path, sub="", body=None, user="user", raw=False):
-        headers = {"Content-Type": "application/octet-stream"} if raw else None
+    def files(self, method, path, sub="", body=None, user="user"):
         return self.api.request(method, f"/v1/sandboxes/{self.sbx}/files{sub}", body,
-                                query={"path": path, "user": user}, raw=raw, headers=headers)
+                                query={"path": path, "user": user})
 
     def assertNoHostContent(self, response, listing=False):
         """No host content in the answer. A 5xx is noted and fails the test at its end (after
@@ -230,7 +229,7 @@ class EscapeCase(SharedSandboxTestCase):
         for user in USERS:
             for path in paths:
                 with self.subTest(user=user, path=path):
-                    raw = self.files("PUT", path, "/raw", payload, user=user, raw=True)
+                    raw = self.api.write_bytes(self.sbx, path, payload, user=user)
                     text = self.files("POST", path, body={"content": payload.decode()}, user=user)
                     self.assertHostUnchanged()
                     self.assertNoHostContent(raw)
@@ -240,18 +239,16 @@ class EscapeCase(SharedSandboxTestCase):
     def test_root_writing_through_a_symlink_to_etc_passwd_leaves_the_hosts_alone(self):
         # A sandbox of its own: root may legitimately rewrite the sandbox's /etc/passwd.
         sbx = self.sandbox()
-        res = self.api.run(sbx, f"ln -s /etc/passwd /home/user/link && "
-                                f"ln -s /proc/self/root/etc/passwd /home/user/plink && "
-                                f"ln -s ../../../../../../etc/passwd /home/user/rlink")
+        res = self.api.run(sbx, "ln -s /etc/passwd /home/user/link && "
+                                "ln -s /proc/self/root/etc/passwd /home/user/plink && "
+                                "ln -s ../../../../../../etc/passwd /home/user/rlink")
         self.assertEqual(res["exit_code"], 0, res)
         for path in ("/home/user/link", "/home/user/plink", "/home/user/rlink",
                      "/../../../etc/passwd", "/proc/self/root/etc/passwd",
                      f"/proc/{self.daemon.proc.pid}/root/etc/passwd"):
             for user in USERS:
                 with self.subTest(user=user, path=path):
-                    r = self.api.request("PUT", f"/v1/sandboxes/{sbx}/files/raw",
-                                         b"hacker::0:0::/:/bin/sh\n",
-                                         query={"path": path, "user": user}, raw=True)
+                    r = self.api.write_bytes(sbx, path, b"hacker::0:0::/:/bin/sh\n", user=user)
                     self.assertHostUnchanged()
                     self.assertNoHostContent(r)
 
@@ -324,6 +321,26 @@ class EscapeCase(SharedSandboxTestCase):
                     self.assertNoHostContent(r)
         self.assertFalse(os.path.lexists(f"{self.host_dir}/moved-{self.token}"))
 
+    # --- kernel settings ------------------------------------------------------------------
+
+    def test_host_kernel_settings_cannot_be_written(self):
+        # core_pattern is global: whoever sets it runs a program as host root on the next crash.
+        # The attempt writes back the host's current value, so even a success changes nothing.
+        path = "/proc/sys/kernel/core_pattern"
+        with open(path, "rb") as f:
+            current = f.read()
+        for user in USERS:
+            with self.subTest(user=user):
+                raw = self.api.write_bytes(self.sbx, path, current, user=user)
+                text = self.files("POST", path, body={"content": current.decode()}, user=user)
+                res = self.api.run(self.sbx, f"printf %s '{current.decode().strip()}' > {path}",
+                                   user=user)
+                with open(path, "rb") as f:
+                    self.assertEqual(f.read(), current)
+                self.assertIn(raw.status, (400, 403), raw)
+                self.assertIn(text.status, (400, 403), text)
+                self.assertNotEqual(res["exit_code"], 0, f"{user} wrote core_pattern: {res}")
+
     # --- a swap race ----------------------------------------------------------------------
 
     def test_a_symlink_swapped_in_during_resolution_does_not_lead_out(self):
@@ -353,7 +370,7 @@ class EscapeCase(SharedSandboxTestCase):
             while time.monotonic() < deadline:
                 for r in (self.files("GET", f"{race}/d/f", "/raw"),
                           self.files("GET", f"{race}/d/f"),
-                          self.files("PUT", f"{race}/d/g", "/raw", b"ESCAPED", raw=True),
+                          self.api.write_bytes(self.sbx, f"{race}/d/g", b"ESCAPED"),
                           self.files("DELETE", f"{race}/d/h"),
                           self.files("POST", f"{race}/d/made", "/mkdir"),
                           self.files("GET", f"{race}/d", "/list")):

@@ -26,7 +26,8 @@ CAP_SYS_ADMIN = 21
 
 
 def cap_names(mask):
-    return sorted(DOCKER_DEFAULT_CAPS.get(bit, f"cap#{bit}") for bit in range(64) if mask >> bit & 1)
+    return sorted(DOCKER_DEFAULT_CAPS.get(bit, f"cap#{bit}") for bit in range(64)
+                  if mask >> bit & 1)
 
 
 class SandboxPosture(SharedSandboxTestCase):

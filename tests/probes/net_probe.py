@@ -14,7 +14,6 @@ usage:
 import ctypes
 import errno
 import json
-import os
 import socket
 import sys
 
