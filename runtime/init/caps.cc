@@ -1,5 +1,7 @@
 #include "runtime/init/caps.h"
 
+#include <sys/resource.h>
+
 #include <errno.h>
 #include <grp.h>
 #include <sys/prctl.h>
@@ -13,6 +15,8 @@ namespace {
 // The highest capability number the loop below tries; PR_CAPBSET_DROP answers EINVAL past the
 // kernel's last capability (/proc/sys/kernel/cap_last_cap), which ends the loop earlier.
 constexpr int kMaxCapability = 63;
+// RLIMIT_NPROC for every process the sandbox runs (commands and file helpers).
+constexpr rlim_t kMaxProcessesPerUser = 4096;
 
 int capset(uint64_t mask) {
   __user_cap_header_struct header{_LINUX_CAPABILITY_VERSION_3, 0};
@@ -57,6 +61,11 @@ CredsFailure becomeIdentity(const Identity& id) {
   if (::prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) != 0 && errno != EINVAL) {
     return {"clear ambient capabilities", errno};
   }
+  // Every sandbox has its own uid range, so a per-uid process limit is a per-sandbox one: a
+  // fork bomb stops here even before cgroup limits exist. Set while still privileged, so the
+  // hard limit cannot be raised again.
+  const rlimit nproc{kMaxProcessesPerUser, kMaxProcessesPerUser};
+  if (::setrlimit(RLIMIT_NPROC, &nproc) != 0) return {"setrlimit nproc", errno};
   const gid_t groups[] = {id.gid};
   if (::setgroups(1, groups) != 0) return {"setgroups", errno};
   if (::setresgid(id.gid, id.gid, id.gid) != 0) return {"setresgid", errno};
