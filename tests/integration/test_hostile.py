@@ -48,6 +48,18 @@ class HostileSandbox(DaemonTestCase):
         # And the attacker's sandbox can still be killed.
         self.assertEqual(self.api.kill(attacker).status, 204)
 
+    def test_a_fork_bomb_stops_at_the_sandbox_process_limit_and_others_keep_answering(self):
+        bomb = self.sandbox()
+        bystander = self.sandbox()
+        r = self.api.run(bomb, "ulimit -Hu")
+        self.assertEqual(r["stdout"].strip(), "4096")
+        r = self.api.run(bomb, "f(){ f | f & }; f 2>/dev/null; sleep 3; "
+                               "ls /proc | grep -c '^[0-9]'", timeout=8)
+        self.assertTrue(r["timed_out"] or r["exit_code"] == 0, r)
+        self.assertEqual(self.api.run(bystander, "echo alive")["stdout"], "alive\n")
+        self.assertEqual(self.api.request("GET", "/v1/health").status, 200)
+        self.assertEqual(self.api.kill(bomb).status, 204)
+
     def test_a_file_growing_while_it_is_downloaded_cannot_forge_the_next_response(self):
         sbx = self.sandbox()
         forged = "HTTP/1.1 200 OK\r\nContent-Length: 7\r\n\r\nFORGED!"
