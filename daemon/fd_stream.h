@@ -6,6 +6,7 @@
 
 #include <poll.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <boost/asio/buffer.hpp>
@@ -47,22 +48,30 @@ class FdStream {
     return n;
   }
 
+  // Gathers the whole buffer sequence (a serialized header is many small buffers) into one
+  // sendmsg, rather than a system call per buffer.
   template <typename ConstBufferSequence>
   size_t write_some(const ConstBufferSequence& buffers, boost::system::error_code& ec) {
+    iovec iov[kMaxIov];
+    size_t count = 0;
     for (auto it = boost::asio::buffer_sequence_begin(buffers);
-         it != boost::asio::buffer_sequence_end(buffers); ++it) {
+         it != boost::asio::buffer_sequence_end(buffers) && count < kMaxIov; ++it) {
       boost::asio::const_buffer buf = *it;
       if (buf.size() == 0) continue;
-      for (;;) {
-        if (!wait(POLLOUT, ec)) return 0;
-        ssize_t n = ::send(fd_, buf.data(), buf.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
-        if (n >= 0) return static_cast<size_t>(n);
-        if (errno == EAGAIN || errno == EINTR) continue;
-        ec.assign(errno, boost::system::system_category());
-        return 0;
-      }
+      iov[count++] = iovec{const_cast<void*>(buf.data()), buf.size()};
     }
-    return 0;
+    if (count == 0) return 0;
+    msghdr msg{};
+    msg.msg_iov = iov;
+    msg.msg_iovlen = count;
+    for (;;) {
+      if (!wait(POLLOUT, ec)) return 0;
+      ssize_t n = ::sendmsg(fd_, &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
+      if (n >= 0) return static_cast<size_t>(n);
+      if (errno == EAGAIN || errno == EINTR) continue;
+      ec.assign(errno, boost::system::system_category());
+      return 0;
+    }
   }
 
   template <typename ConstBufferSequence>
@@ -91,6 +100,7 @@ class FdStream {
     }
   }
 
+  static constexpr size_t kMaxIov = 64;
   int fd_;
   Clock::time_point deadline_ = Clock::time_point::max();
 };
