@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # README command 1: installs dependencies, builds, starts declawd (unless one already answers on
-# the socket) and runs the network-exfiltration scenario with declawctl.
+# the socket) and runs the network-exfiltration scenario (examples/network_exfiltration.py, with
+# the Python SDK; examples/network_exfiltration.sh does the same with declawctl).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/install-deps.sh
@@ -16,4 +17,4 @@ if ! "$DECLAWCTL" ls >/dev/null 2>&1; then
   trap 'kill -TERM $started; wait $started' EXIT
   for _ in $(seq 100); do "$DECLAWCTL" ls >/dev/null 2>&1 && break; sleep 0.1; done
 fi
-./examples/network_exfiltration.sh
+PYTHONPATH=clients/python python3 examples/network_exfiltration.py

@@ -10,7 +10,8 @@ packages=(
   libnl-3-dev libnl-route-3-dev
   nlohmann-json3-dev libspdlog-dev libfmt-dev
   catch2 libcli11-dev libcap-dev
-  python3 curl iproute2 bubblewrap util-linux procps
+  python3 python3-pip python3-setuptools python3-wheel
+  curl iproute2 bubblewrap util-linux procps
 )
 
 missing=()

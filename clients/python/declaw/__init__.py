@@ -1,0 +1,34 @@
+"""declaw: Python client of the local declawd sandbox daemon, shaped like the hosted Declaw SDK.
+
+    from declaw import Sandbox
+    with Sandbox.create(template="python", allow_internet_access=False) as sbx:
+        print(sbx.commands.run("python3 -c 'print(6*7)'").stdout)
+
+Standard library only. The daemon's socket: the `socket_path` argument, else $DECLAW_SOCKET,
+else /run/declaw/declaw.sock. Reference: docs/python.md.
+"""
+from ._transport import DEFAULT_SOCKET_PATH, reset_transports, resolve_socket_path
+from .commands import Commands
+from .exceptions import (AuthenticationException, CommandExitException, ConflictException,
+                         ConnectionException, InvalidArgumentException, NotEnoughSpaceException,
+                         NotFoundException, NotImplementedException, PermissionDeniedException,
+                         RateLimitException, SandboxError, SandboxException,
+                         SandboxNotRunningException, TimeoutException, TooLargeException)
+from .filesystem import Filesystem
+from .models import (CommandResult, EntryInfo, FileType, SandboxInfo, SandboxQuery, SandboxState,
+                     WriteEntry, WriteInfo)
+from .sandbox import Sandbox
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Sandbox", "Commands", "Filesystem",
+    "CommandResult", "EntryInfo", "FileType", "SandboxInfo", "SandboxQuery", "SandboxState",
+    "WriteEntry", "WriteInfo",
+    "SandboxException", "SandboxError", "TimeoutException", "NotFoundException",
+    "AuthenticationException", "PermissionDeniedException", "InvalidArgumentException",
+    "TooLargeException", "NotEnoughSpaceException", "RateLimitException", "ConflictException",
+    "SandboxNotRunningException", "NotImplementedException", "ConnectionException",
+    "CommandExitException",
+    "DEFAULT_SOCKET_PATH", "resolve_socket_path", "reset_transports",
+]

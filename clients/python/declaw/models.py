@@ -1,0 +1,181 @@
+"""The values the SDK returns: sandboxes, command results and file entries, built from the
+daemon's JSON (docs/api.md). Field names follow the hosted SDK; declaw-only fields come last."""
+import base64
+import datetime
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any, Dict, List, Optional, Union
+
+from .exceptions import CommandExitException
+
+
+def parse_time(text: Optional[str]) -> Optional[datetime.datetime]:
+    """RFC 3339 UTC ("2026-11-27T02:41:01Z") as an aware datetime; None stays None."""
+    if not text:
+        return None
+    # datetime.fromisoformat() learnt "Z" only in 3.11.
+    return datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+class SandboxState(str, Enum):
+    """A sandbox's state. A str, so `info.state == "running"` holds too."""
+
+    CREATING = "creating"
+    RUNNING = "running"
+    KILLED = "killed"
+
+
+@dataclass
+class SandboxInfo:
+    sandbox_id: str
+    template_id: str
+    metadata: Dict[str, str] = field(default_factory=dict)
+    started_at: Optional[datetime.datetime] = None
+    end_at: Optional[datetime.datetime] = None
+    state: Union[SandboxState, str] = SandboxState.RUNNING
+    # The hosted SDK's human-readable name; declaw sandboxes are named after their template.
+    name: str = ""
+    envs: Dict[str, str] = field(default_factory=dict)
+    allow_internet_access: bool = False
+    owner_uid: Optional[int] = None
+
+    @classmethod
+    def from_dict(cls, data: Dict[str, Any]) -> "SandboxInfo":
+        state = data.get("state", "running")
+        try:
+            state = SandboxState(state)
+        except ValueError:
+            pass  # a state this SDK does not know yet: keep the string
+        return cls(
+            sandbox_id=data["sandbox_id"],
+            template_id=data.get("template_id", ""),
+            metadata=dict(data.get("metadata") or {}),
+            started_at=parse_time(data.get("started_at")),
+            end_at=parse_time(data.get("end_at")),
+            state=state,
+            name=data.get("template_id", ""),
+            envs=dict(data.get("envs") or {}),
+            allow_internet_access=bool(data.get("allow_internet_access", False)),
+            owner_uid=data.get("owner_uid"),
+        )
+
+
+@dataclass
+class SandboxQuery:
+    """Filters for Sandbox.list(): sandboxes whose metadata has all these pairs, in one of these
+    states (default: creating and running, as the hosted API hides killed sandboxes)."""
+
+    metadata: Optional[Dict[str, str]] = None
+    state: Optional[List[Union[SandboxState, str]]] = None
+
+
+def _decode_output(data: Dict[str, Any], name: str) -> bytes:
+    encoded = data.get(name + "_base64")
+    if encoded is not None:
+        return base64.b64decode(encoded)
+    return str(data.get(name) or "").encode("utf-8")
+
+
+@dataclass
+class CommandResult:
+    """What a finished command produced. `stdout`/`stderr` are text (bytes that are not UTF-8
+    become U+FFFD); `stdout_bytes`/`stderr_bytes` are the exact bytes."""
+
+    stdout: str = ""
+    stderr: str = ""
+    exit_code: int = 0
+    # Why the command did not exit normally ("killed by signal 9"), else None.
+    error: Optional[str] = None
+    pid: Optional[int] = None
+    signal: Optional[int] = None
+    stdout_truncated: bool = False
+    stderr_truncated: bool = False
+    stdout_bytes: bytes = b""
+    stderr_bytes: bytes = b""
+
+    @classmethod
+    def from_dict(cls, data: Dict[str, Any]) -> "CommandResult":
+        out = _decode_output(data, "stdout")
+        err = _decode_output(data, "stderr")
+        sig = data.get("signal")
+        return cls(
+            stdout=out.decode("utf-8", errors="replace"),
+            stderr=err.decode("utf-8", errors="replace"),
+            exit_code=int(data.get("exit_code", 0)),
+            error=f"killed by signal {sig}" if sig else None,
+            pid=data.get("pid"),
+            signal=sig,
+            stdout_truncated=bool(data.get("stdout_truncated", False)),
+            stderr_truncated=bool(data.get("stderr_truncated", False)),
+            stdout_bytes=out,
+            stderr_bytes=err,
+        )
+
+    def check(self) -> "CommandResult":
+        """Raises CommandExitException if the exit code is not 0; else returns self."""
+        if self.exit_code != 0:
+            raise CommandExitException(
+                f"command exited with code {self.exit_code}"
+                + (f" ({self.error})" if self.error else "")
+                + (f": {self.stderr.strip()[-500:]}" if self.stderr.strip() else ""),
+                exit_code=self.exit_code, stdout=self.stdout, stderr=self.stderr,
+                error=self.error)
+        return self
+
+
+class FileType(str, Enum):
+    """An entry's type. A str, so `entry.type == "file"` holds too."""
+
+    FILE = "file"
+    DIR = "dir"
+    SYMLINK = "symlink"
+    OTHER = "other"
+
+
+@dataclass
+class EntryInfo:
+    """A file, directory or symlink inside the sandbox (a symlink is described, not followed)."""
+
+    name: str
+    path: str
+    type: Union[FileType, str]
+    size: int = 0
+    mode: int = 0
+    permissions: str = ""
+    owner: str = ""
+    group: str = ""
+    modified_time: Optional[datetime.datetime] = None
+    symlink_target: Optional[str] = None
+
+    @classmethod
+    def from_dict(cls, data: Dict[str, Any]) -> "EntryInfo":
+        kind = data.get("type", "file")
+        try:
+            kind = FileType(kind)
+        except ValueError:
+            pass
+        return cls(
+            name=data.get("name", ""),
+            path=data.get("path", ""),
+            type=kind,
+            size=int(data.get("size", 0)),
+            mode=int(data.get("mode", 0)),
+            permissions=data.get("permissions", ""),
+            owner=data.get("owner", ""),
+            group=data.get("group", ""),
+            modified_time=parse_time(data.get("modified_time")),
+            symlink_target=data.get("symlink_target"),
+        )
+
+
+# files.write() answers with an EntryInfo: it has the hosted WriteInfo's path and size (and
+# E2B's name and type).
+WriteInfo = EntryInfo
+
+
+@dataclass
+class WriteEntry:
+    """One file for files.write_files(): `data` is str, bytes or a binary file object."""
+
+    path: str
+    data: Any

@@ -1,0 +1,221 @@
+"""Sandbox: create, connect to, list, inspect and kill sandboxes (/v1/sandboxes...)."""
+import functools
+import math
+import urllib.parse
+from typing import Any, Dict, List, Optional, Union
+
+from ._transport import DEFAULT_TIMEOUT, Transport, get_transport
+from .commands import Commands
+from .exceptions import NotFoundException, SandboxNotRunningException
+from .filesystem import Filesystem
+from .models import SandboxInfo, SandboxQuery, SandboxState
+
+_LIVE_STATES = [SandboxState.CREATING.value, SandboxState.RUNNING.value]
+
+
+def _whole_seconds(seconds: Union[int, float]) -> int:
+    return int(math.ceil(seconds))
+
+
+class _InstanceOrClassMethod:
+    """`sbx.kill()` on an instance, `Sandbox.kill(sandbox_id)` on the class (as E2B allows)."""
+
+    def __init__(self, instance_method: Any, class_method: Any):
+        self._instance_method = instance_method
+        self._class_method = class_method
+        functools.update_wrapper(self, instance_method)
+
+    def __get__(self, obj: Any, owner: Any) -> Any:
+        if obj is None:
+            return functools.partial(self._class_method, owner)
+        return functools.partial(self._instance_method, obj)
+
+
+def sandbox_route(sandbox_id: str) -> str:
+    """/sandboxes/ID, the id quoted so that no id can address another route."""
+    return "/sandboxes/" + urllib.parse.quote(sandbox_id, safe="")
+
+
+def _kill_sandbox(transport: Transport, sandbox_id: str, timeout: Any) -> bool:
+    try:
+        transport.request("DELETE", sandbox_route(sandbox_id), timeout=timeout,
+                          sandbox_id=sandbox_id)
+    except NotFoundException:
+        return False
+    return True
+
+
+class Sandbox:
+    """A sandbox on the local declawd. Make one with Sandbox.create() or Sandbox.connect().
+
+    `sbx.commands` runs commands, `sbx.files` works on its filesystem. Used as a context manager
+    (`with Sandbox.create(...) as sbx:`), the sandbox is killed when the block ends.
+
+    Every method accepts `request_timeout` (seconds to wait for the daemon; default 60, longer
+    for commands). Class methods take `socket_path` (default: $DECLAW_SOCKET, else
+    /run/declaw/declaw.sock); `api_key` and `domain` are accepted and ignored, so code written
+    for the hosted service runs unchanged (the daemon identifies callers by their uid).
+    """
+
+    default_template = "base"
+    default_sandbox_timeout = 300
+
+    def __init__(self, sandbox_id: str, *, socket_path: Optional[str] = None,
+                 request_timeout: Optional[float] = None,
+                 transport: Optional[Transport] = None):
+        self._sandbox_id = sandbox_id
+        self._route = sandbox_route(sandbox_id)
+        self._transport = transport or get_transport(socket_path)
+        self.request_timeout = (self._transport.request_timeout if request_timeout is None
+                                else request_timeout)
+        self._commands = Commands(self)
+        self._files = Filesystem(self)
+
+    @property
+    def sandbox_id(self) -> str:
+        return self._sandbox_id
+
+    @property
+    def socket_path(self) -> str:
+        return self._transport.socket_path
+
+    @property
+    def commands(self) -> Commands:
+        return self._commands
+
+    @property
+    def files(self) -> Filesystem:
+        return self._files
+
+    def _timeout(self, request_timeout: Optional[float]) -> Any:
+        return self.request_timeout if request_timeout is None else request_timeout
+
+    def __repr__(self) -> str:
+        return f"Sandbox({self._sandbox_id!r}, socket_path={self.socket_path!r})"
+
+    # -- creating and finding sandboxes ------------------------------------------------------
+
+    @classmethod
+    def create(cls, template: Optional[str] = None, timeout: Optional[int] = None,
+               metadata: Optional[Dict[str, str]] = None, envs: Optional[Dict[str, str]] = None,
+               allow_internet_access: bool = True, network: Optional[Any] = None,
+               lifecycle: Optional[Any] = None, resources: Optional[Dict[str, Any]] = None,
+               secure: bool = True, api_key: Optional[str] = None,
+               domain: Optional[str] = None, request_timeout: Optional[float] = None,
+               socket_path: Optional[str] = None) -> "Sandbox":
+        """Creates a sandbox and returns it, running.
+
+        `template`: "base" (default) or "python". `timeout`: seconds until the sandbox is
+        killed (default 300; set_timeout() changes it). `metadata`: your labels, for
+        Sandbox.list(). `envs`: environment of every command. `allow_internet_access` defaults
+        to True as in the hosted SDK, and is always sent: this declawd has no internet access
+        for sandboxes yet, so True raises NotImplementedException; pass False.
+        `network`, `lifecycle` and `resources` are sent when given (the daemon answers
+        NotImplementedException today). `secure` (the hosted TLS proxy) is ignored.
+        """
+        transport = get_transport(socket_path)
+        body: Dict[str, Any] = {"allow_internet_access": bool(allow_internet_access)}
+        if template is not None:
+            body["template"] = template
+        if timeout is not None:
+            body["timeout"] = _whole_seconds(timeout)
+        if metadata is not None:
+            body["metadata"] = dict(metadata)
+        if envs is not None:
+            body["envs"] = dict(envs)
+        for name, value in (("network", network), ("lifecycle", lifecycle),
+                            ("resources", resources)):
+            if value is not None:
+                body[name] = value.to_dict() if hasattr(value, "to_dict") else value
+        timeout_s = DEFAULT_TIMEOUT if request_timeout is None else request_timeout
+        data = transport.json("POST", "/sandboxes", body, timeout=timeout_s)
+        return cls(data["sandbox_id"], request_timeout=request_timeout, transport=transport)
+
+    @classmethod
+    def connect(cls, sandbox_id: str, timeout: Optional[int] = None,
+                api_key: Optional[str] = None, domain: Optional[str] = None,
+                request_timeout: Optional[float] = None,
+                socket_path: Optional[str] = None) -> "Sandbox":
+        """A Sandbox for an existing, running sandbox (one you created, unless you are root).
+        `timeout` (seconds), when given, resets its timeout as set_timeout() does.
+        Raises NotFoundException for an unknown id and SandboxNotRunningException for a killed
+        sandbox."""
+        sbx = cls(sandbox_id, socket_path=socket_path, request_timeout=request_timeout)
+        info = sbx.get_info()
+        if info.state != SandboxState.RUNNING:
+            raise SandboxNotRunningException(
+                f"sandbox {sandbox_id} is {getattr(info.state, 'value', info.state)}, not "
+                "running: create a new sandbox", sandbox_id=sandbox_id, code="conflict")
+        if timeout is not None:
+            sbx.set_timeout(timeout)
+        return sbx
+
+    @staticmethod
+    def list(query: Optional[Union[SandboxQuery, Dict[str, Any]]] = None,
+             limit: Optional[int] = None, next_token: Optional[str] = None,
+             api_key: Optional[str] = None, domain: Optional[str] = None,
+             request_timeout: Optional[float] = None,
+             socket_path: Optional[str] = None) -> List[SandboxInfo]:
+        """Your sandboxes (all of them for root), newest first. `query` filters by metadata
+        (all pairs must match) and state; without a state, only live (creating or running)
+        sandboxes are listed, as the hosted API hides killed ones. `limit` keeps the first N.
+        `next_token` is accepted for compatibility; there is only one page."""
+        if isinstance(query, dict):
+            query = SandboxQuery(**query)
+        query = query or SandboxQuery()
+        params: Dict[str, Any] = {
+            "state": [getattr(s, "value", s) for s in query.state] if query.state
+            else _LIVE_STATES}
+        if query.metadata:
+            params["metadata"] = urllib.parse.urlencode(query.metadata)
+        transport = get_transport(socket_path)
+        timeout_s = DEFAULT_TIMEOUT if request_timeout is None else request_timeout
+        data = transport.json("GET", "/sandboxes", query=params, timeout=timeout_s)
+        infos = [SandboxInfo.from_dict(item) for item in data.get("sandboxes", [])]
+        return infos if limit is None else infos[:limit]
+
+    # -- this sandbox ------------------------------------------------------------------------
+
+    def get_info(self, request_timeout: Optional[float] = None) -> SandboxInfo:
+        data = self._transport.json("GET", self._route,
+                                    timeout=self._timeout(request_timeout),
+                                    sandbox_id=self._sandbox_id)
+        return SandboxInfo.from_dict(data)
+
+    def is_running(self, request_timeout: Optional[float] = None) -> bool:
+        """True while the sandbox runs; False once killed (or if the daemon forgot it)."""
+        try:
+            return self.get_info(request_timeout).state == SandboxState.RUNNING
+        except NotFoundException:
+            return False
+
+    def set_timeout(self, timeout: int, request_timeout: Optional[float] = None) -> None:
+        """The sandbox will now be killed TIMEOUT seconds from now (not from its creation)."""
+        self._transport.json("PATCH", self._route + "/timeout",
+                             {"timeout": _whole_seconds(timeout)},
+                             timeout=self._timeout(request_timeout), sandbox_id=self._sandbox_id)
+
+    def _kill_this(self, request_timeout: Optional[float] = None) -> bool:
+        return _kill_sandbox(self._transport, self._sandbox_id, self._timeout(request_timeout))
+
+    def _kill_by_id(cls, sandbox_id: str, request_timeout: Optional[float] = None,
+                    api_key: Optional[str] = None, domain: Optional[str] = None,
+                    socket_path: Optional[str] = None) -> bool:
+        timeout_s = DEFAULT_TIMEOUT if request_timeout is None else request_timeout
+        return _kill_sandbox(get_transport(socket_path), sandbox_id, timeout_s)
+
+    # sbx.kill() or Sandbox.kill(sandbox_id): kills the sandbox and everything in it. True when
+    # killed (also if it already was), False when the daemon does not know the sandbox.
+    kill = _InstanceOrClassMethod(_kill_this, _kill_by_id)
+    # The hosted SDK's name for Sandbox.kill(sandbox_id).
+    kill_by_id = classmethod(_kill_by_id)
+
+    def __enter__(self) -> "Sandbox":
+        return self
+
+    def __exit__(self, kind: Any, error: Any, tb: Any) -> None:
+        try:
+            self.kill()
+        except Exception:
+            if error is None:
+                raise  # do not hide the block's own exception behind a failed kill
