@@ -48,6 +48,24 @@ api::FileEntry toFileEntry(const runtime::Entry& e) {
   return f;
 }
 
+runtime::FileOpRequest fileRequest(runtime::FileOpKind kind, const std::string& path) {
+  runtime::FileOpRequest req;
+  req.kind = kind;
+  req.path = path;
+  return req;
+}
+
+// The one fd a reply carries, checked: init is untrusted, so the fd must be a regular file
+// (reading or writing it cannot block), and its size comes from fstat, not from init's word.
+Result<api::OpenedFile> takeRegularFile(runtime::ReplyWithFds& reply, const std::string& path) {
+  if (reply.fds.size() != 1) return ErrnoError(EPROTO) << "sandbox init sent no fd for " << path;
+  struct stat st {};
+  if (::fstat(reply.fds[0].get(), &st) < 0 || !S_ISREG(st.st_mode)) {
+    return ErrnoError(EINVAL) << path << " is not a regular file";
+  }
+  return api::OpenedFile{std::move(reply.fds[0]), static_cast<uint64_t>(st.st_size)};
+}
+
 Result<void> replyError(const runtime::ReplyWithFds& r) {
   if (r.reply.error == 0) return {};
   return ErrnoError(r.reply.error) << r.reply.message;
@@ -293,10 +311,7 @@ Result<runtime::ReplyWithFds> Registry::fileOp(const api::Caller& caller, const 
 
 Result<api::FileEntry> Registry::statPath(const api::Caller& caller, const std::string& id,
                                           const std::string& path, const std::string& user) {
-  runtime::FileOpRequest req;
-  req.kind = runtime::FileOpKind::kStat;
-  req.path = path;
-  auto reply = fileOp(caller, id, std::move(req), user);
+  auto reply = fileOp(caller, id, fileRequest(runtime::FileOpKind::kStat, path), user);
   if (!reply) return reply.error();
   runtime::Entry e;
   if (!runtime::decodeEntry(reply->reply.payload, e)) {
@@ -309,25 +324,20 @@ Result<std::vector<api::FileEntry>> Registry::listDir(const api::Caller& caller,
                                                       const std::string& id,
                                                       const std::string& path, uint32_t depth,
                                                       const std::string& user) {
-  runtime::FileOpRequest req;
-  req.kind = runtime::FileOpKind::kList;
-  req.path = path;
+  auto req = fileRequest(runtime::FileOpKind::kList, path);
   req.depth = depth;
   auto reply = fileOp(caller, id, std::move(req), user);
   if (!reply) return reply.error();
-  if (reply->fds.size() != 1) return ErrnoError(EPROTO) << "sandbox init sent no listing";
-  // The fd came from the sandbox: it must be a regular file (a memfd), so reading it cannot
-  // block, and it is read from the start, bounded.
-  struct stat st {};
-  if (::fstat(reply->fds[0].get(), &st) < 0 || !S_ISREG(st.st_mode)) {
-    return ErrnoError(EPROTO) << "sandbox init sent a listing that is not a file";
-  }
-  if (static_cast<uint64_t>(st.st_size) > kMaxListingBytes) {
+  auto listing = takeRegularFile(*reply, path);  // a memfd: reading it cannot block
+  if (!listing) return listing.error();
+  if (listing->size > kMaxListingBytes) {
     return ErrnoError(E2BIG) << "listing of " << path << " is too large; ask for less depth";
   }
-  ::lseek(reply->fds[0].get(), 0, SEEK_SET);
-  auto data = readAll(reply->fds[0].get(), kMaxListingBytes);
-  if (!data) return ErrnoError(E2BIG) << "listing of " << path << " is too large; ask for less depth";
+  ::lseek(listing->fd.get(), 0, SEEK_SET);
+  auto data = readAll(listing->fd.get(), kMaxListingBytes);
+  if (!data) {
+    return ErrnoError(E2BIG) << "listing of " << path << " is too large; ask for less depth";
+  }
   std::vector<runtime::Entry> entries;
   if (!runtime::decodeEntries(*data, entries)) {
     return ErrnoError(EPROTO) << "sandbox init sent a malformed listing";
@@ -340,9 +350,7 @@ Result<std::vector<api::FileEntry>> Registry::listDir(const api::Caller& caller,
 
 Result<bool> Registry::makeDir(const api::Caller& caller, const std::string& id,
                                const std::string& path, const std::string& user) {
-  runtime::FileOpRequest req;
-  req.kind = runtime::FileOpKind::kMkdir;
-  req.path = path;
+  auto req = fileRequest(runtime::FileOpKind::kMkdir, path);
   req.mode = 0755;
   auto reply = fileOp(caller, id, std::move(req), user);
   if (!reply) return reply.error();
@@ -351,10 +359,7 @@ Result<bool> Registry::makeDir(const api::Caller& caller, const std::string& id,
 
 Result<void> Registry::removePath(const api::Caller& caller, const std::string& id,
                                   const std::string& path, const std::string& user) {
-  runtime::FileOpRequest req;
-  req.kind = runtime::FileOpKind::kRemove;
-  req.path = path;
-  auto reply = fileOp(caller, id, std::move(req), user);
+  auto reply = fileOp(caller, id, fileRequest(runtime::FileOpKind::kRemove, path), user);
   if (!reply) return reply.error();
   return {};
 }
@@ -362,9 +367,7 @@ Result<void> Registry::removePath(const api::Caller& caller, const std::string& 
 Result<api::FileEntry> Registry::renamePath(const api::Caller& caller, const std::string& id,
                                             const std::string& from, const std::string& to,
                                             const std::string& user) {
-  runtime::FileOpRequest req;
-  req.kind = runtime::FileOpKind::kRename;
-  req.path = from;
+  auto req = fileRequest(runtime::FileOpKind::kRename, from);
   req.path2 = to;
   auto reply = fileOp(caller, id, std::move(req), user);
   if (!reply) return reply.error();
@@ -373,34 +376,20 @@ Result<api::FileEntry> Registry::renamePath(const api::Caller& caller, const std
 
 Result<api::OpenedFile> Registry::openForRead(const api::Caller& caller, const std::string& id,
                                               const std::string& path, const std::string& user) {
-  runtime::FileOpRequest req;
-  req.kind = runtime::FileOpKind::kOpenRead;
-  req.path = path;
-  auto reply = fileOp(caller, id, std::move(req), user);
+  auto reply = fileOp(caller, id, fileRequest(runtime::FileOpKind::kOpenRead, path), user);
   if (!reply) return reply.error();
-  if (reply->fds.size() != 1) return ErrnoError(EPROTO) << "sandbox init sent no fd";
-  // Trust the fd, not init's word: it must be a regular file; its size comes from fstat.
-  struct stat st {};
-  if (::fstat(reply->fds[0].get(), &st) < 0 || !S_ISREG(st.st_mode)) {
-    return ErrnoError(EINVAL) << path << " is not a regular file";
-  }
-  return api::OpenedFile{std::move(reply->fds[0]), static_cast<uint64_t>(st.st_size)};
+  return takeRegularFile(*reply, path);
 }
 
 Result<UniqueFd> Registry::openForWrite(const api::Caller& caller, const std::string& id,
                                         const std::string& path, const std::string& user) {
-  runtime::FileOpRequest req;
-  req.kind = runtime::FileOpKind::kOpenWrite;
-  req.path = path;
+  auto req = fileRequest(runtime::FileOpKind::kOpenWrite, path);
   req.mode = 0644;
   auto reply = fileOp(caller, id, std::move(req), user);
   if (!reply) return reply.error();
-  if (reply->fds.size() != 1) return ErrnoError(EPROTO) << "sandbox init sent no fd";
-  struct stat st {};
-  if (::fstat(reply->fds[0].get(), &st) < 0 || !S_ISREG(st.st_mode)) {
-    return ErrnoError(EINVAL) << path << " is not a regular file";
-  }
-  return std::move(reply->fds[0]);
+  auto file = takeRegularFile(*reply, path);
+  if (!file) return file.error();
+  return std::move(file->fd);
 }
 
 }  // namespace declaw::daemon

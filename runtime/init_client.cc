@@ -147,35 +147,25 @@ Result<ReplyWithFds> InitClient::call(const std::string& packet, uint64_t id,
   return result;
 }
 
+uint64_t InitClient::nextId() {
+  std::lock_guard lock(mutex_);
+  return next_id_++;
+}
+
 Result<ReplyWithFds> InitClient::spawn(SpawnRequest request, std::span<const int> fds,
                                        Duration timeout) {
-  uint64_t id;
-  {
-    std::lock_guard lock(mutex_);
-    id = next_id_++;
-  }
-  request.request_id = id;
-  return call(encode(request), id, fds, timeout);
+  request.request_id = nextId();
+  return call(encode(request), request.request_id, fds, timeout);
 }
 
 Result<ReplyWithFds> InitClient::signal(SignalRequest request, Duration timeout) {
-  uint64_t id;
-  {
-    std::lock_guard lock(mutex_);
-    id = next_id_++;
-  }
-  request.request_id = id;
-  return call(encode(request), id, {}, timeout);
+  request.request_id = nextId();
+  return call(encode(request), request.request_id, {}, timeout);
 }
 
 Result<ReplyWithFds> InitClient::fileOp(FileOpRequest request, Duration timeout) {
-  uint64_t id;
-  {
-    std::lock_guard lock(mutex_);
-    id = next_id_++;
-  }
-  request.request_id = id;
-  return call(encode(request), id, {}, timeout);
+  request.request_id = nextId();
+  return call(encode(request), request.request_id, {}, timeout);
 }
 
 Result<int> InitClient::waitExit(int32_t pid, Duration timeout) {

@@ -63,6 +63,7 @@ class InitClient {
   Result<ReplyWithFds> call(const std::string& packet, uint64_t id, std::span<const int> fds,
                             Duration timeout);
   void readLoop();
+  uint64_t nextId();
 
   UniqueFd control_;
   UniqueFd wake_;  // eventfd that stops the reader
