@@ -202,8 +202,17 @@ Result<api::SandboxInfo> Registry::createSandbox(const api::Caller& caller,
     record.init_start_ticks = ticks;
     if (auto r = records_.write(record); !r) log->warn("[{}] state record: {}", id, r.error().describe());
   };
-  Result<std::shared_ptr<Sandbox>> sbx =
-      recorded ? Sandbox::start(start) : Result<std::shared_ptr<Sandbox>>(recorded.error());
+  // Starting allocates and creates a thread; an exception here must still give the id slot
+  // and the record back (below), so it becomes an ordinary error.
+  auto startSandbox = [&]() -> Result<std::shared_ptr<Sandbox>> {
+    if (!recorded) return recorded.error();
+    try {
+      return Sandbox::start(start);
+    } catch (const std::exception& e) {
+      return ErrnoError(EAGAIN) << "start sandbox: " << e.what();
+    }
+  };
+  Result<std::shared_ptr<Sandbox>> sbx = startSandbox();
   std::lock_guard lock(mutex_);
   --starting_;
   if (!sbx) {
