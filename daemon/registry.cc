@@ -123,16 +123,16 @@ void Registry::retire(const std::shared_ptr<Sandbox>& sbx, const char* why) {
 void Registry::clockLoop() {
   std::unique_lock lock(mutex_);
   while (!stopping_) {
-    auto now = api::Clock::now();
+    auto now = std::chrono::steady_clock::now();
     std::vector<std::pair<std::shared_ptr<Sandbox>, const char*>> due;
     auto next = now + kClockTick;
     for (auto& [id, sbx] : live_) {
       if (!sbx->initAlive()) {
         due.emplace_back(sbx, "its init process ended");
-      } else if (sbx->endAt() <= now) {
+      } else if (sbx->deadline() <= now) {
         due.emplace_back(sbx, "timeout reached");
       } else {
-        next = std::min(next, sbx->endAt());
+        next = std::min(next, sbx->deadline());
       }
     }
     if (!due.empty()) {
@@ -292,7 +292,7 @@ Result<api::SandboxInfo> Registry::setTimeout(const api::Caller& caller, const s
                                               uint32_t timeout_s) {
   auto sbx = findLive(caller, id);
   if (!sbx) return sbx.error();
-  (*sbx)->setEndAt(api::Clock::now() + std::chrono::seconds(timeout_s));
+  (*sbx)->setTimeout(std::chrono::seconds(timeout_s));
   clock_changed_.notify_all();
   return (*sbx)->info();
 }

@@ -51,7 +51,7 @@ Result<std::shared_ptr<Sandbox>> Sandbox::start(const SandboxStart& s) {
   }
   sbx->client_ = std::make_shared<runtime::InitClient>(std::move(launched->control));
   sbx->started_at_ = api::Clock::now();
-  sbx->end_at_ = sbx->started_at_ + std::chrono::seconds(s.spec.timeout_s);
+  sbx->deadline_ = std::chrono::steady_clock::now() + std::chrono::seconds(s.spec.timeout_s);
   log->info("[{}] running (init pid {}, ids {}+65536, template {})", s.id, sbx->init_pid_,
             s.ids.host_base, s.spec.template_name);
   return sbx;
@@ -72,7 +72,12 @@ api::SandboxInfo Sandbox::info() const {
   i.metadata = spec_.metadata;
   i.envs = spec_.envs;
   i.started_at = started_at_;
-  i.end_at = end_at_;
+  if (killed_) {
+    i.end_at = killed_at_;
+  } else {
+    auto left = deadline_ - std::chrono::steady_clock::now();
+    i.end_at = api::Clock::now() + std::chrono::duration_cast<api::Clock::duration>(left);
+  }
   i.state = killed_ ? "killed" : "running";
   i.owner_uid = owner_;
   i.allow_internet_access = spec_.allow_internet_access;
@@ -89,14 +94,14 @@ bool Sandbox::initAlive() const {
   return c && c->alive();
 }
 
-api::Clock::time_point Sandbox::endAt() const {
+std::chrono::steady_clock::time_point Sandbox::deadline() const {
   std::lock_guard lock(mutex_);
-  return end_at_;
+  return deadline_;
 }
 
-void Sandbox::setEndAt(api::Clock::time_point end_at) {
+void Sandbox::setTimeout(std::chrono::seconds from_now) {
   std::lock_guard lock(mutex_);
-  end_at_ = end_at;
+  deadline_ = std::chrono::steady_clock::now() + from_now;
 }
 
 Result<api::RunResult> Sandbox::run(const api::RunSpec& spec, uint64_t max_output_bytes) {
@@ -138,7 +143,7 @@ bool Sandbox::kill() {
     std::lock_guard lock(mutex_);
     if (killed_) return false;
     killed_ = true;
-    end_at_ = api::Clock::now();
+    killed_at_ = api::Clock::now();
     client = std::move(client_);
   }
   if (pidfd_) {

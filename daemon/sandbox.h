@@ -45,8 +45,10 @@ class Sandbox {
   bool running() const;
   // False when init died on its own (the registry then kills and forgets the sandbox).
   bool initAlive() const;
-  api::Clock::time_point endAt() const;
-  void setEndAt(api::Clock::time_point end_at);
+  // When the timeout kills the sandbox, on the monotonic clock: stepping the host's wall clock
+  // neither kills sandboxes early nor keeps them alive. (SandboxInfo shows it as wall time.)
+  std::chrono::steady_clock::time_point deadline() const;
+  void setTimeout(std::chrono::seconds from_now);
 
   Result<api::RunResult> run(const api::RunSpec& spec, uint64_t max_output_bytes);
   Result<runtime::ReplyWithFds> fileOp(runtime::FileOpRequest request);
@@ -70,7 +72,8 @@ class Sandbox {
 
   std::mutex kill_mutex_;  // held for the whole kill, so concurrent kills wait for the first
   mutable std::mutex mutex_;
-  api::Clock::time_point end_at_;
+  std::chrono::steady_clock::time_point deadline_;
+  api::Clock::time_point killed_at_;
   bool killed_ = false;
   std::shared_ptr<runtime::InitClient> client_;
 };
