@@ -27,9 +27,12 @@ struct Context {
 
 using Handler = Response (*)(const Context&);
 
-// A Services error as the ApiError of its errno (services.h table), message from describe().
+// A Services error as the ApiError of its errno (services.h table). The message is
+// describe()'s, except for the errnos declawd uses for its own states (not running, paused,
+// finished; over a limit; timed out), whose strerror text ("No such process") would mislead.
 inline ApiError apiErrorFrom(const Error& error) {
-  return ApiError(statusForErrno(error.code), error.describe());
+  const bool own_state = error.code == ESRCH || error.code == EDQUOT || error.code == ETIMEDOUT;
+  return ApiError(statusForErrno(error.code), own_state ? error.message : error.describe());
 }
 template <typename T>
 T unwrap(Result<T> result) {
@@ -51,6 +54,10 @@ Response getSandbox(const Context& ctx);
 Response killSandbox(const Context& ctx);
 Response setSandboxTimeout(const Context& ctx);
 Response runCommand(const Context& ctx);
+Response pauseSandbox(const Context& ctx);
+Response resumeSandbox(const Context& ctx);
+Response sandboxMetrics(const Context& ctx);
+Response daemonMetrics(const Context& ctx);
 // The body of a JSON request ({} when empty and `empty_is_object`).
 nlohmann::json bodyOf(const Context& ctx, bool empty_is_object = false);
 

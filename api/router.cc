@@ -16,11 +16,15 @@ namespace {
 // pid.
 constexpr Route kRoutes[] = {
     {"GET", "/v1/health", getHealth},
+    {"GET", "/metrics", daemonMetrics},
     {"GET", "/v1/sandboxes", listSandboxes},
     {"POST", "/v1/sandboxes", createSandbox},
     {"GET", "/v1/sandboxes/{id}", getSandbox},
     {"DELETE", "/v1/sandboxes/{id}", killSandbox},
     {"PATCH", "/v1/sandboxes/{id}/timeout", setSandboxTimeout},
+    {"POST", "/v1/sandboxes/{id}/pause", pauseSandbox},
+    {"POST", "/v1/sandboxes/{id}/resume", resumeSandbox},
+    {"GET", "/v1/sandboxes/{id}/metrics", sandboxMetrics},
     {"POST", "/v1/sandboxes/{id}/commands", runCommand},
     {"GET", "/v1/sandboxes/{id}/commands", listProcesses},
     {"POST", "/v1/sandboxes/{id}/commands/stream", streamCommand},
@@ -111,7 +115,7 @@ Response Router::handle(const Caller& caller, const Request& request) {
   std::string sandbox_id;  // once known to be valid, every error names it
   try {
     auto resolved = resolve(request);
-    if (auto* response = std::get_if<Response>(&resolved)) return std::move(*response);
+    if (auto* response = std::get_if<Response>(&resolved)) return counted(std::move(*response));
     Resolved& route = std::get<Resolved>(resolved);
     sandbox_id = route.sandbox_id;
     // The session enforces body limits too; the router does not rely on it.
@@ -122,10 +126,15 @@ Response Router::handle(const Caller& caller, const Request& request) {
     }
     const Context ctx{services_, limits_,   caller,   request,
                       route.query, route.sandbox_id, route.pid};
-    return route.route->handler(ctx);
+    return counted(route.route->handler(ctx));
   } catch (...) {
-    return currentExceptionResponse(sandbox_id);
+    return counted(currentExceptionResponse(sandbox_id));
   }
+}
+
+Response Router::counted(Response response) {
+  services_.countResponse(response.status);
+  return response;
 }
 
 bool Router::isUpload(const std::string& method, const std::string& target) {

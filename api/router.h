@@ -28,6 +28,8 @@ class Router {
   const Limits& limits() const { return limits_; }
 
  private:
+  // Counts the answer (Services::countResponse) and passes it on.
+  Response counted(Response response);
   Services& services_;
   const Limits& limits_;
 };

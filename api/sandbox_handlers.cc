@@ -2,6 +2,7 @@
 #include <algorithm>
 
 #include "api/handlers.h"
+#include "api/resource_wire.h"
 #include "api/json_fields.h"
 #include "api/wire.h"
 
@@ -66,6 +67,28 @@ Response setSandboxTimeout(const Context& ctx) {
   const uint32_t timeout_s = parseTimeoutUpdate(bodyOf(ctx), ctx.limits);
   return jsonResponse(
       kStatusOk, toJson(unwrap(ctx.services.setTimeout(ctx.caller, ctx.sandbox_id, timeout_s))));
+}
+
+Response pauseSandbox(const Context& ctx) {
+  return jsonResponse(kStatusOk,
+                      toJson(unwrap(ctx.services.pauseSandbox(ctx.caller, ctx.sandbox_id))));
+}
+
+Response resumeSandbox(const Context& ctx) {
+  return jsonResponse(kStatusOk,
+                      toJson(unwrap(ctx.services.resumeSandbox(ctx.caller, ctx.sandbox_id))));
+}
+
+Response sandboxMetrics(const Context& ctx) {
+  return jsonResponse(kStatusOk,
+                      toJson(unwrap(ctx.services.sandboxMetrics(ctx.caller, ctx.sandbox_id))));
+}
+
+Response daemonMetrics(const Context& ctx) {
+  Response response;
+  response.content_type = "text/plain; version=0.0.4; charset=utf-8";
+  response.body = prometheusText(ctx.services.daemonMetrics());
+  return response;
 }
 
 Response runCommand(const Context& ctx) {

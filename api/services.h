@@ -36,12 +36,22 @@ struct Caller {
   bool isRoot() const { return uid == 0; }
 };
 
+// What a sandbox may use. 0 = no limit of that kind (only where the config allows it).
+struct Resources {
+  double cpu = 0;          // cores (CFS quota), e.g. 1.5
+  uint64_t memory_mb = 0;  // memory cgroup limit; the sandbox's disk (tmpfs) is memory too
+  uint64_t pids = 0;       // processes and threads
+  uint64_t disk_mb = 0;    // the writable tmpfs holding /, /home/user and /tmp
+};
+
 struct CreateSandboxSpec {
   std::string template_name = "base";
   uint32_t timeout_s = 300;
   StringMap envs;      // default environment of every command
   StringMap metadata;
   bool allow_internet_access = false;
+  Resources resources;  // filled in by the API layer: what was asked, else the defaults
+  std::string on_timeout = "kill";  // lifecycle: "kill" | "pause"
 };
 
 struct SandboxInfo {
@@ -51,9 +61,42 @@ struct SandboxInfo {
   StringMap envs;
   Clock::time_point started_at;
   Clock::time_point end_at;  // when the timeout kills it (or when it was killed)
-  std::string state;         // "creating" | "running" | "killed"
+  std::string state;         // "creating" | "running" | "paused" | "killed"
   uid_t owner_uid = 0;
   bool allow_internet_access = false;
+  Resources resources;
+  std::string on_timeout = "kill";
+};
+
+// What a sandbox uses now (GET .../metrics). Absent values: not measurable on this host.
+struct SandboxMetrics {
+  Clock::time_point timestamp;
+  double cpu_cores_used = 0;     // average since the previous sample (or since start)
+  double cpu_limit_cores = 0;    // 0: unlimited
+  uint64_t cpu_usage_ns = 0;     // total
+  uint64_t memory_used = 0;
+  uint64_t memory_limit = 0;
+  uint64_t pids = 0;
+  uint64_t pids_limit = 0;
+  uint64_t disk_used = 0;
+  uint64_t disk_limit = 0;
+  uint64_t oom_kills = 0;
+  std::optional<uint64_t> net_rx_bytes;  // where the sandbox has a veth
+  std::optional<uint64_t> net_tx_bytes;
+};
+
+// The daemon's own counters, for GET /metrics (Prometheus text).
+struct DaemonMetrics {
+  std::map<std::string, uint64_t> sandboxes_by_state;  // running, paused
+  uint64_t creates = 0;
+  uint64_t create_failures = 0;
+  uint64_t kills = 0;
+  uint64_t commands = 0;
+  std::vector<double> command_seconds_bounds;    // histogram bucket upper bounds
+  std::vector<uint64_t> command_seconds_counts;  // cumulative, one per bound
+  double command_seconds_sum = 0;
+  std::map<int, uint64_t> responses_by_status;
+  uint64_t leftovers_cleaned = 0;
 };
 
 struct RunSpec {
@@ -74,6 +117,7 @@ struct RunResult {
   bool timed_out = false;
   bool stdout_truncated = false;
   bool stderr_truncated = false;
+  bool oom_killed = false;  // the OOM killer struck in the sandbox while the command ran
 };
 
 // A process started through the API (foreground, background, streamed or on a PTY).
@@ -147,6 +191,8 @@ struct HealthInfo {
   std::map<std::string, bool> features;  // "user_namespaces", "seccomp", "pidfd", ...
   std::map<std::string, uint64_t> limits;
   size_t sandboxes_running = 0;
+  std::string cgroup;  // "v1" | "v2" | "off": how resources are enforced
+  uint64_t leftovers_cleaned = 0;  // sandboxes a previous daemon left, cleaned at start
 };
 
 class Services {
@@ -167,6 +213,15 @@ class Services {
   // Runs in the foreground and returns when the command exits or times out.
   virtual Result<RunResult> runCommand(const Caller& caller, const std::string& id,
                                        const RunSpec& spec) = 0;
+
+  // Freezes every process of the sandbox (the freezer cgroup); its timeout clock stops.
+  // Commands and file calls answer ESRCH ("paused") until resumed. Idempotent.
+  virtual Result<SandboxInfo> pauseSandbox(const Caller& caller, const std::string& id) = 0;
+  virtual Result<SandboxInfo> resumeSandbox(const Caller& caller, const std::string& id) = 0;
+  virtual Result<SandboxMetrics> sandboxMetrics(const Caller& caller, const std::string& id) = 0;
+  virtual DaemonMetrics daemonMetrics() = 0;
+  // Every answer the API gives, by HTTP status (for DaemonMetrics).
+  virtual void countResponse(int /*status*/) {}
 
   // Starts a background, streamed or PTY process and returns once it runs. EDQUOT when the
   // sandbox runs max_processes API processes already.
@@ -241,6 +296,9 @@ struct Limits {
   uint32_t max_finished_processes = 64;           // finished ones remembered per sandbox
   uint64_t max_stdin_buffer_bytes = 1ull << 20;   // queued stdin a process has not read
   uint32_t max_wait_s = 3600;                     // GET .../wait?timeout=
+  // resources= on create: what is used when not asked, and the most that may be asked.
+  Resources default_resources{1.0, 2048, 1024, 1024};
+  Resources max_resources{64, 65536, 65536, 65536};
   uint64_t max_metadata_entries = 64;
 };
 

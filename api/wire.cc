@@ -1,5 +1,7 @@
 #include "api/wire.h"
 
+#include "api/resource_wire.h"
+
 #include <ctime>
 
 #include "api/errors.h"
@@ -50,8 +52,8 @@ CreateSandboxSpec parseCreateSandboxSpec(const nlohmann::json& body, const Limit
     throw notImplemented("'allow_internet_access': true is not supported yet");
   }
   refuseUnbuilt(body, "network");
-  refuseUnbuilt(body, "resources");
-  refuseUnbuilt(body, "lifecycle");
+  spec.resources = parseResources(body, limits);
+  spec.on_timeout = parseLifecycle(body);
   return spec;
 }
 
@@ -140,7 +142,9 @@ nlohmann::json toJson(const SandboxInfo& info) {
           {"allow_internet_access", info.allow_internet_access},
           {"started_at", formatTime(info.started_at)},
           {"end_at", formatTime(info.end_at)},
-          {"owner_uid", info.owner_uid}};
+          {"owner_uid", info.owner_uid},
+          {"resources", toJson(info.resources)},
+          {"lifecycle", {{"on_timeout", info.on_timeout}}}};
 }
 
 nlohmann::json toJson(const RunResult& result) {
@@ -152,6 +156,7 @@ nlohmann::json toJson(const RunResult& result) {
   putBytes(out, "stdout", result.stdout_data);
   putBytes(out, "stderr", result.stderr_data);
   if (result.signal) out["signal"] = *result.signal;
+  if (result.oom_killed) out["oom_killed"] = true;
   return out;
 }
 
@@ -186,7 +191,9 @@ nlohmann::json toJson(const Limits& limits) {
           {"output_buffer_bytes", limits.output_buffer_bytes},
           {"max_processes", limits.max_processes},
           {"max_finished_processes", limits.max_finished_processes},
-          {"max_stdin_buffer_bytes", limits.max_stdin_buffer_bytes}};
+          {"max_stdin_buffer_bytes", limits.max_stdin_buffer_bytes},
+          {"default_resources", toJson(limits.default_resources)},
+          {"max_resources", toJson(limits.max_resources)}};
 }
 
 nlohmann::json toJson(const HealthInfo& health, const Limits& limits) {
@@ -195,6 +202,8 @@ nlohmann::json toJson(const HealthInfo& health, const Limits& limits) {
   return {{"status", "ok"},
           {"version", health.version},
           {"sandboxes_running", health.sandboxes_running},
+          {"cgroup", health.cgroup},
+          {"leftovers_cleaned", health.leftovers_cleaned},
           {"features", health.features},
           {"limits", limits_json}};
 }

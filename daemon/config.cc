@@ -36,8 +36,16 @@ Result<void> loadConfigFile(const std::string& path, Config& c) {
   api::Limits& l = c.limits;
   bool ok = read("socket_group", c.socket_group) && read("log_level", c.log_level) &&
             read("init_path", c.init_path) && read("id_pool_base", c.id_pool_base) &&
-            read("id_pool_slots", c.id_pool_slots) && read("root_size_bytes", c.root_size_bytes) &&
-            read("tmp_size_bytes", c.tmp_size_bytes) &&
+            read("id_pool_slots", c.id_pool_slots) && read("cgroups", c.cgroups) &&
+            read("cgroup_subtree", c.cgroup_subtree) &&
+            read("default_cpu", l.default_resources.cpu) &&
+            read("default_memory_mb", l.default_resources.memory_mb) &&
+            read("default_pids", l.default_resources.pids) &&
+            read("default_disk_mb", l.default_resources.disk_mb) &&
+            read("max_cpu", l.max_resources.cpu) &&
+            read("max_memory_mb", l.max_resources.memory_mb) &&
+            read("max_pids", l.max_resources.pids) &&
+            read("max_disk_mb", l.max_resources.disk_mb) &&
             read("killed_records_kept", c.killed_records_kept) &&
             read("max_json_body_bytes", l.max_json_body_bytes) &&
             read("max_upload_bytes", l.max_upload_bytes) &&
@@ -60,6 +68,20 @@ Result<void> loadConfigFile(const std::string& path, Config& c) {
     if (!known.contains(it.key())) {
       return PlainError() << "config " << path << ": unknown key '" << it.key() << "'";
     }
+  }
+  if (c.cgroups != "auto" && c.cgroups != "off") {
+    return PlainError() << "config " << path << ": 'cgroups' must be \"auto\" or \"off\"";
+  }
+  if (c.cgroup_subtree.empty() || c.cgroup_subtree.find('/') != std::string::npos ||
+      c.cgroup_subtree[0] == '.') {
+    return PlainError() << "config " << path << ": 'cgroup_subtree' must be one path component";
+  }
+  const api::Resources& d = l.default_resources;
+  const api::Resources& m = l.max_resources;
+  if (d.cpu > m.cpu || d.memory_mb > m.memory_mb || d.pids > m.pids || d.disk_mb > m.disk_mb ||
+      d.disk_mb == 0) {
+    return PlainError() << "config " << path
+                        << ": default resources must be within the maxima, and disk at least 1 MB";
   }
   if (l.output_buffer_bytes == 0 || l.max_output_bytes == 0) {
     return PlainError() << "config " << path << ": output buffers must hold at least one byte";

@@ -23,8 +23,11 @@ struct Config {
   uint32_t id_pool_base = 1u << 28;
   uint32_t id_pool_slots = 1024;
 
-  uint64_t root_size_bytes = 1ull << 30;  // the writable / (with /home/user)
-  uint64_t tmp_size_bytes = 512ull << 20; // /tmp
+  // "auto": detect cgroup v1/v2 and enforce resources (declawd refuses to start if it cannot);
+  // "off": no cgroups (resources other than disk_mb are not enforced; /v1/health says so).
+  std::string cgroups = "auto";
+  // The cgroup directory declawd owns, under its own cgroup in each hierarchy.
+  std::string cgroup_subtree = "declaw";
 
   uint32_t killed_records_kept = 1000;  // killed sandboxes still listed / shown
 };

@@ -13,6 +13,7 @@
 
 #include "api/router.h"
 #include "common/log.h"
+#include "daemon/cgroups.h"
 #include "daemon/config.h"
 #include "daemon/registry.h"
 #include "daemon/server.h"
@@ -82,7 +83,22 @@ int main(int argc, char** argv) {
     log->error("{}", r.error().describe());
     return 1;
   }
-  size_t cleaned = records.cleanLeftovers();
+  std::unique_ptr<daemon::CgroupHost> cgroups;
+  if (config.cgroups == "auto") {
+    auto opened = daemon::CgroupHost::open(config.cgroup_subtree);
+    if (!opened) {
+      log->error("cgroups: {} (set \"cgroups\": \"off\" in the config to run without "
+                 "resource limits)", opened.error().describe());
+      return 1;
+    }
+    cgroups = std::move(*opened);
+    log->info("cgroups: {} (subtree {})", cgroups->version(), config.cgroup_subtree);
+  } else {
+    log->warn("cgroups are off: sandboxes have no cpu, memory or pids limits");
+  }
+  size_t cleaned = records.cleanLeftovers([&](const std::string& id) {
+    if (cgroups) cgroups->removeLeftover(id);
+  });
   if (cleaned > 0) log->warn("cleaned up {} sandboxes left by a previous run", cleaned);
 
   auto init_exe = runtime::openInitExecutable(config.init_path);
@@ -98,7 +114,7 @@ int main(int argc, char** argv) {
   }
 
   daemon::Registry registry(config, std::move(*init_exe), std::move(devnull), std::move(*seccomp),
-                            records);
+                            records, cgroups.get(), cleaned);
   api::Router router(registry, config.limits);
   boost::asio::io_context io;
   daemon::Server server(io, router);
@@ -120,6 +136,7 @@ int main(int argc, char** argv) {
   io.run();
 
   registry.shutdown();
+  if (cgroups) cgroups->removeSubtree();
   if (!server.drain()) {
     // Connection threads still hold references to the registry and router: leave without
     // running destructors. Every sandbox is already dead and its record removed.

@@ -74,12 +74,15 @@ Result<void> replyError(const runtime::ReplyWithFds& r) {
 }  // namespace
 
 Registry::Registry(const Config& config, UniqueFd init_exe, UniqueFd devnull,
-                   std::vector<uint8_t> seccomp_bpf, StateRecords& records)
+                   std::vector<uint8_t> seccomp_bpf, StateRecords& records,
+                   const CgroupHost* cgroups, uint64_t leftovers_cleaned)
     : config_(config),
       init_exe_(std::move(init_exe)),
       devnull_(std::move(devnull)),
       seccomp_bpf_(std::move(seccomp_bpf)),
       records_(records),
+      cgroups_(cgroups),
+      leftovers_cleaned_(leftovers_cleaned),
       ids_(config.id_pool_base, config.id_pool_slots) {}
 
 Registry::~Registry() { shutdown(); }
@@ -113,6 +116,7 @@ void Registry::retire(const std::shared_ptr<Sandbox>& sbx, const char* why) {
   // A kill request and the clock may retire the same sandbox at once: only the caller that
   // takes it out of live_ does the bookkeeping, so its id range is released exactly once.
   if (live_.erase(sbx->id()) == 0) return;
+  ++counters_.kills;
   ids_.release(sbx->idBase());
   records_.remove(sbx->id());
   killed_.push_back(sbx->info());
@@ -125,18 +129,29 @@ void Registry::clockLoop() {
   while (!stopping_) {
     auto now = std::chrono::steady_clock::now();
     std::vector<std::pair<std::shared_ptr<Sandbox>, const char*>> due;
+    std::vector<std::shared_ptr<Sandbox>> to_pause;
     auto next = now + kClockTick;
     for (auto& [id, sbx] : live_) {
       if (!sbx->initAlive()) {
         due.emplace_back(sbx, "its init process ended");
       } else if (sbx->deadline() <= now) {
-        due.emplace_back(sbx, "timeout reached");
+        if (sbx->onTimeout() == "pause") {
+          to_pause.push_back(sbx);
+        } else {
+          due.emplace_back(sbx, "timeout reached");
+        }
       } else {
         next = std::min(next, sbx->deadline());
       }
     }
-    if (!due.empty()) {
+    if (!due.empty() || !to_pause.empty()) {
       lock.unlock();
+      for (auto& sbx : to_pause) {
+        if (auto r = sbx->pause(); !r) {
+          logger("daemon")->warn("[{}] pause on timeout: {}", sbx->id(), r.error().describe());
+          retire(sbx, "timeout reached (pause failed)");
+        }
+      }
       for (auto& [sbx, why] : due) retire(sbx, why);
       lock.lock();
       continue;
@@ -152,6 +167,10 @@ api::HealthInfo Registry::health() {
   h.features["seccomp"] = !seccomp_bpf_.empty();
   h.features["pidfd"] = true;
   h.features["internet_access"] = false;
+  h.features["cgroups"] = cgroups_ != nullptr;
+  h.features["pause"] = cgroups_ != nullptr;
+  h.cgroup = cgroups_ ? cgroups_->version() : "off";
+  h.leftovers_cleaned = leftovers_cleaned_;
   const api::Limits& l = config_.limits;
   h.limits = {{"max_json_body_bytes", l.max_json_body_bytes},
               {"max_upload_bytes", l.max_upload_bytes},
@@ -195,8 +214,7 @@ Result<api::SandboxInfo> Registry::createSandbox(const api::Caller& caller,
   start.init_exe_fd = init_exe_.get();
   start.devnull_fd = devnull_.get();
   start.seccomp_bpf = &seccomp_bpf_;
-  start.root_size_bytes = config_.root_size_bytes;
-  start.tmp_size_bytes = config_.tmp_size_bytes;
+  start.cgroups = cgroups_;
   start.limits = &config_.limits;
   start.on_launched = [&](pid_t pid, uint64_t ticks) {
     record.init_pid = pid;
@@ -217,6 +235,7 @@ Result<api::SandboxInfo> Registry::createSandbox(const api::Caller& caller,
   std::lock_guard lock(mutex_);
   --starting_;
   if (!sbx) {
+    ++counters_.create_failures;
     ids_.release(*id_base);
     records_.remove(id);
     log->warn("[{}] create failed: {}", id, sbx.error().describe());
@@ -229,6 +248,7 @@ Result<api::SandboxInfo> Registry::createSandbox(const api::Caller& caller,
     return ErrnoError(ESRCH) << "the daemon is shutting down";
   }
   live_[id] = *sbx;
+  ++counters_.creates;
   clock_changed_.notify_all();
   log->info("[{}] created for uid {}", id, caller.uid);
   return (*sbx)->info();
@@ -268,6 +288,15 @@ Result<std::shared_ptr<Sandbox>> Registry::findLive(const api::Caller& caller,
   return ErrnoError(ENOENT) << "sandbox " << id << " not found";
 }
 
+Result<std::shared_ptr<Sandbox>> Registry::findUsable(const api::Caller& caller,
+                                                      const std::string& id) {
+  auto sbx = findLive(caller, id);
+  if (sbx && (*sbx)->paused()) {
+    return ErrnoError(ESRCH) << "sandbox " << id << " is paused: resume it first";
+  }
+  return sbx;
+}
+
 Result<api::SandboxInfo> Registry::getSandbox(const api::Caller& caller, const std::string& id) {
   auto sbx = findLive(caller, id);
   if (sbx) return (*sbx)->info();
@@ -300,15 +329,18 @@ Result<api::SandboxInfo> Registry::setTimeout(const api::Caller& caller, const s
 
 Result<api::RunResult> Registry::runCommand(const api::Caller& caller, const std::string& id,
                                             const api::RunSpec& spec) {
-  auto sbx = findLive(caller, id);
+  auto sbx = findUsable(caller, id);
   if (!sbx) return sbx.error();
-  return (*sbx)->run(spec);
+  auto started = std::chrono::steady_clock::now();
+  auto result = (*sbx)->run(spec);
+  counters_.recordCommand(std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+  return result;
 }
 
 Result<runtime::ReplyWithFds> Registry::fileOp(const api::Caller& caller, const std::string& id,
                                                runtime::FileOpRequest request,
                                                const std::string& user) {
-  auto sbx = findLive(caller, id);
+  auto sbx = findUsable(caller, id);
   if (!sbx) return sbx.error();
   bool root = user == "root";
   request.uid = root ? 0 : kUserId;

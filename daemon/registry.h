@@ -12,7 +12,9 @@
 #include <vector>
 
 #include "api/services.h"
+#include "daemon/cgroups.h"
 #include "daemon/config.h"
+#include "daemon/counters.h"
 #include "daemon/id_pool.h"
 #include "daemon/sandbox.h"
 #include "daemon/state_records.h"
@@ -22,7 +24,8 @@ namespace declaw::daemon {
 class Registry : public api::Services {
  public:
   Registry(const Config& config, UniqueFd init_exe, UniqueFd devnull,
-           std::vector<uint8_t> seccomp_bpf, StateRecords& records);
+           std::vector<uint8_t> seccomp_bpf, StateRecords& records, const CgroupHost* cgroups,
+           uint64_t leftovers_cleaned);
   ~Registry() override;
 
   // Starts the timeout clock.
@@ -38,6 +41,13 @@ class Registry : public api::Services {
   Result<void> killSandbox(const api::Caller& caller, const std::string& id) override;
   Result<api::SandboxInfo> setTimeout(const api::Caller& caller, const std::string& id,
                                       uint32_t timeout_s) override;
+  Result<api::SandboxInfo> pauseSandbox(const api::Caller& caller, const std::string& id) override;
+  Result<api::SandboxInfo> resumeSandbox(const api::Caller& caller,
+                                         const std::string& id) override;
+  Result<api::SandboxMetrics> sandboxMetrics(const api::Caller& caller,
+                                             const std::string& id) override;
+  api::DaemonMetrics daemonMetrics() override;
+  void countResponse(int status) override;
   Result<api::RunResult> runCommand(const api::Caller& caller, const std::string& id,
                                     const api::RunSpec& spec) override;
   Result<api::ProcessInfo> startProcess(const api::Caller& caller, const std::string& id,
@@ -78,6 +88,8 @@ class Registry : public api::Services {
  private:
   // A live sandbox the caller may use: ENOENT unknown, EACCES not theirs, ESRCH killed.
   Result<std::shared_ptr<Sandbox>> findLive(const api::Caller& caller, const std::string& id);
+  // The same, for commands and files: ESRCH also when paused.
+  Result<std::shared_ptr<Sandbox>> findUsable(const api::Caller& caller, const std::string& id);
   Result<std::shared_ptr<Process>> findProcess(const api::Caller& caller, const std::string& id,
                                                int pid);
   Result<runtime::ReplyWithFds> fileOp(const api::Caller& caller, const std::string& id,
@@ -92,6 +104,9 @@ class Registry : public api::Services {
   UniqueFd devnull_;
   std::vector<uint8_t> seccomp_bpf_;
   StateRecords& records_;
+  const CgroupHost* cgroups_;
+  const uint64_t leftovers_cleaned_;
+  DaemonCounters counters_;
 
   std::mutex mutex_;
   std::condition_variable clock_changed_;

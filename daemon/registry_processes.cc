@@ -5,14 +5,14 @@ namespace declaw::daemon {
 
 Result<std::shared_ptr<Process>> Registry::findProcess(const api::Caller& caller,
                                                        const std::string& id, int pid) {
-  auto sbx = findLive(caller, id);
+  auto sbx = findUsable(caller, id);
   if (!sbx) return sbx.error();
   return (*sbx)->process(pid);
 }
 
 Result<api::ProcessInfo> Registry::startProcess(const api::Caller& caller, const std::string& id,
                                                 const api::ProcessSpec& spec) {
-  auto sbx = findLive(caller, id);
+  auto sbx = findUsable(caller, id);
   if (!sbx) return sbx.error();
   auto process = (*sbx)->startProcess(spec);
   if (!process) return process.error();
@@ -21,7 +21,7 @@ Result<api::ProcessInfo> Registry::startProcess(const api::Caller& caller, const
 
 Result<std::vector<api::ProcessInfo>> Registry::listProcesses(const api::Caller& caller,
                                                               const std::string& id) {
-  auto sbx = findLive(caller, id);
+  auto sbx = findUsable(caller, id);
   if (!sbx) return sbx.error();
   return (*sbx)->processes();
 }

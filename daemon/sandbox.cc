@@ -1,6 +1,7 @@
 #include "daemon/sandbox.h"
 
 #include <signal.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -23,9 +24,27 @@ constexpr uint32_t kUserId = 1000;
 
 Result<std::shared_ptr<Sandbox>> Sandbox::start(const SandboxStart& s) {
   auto log = logger("runtime");
-  runtime::LaunchSpec launch{s.id, s.ids, s.init_exe_fd, s.devnull_fd};
+  // The cgroup exists before init does, and init joins it before it runs: nothing of the
+  // sandbox is ever outside its limits. (The state record naming the sandbox is already
+  // written, so a crash from here on leaves nothing a restart cannot find.)
+  std::optional<runtime::Cgroup> cgroup;
+  if (s.cgroups) {
+    auto made = s.cgroups->create(s.id, s.spec.resources);
+    if (!made) return made.error();
+    cgroup = std::move(*made);
+  }
+  auto removeCgroup = [&] {
+    if (!cgroup) return;
+    (void)cgroup->killAll();
+    if (auto r = cgroup->remove(); !r) log->warn("[{}] cgroup: {}", s.id, r.error().describe());
+  };
+  runtime::LaunchSpec launch{s.id, s.ids, s.init_exe_fd, s.devnull_fd, nullptr};
+  if (cgroup) launch.before_exec = [&](pid_t pid) { return cgroup->attach(pid); };
   auto launched = runtime::launchInit(launch);
-  if (!launched) return launched.error();
+  if (!launched) {
+    removeCgroup();
+    return launched.error();
+  }
 
   std::shared_ptr<Sandbox> sbx(new Sandbox());
   sbx->id_ = s.id;
@@ -35,6 +54,7 @@ Result<std::shared_ptr<Sandbox>> Sandbox::start(const SandboxStart& s) {
   sbx->limits_ = *s.limits;
   sbx->processes_ = std::make_shared<ProcessTable>(
       ProcessLimits{s.limits->max_processes, s.limits->max_finished_processes});
+  sbx->cgroup_ = std::move(cgroup);
   sbx->init_pid_ = launched->pid;
   sbx->pidfd_ = std::move(launched->pidfd);
   if (s.on_launched) s.on_launched(launched->pid, StateRecords::processStartTicks(launched->pid));
@@ -43,8 +63,7 @@ Result<std::shared_ptr<Sandbox>> Sandbox::start(const SandboxStart& s) {
   config.sandbox_id = s.id;
   config.hostname = s.id;
   config.template_name = s.spec.template_name;
-  config.root_size_bytes = s.root_size_bytes;
-  config.tmp_size_bytes = s.tmp_size_bytes;
+  config.root_size_bytes = s.spec.resources.disk_mb << 20;
   config.user_uid = kUserId;
   config.user_gid = kUserId;
   config.seccomp_bpf = *s.seccomp_bpf;
@@ -58,6 +77,7 @@ Result<std::shared_ptr<Sandbox>> Sandbox::start(const SandboxStart& s) {
   sbx->client_->onClosed([table = sbx->processes_] { table->notify(0); });
   sbx->started_at_ = api::Clock::now();
   sbx->deadline_ = std::chrono::steady_clock::now() + std::chrono::seconds(s.spec.timeout_s);
+  sbx->last_cpu_ = {std::chrono::steady_clock::now(), 0};
   log->info("[{}] running (init pid {}, ids {}+65536, template {})", s.id, sbx->init_pid_,
             s.ids.host_base, s.spec.template_name);
   return sbx;
@@ -84,9 +104,15 @@ api::SandboxInfo Sandbox::info() const {
     auto left = deadline_ - std::chrono::steady_clock::now();
     i.end_at = api::Clock::now() + std::chrono::duration_cast<api::Clock::duration>(left);
   }
-  i.state = killed_ ? "killed" : "running";
+  if (paused_ && !killed_) {
+    i.end_at = api::Clock::now() + std::chrono::duration_cast<api::Clock::duration>(
+                                       std::max(left_when_paused_, {}));
+  }
+  i.state = killed_ ? "killed" : paused_ ? "paused" : "running";
   i.owner_uid = owner_;
   i.allow_internet_access = spec_.allow_internet_access;
+  i.resources = spec_.resources;
+  i.on_timeout = spec_.on_timeout;
   return i;
 }
 
@@ -100,14 +126,92 @@ bool Sandbox::initAlive() const {
   return c && c->alive();
 }
 
+bool Sandbox::paused() const {
+  std::lock_guard lock(mutex_);
+  return paused_ && !killed_;
+}
+
 std::chrono::steady_clock::time_point Sandbox::deadline() const {
   std::lock_guard lock(mutex_);
+  if (paused_) return std::chrono::steady_clock::time_point::max();
   return deadline_;
 }
 
 void Sandbox::setTimeout(std::chrono::seconds from_now) {
   std::lock_guard lock(mutex_);
   deadline_ = std::chrono::steady_clock::now() + from_now;
+  if (paused_) left_when_paused_ = from_now;
+}
+
+Result<void> Sandbox::pause() {
+  std::lock_guard cgroup_lock(cgroup_mutex_);
+  if (!cgroup_) return ErrnoError(ENOSYS) << "pause needs cgroups (the freezer), which are off";
+  {
+    std::lock_guard lock(mutex_);
+    if (killed_) return ErrnoError(ESRCH) << "sandbox " << id_ << " is not running";
+    if (paused_) return {};
+  }
+  if (auto r = cgroup_->freeze(); !r) {
+    (void)cgroup_->thaw();
+    return r.error();
+  }
+  std::lock_guard lock(mutex_);
+  paused_ = true;
+  left_when_paused_ = deadline_ - std::chrono::steady_clock::now();
+  logger("runtime")->info("[{}] paused", id_);
+  return {};
+}
+
+Result<void> Sandbox::resume() {
+  std::lock_guard cgroup_lock(cgroup_mutex_);
+  {
+    std::lock_guard lock(mutex_);
+    if (killed_) return ErrnoError(ESRCH) << "sandbox " << id_ << " is not running";
+    if (!paused_) return {};
+  }
+  if (auto r = cgroup_->thaw(); !r) return r.error();
+  std::lock_guard lock(mutex_);
+  paused_ = false;
+  auto left = left_when_paused_;
+  if (left <= std::chrono::steady_clock::duration::zero()) left = std::chrono::seconds(spec_.timeout_s);
+  deadline_ = std::chrono::steady_clock::now() + left;
+  logger("runtime")->info("[{}] resumed", id_);
+  return {};
+}
+
+Result<api::SandboxMetrics> Sandbox::metrics() {
+  api::SandboxMetrics m;
+  m.timestamp = api::Clock::now();
+  m.cpu_limit_cores = spec_.resources.cpu;
+  m.disk_limit = spec_.resources.disk_mb << 20;
+  {
+    std::lock_guard lock(mutex_);
+    if (killed_) return ErrnoError(ESRCH) << "sandbox " << id_ << " is not running";
+  }
+  // The sandbox's root, seen through its init: the one tmpfs that is its disk.
+  struct statfs fs {};
+  std::string root = "/proc/" + std::to_string(init_pid_) + "/root/";
+  if (::statfs(root.c_str(), &fs) == 0) {
+    m.disk_used = static_cast<uint64_t>(fs.f_blocks - fs.f_bfree) * static_cast<uint64_t>(fs.f_bsize);
+  }
+  std::lock_guard cgroup_lock(cgroup_mutex_);
+  if (!cgroup_) return m;
+  auto usage = cgroup_->usage();
+  if (!usage) return usage.error();
+  m.cpu_usage_ns = usage->cpu_usage_ns.value_or(0);
+  m.memory_used = usage->memory_bytes.value_or(0);
+  m.memory_limit = usage->memory_limit.value_or(0);
+  m.pids = usage->pids.value_or(0);
+  m.pids_limit = usage->pids_limit.value_or(0);
+  m.oom_kills = usage->oom_kills.value_or(0);
+  auto now = std::chrono::steady_clock::now();
+  std::lock_guard lock(mutex_);
+  double seconds = std::chrono::duration<double>(now - last_cpu_.at).count();
+  if (seconds > 0 && m.cpu_usage_ns >= last_cpu_.usage_ns) {
+    m.cpu_cores_used = static_cast<double>(m.cpu_usage_ns - last_cpu_.usage_ns) / 1e9 / seconds;
+  }
+  last_cpu_ = {now, m.cpu_usage_ns};
+  return m;
 }
 
 ProcessPlan Sandbox::planFor(const api::ProcessSpec& spec) const {
@@ -157,12 +261,23 @@ Result<api::RunResult> Sandbox::run(const api::RunSpec& spec) {
   // A foreground answer carries the output from its first byte, up to the cap.
   plan.keep = OutputBuffer::Keep::kHead;
   plan.buffer_bytes = limits_.max_output_bytes;
+  const uint64_t ooms_before = oomKills();
   auto process = start(std::move(plan));
   if (!process) return process.error();
   (*process)->waitFinished();
   auto result = (*process)->takeResult();
   if (!result) return ErrnoError(ESRCH) << "sandbox " << id_ << ": " << result.error().message;
+  // The kernel's OOM killer picked a process of this sandbox while the command ran (most
+  // likely the command itself: it is what allocates).
+  result->oom_killed = oomKills() > ooms_before;
   return result;
+}
+
+uint64_t Sandbox::oomKills() {
+  std::lock_guard cgroup_lock(cgroup_mutex_);
+  if (!cgroup_) return 0;
+  auto usage = cgroup_->usage();
+  return usage ? usage->oom_kills.value_or(0) : 0;
 }
 
 Result<std::shared_ptr<Process>> Sandbox::startProcess(const api::ProcessSpec& spec) {
@@ -196,10 +311,13 @@ bool Sandbox::kill() {
     killed_at_ = api::Clock::now();
     client = std::move(client_);
   }
+  std::lock_guard cgroup_lock(cgroup_mutex_);
   if (pidfd_) {
     // The kernel kills every process of the pid namespace when its init dies, and init's exit
     // completes only after they are gone (pid_namespaces(7)), so after waitid nothing is left.
     ::syscall(SYS_pidfd_send_signal, pidfd_.get(), SIGKILL, nullptr, 0);
+    // A frozen task (a paused sandbox) dies only once thawed on the v1 freezer.
+    if (cgroup_) (void)cgroup_->thaw();
     siginfo_t info{};
     while (::waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(pidfd_.get()), &info,
                     WEXITED) < 0 &&
@@ -212,6 +330,10 @@ bool Sandbox::kill() {
   processes_->notify(0);
   processes_->clear();
   client.reset();
+  if (cgroup_) {
+    if (auto r = cgroup_->killAll(); !r) logger("runtime")->warn("[{}] cgroup: {}", id_, r.error().describe());
+    if (auto r = cgroup_->remove(); !r) logger("runtime")->warn("[{}] cgroup: {}", id_, r.error().describe());
+  }
   logger("runtime")->info("[{}] killed", id_);
   return true;
 }

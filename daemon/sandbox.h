@@ -8,6 +8,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -16,6 +17,7 @@
 #include "common/unique_fd.h"
 #include "runtime/init_client.h"
 #include "runtime/launcher.h"
+#include "daemon/cgroups.h"
 #include "daemon/process_table.h"
 
 namespace declaw::daemon {
@@ -28,8 +30,7 @@ struct SandboxStart {
   int init_exe_fd = -1;
   int devnull_fd = -1;
   const std::vector<uint8_t>* seccomp_bpf = nullptr;
-  uint64_t root_size_bytes = 0;
-  uint64_t tmp_size_bytes = 0;
+  const CgroupHost* cgroups = nullptr;   // null: cgroups are off
   const api::Limits* limits = nullptr;  // output caps and buffers, process limits
   std::function<void(pid_t pid, uint64_t start_ticks)> on_launched;  // record before setup runs
 };
@@ -45,12 +46,22 @@ class Sandbox {
   uint32_t idBase() const { return ids_.host_base; }
   api::SandboxInfo info() const;
   bool running() const;
+  bool paused() const;
   // False when init died on its own (the registry then kills and forgets the sandbox).
   bool initAlive() const;
   // When the timeout kills the sandbox, on the monotonic clock: stepping the host's wall clock
   // neither kills sandboxes early nor keeps them alive. (SandboxInfo shows it as wall time.)
+  // Paused sandboxes have none (time_point::max()).
   std::chrono::steady_clock::time_point deadline() const;
   void setTimeout(std::chrono::seconds from_now);
+  const std::string& onTimeout() const { return spec_.on_timeout; }
+
+  // Freezes every process (the freezer cgroup) and stops the timeout clock; resume thaws and
+  // gives back the time that was left (the whole timeout if it had run out). ENOSYS without
+  // cgroups. Idempotent.
+  Result<void> pause();
+  Result<void> resume();
+  Result<api::SandboxMetrics> metrics();
 
   // A foreground command: returns when it has finished.
   Result<api::RunResult> run(const api::RunSpec& spec);
@@ -69,6 +80,7 @@ class Sandbox {
   Sandbox() = default;
   std::shared_ptr<runtime::InitClient> client() const;
   ProcessPlan planFor(const api::ProcessSpec& spec) const;
+  uint64_t oomKills();
   Result<std::shared_ptr<Process>> start(ProcessPlan plan);
 
   std::string id_;
@@ -85,6 +97,16 @@ class Sandbox {
   std::mutex kill_mutex_;  // held for the whole kill, so concurrent kills wait for the first
   mutable std::mutex mutex_;
   std::chrono::steady_clock::time_point deadline_;
+  bool paused_ = false;
+  std::chrono::steady_clock::duration left_when_paused_{};
+  // Serialises pause, resume and kill on the freezer (Cgroup is not thread-safe).
+  std::mutex cgroup_mutex_;
+  std::optional<runtime::Cgroup> cgroup_;
+  struct CpuSample {
+    std::chrono::steady_clock::time_point at;
+    uint64_t usage_ns = 0;
+  };
+  CpuSample last_cpu_;  // under mutex_
   api::Clock::time_point killed_at_;
   bool killed_ = false;
   std::shared_ptr<runtime::InitClient> client_;

@@ -64,7 +64,8 @@ uint64_t StateRecords::processStartTicks(pid_t pid) {
   return std::strtoull(rest.c_str() + pos, nullptr, 10);
 }
 
-size_t StateRecords::cleanLeftovers() {
+size_t StateRecords::cleanLeftovers(
+    const std::function<void(const std::string& sandbox_id)>& also_clean) {
   auto log = logger("daemon");
   size_t cleaned = 0;
   DIR* d = ::opendir(dir_.c_str());
@@ -91,6 +92,7 @@ size_t StateRecords::cleanLeftovers() {
           std::this_thread::sleep_for(std::chrono::milliseconds(10));
         }
       }
+      if (also_clean && j.contains("sandbox_id")) also_clean(id);
       log->info("[{}] removed the record of a sandbox from a previous run", id);
     }
     ::unlink(path.c_str());

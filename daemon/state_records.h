@@ -9,6 +9,7 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -30,9 +31,10 @@ class StateRecords {
   Result<void> prepare();  // creates <state_dir>/sandboxes (0700)
   Result<void> write(const StateRecord& record);
   void remove(const std::string& sandbox_id);
-  // Kills what each record names (if still the same process) and removes the records.
-  // Returns how many records were cleaned.
-  size_t cleanLeftovers();
+  // Kills what each record names (if still the same process), lets `also_clean` remove the
+  // rest of that sandbox's host-side state (its cgroup), and removes the records. Returns how
+  // many records were cleaned.
+  size_t cleanLeftovers(const std::function<void(const std::string& sandbox_id)>& also_clean);
 
   static uint64_t processStartTicks(pid_t pid);  // 0 if gone
 

@@ -125,6 +125,9 @@ Result<LaunchedInit> launchInit(const LaunchSpec& spec) {
     return error;
   };
   if (auto r = writeIdMaps(launched.pid, spec.ids); !r) return abandon(r.error());
+  if (spec.before_exec) {
+    if (auto r = spec.before_exec(launched.pid); !r) return abandon(r.error());
+  }
   if (auto r = writeAll(sync->write.get(), "x", 1); !r) {
     return abandon(ErrnoError(r.error().code) << "release child");
   }

@@ -10,6 +10,7 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <functional>
 #include <string>
 
 #include "common/result.h"
@@ -27,6 +28,9 @@ struct LaunchSpec {
   IdRange ids;             // used for both uids and gids
   int init_exe_fd = -1;    // declaw-init, opened O_PATH|O_CLOEXEC at daemon start
   int devnull_fd = -1;     // /dev/null, becomes the child's 0, 1 and 2
+  // Runs in the parent after the id maps are written and before the child may exec init: the
+  // place to put the child into its cgroup, so nothing of the sandbox ever runs outside it.
+  std::function<Result<void>(pid_t)> before_exec;
 };
 
 struct LaunchedInit {

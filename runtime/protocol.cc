@@ -126,7 +126,6 @@ std::string encode(const InitConfig& m) {
   w.str(m.hostname);
   w.str(m.template_name);
   w.u64(m.root_size_bytes);
-  w.u64(m.tmp_size_bytes);
   w.u32(m.user_uid);
   w.u32(m.user_gid);
   w.str(std::string_view(reinterpret_cast<const char*>(m.seccomp_bpf.data()),
@@ -141,7 +140,6 @@ bool decode(std::string_view packet, InitConfig& m) {
   m.hostname = r.str();
   m.template_name = r.str();
   m.root_size_bytes = r.u64();
-  m.tmp_size_bytes = r.u64();
   m.user_uid = r.u32();
   m.user_gid = r.u32();
   std::string bpf = r.str();

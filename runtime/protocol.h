@@ -45,8 +45,8 @@ struct InitConfig {
   std::string sandbox_id;
   std::string hostname;
   std::string template_name;  // "base" | "python" (python = base + /usr/bin/python3 check)
-  uint64_t root_size_bytes = 0;  // tmpfs holding the writable / (and /home/user)
-  uint64_t tmp_size_bytes = 0;   // tmpfs for /tmp
+  // The one tmpfs holding everything writable (/, /home/user, /tmp): the sandbox's disk.
+  uint64_t root_size_bytes = 0;
   uint32_t user_uid = 1000;      // "user" inside the sandbox
   uint32_t user_gid = 1000;
   std::vector<uint8_t> seccomp_bpf;  // struct sock_filter[], installed by init before serving

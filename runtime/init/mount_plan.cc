@@ -146,8 +146,8 @@ void planWritableDirs(const InitConfig& config, std::vector<MountStep>& out) {
   out.push_back(mkdir("/home", 0755));
   out.push_back(mkdir("/home/user", 0755, config.user_uid, config.user_gid));
   out.push_back(mkdir("/root", 0700));
+  // On the root tmpfs, so one size bounds everything the sandbox can write (its disk).
   out.push_back(mkdir("/tmp", 01777));
-  out.push_back(tmpfs("declaw-tmp", "/tmp", kNoSuidDev, tmpfsData(config.tmp_size_bytes, "1777")));
   out.push_back(mkdir("/var", 0755));
   out.push_back(mkdir("/var/tmp", 01777));
   out.push_back(mkdir("/run", 0755));
@@ -265,8 +265,8 @@ Result<void> validateConfig(const InitConfig& c) {
   for (const TemplateInfo& t : kTemplates) known = known || c.template_name == t.name;
   if (!known) return ErrnoError(EINVAL) << "unknown template '" << c.template_name << "'";
   if (!isValidHostname(c.hostname)) return ErrnoError(EINVAL) << "invalid hostname";
-  if (c.root_size_bytes == 0 || c.tmp_size_bytes == 0) {
-    return ErrnoError(EINVAL) << "tmpfs sizes must be set (size=0 would mean unlimited)";
+  if (c.root_size_bytes == 0) {
+    return ErrnoError(EINVAL) << "the root tmpfs size must be set (size=0 would mean unlimited)";
   }
   auto valid_id = [](uint32_t id) { return id >= 1 && id < kNobodyId; };
   if (!valid_id(c.user_uid) || !valid_id(c.user_gid) || c.user_gid == kTtyGid) {

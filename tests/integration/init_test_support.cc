@@ -21,7 +21,6 @@ using namespace declaw::runtime;
 namespace {
 
 constexpr uint64_t kRootBytes = 256ull << 20;
-constexpr uint64_t kTmpBytes = 64ull << 20;
 constexpr size_t kMaxOutputBytes = 16 << 20;
 constexpr int kHighFd = 64;
 
@@ -53,7 +52,6 @@ InitConfig defaultConfig() {
   c.hostname = c.sandbox_id;
   c.template_name = "base";
   c.root_size_bytes = kRootBytes;
-  c.tmp_size_bytes = kTmpBytes;
   c.user_uid = 1000;
   c.user_gid = 1000;
   c.seccomp_bpf = bpf;

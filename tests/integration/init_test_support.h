@@ -27,7 +27,7 @@ inline constexpr auto kTimeout = std::chrono::seconds(20);
 // Fails the current test loudly unless running as root (no silent skips).
 void requireRoot();
 
-// A config the sandbox accepts: template base, 256 MiB root, 64 MiB /tmp, the real seccomp policy.
+// A config the sandbox accepts: template base, 256 MiB root (with /tmp), the real seccomp policy.
 runtime::InitConfig defaultConfig();
 
 // The host's count of mountinfo lines mentioning "declaw"; sandboxes must never change it.

@@ -370,7 +370,7 @@ class FilesApi(SharedSandboxTestCase):
 
 
 class SmallDisk(SharedSandboxTestCase):
-    daemon_config = {"root_size_bytes": 4 << 20, "tmp_size_bytes": 1 << 20}
+    daemon_config = {"default_disk_mb": 4}
 
     def assertNoSpace(self, r):
         self.assertEqual(r.status, 507, r)
@@ -379,7 +379,7 @@ class SmallDisk(SharedSandboxTestCase):
         self.assertEqual(error.get("sandbox_id"), self.sbx, "the error should name the sandbox")
 
     def test_a_write_beyond_the_sandbox_disk_is_507(self):
-        for path, size in (("/home/user/too-big.bin", 8 << 20), ("/tmp/too-big.bin", 2 << 20)):
+        for path, size in (("/home/user/too-big.bin", 8 << 20), ("/tmp/too-big.bin", 8 << 20)):
             with self.subTest(path=path):
                 r = self.api.write_bytes(self.sbx, path, b"x" * size)
                 self.api.request("DELETE", f"/v1/sandboxes/{self.sbx}/files", query={"path": path})

@@ -95,7 +95,7 @@ class ErrorCodeTable(unittest.TestCase):
 
 
 class ErrorsFromARealDaemon(SdkTestCase):
-    daemon_config = {"max_sandboxes": 2, "max_upload_bytes": MIB, "tmp_size_bytes": 2 * MIB}
+    daemon_config = {"max_sandboxes": 2, "max_upload_bytes": MIB, "default_disk_mb": 2}
     shared_sandbox = {}
 
     def test_over_max_sandboxes_is_rate_limited(self):

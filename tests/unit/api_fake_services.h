@@ -35,7 +35,9 @@ class FakeServices : public Services {
   HealthInfo health_info{.version = "0.1.0",
                          .features = {{"user_namespaces", true}},
                          .limits = {},
-                         .sandboxes_running = 1};
+                         .sandboxes_running = 1,
+                         .cgroup = "v1",
+                         .leftovers_cleaned = 0};
   std::vector<SandboxInfo> sandboxes;  // listSandboxes
   SandboxInfo sandbox;                 // createSandbox, getSandbox, setTimeout
   RunResult run_result;
@@ -45,6 +47,9 @@ class FakeServices : public Services {
   std::string file_content;  // what openForRead hands out
   // openForRead reports this size instead of the content's (a file that grew after the open).
   std::optional<uint64_t> reported_size;
+  SandboxMetrics metrics;
+  DaemonMetrics daemon_metrics;
+  std::vector<int> statuses;  // countResponse
   ProcessInfo process;                  // startProcess, getProcess, waitProcess
   std::vector<ProcessInfo> processes;   // listProcesses
   std::vector<OutputEvent> events;      // what watchProcess's watch yields, in order
@@ -114,6 +119,23 @@ class FakeServices : public Services {
     last_run = spec;
     return answer("runCommand", run_result);
   }
+  Result<SandboxInfo> pauseSandbox(const Caller& caller, const std::string& id) override {
+    record("pauseSandbox", caller, id);
+    return answer("pauseSandbox", sandbox);
+  }
+  Result<SandboxInfo> resumeSandbox(const Caller& caller, const std::string& id) override {
+    record("resumeSandbox", caller, id);
+    return answer("resumeSandbox", sandbox);
+  }
+  Result<SandboxMetrics> sandboxMetrics(const Caller& caller, const std::string& id) override {
+    record("sandboxMetrics", caller, id);
+    return answer("sandboxMetrics", metrics);
+  }
+  DaemonMetrics daemonMetrics() override {
+    calls.push_back("daemonMetrics");
+    return daemon_metrics;
+  }
+  void countResponse(int status) override { statuses.push_back(status); }
   Result<ProcessInfo> startProcess(const Caller& caller, const std::string& id,
                                    const ProcessSpec& spec) override {
     record("startProcess", caller, id);

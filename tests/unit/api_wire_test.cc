@@ -96,7 +96,10 @@ TEST_CASE("SandboxInfo serialises every field of docs/api.md", "[api][wire]") {
                              {"allow_internet_access", false},
                              {"started_at", "1970-01-01T00:00:00Z"},
                              {"end_at", "1970-01-01T00:01:00Z"},
-                             {"owner_uid", 1000}});
+                             {"owner_uid", 1000},
+                             {"resources", {{"cpu", 0.0}, {"memory_mb", 0}, {"pids", 0},
+                                            {"disk_mb", 0}}},
+                             {"lifecycle", {{"on_timeout", "kill"}}}});
 }
 
 TEST_CASE("a FileEntry has a null symlink_target unless it is a symlink", "[api][wire]") {

@@ -45,7 +45,6 @@ TEST_CASE("the init config carries the seccomp program byte for byte") {
   in.hostname = "sbx-abc";
   in.template_name = "python";
   in.root_size_bytes = 1ull << 33;
-  in.tmp_size_bytes = 7;
   in.seccomp_bpf = {0, 1, 2, 255, 0};
   InitConfig out;
   REQUIRE(decode(encode(in), out));

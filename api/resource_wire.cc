@@ -1,0 +1,139 @@
+#include "api/resource_wire.h"
+
+#include <cmath>
+#include <cstdio>
+#include <set>
+
+#include "api/errors.h"
+#include "api/json_fields.h"
+#include "api/wire.h"
+
+namespace declaw::api {
+
+namespace {
+
+// The smallest limits that still let bash -l start; below them a sandbox cannot run anything.
+constexpr double kMinCpu = 0.01;  // the kernel's smallest CFS quota (1 ms per 100 ms)
+constexpr uint64_t kMinMemoryMb = 16;
+constexpr uint64_t kMinPids = 8;
+constexpr uint64_t kMinDiskMb = 1;
+
+void refuseUnknownKeys(const nlohmann::json& object, const std::string& what,
+                       const std::set<std::string>& known) {
+  for (auto it = object.begin(); it != object.end(); ++it) {
+    if (!known.contains(it.key())) {
+      throw badRequest("'" + what + "' has no field " + quoteInput(it.key(), 64));
+    }
+  }
+}
+
+std::string number(double v) {
+  char text[64];
+  std::snprintf(text, sizeof text, "%.9g", v);
+  return text;
+}
+
+}  // namespace
+
+Resources parseResources(const nlohmann::json& body, const Limits& limits) {
+  Resources r = limits.default_resources;
+  const nlohmann::json* field = findField(body, "resources");
+  if (!field || field->is_null()) return r;
+  if (!field->is_object()) throw badRequest("'resources' must be an object");
+  refuseUnknownKeys(*field, "resources", {"cpu", "memory_mb", "pids", "disk_mb"});
+  const Resources& max = limits.max_resources;
+  if (const nlohmann::json* cpu = findField(*field, "cpu")) {
+    if (!cpu->is_number()) throw badRequest("'resources.cpu' must be a number of cores");
+    double cores = cpu->get<double>();
+    if (!std::isfinite(cores) || cores < kMinCpu || cores > max.cpu) {
+      throw badRequest("'resources.cpu' must be " + number(kMinCpu) + ".." + number(max.cpu) +
+                       " cores");
+    }
+    r.cpu = cores;
+  }
+  auto integer = [&](const char* name, uint64_t min, uint64_t most, uint64_t& out) {
+    if (!findField(*field, name)) return;
+    auto value = integerField(*field, name, min, most);
+    out = *value;
+  };
+  integer("memory_mb", kMinMemoryMb, max.memory_mb, r.memory_mb);
+  integer("pids", kMinPids, max.pids, r.pids);
+  integer("disk_mb", kMinDiskMb, max.disk_mb, r.disk_mb);
+  return r;
+}
+
+std::string parseLifecycle(const nlohmann::json& body) {
+  const nlohmann::json* field = findField(body, "lifecycle");
+  if (!field || field->is_null()) return "kill";
+  if (!field->is_object()) throw badRequest("'lifecycle' must be an object");
+  refuseUnknownKeys(*field, "lifecycle", {"on_timeout"});
+  std::string on_timeout = stringField(*field, "on_timeout").value_or("kill");
+  if (on_timeout != "kill" && on_timeout != "pause") {
+    throw badRequest("'lifecycle.on_timeout' must be \"kill\" or \"pause\", not " +
+                     quoteInput(on_timeout, 32));
+  }
+  return on_timeout;
+}
+
+nlohmann::json toJson(const Resources& r) {
+  return {{"cpu", r.cpu}, {"memory_mb", r.memory_mb}, {"pids", r.pids}, {"disk_mb", r.disk_mb}};
+}
+
+nlohmann::json toJson(const SandboxMetrics& m) {
+  auto optional = [](const std::optional<uint64_t>& v) {
+    return v ? nlohmann::json(*v) : nlohmann::json(nullptr);
+  };
+  double pct = m.cpu_limit_cores > 0 ? 100.0 * m.cpu_cores_used / m.cpu_limit_cores : 0.0;
+  return {{"timestamp", formatTime(m.timestamp)},
+          {"cpu_cores_used", m.cpu_cores_used},
+          {"cpu_used_pct", pct},
+          {"cpu_count", m.cpu_limit_cores},
+          {"cpu_usage_ns", m.cpu_usage_ns},
+          {"mem_used", m.memory_used},
+          {"mem_total", m.memory_limit},
+          {"pids", m.pids},
+          {"pids_limit", m.pids_limit},
+          {"disk_used", m.disk_used},
+          {"disk_total", m.disk_limit},
+          {"oom_kills", m.oom_kills},
+          {"net_rx_bytes", optional(m.net_rx_bytes)},
+          {"net_tx_bytes", optional(m.net_tx_bytes)}};
+}
+
+std::string prometheusText(const DaemonMetrics& m) {
+  std::string out;
+  auto metric = [&](const std::string& name, const std::string& type, const std::string& help) {
+    out += "# HELP " + name + " " + help + "\n# TYPE " + name + " " + type + "\n";
+  };
+  metric("declaw_sandboxes", "gauge", "Sandboxes by state.");
+  for (const char* state : {"running", "paused"}) {
+    auto it = m.sandboxes_by_state.find(state);
+    uint64_t n = it == m.sandboxes_by_state.end() ? 0 : it->second;
+    out += std::string("declaw_sandboxes{state=\"") + state + "\"} " + std::to_string(n) + "\n";
+  }
+  metric("declaw_sandbox_creates_total", "counter", "Sandboxes created.");
+  out += "declaw_sandbox_creates_total " + std::to_string(m.creates) + "\n";
+  metric("declaw_sandbox_create_failures_total", "counter", "Sandbox creates that failed.");
+  out += "declaw_sandbox_create_failures_total " + std::to_string(m.create_failures) + "\n";
+  metric("declaw_sandbox_kills_total", "counter", "Sandboxes killed (by request or timeout).");
+  out += "declaw_sandbox_kills_total " + std::to_string(m.kills) + "\n";
+  metric("declaw_leftovers_cleaned_total", "counter",
+         "Sandboxes a previous daemon left behind, cleaned at start.");
+  out += "declaw_leftovers_cleaned_total " + std::to_string(m.leftovers_cleaned) + "\n";
+  metric("declaw_command_duration_seconds", "histogram", "Foreground command run time.");
+  for (size_t i = 0; i < m.command_seconds_bounds.size(); ++i) {
+    out += "declaw_command_duration_seconds_bucket{le=\"" + number(m.command_seconds_bounds[i]) +
+           "\"} " + std::to_string(m.command_seconds_counts[i]) + "\n";
+  }
+  out += "declaw_command_duration_seconds_bucket{le=\"+Inf\"} " + std::to_string(m.commands) + "\n";
+  out += "declaw_command_duration_seconds_sum " + number(m.command_seconds_sum) + "\n";
+  out += "declaw_command_duration_seconds_count " + std::to_string(m.commands) + "\n";
+  metric("declaw_http_responses_total", "counter", "API answers by HTTP status.");
+  for (const auto& [status, count] : m.responses_by_status) {
+    out += "declaw_http_responses_total{code=\"" + std::to_string(status) + "\"} " +
+           std::to_string(count) + "\n";
+  }
+  return out;
+}
+
+}  // namespace declaw::api

@@ -1,0 +1,45 @@
+#include "daemon/cgroups.h"
+
+#include "common/log.h"
+
+namespace declaw::daemon {
+
+Result<std::unique_ptr<CgroupHost>> CgroupHost::open(const std::string& subtree) {
+  auto layout = runtime::detectCgroupLayout();
+  if (!layout) return layout.error();
+  runtime::CgroupOptions options;
+  options.subtree = subtree;
+  auto plan = runtime::planSubtree(*layout, options);
+  if (!plan) return plan.error();
+  if (auto r = runtime::applySubtreePlan(*plan); !r) return r.error();
+  return std::unique_ptr<CgroupHost>(new CgroupHost(std::move(*layout), std::move(options)));
+}
+
+std::string CgroupHost::version() const {
+  return layout_.version == runtime::CgroupVersion::kV2 ? "v2" : "v1";
+}
+
+Result<runtime::Cgroup> CgroupHost::create(const std::string& sandbox_id,
+                                           const api::Resources& resources) const {
+  runtime::CgroupLimits limits;
+  limits.cpu_cores = resources.cpu;
+  limits.memory_bytes = resources.memory_mb << 20;
+  limits.pids = resources.pids;
+  auto plan = runtime::planSandboxCgroup(layout_, options_, sandbox_id, limits);
+  if (!plan) return plan.error();
+  return runtime::Cgroup::create(std::move(*plan));
+}
+
+void CgroupHost::removeLeftover(const std::string& sandbox_id) const {
+  if (auto r = runtime::removeLeftoverCgroup(layout_, options_, sandbox_id); !r) {
+    logger("daemon")->warn("[{}] leftover cgroup: {}", sandbox_id, r.error().describe());
+  }
+}
+
+void CgroupHost::removeSubtree() const {
+  if (auto r = runtime::removeSubtree(layout_, options_); !r) {
+    logger("daemon")->debug("cgroup subtree kept: {}", r.error().describe());
+  }
+}
+
+}  // namespace declaw::daemon

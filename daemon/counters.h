@@ -1,0 +1,56 @@
+// The daemon's counters for GET /metrics: lock-free increments from any thread.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+
+#include "api/services.h"
+
+namespace declaw::daemon {
+
+class DaemonCounters {
+ public:
+  // Upper bounds of the command-duration histogram buckets, in seconds.
+  static constexpr std::array<double, 12> kCommandBounds = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
+                                                            0.5,   1,    2.5,   5,    10,  60};
+
+  std::atomic<uint64_t> creates{0};
+  std::atomic<uint64_t> create_failures{0};
+  std::atomic<uint64_t> kills{0};
+
+  void recordCommand(double seconds) {
+    for (size_t i = 0; i < kCommandBounds.size(); ++i) {
+      if (seconds <= kCommandBounds[i]) ++command_buckets_[i];
+    }
+    ++commands_;
+    command_micros_ += static_cast<uint64_t>(seconds * 1e6);
+  }
+
+  void recordResponse(int status) {
+    if (status >= 100 && status < 600) ++responses_[static_cast<size_t>(status - 100)];
+  }
+
+  // Fills the counter fields of `out` (sandboxes_by_state is the registry's).
+  void snapshot(api::DaemonMetrics& out) const {
+    out.creates = creates;
+    out.create_failures = create_failures;
+    out.kills = kills;
+    out.commands = commands_;
+    out.command_seconds_sum = static_cast<double>(command_micros_.load()) / 1e6;
+    out.command_seconds_bounds.assign(kCommandBounds.begin(), kCommandBounds.end());
+    out.command_seconds_counts.clear();
+    for (const auto& bucket : command_buckets_) out.command_seconds_counts.push_back(bucket);
+    for (size_t i = 0; i < responses_.size(); ++i) {
+      if (uint64_t n = responses_[i]) out.responses_by_status[static_cast<int>(i + 100)] = n;
+    }
+  }
+
+ private:
+  std::array<std::atomic<uint64_t>, kCommandBounds.size()> command_buckets_{};
+  std::atomic<uint64_t> commands_{0};
+  std::atomic<uint64_t> command_micros_{0};
+  std::array<std::atomic<uint64_t>, 500> responses_{};
+};
+
+}  // namespace declaw::daemon

@@ -1,0 +1,120 @@
+// resources= and lifecycle= on create, pause/resume, metrics, and GET /metrics. Over FakeServices.
+#include "api/resource_wire.h"
+#include "api_test_helpers.h"
+
+namespace declaw::api::testing {
+namespace {
+
+using json = nlohmann::json;
+
+TEST_CASE("resources not asked for take the configured defaults", "[api][resources]") {
+  Api api;
+  REQUIRE(api.call("POST", "/v1/sandboxes", json::object()).status == 201);
+  const Resources& r = api.services.last_create.resources;
+  CHECK(r.cpu == api.limits.default_resources.cpu);
+  CHECK(r.memory_mb == api.limits.default_resources.memory_mb);
+  CHECK(r.pids == api.limits.default_resources.pids);
+  CHECK(r.disk_mb == api.limits.default_resources.disk_mb);
+  CHECK(api.services.last_create.on_timeout == "kill");
+}
+
+TEST_CASE("resources asked for are passed on", "[api][resources]") {
+  Api api;
+  const json body = {{"resources", {{"cpu", 0.5}, {"memory_mb", 128}, {"pids", 64}, {"disk_mb", 10}}},
+                     {"lifecycle", {{"on_timeout", "pause"}}}};
+  REQUIRE(api.call("POST", "/v1/sandboxes", body).status == 201);
+  const Resources& r = api.services.last_create.resources;
+  CHECK(r.cpu == 0.5);
+  CHECK(r.memory_mb == 128);
+  CHECK(r.pids == 64);
+  CHECK(r.disk_mb == 10);
+  CHECK(api.services.last_create.on_timeout == "pause");
+}
+
+TEST_CASE("resources beyond the maxima, below the minima, or misspelt are a 400 naming them",
+          "[api][resources]") {
+  for (const auto& [body, word] : std::vector<std::pair<json, std::string>>{
+           {{{"resources", {{"cpu", 1000}}}}, "cpu"},
+           {{{"resources", {{"cpu", 0}}}}, "cpu"},
+           {{{"resources", {{"cpu", "two"}}}}, "cpu"},
+           {{{"resources", {{"memory_mb", 1}}}}, "memory_mb"},
+           {{{"resources", {{"memory_mb", 1u << 30}}}}, "memory_mb"},
+           {{{"resources", {{"pids", 0}}}}, "pids"},
+           {{{"resources", {{"disk_mb", 0}}}}, "disk_mb"},
+           {{{"resources", {{"memory", 512}}}}, "memory"},
+           {{{"resources", 5}}, "resources"},
+           {{{"lifecycle", "pause"}}, "lifecycle"},
+           {{{"lifecycle", {{"on_timeout", "sleep"}}}}, "on_timeout"},
+           {{{"lifecycle", {{"auto_resume", true}}}}, "auto_resume"}}) {
+    Api api;
+    INFO(body.dump());
+    const Response response = api.call("POST", "/v1/sandboxes", body);
+    CHECK(response.status == 400);
+    CHECK(mentions(response, word));
+    CHECK_FALSE(api.services.called("createSandbox"));
+  }
+}
+
+TEST_CASE("pause and resume answer the sandbox", "[api][resources]") {
+  Api api;
+  api.services.sandbox.state = "paused";
+  const Response paused = api.call("POST", kSandbox + "/pause");
+  REQUIRE(paused.status == 200);
+  CHECK(jsonOf(paused).at("state") == "paused");
+  CHECK(api.services.called("pauseSandbox"));
+  CHECK(api.call("POST", kSandbox + "/resume").status == 200);
+  CHECK(api.services.called("resumeSandbox"));
+  api.services.failures["pauseSandbox"] = Error{ENOSYS, "pause needs cgroups"};
+  CHECK(api.call("POST", kSandbox + "/pause").status == 501);
+}
+
+TEST_CASE("metrics answer usage and limits", "[api][resources]") {
+  Api api;
+  api.services.metrics.cpu_cores_used = 0.25;
+  api.services.metrics.cpu_limit_cores = 0.5;
+  api.services.metrics.memory_used = 1000;
+  api.services.metrics.memory_limit = 4000;
+  api.services.metrics.disk_limit = 8000;
+  const json m = jsonOf(api.call("GET", kSandbox + "/metrics"));
+  CHECK(m.at("cpu_used_pct") == 50.0);
+  CHECK(m.at("cpu_count") == 0.5);
+  CHECK(m.at("mem_used") == 1000);
+  CHECK(m.at("mem_total") == 4000);
+  CHECK(m.at("disk_total") == 8000);
+  CHECK(m.at("net_rx_bytes").is_null());
+}
+
+TEST_CASE("GET /metrics is Prometheus text with every series", "[api][resources]") {
+  Api api;
+  api.services.daemon_metrics.sandboxes_by_state = {{"running", 3}};
+  api.services.daemon_metrics.creates = 5;
+  api.services.daemon_metrics.commands = 2;
+  api.services.daemon_metrics.command_seconds_bounds = {0.1, 1};
+  api.services.daemon_metrics.command_seconds_counts = {1, 2};
+  api.services.daemon_metrics.command_seconds_sum = 0.6;
+  api.services.daemon_metrics.responses_by_status = {{200, 7}, {404, 1}};
+  const Response response = api.call("GET", "/metrics");
+  REQUIRE(response.status == 200);
+  CHECK(response.content_type.rfind("text/plain; version=0.0.4", 0) == 0);
+  const std::string& text = response.body;
+  for (const char* line :
+       {"declaw_sandboxes{state=\"running\"} 3\n", "declaw_sandboxes{state=\"paused\"} 0\n",
+        "declaw_sandbox_creates_total 5\n", "declaw_command_duration_seconds_bucket{le=\"0.1\"} 1\n",
+        "declaw_command_duration_seconds_bucket{le=\"+Inf\"} 2\n",
+        "declaw_command_duration_seconds_sum 0.6\n", "declaw_http_responses_total{code=\"404\"} 1\n",
+        "# TYPE declaw_command_duration_seconds histogram\n"}) {
+    INFO(line);
+    CHECK(text.find(line) != std::string::npos);
+  }
+}
+
+TEST_CASE("every answer is counted by status", "[api][resources]") {
+  Api api;
+  api.call("GET", "/v1/health");
+  api.call("GET", "/nope");
+  api.call("POST", "/v1/sandboxes", "{bad json");
+  CHECK(api.services.statuses == std::vector<int>{200, 404, 400});
+}
+
+}  // namespace
+}  // namespace declaw::api::testing
