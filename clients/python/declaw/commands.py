@@ -83,7 +83,7 @@ class Commands:
             on_stderr: Optional[OutputCallback] = None,
             stdin: Union[str, bytes, bool, None] = None,
             timeout: Optional[float] = DEFAULT_COMMAND_TIMEOUT,
-            request_timeout: Optional[float] = None) -> Any:
+            request_timeout: Optional[float] = None) -> Union[CommandResult, CommandHandle]:
         """Runs CMD with `/bin/bash -l -c CMD`.
 
         Foreground (the default): waits for the end and returns a CommandResult; a non-zero
