@@ -449,6 +449,22 @@ class BackgroundCommands(SdkTestCase):
         handle.close_stdin()
         self.assertEqual(handle.wait().stdout, "first\nsecond\n")
 
+    def test_stdin_the_process_does_not_read_is_bounded(self):
+        handle = self.shared.commands.run("sleep 100", background=True)
+        self.addCleanup(handle.kill)
+        chunk = "x" * (512 * 1024)
+        with self.assertRaises(declaw.RateLimitException):
+            for _ in range(4):  # 2 MiB: over max_stdin_buffer_bytes (1 MiB)
+                handle.send_stdin(chunk)
+
+    def test_a_process_whose_sandbox_ends_is_reported_not_hung(self):
+        sbx = self.create(template="base")
+        handle = sbx.commands.run("echo up; sleep 100", background=True)
+        follower = sbx.commands.connect(handle.pid)
+        self.assertTrue(sbx.kill())
+        with self.assertRaises(declaw.SandboxNotRunningException):
+            follower.wait()
+
     def test_stdin_of_a_finished_process_is_a_conflict(self):
         handle = self.shared.commands.run("true", background=True)
         handle.wait()
@@ -526,6 +542,15 @@ class LiveOutput(SdkTestCase):
         self.assertTrue(result.stdout.endswith("x\nend\n"))
         self.assertGreater(result.lost_bytes, 0)
         self.assertEqual(len(result.stdout_bytes) + result.lost_bytes, 5000005)
+
+    def test_a_streamed_command_takes_stdin_and_refuses_a_bad_cwd_before_it_starts(self):
+        out = Collector()
+        result = self.shared.commands.run("cat", stdin="given\n", on_stdout=out)
+        self.assertEqual((result.stdout, out.items), ("given\n", ["given\n"]))
+        for callbacks in ({}, {"on_stdout": out}):  # the same error with and without a stream
+            with self.assertRaises(declaw.NotFoundException) as caught:
+                self.shared.commands.run("true", cwd="/no/such/dir", **callbacks)
+            self.assertIn("chdir", str(caught.exception))
 
     def test_streamed_output_that_is_not_utf8_keeps_its_bytes(self):
         out = Collector()

@@ -65,6 +65,8 @@ class Terminals(SdkTestCase):
         (info,) = [p for p in self.shared.commands.list() if p.pid == handle.pid]
         self.assertTrue(info.is_pty)
         self.assertTrue(info.running)
+        with self.assertRaises(declaw.InvalidArgumentException):
+            handle.close_stdin()  # a terminal has no EOF to send but Ctrl-D
         self.assertTrue(self.shared.pty.kill(handle.pid))
         with self.assertRaises(declaw.CommandExitException) as caught:
             handle.wait()
