@@ -495,10 +495,10 @@ class LiveOutput(SdkTestCase):
 
     def test_a_background_callback_fires_while_the_process_still_runs(self):
         out = Collector()
-        handle = self.shared.commands.run("echo first; sleep 2; echo second", background=True,
+        handle = self.shared.commands.run("echo first; sleep 3; echo second", background=True,
                                           on_stdout=out)
-        out.wait_for("first\n", timeout=1.5)
-        self.assertEqual(out.items, ["first\n"])
+        out.wait_for("first\n", timeout=2.5)
+        self.assertEqual(out.items, ["first\n"], "the first line came with the second")
         self.assertTrue(handle.info().running)
         out.wait_for("second\n")
         self.assertEqual(handle.wait().stdout, "first\nsecond\n")
