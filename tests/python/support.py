@@ -8,6 +8,8 @@ import io
 import os
 import random
 import sys
+import threading
+import time
 import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -131,3 +133,42 @@ def pseudo_random_chunks(size, seed=2, chunk=3 * MIB + 17):
             yield data
 
     return chunks(), hasher
+
+
+class Collector:
+    """A callback that keeps what it gets and lets a test wait for a piece of it."""
+
+    def __init__(self):
+        self.items = []
+        self._cond = threading.Condition()
+
+    def __call__(self, item):
+        with self._cond:
+            self.items.append(item)
+            self._cond.notify_all()
+
+    def text(self):
+        with self._cond:
+            if self.items and isinstance(self.items[0], bytes):
+                return b"".join(self.items).decode("utf-8", errors="replace")
+            return "".join(self.items)
+
+    def wait_for(self, piece, timeout=15):
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while piece not in self.text():
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AssertionError(f"{piece!r} did not arrive within {timeout} s; got "
+                                         f"{self.text()[-500:]!r}")
+                self._cond.wait(left)
+
+
+def eventually(predicate, timeout=15, what="the condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"{what} did not hold within {timeout} s")

@@ -91,7 +91,7 @@ class RunningCommands(SdkTestCase):
         self.assertIn("did not answer", str(caught.exception))
         self.assertEqual(self.run_cmd("echo still usable").stdout, "still usable\n")
 
-    def test_callbacks_get_the_output_line_by_line_after_the_command(self):
+    def test_callbacks_get_the_output_line_by_line(self):
         out, err = [], []
         result = self.run_cmd("printf 'a\\nb\\r\\nno newline'; printf 'e1\\ne2\\n' >&2",
                               on_stdout=out.append, on_stderr=err.append)
@@ -126,19 +126,6 @@ class RunningCommands(SdkTestCase):
         self.assertTrue(result.stdout_truncated)
         self.assertFalse(result.stderr_truncated)
         self.assertEqual(len(result.stdout), 8 * 1024 * 1024)
-
-    def test_background_commands_are_refused_with_advice(self):
-        with self.assertRaises(declaw.NotImplementedException) as caught:
-            self.run_cmd("sleep 1", background=True)
-        self.assertIn("nohup", str(caught.exception))
-        self.assertEqual(caught.exception.sandbox_id, self.shared.sandbox_id)
-
-    def test_process_handles_are_not_built_yet(self):
-        commands = self.shared.commands
-        for call in (commands.list, lambda: commands.kill(1),
-                     lambda: commands.send_stdin(1, "data")):
-            with self.assertRaises(declaw.NotImplementedException):
-                call()
 
     def test_an_empty_command_is_an_invalid_argument(self):
         with self.assertRaises(declaw.InvalidArgumentException):

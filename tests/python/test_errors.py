@@ -64,6 +64,10 @@ class ErrorCodeTable(unittest.TestCase):
         self.assertIsInstance(ended, declaw.ConflictException)
         exists = exception_from_response(409, error_body("conflict", "/a exists: File exists"))
         self.assertIs(type(exists), declaw.ConflictException)
+        for message in ("process 12 has finished: No such process",
+                        "stdin of process 20 is closed: No such process"):
+            finished = exception_from_response(409, error_body("conflict", message))
+            self.assertIs(type(finished), declaw.ConflictException, message)
 
     def test_messages_say_what_to_do(self):
         hints = {

@@ -8,6 +8,7 @@ Standard library only. The daemon's socket: the `socket_path` argument, else $DE
 else /run/declaw/declaw.sock. Reference: docs/python.md.
 """
 from ._transport import DEFAULT_SOCKET_PATH, reset_transports, resolve_socket_path
+from .command_handle import CommandHandle, PtyHandle
 from .commands import Commands
 from .exceptions import (AuthenticationException, CommandExitException, ConflictException,
                          ConnectionException, InvalidArgumentException, NotEnoughSpaceException,
@@ -15,14 +16,16 @@ from .exceptions import (AuthenticationException, CommandExitException, Conflict
                          RateLimitException, SandboxError, SandboxException,
                          SandboxNotRunningException, TimeoutException, TooLargeException)
 from .filesystem import Filesystem
-from .models import (CommandResult, EntryInfo, FileType, SandboxInfo, SandboxQuery, SandboxState,
-                     WriteEntry, WriteInfo)
+from .models import (CommandResult, EntryInfo, FileType, ProcessInfo, PtySize, SandboxInfo,
+                     SandboxQuery, SandboxState, WriteEntry, WriteInfo)
+from .pty import Pty
 from .sandbox import Sandbox
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "Sandbox", "Commands", "Filesystem",
+    "Sandbox", "Commands", "Filesystem", "Pty",
+    "CommandHandle", "PtyHandle", "ProcessInfo", "PtySize",
     "CommandResult", "EntryInfo", "FileType", "SandboxInfo", "SandboxQuery", "SandboxState",
     "WriteEntry", "WriteInfo",
     "SandboxException", "SandboxError", "TimeoutException", "NotFoundException",

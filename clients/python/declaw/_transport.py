@@ -46,6 +46,9 @@ class _UnixConnection(http.client.HTTPConnection):
         super().__init__("declaw", timeout=timeout)
         self.unix_path = path
         self.sent_bytes = 0
+        # The socket, kept after http.client drops `sock` for an answer that closes the
+        # connection (the answer still reads from it): an event stream shuts it down by this.
+        self.unix_sock: Optional[socket.socket] = None
 
     def connect(self) -> None:
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -55,7 +58,7 @@ class _UnixConnection(http.client.HTTPConnection):
         except BaseException:
             sock.close()
             raise
-        self.sock = sock
+        self.sock = self.unix_sock = sock
 
     def send(self, data: Any) -> None:
         super().send(data)
@@ -195,6 +198,10 @@ class Transport:
                     continue
                 conn.set_timeout(timeout)
                 return conn, True
+        return self._connect(timeout), False
+
+    def _connect(self, timeout: Optional[float]) -> _UnixConnection:
+        """A new connection to the daemon; failures become the SDK's exceptions."""
         conn = _UnixConnection(self.socket_path, timeout)
         try:
             conn.connect()
@@ -217,7 +224,7 @@ class Transport:
                 "running?") from None
         with self._lock:
             self.connections_opened += 1
-        return conn, False
+        return conn
 
     def release(self, conn: _UnixConnection) -> None:
         """Gives back a connection whose last answer was read in full."""
@@ -249,11 +256,7 @@ class Transport:
         timeout in seconds, None for none."""
         if timeout is DEFAULT_TIMEOUT:
             timeout = self.request_timeout
-        target = API_PREFIX + path
-        if query:
-            target += "?" + urllib.parse.urlencode(
-                {k: v for k, v in query.items() if v is not None}, doseq=True, safe="/",
-                quote_via=urllib.parse.quote)
+        target = _target(path, query)
         what = f"{method} {API_PREFIX}{path}"
         payload = RequestBody(body)
         retry_safe = method in _RETRY_SAFE_METHODS and payload.replayable
@@ -342,6 +345,54 @@ class Transport:
             body = json.dumps(payload).encode("utf-8")
             headers["Content-Type"] = "application/json"
         return self.request(method, path, body=body, headers=headers, **kwargs).json()
+
+
+    def open_stream(self, method: str, path: str, *, query: Optional[Dict[str, Any]] = None,
+                    payload: Any = None, timeout: Any = DEFAULT_TIMEOUT,
+                    sandbox_id: Optional[str] = None
+                    ) -> Tuple[_UnixConnection, http.client.HTTPResponse]:
+        """Sends METHOD /v1PATH (with a JSON body when payload is not None) on a connection of
+        its own, which is never pooled, and returns it with the answer, whose body the caller
+        reads as it arrives (Server-Sent Events) and then closes with the connection. An error
+        answer raises its exception. Never retried: on a fresh connection there is no stale
+        keep-alive to race with, and a POST here starts a process."""
+        if timeout is DEFAULT_TIMEOUT:
+            timeout = self.request_timeout
+        what = f"{method} {API_PREFIX}{path}"
+        body = None
+        headers = {"Accept": "text/event-stream"}
+        if payload is not None:
+            body = json.dumps(payload).encode("utf-8")
+            headers["Content-Type"] = "application/json"
+        conn = self._connect(timeout)
+        try:
+            resp = self._exchange(conn, method, _target(path, query), headers, RequestBody(body))
+            if resp.status >= 400:
+                with self.io_errors(what):
+                    data = resp.read()
+                raise exception_from_response(resp.status, data, sandbox_id)
+        except socket.timeout:
+            conn.close()
+            raise TimeoutException(f"declawd did not answer {what} within {timeout} s",
+                                   sandbox_id=sandbox_id) from None
+        except (OSError, http.client.HTTPException) as e:
+            conn.close()
+            raise ConnectionException(
+                f"declawd closed the connection during {what} ({_describe(e)}): is the service "
+                f"still running at {self.socket_path}?", sandbox_id=sandbox_id) from None
+        except BaseException:
+            conn.close()
+            raise
+        return conn, resp
+
+
+def _target(path: str, query: Optional[Dict[str, Any]]) -> str:
+    target = API_PREFIX + path
+    if query:
+        target += "?" + urllib.parse.urlencode(
+            {k: v for k, v in query.items() if v is not None}, doseq=True, safe="/",
+            quote_via=urllib.parse.quote)
+    return target
 
 
 class _IoErrors:

@@ -1,9 +1,15 @@
-"""sbx.commands: running commands in a sandbox (POST /v1/sandboxes/{id}/commands)."""
+"""sbx.commands: running commands in a sandbox and controlling its processes
+(/v1/sandboxes/{id}/commands...; docs/api.md, "Commands")."""
+import base64
+import json
 import math
-from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Union
+import time
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Union
 
-from .exceptions import InvalidArgumentException, NotImplementedException, TimeoutException
-from .models import CommandResult
+from ._sse import EventStream
+from .command_handle import CommandHandle, OutputCallback, deliver
+from .exceptions import InvalidArgumentException, NotFoundException, TimeoutException
+from .models import CommandResult, ProcessInfo
 
 if TYPE_CHECKING:
     from .sandbox import Sandbox
@@ -11,25 +17,19 @@ if TYPE_CHECKING:
 DEFAULT_USER = "user"
 # How much longer than a command's own timeout the SDK waits for the daemon's answer.
 ANSWER_MARGIN_S = 30.0
-
-OutputCallback = Callable[[str], Any]
-
-
-def _lines(text: str) -> List[str]:
-    """TEXT cut after each "\\n" (the last piece may lack one). Only "\\n" separates lines:
-    "\\r" and the other characters str.splitlines() knows stay in the text."""
-    pieces = text.split("\n")
-    lines = [piece + "\n" for piece in pieces[:-1]]
-    if pieces[-1]:
-        lines.append(pieces[-1])
-    return lines
+# The longest wait the daemon accepts in one GET .../commands/{pid}/wait.
+MAX_WAIT_S = 3600
 
 
-def _deliver(callback: Optional[OutputCallback], text: str) -> None:
-    if callback is None:
-        return
-    for line in _lines(text):
-        callback(line)
+class _DefaultSeconds(int):
+    """The `timeout` a caller did not give: 60 for a foreground command, "none" for a
+    background one (run() tells them apart by identity)."""
+
+    def __repr__(self) -> str:
+        return str(int(self))
+
+
+DEFAULT_COMMAND_TIMEOUT = _DefaultSeconds(60)
 
 
 def _stdin_text(stdin: Any) -> Optional[str]:
@@ -59,33 +59,49 @@ def _whole_seconds(timeout: Optional[float]) -> int:
     return int(math.ceil(timeout))
 
 
+def stdin_payload(data: Union[str, bytes, bytearray, memoryview]) -> Dict[str, str]:
+    """The body of POST .../stdin: text as it is, bytes base64-encoded (exact)."""
+    if isinstance(data, str):
+        return {"data": data}
+    if isinstance(data, (bytes, bytearray, memoryview)):
+        return {"data_base64": base64.b64encode(bytes(data)).decode("ascii")}
+    raise TypeError(f"stdin data must be str or bytes, not {type(data).__name__}")
+
+
 class Commands:
-    """Runs commands inside one sandbox. Get it as `sbx.commands`."""
+    """Runs commands inside one sandbox and controls its processes. Get it as `sbx.commands`."""
 
     def __init__(self, sandbox: "Sandbox"):
         self._sandbox = sandbox
+
+    def _process_route(self, pid: Any, tail: str = "") -> str:
+        return f"{self._sandbox._route}/commands/{int(pid)}{tail}"
 
     def run(self, cmd: str, background: bool = False, envs: Optional[Dict[str, str]] = None,
             user: str = DEFAULT_USER, cwd: Optional[str] = None,
             on_stdout: Optional[OutputCallback] = None,
             on_stderr: Optional[OutputCallback] = None,
-            stdin: Union[str, bytes, bool, None] = None, timeout: Optional[float] = 60,
-            request_timeout: Optional[float] = None) -> CommandResult:
-        """Runs CMD with `/bin/bash -l -c CMD` and waits for it to end.
+            stdin: Union[str, bytes, bool, None] = None,
+            timeout: Optional[float] = DEFAULT_COMMAND_TIMEOUT,
+            request_timeout: Optional[float] = None) -> Union[CommandResult, CommandHandle]:
+        """Runs CMD with `/bin/bash -l -c CMD`.
 
-        Returns a CommandResult; a non-zero exit code is returned, not raised (call
-        `result.check()` to raise CommandExitException). `timeout` is in seconds (0 or None: no
-        limit but the sandbox's own); when it passes the command is killed and
-        TimeoutException is raised, carrying the output so far. `on_stdout`/`on_stderr` get the
-        output line by line once the command has finished (declawd does not stream yet; they
-        will fire as output arrives when it does). `stdin` (str or UTF-8 bytes) is written to
-        the command's stdin, which is then closed. `background=True` is not available yet
-        (NotImplementedException).
+        Foreground (the default): waits for the end and returns a CommandResult; a non-zero
+        exit code is returned, not raised (`result.check()` raises CommandExitException).
+        `on_stdout`/`on_stderr` are called as the output arrives, line by line (the command
+        then runs over POST .../commands/stream). `timeout` in seconds (default 60; 0 or None:
+        no limit but the sandbox's own): past it the command is killed and TimeoutException
+        is raised, carrying the output so far.
+
+        `background=True`: returns a CommandHandle as soon as the process runs; it outlives
+        this call and the connection. Its timeout is none unless `timeout` is given. With
+        `on_stdout`/`on_stderr`, a daemon thread calls them as output arrives.
+
+        `stdin` (str or UTF-8 bytes) is written to the command's stdin. A foreground
+        command's stdin is then closed; a background one's stays open for send_stdin().
         """
         sbx = self._sandbox
-        seconds = _whole_seconds(timeout)
-        body: Dict[str, Any] = {"cmd": cmd, "background": bool(background), "user": user,
-                                "timeout": seconds}
+        body: Dict[str, Any] = {"cmd": cmd, "background": bool(background), "user": user}
         if envs:
             body["envs"] = dict(envs)
         if cwd:
@@ -93,45 +109,178 @@ class Commands:
         text = _stdin_text(stdin)
         if text is not None:
             body["stdin"] = text
+        if background:
+            return self._start_background(body, timeout, on_stdout, on_stderr, request_timeout)
+        seconds = _whole_seconds(timeout)
+        body["timeout"] = seconds
+        if on_stdout is not None or on_stderr is not None:
+            return self._run_streamed(body, seconds, on_stdout, on_stderr, request_timeout)
         if request_timeout is None:
             request_timeout = None if seconds == 0 else max(sbx.request_timeout,
                                                              seconds + ANSWER_MARGIN_S)
         data = sbx._transport.json("POST", sbx._route + "/commands", body,
                                    timeout=request_timeout, sandbox_id=sbx.sandbox_id)
-        if background:
-            raise NotImplementedException(
-                "background commands are not supported by this SDK version yet",
-                sandbox_id=sbx.sandbox_id)
         result = CommandResult.from_dict(data)
-        _deliver(on_stdout, result.stdout)
-        _deliver(on_stderr, result.stderr)
         if data.get("timed_out"):
-            raise TimeoutException(
-                f"command timed out after {seconds} s and was killed: {cmd[:80]!r} (pass a "
-                "larger timeout, or timeout=0 for none)", stdout=result.stdout,
-                stderr=result.stderr, exit_code=result.exit_code, sandbox_id=sbx.sandbox_id,
-                code="timeout")
+            raise self._timed_out(cmd, seconds, result.stdout, result.stderr, result.exit_code)
         return result
 
-    def list(self, request_timeout: Optional[float] = None) -> List[Dict[str, Any]]:
-        """The sandbox's running commands. Not available in declawd yet
-        (NotImplementedException)."""
+    def _timed_out(self, cmd: str, seconds: int, stdout: str, stderr: str,
+                   exit_code: Optional[int]) -> TimeoutException:
+        return TimeoutException(
+            f"command timed out after {seconds} s and was killed: {cmd[:80]!r} (pass a "
+            "larger timeout, or timeout=0 for none)", stdout=stdout, stderr=stderr,
+            exit_code=exit_code, sandbox_id=self._sandbox.sandbox_id, code="timeout")
+
+    def _run_streamed(self, body: Dict[str, Any], seconds: int,
+                      on_stdout: Optional[OutputCallback], on_stderr: Optional[OutputCallback],
+                      request_timeout: Optional[float]) -> CommandResult:
+        """A foreground command over POST .../commands/stream, its callbacks called in this
+        thread as the events arrive."""
         sbx = self._sandbox
-        return sbx._transport.json("GET", sbx._route + "/commands",
+        stream = EventStream.open(sbx._transport, "POST", sbx._route + "/commands/stream",
+                                  payload=body, timeout=sbx._timeout(request_timeout),
+                                  sandbox_id=sbx.sandbox_id)
+        if request_timeout is not None:
+            stream.set_read_timeout(request_timeout)
+        handle = CommandHandle(sbx, None, stream=stream, what=f"command {body['cmd'][:80]!r}")
+        try:
+            for kind, value in handle._consume():
+                deliver(on_stdout if kind == "stdout" else on_stderr, value)
+        except BaseException:
+            handle.disconnect()  # a callback raised, or Ctrl-C: the command runs on
+            raise
+        try:
+            return handle._result()
+        except TimeoutException as e:
+            if e.code != "timeout" or e.status is not None:
+                raise  # the socket, not the command, timed out
+            raise self._timed_out(body["cmd"], seconds, e.stdout, e.stderr,
+                                  e.exit_code) from None
+
+    def _start_background(self, body: Dict[str, Any], timeout: Optional[float],
+                          on_stdout: Optional[OutputCallback],
+                          on_stderr: Optional[OutputCallback],
+                          request_timeout: Optional[float]) -> CommandHandle:
+        sbx = self._sandbox
+        # A server must not die after the foreground default of 60 s: unless the caller gave a
+        # timeout, the daemon's background default applies (none).
+        if timeout is not DEFAULT_COMMAND_TIMEOUT:
+            body["timeout"] = _whole_seconds(timeout)
+        data = sbx._transport.json("POST", sbx._route + "/commands", body,
                                    timeout=sbx._timeout(request_timeout),
                                    sandbox_id=sbx.sandbox_id)
+        handle = CommandHandle(sbx, int(data["pid"]))
+        if on_stdout is not None or on_stderr is not None:
+            handle._start_callbacks(on_stdout=on_stdout, on_stderr=on_stderr)
+        return handle
+
+    # -- processes ---------------------------------------------------------------------------
+
+    def list(self, request_timeout: Optional[float] = None) -> List[ProcessInfo]:
+        """The sandbox's API processes: the running ones and the most recent finished ones
+        (see `running`), oldest first."""
+        sbx = self._sandbox
+        data = sbx._transport.json("GET", sbx._route + "/commands",
+                                   timeout=sbx._timeout(request_timeout),
+                                   sandbox_id=sbx.sandbox_id)
+        return [ProcessInfo.from_dict(item) for item in (data or {}).get("processes", [])]
+
+    def get(self, pid: int, request_timeout: Optional[float] = None) -> ProcessInfo:
+        """One process's ProcessInfo; NotFoundException for an unknown pid."""
+        sbx = self._sandbox
+        data = sbx._transport.json("GET", self._process_route(pid),
+                                   timeout=sbx._timeout(request_timeout),
+                                   sandbox_id=sbx.sandbox_id)
+        return ProcessInfo.from_dict(data)
+
+    def wait(self, pid: int, timeout: Optional[float] = 60,
+             request_timeout: Optional[float] = None) -> ProcessInfo:
+        """Waits until the process has finished and returns its ProcessInfo (a non-zero exit
+        is not raised; no output is read). TimeoutException if it still runs after `timeout`
+        seconds (0 or None: wait as long as it takes)."""
+        sbx = self._sandbox
+        deadline = None if not timeout else time.monotonic() + timeout
+        while True:
+            step = MAX_WAIT_S
+            if deadline is not None:
+                step = min(MAX_WAIT_S, max(1, int(math.ceil(deadline - time.monotonic()))))
+            socket_timeout = (request_timeout if request_timeout is not None
+                              else max(sbx.request_timeout, step + ANSWER_MARGIN_S))
+            try:
+                data = sbx._transport.json("GET", self._process_route(pid, "/wait"),
+                                           query={"timeout": step}, timeout=socket_timeout,
+                                           sandbox_id=sbx.sandbox_id)
+                return ProcessInfo.from_dict(data)
+            except TimeoutException as e:
+                if e.status != 408 or (deadline is not None and time.monotonic() >= deadline):
+                    raise
+
+    def connect(self, pid: int, on_stdout: Optional[OutputCallback] = None,
+                on_stderr: Optional[OutputCallback] = None, timeout: Optional[float] = None,
+                request_timeout: Optional[float] = None) -> CommandHandle:
+        """A CommandHandle attached to a running (or recently finished) process: it receives
+        what the daemon still buffers of its output, then live output. With callbacks, a
+        daemon thread calls them as output arrives. NotFoundException for an unknown pid.
+        `timeout` is accepted for the hosted SDK's signature and ignored: the stream lasts
+        until the process ends or disconnect()."""
+        return self._attach(CommandHandle, pid, request_timeout,
+                            on_stdout=on_stdout, on_stderr=on_stderr)
+
+    def _attach(self, cls: Any, pid: int, request_timeout: Optional[float],
+                **callbacks: Any) -> Any:
+        sbx = self._sandbox
+        stream = EventStream.open(sbx._transport, "GET", self._process_route(pid, "/stream"),
+                                  query={"follow": "true"}, timeout=sbx._timeout(request_timeout),
+                                  sandbox_id=sbx.sandbox_id)
+        handle = cls(sbx, int(pid), stream=stream)
+        if any(callback is not None for callback in callbacks.values()):
+            handle._start_callbacks(**callbacks)
+        return handle
 
     def kill(self, pid: int, request_timeout: Optional[float] = None) -> bool:
-        """Kills a background command. Not available in declawd yet (NotImplementedException)."""
+        """SIGKILL to the process's group: True (also when it had already finished), False
+        when the daemon does not know the pid."""
         sbx = self._sandbox
-        sbx._transport.request("DELETE", f"{sbx._route}/commands/{int(pid)}",
-                               timeout=sbx._timeout(request_timeout), sandbox_id=sbx.sandbox_id)
+        try:
+            sbx._transport.request("DELETE", self._process_route(pid),
+                                   timeout=sbx._timeout(request_timeout),
+                                   sandbox_id=sbx.sandbox_id)
+        except NotFoundException:
+            return False
         return True
 
-    def send_stdin(self, pid: int, data: str, request_timeout: Optional[float] = None) -> None:
-        """Writes to a background command's stdin. Not available in declawd yet
-        (NotImplementedException)."""
+    def signal(self, pid: int, signal: Union[int, str],
+               request_timeout: Optional[float] = None) -> None:
+        """Sends SIGNAL to the process's group: a number, a signal.Signals, or a name with or
+        without "SIG" ("TERM", "SIGINT"). ConflictException when it has finished."""
+        if isinstance(signal, bool) or not isinstance(signal, (int, str)):
+            raise TypeError(f"signal must be an int or a name, not {type(signal).__name__}")
+        value: Union[int, str] = int(signal) if isinstance(signal, int) else signal
         sbx = self._sandbox
-        sbx._transport.json("POST", f"{sbx._route}/commands/{int(pid)}/stdin",
-                            {"data": data}, timeout=sbx._timeout(request_timeout),
-                            sandbox_id=sbx.sandbox_id)
+        sbx._transport.request("POST", self._process_route(pid, "/signal"),
+                               body=_json_bytes({"signal": value}), headers=_JSON,
+                               timeout=sbx._timeout(request_timeout), sandbox_id=sbx.sandbox_id)
+
+    def send_stdin(self, pid: int, data: Union[str, bytes],
+                   request_timeout: Optional[float] = None) -> None:
+        """Writes DATA (str, or bytes sent exactly) to the process's stdin. ConflictException
+        when its stdin is closed or it has finished; RateLimitException when more than the
+        daemon's max_stdin_buffer_bytes is waiting unread."""
+        sbx = self._sandbox
+        sbx._transport.request("POST", self._process_route(pid, "/stdin"),
+                               body=_json_bytes(stdin_payload(data)), headers=_JSON,
+                               timeout=sbx._timeout(request_timeout), sandbox_id=sbx.sandbox_id)
+
+    def close_stdin(self, pid: int, request_timeout: Optional[float] = None) -> None:
+        """Closes the process's stdin: it reads EOF once what was sent has been read."""
+        sbx = self._sandbox
+        sbx._transport.request("DELETE", self._process_route(pid, "/stdin"),
+                               timeout=sbx._timeout(request_timeout), sandbox_id=sbx.sandbox_id)
+
+
+_JSON = {"Content-Type": "application/json"}
+
+
+def _json_bytes(payload: Any) -> bytes:
+    return json.dumps(payload).encode("utf-8")

@@ -7,6 +7,7 @@ built-in (PermissionError, ConnectionError, NotImplementedError), so `except Per
 works as a Python programmer expects.
 """
 import json
+import re
 from typing import Any, Dict, Optional
 
 
@@ -146,6 +147,9 @@ _HINTS = {
                    "passes (set_timeout() extends it)",
 }
 
+# A conflict about one of the sandbox's processes, not the sandbox (api/process_handlers).
+_PROCESS_MESSAGE = re.compile(r"(stdin of )?process \d+ ")
+
 
 def exception_from_response(status: int, body: bytes,
                             sandbox_id: Optional[str] = None) -> SandboxException:
@@ -166,10 +170,14 @@ def exception_from_response(status: int, body: bytes,
     hint = _HINTS.get(code)
     if code == "forbidden" and "belongs to another user" in message:
         hint = _HINTS["not_owner"]
-    # ESRCH ("No such process") is how the daemon says the sandbox is not running (any more);
-    # other conflicts (EEXIST) are about paths.
-    if cls is ConflictException and ("is not running" in message
-                                     or message.endswith("No such process")):
+    # ESRCH ("No such process") is how the daemon says the sandbox is not running (any more),
+    # and also that one of its processes has finished or closed its stdin ("process 12 has
+    # finished: No such process"): only the first is SandboxNotRunningException. Other
+    # conflicts (EEXIST) are about paths.
+    if cls is ConflictException and _PROCESS_MESSAGE.match(message):
+        pass
+    elif cls is ConflictException and ("is not running" in message
+                                       or message.endswith("No such process")):
         cls, hint = SandboxNotRunningException, _HINTS["not_running"]
     if cls is NotImplementedException:
         message = _explain_not_implemented(message)

@@ -92,6 +92,8 @@ class CommandResult:
     stderr_truncated: bool = False
     stdout_bytes: bytes = b""
     stderr_bytes: bytes = b""
+    # Output a live stream dropped because the reader fell behind the daemon's ring buffer.
+    lost_bytes: int = 0
 
     @classmethod
     def from_dict(cls, data: Dict[str, Any]) -> "CommandResult":
@@ -121,6 +123,57 @@ class CommandResult:
                 exit_code=self.exit_code, stdout=self.stdout, stderr=self.stderr,
                 error=self.error)
         return self
+
+
+@dataclass
+class ProcessInfo:
+    """A process the daemon started through the API (GET .../commands): running, or recently
+    finished. `cmd` is the command as given (it runs as `/bin/bash -l -c cmd`)."""
+
+    pid: int
+    cmd: str = ""
+    user: str = ""
+    cwd: str = ""
+    started_at: Optional[datetime.datetime] = None
+    running: bool = False
+    # When finished: the exit code (128+N and `signal` N if a signal ended it, 124 and
+    # `timed_out` after its timeout). None while it runs, or when the sandbox ended under it
+    # (then `error` says so).
+    exit_code: Optional[int] = None
+    signal: Optional[int] = None
+    timed_out: bool = False
+    is_pty: bool = False
+    background: bool = False
+    stdin_open: bool = False
+    ended_at: Optional[datetime.datetime] = None
+    error: Optional[str] = None
+
+    @classmethod
+    def from_dict(cls, data: Dict[str, Any]) -> "ProcessInfo":
+        return cls(
+            pid=int(data["pid"]),
+            cmd=data.get("cmd") or "",
+            user=data.get("user") or "",
+            cwd=data.get("cwd") or "",
+            started_at=parse_time(data.get("started_at")),
+            running=bool(data.get("running", False)),
+            exit_code=data.get("exit_code"),
+            signal=data.get("signal"),
+            timed_out=bool(data.get("timed_out", False)),
+            is_pty=bool(data.get("is_pty", False)),
+            background=bool(data.get("background", False)),
+            stdin_open=bool(data.get("stdin_open", False)),
+            ended_at=parse_time(data.get("ended_at")),
+            error=data.get("error"),
+        )
+
+
+@dataclass
+class PtySize:
+    """A terminal's size in character cells."""
+
+    rows: int
+    cols: int
 
 
 class FileType(str, Enum):

@@ -9,6 +9,7 @@ from .commands import Commands
 from .exceptions import NotFoundException, SandboxNotRunningException
 from .filesystem import Filesystem
 from .models import SandboxInfo, SandboxQuery, SandboxState
+from .pty import Pty
 
 _LIVE_STATES = [SandboxState.CREATING.value, SandboxState.RUNNING.value]
 
@@ -48,7 +49,8 @@ def _kill_sandbox(transport: Transport, sandbox_id: str, timeout: Any) -> bool:
 class Sandbox:
     """A sandbox on the local declawd. Make one with Sandbox.create() or Sandbox.connect().
 
-    `sbx.commands` runs commands, `sbx.files` works on its filesystem. Used as a context manager
+    `sbx.commands` runs commands and controls processes, `sbx.pty` opens terminals,
+    `sbx.files` works on its filesystem. Used as a context manager
     (`with Sandbox.create(...) as sbx:`), the sandbox is killed when the block ends.
 
     Every method accepts `request_timeout` (seconds to wait for the daemon; default 60, longer
@@ -70,6 +72,7 @@ class Sandbox:
                                 else request_timeout)
         self._commands = Commands(self)
         self._files = Filesystem(self)
+        self._pty = Pty(self)
 
     @property
     def sandbox_id(self) -> str:
@@ -86,6 +89,10 @@ class Sandbox:
     @property
     def files(self) -> Filesystem:
         return self._files
+
+    @property
+    def pty(self) -> Pty:
+        return self._pty
 
     def _timeout(self, request_timeout: Optional[float]) -> Any:
         return self.request_timeout if request_timeout is None else request_timeout
