@@ -68,7 +68,9 @@ nlohmann::json planTableDelete();
 // Replaces the shared Boundaries sets' elements (the host's addresses changed).
 nlohmann::json planBoundariesUpdate(const Boundaries& boundaries);
 
-// The sandbox's chains, sets and vmap elements, filled from `decider`.
+// The sandbox's chains, sets and vmap elements, filled from `decider`. The decider's Boundaries
+// must be the table's (config.boundaries): the chains use the shared sets, while the private
+// allows are computed from the decider's private ranges.
 Result<nlohmann::json> planSandboxAdd(const TableConfig& config, const SandboxNet& sandbox,
                                       const Decider& decider);
 // A live policy change: flushes the sandbox's chains and sets and fills them from `decider`.

@@ -7,6 +7,11 @@
 // proxy's reading must be the one the server acts on: duplicate Host headers, a Host header
 // and an absolute-form request target naming different hosts, whitespace before a header's
 // colon, obsolete line folding, more than one server_name extension or host name.
+//
+// What no reading of the first bytes can stop, without TLS interception: domain fronting. A
+// client may name an allowed host in SNI and another host behind the same CDN in the encrypted
+// HTTP Host header (or in an Encrypted ClientHello's inner SNI, whose outer SNI is read here).
+// An allowed name is trusted as far as the servers that answer for it.
 #pragma once
 
 #include <cstdint>
