@@ -193,7 +193,8 @@ TEST_CASE("a 2xx body goes to the sink, an error body is buffered instead") {
                      [&](std::string_view bytes) -> declaw::Result<void> {
                        streamed.append(bytes);
                        return declaw::Ok{};
-                     }};
+                     },
+                     {}};
   {
     CannedServer ok("HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n0123456789");
     auto response = ctl::HttpClient(ok.path()).send("GET", "/f", {}, &sink);
