@@ -1,8 +1,10 @@
-// declawctl's process verbs without a daemon: signal names and the `ps` table.
+// declawctl's process verbs without a daemon: signal names, the `ps` table, and the request
+// bodies of each exec mode.
 #include <catch2/catch.hpp>
 #include <csignal>
 
 #include "clients/ctl/format.h"
+#include "clients/ctl/requests.h"
 #include "clients/ctl/signals.h"
 
 using nlohmann::json;
@@ -74,4 +76,39 @@ TEST_CASE("base64Encode pads and round-trips any bytes") {
   std::string all;
   for (int i = 0; i < 256; ++i) all += static_cast<char>(i);
   CHECK(*ctl::base64Decode(ctl::base64Encode(all)) == all);
+}
+
+TEST_CASE("a waited-for command always names its timeout; a background one only when given") {
+  ctl::ExecSpec spec;
+  spec.argv = {"sleep", "1"};
+  CHECK(*ctl::buildCommandRequest(spec, "") == json{{"cmd", "sleep 1"}, {"timeout", 60}});
+  spec.mode = ctl::ExecMode::kInteractive;
+  CHECK(*ctl::buildCommandRequest(spec, "") ==
+        json{{"cmd", "sleep 1"}, {"timeout", 60}, {"stdin_open", true}});
+  spec.mode = ctl::ExecMode::kDetach;
+  CHECK(*ctl::buildCommandRequest(spec, "") == json{{"cmd", "sleep 1"}, {"background", true}});
+  CHECK(ctl::commandTimeout(spec) == 0);
+  spec.timeout_s = 30;
+  CHECK(*ctl::buildCommandRequest(spec, "") ==
+        json{{"cmd", "sleep 1"}, {"background", true}, {"timeout", 30}});
+  spec.send_stdin = true;
+  CHECK((*ctl::buildCommandRequest(spec, "text"))["stdin"] == "text");
+  spec.mode = ctl::ExecMode::kTerminal;
+  CHECK_FALSE(ctl::buildCommandRequest(spec, "").ok());
+}
+
+TEST_CASE("a terminal request carries the size, and the command only when one was given") {
+  ctl::ExecSpec spec;
+  spec.mode = ctl::ExecMode::kTerminal;
+  CHECK(*ctl::buildPtyRequest(spec, {24, 80}) == json{{"size", {{"rows", 24}, {"cols", 80}}}});
+  spec.argv = {"top", "-b"};
+  spec.user = "root";
+  spec.cwd = "/tmp";
+  spec.envs = {"TERM=vt100"};
+  spec.timeout_s = 0;
+  CHECK(*ctl::buildPtyRequest(spec, {50, 132}) ==
+        json::parse(R"({"size": {"rows": 50, "cols": 132}, "cmd": "top -b", "user": "root",
+                        "cwd": "/tmp", "envs": {"TERM": "vt100"}, "timeout": 0})"));
+  spec.envs = {"bad"};
+  CHECK_FALSE(ctl::buildPtyRequest(spec, {24, 80}).ok());
 }
