@@ -50,7 +50,12 @@ int runTerminal(const GlobalOptions& global, const std::string& id, const ExecSp
   Result<void> streamed = Ok{};
   if (pump) {
     notifyWindowChanges((*pump)->wakeFd());
-    streamed = api.attachProcess(id, *pid, /*follow=*/true, printer.handler());
+    StdinPump& input = **pump;
+    streamed =
+        api.attachProcess(id, *pid, /*follow=*/true, [&](const SseEvent& event) -> Result<bool> {
+          if (event.type == "pty") input.outputArrived();
+          return printer.onEvent(event);
+        });
     notifyWindowChanges(-1);
     (*pump)->stop();
   } else {

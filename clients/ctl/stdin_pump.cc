@@ -22,6 +22,7 @@ constexpr int kBusyMaxWaitMs = 500;
 
 constexpr char kWakeStop = 'q';
 constexpr char kWakeResize = 'w';
+constexpr char kWakeOutput = 'o';
 constexpr std::string_view kTerminalEof = "\x04";  // ^D, VEOF of a terminal in canonical mode
 
 }  // namespace
@@ -59,6 +60,13 @@ void StdinPump::stop() {
   thread_.join();
 }
 
+void StdinPump::outputArrived() {
+  if (output_seen_.exchange(true)) return;
+  char wake = kWakeOutput;
+  while (::write(wake_write_.get(), &wake, 1) < 0 && errno == EINTR) {
+  }
+}
+
 bool StdinPump::drainWakeups() {
   char buf[64];
   for (;;) {
@@ -92,6 +100,10 @@ void StdinPump::run() {
     }
     if (fds[0].revents != 0 && !drainWakeups()) return;
     if (resize_pending_) resize(api);
+    if (eof_pending_ && output_seen_) {
+      eof_pending_ = false;
+      forward(api, kTerminalEof);
+    }
     if (!input_open || fds[1].revents == 0) continue;
 
     ssize_t n = ::read(input_fd_, buf.data(), buf.size());
@@ -140,7 +152,8 @@ void StdinPump::resize(ApiClient& api) {
 
 void StdinPump::atEndOfInput(ApiClient& api) {
   if (mode_ == PumpMode::kTerminal) {
-    forward(api, kTerminalEof);
+    eof_pending_ = !output_seen_;
+    if (!eof_pending_) forward(api, kTerminalEof);
     return;
   }
   if (auto r = api.closeStdin(id_, pid_); !r) warn("close stdin: " + r.error().describe());

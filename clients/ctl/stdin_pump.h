@@ -45,6 +45,11 @@ class StdinPump {
   // The write end of the wake-up pipe: 'w' announces a window change (see notifyWindowChanges).
   int wakeFd() const { return wake_write_.get(); }
 
+  // Terminal mode: the remote program has written something. The ^D for local EOF waits for
+  // this: a program that sets up its terminal (readline) before its first prompt may discard an
+  // EOF that arrived earlier, and would then wait for input forever.
+  void outputArrived();
+
  private:
   StdinPump(std::string socket_path, std::string id, int64_t pid, PumpMode mode, int input_fd)
       : socket_path_(std::move(socket_path)),
@@ -72,6 +77,8 @@ class StdinPump {
   UniqueFd wake_write_;
   bool stopping_ = false;  // the thread's own: a stop was read from the pipe
   bool resize_pending_ = false;
+  bool eof_pending_ = false;  // terminal mode: local EOF seen, ^D not sent yet
+  std::atomic<bool> output_seen_{false};
   std::thread thread_;
 };
 

@@ -379,6 +379,13 @@ class CtlProcesses(SharedSandboxTestCase):
         finally:
             term.close()
 
+    def test_exec_it_without_a_local_terminal_reads_stdin_and_ends_at_eof(self):
+        r = self.ctl("exec", "-it", self.sbx, input=b"echo hi-$((1+1))\nexit 4\n", timeout=60)
+        self.assertEqual(r.returncode, 4, r)
+        self.assertIn(b"hi-2\r\n", r.stdout)
+        r = self.ctl("exec", "-it", self.sbx, input=b"", timeout=60)
+        self.assertEqual(r.returncode, 0, "the shell did not see ^D at the end of input")
+
     def test_ctrl_c_in_exec_it_goes_to_the_remote_program(self):
         term = Terminal(self.ctl_argv("exec", "-it", self.sbx, "--",
                                       "trap 'echo got-sigint; exit 9' INT; echo ready; "
