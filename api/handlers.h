@@ -3,6 +3,7 @@
 // (see unwrap()); Router::handle() turns them into JSON errors with the request's sandbox id.
 #pragma once
 
+#include <nlohmann/json.hpp>
 #include <string>
 #include <utility>
 #include <variant>
@@ -21,6 +22,7 @@ struct Context {
   const Request& request;
   const Query& query;
   const std::string& sandbox_id;  // valid when the route has {id}, else empty
+  const std::string& pid;         // the {pid} segment as sent (parsePid checks it)
 };
 
 using Handler = Response (*)(const Context&);
@@ -49,8 +51,23 @@ Response getSandbox(const Context& ctx);
 Response killSandbox(const Context& ctx);
 Response setSandboxTimeout(const Context& ctx);
 Response runCommand(const Context& ctx);
-// Routes of DESIGN.md that have no Services method yet (process list, streaming, stdin): 501.
-Response notBuiltYet(const Context& ctx);
+// The body of a JSON request ({} when empty and `empty_is_object`).
+nlohmann::json bodyOf(const Context& ctx, bool empty_is_object = false);
+
+// process_handlers.cc
+Response streamCommand(const Context& ctx);
+Response createPty(const Context& ctx);
+Response listProcesses(const Context& ctx);
+Response getProcess(const Context& ctx);
+Response attachProcess(const Context& ctx);
+Response waitProcess(const Context& ctx);
+Response killProcess(const Context& ctx);
+Response signalProcess(const Context& ctx);
+Response writeStdin(const Context& ctx);
+Response closeStdin(const Context& ctx);
+Response resizePty(const Context& ctx);
+// A started background process: its ProcessInfo (runCommand with "background": true).
+Response startBackground(const Context& ctx, const nlohmann::json& body);
 
 // file_handlers.cc
 Response readRawFile(const Context& ctx);

@@ -2,7 +2,10 @@
 // functions and tests need no socket. daemon/http_session.cc converts to and from Beast.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
+#include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <variant>
@@ -20,6 +23,15 @@ struct Request {
   std::string body;  // empty for raw uploads, which stream (see Router::beginUpload)
 };
 
+// A response body produced piece by piece (Server-Sent Events), sent with chunked encoding.
+class BodySource {
+ public:
+  virtual ~BodySource() = default;
+  // The next piece of the body, waiting at most `idle` for one (after which the source returns
+  // a piece that keeps the connection busy, such as an SSE comment); nullopt at the end.
+  virtual std::optional<std::string> next(std::chrono::milliseconds idle) = 0;
+};
+
 struct Response {
   int status = 200;
   std::string content_type = "application/json";  // empty: send no Content-Type (204)
@@ -29,6 +41,8 @@ struct Response {
   // When set, the body is streamed from this fd (file_size bytes) instead of `body`.
   UniqueFd file;
   uint64_t file_size = 0;
+  // When set, the body comes from here, as it is produced.
+  std::unique_ptr<BodySource> stream;
 };
 
 // A raw upload the session should stream: write every body byte to `sink`, then call

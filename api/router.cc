@@ -12,8 +12,8 @@ namespace declaw::api {
 
 namespace {
 
-// docs/api.md, plus the command routes of DESIGN.md that are not built yet (501). Literal
-// segments come before "{pid}" so ".../commands/stream" is not taken for a pid.
+// docs/api.md. Literal segments come before "{pid}" so ".../commands/stream" is not taken for a
+// pid.
 constexpr Route kRoutes[] = {
     {"GET", "/v1/health", getHealth},
     {"GET", "/v1/sandboxes", listSandboxes},
@@ -22,10 +22,17 @@ constexpr Route kRoutes[] = {
     {"DELETE", "/v1/sandboxes/{id}", killSandbox},
     {"PATCH", "/v1/sandboxes/{id}/timeout", setSandboxTimeout},
     {"POST", "/v1/sandboxes/{id}/commands", runCommand},
-    {"GET", "/v1/sandboxes/{id}/commands", notBuiltYet},
-    {"POST", "/v1/sandboxes/{id}/commands/stream", notBuiltYet},
-    {"DELETE", "/v1/sandboxes/{id}/commands/{pid}", notBuiltYet},
-    {"POST", "/v1/sandboxes/{id}/commands/{pid}/stdin", notBuiltYet},
+    {"GET", "/v1/sandboxes/{id}/commands", listProcesses},
+    {"POST", "/v1/sandboxes/{id}/commands/stream", streamCommand},
+    {"GET", "/v1/sandboxes/{id}/commands/{pid}", getProcess},
+    {"DELETE", "/v1/sandboxes/{id}/commands/{pid}", killProcess},
+    {"GET", "/v1/sandboxes/{id}/commands/{pid}/stream", attachProcess},
+    {"GET", "/v1/sandboxes/{id}/commands/{pid}/wait", waitProcess},
+    {"POST", "/v1/sandboxes/{id}/commands/{pid}/signal", signalProcess},
+    {"POST", "/v1/sandboxes/{id}/commands/{pid}/stdin", writeStdin},
+    {"DELETE", "/v1/sandboxes/{id}/commands/{pid}/stdin", closeStdin},
+    {"POST", "/v1/sandboxes/{id}/commands/{pid}/resize", resizePty},
+    {"POST", "/v1/sandboxes/{id}/pty", createPty},
     {"GET", "/v1/sandboxes/{id}/files/raw", readRawFile},
     {"PUT", "/v1/sandboxes/{id}/files/raw", writeRawFileBuffered},
     {"GET", "/v1/sandboxes/{id}/files", readTextFile},
@@ -45,6 +52,7 @@ struct Resolved {
   const Route* route = nullptr;
   Query query;
   std::string sandbox_id;
+  std::string pid;
 };
 
 // 404 for an unknown path or a malformed sandbox id, 405 (with Allow) for a wrong method.
@@ -69,7 +77,8 @@ std::variant<Resolved, Response> resolve(const Request& request) {
     return errorForStatus(kStatusNotFound,
                           "sandbox " + quoteInput(lookup.sandbox_id) + " not found");
   }
-  return Resolved{lookup.route, std::move(target.query), std::move(lookup.sandbox_id)};
+  return Resolved{lookup.route, std::move(target.query), std::move(lookup.sandbox_id),
+                  std::move(lookup.pid)};
 }
 
 // The JSON error for the exception being handled. Call only inside a catch block.
@@ -111,7 +120,8 @@ Response Router::handle(const Caller& caller, const Request& request) {
     if (request.body.size() > body_limit) {
       throw tooLarge("request body is larger than " + std::to_string(body_limit) + " bytes");
     }
-    const Context ctx{services_, limits_, caller, request, route.query, route.sandbox_id};
+    const Context ctx{services_, limits_,   caller,   request,
+                      route.query, route.sandbox_id, route.pid};
     return route.route->handler(ctx);
   } catch (...) {
     return currentExceptionResponse(sandbox_id);
@@ -138,7 +148,8 @@ std::variant<Upload, Response> Router::beginUpload(const Caller& caller, const R
       return errorForStatus(kStatusInternal, "beginUpload called for a request that is no upload");
     }
     sandbox_id = route.sandbox_id;
-    const Context ctx{services_, limits_, caller, request, route.query, route.sandbox_id};
+    const Context ctx{services_, limits_,   caller,   request,
+                      route.query, route.sandbox_id, route.pid};
     return openUpload(ctx, declared_size);
   } catch (...) {
     return currentExceptionResponse(sandbox_id);

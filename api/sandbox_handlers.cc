@@ -20,11 +20,11 @@ bool matchesFilters(const SandboxInfo& sandbox, const std::vector<std::string>& 
   });
 }
 
-nlohmann::json bodyOf(const Context& ctx, bool empty_is_object = false) {
+}  // namespace
+
+nlohmann::json bodyOf(const Context& ctx, bool empty_is_object) {
   return parseJsonObject(ctx.request.body, ctx.limits.max_json_body_bytes, empty_is_object);
 }
-
-}  // namespace
 
 Response noContent() {
   Response response;
@@ -69,15 +69,11 @@ Response setSandboxTimeout(const Context& ctx) {
 }
 
 Response runCommand(const Context& ctx) {
-  const RunSpec spec = parseRunSpec(bodyOf(ctx), ctx.limits);
+  const nlohmann::json body = bodyOf(ctx);
+  if (boolField(body, "background").value_or(false)) return startBackground(ctx, body);
+  const RunSpec spec = parseRunSpec(body, ctx.limits);
   return jsonResponse(kStatusOk,
                       toJson(unwrap(ctx.services.runCommand(ctx.caller, ctx.sandbox_id, spec))));
-}
-
-Response notBuiltYet(const Context& ctx) {
-  const std::string& target = ctx.request.target;
-  throw notImplemented(ctx.request.method + " " + quoteInput(target.substr(0, target.find('?'))) +
-                       " is not supported yet");
 }
 
 }  // namespace declaw::api

@@ -15,6 +15,7 @@
 #include <chrono>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -75,6 +76,55 @@ struct RunResult {
   bool stderr_truncated = false;
 };
 
+// A process started through the API (foreground, background, streamed or on a PTY).
+struct ProcessInfo {
+  int pid = 0;  // inside the sandbox; also its process group and session id
+  std::string cmd;  // as asked; empty for an interactive PTY shell
+  std::string user;
+  std::string cwd;
+  Clock::time_point started_at;
+  bool running = true;
+  std::optional<Clock::time_point> ended_at;
+  std::optional<int> exit_code;  // 128+N for a signal, 124 after a command timeout
+  std::optional<int> signal;
+  bool timed_out = false;
+  bool is_pty = false;
+  bool background = false;
+  bool stdin_open = false;
+  std::string error;  // why there is no exit code (the sandbox ended under the process)
+};
+
+// What to start: a command (RunSpec) and how it runs.
+struct ProcessSpec {
+  RunSpec run;  // run.cmd empty with pty: an interactive login shell
+  bool background = false;  // reported in ProcessInfo; output goes to ring buffers
+  bool stdin_open = false;  // keep stdin open after run.stdin_data for writeStdin
+  bool pty = false;
+  uint16_t rows = 24;
+  uint16_t cols = 80;
+};
+
+// One event of a process's output, for a streaming response.
+struct OutputEvent {
+  enum class Kind { kStdout, kStderr, kPty, kLost, kExit, kEnd };
+  Kind kind = Kind::kEnd;
+  std::string data;        // kStdout, kStderr, kPty: raw bytes
+  std::string stream;      // kLost: "stdout" | "stderr" | "pty"
+  uint64_t lost_bytes = 0; // kLost
+  ProcessInfo process;     // kExit: the finished process
+};
+
+// A reader's position in a process's output. Events come in order per stream; stdout and
+// stderr are not ordered against each other.
+class ProcessWatch {
+ public:
+  virtual ~ProcessWatch() = default;
+  virtual int pid() const = 0;
+  // The next event, waiting at most `wait`; nullopt if nothing happened in time. kExit (the
+  // process finished) or kEnd (not following, and the buffered output is read) comes last.
+  virtual std::optional<OutputEvent> next(std::chrono::milliseconds wait) = 0;
+};
+
 struct FileEntry {
   std::string name;
   std::string path;
@@ -118,6 +168,36 @@ class Services {
   virtual Result<RunResult> runCommand(const Caller& caller, const std::string& id,
                                        const RunSpec& spec) = 0;
 
+  // Starts a background, streamed or PTY process and returns once it runs. EDQUOT when the
+  // sandbox runs max_processes API processes already.
+  virtual Result<ProcessInfo> startProcess(const Caller& caller, const std::string& id,
+                                           const ProcessSpec& spec) = 0;
+  // Running processes and the most recently finished ones, oldest first.
+  virtual Result<std::vector<ProcessInfo>> listProcesses(const Caller& caller,
+                                                         const std::string& id) = 0;
+  // ENOENT for a pid the API did not start (or has forgotten).
+  virtual Result<ProcessInfo> getProcess(const Caller& caller, const std::string& id,
+                                         int pid) = 0;
+  // Output from the oldest byte still buffered; then live output when `follow`.
+  virtual Result<std::unique_ptr<ProcessWatch>> watchProcess(const Caller& caller,
+                                                             const std::string& id, int pid,
+                                                             bool follow) = 0;
+  // The process once finished; ETIMEDOUT if it still runs after `timeout`.
+  virtual Result<ProcessInfo> waitProcess(const Caller& caller, const std::string& id, int pid,
+                                          std::chrono::milliseconds timeout) = 0;
+  // To the process group. ESRCH once the process has finished.
+  virtual Result<void> signalProcess(const Caller& caller, const std::string& id, int pid,
+                                     int signal) = 0;
+  // Queued for the process; ESRCH when stdin is closed or the process finished, EDQUOT when
+  // more than max_stdin_buffer_bytes are unread.
+  virtual Result<void> writeStdin(const Caller& caller, const std::string& id, int pid,
+                                  std::string data) = 0;
+  // EOF once the queue is written. EINVAL on a PTY.
+  virtual Result<void> closeStdin(const Caller& caller, const std::string& id, int pid) = 0;
+  // EINVAL when the process has no terminal.
+  virtual Result<void> resizePty(const Caller& caller, const std::string& id, int pid,
+                                 uint16_t rows, uint16_t cols) = 0;
+
   // File operations run inside the sandbox as `user` ("user" | "root"); paths are absolute
   // sandbox paths, already normalised by the API layer.
   virtual Result<FileEntry> statPath(const Caller& caller, const std::string& id,
@@ -156,6 +236,11 @@ struct Limits {
   uint32_t max_sandbox_timeout_s = 86400;
   uint32_t default_command_timeout_s = 60;
   uint32_t max_list_depth = 16;
+  uint64_t output_buffer_bytes = 1ull << 20;      // ring per stream of a background process
+  uint32_t max_processes = 128;                   // running API processes per sandbox
+  uint32_t max_finished_processes = 64;           // finished ones remembered per sandbox
+  uint64_t max_stdin_buffer_bytes = 1ull << 20;   // queued stdin a process has not read
+  uint32_t max_wait_s = 3600;                     // GET .../wait?timeout=
   uint64_t max_metadata_entries = 64;
 };
 

@@ -61,10 +61,13 @@ uint32_t parseTimeoutUpdate(const nlohmann::json& body, const Limits& limits) {
   return static_cast<uint32_t>(*timeout);
 }
 
-RunSpec parseRunSpec(const nlohmann::json& body, const Limits& limits) {
+RunSpec parseRunSpec(const nlohmann::json& body, const Limits& limits, RunDefaults defaults) {
   RunSpec spec;
   auto cmd = stringField(body, "cmd");
-  if (!cmd || cmd->empty()) throw badRequest("'cmd' is required and must not be empty");
+  if (!defaults.cmd_optional && (!cmd || cmd->empty())) {
+    throw badRequest("'cmd' is required and must not be empty");
+  }
+  if (!cmd) cmd = std::string();
   if (cmd->find('\0') != std::string::npos) throw badRequest("'cmd' must not contain NUL bytes");
   if (cmd->size() > kMaxCommandBytes) {
     throw tooLarge("'cmd' is longer than " + std::to_string(kMaxCommandBytes) + " bytes");
@@ -76,10 +79,8 @@ RunSpec parseRunSpec(const nlohmann::json& body, const Limits& limits) {
   spec.stdin_data = stringField(body, "stdin").value_or("");
   spec.timeout_s =
       static_cast<uint32_t>(integerField(body, "timeout", 0, limits.max_sandbox_timeout_s)
-                                .value_or(limits.default_command_timeout_s));
-  if (boolField(body, "background").value_or(false)) {
-    throw notImplemented("'background': true is not supported yet");
-  }
+                                .value_or(defaults.timeout_s.value_or(
+                                    limits.default_command_timeout_s)));
   return spec;
 }
 
@@ -181,7 +182,11 @@ nlohmann::json toJson(const Limits& limits) {
           {"max_sandbox_timeout_s", limits.max_sandbox_timeout_s},
           {"default_command_timeout_s", limits.default_command_timeout_s},
           {"max_list_depth", limits.max_list_depth},
-          {"max_metadata_entries", limits.max_metadata_entries}};
+          {"max_metadata_entries", limits.max_metadata_entries},
+          {"output_buffer_bytes", limits.output_buffer_bytes},
+          {"max_processes", limits.max_processes},
+          {"max_finished_processes", limits.max_finished_processes},
+          {"max_stdin_buffer_bytes", limits.max_stdin_buffer_bytes}};
 }
 
 nlohmann::json toJson(const HealthInfo& health, const Limits& limits) {

@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 
 #include "api/http_types.h"
@@ -26,7 +27,13 @@ CreateSandboxSpec parseCreateSandboxSpec(const nlohmann::json& body, const Limit
 // PATCH /v1/sandboxes/{id}/timeout: {"timeout": N}, N in 1 .. max_sandbox_timeout_s.
 uint32_t parseTimeoutUpdate(const nlohmann::json& body, const Limits& limits);
 // POST /v1/sandboxes/{id}/commands. cmd over kMaxCommandBytes: 413; background true: 501.
-RunSpec parseRunSpec(const nlohmann::json& body, const Limits& limits);
+// What a request may leave out: a PTY runs a login shell without `cmd`, and background and PTY
+// processes have no command timeout unless asked.
+struct RunDefaults {
+  bool cmd_optional = false;
+  std::optional<uint32_t> timeout_s;  // unset: limits.default_command_timeout_s
+};
+RunSpec parseRunSpec(const nlohmann::json& body, const Limits& limits, RunDefaults defaults = {});
 // POST /v1/sandboxes/{id}/files: the bytes of "content" or "content_base64" (exactly one).
 std::string parseFileContent(const nlohmann::json& body);
 // PATCH /v1/sandboxes/{id}/files: "new_path", normalised.

@@ -50,12 +50,19 @@ Result<void> loadConfigFile(const std::string& path, Config& c) {
             read("max_output_bytes", l.max_output_bytes) &&
             read("default_sandbox_timeout_s", l.default_sandbox_timeout_s) &&
             read("max_sandbox_timeout_s", l.max_sandbox_timeout_s) &&
-            read("default_command_timeout_s", l.default_command_timeout_s);
+            read("default_command_timeout_s", l.default_command_timeout_s) &&
+            read("output_buffer_bytes", l.output_buffer_bytes) &&
+            read("max_processes", l.max_processes) &&
+            read("max_finished_processes", l.max_finished_processes) &&
+            read("max_stdin_buffer_bytes", l.max_stdin_buffer_bytes);
   if (!ok) return PlainError() << "config " << path << ": '" << bad << "' has the wrong type";
   for (auto it = j.begin(); it != j.end(); ++it) {
     if (!known.contains(it.key())) {
       return PlainError() << "config " << path << ": unknown key '" << it.key() << "'";
     }
+  }
+  if (l.output_buffer_bytes == 0 || l.max_output_bytes == 0) {
+    return PlainError() << "config " << path << ": output buffers must hold at least one byte";
   }
   if (c.id_pool_slots == 0 ||
       uint64_t{c.id_pool_base} + uint64_t{c.id_pool_slots} * 65536 > 0xFFFFFFFFull) {

@@ -2,6 +2,8 @@
 
 #include <sys/socket.h>
 
+#include <cstdio>
+
 #include <boost/beast/core/file_posix.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http.hpp>
@@ -21,6 +23,9 @@ namespace {
 // Writing one piece of a response to a client that does not read.
 constexpr auto kWriteTimeout = std::chrono::seconds(60);
 constexpr size_t kUploadChunk = 256 * 1024;
+// A streamed response with nothing to say sends a keep-alive comment this often, which also
+// finds readers that have gone away.
+constexpr auto kStreamKeepAlive = std::chrono::seconds(15);
 // How long to keep discarding the body of a request we refused (see drainAndClose).
 constexpr auto kDrainTimeout = std::chrono::seconds(10);
 constexpr char kServerName[] = "declawd";
@@ -46,7 +51,57 @@ void setHeaders(http::response<Body>& res, const api::Response& r) {
   for (const auto& [name, value] : r.headers) res.set(name, value);
 }
 
+// Writes all of `bytes` (each write_some under the write deadline).
+bool writeRaw(FdStream& stream, std::string_view bytes) {
+  while (!bytes.empty()) {
+    stream.setDeadline(FdStream::Clock::now() + kWriteTimeout);
+    error_code ec;
+    size_t n = stream.write_some(boost::asio::buffer(bytes.data(), bytes.size()), ec);
+    if (ec) return false;
+    bytes.remove_prefix(n);
+  }
+  return true;
+}
+
+// A body produced as it goes (Server-Sent Events): chunked for HTTP/1.1, else delimited by the
+// end of the connection. A reader that stops reading is cut off by the write deadline; the
+// process it watched runs on, unaffected.
+bool sendStream(FdStream& stream, api::Response& r, unsigned version, bool keep_alive) {
+  const bool chunked = version >= 11;
+  http::response<http::empty_body> res{static_cast<http::status>(r.status), version};
+  setHeaders(res, r);
+  if (chunked) {
+    res.chunked(true);
+  } else {
+    keep_alive = false;
+  }
+  res.keep_alive(keep_alive);
+  http::response_serializer<http::empty_body> serializer{res};
+  serializer.split(true);
+  while (!serializer.is_header_done()) {
+    stream.setDeadline(FdStream::Clock::now() + kWriteTimeout);
+    error_code ec;
+    http::write_some(stream, serializer, ec);
+    if (ec) return false;
+  }
+  while (auto piece = r.stream->next(kStreamKeepAlive)) {
+    if (piece->empty()) continue;
+    if (!chunked) {
+      if (!writeRaw(stream, *piece)) return false;
+      continue;
+    }
+    char size_line[32];
+    int n = std::snprintf(size_line, sizeof size_line, "%zx\r\n", piece->size());
+    piece->insert(0, size_line, static_cast<size_t>(n));
+    piece->append("\r\n");
+    if (!writeRaw(stream, *piece)) return false;
+  }
+  if (chunked && !writeRaw(stream, "0\r\n\r\n")) return false;
+  return keep_alive;
+}
+
 bool sendResponse(FdStream& stream, api::Response& r, unsigned version, bool keep_alive) {
+  if (r.stream) return sendStream(stream, r, version, keep_alive);
   if (r.file) {
     http::response<http::file_body> res{static_cast<http::status>(r.status), version};
     setHeaders(res, r);

@@ -197,6 +197,7 @@ Result<api::SandboxInfo> Registry::createSandbox(const api::Caller& caller,
   start.seccomp_bpf = &seccomp_bpf_;
   start.root_size_bytes = config_.root_size_bytes;
   start.tmp_size_bytes = config_.tmp_size_bytes;
+  start.limits = &config_.limits;
   start.on_launched = [&](pid_t pid, uint64_t ticks) {
     record.init_pid = pid;
     record.init_start_ticks = ticks;
@@ -301,7 +302,7 @@ Result<api::RunResult> Registry::runCommand(const api::Caller& caller, const std
                                             const api::RunSpec& spec) {
   auto sbx = findLive(caller, id);
   if (!sbx) return sbx.error();
-  return (*sbx)->run(spec, config_.limits.max_output_bytes);
+  return (*sbx)->run(spec);
 }
 
 Result<runtime::ReplyWithFds> Registry::fileOp(const api::Caller& caller, const std::string& id,

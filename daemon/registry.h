@@ -40,6 +40,24 @@ class Registry : public api::Services {
                                       uint32_t timeout_s) override;
   Result<api::RunResult> runCommand(const api::Caller& caller, const std::string& id,
                                     const api::RunSpec& spec) override;
+  Result<api::ProcessInfo> startProcess(const api::Caller& caller, const std::string& id,
+                                       const api::ProcessSpec& spec) override;
+  Result<std::vector<api::ProcessInfo>> listProcesses(const api::Caller& caller,
+                                                      const std::string& id) override;
+  Result<api::ProcessInfo> getProcess(const api::Caller& caller, const std::string& id,
+                                      int pid) override;
+  Result<std::unique_ptr<api::ProcessWatch>> watchProcess(const api::Caller& caller,
+                                                          const std::string& id, int pid,
+                                                          bool follow) override;
+  Result<api::ProcessInfo> waitProcess(const api::Caller& caller, const std::string& id, int pid,
+                                       std::chrono::milliseconds timeout) override;
+  Result<void> signalProcess(const api::Caller& caller, const std::string& id, int pid,
+                             int signal) override;
+  Result<void> writeStdin(const api::Caller& caller, const std::string& id, int pid,
+                          std::string data) override;
+  Result<void> closeStdin(const api::Caller& caller, const std::string& id, int pid) override;
+  Result<void> resizePty(const api::Caller& caller, const std::string& id, int pid,
+                         uint16_t rows, uint16_t cols) override;
   Result<api::FileEntry> statPath(const api::Caller& caller, const std::string& id,
                                   const std::string& path, const std::string& user) override;
   Result<std::vector<api::FileEntry>> listDir(const api::Caller& caller, const std::string& id,
@@ -60,6 +78,8 @@ class Registry : public api::Services {
  private:
   // A live sandbox the caller may use: ENOENT unknown, EACCES not theirs, ESRCH killed.
   Result<std::shared_ptr<Sandbox>> findLive(const api::Caller& caller, const std::string& id);
+  Result<std::shared_ptr<Process>> findProcess(const api::Caller& caller, const std::string& id,
+                                               int pid);
   Result<runtime::ReplyWithFds> fileOp(const api::Caller& caller, const std::string& id,
                                        runtime::FileOpRequest request, const std::string& user);
   // Kills and forgets one sandbox (blocking, outside the lock).

@@ -6,7 +6,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
-#include "daemon/command_runner.h"
+#include "daemon/command_env.h"
 #include "daemon/state_records.h"
 
 namespace declaw::daemon {
@@ -32,6 +32,9 @@ Result<std::shared_ptr<Sandbox>> Sandbox::start(const SandboxStart& s) {
   sbx->owner_ = s.owner;
   sbx->ids_ = s.ids;
   sbx->spec_ = s.spec;
+  sbx->limits_ = *s.limits;
+  sbx->processes_ = std::make_shared<ProcessTable>(
+      ProcessLimits{s.limits->max_processes, s.limits->max_finished_processes});
   sbx->init_pid_ = launched->pid;
   sbx->pidfd_ = std::move(launched->pidfd);
   if (s.on_launched) s.on_launched(launched->pid, StateRecords::processStartTicks(launched->pid));
@@ -50,6 +53,9 @@ Result<std::shared_ptr<Sandbox>> Sandbox::start(const SandboxStart& s) {
     return r.error();
   }
   sbx->client_ = std::make_shared<runtime::InitClient>(std::move(launched->control));
+  // The pumps learn of exits, and of init's end, from the client's reader thread.
+  sbx->client_->onExit([table = sbx->processes_](int32_t pid) { table->notify(pid); });
+  sbx->client_->onClosed([table = sbx->processes_] { table->notify(0); });
   sbx->started_at_ = api::Clock::now();
   sbx->deadline_ = std::chrono::steady_clock::now() + std::chrono::seconds(s.spec.timeout_s);
   log->info("[{}] running (init pid {}, ids {}+65536, template {})", s.id, sbx->init_pid_,
@@ -104,27 +110,71 @@ void Sandbox::setTimeout(std::chrono::seconds from_now) {
   deadline_ = std::chrono::steady_clock::now() + from_now;
 }
 
-Result<api::RunResult> Sandbox::run(const api::RunSpec& spec, uint64_t max_output_bytes) {
-  auto c = client();
-  if (!c) return ErrnoError(ESRCH) << "sandbox " << id_ << " is not running";
-  bool root = spec.user == "root";
+ProcessPlan Sandbox::planFor(const api::ProcessSpec& spec) const {
+  const api::RunSpec& run = spec.run;
+  bool root = run.user == "root";
   std::string home = root ? "/root" : "/home/user";
-  CommandPlan plan;
-  plan.spawn.argv = {"/bin/bash", "-l", "-c", spec.cmd};
-  plan.spawn.env = commandEnvironment(spec.user, home, spec_.envs, spec.envs);
-  plan.spawn.cwd = spec.cwd.empty() ? home : spec.cwd;
+  ProcessPlan plan;
+  if (spec.pty && run.cmd.empty()) {
+    plan.spawn.argv = {"/bin/bash", "-i", "-l"};
+  } else {
+    plan.spawn.argv = {"/bin/bash", "-l", "-c", run.cmd};
+  }
+  api::StringMap envs = run.envs;
+  if (spec.pty) envs.try_emplace("TERM", "xterm-256color");
+  plan.spawn.env = commandEnvironment(run.user, home, spec_.envs, envs);
+  plan.spawn.cwd = run.cwd.empty() ? home : run.cwd;
   plan.spawn.uid = root ? 0 : kUserId;
   plan.spawn.gid = root ? 0 : kUserId;
   plan.spawn.keep_caps = root;
-  plan.stdin_data = spec.stdin_data;
-  plan.timeout = std::chrono::seconds(spec.timeout_s);
-  plan.max_output_bytes = max_output_bytes;
-  auto result = runCommand(*c, plan);
-  if (!result && result.error().code == EPIPE) {
-    return ErrnoError(ESRCH) << "sandbox " << id_ << " ended while the command ran";
+  plan.spawn.pty = spec.pty;
+  plan.spawn.rows = spec.rows;
+  plan.spawn.cols = spec.cols;
+  plan.cmd = run.cmd;
+  plan.user = run.user;
+  plan.background = spec.background;
+  plan.stdin_data = run.stdin_data;
+  plan.stdin_open = spec.stdin_open;
+  plan.timeout = std::chrono::seconds(run.timeout_s);
+  plan.keep = OutputBuffer::Keep::kTail;
+  plan.buffer_bytes = limits_.output_buffer_bytes;
+  plan.max_stdin_bytes = limits_.max_stdin_buffer_bytes;
+  return plan;
+}
+
+Result<std::shared_ptr<Process>> Sandbox::start(ProcessPlan plan) {
+  auto c = client();
+  if (!c) return ErrnoError(ESRCH) << "sandbox " << id_ << " is not running";
+  auto process = processes_->start(std::move(c), std::move(plan));
+  if (!process && process.error().code == EPIPE) {
+    return ErrnoError(ESRCH) << "sandbox " << id_ << " is not running";
   }
+  return process;
+}
+
+Result<api::RunResult> Sandbox::run(const api::RunSpec& spec) {
+  ProcessPlan plan = planFor(api::ProcessSpec{spec});
+  // A foreground answer carries the output from its first byte, up to the cap.
+  plan.keep = OutputBuffer::Keep::kHead;
+  plan.buffer_bytes = limits_.max_output_bytes;
+  auto process = start(std::move(plan));
+  if (!process) return process.error();
+  (*process)->waitFinished();
+  auto result = (*process)->takeResult();
+  if (!result) return ErrnoError(ESRCH) << "sandbox " << id_ << ": " << result.error().message;
   return result;
 }
+
+Result<std::shared_ptr<Process>> Sandbox::startProcess(const api::ProcessSpec& spec) {
+  return start(planFor(spec));
+}
+
+Result<std::shared_ptr<Process>> Sandbox::process(int pid) {
+  if (!running()) return ErrnoError(ESRCH) << "sandbox " << id_ << " is not running";
+  return processes_->find(pid);
+}
+
+std::vector<api::ProcessInfo> Sandbox::processes() { return processes_->list(); }
 
 Result<runtime::ReplyWithFds> Sandbox::fileOp(runtime::FileOpRequest request) {
   auto c = client();
@@ -158,6 +208,9 @@ bool Sandbox::kill() {
     pidfd_.reset();
   }
   // Other threads may still hold the client; they see the socket close and return errors.
+  // Readers of a process's output keep its record; the table lets go of all of them.
+  processes_->notify(0);
+  processes_->clear();
   client.reset();
   logger("runtime")->info("[{}] killed", id_);
   return true;

@@ -16,6 +16,7 @@
 #include "common/unique_fd.h"
 #include "runtime/init_client.h"
 #include "runtime/launcher.h"
+#include "daemon/process_table.h"
 
 namespace declaw::daemon {
 
@@ -29,6 +30,7 @@ struct SandboxStart {
   const std::vector<uint8_t>* seccomp_bpf = nullptr;
   uint64_t root_size_bytes = 0;
   uint64_t tmp_size_bytes = 0;
+  const api::Limits* limits = nullptr;  // output caps and buffers, process limits
   std::function<void(pid_t pid, uint64_t start_ticks)> on_launched;  // record before setup runs
 };
 
@@ -50,7 +52,12 @@ class Sandbox {
   std::chrono::steady_clock::time_point deadline() const;
   void setTimeout(std::chrono::seconds from_now);
 
-  Result<api::RunResult> run(const api::RunSpec& spec, uint64_t max_output_bytes);
+  // A foreground command: returns when it has finished.
+  Result<api::RunResult> run(const api::RunSpec& spec);
+  // A background, streamed or PTY process: returns once it runs.
+  Result<std::shared_ptr<Process>> startProcess(const api::ProcessSpec& spec);
+  Result<std::shared_ptr<Process>> process(int pid);
+  std::vector<api::ProcessInfo> processes();
   Result<runtime::ReplyWithFds> fileOp(runtime::FileOpRequest request);
 
   // SIGKILL to init (the kernel kills the whole pid namespace), reap it, drop the control
@@ -61,11 +68,16 @@ class Sandbox {
  private:
   Sandbox() = default;
   std::shared_ptr<runtime::InitClient> client() const;
+  ProcessPlan planFor(const api::ProcessSpec& spec) const;
+  Result<std::shared_ptr<Process>> start(ProcessPlan plan);
 
   std::string id_;
   uid_t owner_ = 0;
   runtime::IdRange ids_;
   api::CreateSandboxSpec spec_;
+  api::Limits limits_;
+  // Shared with the init client's callbacks, which wake the processes' pumps.
+  std::shared_ptr<ProcessTable> processes_;
   api::Clock::time_point started_at_;
   pid_t init_pid_ = -1;
   UniqueFd pidfd_;

@@ -81,6 +81,11 @@ void InitClient::onClosed(std::function<void()> callback) {
   on_closed_ = std::move(callback);
 }
 
+void InitClient::onExit(std::function<void(int32_t pid)> callback) {
+  std::lock_guard lock(mutex_);
+  on_exit_ = std::move(callback);
+}
+
 void InitClient::readLoop() {
   auto log = logger("runtime");
   for (;;) {
@@ -97,6 +102,7 @@ void InitClient::readLoop() {
       if (!decode(packet->data, exited) || !packet->fds.empty()) break;
       if (exits_.size() >= kMaxRememberedExits) exits_.erase(exits_.begin());
       exits_[exited.pid] = exited.wait_status;
+      if (on_exit_) on_exit_(exited.pid);
     } else if (type == MsgType::kReply) {
       ReplyWithFds r;
       if (!decode(packet->data, r.reply) || packet->fds.size() > kMaxReplyFds) break;

@@ -54,6 +54,11 @@ class InitClient {
   // Forget an exit report nobody will ask for (the command's waiter gave up).
   void forgetExit(int32_t pid);
 
+  // Called on the reader thread, with the client's lock held, whenever init reports an exit
+  // (the status is then available to pollExit). It must be quick and must not call back into
+  // this client. Replacing it (or passing null) guarantees the old one is not running.
+  void onExit(std::function<void(int32_t pid)> callback);
+
   // False once the control socket closed or init sent garbage.
   bool alive() const;
   // Called (on the reader thread) once when the conversation ends.
@@ -75,6 +80,7 @@ class InitClient {
   std::map<int32_t, int> exits_;              // pid -> wait status
   bool alive_ = true;
   std::function<void()> on_closed_;
+  std::function<void(int32_t)> on_exit_;
   std::thread reader_;
 };
 

@@ -158,6 +158,9 @@ std::string encode(const SpawnRequest& m) {
   w.u32(m.uid);
   w.u32(m.gid);
   w.u8(m.keep_caps ? 1 : 0);
+  w.u8(m.pty ? 1 : 0);
+  w.u32(m.rows);
+  w.u32(m.cols);
   return w.data();
 }
 
@@ -171,6 +174,12 @@ bool decode(std::string_view packet, SpawnRequest& m) {
   m.uid = r.u32();
   m.gid = r.u32();
   m.keep_caps = r.u8() != 0;
+  m.pty = r.u8() != 0;
+  uint32_t rows = r.u32();
+  uint32_t cols = r.u32();
+  if (rows > UINT16_MAX || cols > UINT16_MAX) return false;
+  m.rows = static_cast<uint16_t>(rows);
+  m.cols = static_cast<uint16_t>(cols);
   return r.atEnd();
 }
 

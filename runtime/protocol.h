@@ -7,7 +7,8 @@
 //
 //   daemon -> init                          init -> daemon
 //   kConfig (first, once)                   kReady | kSetupFailed (once, after setup)
-//   kSpawn   + fds [stdin, stdout, stderr]  kReply (same request_id; fds for opens)
+//   kSpawn   + fds [stdin, stdout, stderr]  kReply (same request_id; fds for opens and the
+//            (none for a PTY spawn)           master of a PTY spawn)
 //   kSignal                                 kExited (for every spawned pid, when reaped)
 //   kFileOp
 #pragma once
@@ -59,6 +60,11 @@ struct SpawnRequest {
   uint32_t uid = 0;  // inside the sandbox
   uint32_t gid = 0;
   bool keep_caps = false;  // true for namespace root: keeps Docker's default capability set
+  // On a new pseudo-terminal of the sandbox's devpts instead of the three fds: the request then
+  // carries no fds and the reply carries the terminal's master.
+  bool pty = false;
+  uint16_t rows = 24;
+  uint16_t cols = 80;
 };
 
 struct SignalRequest {

@@ -80,17 +80,22 @@ void Server::onPacket(Packet& packet) {
         send(encode(errorReply(request.request_id, v.error())));
         return;
       }
-      auto pid = spawnCommand(request, packet.fds);
+      auto spawned = spawnCommand(request, packet.fds);
       packet.fds.clear();  // the command has its copies; init keeps none
-      if (!pid) {
-        send(encode(errorReply(request.request_id, pid.error())));
+      if (!spawned) {
+        send(encode(errorReply(request.request_id, spawned.error())));
         return;
       }
-      spawned_.insert(*pid);
+      spawned_.insert(spawned->pid);
       Reply reply;
       reply.request_id = request.request_id;
-      reply.value = *pid;
-      send(encode(reply));
+      reply.value = spawned->pid;
+      if (spawned->pty_master) {
+        int master = spawned->pty_master.get();
+        send(encode(reply), std::span<const int>(&master, 1));
+      } else {
+        send(encode(reply));
+      }
       return;
     }
     case MsgType::kSignal: {

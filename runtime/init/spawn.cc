@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include <string>
@@ -10,6 +11,8 @@
 
 #include "common/io.h"
 #include "runtime/init/caps.h"
+#include "runtime/init/etc_files.h"
+#include "runtime/init/pty.h"
 
 namespace declaw::runtime::init {
 
@@ -32,6 +35,7 @@ struct ChildFailure {
 // Everything the child needs, prepared before fork, so the child only makes system calls.
 struct ChildArgs {
   int stdio[3];
+  bool controlling_tty;  // stdio[0] is a terminal to make the new session's controlling tty
   int error_pipe;
   const char* cwd;
   char* const* argv;
@@ -50,6 +54,11 @@ struct ChildArgs {
 // Runs in the forked child: async-signal-safe calls only (STYLE rule 3).
 [[noreturn]] void childMain(const ChildArgs& a) {
   if (::setsid() < 0) childFail(a.error_pipe, "setsid", errno);
+  // A session leader without a terminal acquires this one (tty_ioctl(4)); the shell's job
+  // control and ^C then work as on a login terminal.
+  if (a.controlling_tty && ::ioctl(a.stdio[0], TIOCSCTTY, 0) != 0) {
+    childFail(a.error_pipe, "TIOCSCTTY", errno);
+  }
   for (int fd = 0; fd < 3; ++fd) {
     // The received fds are never 0-2 (init holds /dev/null there), so dup2 always copies, and
     // the copy is not close-on-exec.
@@ -93,8 +102,12 @@ std::vector<char*> cStrings(const std::vector<std::string>& strings) {
 }  // namespace
 
 Result<void> validateSpawn(const SpawnRequest& r, size_t fd_count) {
-  if (fd_count != kSpawnFdCount) {
-    return ErrnoError(EINVAL) << "spawn needs " << kSpawnFdCount << " fds, got " << fd_count;
+  const size_t expected = r.pty ? 0 : kSpawnFdCount;
+  if (fd_count != expected) {
+    return ErrnoError(EINVAL) << "spawn needs " << expected << " fds, got " << fd_count;
+  }
+  if (r.pty && (r.rows == 0 || r.cols == 0)) {
+    return ErrnoError(EINVAL) << "spawn: a terminal needs rows and cols";
   }
   if (r.argv.empty() || r.argv[0].empty() || r.argv[0][0] != '/') {
     return ErrnoError(EINVAL) << "spawn: argv[0] must be an absolute path";
@@ -114,12 +127,26 @@ Result<void> validateSpawn(const SpawnRequest& r, size_t fd_count) {
   return {};
 }
 
-Result<pid_t> spawnCommand(const SpawnRequest& request, std::span<const UniqueFd> stdio) {
+Result<SpawnedCommand> spawnCommand(const SpawnRequest& request,
+                                   std::span<const UniqueFd> stdio) {
+  SpawnedCommand spawned;
+  UniqueFd slave;
+  int fds[3];
+  if (request.pty) {
+    auto pty = openPty(request.rows, request.cols, request.uid, kTtyGid);
+    if (!pty) return pty.error();
+    spawned.pty_master = std::move(pty->master);
+    slave = std::move(pty->slave);
+    fds[0] = fds[1] = fds[2] = slave.get();
+  } else {
+    for (int i = 0; i < 3; ++i) fds[i] = stdio[i].get();
+  }
   auto error_pipe = makePipe();
   if (!error_pipe) return error_pipe.error();
   std::vector<char*> argv = cStrings(request.argv);
   std::vector<char*> envp = cStrings(request.env);
-  ChildArgs args{{stdio[0].get(), stdio[1].get(), stdio[2].get()},
+  ChildArgs args{{fds[0], fds[1], fds[2]},
+                 request.pty,
                  error_pipe->write.get(),
                  request.cwd.empty() ? "/" : request.cwd.c_str(),
                  argv.data(),
@@ -145,7 +172,10 @@ Result<pid_t> spawnCommand(const SpawnRequest& request, std::span<const UniqueFd
   do {
     n = ::read(error_pipe->read.get(), &failure, sizeof failure);
   } while (n < 0 && errno == EINTR);
-  if (n == 0) return pid;  // execve closed the pipe: the command runs
+  if (n == 0) {  // execve closed the pipe: the command runs
+    spawned.pid = pid;
+    return spawned;
+  }
   if (n != static_cast<ssize_t>(sizeof failure)) {
     return ErrnoError(EIO) << "spawn " << request.argv[0] << ": lost the child's report";
   }

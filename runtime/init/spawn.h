@@ -11,17 +11,24 @@
 
 namespace declaw::runtime::init {
 
-// The number of fds a SpawnRequest carries: stdin, stdout, stderr.
+// The number of fds a SpawnRequest carries: stdin, stdout, stderr (none for a PTY spawn).
 inline constexpr size_t kSpawnFdCount = 3;
 
 // EINVAL when the request cannot be run as asked: no argv, argv[0] not absolute, a NUL byte in a
 // string, ids outside the sandbox's 65536, the wrong number of fds.
 Result<void> validateSpawn(const SpawnRequest& request, size_t fd_count);
 
-// fork; in the child: setsid, the three fds as 0-2, every other fd closed, default signal mask
+struct SpawnedCommand {
+  pid_t pid = -1;
+  UniqueFd pty_master;  // PTY spawns: the terminal's master, for the daemon
+};
+
+// For a PTY spawn, first a new terminal (pty.h) whose slave plays the three fds and becomes the
+// controlling terminal. fork; in the child: setsid, the three fds as 0-2, every other fd closed, default signal mask
 // and dispositions, the request's identity (caps.h), chdir(cwd), execve(argv[0], argv, env).
 // Returns the pid once execve succeeded (the child's close-on-exec error pipe reached EOF), or
 // the errno and stage that failed; a failed child has _exit(127)ed and is left to the reaper.
-Result<pid_t> spawnCommand(const SpawnRequest& request, std::span<const UniqueFd> stdio);
+Result<SpawnedCommand> spawnCommand(const SpawnRequest& request,
+                                   std::span<const UniqueFd> stdio);
 
 }  // namespace declaw::runtime::init

@@ -45,6 +45,9 @@ class FakeServices : public Services {
   std::string file_content;  // what openForRead hands out
   // openForRead reports this size instead of the content's (a file that grew after the open).
   std::optional<uint64_t> reported_size;
+  ProcessInfo process;                  // startProcess, getProcess, waitProcess
+  std::vector<ProcessInfo> processes;   // listProcesses
+  std::vector<OutputEvent> events;      // what watchProcess's watch yields, in order
   // Method name -> the error it returns.
   std::map<std::string, Error> failures;
 
@@ -59,6 +62,14 @@ class FakeServices : public Services {
   uint32_t last_depth = 0;
   CreateSandboxSpec last_create;
   RunSpec last_run;
+  ProcessSpec last_process;
+  int last_pid = 0;
+  int last_signal = 0;
+  bool last_follow = false;
+  std::chrono::milliseconds last_wait{0};
+  std::string last_stdin;
+  uint16_t last_rows = 0;
+  uint16_t last_cols = 0;
   UniqueFd written;  // a second handle on the file openForWrite gave out
 
   std::string writtenBytes() const { return readMemFile(written); }
@@ -102,6 +113,57 @@ class FakeServices : public Services {
     record("runCommand", caller, id);
     last_run = spec;
     return answer("runCommand", run_result);
+  }
+  Result<ProcessInfo> startProcess(const Caller& caller, const std::string& id,
+                                   const ProcessSpec& spec) override {
+    record("startProcess", caller, id);
+    last_process = spec;
+    return answer("startProcess", process);
+  }
+  Result<std::vector<ProcessInfo>> listProcesses(const Caller& caller,
+                                                 const std::string& id) override {
+    record("listProcesses", caller, id);
+    return answer("listProcesses", processes);
+  }
+  Result<ProcessInfo> getProcess(const Caller& caller, const std::string& id, int pid) override {
+    recordPid("getProcess", caller, id, pid);
+    return answer("getProcess", process);
+  }
+  Result<std::unique_ptr<ProcessWatch>> watchProcess(const Caller& caller, const std::string& id,
+                                                     int pid, bool follow) override {
+    recordPid("watchProcess", caller, id, pid);
+    last_follow = follow;
+    if (auto it = failures.find("watchProcess"); it != failures.end()) return it->second;
+    return std::unique_ptr<ProcessWatch>(new ScriptedWatch(pid, events));
+  }
+  Result<ProcessInfo> waitProcess(const Caller& caller, const std::string& id, int pid,
+                                  std::chrono::milliseconds timeout) override {
+    recordPid("waitProcess", caller, id, pid);
+    last_wait = timeout;
+    return answer("waitProcess", process);
+  }
+  Result<void> signalProcess(const Caller& caller, const std::string& id, int pid,
+                             int signal) override {
+    recordPid("signalProcess", caller, id, pid);
+    last_signal = signal;
+    return answerVoid("signalProcess");
+  }
+  Result<void> writeStdin(const Caller& caller, const std::string& id, int pid,
+                          std::string data) override {
+    recordPid("writeStdin", caller, id, pid);
+    last_stdin = std::move(data);
+    return answerVoid("writeStdin");
+  }
+  Result<void> closeStdin(const Caller& caller, const std::string& id, int pid) override {
+    recordPid("closeStdin", caller, id, pid);
+    return answerVoid("closeStdin");
+  }
+  Result<void> resizePty(const Caller& caller, const std::string& id, int pid, uint16_t rows,
+                         uint16_t cols) override {
+    recordPid("resizePty", caller, id, pid);
+    last_rows = rows;
+    last_cols = cols;
+    return answerVoid("resizePty");
   }
   Result<FileEntry> statPath(const Caller& caller, const std::string& id, const std::string& path,
                              const std::string& user) override {
@@ -148,6 +210,32 @@ class FakeServices : public Services {
   }
 
  private:
+  // Yields the scripted events, then nothing (as a watch that waits in vain).
+  class ScriptedWatch : public ProcessWatch {
+   public:
+    ScriptedWatch(int pid, std::vector<OutputEvent> events)
+        : pid_(pid), events_(std::move(events)) {}
+    int pid() const override { return pid_; }
+    std::optional<OutputEvent> next(std::chrono::milliseconds) override {
+      if (next_ >= events_.size()) return std::nullopt;
+      return events_[next_++];
+    }
+
+   private:
+    int pid_;
+    std::vector<OutputEvent> events_;
+    size_t next_ = 0;
+  };
+
+  void recordPid(const std::string& method, const Caller& caller, const std::string& id,
+                 int pid) {
+    record(method, caller, id);
+    last_pid = pid;
+  }
+  Result<void> answerVoid(const std::string& method) {
+    if (auto it = failures.find(method); it != failures.end()) return it->second;
+    return {};
+  }
   void record(const std::string& method, const Caller& caller, const std::string& id) {
     calls.push_back(method);
     last_caller = caller;

@@ -234,14 +234,6 @@ TEST_CASE("a cmd longer than one exec argument can hold is a 413", "[api][comman
   CHECK(api.call("POST", kSandbox + "/commands", body).status == 413);
 }
 
-TEST_CASE("a background command is a 501 until background commands exist", "[api][commands]") {
-  Api api;
-  const Response response =
-      api.call("POST", kSandbox + "/commands", json{{"cmd", "sleep 1"}, {"background", true}});
-  CHECK(response.status == 501);
-  CHECK_FALSE(api.services.called("runCommand"));
-}
-
 TEST_CASE("a failing command is a 200 with its exit code, signal and output", "[api][commands]") {
   Api api;
   api.services.run_result = RunResult{.stdout_data = "hi\n",
@@ -272,20 +264,6 @@ TEST_CASE("output that is not UTF-8 comes with replacements and the exact bytes 
   CHECK(result.at("stdout") == "ok\xEF\xBF\xBD\xEF\xBF\xBD");
   CHECK(result.at("stdout_base64") == "b2v//g==");
   CHECK_FALSE(result.contains("signal"));
-}
-
-TEST_CASE("command routes without a Services method yet are a 501", "[api][commands]") {
-  for (const auto& [method, target] : std::vector<std::pair<std::string, std::string>>{
-           {"GET", kSandbox + "/commands"},
-           {"POST", kSandbox + "/commands/stream"},
-           {"DELETE", kSandbox + "/commands/12"},
-           {"POST", kSandbox + "/commands/12/stdin"}}) {
-    Api api;
-    const Response response = api.call(method, target, "{}");
-    INFO(method << " " << target);
-    CHECK(response.status == 501);
-    CHECK(jsonOf(response).at("error").at("sandbox_id") == kId);
-  }
 }
 
 }  // namespace

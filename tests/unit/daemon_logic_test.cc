@@ -6,9 +6,10 @@
 #include <cstdio>
 #include <fstream>
 
-#include "daemon/command_runner.h"
+#include "daemon/command_env.h"
 #include "daemon/config.h"
 #include "daemon/id_pool.h"
+#include "daemon/output_buffer.h"
 #include "runtime/launcher.h"
 
 using namespace declaw;
@@ -86,4 +87,68 @@ TEST_CASE("a config file with a typo or a wrong type is refused with the key nam
   CHECK(r2.error().message.find("max_sandboxes") != std::string::npos);
   unlink(typo.c_str());
   unlink(wrong.c_str());
+}
+
+// --- output buffers ---------------------------------------------------------------------------
+
+TEST_CASE("a head buffer keeps the first bytes and counts the rest as dropped") {
+  declaw::daemon::OutputBuffer b(declaw::daemon::OutputBuffer::Keep::kHead, 5);
+  b.append("abc");
+  b.append("defgh");
+  CHECK(b.contents() == "abcde");
+  CHECK(b.dropped() == 3);
+  CHECK(b.written() == 8);
+  CHECK(b.begin() == 0);
+  CHECK(b.end() == 5);
+}
+
+TEST_CASE("a ring buffer keeps the last bytes at their absolute offsets") {
+  declaw::daemon::OutputBuffer b(declaw::daemon::OutputBuffer::Keep::kTail, 4);
+  b.append("ab");
+  b.append("cdef");
+  CHECK(b.contents() == "cdef");
+  CHECK(b.begin() == 2);
+  CHECK(b.end() == 6);
+  CHECK(b.read(3, 2) == "de");
+  CHECK(b.read(0, 10) == "cdef");  // a reader behind the ring starts at its oldest byte
+  b.append("0123456789");          // more than the ring in one piece
+  CHECK(b.contents() == "6789");
+  CHECK(b.begin() == 12);
+  CHECK(b.dropped() == 12);
+}
+
+TEST_CASE("a ring buffer fed gigabytes in small pieces keeps its bound and its offsets") {
+  declaw::daemon::OutputBuffer b(declaw::daemon::OutputBuffer::Keep::kTail, 1000);
+  std::string piece(333, 'x');
+  uint64_t total = 0;
+  for (int i = 0; i < 100000; ++i) {
+    piece[0] = static_cast<char>('a' + i % 26);
+    b.append(piece);
+    total += piece.size();
+  }
+  CHECK(b.end() == total);
+  CHECK(b.end() - b.begin() == 1000);
+  CHECK(b.read(b.end() - 333, 1) == std::string(1, static_cast<char>('a' + 99999 % 26)));
+}
+
+TEST_CASE("a released buffer keeps nothing more but still counts") {
+  declaw::daemon::OutputBuffer b(declaw::daemon::OutputBuffer::Keep::kHead, 100);
+  b.append("abc");
+  b.release();
+  b.append("def");
+  CHECK(b.contents().empty());
+  CHECK(b.begin() == b.end());
+  CHECK(b.written() == 6);
+}
+
+TEST_CASE("output shown in pieces is not cut inside a UTF-8 character") {
+  using declaw::daemon::utf8SafeLength;
+  CHECK(utf8SafeLength("abc") == 3);
+  CHECK(utf8SafeLength("ab\xC3") == 2);                // first byte of a 2-byte character
+  CHECK(utf8SafeLength("ab\xC3\xA9") == 4);            // complete
+  CHECK(utf8SafeLength("a\xE2\x82") == 1);             // 2 of 3
+  CHECK(utf8SafeLength("a\xF0\x9F\x98") == 1);         // 3 of 4
+  CHECK(utf8SafeLength("a\xF0\x9F\x98\x80") == 5);     // complete emoji
+  CHECK(utf8SafeLength("\xC3") == 1);                  // nothing whole to show: all of it
+  CHECK(utf8SafeLength("a\xff") == 2);                 // invalid bytes are not held back
 }

@@ -23,6 +23,20 @@ TEST_CASE("a spawn request survives encoding with every field intact") {
   CHECK(out.cwd == in.cwd);
   CHECK(out.uid == 1000);
   CHECK(out.keep_caps);
+  CHECK_FALSE(out.pty);
+}
+
+TEST_CASE("a PTY spawn request keeps its terminal size") {
+  SpawnRequest in;
+  in.argv = {"/bin/bash"};
+  in.pty = true;
+  in.rows = 40;
+  in.cols = 132;
+  SpawnRequest out;
+  REQUIRE(decode(encode(in), out));
+  CHECK(out.pty);
+  CHECK(out.rows == 40);
+  CHECK(out.cols == 132);
 }
 
 TEST_CASE("the init config carries the seccomp program byte for byte") {

@@ -1,0 +1,504 @@
+#include "daemon/process.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+
+#include "common/io.h"
+
+namespace declaw::daemon {
+
+namespace {
+
+using std::chrono::milliseconds;
+using SteadyClock = std::chrono::steady_clock;
+
+constexpr milliseconds kSpawnTimeout{10000};
+constexpr milliseconds kSignalTimeout{5000};
+// After a timeout kill, how long to wait for init to report the exit.
+constexpr milliseconds kExitAfterKill{5000};
+// After the exit, how long to keep collecting output that is still in the pipes (or that a
+// child the process left behind writes) before the process counts as finished.
+constexpr milliseconds kDrainAfterExit{200};
+// One read; and how much one pass of the pump reads from a stream before it looks at the rest.
+constexpr size_t kReadChunk = 64 * 1024;
+constexpr size_t kReadPerPass = 1024 * 1024;
+// The largest piece of output one event carries.
+constexpr size_t kEventChunk = 64 * 1024;
+constexpr int kTimeoutExitCode = 124;  // as coreutils timeout(1)
+// Linux pids are at most 2^22 (PID_MAX_LIMIT); init's answer is checked against it.
+constexpr int64_t kMaxPid = 1 << 22;
+
+void setNonBlocking(int fd) { ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK); }
+
+void fillExit(std::optional<int> status, bool timed_out, std::optional<int>& exit_code,
+              std::optional<int>& signal) {
+  if (!status) return;
+  if (WIFEXITED(*status)) {
+    exit_code = WEXITSTATUS(*status);
+  } else if (WIFSIGNALED(*status)) {
+    signal = WTERMSIG(*status);
+    exit_code = 128 + WTERMSIG(*status);
+  }
+  if (timed_out) exit_code = kTimeoutExitCode;
+}
+
+}  // namespace
+
+// --- starting ------------------------------------------------------------------------------
+
+Result<std::shared_ptr<Process>> Process::start(std::shared_ptr<runtime::InitClient> init,
+                                                ProcessPlan plan) {
+  std::shared_ptr<Process> p(new Process());
+  p->wake_fd_ = UniqueFd(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+  if (!p->wake_fd_) return ErrnoError() << "eventfd";
+  for (auto& buffer : p->buffers_) buffer = OutputBuffer(plan.keep, plan.buffer_bytes);
+
+  Result<runtime::ReplyWithFds> reply = ErrnoError(EIO);
+  if (plan.spawn.pty) {
+    reply = init->spawn(plan.spawn, {}, kSpawnTimeout);
+  } else {
+    auto in = makePipe();
+    auto out = makePipe();
+    auto err = makePipe();
+    if (!in || !out || !err) return ErrnoError() << "pipe for command";
+    std::array<int, 3> child_fds = {in->read.get(), out->write.get(), err->write.get()};
+    reply = init->spawn(plan.spawn, child_fds, kSpawnTimeout);
+    p->out_[kOut] = std::move(out->read);
+    p->out_[kErr] = std::move(err->read);
+    p->stdin_ = std::move(in->write);
+  }
+  if (!reply) return reply.error();
+  if (reply->reply.error != 0) {
+    return ErrnoError(reply->reply.error) << "start command: " << reply->reply.message;
+  }
+  if (reply->reply.value <= 1 || reply->reply.value >= kMaxPid) {
+    return ErrnoError(EPROTO) << "sandbox init answered an impossible pid";
+  }
+  p->pid_ = static_cast<int>(reply->reply.value);
+  if (plan.spawn.pty) {
+    struct stat st {};
+    if (reply->fds.size() != 1 || ::fstat(reply->fds[0].get(), &st) != 0 || !S_ISCHR(st.st_mode)) {
+      // The process runs but we cannot talk to it: end it rather than leave it orphaned.
+      (void)init->signal(runtime::SignalRequest{0, p->pid_, SIGKILL, true}, kSignalTimeout);
+      return ErrnoError(EPROTO) << "sandbox init answered a PTY spawn without a terminal";
+    }
+    p->term_ = std::move(reply->fds[0]);
+  }
+  for (int fd : {p->out_[kOut].get(), p->out_[kErr].get(), p->term_.get(), p->stdin_.get()}) {
+    if (fd >= 0) setNonBlocking(fd);
+  }
+
+  p->init_ = std::move(init);
+  p->started_at_ = api::Clock::now();
+  p->started_steady_ = SteadyClock::now();
+  p->stdin_queue_ = std::move(plan.stdin_data);
+  p->stdin_open_ = true;
+  // A terminal's input stays open as long as the terminal does.
+  p->stdin_close_requested_ = !plan.stdin_open && !plan.spawn.pty;
+  p->plan_ = std::move(plan);
+  p->plan_.stdin_data.clear();
+  p->pump_ = std::thread([raw = p.get()] { raw->pumpLoop(); });
+  return p;
+}
+
+Process::~Process() {
+  {
+    std::lock_guard lock(mutex_);
+    stop_ = true;
+  }
+  wake();
+  if (pump_.joinable()) pump_.join();
+}
+
+void Process::wake() {
+  uint64_t one = 1;
+  (void)::write(wake_fd_.get(), &one, sizeof one);
+}
+
+// --- the pump --------------------------------------------------------------------------------
+
+bool Process::drainOutput(Stream stream) {
+  const bool pty = plan_.spawn.pty;
+  int fd = pty ? term_.get() : out_[stream].get();
+  char chunk[kReadChunk];
+  size_t total = 0;
+  bool open = true;
+  while (total < kReadPerPass) {
+    ssize_t n = ::read(fd, chunk, sizeof chunk);
+    if (n > 0) {
+      std::lock_guard lock(mutex_);
+      buffers_[stream].append(std::string_view(chunk, static_cast<size_t>(n)));
+      total += static_cast<size_t>(n);
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    // EIO: a terminal's master once every slave fd is closed (pty(7)).
+    open = n < 0 && errno == EAGAIN;
+    break;
+  }
+  if (total > 0) changed_.notify_all();
+  return open;
+}
+
+void Process::writePendingStdin() {
+  std::lock_guard lock(mutex_);
+  int fd = plan_.spawn.pty ? term_.get() : stdin_.get();
+  while (fd >= 0 && !stdin_queue_.empty()) {
+    ssize_t n = ::write(fd, stdin_queue_.data(), stdin_queue_.size());
+    if (n > 0) {
+      stdin_queue_.erase(0, static_cast<size_t>(n));
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && errno == EAGAIN) return;
+    // The reader is gone (EPIPE): nothing queued can arrive any more.
+    stdin_queue_.clear();
+    if (!plan_.spawn.pty) closeStdinLocked();
+    return;
+  }
+  if (stdin_queue_.empty() && stdin_close_requested_) closeStdinLocked();
+}
+
+void Process::closeStdinLocked() {
+  stdin_.reset();
+  stdin_queue_.clear();
+  stdin_open_ = false;
+}
+
+void Process::markFinished(std::optional<int> wait_status, std::string error) {
+  std::lock_guard lock(mutex_);
+  finished_ = true;
+  wait_status_ = wait_status;
+  error_ = std::move(error);
+  ended_at_ = api::Clock::now();
+  for (int s : {kOut, kErr}) end_at_finish_[s] = buffers_[s].end();
+  closeStdinLocked();
+  changed_.notify_all();
+}
+
+void Process::pumpLoop() {
+  const bool pty = plan_.spawn.pty;
+  const bool has_timeout = plan_.timeout.count() > 0;
+  const auto timeout_at = started_steady_ + plan_.timeout;
+  std::optional<SteadyClock::time_point> drain_until;
+  std::optional<SteadyClock::time_point> kill_deadline;
+  std::optional<int> status;
+  bool finished = false;
+  for (;;) {
+    auto now = SteadyClock::now();
+    {
+      std::lock_guard lock(mutex_);
+      if (stop_) break;
+    }
+    int wait_status = 0;
+    if (!status && init_->pollExit(pid_, &wait_status)) {
+      init_->forgetExit(pid_);
+      status = wait_status;
+      drain_until = now + kDrainAfterExit;
+    }
+    const bool outputs_open = pty ? term_.valid() : (out_[kOut].valid() || out_[kErr].valid());
+    const bool init_alive = init_->alive();
+    if (!finished) {
+      if (status && (!outputs_open || now >= *drain_until)) {
+        markFinished(status, "");
+        finished = true;
+      } else if (!status && !init_alive) {
+        for (int s : {kOut, kErr}) {
+          if (pty ? (s == kOut && term_) : out_[s].valid()) drainOutput(static_cast<Stream>(s));
+        }
+        markFinished(std::nullopt, "the sandbox ended while the process ran");
+        finished = true;
+      } else if (kill_deadline && now >= *kill_deadline) {
+        markFinished(std::nullopt, "the process did not exit after it was killed");
+        finished = true;
+      }
+    }
+    // Finished: keep reading only what a child the process left behind still writes, so that
+    // it does not die of SIGPIPE, until it closes the pipes or the sandbox ends.
+    if (finished && (!outputs_open || !init_alive)) break;
+    if (!finished && has_timeout && !kill_deadline && now >= timeout_at) {
+      {
+        std::lock_guard lock(mutex_);
+        timed_out_ = true;
+      }
+      (void)init_->signal(runtime::SignalRequest{0, pid_, SIGKILL, true}, kSignalTimeout);
+      kill_deadline = SteadyClock::now() + kExitAfterKill;
+    }
+
+    bool want_stdin;
+    {
+      std::lock_guard lock(mutex_);
+      want_stdin = !stdin_queue_.empty();
+      if (!pty && stdin_ && !want_stdin && stdin_close_requested_) closeStdinLocked();
+      if (finished && stdin_) closeStdinLocked();
+    }
+    std::array<pollfd, 4> fds{};
+    size_t count = 0;
+    fds[count++] = {wake_fd_.get(), POLLIN, 0};
+    int out_index[2] = {-1, -1};
+    int stdin_index = -1;
+    if (pty) {
+      if (term_) {
+        out_index[kOut] = static_cast<int>(count);
+        fds[count++] = {term_.get(), static_cast<short>(POLLIN | (want_stdin ? POLLOUT : 0)), 0};
+      }
+    } else {
+      for (int s : {kOut, kErr}) {
+        if (out_[s]) {
+          out_index[s] = static_cast<int>(count);
+          fds[count++] = {out_[s].get(), POLLIN, 0};
+        }
+      }
+      if (stdin_ && want_stdin) {
+        stdin_index = static_cast<int>(count);
+        fds[count++] = {stdin_.get(), POLLOUT, 0};
+      }
+    }
+    std::optional<SteadyClock::time_point> next;
+    auto consider = [&](std::optional<SteadyClock::time_point> t) {
+      if (t && (!next || *t < *next)) next = t;
+    };
+    if (!finished) {
+      if (has_timeout && !kill_deadline) consider(timeout_at);
+      if (status) consider(drain_until);
+      consider(kill_deadline);
+    }
+    int wait_ms = -1;
+    if (next) {
+      auto left = std::chrono::duration_cast<milliseconds>(*next - SteadyClock::now());
+      wait_ms = static_cast<int>(std::clamp<int64_t>(left.count() + 1, 0, 60000));
+    }
+    int n = ::poll(fds.data(), count, wait_ms);
+    if (n < 0 && errno != EINTR) break;
+    if (n <= 0) continue;
+    if (fds[0].revents & POLLIN) {
+      uint64_t value;
+      (void)::read(wake_fd_.get(), &value, sizeof value);
+    }
+    for (int s : {kOut, kErr}) {
+      if (out_index[s] < 0) continue;
+      short revents = fds[static_cast<size_t>(out_index[s])].revents;
+      if ((revents & (POLLIN | POLLHUP | POLLERR)) == 0) continue;
+      if (!drainOutput(static_cast<Stream>(s))) {
+        std::lock_guard lock(mutex_);
+        if (pty) {
+          term_.reset();
+          closeStdinLocked();
+        } else {
+          out_[s].reset();
+        }
+      }
+    }
+    if (want_stdin && (stdin_index >= 0 || pty)) writePendingStdin();
+  }
+  std::lock_guard lock(mutex_);
+  if (!finished_) {
+    // Stopped before the end (the daemon forgets the process): it counts as finished.
+    finished_ = true;
+    wait_status_ = status;
+    if (!status) error_ = "the daemon stopped watching the process";
+    ended_at_ = api::Clock::now();
+    for (int s : {kOut, kErr}) end_at_finish_[s] = buffers_[s].end();
+  }
+  out_[kOut].reset();
+  out_[kErr].reset();
+  term_.reset();
+  closeStdinLocked();
+  changed_.notify_all();
+}
+
+// --- control ---------------------------------------------------------------------------------
+
+bool Process::finished() const {
+  std::lock_guard lock(mutex_);
+  return finished_;
+}
+
+bool Process::waitFinished(SteadyClock::time_point deadline) {
+  std::unique_lock lock(mutex_);
+  return changed_.wait_until(lock, deadline, [&] { return finished_; });
+}
+
+void Process::waitFinished() {
+  std::unique_lock lock(mutex_);
+  changed_.wait(lock, [&] { return finished_; });
+}
+
+Result<void> Process::writeStdin(std::string data) {
+  {
+    std::lock_guard lock(mutex_);
+    if (finished_ || !stdin_open_ || stdin_close_requested_) {
+      return ErrnoError(ESRCH) << "stdin of process " << pid_ << " is closed";
+    }
+    if (stdin_queue_.size() + data.size() > plan_.max_stdin_bytes) {
+      return ErrnoError(EDQUOT) << "process " << pid_ << " has more than "
+                                << plan_.max_stdin_bytes << " bytes of stdin unread";
+    }
+    stdin_queue_ += data;
+  }
+  wake();
+  return {};
+}
+
+Result<void> Process::closeStdin() {
+  if (plan_.spawn.pty) {
+    return ErrnoError(EINVAL) << "process " << pid_
+                              << " reads a terminal: send Ctrl-D (\\u0004) for end of input";
+  }
+  {
+    std::lock_guard lock(mutex_);
+    stdin_close_requested_ = true;
+  }
+  wake();
+  return {};
+}
+
+Result<void> Process::signal(int sig) {
+  if (finished()) return ErrnoError(ESRCH) << "process " << pid_ << " has finished";
+  auto reply = init_->signal(runtime::SignalRequest{0, pid_, sig, true}, kSignalTimeout);
+  if (!reply) return reply.error();
+  if (reply->reply.error != 0) {
+    return ErrnoError(reply->reply.error) << "signal process " << pid_;
+  }
+  return {};
+}
+
+Result<void> Process::resize(uint16_t rows, uint16_t cols) {
+  if (!plan_.spawn.pty) return ErrnoError(EINVAL) << "process " << pid_ << " has no terminal";
+  std::lock_guard lock(mutex_);
+  if (finished_ || !term_) return ErrnoError(ESRCH) << "process " << pid_ << " has finished";
+  winsize size{};
+  size.ws_row = rows;
+  size.ws_col = cols;
+  // The kernel sends SIGWINCH to the terminal's foreground process group (tty_ioctl(4)).
+  if (::ioctl(term_.get(), TIOCSWINSZ, &size) != 0) return ErrnoError() << "resize terminal";
+  return {};
+}
+
+// --- reading ---------------------------------------------------------------------------------
+
+api::ProcessInfo Process::info() const {
+  std::lock_guard lock(mutex_);
+  api::ProcessInfo i;
+  i.pid = pid_;
+  i.cmd = plan_.cmd;
+  i.user = plan_.user;
+  i.cwd = plan_.spawn.cwd;
+  i.started_at = started_at_;
+  i.running = !finished_;
+  if (finished_) i.ended_at = ended_at_;
+  fillExit(wait_status_, timed_out_, i.exit_code, i.signal);
+  i.timed_out = timed_out_;
+  i.is_pty = plan_.spawn.pty;
+  i.background = plan_.background;
+  i.stdin_open = stdin_open_ && !stdin_close_requested_;
+  i.error = finished_ && !wait_status_ ? error_ : "";
+  return i;
+}
+
+Result<api::RunResult> Process::takeResult() {
+  std::lock_guard lock(mutex_);
+  if (!wait_status_) return ErrnoError(ESRCH) << error_;
+  api::RunResult r;
+  r.pid = pid_;
+  r.stdout_data = std::string(buffers_[kOut].read(0, end_at_finish_[kOut]));
+  r.stderr_data = std::string(buffers_[kErr].read(0, end_at_finish_[kErr]));
+  r.stdout_truncated = buffers_[kOut].dropped() > 0;
+  r.stderr_truncated = buffers_[kErr].dropped() > 0;
+  for (auto& buffer : buffers_) buffer.release();
+  std::optional<int> exit_code;
+  fillExit(wait_status_, timed_out_, exit_code, r.signal);
+  r.exit_code = exit_code.value_or(-1);
+  r.timed_out = timed_out_;
+  return r;
+}
+
+class ProcessWatchImpl : public api::ProcessWatch {
+ public:
+  ProcessWatchImpl(std::shared_ptr<Process> process, bool follow)
+      : process_(std::move(process)), follow_(follow) {}
+
+  int pid() const override { return process_->pid(); }
+
+  std::optional<api::OutputEvent> next(milliseconds wait) override {
+    using Kind = api::OutputEvent::Kind;
+    if (done_) return api::OutputEvent{};
+    Process& p = *process_;
+    const bool pty = p.plan_.spawn.pty;
+    auto deadline = SteadyClock::now() + wait;
+    std::unique_lock lock(p.mutex_);
+    for (;;) {
+      for (int s : {Process::kOut, Process::kErr}) {
+        if (pty && s == Process::kErr) continue;
+        const OutputBuffer& buffer = p.buffers_[s];
+        const char* name = pty ? "pty" : s == Process::kOut ? "stdout" : "stderr";
+        if (cursor_[s] < buffer.begin()) {
+          api::OutputEvent lost;
+          lost.kind = Kind::kLost;
+          lost.stream = name;
+          lost.lost_bytes = buffer.begin() - cursor_[s];
+          cursor_[s] = buffer.begin();
+          return lost;
+        }
+        uint64_t limit = p.finished_ ? std::min(p.end_at_finish_[s], buffer.end()) : buffer.end();
+        if (cursor_[s] >= limit) continue;
+        std::string_view bytes = buffer.read(cursor_[s], kEventChunk);
+        bytes = bytes.substr(0, std::min<uint64_t>(bytes.size(), limit - cursor_[s]));
+        // Hold back a character's first bytes while its rest may still come.
+        bool final_piece = p.finished_ && cursor_[s] + bytes.size() == limit;
+        if (!final_piece) bytes = bytes.substr(0, utf8SafeLength(bytes));
+        cursor_[s] += bytes.size();
+        api::OutputEvent event;
+        event.kind = pty ? Kind::kPty : s == Process::kOut ? Kind::kStdout : Kind::kStderr;
+        event.data = std::string(bytes);
+        return event;
+      }
+      if (p.finished_) {
+        done_ = true;
+        lock.unlock();
+        api::OutputEvent exit;
+        exit.kind = Kind::kExit;
+        exit.process = p.info();
+        return exit;
+      }
+      if (!follow_) {
+        done_ = true;
+        return api::OutputEvent{};
+      }
+      if (p.changed_.wait_until(lock, deadline) == std::cv_status::timeout) {
+        // One more look: the wait may have timed out just as something arrived.
+        if (SteadyClock::now() >= deadline && !hasNews(p)) return std::nullopt;
+      }
+    }
+  }
+
+ private:
+  bool hasNews(const Process& p) const {
+    if (p.finished_) return true;
+    for (int s : {Process::kOut, Process::kErr}) {
+      if (cursor_[s] != p.buffers_[s].end()) return true;
+    }
+    return false;
+  }
+
+  std::shared_ptr<Process> process_;
+  bool follow_;
+  bool done_ = false;
+  uint64_t cursor_[2] = {0, 0};
+};
+
+std::unique_ptr<api::ProcessWatch> Process::watch(bool follow) {
+  // The watch keeps the process (and its buffers) alive while it reads.
+  return std::make_unique<ProcessWatchImpl>(shared_from_this(), follow);
+}
+
+}  // namespace declaw::daemon

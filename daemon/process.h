@@ -1,0 +1,117 @@
+// One process started through the API, as the daemon holds it: the daemon's ends of its pipes
+// (or its terminal's master), its output buffers, its stdin queue, its timeout, and its exit.
+//
+// A pump thread per process moves bytes: output into the buffers (always, so a slow or absent
+// reader never blocks the process), queued stdin out, the command timeout, and the exit that
+// init reports. Readers (the foreground runner, streaming responses, waiters) take the mutex
+// and wait on the condition variable. Everything init says about the process is untrusted but
+// harmless here: it can only make this process's own record wrong.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+
+#include "api/services.h"
+#include "common/result.h"
+#include "common/unique_fd.h"
+#include "daemon/output_buffer.h"
+#include "runtime/init_client.h"
+
+namespace declaw::daemon {
+
+struct ProcessPlan {
+  runtime::SpawnRequest spawn;  // argv, env, cwd, ids, and pty with its size
+  std::string cmd;              // for ProcessInfo
+  std::string user;
+  bool background = false;
+  std::string stdin_data;  // written first
+  bool stdin_open = false; // then keep stdin open (else EOF after stdin_data)
+  std::chrono::milliseconds timeout{0};  // 0 = none
+  OutputBuffer::Keep keep = OutputBuffer::Keep::kTail;
+  uint64_t buffer_bytes = 0;      // per stream
+  uint64_t max_stdin_bytes = 0;   // queued, unread stdin
+};
+
+class Process : public std::enable_shared_from_this<Process> {
+ public:
+  // Spawns through init and starts the pump. The process is running when this returns.
+  static Result<std::shared_ptr<Process>> start(std::shared_ptr<runtime::InitClient> init,
+                                                ProcessPlan plan);
+  ~Process();  // stops the pump (closing the daemon's ends) and joins it
+  Process(const Process&) = delete;
+  Process& operator=(const Process&) = delete;
+
+  int pid() const { return pid_; }
+  api::ProcessInfo info() const;
+  bool finished() const;
+
+  // Init reported an exit for this pid, or init is gone: look again. Cheap; callable with
+  // other locks held (it only writes an eventfd).
+  void wake();
+
+  // Blocks until finished (or `deadline`); true if finished. Without a deadline the wait is
+  // still bounded: the process finishes at the latest when its sandbox ends.
+  bool waitFinished(std::chrono::steady_clock::time_point deadline);
+  void waitFinished();
+  // A foreground command's answer, once finished; its captured output is handed over (the
+  // buffers keep nothing more). ESRCH when the sandbox ended under it.
+  Result<api::RunResult> takeResult();
+
+  Result<void> writeStdin(std::string data);
+  Result<void> closeStdin();
+  Result<void> signal(int sig);
+  Result<void> resize(uint16_t rows, uint16_t cols);
+
+  // A reader's view of the output, from the oldest byte kept.
+  std::unique_ptr<api::ProcessWatch> watch(bool follow);
+
+ private:
+  friend class ProcessWatchImpl;
+  Process() = default;
+
+  enum Stream { kOut = 0, kErr = 1 };
+
+  void pumpLoop();
+  // Reads what is there now; false at EOF or a read error.
+  bool drainOutput(Stream stream);
+  void writePendingStdin();
+  void markFinished(std::optional<int> wait_status, std::string error);
+  void closeStdinLocked();
+
+  std::shared_ptr<runtime::InitClient> init_;
+  int pid_ = 0;
+  ProcessPlan plan_;
+  api::Clock::time_point started_at_;
+  std::chrono::steady_clock::time_point started_steady_;
+  UniqueFd wake_fd_;  // eventfd: exit reported, stdin queued, stop
+
+  // Owned by the pump thread; closed only by it, under mutex_ (resize reads term_ under it).
+  UniqueFd out_[2];   // pipes (not used for a PTY)
+  UniqueFd term_;     // a PTY's master: output and input
+  UniqueFd stdin_;    // the stdin pipe's write end
+
+  mutable std::mutex mutex_;
+  std::condition_variable changed_;
+  OutputBuffer buffers_[2]{{OutputBuffer::Keep::kTail, 0}, {OutputBuffer::Keep::kTail, 0}};
+  std::string stdin_queue_;
+  bool stdin_close_requested_ = false;
+  bool stdin_open_ = false;
+  bool timed_out_ = false;
+  bool finished_ = false;
+  bool stop_ = false;
+  std::optional<int> wait_status_;
+  std::string error_;
+  api::Clock::time_point ended_at_;
+  uint64_t end_at_finish_[2] = {0, 0};  // output offsets when the exit was reported
+
+  std::thread pump_;
+};
+
+}  // namespace declaw::daemon
