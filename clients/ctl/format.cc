@@ -342,9 +342,11 @@ std::string formatProcessTable(const nlohmann::json& processes) {
   std::vector<std::vector<std::string>> rows;
   if (processes.is_array()) {
     for (const auto& p : processes) {
+      // A login shell of `exec -it` has no command: null in the contract, "" from declawd.
+      const std::string cmd = displayField(p, "cmd");
       rows.push_back({displayField(p, "pid"), escapeControl(displayField(p, "user")),
                       processState(p), isTrue(p, "is_pty") ? "yes" : "no",
-                      displayField(p, "started_at"), escapeControl(displayField(p, "cmd"))});
+                      displayField(p, "started_at"), cmd.empty() ? "-" : escapeControl(cmd)});
     }
   }
   return formatTable({"PID", "USER", "STATE", "PTY", "STARTED", "CMD"}, rows);

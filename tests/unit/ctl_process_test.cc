@@ -58,12 +58,14 @@ TEST_CASE("the ps table shows pid, user, state, pty, start and the command on on
       {"pid": 7, "cmd": null, "user": "root", "started_at": "2026-11-27T02:41:05Z",
        "running": false, "exit_code": 0, "signal": null, "is_pty": true},
       {"pid": 30, "cmd": "echo a\nrm -rf /tmp/x\u001b[2J", "user": "user", "started_at": "s",
-       "running": false, "exit_code": 137, "signal": 9}])");
+       "running": false, "exit_code": 137, "signal": 9},
+      {"pid": 31, "cmd": "", "user": "user", "started_at": "s", "running": true, "is_pty": true}])");
   CHECK(ctl::formatProcessTable(processes) ==
         "PID  USER  STATE         PTY  STARTED               CMD\n"
         "12   user  running       no   2026-11-27T02:41:01Z  python3 -m http.server\n"
         "7    root  exited(0)     yes  2026-11-27T02:41:05Z  -\n"
-        "30   user  killed(KILL)  no   s                     echo a\\nrm -rf /tmp/x\\x1b[2J\n");
+        "30   user  killed(KILL)  no   s                     echo a\\nrm -rf /tmp/x\\x1b[2J\n"
+        "31   user  running       yes  s                     -\n");
   CHECK(ctl::formatProcessTable(json::array()) == "PID  USER  STATE  PTY  STARTED  CMD\n");
 }
 
