@@ -56,7 +56,9 @@ struct SandboxFlags {
 struct ExecFlags {
   ExecSpec spec;
   int64_t timeout_s = 0;
+  bool buffered = false;
   CLI::Option* stdin_flag = nullptr;
+  CLI::Option* buffered_flag = nullptr;
 
   void add(CLI::App* cmd, const char* timeout_help) {
     cmd->add_option("--user", spec.user, "Run as: user (default) or root");
@@ -64,11 +66,17 @@ struct ExecFlags {
     cmd->add_option("--timeout", timeout_s, timeout_help);
     stdin_flag = cmd->add_flag("--stdin", spec.send_stdin,
                                "Send all of declawctl's stdin (UTF-8) to the command at its start");
+    buffered_flag = cmd->add_flag(
+        "--buffered", buffered,
+        "Print the output when the command ends, complete up to declawd's max_output_bytes "
+        "(live output drops what bursts past declawd's buffer)");
   }
 
-  ExecSpec resolve(CLI::App* cmd) const {
+  // --json is the buffered result as one document, so it implies --buffered.
+  ExecSpec resolve(CLI::App* cmd, bool json) const {
     ExecSpec out = spec;
     if (cmd->count("--timeout") > 0) out.timeout_s = timeout_s;
+    if (buffered || json) out.mode = ExecMode::kBuffered;
     return out;
   }
 };
@@ -150,8 +158,8 @@ ParsedArgs parseCommandLine(int argc, const char* const* argv) {
                                   "With -i: an interactive terminal (PTY) in raw mode; CMD is "
                                   "optional (default: a login shell)");
   tty_flag->needs(interactive_flag);
-  detach_flag->excludes(interactive_flag)->excludes(tty_flag);
-  interactive_flag->excludes(exec_flags.stdin_flag);
+  detach_flag->excludes(interactive_flag)->excludes(tty_flag)->excludes(exec_flags.buffered_flag);
+  interactive_flag->excludes(exec_flags.stdin_flag)->excludes(exec_flags.buffered_flag);
   exec->add_option("cmd", exec_flags.spec.argv,
                    "Command after --; one argument is a shell command line, several are an argv");
 
@@ -226,7 +234,7 @@ ParsedArgs parseCommandLine(int argc, const char* const* argv) {
     }
   } else if (*exec) {
     line.verb = Verb::kExec;
-    line.exec = exec_flags.resolve(exec);
+    line.exec = exec_flags.resolve(exec, line.json);
     if (detach) {
       line.exec.mode = ExecMode::kDetach;
     } else if (tty) {
@@ -244,7 +252,7 @@ ParsedArgs parseCommandLine(int argc, const char* const* argv) {
   } else if (*run) {
     line.verb = Verb::kRun;
     line.sandbox = run_flags.resolve(run);
-    line.exec = run_exec_flags.resolve(run);
+    line.exec = run_exec_flags.resolve(run, line.json);
   } else if (*cp) {
     line.verb = Verb::kCopy;
   } else if (*timeout) {

@@ -214,7 +214,7 @@ int cmdRun(const GlobalOptions& global, const SandboxSpec& sandbox, const ExecSp
     SandboxReaper reaper(api, id);
     if (g_interrupted != 0) {
       rc = kErrorExitCode;
-    } else if (global.json) {
+    } else if (spec.mode == ExecMode::kBuffered) {
       rc = runBuffered(api, global, id, spec, *command, /*add_sandbox_id=*/true);
     } else {
       rc = runLive(api, global, id, spec, *command);

@@ -81,6 +81,7 @@ int cmdExec(const GlobalOptions& global, const std::string& id, const ExecSpec& 
     case ExecMode::kTerminal:
       return runTerminal(global, id, spec);
     case ExecMode::kWait:
+    case ExecMode::kBuffered:
     case ExecMode::kInteractive:
       break;
   }
@@ -89,8 +90,9 @@ int cmdExec(const GlobalOptions& global, const std::string& id, const ExecSpec& 
   auto request = buildCommandRequest(spec, *stdin_data);
   if (!request) return reportError(request.error());
   ApiClient api(global.socket_path);
-  // --json is the whole result as one document: the buffered foreground command.
-  if (global.json) return runBuffered(api, global, id, spec, *request, /*add_sandbox_id=*/false);
+  if (spec.mode == ExecMode::kBuffered) {
+    return runBuffered(api, global, id, spec, *request, /*add_sandbox_id=*/false);
+  }
   return runLive(api, global, id, spec, *request);
 }
 

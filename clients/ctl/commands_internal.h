@@ -21,9 +21,9 @@ void warn(const std::string& message);
 // All of stdin when --stdin was given (UTF-8, capped), else "".
 Result<std::string> readStdinIfAsked(const ExecSpec& spec);
 
-// A foreground command with its result as one JSON document (`exec --json`, `run --json`).
-// add_sandbox_id puts the sandbox id into the output of `run`, whose sandbox is gone by the time
-// anyone reads it.
+// A foreground command whose output comes whole at the end (`--buffered`), or as one JSON
+// document (`--json`). add_sandbox_id puts the sandbox id into the JSON of `run`, whose sandbox
+// is gone by the time anyone reads it.
 int runBuffered(ApiClient& api, const GlobalOptions& global, const std::string& id,
                 const ExecSpec& spec, const nlohmann::json& request, bool add_sandbox_id);
 

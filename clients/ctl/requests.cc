@@ -38,8 +38,7 @@ Result<void> addProcessFlags(const ExecSpec& spec, nlohmann::json& request) {
     if (!envs) return PlainError() << "--env: " << envs.error().message;
     request["envs"] = *envs;
   }
-  const bool waits = spec.mode == ExecMode::kWait || spec.mode == ExecMode::kInteractive;
-  if (waits || spec.timeout_s) request["timeout"] = commandTimeout(spec);
+  if (waitsForExit(spec.mode) || spec.timeout_s) request["timeout"] = commandTimeout(spec);
   return Ok{};
 }
 
@@ -63,10 +62,13 @@ Result<nlohmann::json> buildCreateRequest(const SandboxSpec& spec) {
   return request;
 }
 
+bool waitsForExit(ExecMode mode) {
+  return mode == ExecMode::kWait || mode == ExecMode::kBuffered || mode == ExecMode::kInteractive;
+}
+
 int64_t commandTimeout(const ExecSpec& spec) {
   if (spec.timeout_s) return *spec.timeout_s;
-  const bool waits = spec.mode == ExecMode::kWait || spec.mode == ExecMode::kInteractive;
-  return waits ? kDefaultCommandTimeoutS : 0;
+  return waitsForExit(spec.mode) ? kDefaultCommandTimeoutS : 0;
 }
 
 Result<nlohmann::json> buildCommandRequest(const ExecSpec& spec, const std::string& stdin_data) {
@@ -75,6 +77,7 @@ Result<nlohmann::json> buildCommandRequest(const ExecSpec& spec, const std::stri
   if (auto r = addProcessFlags(spec, request); !r) return r.error();
   switch (spec.mode) {
     case ExecMode::kWait:
+    case ExecMode::kBuffered:
       break;
     case ExecMode::kInteractive:
       request["stdin_open"] = true;

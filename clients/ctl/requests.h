@@ -34,6 +34,7 @@ struct SandboxSpec {
 // How `exec` runs its command.
 enum class ExecMode {
   kWait,         // live output, exit with the command's code (POST .../commands/stream)
+  kBuffered,     // --buffered, --json: the whole output at the end (POST .../commands)
   kDetach,       // -d: start in the background, print the pid (POST .../commands, background)
   kInteractive,  // -i: kWait, and declawctl's stdin streams to the command's
   kTerminal,     // -it: a PTY driven by the local terminal (POST .../pty)
@@ -54,6 +55,9 @@ struct ExecSpec {
 // command declawctl waits for, none for a background process or a terminal).
 int64_t commandTimeout(const ExecSpec& spec);
 
+// kWait, kBuffered, kInteractive: declawctl waits for the command and exits with its code.
+bool waitsForExit(ExecMode mode);
+
 // Rows and columns of a terminal.
 struct TerminalSize {
   int rows = 24;
@@ -63,7 +67,7 @@ struct TerminalSize {
 // POST /v1/sandboxes body.
 Result<nlohmann::json> buildCreateRequest(const SandboxSpec& spec);
 
-// The body of POST .../commands (kWait: foreground, kDetach: background) and of
+// The body of POST .../commands (kBuffered: foreground, kDetach: background) and of
 // POST .../commands/stream (kWait, kInteractive: with "stdin_open"). stdin_data is sent when
 // spec.send_stdin. Bytes that are not UTF-8 cannot travel in the API's JSON `stdin` string and
 // are an Error. The timeout is always sent for a command declawctl waits for, so the "timed out

@@ -183,6 +183,13 @@ class CtlProcesses(SharedSandboxTestCase):
         self.assertGreater(second_at - first_at, 0.5,
                            "the first line only arrived with the second, at the end")
 
+    def test_exec_buffered_delivers_a_burst_larger_than_the_live_buffer_complete(self):
+        expected = "".join(f"{i}\n" for i in range(1, 1000001)).encode()  # 6.9 MB at once
+        r = self.ctl("exec", "--buffered", self.sbx, "--", "seq 1 1000000; exit 4", timeout=120)
+        self.assertEqual(r.returncode, 4, r.stderr)
+        self.assertEqual(r.stderr, b"")
+        self.assertEqual(r.stdout, expected)
+
     def test_exec_timeout_exits_124_and_says_so(self):
         r = self.ctl("exec", "--timeout", "1", self.sbx, "--", "sleep 30")
         self.assertEqual(r.returncode, 124, r)

@@ -56,6 +56,16 @@ TEST_CASE("exec -d, -i and -it select the mode; -it needs no command") {
   CHECK(command({"exec", "-i", "-t", "sbx-1"}).exec.mode == ctl::ExecMode::kTerminal);
 }
 
+TEST_CASE("--buffered, and --json, which is one buffered document, wait for the whole output") {
+  CHECK(command({"exec", "--buffered", "sbx-1", "--", "ls"}).exec.mode == ctl::ExecMode::kBuffered);
+  CHECK(command({"--json", "exec", "sbx-1", "--", "ls"}).exec.mode == ctl::ExecMode::kBuffered);
+  CHECK(command({"run", "--json", "--", "ls"}).exec.mode == ctl::ExecMode::kBuffered);
+  CHECK(command({"run", "--buffered", "--", "ls"}).exec.mode == ctl::ExecMode::kBuffered);
+  CHECK(command({"--json", "exec", "-d", "sbx-1", "--", "ls"}).exec.mode == ctl::ExecMode::kDetach);
+  usageError({"exec", "--buffered", "-i", "sbx-1", "--", "cat"});
+  usageError({"exec", "--buffered", "-d", "sbx-1", "--", "ls"});
+}
+
 TEST_CASE("exec flags reach the spec, and --timeout is known to have been given") {
   auto line = command({"exec", "--user", "root", "--cwd", "/tmp", "--env", "A=1", "--env", "B=2",
                        "--timeout", "0", "-d", "sbx-1", "--", "sleep 100"});

@@ -84,6 +84,8 @@ TEST_CASE("a waited-for command always names its timeout; a background one only 
   ctl::ExecSpec spec;
   spec.argv = {"sleep", "1"};
   CHECK(*ctl::buildCommandRequest(spec, "") == json{{"cmd", "sleep 1"}, {"timeout", 60}});
+  spec.mode = ctl::ExecMode::kBuffered;
+  CHECK(*ctl::buildCommandRequest(spec, "") == json{{"cmd", "sleep 1"}, {"timeout", 60}});
   spec.mode = ctl::ExecMode::kInteractive;
   CHECK(*ctl::buildCommandRequest(spec, "") ==
         json{{"cmd", "sleep 1"}, {"timeout", 60}, {"stdin_open", true}});
