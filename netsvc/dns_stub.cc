@@ -36,12 +36,30 @@ std::string typeName(uint16_t qtype) {
   switch (qtype) {
     case 1:
       return "A";
+    case 2:
+      return "NS";
+    case 5:
+      return "CNAME";
+    case 6:
+      return "SOA";
+    case 12:
+      return "PTR";
+    case 15:
+      return "MX";
+    case 16:
+      return "TXT";
     case 28:
       return "AAAA";
+    case 33:
+      return "SRV";
+    case 64:
+      return "SVCB";
+    case 65:
+      return "HTTPS";
     case 255:
       return "ANY";
     default:
-      return "type " + std::to_string(qtype);
+      return "TYPE" + std::to_string(qtype);  // RFC 3597's spelling
   }
 }
 
@@ -139,24 +157,24 @@ struct DnsStub::Impl::TcpSession : std::enable_shared_from_this<TcpSession> {
 
   void readQuery(Impl* stub) {
     arm(stub->options_.tcp_idle_timeout);
-    asio::async_read(
-        socket, asio::buffer(length),
-        [self = shared_from_this(), stub](boost::system::error_code ec, size_t) {
-          if (ec) return self->close();
-          size_t size = (size_t{self->length[0]} << 8) | self->length[1];
-          if (size < netpolicy::kDnsHeaderSize || size > kMaxTcpQueryBytes) return self->close();
-          self->query.resize(size);
-          asio::async_read(
-              self->socket, asio::buffer(self->query),
-              [self, stub](boost::system::error_code ec, size_t) {
-                if (ec) return self->close();
-                self->timer.cancel();  // the resolver bounds the wait for the answer
-                stub->handleQuery(self->sandbox, self->query, kMaxTcpAnswerBytes,
-                                  [self, stub](std::vector<uint8_t> answer) {
-                                    self->writeAnswer(stub, std::move(answer));
-                                  });
-              });
-        });
+    asio::async_read(socket, asio::buffer(length),
+                     [self = shared_from_this(), stub](boost::system::error_code ec, size_t) {
+                       if (ec) return self->close();
+                       size_t size = (size_t{self->length[0]} << 8) | self->length[1];
+                       if (size < netpolicy::kDnsHeaderSize || size > kMaxTcpQueryBytes)
+                         return self->close();
+                       self->query.resize(size);
+                       asio::async_read(
+                           self->socket, asio::buffer(self->query),
+                           [self, stub](boost::system::error_code ec, size_t) {
+                             if (ec) return self->close();
+                             self->timer.cancel();  // the resolver bounds the wait for the answer
+                             stub->handleQuery(self->sandbox, self->query, kMaxTcpAnswerBytes,
+                                               [self, stub](std::vector<uint8_t> answer) {
+                                                 self->writeAnswer(stub, std::move(answer));
+                                               });
+                           });
+                     });
   }
 
   void writeAnswer(Impl* stub, std::vector<uint8_t> answer) {
@@ -243,8 +261,7 @@ void DnsStub::Impl::receiveUdp(const std::shared_ptr<Listener>& listener) {
           } else {
             udp::endpoint to = listener->from;
             handleQuery(sandbox, std::span<const uint8_t>(listener->buffer.data(), n),
-                        netpolicy::kMaxDnsUdpPayload,
-                        [listener, to](std::vector<uint8_t> answer) {
+                        netpolicy::kMaxDnsUdpPayload, [listener, to](std::vector<uint8_t> answer) {
                           if (answer.empty() || !listener->open) return;
                           boost::system::error_code ignored;  // a full buffer drops the answer
                           listener->udp_socket.send_to(asio::buffer(answer), to, 0, ignored);
@@ -256,24 +273,23 @@ void DnsStub::Impl::receiveUdp(const std::shared_ptr<Listener>& listener) {
 }
 
 void DnsStub::Impl::acceptTcp(const std::shared_ptr<Listener>& listener) {
-  listener->acceptor.async_wait(
-      tcp::acceptor::wait_read, [this, listener](boost::system::error_code ec) {
-        if (!listener->open || ec == asio::error::operation_aborted) return;
-        auto fd = acceptConnection(listener->acceptor.native_handle());
-        if (fd) {
-          onTcpConnection(listener, std::move(*fd));
-        } else if (fd.error().code == EMFILE || fd.error().code == ENFILE ||
-                   fd.error().code == ENOBUFS || fd.error().code == ENOMEM) {
-          logger("netsvc")->warn("dns stub {}: {}", listener->local.toString(),
-                                 fd.error().describe());
-          listener->backoff.expires_after(kAcceptBackoff);
-          listener->backoff.async_wait([this, listener](boost::system::error_code e) {
-            if (!e && listener->open) acceptTcp(listener);
-          });
-          return;
-        }
-        acceptTcp(listener);
+  listener->acceptor.async_wait(tcp::acceptor::wait_read, [this,
+                                                           listener](boost::system::error_code ec) {
+    if (!listener->open || ec == asio::error::operation_aborted) return;
+    auto fd = acceptConnection(listener->acceptor.native_handle());
+    if (fd) {
+      onTcpConnection(listener, std::move(*fd));
+    } else if (fd.error().code == EMFILE || fd.error().code == ENFILE ||
+               fd.error().code == ENOBUFS || fd.error().code == ENOMEM) {
+      logger("netsvc")->warn("dns stub {}: {}", listener->local.toString(), fd.error().describe());
+      listener->backoff.expires_after(kAcceptBackoff);
+      listener->backoff.async_wait([this, listener](boost::system::error_code e) {
+        if (!e && listener->open) acceptTcp(listener);
       });
+      return;
+    }
+    acceptTcp(listener);
+  });
 }
 
 void DnsStub::Impl::onTcpConnection(const std::shared_ptr<Listener>& listener, UniqueFd fd) {
@@ -302,8 +318,7 @@ void DnsStub::Impl::onTcpConnection(const std::shared_ptr<Listener>& listener, U
 }
 
 void DnsStub::Impl::handleQuery(const std::shared_ptr<const SandboxContext>& sandbox,
-                                std::span<const uint8_t> message, size_t max_answer,
-                                Reply reply) {
+                                std::span<const uint8_t> message, size_t max_answer, Reply reply) {
   SandboxNetStats& stats = *sandbox->stats;
   ++stats.dns_queries;
   auto query = netpolicy::parseDnsQuery(message);
@@ -318,8 +333,8 @@ void DnsStub::Impl::handleQuery(const std::shared_ptr<const SandboxContext>& san
   if (plan.step == StubStep::kReply) {
     if (plan.refusal) {
       ++stats.dns_refused;
-      logRefusal(*sandbox, "dns: refused " + typeName(query->qtype) + " " + query->name + ": " +
-                               plan.why);
+      logRefusal(*sandbox,
+                 "dns: refused " + typeName(query->qtype) + " " + query->name + ": " + plan.why);
     }
     reply(netpolicy::buildDnsError(*query, plan.rcode));
     return;
@@ -347,49 +362,51 @@ void DnsStub::Impl::handleQuery(const std::shared_ptr<const SandboxContext>& san
     size_t remaining;
     std::vector<Resolution> results;
   };
-  auto pending = std::make_shared<Pending>(
-      Pending{sandbox, std::move(*query), std::move(reply), max_answer, plan.qtypes.size(),
-              std::vector<Resolution>(plan.qtypes.size())});
+  auto pending = std::make_shared<Pending>(Pending{sandbox, std::move(*query), std::move(reply),
+                                                   max_answer, plan.qtypes.size(),
+                                                   std::vector<Resolution>(plan.qtypes.size())});
   for (size_t i = 0; i < plan.qtypes.size(); ++i) {
-    resolver_->resolve(pending->query.name, plan.qtypes[i], [this, pending, i](const Resolution& r) {
-      pending->results[i] = r;
-      if (--pending->remaining > 0) return;
-      SandboxNetStats& stats = *pending->sandbox->stats;
-      --stats.dns_in_flight;
-      --gauges_->in_flight;
-      const auto& q = pending->query;
-      std::vector<netpolicy::IpAddress> addresses;
-      uint32_t ttl = options_.max_answer_ttl;
-      for (const Resolution& result : pending->results) {
-        if (result.status == ResolveStatus::kFailed) {
-          ++stats.dns_failed;
-          logger("netsvc")->debug("[{}] dns: SERVFAIL for {}: {}", pending->sandbox->id, q.name,
-                                  result.error);
-          return pending->reply(netpolicy::buildDnsError(q, DnsRcode::kServFail));
-        }
-        if (result.status == ResolveStatus::kNxDomain) {
-          return pending->reply(netpolicy::buildDnsError(q, DnsRcode::kNxDomain));
-        }
-        addresses.insert(addresses.end(), result.addresses.begin(), result.addresses.end());
-        if (!result.addresses.empty()) ttl = std::min(ttl, result.ttl);
-      }
-      FilteredAnswer filtered = filterAnswer(pending->sandbox->decider, q.name, addresses);
-      if (!filtered.refused.empty()) {
-        stats.dns_addresses_refused += filtered.refused.size();
-        std::string left_out;
-        for (const auto& [address, reason] : filtered.refused) {
-          if (!left_out.empty()) left_out += ", ";
-          left_out += address.toString() + " (" + std::string(netpolicy::describe(reason)) + ")";
-        }
-        logRefusal(*pending->sandbox, "dns: " + q.name + ": left out " + left_out);
-      }
-      if (filtered.allowed.empty()) ttl = 0;
-      if (!filtered.allowed.empty()) {
-        ++stats.dns_answered;
-        if (hook_) hook_(*pending->sandbox, AnsweredName{q.name, filtered.allowed, ttl});
-      }
-      pending->reply(netpolicy::buildDnsAnswer(q, filtered.allowed, ttl, pending->max_answer));
-    });
+    resolver_->resolve(
+        pending->query.name, plan.qtypes[i], [this, pending, i](const Resolution& r) {
+          pending->results[i] = r;
+          if (--pending->remaining > 0) return;
+          SandboxNetStats& stats = *pending->sandbox->stats;
+          --stats.dns_in_flight;
+          --gauges_->in_flight;
+          const auto& q = pending->query;
+          std::vector<netpolicy::IpAddress> addresses;
+          uint32_t ttl = options_.max_answer_ttl;
+          for (const Resolution& result : pending->results) {
+            if (result.status == ResolveStatus::kFailed) {
+              ++stats.dns_failed;
+              logger("netsvc")->debug("[{}] dns: SERVFAIL for {}: {}", pending->sandbox->id, q.name,
+                                      result.error);
+              return pending->reply(netpolicy::buildDnsError(q, DnsRcode::kServFail));
+            }
+            if (result.status == ResolveStatus::kNxDomain) {
+              return pending->reply(netpolicy::buildDnsError(q, DnsRcode::kNxDomain));
+            }
+            addresses.insert(addresses.end(), result.addresses.begin(), result.addresses.end());
+            if (!result.addresses.empty()) ttl = std::min(ttl, result.ttl);
+          }
+          FilteredAnswer filtered = filterAnswer(pending->sandbox->decider, q.name, addresses);
+          if (!filtered.refused.empty()) {
+            stats.dns_addresses_refused += filtered.refused.size();
+            std::string left_out;
+            for (const auto& [address, reason] : filtered.refused) {
+              if (!left_out.empty()) left_out += ", ";
+              left_out +=
+                  address.toString() + " (" + std::string(netpolicy::describe(reason)) + ")";
+            }
+            logRefusal(*pending->sandbox, "dns: " + q.name + ": left out " + left_out);
+          }
+          if (filtered.allowed.empty()) ttl = 0;
+          if (!filtered.allowed.empty()) {
+            ++stats.dns_answered;
+            if (hook_) hook_(*pending->sandbox, AnsweredName{q.name, filtered.allowed, ttl});
+          }
+          pending->reply(netpolicy::buildDnsAnswer(q, filtered.allowed, ttl, pending->max_answer));
+        });
   }
 }
 

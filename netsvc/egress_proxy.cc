@@ -135,8 +135,8 @@ class EgressProxy::Impl::Session : public std::enable_shared_from_this<Session> 
 
   void armDeadline(std::chrono::milliseconds timeout) {
     timer_.expires_after(timeout);
-    timer_.async_wait([weak = weak_from_this(), phase = phase_, attempt = attempt_](
-                          boost::system::error_code ec) {
+    timer_.async_wait([weak = weak_from_this(), phase = phase_,
+                       attempt = attempt_](boost::system::error_code ec) {
       auto self = weak.lock();
       if (ec || !self || self->phase_ != phase || self->attempt_ != attempt) return;
       self->onDeadline();
@@ -147,7 +147,8 @@ class EgressProxy::Impl::Session : public std::enable_shared_from_this<Session> 
     switch (phase_) {
       case Phase::kFirstBytes:
         ++sandbox_->stats->proxy_failed;
-        logRefusal(*sandbox_, "proxy: closed a connection to " + where() + ": no host name within " +
+        logRefusal(*sandbox_, "proxy: closed a connection to " + where() +
+                                  ": no host name within " +
                                   std::to_string(options_.first_bytes_timeout.count()) + " ms");
         return close();
       case Phase::kConnecting:
@@ -306,29 +307,28 @@ class EgressProxy::Impl::Session : public std::enable_shared_from_this<Session> 
 
   void copy(size_t index) {
     Direction& d = directions_[index];
-    d.from->async_read_some(
-        asio::buffer(d.buffer), [self = shared_from_this(), index](boost::system::error_code ec,
-                                                                   size_t n) {
-          if (self->phase_ != Phase::kCopying) return;
-          Direction& d = self->directions_[index];
-          self->last_activity_ = Clock::now();
-          if (ec == asio::error::eof) {
-            // Half-close: pass the FIN on, keep the other direction going.
-            d.ended = true;
-            boost::system::error_code ignored;
-            d.to->shutdown(tcp::socket::shutdown_send, ignored);
-            if (self->directions_[1 - index].ended) self->close();
-            return;
-          }
-          if (ec) return self->close();
-          asio::async_write(*d.to, asio::buffer(d.buffer.data(), n),
-                            [self, index](boost::system::error_code ec, size_t) {
-                              if (self->phase_ != Phase::kCopying) return;
-                              if (ec) return self->close();
-                              self->last_activity_ = Clock::now();
-                              self->copy(index);
-                            });
-        });
+    d.from->async_read_some(asio::buffer(d.buffer), [self = shared_from_this(), index](
+                                                        boost::system::error_code ec, size_t n) {
+      if (self->phase_ != Phase::kCopying) return;
+      Direction& d = self->directions_[index];
+      self->last_activity_ = Clock::now();
+      if (ec == asio::error::eof) {
+        // Half-close: pass the FIN on, keep the other direction going.
+        d.ended = true;
+        boost::system::error_code ignored;
+        d.to->shutdown(tcp::socket::shutdown_send, ignored);
+        if (self->directions_[1 - index].ended) self->close();
+        return;
+      }
+      if (ec) return self->close();
+      asio::async_write(*d.to, asio::buffer(d.buffer.data(), n),
+                        [self, index](boost::system::error_code ec, size_t) {
+                          if (self->phase_ != Phase::kCopying) return;
+                          if (ec) return self->close();
+                          self->last_activity_ = Clock::now();
+                          self->copy(index);
+                        });
+    });
   }
 
   void refuse(const std::string& why) {
@@ -455,8 +455,8 @@ void EgressProxy::Impl::onConnection(const std::shared_ptr<Listener>& listener, 
   if (!peer) return;
   auto sandbox = lookup_(listener->local.address, peer->address);
   if (!sandbox) {
-    logger("netsvc")->debug("proxy: connection from {} to {}: no such sandbox",
-                            peer->toString(), listener->local.toString());
+    logger("netsvc")->debug("proxy: connection from {} to {}: no such sandbox", peer->toString(),
+                            listener->local.toString());
     return;
   }
   SandboxNetStats& stats = *sandbox->stats;

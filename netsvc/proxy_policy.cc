@@ -17,8 +17,9 @@ constexpr uint8_t kTlsInternalError = 80;
 
 std::string tlsAlert(uint8_t description) {
   // Record header (type, legacy version 3.3, length 2), then level and description.
-  const char alert[] = {static_cast<char>(kTlsAlertRecord), 3, 3, 0, 2,
-                        static_cast<char>(kTlsAlertFatal), static_cast<char>(description)};
+  const char alert[] = {
+      static_cast<char>(kTlsAlertRecord), 3, 3, 0, 2, static_cast<char>(kTlsAlertFatal),
+      static_cast<char>(description)};
   return std::string(alert, sizeof alert);
 }
 
@@ -32,7 +33,7 @@ std::string httpResponse(std::string_view status, std::string_view body) {
 
 ProxyProtocol protocolOf(std::span<const uint8_t> data) {
   return !data.empty() && data[0] == kTlsHandshakeRecord ? ProxyProtocol::kTls
-                                                          : ProxyProtocol::kHttp;
+                                                         : ProxyProtocol::kHttp;
 }
 
 netpolicy::SniffResult sniffFirstBytes(ProxyProtocol protocol, std::span<const uint8_t> data) {
@@ -54,8 +55,8 @@ ProxyPlan planConnection(const netpolicy::Decider& decider, const netpolicy::Sni
     plan.why = sniff.reason.empty() ? "unreadable first bytes" : sniff.reason;
     return plan;
   }
-  bool by_address = sniff.status == SniffStatus::kNoName ||
-                    netpolicy::IpAddress::parse(sniff.host).ok();
+  bool by_address =
+      sniff.status == SniffStatus::kNoName || netpolicy::IpAddress::parse(sniff.host).ok();
   if (by_address) {
     netpolicy::Decision d = decider.decideAddress(original_destination);
     if (!d.allowed()) {
@@ -115,7 +116,8 @@ std::string refusalMessage(ProxyProtocol protocol, std::string_view host, std::s
 
 std::string unreachableMessage(ProxyProtocol protocol, std::string_view host) {
   if (protocol == ProxyProtocol::kTls) return tlsAlert(kTlsInternalError);
-  return httpResponse("502 Bad Gateway", "declaw: could not connect to " + std::string(host) + "\n");
+  return httpResponse("502 Bad Gateway",
+                      "declaw: could not connect to " + std::string(host) + "\n");
 }
 
 }  // namespace declaw::netsvc

@@ -98,7 +98,7 @@ void Resolver::resolve(const std::string& name, uint16_t qtype, Callback done) {
   if (auto cached = cache_.find(name, qtype, now)) {
     Resolution r;
     r.status = cached->rcode == netpolicy::DnsRcode::kNxDomain ? ResolveStatus::kNxDomain
-                                                                : ResolveStatus::kOk;
+                                                               : ResolveStatus::kOk;
     r.addresses = std::move(cached->addresses);
     r.ttl = cached->ttl;
     return post(std::move(done), std::move(r));
@@ -167,8 +167,8 @@ void Resolver::receiveUdp(const std::shared_ptr<Lookup>& lookup, unsigned attemp
         if (lookup->finished || lookup->attempt != attempt) return;
         if (ec == asio::error::operation_aborted) return;
         if (ec) {  // ECONNREFUSED: nothing listens there
-          return nextUpstream(lookup,
-                              options_.upstreams[lookup->upstream].toString() + ": " + ec.message());
+          return nextUpstream(
+              lookup, options_.upstreams[lookup->upstream].toString() + ": " + ec.message());
         }
         onResponse(lookup, std::span<const uint8_t>(lookup->udp_buffer.data(), n), false);
       });
@@ -195,7 +195,8 @@ void Resolver::onResponse(const std::shared_ptr<Lookup>& lookup, std::span<const
     case netpolicy::DnsRcode::kNxDomain:
       return finish(lookup, {ResolveStatus::kNxDomain, {}, options_.negative_ttl, {}});
     default:
-      return nextUpstream(lookup, options_.upstreams[lookup->upstream].toString() + " answered rcode " +
+      return nextUpstream(lookup, options_.upstreams[lookup->upstream].toString() +
+                                      " answered rcode " +
                                       std::to_string(static_cast<int>(answer->rcode)));
   }
 }
@@ -215,7 +216,8 @@ void Resolver::startTcp(const std::shared_ptr<Lookup>& lookup) {
       return false;
     }
     if (e) {
-      nextUpstream(lookup, options_.upstreams[lookup->upstream].toString() + " (tcp): " + e.message());
+      nextUpstream(lookup,
+                   options_.upstreams[lookup->upstream].toString() + " (tcp): " + e.message());
       return false;
     }
     return true;
@@ -260,7 +262,7 @@ void Resolver::finish(const std::shared_ptr<Lookup>& lookup, Resolution resoluti
   if (resolution.status != ResolveStatus::kFailed) {
     CachedAnswer cached;
     cached.rcode = resolution.status == ResolveStatus::kNxDomain ? netpolicy::DnsRcode::kNxDomain
-                                                                  : netpolicy::DnsRcode::kNoError;
+                                                                 : netpolicy::DnsRcode::kNoError;
     cached.addresses = resolution.addresses;
     cached.ttl = resolution.ttl;
     cache_.store(lookup->name, lookup->qtype, std::move(cached), Clock::now());

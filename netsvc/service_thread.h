@@ -3,10 +3,10 @@
 // other or the daemon's API thread. Calls from other threads go through post() or runSync().
 #pragma once
 
+#include <atomic>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
-#include <atomic>
 #include <future>
 #include <optional>
 #include <thread>

@@ -9,7 +9,7 @@ StubPlan planStubQuery(const netpolicy::Decider& decider, const netpolicy::DnsQu
   StubPlan plan;
   if (query.qclass != netpolicy::kDnsClassIn) {
     plan.refusal = true;
-    plan.why = "class " + std::to_string(query.qclass) + " is not served";
+    plan.why = "only class IN is answered";
     return plan;
   }
   switch (query.qtype) {
@@ -22,7 +22,7 @@ StubPlan planStubQuery(const netpolicy::Decider& decider, const netpolicy::DnsQu
       break;
     default:
       plan.refusal = true;
-      plan.why = "type " + std::to_string(query.qtype) + " is not served";
+      plan.why = "only A and AAAA are answered";
       return plan;
   }
   netpolicy::Decision decision = decider.decideName(query.name);

@@ -37,7 +37,7 @@ struct StubPlan {
   StubStep step = StubStep::kReply;
   netpolicy::DnsRcode rcode = netpolicy::DnsRcode::kRefused;
   bool refusal = false;  // counted in dns_refused and logged
-  std::string why;       // for the log: "not in allow_out", "type 16 is not served"
+  std::string why;       // for the log: "not in allow_out", "only A and AAAA are answered"
   std::vector<uint16_t> qtypes;
 };
 

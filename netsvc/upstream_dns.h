@@ -50,8 +50,7 @@ std::vector<SocketAddress> parseResolvConf(std::string_view text);
 
 // A recursive query for `name` (already normalised) with an EDNS OPT record advertising
 // kUpstreamEdnsPayload bytes. Fails for a name that cannot be put on the wire.
-Result<std::vector<uint8_t>> buildUpstreamQuery(uint16_t id, std::string_view name,
-                                                uint16_t qtype);
+Result<std::vector<uint8_t>> buildUpstreamQuery(uint16_t id, std::string_view name, uint16_t qtype);
 
 struct UpstreamAnswer {
   netpolicy::DnsRcode rcode = netpolicy::DnsRcode::kNoError;

@@ -66,7 +66,8 @@ TEST_CASE("a gauge is not taken past its limit") {
   CHECK(gauge == 2);
 }
 
-TEST_CASE("a sandbox's refusal log is rate-limited, and the next line says how many were left out") {
+TEST_CASE(
+    "a sandbox's refusal log is rate-limited, and the next line says how many were left out") {
   SandboxNetStats stats;
   auto t = SandboxNetStats::Clock::time_point{} + 100s;
   for (uint32_t i = 0; i < kRefusalLogLinesPerSecond; ++i) {

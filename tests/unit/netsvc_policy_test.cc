@@ -46,9 +46,7 @@ std::vector<uint8_t> fromHex(std::string_view hex) {
   return out;
 }
 
-SniffResult sniff(std::span<const uint8_t> data) {
-  return sniffFirstBytes(protocolOf(data), data);
-}
+SniffResult sniff(std::span<const uint8_t> data) { return sniffFirstBytes(protocolOf(data), data); }
 
 const IpAddress kInternet = ipLiteral("198.19.0.10");
 
@@ -164,8 +162,8 @@ TEST_CASE("Host: blocked.test to an allowed name's address is refused by name") 
       d, sniff(bytes("GET / HTTP/1.1\r\nHost: blocked.test\r\nAccept: */*\r\n\r\n")), kInternet);
   CHECK(p.step == ProxyStep::kRefuse);
   CHECK(p.name == "blocked.test");
-  ProxyPlan ok = planConnection(
-      d, sniff(bytes("GET / HTTP/1.1\r\nHost: Allowed.Test:80\r\n\r\n")), kInternet);
+  ProxyPlan ok =
+      planConnection(d, sniff(bytes("GET / HTTP/1.1\r\nHost: Allowed.Test:80\r\n\r\n")), kInternet);
   CHECK(ok.step == ProxyStep::kResolveName);
   CHECK(ok.name == "allowed.test");
 }

@@ -36,7 +36,8 @@ Bytes wireName(const std::string& name) {
     size_t dot = name.find('.', start);
     if (dot == std::string::npos) dot = name.size();
     b.push_back(static_cast<uint8_t>(dot - start));
-    b.insert(b.end(), name.begin() + static_cast<long>(start), name.begin() + static_cast<long>(dot));
+    b.insert(b.end(), name.begin() + static_cast<long>(start),
+             name.begin() + static_cast<long>(dot));
     start = dot + 1;
   }
   b.push_back(0);
@@ -108,7 +109,8 @@ TEST_CASE("resolv.conf gives its nameservers in order and skips what is not an a
   CHECK(parseResolvConf("").empty());
 }
 
-TEST_CASE("the upstream query is a standard query with an EDNS record, as the stub's parser reads") {
+TEST_CASE(
+    "the upstream query is a standard query with an EDNS record, as the stub's parser reads") {
   auto query = buildUpstreamQuery(0x1234, "api.example.com", kAAAA);
   REQUIRE(query.ok());
   auto parsed = declaw::netpolicy::parseDnsQuery(*query);
@@ -125,12 +127,12 @@ TEST_CASE("the upstream query is a standard query with an EDNS record, as the st
 
 TEST_CASE("an answer's addresses and smallest TTL are read") {
   Response r("allowed.test", kA);
-  r.record(kToQuestion, kA, 300, v4(198, 19, 0, 10)).record(kToQuestion, kA, 60, v4(198, 19, 0, 11));
+  r.record(kToQuestion, kA, 300, v4(198, 19, 0, 10))
+      .record(kToQuestion, kA, 60, v4(198, 19, 0, 11));
   auto answer = parseUpstreamResponse(r.finish(), kId, "allowed.test", kA);
   REQUIRE(answer.ok());
   CHECK(answer->rcode == DnsRcode::kNoError);
-  CHECK(answer->addresses ==
-        std::vector{ipLiteral("198.19.0.10"), ipLiteral("198.19.0.11")});
+  CHECK(answer->addresses == std::vector{ipLiteral("198.19.0.10"), ipLiteral("198.19.0.11")});
   CHECK(answer->ttl == 60);
 }
 
@@ -165,7 +167,8 @@ TEST_CASE("a response to another question, id or type is not accepted") {
   Bytes query = ok;
   query[2] &= 0x7f;  // QR clear: a query, not a response
   CHECK_FALSE(parseUpstreamResponse(query, kId, "allowed.test", kA).ok());
-  CHECK_FALSE(parseUpstreamResponse(Bytes(ok.begin(), ok.begin() + 11), kId, "allowed.test", kA).ok());
+  CHECK_FALSE(
+      parseUpstreamResponse(Bytes(ok.begin(), ok.begin() + 11), kId, "allowed.test", kA).ok());
 }
 
 TEST_CASE("the question is matched without regard to case (0x20 from the upstream)") {
@@ -203,8 +206,7 @@ TEST_CASE("NXDOMAIN and SERVFAIL come back as rcodes, truncation as a flag") {
   auto nx = parseUpstreamResponse(Response("gone.test", kA, 0x8183).finish(), kId, "gone.test", kA);
   REQUIRE(nx.ok());
   CHECK(nx->rcode == DnsRcode::kNxDomain);
-  auto servfail =
-      parseUpstreamResponse(Response("x.test", kA, 0x8182).finish(), kId, "x.test", kA);
+  auto servfail = parseUpstreamResponse(Response("x.test", kA, 0x8182).finish(), kId, "x.test", kA);
   REQUIRE(servfail.ok());
   CHECK(servfail->rcode == DnsRcode::kServFail);
 
