@@ -29,7 +29,7 @@ namespace declaw::netsvc {
 
 struct DnsStubOptions {
   ResolverOptions resolver;
-  uint32_t max_in_flight = 1024;
+  uint32_t max_in_flight = 512;
   uint32_t max_in_flight_per_sandbox = 64;
   uint32_t max_tcp_connections = 256;
   uint32_t max_tcp_connections_per_sandbox = 16;

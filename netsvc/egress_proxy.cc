@@ -152,7 +152,7 @@ class EgressProxy::Impl::Session : public std::enable_shared_from_this<Session> 
                                   std::to_string(options_.first_bytes_timeout.count()) + " ms");
         return close();
       case Phase::kConnecting:
-        upstream_.close();  // the pending connect completes with operation_aborted
+        upstream_.close(ignored_);  // the pending connect completes with operation_aborted
         return connectNext();
       case Phase::kCopying:
         if (Clock::now() - last_activity_ >= options_.idle_timeout) return close();
@@ -388,6 +388,7 @@ class EgressProxy::Impl::Session : public std::enable_shared_from_this<Session> 
   std::string last_error_;
   std::string message_;
   size_t drained_ = 0;
+  boost::system::error_code ignored_;
   Clock::time_point last_activity_;
   std::array<Direction, 2> directions_{};
 };

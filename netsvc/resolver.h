@@ -34,7 +34,10 @@ struct ResolverOptions {
   std::chrono::milliseconds attempt_timeout{2000};
   std::chrono::milliseconds lookup_timeout{5000};
   size_t cache_entries = 4096;
-  size_t max_lookups = 256;
+  // Matches DnsStubOptions::max_in_flight: one sandbox holds at most the stub's per-sandbox
+  // share of it, but a few busy sandboxes together can fill it (then: SERVFAIL for everyone
+  // until lookups finish, at most lookup_timeout later). Each lookup holds one fd.
+  size_t max_lookups = 512;
   size_t max_waiters_per_lookup = 256;
   uint32_t max_cache_ttl = 300;  // seconds an answer is kept at most
   uint32_t negative_ttl = 30;    // seconds NXDOMAIN and empty answers are kept
