@@ -62,6 +62,12 @@ int parseSignal(const nlohmann::json& body) {
   }
   if (!field->is_string()) throw badRequest("'signal' must be a name or a number");
   std::string name = upper(field->get<std::string>());
+  int number = 0;
+  auto [end, ec] = std::from_chars(name.data(), name.data() + name.size(), number);
+  if (ec == std::errc() && end == name.data() + name.size()) {
+    if (number < 1 || number > kMaxSignal) throw badRequest("'signal' must be 1.." + std::to_string(kMaxSignal));
+    return number;
+  }
   if (name.rfind("SIG", 0) == 0) name.erase(0, 3);
   for (int sig = 1; sig < SIGRTMIN; ++sig) {
     const char* abbrev = ::sigabbrev_np(sig);

@@ -407,7 +407,9 @@ api::ProcessInfo Process::info() const {
 
 Result<api::RunResult> Process::takeResult() {
   std::lock_guard lock(mutex_);
-  if (!wait_status_) return ErrnoError(ESRCH) << error_;
+  // Killed for its timeout, but init did not report the exit in time (it may be busy with
+  // spawns that sandbox code keeps stopping): still a timeout, as far as the caller goes.
+  if (!wait_status_ && !timed_out_) return ErrnoError(ESRCH) << error_;
   api::RunResult r;
   r.pid = pid_;
   r.stdout_data = std::string(buffers_[kOut].read(0, end_at_finish_[kOut]));
@@ -416,7 +418,7 @@ Result<api::RunResult> Process::takeResult() {
   r.stderr_truncated = buffers_[kErr].dropped() > 0;
   for (auto& buffer : buffers_) buffer.release();
   std::optional<int> exit_code;
-  fillExit(wait_status_, timed_out_, exit_code, r.signal);
+  fillExit(wait_status_.value_or(SIGKILL), timed_out_, exit_code, r.signal);
   r.exit_code = exit_code.value_or(-1);
   r.timed_out = timed_out_;
   return r;

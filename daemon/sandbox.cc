@@ -241,7 +241,11 @@ ProcessPlan Sandbox::planFor(const api::ProcessSpec& spec) const {
   plan.stdin_open = spec.stdin_open;
   plan.timeout = std::chrono::seconds(run.timeout_s);
   plan.keep = OutputBuffer::Keep::kTail;
-  plan.buffer_bytes = limits_.output_buffer_bytes;
+  // A streamed foreground command has a reader from its first byte; give it the room a
+  // buffered answer would have, so bursts a live reader cannot keep up with are not lost.
+  plan.buffer_bytes = spec.background || spec.pty
+                          ? limits_.output_buffer_bytes
+                          : std::max(limits_.output_buffer_bytes, limits_.max_output_bytes);
   plan.max_stdin_bytes = limits_.max_stdin_buffer_bytes;
   return plan;
 }
@@ -266,7 +270,9 @@ Result<api::RunResult> Sandbox::run(const api::RunSpec& spec) {
   if (!process) return process.error();
   (*process)->waitFinished();
   auto result = (*process)->takeResult();
-  if (!result) return ErrnoError(ESRCH) << "sandbox " << id_ << ": " << result.error().message;
+  if (!result) {
+    return ErrnoError(ESRCH) << "sandbox " << id_ << " is not running: " << result.error().message;
+  }
   // The kernel's OOM killer picked a process of this sandbox while the command ran (most
   // likely the command itself: it is what allocates).
   result->oom_killed = oomKills() > ooms_before;

@@ -11,7 +11,7 @@ packages=(
   nlohmann-json3-dev libspdlog-dev libfmt-dev
   catch2 libcli11-dev libcap-dev
   python3 python3-pip python3-setuptools python3-wheel
-  curl iproute2 bubblewrap util-linux procps
+  curl iproute2 bubblewrap util-linux procps nftables
 )
 
 missing=()

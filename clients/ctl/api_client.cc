@@ -7,9 +7,16 @@ namespace {
 
 constexpr size_t kMaxErrorSnippetBytes = 200;
 constexpr std::string_view kJsonType = "application/json";
+constexpr int kStatusNotFound = 404;
+constexpr int kStatusConflict = 409;
+constexpr int kStatusTooManyRequests = 429;
 
 std::string sandboxPath(std::string_view id) {
   return "/v1/sandboxes/" + percentEncode(id, /*keep_slash=*/false);
+}
+
+std::string processPath(std::string_view id, int64_t pid) {
+  return sandboxPath(id) + "/commands/" + std::to_string(pid);
 }
 
 std::string filesTarget(std::string_view id, std::string_view route, std::string_view path) {
@@ -114,6 +121,114 @@ Result<nlohmann::json> ApiClient::setTimeout(std::string_view id, int64_t second
 
 Result<nlohmann::json> ApiClient::runCommand(std::string_view id, const nlohmann::json& request) {
   return callJson("POST", sandboxPath(id) + "/commands", &request);
+}
+
+Result<void> ApiClient::readEvents(std::string_view method, const std::string& target,
+                                   const nlohmann::json* request, const EventHandler& handler) {
+  std::string payload;
+  RequestBody body;
+  if (request != nullptr) {
+    auto text = serializeJson(*request);
+    if (!text) return text.error();
+    payload = std::move(*text);
+    body.content_type = kJsonType;
+    body.data = payload;
+  }
+  SseParser parser;
+  std::vector<SseEvent> events;
+  bool finished = false;
+  BodySink sink;
+  sink.write = [&](std::string_view bytes) -> Result<void> {
+    events.clear();
+    if (auto r = parser.feed(bytes, events); !r) {
+      return PlainError() << "bad response from declawd: " << r.error().describe();
+    }
+    for (const auto& event : events) {
+      if (finished) break;
+      auto done = handler(event);
+      if (!done) return done.error();
+      finished = *done;
+    }
+    return Ok{};
+  };
+  sink.complete = [&] { return finished; };
+  auto response = http_.send(method, target, body, &sink);
+  if (!response) return response.error();
+  if (!isSuccess(response->head.status)) {
+    return apiError(response->head.status, response->head.reason, response->body);
+  }
+  return Ok{};
+}
+
+Result<void> ApiClient::streamCommand(std::string_view id, const nlohmann::json& request,
+                                      const EventHandler& handler) {
+  return readEvents("POST", sandboxPath(id) + "/commands/stream", &request, handler);
+}
+
+Result<void> ApiClient::attachProcess(std::string_view id, int64_t pid, bool follow,
+                                      const EventHandler& handler) {
+  return readEvents("GET", processPath(id, pid) + "/stream?follow=" + (follow ? "true" : "false"),
+                    nullptr, handler);
+}
+
+Result<nlohmann::json> ApiClient::startTerminal(std::string_view id,
+                                                const nlohmann::json& request) {
+  return callJson("POST", sandboxPath(id) + "/pty", &request);
+}
+
+Result<nlohmann::json> ApiClient::listProcesses(std::string_view id) {
+  auto doc = callJson("GET", sandboxPath(id) + "/commands", nullptr);
+  if (!doc) return doc;
+  if (doc->is_object() && doc->contains("processes") && (*doc)["processes"].is_array()) {
+    return (*doc)["processes"];
+  }
+  return PlainError() << "bad response from declawd: no processes array";
+}
+
+Result<void> ApiClient::killProcess(std::string_view id, int64_t pid) {
+  auto doc = callJson("DELETE", processPath(id, pid), nullptr);
+  if (!doc) return doc.error();
+  return Ok{};
+}
+
+Result<void> ApiClient::signalProcess(std::string_view id, int64_t pid,
+                                      const nlohmann::json& signal) {
+  nlohmann::json request = {{"signal", signal}};
+  auto doc = callJson("POST", processPath(id, pid) + "/signal", &request);
+  if (!doc) return doc.error();
+  return Ok{};
+}
+
+Result<StdinOutcome> ApiClient::sendStdin(std::string_view id, int64_t pid,
+                                          std::string_view bytes) {
+  auto payload = serializeJson(nlohmann::json{{"data_base64", base64Encode(bytes)}});
+  if (!payload) return payload.error();
+  RequestBody body;
+  body.content_type = kJsonType;
+  body.data = *payload;
+  auto response = http_.send("POST", processPath(id, pid) + "/stdin", body);
+  if (!response) return response.error();
+  const int status = response->head.status;
+  if (isSuccess(status)) return StdinOutcome::kQueued;
+  if (status == kStatusTooManyRequests) return StdinOutcome::kBusy;
+  if (status == kStatusConflict || status == kStatusNotFound) return StdinOutcome::kClosed;
+  return apiError(status, response->head.reason, response->body);
+}
+
+Result<void> ApiClient::closeStdin(std::string_view id, int64_t pid) {
+  auto response = http_.send("DELETE", processPath(id, pid) + "/stdin");
+  if (!response) return response.error();
+  const int status = response->head.status;
+  // A process that has finished has no stdin left to close: that is what was wanted.
+  if (isSuccess(status) || status == kStatusConflict) return Ok{};
+  return apiError(status, response->head.reason, response->body);
+}
+
+Result<void> ApiClient::resizeTerminal(std::string_view id, int64_t pid, TerminalSize size) {
+  nlohmann::json request = {{"rows", size.rows}, {"cols", size.cols}};
+  auto doc = callJson("POST", processPath(id, pid) + "/resize", &request);
+  if (!doc) return doc.error();
+  return Ok{};
 }
 
 Result<nlohmann::json> ApiClient::fileInfo(std::string_view id, std::string_view path) {

@@ -3,11 +3,14 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
 
 #include "clients/ctl/http_client.h"
+#include "clients/ctl/requests.h"
+#include "clients/ctl/sse_parse.h"
 #include "common/result.h"
 
 namespace declaw::ctl {
@@ -22,6 +25,17 @@ Result<nlohmann::json> parseJsonBody(std::string_view body);
 // Serializes a request body; strings that are not UTF-8 cannot be sent as JSON and are an Error.
 Result<std::string> serializeJson(const nlohmann::json& value);
 
+// Receives the events of a process's output stream in order, as they arrive. Returning true
+// ends the stream there (the `exit` event has come); an Error ends it and is passed on.
+using EventHandler = std::function<Result<bool>(const SseEvent&)>;
+
+// What became of bytes sent to a process's stdin.
+enum class StdinOutcome {
+  kQueued,  // 204
+  kBusy,    // 429: the process has not read enough of what was queued yet; try again later
+  kClosed,  // 409 or 404: its stdin is closed, or it has finished
+};
+
 class ApiClient {
  public:
   explicit ApiClient(std::string socket_path) : http_(std::move(socket_path)) {}
@@ -32,7 +46,29 @@ class ApiClient {
   Result<nlohmann::json> getSandbox(std::string_view id);
   Result<void> killSandbox(std::string_view id);
   Result<nlohmann::json> setTimeout(std::string_view id, int64_t seconds);
+  // POST .../commands: the result of a foreground command, or a background ProcessInfo.
   Result<nlohmann::json> runCommand(std::string_view id, const nlohmann::json& request);
+  // POST .../commands/stream: the events of a new command, until handler is done or the stream
+  // ends. Errors before the process starts are API errors.
+  Result<void> streamCommand(std::string_view id, const nlohmann::json& request,
+                             const EventHandler& handler);
+  // GET .../commands/{pid}/stream?follow=...: what the ring buffers hold, then (follow) live.
+  Result<void> attachProcess(std::string_view id, int64_t pid, bool follow,
+                             const EventHandler& handler);
+  // POST .../pty: a ProcessInfo.
+  Result<nlohmann::json> startTerminal(std::string_view id, const nlohmann::json& request);
+  // GET .../commands, unwrapped to the array of ProcessInfo.
+  Result<nlohmann::json> listProcesses(std::string_view id);
+  // DELETE .../commands/{pid}: SIGKILL to its process group; succeeds when already finished.
+  Result<void> killProcess(std::string_view id, int64_t pid);
+  // POST .../commands/{pid}/signal; signal is a name or a number (signalRequestValue()).
+  Result<void> signalProcess(std::string_view id, int64_t pid, const nlohmann::json& signal);
+  // POST .../commands/{pid}/stdin with the exact bytes (data_base64).
+  Result<StdinOutcome> sendStdin(std::string_view id, int64_t pid, std::string_view bytes);
+  // DELETE .../commands/{pid}/stdin; succeeds when the process has finished (409).
+  Result<void> closeStdin(std::string_view id, int64_t pid);
+  // POST .../commands/{pid}/resize.
+  Result<void> resizeTerminal(std::string_view id, int64_t pid, TerminalSize size);
   Result<nlohmann::json> fileInfo(std::string_view id, std::string_view path);
   // PUT .../files/raw: streams size bytes from fd; returns the EntryInfo.
   Result<nlohmann::json> uploadFile(std::string_view id, std::string_view path, int fd,
@@ -44,6 +80,8 @@ class ApiClient {
   Result<nlohmann::json> callJson(std::string_view method, const std::string& target,
                                   const nlohmann::json* request);
   Result<nlohmann::json> checked(Result<HttpResponse> response);
+  Result<void> readEvents(std::string_view method, const std::string& target,
+                          const nlohmann::json* request, const EventHandler& handler);
 
   HttpClient http_;
 };

@@ -6,6 +6,7 @@
 #include <iostream>
 
 #include "clients/ctl/api_client.h"
+#include "clients/ctl/commands_internal.h"
 #include "clients/ctl/format.h"
 #include "clients/ctl/io_util.h"
 
@@ -14,48 +15,6 @@ namespace {
 
 // Client-side cap on --stdin; the daemon applies its own max_json_body_bytes too.
 constexpr size_t kMaxStdinBytes = size_t{64} * 1024 * 1024;
-
-void warn(const std::string& message) { std::cerr << "declawctl: warning: " << message << "\n"; }
-
-// Runs one command and reproduces it locally: its bytes on our stdout/stderr (or the result
-// JSON), warnings for truncation, and its exit code. add_sandbox_id puts the sandbox id into the
-// --json output of `run`, whose sandbox is gone by the time anyone reads it.
-int executeCommand(ApiClient& api, const GlobalOptions& global, const std::string& id,
-                   const ExecSpec& spec, const nlohmann::json& request, bool add_sandbox_id) {
-  auto result = api.runCommand(id, request);
-  if (!result) return reportError(result.error());
-  auto outcome = decodeCommandResult(*result);
-  if (!outcome) return reportError(outcome.error());
-
-  if (global.json) {
-    if (add_sandbox_id) (*result)["sandbox_id"] = id;
-    printJson(*result);
-  } else {
-    // Our own stdout closing early (`| head`) ends us with SIGPIPE, as for any filter.
-    if (auto r = writeFully(STDOUT_FILENO, outcome->stdout_bytes); !r) {
-      return reportError(PlainError() << "stdout: " << r.error().describe());
-    }
-    if (auto r = writeFully(STDERR_FILENO, outcome->stderr_bytes); !r) {
-      return reportError(PlainError() << "stderr: " << r.error().describe());
-    }
-  }
-  if (outcome->stdout_truncated) warn("stdout was truncated by declawd (over max_output_bytes)");
-  if (outcome->stderr_truncated) warn("stderr was truncated by declawd (over max_output_bytes)");
-  if (outcome->timed_out) {
-    // With no command timeout (0), only the sandbox's own timeout can have stopped it.
-    std::cerr << "declawctl: command timed out";
-    if (spec.timeout_s > 0) std::cerr << " after " << spec.timeout_s << " s";
-    std::cerr << "\n";
-  }
-  return outcome->exit_code;
-}
-
-Result<std::string> readStdinIfAsked(const ExecSpec& spec) {
-  if (!spec.send_stdin) return std::string();
-  auto data = readFully(STDIN_FILENO, kMaxStdinBytes);
-  if (!data) return PlainError() << "--stdin: " << data.error().describe();
-  return data;
-}
 
 // Kills the sandbox of `run` when it goes out of scope, on every path out, exceptions included.
 class SandboxReaper {
@@ -79,6 +38,65 @@ class SandboxReaper {
 };
 
 }  // namespace
+
+void warn(const std::string& message) { std::cerr << "declawctl: warning: " << message << "\n"; }
+
+Result<std::string> readStdinIfAsked(const ExecSpec& spec) {
+  if (!spec.send_stdin) return std::string();
+  auto data = readFully(STDIN_FILENO, kMaxStdinBytes);
+  if (!data) return PlainError() << "--stdin: " << data.error().describe();
+  return data;
+}
+
+int runBuffered(ApiClient& api, const GlobalOptions& global, const std::string& id,
+                const ExecSpec& spec, const nlohmann::json& request, bool add_sandbox_id) {
+  auto result = api.runCommand(id, request);
+  if (!result) return reportError(result.error());
+  auto outcome = decodeCommandResult(*result);
+  if (!outcome) return reportError(outcome.error());
+
+  if (global.json) {
+    if (add_sandbox_id) (*result)["sandbox_id"] = id;
+    printJson(*result);
+  } else {
+    // Our own stdout closing early (`| head`) ends us with SIGPIPE, as for any filter.
+    if (auto r = writeFully(STDOUT_FILENO, outcome->stdout_bytes); !r) {
+      return reportError(PlainError() << "stdout: " << r.error().describe());
+    }
+    if (auto r = writeFully(STDERR_FILENO, outcome->stderr_bytes); !r) {
+      return reportError(PlainError() << "stderr: " << r.error().describe());
+    }
+  }
+  if (outcome->stdout_truncated) warn("stdout was truncated by declawd (over max_output_bytes)");
+  if (outcome->stderr_truncated) warn("stderr was truncated by declawd (over max_output_bytes)");
+  if (outcome->timed_out) {
+    ExitEvent exit;
+    exit.timed_out = true;
+    return reportExit(exit, commandTimeout(spec));
+  }
+  return outcome->exit_code;
+}
+
+int reportExit(const ExitEvent& exit, int64_t timeout_s) {
+  if (exit.timed_out) {
+    // With no command timeout (0), only the sandbox's own timeout can have stopped it.
+    std::cerr << "declawctl: command timed out";
+    if (timeout_s > 0) std::cerr << " after " << timeout_s << " s";
+    std::cerr << "\n";
+  }
+  auto status = exitStatus(exit);
+  if (status) return *status;
+  return reportError(
+      PlainError() << (exit.error.empty() ? "the command ended without an exit code" : exit.error));
+}
+
+Result<int64_t> pidOf(const nlohmann::json& process) {
+  if (process.is_object()) {
+    auto it = process.find("pid");
+    if (it != process.end() && it->is_number_integer()) return it->get<int64_t>();
+  }
+  return PlainError() << "bad response from declawd: no pid";
+}
 
 std::string resolveSocketPath(const std::string& flag_value) {
   if (!flag_value.empty()) return flag_value;
@@ -168,15 +186,6 @@ int cmdSetTimeout(const GlobalOptions& global, const std::string& id, int64_t se
   return 0;
 }
 
-int cmdExec(const GlobalOptions& global, const std::string& id, const ExecSpec& spec) {
-  auto stdin_data = readStdinIfAsked(spec);
-  if (!stdin_data) return reportError(stdin_data.error());
-  auto request = buildCommandRequest(spec, *stdin_data);
-  if (!request) return reportError(request.error());
-  ApiClient api(global.socket_path);
-  return executeCommand(api, global, id, spec, *request, /*add_sandbox_id=*/false);
-}
-
 int cmdRun(const GlobalOptions& global, const SandboxSpec& sandbox, const ExecSpec& spec) {
   // Everything that can fail locally fails before a sandbox exists.
   auto stdin_data = readStdinIfAsked(spec);
@@ -184,8 +193,8 @@ int cmdRun(const GlobalOptions& global, const SandboxSpec& sandbox, const ExecSp
   auto command = buildCommandRequest(spec, *stdin_data);
   if (!command) return reportError(command.error());
   SandboxSpec with_lifetime = sandbox;
-  if (!with_lifetime.timeout_s && spec.timeout_s > 0) {
-    with_lifetime.timeout_s = spec.timeout_s + kRunSandboxGraceS;
+  if (!with_lifetime.timeout_s && commandTimeout(spec) > 0) {
+    with_lifetime.timeout_s = commandTimeout(spec) + kRunSandboxGraceS;
   }
   auto create = buildCreateRequest(with_lifetime);
   if (!create) return reportError(create.error());
@@ -203,10 +212,15 @@ int cmdRun(const GlobalOptions& global, const SandboxSpec& sandbox, const ExecSp
   int rc;
   {
     SandboxReaper reaper(api, id);
-    rc =
-        g_interrupted != 0 ? kErrorExitCode : executeCommand(api, global, id, spec, *command, true);
+    if (g_interrupted != 0) {
+      rc = kErrorExitCode;
+    } else if (spec.mode == ExecMode::kBuffered) {
+      rc = runBuffered(api, global, id, spec, *command, /*add_sandbox_id=*/true);
+    } else {
+      rc = runLive(api, global, id, spec, *command);
+    }
   }
-  if (g_interrupted != 0) return 128 + g_interrupted;
+  if (g_interrupted != 0) return kSignalExitBase + g_interrupted;
   return rc;
 }
 

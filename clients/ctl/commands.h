@@ -28,9 +28,17 @@ int cmdList(const GlobalOptions& global, const std::vector<std::string>& states,
 int cmdInfo(const GlobalOptions& global, const std::string& id);
 int cmdKill(const GlobalOptions& global, const std::vector<std::string>& ids);
 int cmdSetTimeout(const GlobalOptions& global, const std::string& id, int64_t seconds);
+// All the modes of exec (spec.mode); see docs/declawctl.md.
 int cmdExec(const GlobalOptions& global, const std::string& id, const ExecSpec& spec);
 int cmdRun(const GlobalOptions& global, const SandboxSpec& sandbox, const ExecSpec& spec);
 int cmdCopy(const GlobalOptions& global, const std::string& src, const std::string& dst);
+int cmdProcessList(const GlobalOptions& global, const std::string& id);
+// Prints what the process has written (follow: and then what it writes, until it exits); 0.
+int cmdLogs(const GlobalOptions& global, const std::string& id, int64_t pid, bool follow);
+int cmdSignal(const GlobalOptions& global, const std::string& id, int64_t pid, int signal);
+// SIGKILL to each process's group (`kill ID --pid PID...`); idempotent.
+int cmdKillProcesses(const GlobalOptions& global, const std::string& id,
+                     const std::vector<int64_t>& pids);
 
 // Shared by the verb files: prints "declawctl: <error>" to stderr and returns kErrorExitCode.
 int reportError(const Error& error);

@@ -4,6 +4,8 @@
 #include <array>
 #include <cstdint>
 
+#include "clients/ctl/signals.h"
+
 namespace declaw::ctl {
 namespace {
 
@@ -48,6 +50,13 @@ int base64Value(char c) {
   if (c == '+') return 62;
   if (c == '/') return 63;
   return -1;
+}
+
+// A boolean field that is true; anything else (missing, null, another type) is false.
+bool isTrue(const nlohmann::json& object, const char* key) {
+  if (!object.is_object()) return false;
+  auto it = object.find(key);
+  return it != object.end() && it->is_boolean() && it->get<bool>();
 }
 
 }  // namespace
@@ -134,6 +143,32 @@ Result<std::string> base64Decode(std::string_view text) {
       bits -= 8;
       out += static_cast<char>((acc >> bits) & 0xFF);
     }
+  }
+  return out;
+}
+
+std::string base64Encode(std::string_view bytes) {
+  static constexpr char kAlphabet[] =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  out.reserve((bytes.size() + 2) / 3 * 4);
+  size_t i = 0;
+  for (; i + 3 <= bytes.size(); i += 3) {
+    uint32_t v = (static_cast<uint8_t>(bytes[i]) << 16) |
+                 (static_cast<uint8_t>(bytes[i + 1]) << 8) | static_cast<uint8_t>(bytes[i + 2]);
+    out += kAlphabet[(v >> 18) & 63];
+    out += kAlphabet[(v >> 12) & 63];
+    out += kAlphabet[(v >> 6) & 63];
+    out += kAlphabet[v & 63];
+  }
+  size_t left = bytes.size() - i;
+  if (left > 0) {
+    uint32_t v = static_cast<uint8_t>(bytes[i]) << 16;
+    if (left == 2) v |= static_cast<uint8_t>(bytes[i + 1]) << 8;
+    out += kAlphabet[(v >> 18) & 63];
+    out += kAlphabet[(v >> 12) & 63];
+    out += left == 2 ? kAlphabet[(v >> 6) & 63] : '=';
+    out += '=';
   }
   return out;
 }
@@ -265,6 +300,56 @@ std::string formatSandboxInfo(const nlohmann::json& info) {
     out += line + "\n";
   }
   return out;
+}
+
+std::string escapeControl(std::string_view text) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(text.size());
+  for (char c : text) {
+    auto byte = static_cast<unsigned char>(c);
+    if (c == '\n') {
+      out += "\\n";
+    } else if (c == '\t') {
+      out += "\\t";
+    } else if (byte < 0x20 || byte == 0x7f) {
+      out += "\\x";
+      out += kHex[byte >> 4];
+      out += kHex[byte & 0xF];
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+std::string processState(const nlohmann::json& process) {
+  if (!process.is_object()) return "unknown";
+  if (isTrue(process, "running")) return "running";
+  if (isTrue(process, "timed_out")) return "timed-out";
+  auto signal = process.find("signal");
+  if (signal != process.end() && signal->is_number_integer()) {
+    return "killed(" + signalName(signal->get<int>()) + ")";
+  }
+  auto code = process.find("exit_code");
+  if (code != process.end() && code->is_number_integer()) {
+    return "exited(" + std::to_string(code->get<int64_t>()) + ")";
+  }
+  return "unknown";
+}
+
+std::string formatProcessTable(const nlohmann::json& processes) {
+  std::vector<std::vector<std::string>> rows;
+  if (processes.is_array()) {
+    for (const auto& p : processes) {
+      // A login shell of `exec -it` has no command: null in the contract, "" from declawd.
+      const std::string cmd = displayField(p, "cmd");
+      rows.push_back({displayField(p, "pid"), escapeControl(displayField(p, "user")),
+                      processState(p), isTrue(p, "is_pty") ? "yes" : "no",
+                      displayField(p, "started_at"), cmd.empty() ? "-" : escapeControl(cmd)});
+    }
+  }
+  return formatTable({"PID", "USER", "STATE", "PTY", "STARTED", "CMD"}, rows);
 }
 
 }  // namespace declaw::ctl

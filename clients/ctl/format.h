@@ -41,6 +41,9 @@ std::string metadataQuery(const std::map<std::string, std::string>& pairs);
 // Standard base64 (RFC 4648, '+' '/'), padding optional; whitespace or other bytes are errors.
 Result<std::string> base64Decode(std::string_view text);
 
+// Standard base64 with padding.
+std::string base64Encode(std::string_view bytes);
+
 // True when the bytes are well-formed UTF-8 (what a JSON string may carry).
 bool isValidUtf8(std::string_view bytes);
 
@@ -70,6 +73,17 @@ std::string formatSandboxTable(const nlohmann::json& sandboxes);
 
 // The `info` view: one "field: value" line per SandboxInfo field, aligned.
 std::string formatSandboxInfo(const nlohmann::json& info);
+
+// The STATE column of `ps` for a ProcessInfo: "running", "exited(N)", "killed(SIG)" (a signal
+// name, or its number), "timed-out", or "unknown" when it ended without an exit code.
+std::string processState(const nlohmann::json& process);
+
+// The `ps` table for a JSON array of ProcessInfo: PID USER STATE PTY STARTED CMD. Control
+// characters in a command are shown escaped, so a table row is one terminal line.
+std::string formatProcessTable(const nlohmann::json& processes);
+
+// Text for one terminal line: control characters (newlines, escapes) as \n, \t, \xNN.
+std::string escapeControl(std::string_view text);
 
 // A field of a JSON object as a string for display: strings as they are, null/missing as "-",
 // anything else as JSON.

@@ -159,9 +159,10 @@ Result<HttpResponse> readResponse(int sock, std::string_view method, const BodyS
     return true;
   };
 
+  auto caller_done = [&] { return to_sink && sink->complete && sink->complete(); };
   auto complete = consume(buf);
   if (!complete) return complete.error();
-  bool done = *complete;
+  bool done = *complete || caller_done();
   while (!done) {
     auto n = recvSome(sock, chunk.data(), chunk.size());
     if (!n) return n.error();
@@ -171,7 +172,7 @@ Result<HttpResponse> readResponse(int sock, std::string_view method, const BodyS
     }
     auto r = consume(std::string_view(chunk.data(), *n));
     if (!r) return r.error();
-    done = *r;
+    done = *r || caller_done();
   }
   return response;
 }

@@ -28,9 +28,12 @@ struct RequestBody {
 // Receives a successful (2xx) response body as it arrives, instead of buffering it. open() runs
 // once when the 2xx head is in, before any data (also for an empty body), so a caller can create
 // its output file only when there is something to write. Error bodies are always buffered.
+// complete(), when set, is asked after each write: true ends the response there, unread (an
+// event stream whose last event has come; the connection is closed, never reused).
 struct BodySink {
   std::function<Result<void>()> open;
   std::function<Result<void>(std::string_view)> write;
+  std::function<bool()> complete;
 };
 
 struct HttpResponse {

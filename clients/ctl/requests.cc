@@ -29,6 +29,19 @@ Result<std::string> streamBytes(const nlohmann::json& result, const std::string&
   return text->get<std::string>();
 }
 
+// user, cwd, envs and the timeout: what every way of starting a process takes alike.
+Result<void> addProcessFlags(const ExecSpec& spec, nlohmann::json& request) {
+  if (!spec.user.empty()) request["user"] = spec.user;
+  if (!spec.cwd.empty()) request["cwd"] = spec.cwd;
+  if (!spec.envs.empty()) {
+    auto envs = parseKeyValues(spec.envs);
+    if (!envs) return PlainError() << "--env: " << envs.error().message;
+    request["envs"] = *envs;
+  }
+  if (waitsForExit(spec.mode) || spec.timeout_s) request["timeout"] = commandTimeout(spec);
+  return Ok{};
+}
+
 }  // namespace
 
 Result<nlohmann::json> buildCreateRequest(const SandboxSpec& spec) {
@@ -49,15 +62,31 @@ Result<nlohmann::json> buildCreateRequest(const SandboxSpec& spec) {
   return request;
 }
 
+bool waitsForExit(ExecMode mode) {
+  return mode == ExecMode::kWait || mode == ExecMode::kBuffered || mode == ExecMode::kInteractive;
+}
+
+int64_t commandTimeout(const ExecSpec& spec) {
+  if (spec.timeout_s) return *spec.timeout_s;
+  return waitsForExit(spec.mode) ? kDefaultCommandTimeoutS : 0;
+}
+
 Result<nlohmann::json> buildCommandRequest(const ExecSpec& spec, const std::string& stdin_data) {
   if (spec.argv.empty()) return PlainError() << "no command given (put it after --)";
-  nlohmann::json request = {{"cmd", shellJoin(spec.argv)}, {"timeout", spec.timeout_s}};
-  if (!spec.user.empty()) request["user"] = spec.user;
-  if (!spec.cwd.empty()) request["cwd"] = spec.cwd;
-  if (!spec.envs.empty()) {
-    auto envs = parseKeyValues(spec.envs);
-    if (!envs) return PlainError() << "--env: " << envs.error().message;
-    request["envs"] = *envs;
+  nlohmann::json request = {{"cmd", shellJoin(spec.argv)}};
+  if (auto r = addProcessFlags(spec, request); !r) return r.error();
+  switch (spec.mode) {
+    case ExecMode::kWait:
+    case ExecMode::kBuffered:
+      break;
+    case ExecMode::kInteractive:
+      request["stdin_open"] = true;
+      break;
+    case ExecMode::kDetach:
+      request["background"] = true;
+      break;
+    case ExecMode::kTerminal:
+      return PlainError() << "a terminal is started with buildPtyRequest";
   }
   if (spec.send_stdin) {
     if (!isValidUtf8(stdin_data)) {
@@ -66,6 +95,13 @@ Result<nlohmann::json> buildCommandRequest(const ExecSpec& spec, const std::stri
     }
     request["stdin"] = stdin_data;
   }
+  return request;
+}
+
+Result<nlohmann::json> buildPtyRequest(const ExecSpec& spec, TerminalSize size) {
+  nlohmann::json request = {{"size", {{"rows", size.rows}, {"cols", size.cols}}}};
+  if (!spec.argv.empty()) request["cmd"] = shellJoin(spec.argv);
+  if (auto r = addProcessFlags(spec, request); !r) return r.error();
   return request;
 }
 

@@ -31,22 +31,52 @@ struct SandboxSpec {
   std::optional<bool> internet;       // allow_internet_access; omitted when unset
 };
 
+// How `exec` runs its command.
+enum class ExecMode {
+  kWait,         // live output, exit with the command's code (POST .../commands/stream)
+  kBuffered,     // --buffered, --json: the whole output at the end (POST .../commands)
+  kDetach,       // -d: start in the background, print the pid (POST .../commands, background)
+  kInteractive,  // -i: kWait, and declawctl's stdin streams to the command's
+  kTerminal,     // -it: a PTY driven by the local terminal (POST .../pty)
+};
+
 // Flags of `exec` (and the command half of `run`).
 struct ExecSpec {
-  std::string user;               // omitted when empty
-  std::string cwd;                // omitted when empty
-  std::vector<std::string> envs;  // K=V
-  int64_t timeout_s = kDefaultCommandTimeoutS;
-  bool send_stdin = false;
-  std::vector<std::string> argv;  // joined with shellJoin()
+  ExecMode mode = ExecMode::kWait;
+  std::string user;                  // omitted when empty
+  std::string cwd;                   // omitted when empty
+  std::vector<std::string> envs;     // K=V
+  std::optional<int64_t> timeout_s;  // --timeout; see commandTimeout()
+  bool send_stdin = false;           // --stdin: all of stdin up front, as the request's `stdin`
+  std::vector<std::string> argv;     // joined with shellJoin(); may be empty for kTerminal
+};
+
+// The command timeout in effect: --timeout, else the API's default for the mode (60 s for a
+// command declawctl waits for, none for a background process or a terminal).
+int64_t commandTimeout(const ExecSpec& spec);
+
+// kWait, kBuffered, kInteractive: declawctl waits for the command and exits with its code.
+bool waitsForExit(ExecMode mode);
+
+// Rows and columns of a terminal.
+struct TerminalSize {
+  int rows = 24;
+  int cols = 80;
 };
 
 // POST /v1/sandboxes body.
 Result<nlohmann::json> buildCreateRequest(const SandboxSpec& spec);
 
-// POST /v1/sandboxes/{id}/commands body; stdin_data is sent when spec.send_stdin. Bytes that are
-// not UTF-8 cannot travel in the API's JSON `stdin` string and are an Error.
+// The body of POST .../commands (kBuffered: foreground, kDetach: background) and of
+// POST .../commands/stream (kWait, kInteractive: with "stdin_open"). stdin_data is sent when
+// spec.send_stdin. Bytes that are not UTF-8 cannot travel in the API's JSON `stdin` string and
+// are an Error. The timeout is always sent for a command declawctl waits for, so the "timed out
+// after S s" message names the real limit; for kDetach only when given.
 Result<nlohmann::json> buildCommandRequest(const ExecSpec& spec, const std::string& stdin_data);
+
+// POST .../pty body: the size, the command when one was given (else the daemon starts an
+// interactive login shell), and the flags that were given.
+Result<nlohmann::json> buildPtyRequest(const ExecSpec& spec, TerminalSize size);
 
 // A command result as declawctl reproduces it.
 struct CommandOutcome {

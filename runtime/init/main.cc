@@ -9,6 +9,7 @@
 //   5. Ready, then serve requests (server.h) until the daemon goes away
 // Any setup failure is reported as SetupFailed{errno, what} and ends init.
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -67,6 +68,10 @@ Result<void> buildRoot(const InitConfig& config) {
 
 Result<void> setUp(const InitConfig& config) {
   if (auto r = validateConfig(config); !r) return r;
+  // The daemon moved us into the sandbox's cgroup after clone() made our cgroup namespace, so
+  // that namespace's root is still the daemon's cgroup and /proc/self/cgroup would show the
+  // path to ours. A new one is rooted here (cgroup_namespaces(7)): the sandbox sees only "/".
+  if (::unshare(CLONE_NEWCGROUP) != 0) return ErrnoError() << "unshare cgroup namespace";
   ::umask(0);
   if (auto r = buildRoot(config); !r) return r;
   if (::sethostname(config.hostname.data(), config.hostname.size()) != 0) {

@@ -117,13 +117,14 @@ def run_output(result):
 class Daemon:
     """A declawd on a temp socket and state dir; stop() asserts a clean exit."""
 
-    def __init__(self, config=None):
+    def __init__(self, config=None, workdir=None):
+        """workdir: reuse the socket and state dir of an earlier Daemon (one that crashed)."""
         require_root()
-        self.dir = tempfile.mkdtemp(prefix="declaw-test-")
+        self.dir = workdir or tempfile.mkdtemp(prefix="declaw-test-")
         os.chmod(self.dir, 0o755)
         self.socket = os.path.join(self.dir, "declaw.sock")
         self.state = os.path.join(self.dir, "state")
-        self.log_path = os.path.join(self.dir, "declawd.log")
+        self.log_path = os.path.join(self.dir, f"declawd-{time.monotonic_ns()}.log")
         args = [DECLAWD, "--socket", self.socket, "--state-dir", self.state, "--log-level", "debug"]
         if config:
             cfg = os.path.join(self.dir, "config.json")
@@ -145,6 +146,12 @@ class Daemon:
                     pass
             time.sleep(0.05)
         raise RuntimeError(f"declawd did not come up: {self.read_log()}")
+
+    def crash(self):
+        """SIGKILL, as a crash would: nothing of the daemon's own cleanup runs."""
+        self.proc.kill()
+        self.proc.wait()
+        self.log.close()
 
     def read_log(self):
         if not self.log.closed:

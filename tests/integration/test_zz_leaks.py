@@ -1,6 +1,6 @@
 """Runs last (ctest orders it after the other integration tests): after the whole suite, nothing
 of ours may remain on the host: no sandbox processes, no processes in the sandbox uid pool, no
-mounts, no test state directories."""
+mounts, no cgroups, no test state directories."""
 import glob
 import os
 import unittest
@@ -42,6 +42,16 @@ class NothingLeftBehind(unittest.TestCase):
     def test_no_mounts_mention_declaw(self):
         with open("/proc/self/mountinfo") as f:
             self.assertEqual([l for l in f if "declaw" in l], [])
+
+    def test_no_cgroups_of_ours_remain(self):
+        # The daemon's subtree ("declaw", or a cgroup test's "declaw-test-*") and sandbox leaves.
+        ours = []
+        for root, dirs, _ in os.walk("/sys/fs/cgroup"):
+            for d in dirs:
+                if d.startswith("declaw") or d.startswith("sbx-"):
+                    ours.append(os.path.join(root, d))
+            dirs[:] = [d for d in dirs if not d.startswith("declaw")]
+        self.assertEqual(ours, [])
 
     def test_no_test_state_directories_remain(self):
         self.assertEqual(glob.glob("/tmp/declaw-test-*"), [])

@@ -1,15 +1,18 @@
 // declawctl's HTTP/1.1 client: response heads, body framing, chunked decoding fed in arbitrary
-// pieces, and whole requests against a canned server on a Unix socket in a temp directory.
+// pieces, and whole requests (event streams too) against a canned server on a Unix socket in a
+// temp directory.
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <string>
 #include <thread>
 
+#include "clients/ctl/api_client.h"
 #include "clients/ctl/http_client.h"
 #include "clients/ctl/http_parse.h"
 #include "common/unique_fd.h"
@@ -151,7 +154,9 @@ class CannedServer {
     }
     for (size_t i = 0; i < answer_.size(); i += 3) {
       std::string_view piece = std::string_view(answer_).substr(i, 3);
-      if (::write(conn.get(), piece.data(), piece.size()) < 0) return;
+      // MSG_NOSIGNAL: a client that stops reading early (at an event stream's `exit`) is an
+      // EPIPE for this thread, not a SIGPIPE for the whole test binary.
+      if (::send(conn.get(), piece.data(), piece.size(), MSG_NOSIGNAL) < 0) return;
     }
   }
 
@@ -193,7 +198,8 @@ TEST_CASE("a 2xx body goes to the sink, an error body is buffered instead") {
                      [&](std::string_view bytes) -> declaw::Result<void> {
                        streamed.append(bytes);
                        return declaw::Ok{};
-                     }};
+                     },
+                     {}};
   {
     CannedServer ok("HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n0123456789");
     auto response = ctl::HttpClient(ok.path()).send("GET", "/f", {}, &sink);
@@ -225,4 +231,86 @@ TEST_CASE("an unreachable socket says where it looked") {
   CHECK(response.error().describe() ==
         "cannot reach declawd at /nonexistent/declaw.sock: No such file or directory "
         "(is the service running?)");
+}
+
+namespace {
+
+std::string chunk(const std::string& data) {
+  char size[32];
+  std::snprintf(size, sizeof(size), "%zx\r\n", data.size());
+  return size + data + "\r\n";
+}
+
+constexpr const char* kEventStreamHead =
+    "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n";
+
+}  // namespace
+
+TEST_CASE("a live command's events arrive in order and the stream ends at `exit`") {
+  // No terminating chunk: the daemon may keep the connection a moment after `exit`, and
+  // declawctl must not wait for it (nor call the early close an error).
+  CannedServer server(
+      std::string(kEventStreamHead) +
+      chunk("event: start\ndata: {\"pid\": 12}\n\n: keep-alive\n\nevent: std") +
+      chunk("out\ndata: {\"data\": \"a\\n\"}\n\nevent: stderr\ndata: {\"data\": \"e\"}\n\n") +
+      chunk("event: exit\ndata: {\"pid\": 12, \"exit_code\": 3}\n\n") +
+      chunk("event: stdout\ndata: {\"data\": \"after exit\"}\n\n"));
+  ctl::ApiClient api(server.path());
+  std::vector<std::string> seen;
+  auto r = api.streamCommand("sbx-1", nlohmann::json{{"cmd", "x"}, {"stdin_open", true}},
+                             [&](const ctl::SseEvent& event) -> declaw::Result<bool> {
+                               seen.push_back(event.type + " " + event.data);
+                               return event.type == "exit";
+                             });
+  REQUIRE(r.ok());
+  CHECK(seen == std::vector<std::string>{"start {\"pid\": 12}", "stdout {\"data\": \"a\\n\"}",
+                                         "stderr {\"data\": \"e\"}",
+                                         "exit {\"pid\": 12, \"exit_code\": 3}"});
+  CHECK(server.request().find("POST /v1/sandboxes/sbx-1/commands/stream HTTP/1.1\r\n") == 0);
+  CHECK(server.request().find("\"stdin_open\":true") != std::string::npos);
+}
+
+TEST_CASE("an error before the process starts is the daemon's JSON error") {
+  const std::string error =
+      R"({"error": {"code": "not_found", "message": "sandbox sbx-9 not found"}})";
+  CannedServer server(
+      "HTTP/1.1 404 Not Found\r\nContent-Type: application/json\r\nContent-Length: " +
+      std::to_string(error.size()) + "\r\n\r\n" + error);
+  ctl::ApiClient api(server.path());
+  auto r = api.attachProcess("sbx-9", 4, /*follow=*/true,
+                             [](const ctl::SseEvent&) -> declaw::Result<bool> { return false; });
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.error().message == "sandbox sbx-9 not found (not_found)");
+  CHECK(server.request().find("GET /v1/sandboxes/sbx-9/commands/4/stream?follow=true ") == 0);
+}
+
+TEST_CASE("a handler's error ends the stream with that error") {
+  CannedServer server(std::string(kEventStreamHead) + chunk("event: start\ndata: {}\n\n") +
+                      "0\r\n\r\n");
+  ctl::ApiClient api(server.path());
+  auto r = api.attachProcess("sbx-1", 4, /*follow=*/false,
+                             [](const ctl::SseEvent&) -> declaw::Result<bool> {
+                               return declaw::PlainError() << "stdout: write: Broken pipe";
+                             });
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.error().message == "stdout: write: Broken pipe");
+}
+
+TEST_CASE("stdin goes as base64, and a full or closed stdin is an outcome, not an error") {
+  {
+    CannedServer server("HTTP/1.1 204 No Content\r\n\r\n");
+    auto r = ctl::ApiClient(server.path()).sendStdin("sbx-1", 7, std::string("\x03\xff", 2));
+    REQUIRE(r.ok());
+    CHECK(*r == ctl::StdinOutcome::kQueued);
+    CHECK(server.request().find("POST /v1/sandboxes/sbx-1/commands/7/stdin ") == 0);
+    CHECK(server.request().find("{\"data_base64\":\"A/8=\"}") != std::string::npos);
+  }
+  {
+    CannedServer server("HTTP/1.1 429 Too Many Requests\r\nContent-Length: 2\r\n\r\n{}");
+    CHECK(*ctl::ApiClient(server.path()).sendStdin("sbx-1", 7, "x") == ctl::StdinOutcome::kBusy);
+  }
+  {
+    CannedServer server("HTTP/1.1 409 Conflict\r\nContent-Length: 2\r\n\r\n{}");
+    CHECK(*ctl::ApiClient(server.path()).sendStdin("sbx-1", 7, "x") == ctl::StdinOutcome::kClosed);
+  }
 }

@@ -1,0 +1,275 @@
+#include "clients/ctl/cli.h"
+
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <cctype>
+#include <sstream>
+
+#include "clients/ctl/signals.h"
+
+namespace declaw::ctl {
+namespace {
+
+constexpr const char* kExecFooter =
+    "Modes:\n"
+    "  exec ID -- CMD       output live, exit with the command's exit code\n"
+    "  exec -i ID -- CMD    the same, with declawctl's stdin streamed to the command\n"
+    "  exec -d ID -- CMD    start in the background, print its pid (see ps, logs, signal)\n"
+    "  exec -it ID [-- CMD] an interactive terminal (default: a login shell)\n"
+    "One argument after -- is a shell command line; several are an argv.";
+
+// Flags shared by `create` and `run`.
+struct SandboxFlags {
+  SandboxSpec spec;
+  int64_t timeout_s = 0;
+  bool internet = false;
+  bool no_internet = false;
+  bool has_timeout = false;  // `run` uses --timeout for the command instead
+
+  void add(CLI::App* cmd, bool timeout_is_sandbox) {
+    has_timeout = timeout_is_sandbox;
+    // The templates api/wire.cc accepts.
+    cmd->add_option("--template", spec.template_id, "Template: base (default) or python");
+    if (timeout_is_sandbox) {
+      // Ranges are the daemon's to check: it knows its limits and names the field in its error.
+      cmd->add_option("--timeout", timeout_s, "Seconds until the sandbox is killed (default 300)");
+    }
+    cmd->add_option("--env", spec.envs, "K=V environment for every command (repeatable)")
+        ->allow_extra_args(false);
+    cmd->add_option("--meta", spec.metadata, "K=V metadata (repeatable)")->allow_extra_args(false);
+    auto* on = cmd->add_flag("--internet", internet, "Allow internet access");
+    auto* off = cmd->add_flag("--no-internet", no_internet, "Deny internet access (the default)");
+    on->excludes(off);
+  }
+
+  SandboxSpec resolve(CLI::App* cmd) const {
+    SandboxSpec out = spec;
+    if (has_timeout && cmd->count("--timeout") > 0) out.timeout_s = timeout_s;
+    if (internet) out.internet = true;
+    if (no_internet) out.internet = false;
+    return out;
+  }
+};
+
+// Flags shared by `exec` and `run` (whose --env is the sandbox's). --timeout is kept apart to
+// know whether it was given.
+struct ExecFlags {
+  ExecSpec spec;
+  int64_t timeout_s = 0;
+  bool buffered = false;
+  CLI::Option* stdin_flag = nullptr;
+  CLI::Option* buffered_flag = nullptr;
+
+  void add(CLI::App* cmd, const char* timeout_help) {
+    cmd->add_option("--user", spec.user, "Run as: user (default) or root");
+    cmd->add_option("--cwd", spec.cwd, "Working directory (default: the user's home)");
+    cmd->add_option("--timeout", timeout_s, timeout_help);
+    stdin_flag = cmd->add_flag("--stdin", spec.send_stdin,
+                               "Send all of declawctl's stdin (UTF-8) to the command at its start");
+    buffered_flag = cmd->add_flag(
+        "--buffered", buffered,
+        "Print the output when the command ends, complete up to declawd's max_output_bytes "
+        "(live output drops what bursts past declawd's buffer)");
+  }
+
+  // --json is the buffered result as one document, so it implies --buffered.
+  ExecSpec resolve(CLI::App* cmd, bool json) const {
+    ExecSpec out = spec;
+    if (cmd->count("--timeout") > 0) out.timeout_s = timeout_s;
+    if (buffered || json) out.mode = ExecMode::kBuffered;
+    return out;
+  }
+};
+
+// A pid on the command line: a positive decimal number (CLI11's PositiveNumber would print its
+// range as a 300-digit double).
+const CLI::Validator kPidValidator(
+    [](std::string& text) -> std::string {
+      int64_t value = 0;
+      if (!CLI::detail::lexical_cast(text, value) || value <= 0) {
+        return "'" + text + "' is not a process id (a positive number)";
+      }
+      return "";
+    },
+    "PID");
+
+bool allDigits(const std::string& s) {
+  return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) {
+    return std::isdigit(static_cast<unsigned char>(c)) != 0;
+  });
+}
+
+ParsedArgs usageError(const std::string& verb, const std::string& message) {
+  ParsedArgs out;
+  out.exit_code = kUsageExitCode;
+  out.err = "declawctl " + verb + ": " + message + "\nRun with --help for more information.\n";
+  return out;
+}
+
+}  // namespace
+
+ParsedArgs parseCommandLine(int argc, const char* const* argv) {
+  CLI::App app{"declawctl: run and manage declaw sandboxes through declawd", "declawctl"};
+  app.require_subcommand(1);
+  app.fallthrough();  // --json and --socket are accepted after the verb too
+  CommandLine line;
+  app.add_option("--socket", line.socket_flag,
+                 "declawd socket (default: $DECLAW_SOCKET, else /run/declaw/declaw.sock)");
+  app.add_flag("--json", line.json,
+               "Machine-readable JSON (create, ls, info, timeout, exec, exec -d, ps, logs)");
+
+  SandboxFlags create_flags;
+  auto* create = app.add_subcommand("create", "Create a sandbox and print its id");
+  create_flags.add(create, /*timeout_is_sandbox=*/true);
+
+  auto* ls = app.add_subcommand("ls", "List sandboxes");
+  ls->add_option("--state", line.states,
+                 "Only these states: creating, running, killed (repeatable)")
+      ->allow_extra_args(false);
+  ls->add_option("--meta", line.metadata, "Only sandboxes with this K=V metadata (repeatable)")
+      ->allow_extra_args(false);
+
+  auto* info = app.add_subcommand("info", "Show one sandbox");
+  info->add_option("id", line.id, "Sandbox id")->required();
+
+  auto* kill = app.add_subcommand(
+      "kill", "Kill sandboxes (idempotent), or with --pid processes in one sandbox");
+  kill->add_option("id", line.ids, "Sandbox ids (one with --pid)")->required();
+  kill->add_option("--pid", line.pids,
+                   "Kill this process of the sandbox instead (SIGKILL to its process group; "
+                   "repeatable)")
+      ->allow_extra_args(false)
+      ->check(kPidValidator);
+
+  ExecFlags exec_flags;
+  bool detach = false, interactive = false, tty = false;
+  auto* exec = app.add_subcommand(
+      "exec", "Run a command in a sandbox, output live; exit with its exit code");
+  exec->footer(kExecFooter);
+  exec->add_option("id", line.id, "Sandbox id")->required();
+  exec->add_option("--env", exec_flags.spec.envs, "K=V environment for the command (repeatable)")
+      ->allow_extra_args(false);
+  exec_flags.add(exec, "Command timeout in seconds, 0 = none (default 60; none with -d, -it)");
+  auto* detach_flag =
+      exec->add_flag("-d,--detach", detach, "Start the command in the background, print its pid");
+  auto* interactive_flag = exec->add_flag("-i,--interactive", interactive,
+                                          "Stream declawctl's stdin to the command as it comes");
+  auto* tty_flag = exec->add_flag("-t,--tty", tty,
+                                  "With -i: an interactive terminal (PTY) in raw mode; CMD is "
+                                  "optional (default: a login shell)");
+  tty_flag->needs(interactive_flag);
+  detach_flag->excludes(interactive_flag)->excludes(tty_flag)->excludes(exec_flags.buffered_flag);
+  interactive_flag->excludes(exec_flags.stdin_flag)->excludes(exec_flags.buffered_flag);
+  exec->add_option("cmd", exec_flags.spec.argv,
+                   "Command after --; one argument is a shell command line, several are an argv");
+
+  SandboxFlags run_flags;
+  ExecFlags run_exec_flags;
+  auto* run = app.add_subcommand("run", "Create a sandbox, run a command, kill the sandbox");
+  run_flags.add(run, /*timeout_is_sandbox=*/false);
+  run_exec_flags.add(run, "Command timeout in seconds, 0 = none (default 60)");
+  run->add_option("cmd", run_exec_flags.spec.argv,
+                  "Command after --; one argument is a shell command line, several are an argv")
+      ->required();
+
+  auto* cp = app.add_subcommand("cp", "Copy a file into (LOCAL ID:/path) or out of a sandbox");
+  cp->add_option("src", line.src, "Source: LOCAL, - (stdin) or ID:/path")->required();
+  cp->add_option("dst", line.dst, "Destination: LOCAL, - (stdout) or ID:/path")->required();
+
+  auto* timeout = app.add_subcommand("timeout", "Set a sandbox to be killed SECONDS from now");
+  timeout->add_option("id", line.id, "Sandbox id")->required();
+  timeout->add_option("seconds", line.seconds, "Seconds from now")->required();
+
+  auto* ps = app.add_subcommand("ps", "List the processes started through the API in a sandbox");
+  ps->add_option("id", line.id, "Sandbox id")->required();
+
+  auto* logs = app.add_subcommand(
+      "logs", "Print a process's output (what declawd's buffer still holds; -f: then follow)");
+  logs->add_option("id", line.id, "Sandbox id")->required();
+  logs->add_option("pid", line.pid, "Process id (from exec -d or ps)")
+      ->required()
+      ->check(kPidValidator);
+  logs->add_flag("-f,--follow", line.follow, "Keep printing new output until the process exits");
+
+  std::string signal_text;
+  auto* signal = app.add_subcommand("signal", "Send a signal to a process's process group");
+  signal->add_option("id", line.id, "Sandbox id")->required();
+  signal->add_option("pid", line.pid, "Process id (from exec -d or ps)")
+      ->required()
+      ->check(kPidValidator);
+  signal->add_option("signal", signal_text, "TERM, SIGTERM, 15, KILL, HUP, INT, ...")->required();
+
+  std::ostringstream out, err;
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    ParsedArgs parsed;
+    int rc = app.exit(e, out, err);
+    parsed.exit_code = rc == 0 ? 0 : kUsageExitCode;
+    parsed.out = out.str();
+    parsed.err = err.str();
+    return parsed;
+  }
+
+  if (*create) {
+    line.verb = Verb::kCreate;
+    line.sandbox = create_flags.resolve(create);
+  } else if (*ls) {
+    line.verb = Verb::kList;
+  } else if (*info) {
+    line.verb = Verb::kInfo;
+  } else if (*kill) {
+    line.verb = Verb::kKill;
+    if (!line.pids.empty()) {
+      if (line.ids.size() != 1) return usageError("kill", "--pid takes exactly one sandbox id");
+      line.id = line.ids.front();
+    } else {
+      // `kill sbx-1 12` is almost certainly meant for process 12: never kill the sandbox then.
+      for (const auto& id : line.ids) {
+        if (allDigits(id)) {
+          return usageError("kill", "'" + id + "' is not a sandbox id; to kill process " + id +
+                                        " use `kill ID --pid " + id + "`");
+        }
+      }
+    }
+  } else if (*exec) {
+    line.verb = Verb::kExec;
+    line.exec = exec_flags.resolve(exec, line.json);
+    if (detach) {
+      line.exec.mode = ExecMode::kDetach;
+    } else if (tty) {
+      line.exec.mode = ExecMode::kTerminal;
+    } else if (interactive) {
+      line.exec.mode = ExecMode::kInteractive;
+    }
+    const bool streams_input = interactive;
+    if (streams_input && line.json) {
+      return usageError("exec", "--json cannot be combined with -i or -it");
+    }
+    if (line.exec.argv.empty() && line.exec.mode != ExecMode::kTerminal) {
+      return usageError("exec", "no command given (put it after --)");
+    }
+  } else if (*run) {
+    line.verb = Verb::kRun;
+    line.sandbox = run_flags.resolve(run);
+    line.exec = run_exec_flags.resolve(run, line.json);
+  } else if (*cp) {
+    line.verb = Verb::kCopy;
+  } else if (*timeout) {
+    line.verb = Verb::kTimeout;
+  } else if (*ps) {
+    line.verb = Verb::kPs;
+  } else if (*logs) {
+    line.verb = Verb::kLogs;
+  } else if (*signal) {
+    line.verb = Verb::kSignal;
+    auto number = parseSignal(signal_text);
+    if (!number) return usageError("signal", number.error().message);
+    line.signal = *number;
+  }
+  ParsedArgs parsed;
+  parsed.command = std::move(line);
+  return parsed;
+}
+
+}  // namespace declaw::ctl

@@ -1,0 +1,49 @@
+// declawctl's command line (CLI11) turned into a plain value, without running anything: the verb
+// and its flags, or the help text or usage error to print. Combinations CLI11 cannot express
+// (exec's modes, `kill --pid`) are checked here too, so every bad command line exits 2 before a
+// request is made, and the unit tests see exactly what main() would run.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "clients/ctl/requests.h"
+
+namespace declaw::ctl {
+
+// Exit code for a command line that does not parse (as argparse and most GNU tools).
+inline constexpr int kUsageExitCode = 2;
+
+enum class Verb { kCreate, kList, kInfo, kKill, kExec, kRun, kCopy, kTimeout, kPs, kLogs, kSignal };
+
+struct CommandLine {
+  Verb verb = Verb::kList;
+  std::string socket_flag;  // --socket as given (resolveSocketPath() picks the socket)
+  bool json = false;
+  SandboxSpec sandbox;                // create, run
+  ExecSpec exec;                      // exec, run
+  std::string id;                     // info, exec, timeout, ps, logs, signal, kill --pid
+  std::vector<std::string> ids;       // kill
+  std::vector<int64_t> pids;          // kill --pid: processes to kill instead of sandboxes
+  std::vector<std::string> states;    // ls --state
+  std::vector<std::string> metadata;  // ls --meta
+  std::string src;                    // cp
+  std::string dst;                    // cp
+  int64_t seconds = 0;                // timeout
+  int64_t pid = 0;                    // logs, signal
+  bool follow = false;                // logs -f
+  int signal = 0;                     // signal
+};
+
+struct ParsedArgs {
+  std::optional<CommandLine> command;  // nullopt: nothing to run, exit with exit_code
+  int exit_code = 0;                   // 0 after --help, kUsageExitCode after a usage error
+  std::string out;                     // for stdout (help)
+  std::string err;                     // for stderr (the usage error)
+};
+
+ParsedArgs parseCommandLine(int argc, const char* const* argv);
+
+}  // namespace declaw::ctl

@@ -1,0 +1,46 @@
+// Helpers shared by the verb files (commands*.cc); not part of the verbs' interface.
+#pragma once
+
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "clients/ctl/api_client.h"
+#include "clients/ctl/commands.h"
+#include "clients/ctl/process_events.h"
+#include "clients/ctl/requests.h"
+
+namespace declaw::ctl {
+
+// declawctl ended by signal N exits 128+N, as a shell reports it.
+inline constexpr int kSignalExitBase = 128;
+
+// "declawctl: warning: <message>" on stderr.
+void warn(const std::string& message);
+
+// All of stdin when --stdin was given (UTF-8, capped), else "".
+Result<std::string> readStdinIfAsked(const ExecSpec& spec);
+
+// A foreground command whose output comes whole at the end (`--buffered`), or as one JSON
+// document (`--json`). add_sandbox_id puts the sandbox id into the JSON of `run`, whose sandbox
+// is gone by the time anyone reads it.
+int runBuffered(ApiClient& api, const GlobalOptions& global, const std::string& id,
+                const ExecSpec& spec, const nlohmann::json& request, bool add_sandbox_id);
+
+// A command with live output (`exec`, `exec -i`, `run`): request is a POST .../commands/stream
+// body. If declawctl is interrupted (SIGINT, SIGTERM) or cannot go on, the command's process
+// group is killed.
+int runLive(ApiClient& api, const GlobalOptions& global, const std::string& id,
+            const ExecSpec& spec, const nlohmann::json& request);
+
+// `exec -it`.
+int runTerminal(const GlobalOptions& global, const std::string& id, const ExecSpec& spec);
+
+// The exit code for a finished process, after saying on stderr why when it timed out (timeout_s:
+// the limit in effect, 0 for none) or has no exit code (an error, exit 1).
+int reportExit(const ExitEvent& exit, int64_t timeout_s);
+
+// The pid of a ProcessInfo.
+Result<int64_t> pidOf(const nlohmann::json& process);
+
+}  // namespace declaw::ctl

@@ -1,0 +1,189 @@
+// declawctl's command line: what each verb and flag turns into, and which command lines are
+// usage errors (exit 2, before any request).
+#include <catch2/catch.hpp>
+#include <initializer_list>
+#include <string>
+#include <vector>
+
+#include "clients/ctl/cli.h"
+
+namespace ctl = declaw::ctl;
+
+namespace {
+
+ctl::ParsedArgs parse(std::initializer_list<const char*> args) {
+  std::vector<const char*> argv = {"declawctl"};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return ctl::parseCommandLine(static_cast<int>(argv.size()), argv.data());
+}
+
+// The command line, which must parse.
+ctl::CommandLine command(std::initializer_list<const char*> args) {
+  auto parsed = parse(args);
+  INFO(parsed.err);
+  REQUIRE(parsed.command.has_value());
+  return *parsed.command;
+}
+
+// The usage error, which there must be.
+std::string usageError(std::initializer_list<const char*> args) {
+  auto parsed = parse(args);
+  REQUIRE_FALSE(parsed.command.has_value());
+  CHECK(parsed.exit_code == ctl::kUsageExitCode);
+  return parsed.err;
+}
+
+}  // namespace
+
+TEST_CASE("plain exec waits for the command with the default timeout") {
+  auto line = command({"exec", "sbx-1", "--", "echo", "a b"});
+  CHECK(line.verb == ctl::Verb::kExec);
+  CHECK(line.id == "sbx-1");
+  CHECK(line.exec.mode == ctl::ExecMode::kWait);
+  CHECK(line.exec.argv == std::vector<std::string>{"echo", "a b"});
+  CHECK_FALSE(line.exec.timeout_s.has_value());
+  CHECK(ctl::commandTimeout(line.exec) == 60);
+}
+
+TEST_CASE("exec -d, -i and -it select the mode; -it needs no command") {
+  CHECK(command({"exec", "-d", "sbx-1", "--", "sleep", "9"}).exec.mode == ctl::ExecMode::kDetach);
+  CHECK(command({"exec", "--detach", "sbx-1", "--", "x"}).exec.mode == ctl::ExecMode::kDetach);
+  CHECK(command({"exec", "-i", "sbx-1", "--", "cat"}).exec.mode == ctl::ExecMode::kInteractive);
+  auto terminal = command({"exec", "-it", "sbx-1"});
+  CHECK(terminal.exec.mode == ctl::ExecMode::kTerminal);
+  CHECK(terminal.exec.argv.empty());
+  CHECK(command({"exec", "-ti", "sbx-1", "--", "top"}).exec.mode == ctl::ExecMode::kTerminal);
+  CHECK(command({"exec", "-i", "-t", "sbx-1"}).exec.mode == ctl::ExecMode::kTerminal);
+}
+
+TEST_CASE("--buffered, and --json, which is one buffered document, wait for the whole output") {
+  CHECK(command({"exec", "--buffered", "sbx-1", "--", "ls"}).exec.mode == ctl::ExecMode::kBuffered);
+  CHECK(command({"--json", "exec", "sbx-1", "--", "ls"}).exec.mode == ctl::ExecMode::kBuffered);
+  CHECK(command({"run", "--json", "--", "ls"}).exec.mode == ctl::ExecMode::kBuffered);
+  CHECK(command({"run", "--buffered", "--", "ls"}).exec.mode == ctl::ExecMode::kBuffered);
+  CHECK(command({"--json", "exec", "-d", "sbx-1", "--", "ls"}).exec.mode == ctl::ExecMode::kDetach);
+  usageError({"exec", "--buffered", "-i", "sbx-1", "--", "cat"});
+  usageError({"exec", "--buffered", "-d", "sbx-1", "--", "ls"});
+}
+
+TEST_CASE("exec flags reach the spec, and --timeout is known to have been given") {
+  auto line = command({"exec", "--user", "root", "--cwd", "/tmp", "--env", "A=1", "--env", "B=2",
+                       "--timeout", "0", "-d", "sbx-1", "--", "sleep 100"});
+  CHECK(line.exec.user == "root");
+  CHECK(line.exec.cwd == "/tmp");
+  CHECK(line.exec.envs == std::vector<std::string>{"A=1", "B=2"});
+  CHECK(line.exec.timeout_s == 0);
+}
+
+TEST_CASE("exec modes that contradict each other are usage errors") {
+  CHECK(usageError({"exec", "-d", "-i", "sbx-1", "--", "cat"}).find("excludes") !=
+        std::string::npos);
+  CHECK(usageError({"exec", "-t", "sbx-1", "--", "cat"}).find("requires") != std::string::npos);
+  usageError({"exec", "-d", "-it", "sbx-1"});
+  usageError({"exec", "-i", "--stdin", "sbx-1", "--", "cat"});
+  CHECK(usageError({"--json", "exec", "-i", "sbx-1", "--", "cat"}) ==
+        "declawctl exec: --json cannot be combined with -i or -it\n"
+        "Run with --help for more information.\n");
+}
+
+TEST_CASE("exec without a command is a usage error unless it opens a terminal") {
+  CHECK(usageError({"exec", "sbx-1"}) ==
+        "declawctl exec: no command given (put it after --)\n"
+        "Run with --help for more information.\n");
+  usageError({"exec", "-d", "sbx-1"});
+  usageError({"exec", "-i", "sbx-1"});
+  usageError({"exec"});
+}
+
+TEST_CASE("ps, logs and signal take a sandbox and a pid") {
+  auto ps = command({"ps", "sbx-1", "--json"});
+  CHECK(ps.verb == ctl::Verb::kPs);
+  CHECK(ps.id == "sbx-1");
+  CHECK(ps.json);
+
+  auto logs = command({"logs", "sbx-1", "12"});
+  CHECK(logs.verb == ctl::Verb::kLogs);
+  CHECK(logs.pid == 12);
+  CHECK_FALSE(logs.follow);
+  CHECK(command({"logs", "-f", "sbx-1", "12"}).follow);
+  CHECK(command({"logs", "sbx-1", "12", "--follow"}).follow);
+
+  auto signal = command({"signal", "sbx-1", "12", "SIGTERM"});
+  CHECK(signal.verb == ctl::Verb::kSignal);
+  CHECK(signal.pid == 12);
+  CHECK(signal.signal == 15);
+  CHECK(command({"signal", "sbx-1", "12", "9"}).signal == 9);
+}
+
+TEST_CASE("a bad pid or signal is a usage error") {
+  CHECK(usageError({"logs", "sbx-1", "0"}).find("'0' is not a process id") != std::string::npos);
+  usageError({"logs", "sbx-1", "twelve"});
+  usageError({"logs", "sbx-1"});
+  CHECK(usageError({"signal", "sbx-1", "12", "SIGFOO"}).find("unknown signal 'SIGFOO'") !=
+        std::string::npos);
+  usageError({"signal", "sbx-1", "12"});
+}
+
+TEST_CASE("kill kills sandboxes, or with --pid processes of one sandbox") {
+  auto sandboxes = command({"kill", "sbx-1", "sbx-2"});
+  CHECK(sandboxes.ids == std::vector<std::string>{"sbx-1", "sbx-2"});
+  CHECK(sandboxes.pids.empty());
+  auto processes = command({"kill", "sbx-1", "--pid", "12", "--pid", "13"});
+  CHECK(processes.id == "sbx-1");
+  CHECK(processes.pids == std::vector<int64_t>{12, 13});
+  usageError({"kill", "sbx-1", "sbx-2", "--pid", "12"});
+  usageError({"kill", "sbx-1", "--pid", "0"});
+}
+
+TEST_CASE("a bare number given to kill is never taken for a sandbox") {
+  CHECK(usageError({"kill", "sbx-1", "12"}) ==
+        "declawctl kill: '12' is not a sandbox id; to kill process 12 use `kill ID --pid 12`\n"
+        "Run with --help for more information.\n");
+}
+
+TEST_CASE("run keeps its --env for the sandbox and its --timeout for the command") {
+  auto line = command(
+      {"run", "--template", "python", "--env", "A=1", "--timeout", "5", "--", "python3", "-V"});
+  CHECK(line.verb == ctl::Verb::kRun);
+  CHECK(line.sandbox.template_id == "python");
+  CHECK(line.sandbox.envs == std::vector<std::string>{"A=1"});
+  CHECK_FALSE(line.sandbox.timeout_s.has_value());
+  CHECK(line.exec.timeout_s == 5);
+  CHECK(line.exec.mode == ctl::ExecMode::kWait);
+}
+
+TEST_CASE("--help prints help and exits 0, per verb too") {
+  auto top = parse({"--help"});
+  CHECK_FALSE(top.command.has_value());
+  CHECK(top.exit_code == 0);
+  CHECK(top.out.find("logs") != std::string::npos);
+  auto exec = parse({"exec", "--help"});
+  CHECK(exec.exit_code == 0);
+  CHECK(exec.out.find("exec -it ID [-- CMD]") != std::string::npos);
+  for (const char* verb : {"ps", "logs", "signal", "kill", "run", "cp"}) {
+    INFO(verb);
+    auto help = parse({verb, "--help"});
+    CHECK(help.exit_code == 0);
+    CHECK(help.out.find("Usage: declawctl " + std::string(verb)) != std::string::npos);
+  }
+}
+
+TEST_CASE("--template offers only the templates declawd has") {
+  auto help = parse({"create", "--help"});
+  CHECK(help.out.find("base (default) or python") != std::string::npos);
+  CHECK(help.out.find("node") == std::string::npos);
+}
+
+TEST_CASE("global options work before and after the verb") {
+  auto line = command({"--socket", "/tmp/s.sock", "ls", "--json"});
+  CHECK(line.verb == ctl::Verb::kList);
+  CHECK(line.socket_flag == "/tmp/s.sock");
+  CHECK(line.json);
+  CHECK(command({"info", "sbx-1", "--socket", "/x"}).socket_flag == "/x");
+}
+
+TEST_CASE("an unknown verb or flag is a usage error") {
+  usageError({"frobnicate"});
+  usageError({"ps", "sbx-1", "--bogus"});
+  usageError({});
+}
