@@ -65,7 +65,8 @@ int parseSignal(const nlohmann::json& body) {
   int number = 0;
   auto [end, ec] = std::from_chars(name.data(), name.data() + name.size(), number);
   if (ec == std::errc() && end == name.data() + name.size()) {
-    if (number < 1 || number > kMaxSignal) throw badRequest("'signal' must be 1.." + std::to_string(kMaxSignal));
+    if (number < 1 || number > kMaxSignal)
+      throw badRequest("'signal' must be 1.." + std::to_string(kMaxSignal));
     return number;
   }
   if (name.rfind("SIG", 0) == 0) name.erase(0, 3);

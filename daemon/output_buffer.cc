@@ -51,8 +51,11 @@ size_t utf8SafeLength(std::string_view bytes) {
   for (size_t back = 1; back <= std::min<size_t>(4, n); ++back) {
     auto c = static_cast<unsigned char>(bytes[n - back]);
     if ((c & 0xC0) == 0x80) continue;  // continuation byte
-    size_t need = c < 0x80 ? 1 : (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3
-                             : (c & 0xF8) == 0xF0 ? 4 : 1;
+    size_t need = c < 0x80             ? 1
+                  : (c & 0xE0) == 0xC0 ? 2
+                  : (c & 0xF0) == 0xE0 ? 3
+                  : (c & 0xF8) == 0xF0 ? 4
+                                       : 1;
     if (need > back && n - back > 0) return n - back;  // cut before the unfinished sequence
     return n;
   }

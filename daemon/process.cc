@@ -340,8 +340,8 @@ Result<void> Process::writeStdin(std::string data) {
       return ErrnoError(ESRCH) << "stdin of process " << pid_ << " is closed";
     }
     if (stdin_queue_.size() + data.size() > plan_.max_stdin_bytes) {
-      return ErrnoError(EDQUOT) << "process " << pid_ << " has more than "
-                                << plan_.max_stdin_bytes << " bytes of stdin unread";
+      return ErrnoError(EDQUOT) << "process " << pid_ << " has more than " << plan_.max_stdin_bytes
+                                << " bytes of stdin unread";
     }
     stdin_queue_ += data;
   }

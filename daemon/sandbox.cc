@@ -105,8 +105,8 @@ api::SandboxInfo Sandbox::info() const {
     i.end_at = api::Clock::now() + std::chrono::duration_cast<api::Clock::duration>(left);
   }
   if (paused_ && !killed_) {
-    i.end_at = api::Clock::now() + std::chrono::duration_cast<api::Clock::duration>(
-                                       std::max(left_when_paused_, {}));
+    i.end_at = api::Clock::now() +
+               std::chrono::duration_cast<api::Clock::duration>(std::max(left_when_paused_, {}));
   }
   i.state = killed_ ? "killed" : paused_ ? "paused" : "running";
   i.owner_uid = owner_;
@@ -173,7 +173,8 @@ Result<void> Sandbox::resume() {
   std::lock_guard lock(mutex_);
   paused_ = false;
   auto left = left_when_paused_;
-  if (left <= std::chrono::steady_clock::duration::zero()) left = std::chrono::seconds(spec_.timeout_s);
+  if (left <= std::chrono::steady_clock::duration::zero())
+    left = std::chrono::seconds(spec_.timeout_s);
   deadline_ = std::chrono::steady_clock::now() + left;
   logger("runtime")->info("[{}] resumed", id_);
   return {};
@@ -192,7 +193,8 @@ Result<api::SandboxMetrics> Sandbox::metrics() {
   struct statfs fs {};
   std::string root = "/proc/" + std::to_string(init_pid_) + "/root/";
   if (::statfs(root.c_str(), &fs) == 0) {
-    m.disk_used = static_cast<uint64_t>(fs.f_blocks - fs.f_bfree) * static_cast<uint64_t>(fs.f_bsize);
+    m.disk_used =
+        static_cast<uint64_t>(fs.f_blocks - fs.f_bfree) * static_cast<uint64_t>(fs.f_bsize);
   }
   std::lock_guard cgroup_lock(cgroup_mutex_);
   if (!cgroup_) return m;
@@ -337,8 +339,10 @@ bool Sandbox::kill() {
   processes_->clear();
   client.reset();
   if (cgroup_) {
-    if (auto r = cgroup_->killAll(); !r) logger("runtime")->warn("[{}] cgroup: {}", id_, r.error().describe());
-    if (auto r = cgroup_->remove(); !r) logger("runtime")->warn("[{}] cgroup: {}", id_, r.error().describe());
+    if (auto r = cgroup_->killAll(); !r)
+      logger("runtime")->warn("[{}] cgroup: {}", id_, r.error().describe());
+    if (auto r = cgroup_->remove(); !r)
+      logger("runtime")->warn("[{}] cgroup: {}", id_, r.error().describe());
   }
   logger("runtime")->info("[{}] killed", id_);
   return true;
