@@ -6,6 +6,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
+
 #include "common/log.h"
 #include "daemon/command_env.h"
 #include "daemon/state_records.h"
@@ -19,6 +21,8 @@ using std::chrono::milliseconds;
 constexpr milliseconds kSetupTimeout{30000};
 constexpr milliseconds kFileOpTimeout{30000};
 constexpr uint32_t kUserId = 1000;
+// Clients whose previous metrics request a sandbox remembers (see Sandbox::metrics).
+constexpr size_t kMaxCpuObservers = 32;
 
 }  // namespace
 
@@ -77,7 +81,7 @@ Result<std::shared_ptr<Sandbox>> Sandbox::start(const SandboxStart& s) {
   sbx->client_->onClosed([table = sbx->processes_] { table->notify(0); });
   sbx->started_at_ = api::Clock::now();
   sbx->deadline_ = std::chrono::steady_clock::now() + std::chrono::seconds(s.spec.timeout_s);
-  sbx->last_cpu_ = {std::chrono::steady_clock::now(), 0};
+  sbx->started_cpu_ = {std::chrono::steady_clock::now(), 0};
   log->info("[{}] running (init pid {}, ids {}+65536, template {})", s.id, sbx->init_pid_,
             s.ids.host_base, s.spec.template_name);
   return sbx;
@@ -180,7 +184,7 @@ Result<void> Sandbox::resume() {
   return {};
 }
 
-Result<api::SandboxMetrics> Sandbox::metrics() {
+Result<api::SandboxMetrics> Sandbox::metrics(pid_t observer) {
   api::SandboxMetrics m;
   m.timestamp = api::Clock::now();
   m.cpu_limit_cores = spec_.resources.cpu;
@@ -208,11 +212,19 @@ Result<api::SandboxMetrics> Sandbox::metrics() {
   m.oom_kills = usage->oom_kills.value_or(0);
   auto now = std::chrono::steady_clock::now();
   std::lock_guard lock(mutex_);
-  double seconds = std::chrono::duration<double>(now - last_cpu_.at).count();
-  if (seconds > 0 && m.cpu_usage_ns >= last_cpu_.usage_ns) {
-    m.cpu_cores_used = static_cast<double>(m.cpu_usage_ns - last_cpu_.usage_ns) / 1e9 / seconds;
+  auto previous = cpu_by_observer_.find(observer);
+  const CpuSample since = previous == cpu_by_observer_.end() ? started_cpu_ : previous->second;
+  double seconds = std::chrono::duration<double>(now - since.at).count();
+  if (seconds > 0 && m.cpu_usage_ns >= since.usage_ns) {
+    m.cpu_cores_used = static_cast<double>(m.cpu_usage_ns - since.usage_ns) / 1e9 / seconds;
   }
-  last_cpu_ = {now, m.cpu_usage_ns};
+  if (previous == cpu_by_observer_.end() && cpu_by_observer_.size() >= kMaxCpuObservers) {
+    // Forget the observer that asked longest ago.
+    auto oldest = std::min_element(cpu_by_observer_.begin(), cpu_by_observer_.end(),
+                                   [](const auto& a, const auto& b) { return a.second.at < b.second.at; });
+    cpu_by_observer_.erase(oldest);
+  }
+  cpu_by_observer_[observer] = {now, m.cpu_usage_ns};
   return m;
 }
 
