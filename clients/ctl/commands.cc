@@ -69,6 +69,7 @@ int runBuffered(ApiClient& api, const GlobalOptions& global, const std::string& 
   }
   if (outcome->stdout_truncated) warn("stdout was truncated by declawd (over max_output_bytes)");
   if (outcome->stderr_truncated) warn("stderr was truncated by declawd (over max_output_bytes)");
+  if (outcome->oom_killed) reportOomKill(api, id);
   if (outcome->timed_out) {
     ExitEvent exit;
     exit.timed_out = true;
@@ -131,10 +132,12 @@ int cmdCreate(const GlobalOptions& global, const SandboxSpec& spec) {
 
 int cmdList(const GlobalOptions& global, const std::vector<std::string>& states,
             const std::vector<std::string>& metadata) {
+  auto filter = planStateFilter(states);
+  if (!filter) return reportError(filter.error());
   std::string query;
-  if (!states.empty()) {
+  if (!filter->query.empty()) {
     std::string joined;
-    for (const auto& s : states) joined += (joined.empty() ? "" : ",") + s;
+    for (const auto& s : filter->query) joined += (joined.empty() ? "" : ",") + s;
     query = "state=" + percentEncode(joined);
   }
   if (!metadata.empty()) {
@@ -145,6 +148,7 @@ int cmdList(const GlobalOptions& global, const std::vector<std::string>& states,
   ApiClient api(global.socket_path);
   auto sandboxes = api.listSandboxes(query);
   if (!sandboxes) return reportError(sandboxes.error());
+  if (!filter->local.empty()) *sandboxes = keepStates(*sandboxes, filter->local);
   if (global.json) {
     printJson(*sandboxes);
   } else {
@@ -217,7 +221,8 @@ int cmdRun(const GlobalOptions& global, const SandboxSpec& sandbox, const ExecSp
     } else if (spec.mode == ExecMode::kBuffered) {
       rc = runBuffered(api, global, id, spec, *command, /*add_sandbox_id=*/true);
     } else {
-      rc = runLive(api, global, id, spec, *command);
+      // A new sandbox has had no OOM kills: no need to ask.
+      rc = runLive(api, global, id, spec, *command, /*oom_kills_before=*/0);
     }
   }
   if (g_interrupted != 0) return kSignalExitBase + g_interrupted;
