@@ -49,8 +49,8 @@ class ApiClient {
   // POST .../pause and .../resume: the SandboxInfo after; idempotent.
   Result<nlohmann::json> pauseSandbox(std::string_view id);
   Result<nlohmann::json> resumeSandbox(std::string_view id);
-  // GET .../metrics. Its cpu_cores_used averages since the previous metrics call for that
-  // sandbox by anyone, so every call moves that window for all callers.
+  // GET .../metrics. Its cpu_cores_used averages since this process's previous call for that
+  // sandbox (declawd keeps one window per client pid), or since the sandbox started.
   Result<nlohmann::json> sandboxMetrics(std::string_view id);
   // POST .../commands: the result of a foreground command, or a background ProcessInfo.
   Result<nlohmann::json> runCommand(std::string_view id, const nlohmann::json& request);

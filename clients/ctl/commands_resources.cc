@@ -5,6 +5,7 @@
 #include <chrono>
 #include <ctime>
 #include <iostream>
+#include <set>
 
 #include "clients/ctl/api_client.h"
 #include "clients/ctl/commands.h"
@@ -120,6 +121,10 @@ int cmdStats(const GlobalOptions& global, const std::vector<std::string>& ids, b
 
   const bool named = !ids.empty();
   std::vector<std::string> given = ids;  // the named sandboxes still measured
+  // declawd averages CPU use since the same client process's previous request for a sandbox, or
+  // since the sandbox started. So each sandbox is sampled once before it is shown: every row
+  // then covers the last interval, not the sandbox's lifetime so far.
+  std::set<std::string> primed;
   for (bool first = true; g_interrupted == 0; first = false) {
     const auto round_start = SteadyClock::now();
     auto watched = sandboxesToWatch(api, given);
@@ -131,6 +136,7 @@ int cmdStats(const GlobalOptions& global, const std::vector<std::string>& ids, b
     std::vector<std::vector<std::string>> rows;
     std::string json_lines;
     std::vector<std::string> measured;
+    std::set<std::string> sampled;
     for (const auto& id : *watched) {
       auto metrics = api.sandboxMetrics(id);
       if (g_interrupted != 0) break;
@@ -140,6 +146,8 @@ int cmdStats(const GlobalOptions& global, const std::vector<std::string>& ids, b
         continue;
       }
       measured.push_back(id);
+      sampled.insert(id);
+      if (!primed.contains(id)) continue;
       if (global.json) {
         json_lines += statsJsonLine(id, *metrics);
       } else {
@@ -147,15 +155,22 @@ int cmdStats(const GlobalOptions& global, const std::vector<std::string>& ids, b
       }
     }
     if (g_interrupted != 0) break;
-    // A named sandbox that cannot be measured is not asked for again.
-    if (named) given = measured;
-    auto shown = global.json ? out.lines(json_lines) : out.table(formatTable(statsHeader(), rows));
-    if (!shown) {
-      fail(PlainError() << "stdout: " << shown.error().describe());
-      break;
+    // A wrong id ends it at once, as a typo should.
+    if (first && failed) break;
+    // The first round only primes, unless there is nothing to prime (no live sandbox).
+    if (!first || sampled.empty()) {
+      auto shown =
+          global.json ? out.lines(json_lines) : out.table(formatTable(statsHeader(), rows));
+      if (!shown) {
+        fail(PlainError() << "stdout: " << shown.error().describe());
+        break;
+      }
+      if (!stream) break;
     }
-    // A wrong id ends it at once (as a typo should), as does the last named sandbox ending.
-    if (!stream || (named && given.empty()) || (first && failed)) break;
+    // A named sandbox that cannot be measured is not asked for again; with none left, stop.
+    if (named) given = measured;
+    if (named && given.empty()) break;
+    primed = std::move(sampled);
     if (!sleepUntil(round_start + kStatsInterval)) break;
   }
   out.finish();  // before the messages, which must not land on a hidden-cursor screen

@@ -82,6 +82,16 @@ class CtlResources(DaemonTestCase):
         self.assertRegex(row, r" [0-9]+ / 50 ")             # pids / limit
         self.assertRegex(row, r"[0-9.]+[KMG]?i?B / 16MiB")  # disk used / limit
 
+    def test_stats_cpu_is_what_the_sandbox_uses_now_not_its_average_so_far(self):
+        sbx = self.create("--cpu", "1")
+        r = self.ctl("exec", sbx, "--", "timeout 3 sh -c 'while :; do :; done'; true")
+        self.assertEqual(r.returncode, 0, r)
+        r = self.ctl("--json", "stats", "--no-stream", sbx)
+        self.assertEqual(r.returncode, 0, r)
+        (sample,) = [json.loads(line) for line in r.stdout.decode().splitlines()]
+        # Its average since it started is well over half a core; the last second is idle.
+        self.assertLess(sample["cpu_used_pct"], 10, sample)
+
     def test_stats_without_ids_shows_every_live_sandbox_paused_ones_too(self):
         running = self.create()
         paused = self.create()
