@@ -132,12 +132,10 @@ int cmdCreate(const GlobalOptions& global, const SandboxSpec& spec) {
 
 int cmdList(const GlobalOptions& global, const std::vector<std::string>& states,
             const std::vector<std::string>& metadata) {
-  auto filter = planStateFilter(states);
-  if (!filter) return reportError(filter.error());
   std::string query;
-  if (!filter->query.empty()) {
+  if (!states.empty()) {
     std::string joined;
-    for (const auto& s : filter->query) joined += (joined.empty() ? "" : ",") + s;
+    for (const auto& s : states) joined += (joined.empty() ? "" : ",") + s;
     query = "state=" + percentEncode(joined);
   }
   if (!metadata.empty()) {
@@ -148,7 +146,6 @@ int cmdList(const GlobalOptions& global, const std::vector<std::string>& states,
   ApiClient api(global.socket_path);
   auto sandboxes = api.listSandboxes(query);
   if (!sandboxes) return reportError(sandboxes.error());
-  if (!filter->local.empty()) *sandboxes = keepStates(*sandboxes, filter->local);
   if (global.json) {
     printJson(*sandboxes);
   } else {

@@ -1,9 +1,6 @@
 #include "clients/ctl/requests.h"
 
-#include <algorithm>
-#include <array>
 #include <csignal>
-#include <string_view>
 
 #include "clients/ctl/format.h"
 
@@ -48,45 +45,6 @@ Result<void> addProcessFlags(const ExecSpec& spec, nlohmann::json& request) {
 }
 
 }  // namespace
-
-Result<StateFilter> planStateFilter(const std::vector<std::string>& states) {
-  static constexpr std::array<std::string_view, 4> kStates = {"creating", "running", "paused",
-                                                              "killed"};
-  // Each --state may itself be a comma-separated list, as the daemon's ?state= is.
-  std::vector<std::string> all;
-  for (const auto& value : states) {
-    size_t pos = 0;
-    while (pos <= value.size()) {
-      size_t comma = std::min(value.find(',', pos), value.size());
-      if (comma > pos) all.push_back(value.substr(pos, comma - pos));
-      pos = comma + 1;
-    }
-  }
-  StateFilter filter;
-  if (std::find(all.begin(), all.end(), "paused") == all.end()) {
-    filter.query = std::move(all);
-    return filter;
-  }
-  for (const auto& state : all) {
-    if (std::find(kStates.begin(), kStates.end(), state) == kStates.end()) {
-      return PlainError() << "--state: '" << state
-                          << "' is not creating, running, paused or killed";
-    }
-  }
-  filter.local = std::move(all);
-  return filter;
-}
-
-nlohmann::json keepStates(const nlohmann::json& sandboxes, const std::vector<std::string>& states) {
-  nlohmann::json kept = nlohmann::json::array();
-  if (!sandboxes.is_array()) return kept;
-  for (const auto& sbx : sandboxes) {
-    if (std::find(states.begin(), states.end(), displayField(sbx, "state")) != states.end()) {
-      kept.push_back(sbx);
-    }
-  }
-  return kept;
-}
 
 Result<nlohmann::json> buildCreateRequest(const SandboxSpec& spec) {
   nlohmann::json request = nlohmann::json::object();

@@ -35,18 +35,6 @@ struct ResourceSpec {
   std::optional<int64_t> disk_mb;  // MiB of the sandbox's writable layers (tmpfs)
 };
 
-// How `ls --state` is filtered. declawd filters by creating, running and killed, but refuses
-// `state=paused` (and `state=running` leaves paused sandboxes out), so when paused is asked for,
-// declawctl lists everything and filters itself.
-struct StateFilter {
-  std::vector<std::string> query;  // for ?state=
-  std::vector<std::string> local;  // kept from the answer; empty: all of it
-};
-// An unknown state is an Error when declawctl filters (declawd names it otherwise).
-Result<StateFilter> planStateFilter(const std::vector<std::string>& states);
-// The sandboxes of a listing whose state is one of states.
-nlohmann::json keepStates(const nlohmann::json& sandboxes, const std::vector<std::string>& states);
-
 // Flags of `create` (and the sandbox half of `run`).
 struct SandboxSpec {
   std::string template_id;            // omitted when empty

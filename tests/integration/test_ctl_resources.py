@@ -181,6 +181,7 @@ class CtlResources(DaemonTestCase):
         ls = self.ctl("ls", "--state", "paused")
         self.assertEqual(ls.returncode, 0, ls)
         self.assertRegex(ls.stdout, rf"\n{sbx} +base +paused ".encode())
+        self.assertNotIn(sbx.encode(), self.ctl("ls", "--state", "running").stdout)
 
         r = self.ctl("exec", sbx, "--", "cat /tmp/f")
         self.assertEqual(r.returncode, 1, r)

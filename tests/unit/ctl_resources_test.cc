@@ -1,6 +1,6 @@
 // declawctl's resources without a daemon: the limits a create request carries, how `info` and
-// `stats` show limits and usage, the redrawn screen of `stats`, `ls --state paused`, and how a
-// command the OOM killer ended is recognised.
+// `stats` show limits and usage, the redrawn screen of `stats`, and how a command the OOM killer
+// ended is recognised.
 #include <catch2/catch.hpp>
 #include <csignal>
 #include <string>
@@ -82,26 +82,6 @@ TEST_CASE("info from a daemon without resources shows them as unknown") {
 TEST_CASE("the ls table shows a paused sandbox as paused") {
   json sandboxes = json::parse(R"([{"sandbox_id": "sbx-1", "state": "paused"}])");
   CHECK(ctl::formatSandboxTable(sandboxes).find("sbx-1  -         paused") != std::string::npos);
-}
-
-TEST_CASE("ls --state leaves filtering to declawd unless paused is asked for") {
-  auto plain = ctl::planStateFilter({"running", "killed"});
-  REQUIRE(plain.ok());
-  CHECK(plain->query == std::vector<std::string>{"running", "killed"});
-  CHECK(plain->local.empty());
-
-  auto paused = ctl::planStateFilter({"running,paused"});
-  REQUIRE(paused.ok());
-  CHECK(paused->query.empty());
-  CHECK(paused->local == std::vector<std::string>{"running", "paused"});
-
-  CHECK(ctl::planStateFilter({"paused", "runing"}).error().message ==
-        "--state: 'runing' is not creating, running, paused or killed");
-
-  json listing = json::parse(R"([{"sandbox_id": "a", "state": "running"},
-      {"sandbox_id": "b", "state": "paused"}, {"sandbox_id": "c", "state": "killed"}])");
-  CHECK(ctl::keepStates(listing, {"paused"}) == json::parse(R"([{"sandbox_id": "b",
-      "state": "paused"}])"));
 }
 
 TEST_CASE("stats watches every running or paused sandbox of a listing, in its order") {
