@@ -46,14 +46,14 @@ enum class MsgType : uint8_t {
 // them (runtime/init/net_if.h) before touching anything.
 struct NetworkConfig {
   std::string interface = "eth0";
-  std::string address;       // "198.18.0.2"
+  std::string address;  // "198.18.0.2"
   uint32_t prefix_len = 30;
-  std::string gateway;       // "198.18.0.1": the host end, the default route's next hop
-  std::string nameserver;    // written to resolv.conf; empty = no name server
-  // IPv6 only when all three are set; otherwise IPv6 is disabled on the interface.
-  std::string address6;      // "fd00:dc::2"
+  std::string gateway;     // "198.18.0.1": the host end, the default route's next hop
+  std::string nameserver;  // written to resolv.conf; empty = no name server
+  // IPv6 when address6 is set (with gateway6); otherwise IPv6 is disabled on the interface.
+  std::string address6;  // "fd00:dc::2"
   uint32_t prefix_len6 = 126;
-  std::string gateway6;      // "fd00:dc::1"
+  std::string gateway6;  // "fd00:dc::1"
 
   bool hasIpv6() const { return !address6.empty(); }
   bool operator==(const NetworkConfig&) const = default;
