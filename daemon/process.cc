@@ -336,7 +336,10 @@ void Process::pumpLoop() {
 
 uint64_t Process::bufferReservation() const {
   std::lock_guard lock(mutex_);
-  return output_taken_ ? 0 : 2 * plan_.buffer_bytes;
+  // A foreground command's capture lives as long as its request, which the connection limit
+  // bounds; the budget is for what outlives requests.
+  if (output_taken_ || plan_.keep == OutputBuffer::Keep::kHead) return 0;
+  return 2 * plan_.buffer_bytes;
 }
 
 bool Process::finished() const {

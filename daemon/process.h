@@ -49,7 +49,8 @@ class Process : public std::enable_shared_from_this<Process> {
   Process& operator=(const Process&) = delete;
 
   int pid() const { return pid_; }
-  // The most memory its output buffers may take (0 once a foreground answer took them).
+  // The most memory its output buffers may take, counted against the sandbox's budget (0 for a
+  // foreground command, whose capture lives only as long as its request).
   uint64_t bufferReservation() const;
   api::ProcessInfo info() const;
   bool finished() const;

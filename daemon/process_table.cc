@@ -8,7 +8,8 @@ Result<std::shared_ptr<Process>> ProcessTable::start(std::shared_ptr<runtime::In
                                                      ProcessPlan plan) {
   std::lock_guard start_lock(start_mutex_);
   std::vector<std::shared_ptr<Process>> evicted;
-  const uint64_t room_needed = 2 * plan.buffer_bytes;
+  const uint64_t room_needed =
+      plan.keep == OutputBuffer::Keep::kHead ? 0 : 2 * plan.buffer_bytes;  // as bufferReservation
   {
     std::lock_guard lock(mutex_);
     evicted = evictLocked(room_needed);
