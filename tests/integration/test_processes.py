@@ -77,13 +77,14 @@ class ProcessTestCase(DaemonTestCase):
         self.sbx = self.sandbox()
         self.base = f"/v1/sandboxes/{self.sbx}"
 
-    def start(self, cmd, sbx=None, **kw):
+    def start(self, cmd, sbx=None, may_have_ended=False, **kw):
         body = {"cmd": cmd, "background": True}
         body.update(kw)
         r = self.api.request("POST", f"/v1/sandboxes/{sbx or self.sbx}/commands", body)
         self.assertEqual(r.status, 200, r)
         info = r.json()
-        self.assertTrue(info["running"])
+        # A quick command may be over by the time the answer is written.
+        self.assertTrue(info["running"] or may_have_ended, info)
         self.assertTrue(info["background"])
         return info["pid"]
 
@@ -140,7 +141,7 @@ class BackgroundCommands(ProcessTestCase):
 
     def test_the_list_reports_running_and_finished_processes(self):
         running = self.start("sleep 600")
-        done = self.start("exit 7")
+        done = self.start("exit 7", may_have_ended=True)
         self.assertEqual(self.wait(done)["exit_code"], 7)
         listed = {p["pid"]: p for p in self.api.request("GET", f"{self.base}/commands").json()[
             "processes"]}
@@ -198,9 +199,8 @@ class BackgroundCommands(ProcessTestCase):
         def start_ten(sbx):
             try:
                 for i in range(10):
-                    code = (len(started) * 7 + i) % 200
                     pid = self.start(f"sleep 0.$((RANDOM % 9)); echo out-{i}; exit {i + 10}",
-                                     sbx=sbx)
+                                     sbx=sbx, may_have_ended=True)
                     started[(sbx, pid)] = i
             except Exception as e:  # noqa: BLE001 - reported below
                 errors.append(e)
@@ -481,7 +481,7 @@ class Lifecycle(ProcessTestCase):
         self.assertEqual(r.status, 429, r)
         self.api.request("DELETE", f"{self.base}/commands/{pids[0]}")
         self.wait(pids[0])
-        self.start("true")
+        self.start("true", may_have_ended=True)
 
 
 if __name__ == "__main__":
