@@ -1,0 +1,57 @@
+/* Mounts from inside a sandbox, with mount(2) and friends (the new mount API is in
+ * kernel_calls.c): a tmpfs, a bind of /usr, a read-write remount of /usr, proc and sysfs
+ * instances, moving /dev/shm, making / shared (so that mounts would propagate), unmounting the
+ * /proc masks and /usr, pivot_root; then the classic chroot breakout (chroot into a
+ * subdirectory, chdir("..") far up, chroot(".")), which must end in the sandbox's own root.
+ *
+ * usage: mounts DIR   (DIR: an empty directory the probe may use as a mount point)
+ * Each attempt is one JSON line (probe.h). The last line, "root after chroot breakout", has ret 0
+ * and "hostname": the content of /etc/hostname as seen from where the breakout ended. */
+#include "probe.h" /* first: it defines _GNU_SOURCE */
+
+#include <fcntl.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+static void chrootBreakout(const char *dir) {
+  char inner[512];
+  snprintf(inner, sizeof inner, "%s/jail", dir);
+  mkdir(inner, 0755);
+  PROBE_ATTEMPT("chroot into a subdirectory", NULL, chroot(inner));
+  for (int i = 0; i < 64; ++i) (void)chdir("..");
+  PROBE_ATTEMPT("chroot . after chdir .. x64", NULL, chroot("."));
+  char hostname[128] = "";
+  const int fd = open("/etc/hostname", O_RDONLY | O_CLOEXEC);
+  if (fd >= 0) {
+    const ssize_t n = read(fd, hostname, sizeof hostname - 1);
+    hostname[n < 0 ? 0 : n] = '\0';
+    close(fd);
+  }
+  hostname[strcspn(hostname, "\n\"\\")] = '\0';
+  char args[200];
+  snprintf(args, sizeof args, "\"hostname\": \"%s\"", hostname);
+  probeReport("root after chroot breakout", args, fd >= 0 ? 0 : -1, fd >= 0 ? 0 : errno);
+}
+
+int main(int argc, char **argv) {
+  if (argc != 2) return fprintf(stderr, "usage: mounts DIR\n"), 2;
+  const char *dir = argv[1];
+  probeStart();
+  PROBE_ATTEMPT("mount tmpfs", NULL, mount("declaw-probe", dir, "tmpfs", 0, "size=64k"));
+  PROBE_ATTEMPT("bind /usr", NULL, mount("/usr", dir, NULL, MS_BIND | MS_REC, NULL));
+  PROBE_ATTEMPT("remount /usr read-write", NULL,
+                mount(NULL, "/usr", NULL, MS_REMOUNT | MS_BIND, NULL));
+  PROBE_ATTEMPT("mount proc", NULL, mount("proc", dir, "proc", 0, NULL));
+  PROBE_ATTEMPT("mount sysfs", NULL, mount("sysfs", dir, "sysfs", 0, NULL));
+  PROBE_ATTEMPT("mount cgroup2", NULL, mount("cgroup2", dir, "cgroup2", 0, NULL));
+  PROBE_ATTEMPT("move /dev/shm", NULL, mount("/dev/shm", dir, NULL, MS_MOVE, NULL));
+  PROBE_ATTEMPT("make / shared", NULL, mount(NULL, "/", NULL, MS_SHARED | MS_REC, NULL));
+  PROBE_ATTEMPT("umount /proc/sys", NULL, umount2("/proc/sys", MNT_DETACH));
+  PROBE_ATTEMPT("umount /proc/keys", NULL, umount2("/proc/keys", MNT_DETACH));
+  PROBE_ATTEMPT("umount /usr", NULL, umount2("/usr", MNT_DETACH));
+  PROBE_ATTEMPT("pivot_root", NULL, syscall(SYS_pivot_root, dir, dir));
+  chrootBreakout(dir);
+  return 0;
+}
