@@ -9,8 +9,7 @@
  *
  * Each attempt is one JSON line (probe.h) with "abi" and "nr"; a socket that was made is closed.
  * usage: abi I386_PROGRAM */
-#include "probe.h" /* first: it defines _GNU_SOURCE */
-
+#define _GNU_SOURCE /* strerrorname_np, MAP_32BIT, ... */
 #include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -19,6 +18,8 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include "probe.h"
 
 enum {
   kI386Socketcall = 102,
@@ -32,12 +33,18 @@ enum {
 
 static const char *i386Name(long nr) {
   switch (nr) {
-    case 4: return "write";
-    case 20: return "getpid";
-    case 102: return "socketcall";
-    case 252: return "exit_group";
-    case 359: return "socket";
-    default: return "other";
+    case 4:
+      return "write";
+    case 20:
+      return "getpid";
+    case 102:
+      return "socketcall";
+    case 252:
+      return "exit_group";
+    case 359:
+      return "socket";
+    default:
+      return "other";
   }
 }
 
@@ -121,8 +128,8 @@ static void reportRaw(const char *attempt, const char *abi, long nr, long ret) {
 
 static void int80From64Bit(void) {
   /* socketcall takes a pointer to its arguments; an i386 call can pass 32-bit pointers only. */
-  unsigned int *args = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
-                            MAP_PRIVATE | MAP_ANONYMOUS | MAP_32BIT, -1, 0);
+  unsigned int *args =
+      mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_32BIT, -1, 0);
   if (args == MAP_FAILED) return perror("mmap MAP_32BIT");
   args[0] = kAfInet;
   args[1] = kSockStream;

@@ -9,8 +9,7 @@
  *
  * Run outside a sandbox, on a kernel with io_uring enabled, the probe creates the socket: that is
  * how the test knows the attack is real. */
-#include "probe.h" /* first: it defines _GNU_SOURCE */
-
+#define _GNU_SOURCE /* strerrorname_np, MAP_32BIT, ... */
 #include <linux/io_uring.h>
 #include <netinet/in.h>
 #include <stdint.h>
@@ -18,6 +17,8 @@
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+
+#include "probe.h"
 
 enum { kRingEntries = 8 };
 
@@ -49,9 +50,9 @@ static long socketThroughRing(int ring, const struct io_uring_params *p) {
   struct io_uring_sqe *sqe = &sqes[tail & sq_mask];
   memset(sqe, 0, sizeof *sqe);
   sqe->opcode = IORING_OP_SOCKET;
-  sqe->fd = AF_INET;       /* domain */
-  sqe->off = SOCK_STREAM;  /* type */
-  sqe->len = IPPROTO_TCP;  /* protocol */
+  sqe->fd = AF_INET;      /* domain */
+  sqe->off = SOCK_STREAM; /* type */
+  sqe->len = IPPROTO_TCP; /* protocol */
   sq_array[tail & sq_mask] = tail & sq_mask;
   __atomic_store_n(sq_tail, tail + 1, __ATOMIC_RELEASE);
 

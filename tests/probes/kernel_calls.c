@@ -8,8 +8,7 @@
  * The arguments are safe even where a call got through: kexec_load names no image and an
  * impossible architecture, init_module gets a buffer that is not an ELF module,
  * delete_module a module name that does not exist. */
-#include "probe.h" /* first: it defines _GNU_SOURCE */
-
+#define _GNU_SOURCE /* strerrorname_np, MAP_32BIT, ... */
 #include <fcntl.h>
 #include <linux/bpf.h>
 #include <linux/keyctl.h>
@@ -20,6 +19,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "probe.h"
+
 #ifndef KEXEC_ARCH_MASK
 #define KEXEC_ARCH_MASK 0xffff0000
 #endif
@@ -29,11 +30,11 @@ static void attemptFd(const char *attempt, long ret, int err) {
   probeReport(attempt, NULL, ret, err);
   if (ret > 2) close((int)ret);
 }
-#define ATTEMPT_FD(attempt, call)        \
-  do {                                   \
-    errno = 0;                           \
-    const long fd_ = (long)(call);       \
-    attemptFd(attempt, fd_, errno);      \
+#define ATTEMPT_FD(attempt, call)   \
+  do {                              \
+    errno = 0;                      \
+    const long fd_ = (long)(call);  \
+    attemptFd(attempt, fd_, errno); \
   } while (0)
 
 static void mountApi(void) {
@@ -45,23 +46,22 @@ static void mountApi(void) {
    * answer first. */
   ATTEMPT_FD("fsconfig", syscall(SYS_fsconfig, -1, FSCONFIG_CMD_CREATE, NULL, NULL, 0));
   ATTEMPT_FD("fsmount", syscall(SYS_fsmount, -1, FSMOUNT_CLOEXEC, 0));
-  ATTEMPT_FD("move_mount", syscall(SYS_move_mount, -1, "", AT_FDCWD, "/tmp",
-                                   MOVE_MOUNT_F_EMPTY_PATH));
+  ATTEMPT_FD("move_mount",
+             syscall(SYS_move_mount, -1, "", AT_FDCWD, "/tmp", MOVE_MOUNT_F_EMPTY_PATH));
   struct mount_attr attr;
   memset(&attr, 0, sizeof attr);
   attr.attr_clr = MOUNT_ATTR_RDONLY;
-  ATTEMPT_FD("mount_setattr", syscall(SYS_mount_setattr, AT_FDCWD, "/usr", AT_RECURSIVE, &attr,
-                                      sizeof attr));
+  ATTEMPT_FD("mount_setattr",
+             syscall(SYS_mount_setattr, AT_FDCWD, "/usr", AT_RECURSIVE, &attr, sizeof attr));
 }
 
 static void keyrings(void) {
   ATTEMPT_FD("keyctl", syscall(SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, NULL));
-  ATTEMPT_FD("keyctl read", syscall(SYS_keyctl, KEYCTL_GET_KEYRING_ID,
-                                    KEY_SPEC_USER_KEYRING, 0));
-  ATTEMPT_FD("add_key", syscall(SYS_add_key, "user", "declaw-probe", "x", 1,
-                                KEY_SPEC_PROCESS_KEYRING));
-  ATTEMPT_FD("request_key", syscall(SYS_request_key, "user", "declaw-probe", NULL,
-                                    KEY_SPEC_PROCESS_KEYRING));
+  ATTEMPT_FD("keyctl read", syscall(SYS_keyctl, KEYCTL_GET_KEYRING_ID, KEY_SPEC_USER_KEYRING, 0));
+  ATTEMPT_FD("add_key",
+             syscall(SYS_add_key, "user", "declaw-probe", "x", 1, KEY_SPEC_PROCESS_KEYRING));
+  ATTEMPT_FD("request_key",
+             syscall(SYS_request_key, "user", "declaw-probe", NULL, KEY_SPEC_PROCESS_KEYRING));
 }
 
 static void bpfPerfUserfaultfd(void) {
@@ -112,8 +112,8 @@ static void handlesAndOtherProcesses(void) {
   memset(&h, 0, sizeof h);
   h.handle.handle_bytes = MAX_HANDLE_SZ;
   int mount_id = 0;
-  ATTEMPT_FD("name_to_handle_at", syscall(SYS_name_to_handle_at, AT_FDCWD, "/usr", &h.handle,
-                                          &mount_id, 0));
+  ATTEMPT_FD("name_to_handle_at",
+             syscall(SYS_name_to_handle_at, AT_FDCWD, "/usr", &h.handle, &mount_id, 0));
   memset(&h, 0, sizeof h);
   h.handle.handle_bytes = 8;
   h.handle.handle_type = 1; /* FILEID_INO32_GEN */

@@ -7,13 +7,14 @@
  * usage: mounts DIR   (DIR: an empty directory the probe may use as a mount point)
  * Each attempt is one JSON line (probe.h). The last line, "root after chroot breakout", has ret 0
  * and "hostname": the content of /etc/hostname as seen from where the breakout ended. */
-#include "probe.h" /* first: it defines _GNU_SOURCE */
-
+#define _GNU_SOURCE /* strerrorname_np, MAP_32BIT, ... */
 #include <fcntl.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+
+#include "probe.h"
 
 static void chrootBreakout(const char *dir) {
   char inner[512];

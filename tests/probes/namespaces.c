@@ -1,14 +1,14 @@
 /* New namespaces from inside a sandbox: unshare() of every namespace type, clone() with each
  * namespace flag (also with the upper half of the flags set, which the kernel ignores), clone3()
  * with and without CLONE_NEWUSER, and setns() through a pidfd of init (pidfd_open(2) needs no
- * ptrace access, so it is a real handle on init's namespaces) and through /proc/self/ns links. A nested user namespace
- * would give back every capability inside it, and with it the kernel code that only a capable
- * process reaches (the usual first step of a container escape).
+ * ptrace access, so it is a real handle on init's namespaces) and through /proc/self/ns links. A
+ * nested user namespace would give back every capability inside it, and with it the kernel code
+ * that only a capable process reaches (the usual first step of a container escape).
  *
  * Each attempt is one JSON line (probe.h). Last comes "namespaces unchanged": ret 0 if this
- * process is still in the namespaces it started in (compared by their /proc/self/ns links), else -1. */
-#include "probe.h" /* first: it defines _GNU_SOURCE */
-
+ * process is still in the namespaces it started in (compared by their /proc/self/ns links), else
+ * -1. */
+#define _GNU_SOURCE /* strerrorname_np, MAP_32BIT, ... */
 #include <fcntl.h>
 #include <linux/sched.h> /* struct clone_args */
 #include <sched.h>
@@ -17,6 +17,8 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include "probe.h"
 
 #ifndef CLONE_NEWTIME
 #define CLONE_NEWTIME 0x00000080
@@ -28,13 +30,13 @@ struct Flag {
 };
 
 static const struct Flag kNamespaceFlags[] = {
-    {"CLONE_NEWUSER", CLONE_NEWUSER}, {"CLONE_NEWNS", CLONE_NEWNS},
-    {"CLONE_NEWNET", CLONE_NEWNET},   {"CLONE_NEWPID", CLONE_NEWPID},
-    {"CLONE_NEWIPC", CLONE_NEWIPC},   {"CLONE_NEWUTS", CLONE_NEWUTS},
+    {"CLONE_NEWUSER", CLONE_NEWUSER},     {"CLONE_NEWNS", CLONE_NEWNS},
+    {"CLONE_NEWNET", CLONE_NEWNET},       {"CLONE_NEWPID", CLONE_NEWPID},
+    {"CLONE_NEWIPC", CLONE_NEWIPC},       {"CLONE_NEWUTS", CLONE_NEWUTS},
     {"CLONE_NEWCGROUP", CLONE_NEWCGROUP}, {"CLONE_NEWTIME", CLONE_NEWTIME},
 };
-static const char *const kNamespaceNames[] = {"user", "mnt", "net", "pid", "ipc",
-                                              "uts",  "cgroup", "time"};
+static const char *const kNamespaceNames[] = {"user", "mnt", "net",    "pid",
+                                              "ipc",  "uts", "cgroup", "time"};
 enum { kNamespaces = sizeof kNamespaceNames / sizeof kNamespaceNames[0] };
 
 static void readNamespaces(char links[kNamespaces][64]) {
@@ -94,9 +96,8 @@ int main(void) {
   probeReport("pidfd_open 1", NULL, init_pidfd, errno);
   if (init_pidfd >= 0) {
     PROBE_ATTEMPT("setns pidfd of init, every namespace", NULL,
-                  setns((int)init_pidfd, CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWNET |
-                                             CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS |
-                                             CLONE_NEWCGROUP));
+                  setns((int)init_pidfd, CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWPID |
+                                             CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWCGROUP));
     PROBE_ATTEMPT("setns pidfd of init, mount namespace", NULL,
                   setns((int)init_pidfd, CLONE_NEWNS));
     close((int)init_pidfd);

@@ -12,7 +12,7 @@
 #define DECLAW_TESTS_PROBES_PROBE_H
 
 #ifndef _GNU_SOURCE
-#define _GNU_SOURCE
+#error "define _GNU_SOURCE before the first #include (probe.h uses strerrorname_np)"
 #endif
 #include <errno.h>
 #include <stdio.h>
@@ -33,10 +33,10 @@ static inline void probeReport(const char *attempt, const char *args, long ret, 
 }
 
 /* A raw syscall() returns -1 and sets errno; the value before the call is irrelevant. */
-#define PROBE_ATTEMPT(attempt, args, call)  \
-  do {                                      \
-    errno = 0;                              \
-    const long probe_ret_ = (long)(call);   \
+#define PROBE_ATTEMPT(attempt, args, call)         \
+  do {                                             \
+    errno = 0;                                     \
+    const long probe_ret_ = (long)(call);          \
     probeReport(attempt, args, probe_ret_, errno); \
   } while (0)
 

@@ -15,8 +15,7 @@
  *       escape), with a count, and a summary {"attempt": "helpers", "seen": N}.
  *
  * Every attempt that works is undone at once (PTRACE_DETACH, close). */
-#include "probe.h" /* first: it defines _GNU_SOURCE */
-
+#define _GNU_SOURCE /* strerrorname_np, MAP_32BIT, ... */
 #include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -26,6 +25,8 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "probe.h"
 
 typedef void (*Reporter)(const char *attempt, int pid, long ret, int err);
 

@@ -5,13 +5,14 @@
  * "cap_effective": "0x...", "cap_permitted": "0x..."} and then tries to become root anyway:
  * setuid(0), setresuid(0, 0, 0), setgid(0), setgroups({0}) and capset of every capability,
  * one JSON line each (probe.h). */
-#include "probe.h" /* first: it defines _GNU_SOURCE */
-
+#define _GNU_SOURCE /* strerrorname_np, MAP_32BIT, ... */
 #include <grp.h>
 #include <linux/capability.h>
 #include <stdint.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+
+#include "probe.h"
 
 int main(void) {
   probeStart();
@@ -25,9 +26,10 @@ int main(void) {
   syscall(SYS_capget, &header, data);
   const uint64_t effective = (uint64_t)data[1].effective << 32 | data[0].effective;
   const uint64_t permitted = (uint64_t)data[1].permitted << 32 | data[0].permitted;
-  printf("{\"attempt\": \"credentials\", \"ruid\": %u, \"euid\": %u, \"suid\": %u, \"egid\": %u, "
-         "\"cap_effective\": \"0x%llx\", \"cap_permitted\": \"0x%llx\"}\n",
-         ruid, euid, suid, egid, (unsigned long long)effective, (unsigned long long)permitted);
+  printf(
+      "{\"attempt\": \"credentials\", \"ruid\": %u, \"euid\": %u, \"suid\": %u, \"egid\": %u, "
+      "\"cap_effective\": \"0x%llx\", \"cap_permitted\": \"0x%llx\"}\n",
+      ruid, euid, suid, egid, (unsigned long long)effective, (unsigned long long)permitted);
   fflush(stdout);
   PROBE_ATTEMPT("setuid 0", NULL, setuid(0));
   PROBE_ATTEMPT("setresuid 0 0 0", NULL, setresuid(0, 0, 0));

@@ -16,8 +16,7 @@
  *   signals broadcast        kill(-1, SIGKILL) (every process this one may signal) and
  *                            kill(1, SIGKILL), kill(1, SIGSTOP): only the sandbox's processes may
  *                            die, and its init not even those. */
-#include "probe.h" /* first: it defines _GNU_SOURCE */
-
+#define _GNU_SOURCE /* strerrorname_np, MAP_32BIT, ... */
 #include <dirent.h>
 #include <fcntl.h>
 #include <sched.h>
@@ -27,17 +26,19 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "probe.h"
+
 static void attemptOn(const char *attempt, int pid, long ret, int err) {
   char args[48];
   snprintf(args, sizeof args, "\"pid\": %d", pid);
   probeReport(attempt, args, ret, err);
 }
 
-#define ATTEMPT_ON(attempt, pid, call)   \
-  do {                                   \
-    errno = 0;                           \
-    const long r_ = (long)(call);        \
-    attemptOn(attempt, pid, r_, errno);  \
+#define ATTEMPT_ON(attempt, pid, call)  \
+  do {                                  \
+    errno = 0;                          \
+    const long r_ = (long)(call);       \
+    attemptOn(attempt, pid, r_, errno); \
   } while (0)
 
 static void targets(int argc, char **argv) {

@@ -6,12 +6,13 @@
  * compares all 64 bits of arg0 lets such a call through. Every attempt is one JSON line
  * (probe.h) with "family", "type", "protocol" and "high" (the upper bits, as a hex string); a
  * socket that was created is closed again at once. */
-#include "probe.h" /* first: it defines _GNU_SOURCE */
-
+#define _GNU_SOURCE /* strerrorname_np, MAP_32BIT, ... */
 #include <stdint.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+
+#include "probe.h"
 
 static const uint64_t kHighBits[] = {0, UINT64_C(1) << 32, UINT64_C(0xffffffff00000000)};
 static const int kTypes[] = {SOCK_STREAM, SOCK_DGRAM, SOCK_RAW, SOCK_SEQPACKET};
@@ -20,8 +21,8 @@ enum { kLastFamily = 45, kLastNetlinkProtocol = 31 };
 static void trySocket(uint64_t family, uint64_t type, uint64_t protocol, uint64_t high) {
   char args[160];
   snprintf(args, sizeof args,
-           "\"family\": %u, \"type\": %u, \"protocol\": %u, \"high\": \"0x%llx\"",
-           (unsigned)family, (unsigned)type, (unsigned)protocol, (unsigned long long)high);
+           "\"family\": %u, \"type\": %u, \"protocol\": %u, \"high\": \"0x%llx\"", (unsigned)family,
+           (unsigned)type, (unsigned)protocol, (unsigned long long)high);
   errno = 0;
   const long fd = syscall(SYS_socket, high | family, type, protocol);
   probeReport("socket", args, fd, errno);
