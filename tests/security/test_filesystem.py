@@ -114,6 +114,22 @@ class SetuidBinaries(SecurityTestCase):
         self.assertEqual(lines[2].split(), ["Uid:", "1000", "1000", "1000", "1000"])
         self.assertEqual(lines[3].split(), ["CapEff:", "0" * 16])
 
+    def test_device_nodes_cannot_be_made_anywhere(self):
+        # Only the initial user namespace may create device nodes (mknod(2)); /dev/null's
+        # numbers would give raw access to nothing, /dev/sda's (8, 0) to a host disk.
+        for user in USERS:
+            for directory in ("/tmp", "/home/user", "/dev/shm", "/var/tmp", "/dev"):
+                with self.subTest(user=user, directory=directory):
+                    node = f"{directory}/sda-{self.token}"
+                    res = self.api.run(self.sbx, f"python3 -c \"import os; "
+                                                 f"os.mknod('{node}', 0o20666, os.makedev(8, 0))\"",
+                                       user=user)
+                    # /dev is root's: user is refused by its permissions first.
+                    expected = errno.EACCES if (user, directory) == ("user", "/dev") else \
+                        errno.EPERM
+                    self.assertEqual(res["exit_code"], 1, res)
+                    self.assertIn(f"PermissionError: [Errno {expected}]", res["stderr"])
+
     def test_nothing_runs_from_dev_shm(self):
         copy = f"/dev/shm/suid-{self.token}"
         res = self.api.run(self.sbx, f"cp /bin/true {copy} && chmod 4755 {copy}", user="root")
