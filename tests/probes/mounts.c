@@ -23,17 +23,14 @@ static void chrootBreakout(const char *dir) {
   PROBE_ATTEMPT("chroot into a subdirectory", NULL, chroot(inner));
   for (int i = 0; i < 64; ++i) (void)chdir("..");
   PROBE_ATTEMPT("chroot . after chdir .. x64", NULL, chroot("."));
-  char hostname[128] = "";
-  const int fd = open("/etc/hostname", O_RDONLY | O_CLOEXEC);
-  if (fd >= 0) {
-    const ssize_t n = read(fd, hostname, sizeof hostname - 1);
-    hostname[n < 0 ? 0 : n] = '\0';
-    close(fd);
-  }
+  char hostname[128];
+  errno = 0;
+  probeReadFile("/etc/hostname", hostname, sizeof hostname);
+  const int err = hostname[0] ? 0 : (errno ? errno : ENOENT);
   hostname[strcspn(hostname, "\n\"\\")] = '\0';
   char args[200];
   snprintf(args, sizeof args, "\"hostname\": \"%s\"", hostname);
-  probeReport("root after chroot breakout", args, fd >= 0 ? 0 : -1, fd >= 0 ? 0 : errno);
+  probeReport("root after chroot breakout", args, err ? -1 : 0, err);
 }
 
 int main(int argc, char **argv) {

@@ -15,8 +15,10 @@
 #error "define _GNU_SOURCE before the first #include (probe.h uses strerrorname_np)"
 #endif
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 static inline void probeStart(void) {
   printf("attempting\n");
@@ -30,6 +32,18 @@ static inline void probeReport(const char *attempt, const char *args, long ret, 
   printf("{\"attempt\": \"%s\", %s%s\"ret\": %ld, \"errno\": %d, \"error\": \"%s\"}\n", attempt,
          args ? args : "", args ? ", " : "", ret, failed ? err : 0, name ? name : "?");
   fflush(stdout);
+}
+
+/* Reads up to SIZE - 1 bytes of a small file (a /proc entry) into BUF as a string; "" if it
+ * cannot be read. Returns BUF. */
+static inline char *probeReadFile(const char *path, char *buf, size_t size) {
+  buf[0] = '\0';
+  const int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return buf;
+  const ssize_t n = read(fd, buf, size - 1);
+  buf[n < 0 ? 0 : n] = '\0';
+  close(fd);
+  return buf;
 }
 
 /* A raw syscall() returns -1 and sets errno; the value before the call is irrelevant. */

@@ -105,14 +105,9 @@ static void tally(const char *attempt, int pid, long ret, int err) {
 
 static int isOtherInit(int pid) {
   char path[64];
-  char comm[32] = "";
+  char comm[32];
   snprintf(path, sizeof path, "/proc/%d/comm", pid);
-  const int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return 0;
-  const ssize_t n = read(fd, comm, sizeof comm - 1);
-  close(fd);
-  comm[n < 0 ? 0 : n] = '\0';
-  return pid != 1 && strcmp(comm, "declaw-init\n") == 0;
+  return pid != 1 && strcmp(probeReadFile(path, comm, sizeof comm), "declaw-init\n") == 0;
 }
 
 static int watchHelpers(double seconds) {

@@ -84,14 +84,8 @@ static void targets(int argc, char **argv) {
 }
 
 static int pidMax(void) {
-  char text[32] = "";
-  const int fd = open("/proc/sys/kernel/pid_max", O_RDONLY | O_CLOEXEC);
-  if (fd >= 0) {
-    const ssize_t n = read(fd, text, sizeof text - 1);
-    text[n < 0 ? 0 : n] = '\0';
-    close(fd);
-  }
-  const int max = atoi(text);
+  char text[32];
+  const int max = atoi(probeReadFile("/proc/sys/kernel/pid_max", text, sizeof text));
   return max > 0 ? max : 4194304;
 }
 
