@@ -68,22 +68,28 @@ class DeclawInit(SecurityTestCase):
 
     def test_inits_forks_cannot_be_traced_while_they_work_for_the_api(self):
         # The probe stops each fork it finds (SIGSTOP works on a file helper running as `user`)
-        # and attacks it while stopped; meanwhile the API forks helpers as user and root and
-        # starts commands, as fast as it answers.
+        # and attacks it while stopped. Meanwhile the API makes forks that live for a while,
+        # as user and as root: listings of /usr/share, mkdir of a path 1000 directories deep,
+        # and commands.
         probe = self.put_probe("ptrace_init")
         result = {}
-        seconds = 5
+        seconds = 6
         thread = threading.Thread(target=lambda: result.update(
             res=self.run_probe(self.sbx, probe, "helpers", str(seconds), timeout=60)))
         thread.start()
+        files = f"/v1/sandboxes/{self.sbx}/files"
+        deep = "/tmp/" + "d/" * 1000 + "end"
         answers = {}
         try:
-            deadline = time.monotonic() + seconds
+            deadline = time.monotonic() + seconds - 0.5
             while time.monotonic() < deadline:
                 for user in USERS:
-                    r = self.api.request("GET", f"/v1/sandboxes/{self.sbx}/files/exists",
-                                         query={"path": "/tmp", "user": user}, timeout=30)
-                    answers[r.status] = answers.get(r.status, 0) + 1
+                    for r in (self.api.request("GET", f"{files}/list", timeout=30,
+                                               query={"path": "/usr/share", "depth": 2,
+                                                      "user": user}),
+                              self.api.request("POST", f"{files}/mkdir", timeout=30,
+                                               query={"path": deep, "user": user})):
+                        answers[r.status] = answers.get(r.status, 0) + 1
                 r = self.api.request("POST", f"/v1/sandboxes/{self.sbx}/commands",
                                      {"cmd": "true", "timeout": 10}, timeout=30)
                 answers[f"command {r.status}"] = answers.get(f"command {r.status}", 0) + 1
@@ -91,14 +97,17 @@ class DeclawInit(SecurityTestCase):
             thread.join()
         lines = probe_attempts(result["res"])
         summary = lines[-1]
-        self.assertGreater(summary["seen"], 10, f"the race never caught a fork: {lines}")
+        print(f"\nforks seen {summary['seen']}, stopped {summary['stopped']}; API: {answers}")
         on_init = [a for a in lines[:-1]
                    if a["target"] == "declaw-init" and a["attempt"] != "SIGSTOP"]
+        # The race happened: forks were attacked while they still were declaw-init.
+        refused = sum(a["count"] for a in on_init
+                      if a["attempt"] == "PTRACE_ATTACH" and a.get("errno") == errno.EPERM)
+        self.assertGreaterEqual(refused, 3, f"the race caught too few forks: {lines}")
 
         def expected(a):
             return a["errno"] if a.get("errno") in VANISHED else INIT_REFUSALS[a["attempt"]]
         self.assertRefused(on_init, expected, "attacks on declaw-init's forks")
-        print(f"\nforks seen {summary['seen']}, stopped {summary['stopped']}; API: {answers}")
         self.assertEqual(self.api.run(self.sbx, "echo alive")["stdout"], "alive\n")
 
 
