@@ -67,19 +67,19 @@ class InheritedFds(SecurityTestCase):
         # runc's CVE-2024-21626: a leaked host directory fd as the working directory of a new
         # process. The API takes the cwd from the caller; init's fds are closed before chdir.
         base = f"/v1/sandboxes/{self.sbx}/commands"
+        # No such fd, or the child's close-on-exec error pipe: never a directory. init's links
+        # are closed to its neighbours.
+        cases = [(f"/proc/self/fd/{n}", ("No such file or directory", "Not a directory"))
+                 for n in range(3, 16)]
+        cases += [(cwd, ("Permission denied",))
+                  for cwd in ("/proc/1/cwd", "/proc/1/root", "/proc/1/fd/3")]
         for user in USERS:
-            for cwd in [f"/proc/self/fd/{n}" for n in range(3, 16)]:
+            for cwd, reasons in cases:
                 with self.subTest(user=user, cwd=cwd):
                     r = self.api.request("POST", base, {"cmd": "pwd -P", "cwd": cwd, "user": user})
-                    # No such fd, or the child's close-on-exec error pipe: never a directory.
-                    self.assertIn((r.status, r.json()["error"]["message"].split(": ")[-1]),
-                                  ((404, "No such file or directory"), (400, "Not a directory")),
-                                  r)
-            for cwd in ("/proc/1/cwd", "/proc/1/root", "/proc/1/fd/3"):
-                with self.subTest(user=user, cwd=cwd):
-                    r = self.api.request("POST", base, {"cmd": "pwd -P", "cwd": cwd, "user": user})
-                    self.assertEqual(r.status, 403, r)
-                    self.assertIn(b"chdir: Permission denied", r.body)
+                    self.assertIn(r.status, (400, 403, 404), r)
+                    message = r.json()["error"]["message"]
+                    self.assertTrue(any(reason in message for reason in reasons), r)
 
     def test_init_holds_no_fd_of_the_daemon_even_with_clients_connected(self):
         # Idle client connections open while the sandbox starts: none may reach init.
