@@ -255,8 +255,8 @@ class LiveOutput(ProcessTestCase):
 
     def test_a_command_that_cannot_start_is_a_json_error(self):
         s = self.stream("POST", f"{self.base}/commands/stream", {"cmd": "true", "cwd": "/nope"})
-        self.assertEqual(s.status, 404)
-        self.assertIn(b"chdir", s.error)
+        self.assertEqual(s.status, 400)
+        self.assertIn(b"cwd /nope", s.error)
 
     def test_reattaching_gives_earlier_output_then_live_output(self):
         gate = f"/tmp/gate-{random_suffix()}"
