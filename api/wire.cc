@@ -190,6 +190,7 @@ nlohmann::json toJson(const Limits& limits) {
           {"max_processes", limits.max_processes},
           {"max_finished_processes", limits.max_finished_processes},
           {"max_stdin_buffer_bytes", limits.max_stdin_buffer_bytes},
+          {"max_buffered_output_bytes", limits.max_buffered_output_bytes},
           {"default_resources", toJson(limits.default_resources)},
           {"max_resources", toJson(limits.max_resources)}};
 }

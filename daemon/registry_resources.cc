@@ -23,7 +23,7 @@ Result<api::SandboxMetrics> Registry::sandboxMetrics(const api::Caller& caller,
                                                      const std::string& id) {
   auto sbx = findLive(caller, id);
   if (!sbx) return sbx.error();
-  return (*sbx)->metrics();
+  return (*sbx)->metrics(caller.pid);
 }
 
 api::DaemonMetrics Registry::daemonMetrics() {
