@@ -120,6 +120,7 @@ nlohmann::json toJson(const ProcessInfo& info) {
                         {"background", info.background},
                         {"stdin_open", info.stdin_open}};
   if (info.ended_at) out["ended_at"] = formatTime(*info.ended_at);
+  if (info.oom_killed) out["oom_killed"] = true;
   if (!info.error.empty()) out["error"] = info.error;
   return out;
 }
@@ -158,6 +159,7 @@ std::string sseEvent(int pid, const OutputEvent& event) {
                              {"signal", info["signal"]},
                              {"timed_out", info["timed_out"]}};
       if (info.contains("error")) data["error"] = info["error"];
+      if (info.contains("oom_killed")) data["oom_killed"] = true;
       return sseEvent("exit", data);
     }
     case Kind::kEnd:

@@ -135,6 +135,7 @@ struct ProcessInfo {
   bool is_pty = false;
   bool background = false;
   bool stdin_open = false;
+  bool oom_killed = false;  // the OOM killer struck in the sandbox while it ran
   std::string error;  // why there is no exit code (the sandbox ended under the process)
 };
 

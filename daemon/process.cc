@@ -100,6 +100,7 @@ Result<std::shared_ptr<Process>> Process::start(std::shared_ptr<runtime::InitCli
   }
 
   p->init_ = std::move(init);
+  if (plan.oom_kills) p->oom_kills_at_start_ = plan.oom_kills();
   p->started_at_ = api::Clock::now();
   p->started_steady_ = SteadyClock::now();
   p->stdin_queue_ = std::move(plan.stdin_data);
@@ -184,7 +185,10 @@ void Process::closeStdinLocked() {
 }
 
 void Process::markFinished(std::optional<int> wait_status, std::string error) {
+  // Outside the lock: it reads a cgroup file.
+  const bool oom = plan_.oom_kills && plan_.oom_kills() > oom_kills_at_start_;
   std::lock_guard lock(mutex_);
+  oom_killed_ = oom;
   finished_ = true;
   wait_status_ = wait_status;
   error_ = std::move(error);
@@ -440,6 +444,7 @@ api::ProcessInfo Process::info() const {
   i.is_pty = plan_.spawn.pty;
   i.background = plan_.background;
   i.stdin_open = stdin_open_ && !stdin_close_requested_;
+  i.oom_killed = oom_killed_;
   i.error = finished_ && !wait_status_ ? error_ : "";
   return i;
 }
@@ -461,6 +466,7 @@ Result<api::RunResult> Process::takeResult() {
   fillExit(wait_status_, timed_out_, exit_code, r.signal);
   r.exit_code = exit_code.value_or(kTimeoutExitCode);  // no status: only after a timeout kill
   r.timed_out = timed_out_;
+  r.oom_killed = oom_killed_;
   return r;
 }
 

@@ -12,6 +12,7 @@
 
 #include <chrono>
 #include <condition_variable>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -37,6 +38,9 @@ struct ProcessPlan {
   OutputBuffer::Keep keep = OutputBuffer::Keep::kTail;
   uint64_t buffer_bytes = 0;      // per stream
   uint64_t max_stdin_bytes = 0;   // queued, unread stdin
+  // The sandbox's OOM kill count (its memory cgroup); null without cgroups. Read at start and
+  // when the process finishes: a difference means the OOM killer struck meanwhile.
+  std::function<uint64_t()> oom_kills;
 };
 
 class Process : public std::enable_shared_from_this<Process> {
@@ -116,6 +120,8 @@ class Process : public std::enable_shared_from_this<Process> {
   std::chrono::steady_clock::duration clock_shift_{};
   bool finished_ = false;
   bool output_taken_ = false;
+  uint64_t oom_kills_at_start_ = 0;
+  bool oom_killed_ = false;
   bool stop_ = false;
   std::optional<int> wait_status_;
   std::string error_;

@@ -64,6 +64,10 @@ Result<std::shared_ptr<Sandbox>> Sandbox::start(const SandboxStart& s) {
   sbx->processes_ = std::make_shared<ProcessTable>(
       ProcessLimits{s.limits->max_processes, s.limits->max_finished_processes,
                     s.limits->max_buffered_output_bytes});
+  if (cgroup) {
+    sbx->cgroup_reader_ =
+        std::make_shared<const runtime::Cgroup>(runtime::Cgroup::adopt(cgroup->plan()));
+  }
   sbx->cgroup_ = std::move(cgroup);
   sbx->init_pid_ = launched->pid;
   sbx->pidfd_ = std::move(launched->pidfd);
@@ -273,6 +277,16 @@ ProcessPlan Sandbox::planFor(const api::ProcessSpec& spec) const {
   plan.keep = OutputBuffer::Keep::kTail;
   plan.buffer_bytes = limits_.output_buffer_bytes;
   plan.max_stdin_bytes = limits_.max_stdin_buffer_bytes;
+  // The OOM killer picked a process of this sandbox while this one ran (most likely this one:
+  // it is what allocates), as far as the sandbox's memory cgroup can tell.
+  // A reader of its own (not this Sandbox, which a process may outlive): reading usage files
+  // is safe alongside the freezer, and a removed cgroup reads as nothing.
+  if (cgroup_reader_) {
+    plan.oom_kills = [reader = cgroup_reader_] {
+      auto usage = reader->usage();
+      return usage ? usage->oom_kills.value_or(0) : uint64_t{0};
+    };
+  }
   return plan;
 }
 
@@ -291,7 +305,6 @@ Result<api::RunResult> Sandbox::run(const api::RunSpec& spec) {
   // A foreground answer carries the output from its first byte, up to the cap.
   plan.keep = OutputBuffer::Keep::kHead;
   plan.buffer_bytes = limits_.max_output_bytes;
-  const uint64_t ooms_before = oomKills();
   auto process = start(std::move(plan));
   if (!process) return process.error();
   (*process)->waitFinished();
@@ -299,17 +312,7 @@ Result<api::RunResult> Sandbox::run(const api::RunSpec& spec) {
   if (!result) {
     return ErrnoError(ESRCH) << "sandbox " << id_ << " is not running: " << result.error().message;
   }
-  // The kernel's OOM killer picked a process of this sandbox while the command ran (most
-  // likely the command itself: it is what allocates).
-  result->oom_killed = oomKills() > ooms_before;
   return result;
-}
-
-uint64_t Sandbox::oomKills() {
-  std::lock_guard cgroup_lock(cgroup_mutex_);
-  if (!cgroup_) return 0;
-  auto usage = cgroup_->usage();
-  return usage ? usage->oom_kills.value_or(0) : 0;
 }
 
 Result<std::shared_ptr<Process>> Sandbox::startProcess(const api::ProcessSpec& spec) {

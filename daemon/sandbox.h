@@ -84,7 +84,6 @@ class Sandbox {
   Sandbox() = default;
   std::shared_ptr<runtime::InitClient> client() const;
   ProcessPlan planFor(const api::ProcessSpec& spec) const;
-  uint64_t oomKills();
   Result<std::shared_ptr<Process>> start(ProcessPlan plan);
 
   std::string id_;
@@ -106,6 +105,7 @@ class Sandbox {
   // Serialises pause, resume and kill on the freezer (Cgroup is not thread-safe).
   std::mutex cgroup_mutex_;
   std::optional<runtime::Cgroup> cgroup_;
+  std::shared_ptr<const runtime::Cgroup> cgroup_reader_;  // usage only, for processes
   struct CpuSample {
     std::chrono::steady_clock::time_point at;
     uint64_t usage_ns = 0;

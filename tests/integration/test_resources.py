@@ -103,6 +103,19 @@ class Containment(ResourceTestCase):
         self.assertEqual(self.api.run(sbx, "echo ok")["stdout"], "ok\n")
         self.assertNeighbourAnswers()
 
+    def test_a_background_process_killed_for_memory_says_so(self):
+        sbx = self.sandbox(resources={"memory_mb": 64})
+        pid = self.api.request("POST", f"/v1/sandboxes/{sbx}/commands", {
+            "cmd": "python3 -c 'x = bytearray(1 << 30)'", "background": True}).json()["pid"]
+        info = self.api.request("GET", f"/v1/sandboxes/{sbx}/commands/{pid}/wait").json()
+        self.assertEqual(info["signal"], 9, info)
+        self.assertTrue(info.get("oom_killed"), info)
+        calm = self.api.request("POST", f"/v1/sandboxes/{sbx}/commands", {
+            "cmd": "true", "background": True}).json()["pid"]
+        info = self.api.request("GET", f"/v1/sandboxes/{sbx}/commands/{calm}/wait").json()
+        self.assertNotIn("oom_killed", info)
+        self.assertNeighbourAnswers()
+
     def test_filling_the_disk_is_enospc_inside_and_the_host_is_untouched(self):
         sbx = self.sandbox(resources={"disk_mb": 16})
         host_free = {p: shutil.disk_usage(p).free for p in ("/", "/tmp", "/run")}

@@ -88,6 +88,22 @@ TEST_CASE("a streamed command answers Server-Sent Events from start to exit", "[
         "event: exit\ndata: {\"exit_code\":3,\"pid\":7,\"signal\":null,\"timed_out\":false}\n\n");
 }
 
+TEST_CASE("an exit after the OOM killer struck says so", "[api][processes]") {
+  Api api;
+  OutputEvent exit;
+  exit.kind = OutputEvent::Kind::kExit;
+  exit.process.pid = 7;
+  exit.process.running = false;
+  exit.process.exit_code = 137;
+  exit.process.signal = 9;
+  exit.process.oom_killed = true;
+  api.services.events = {exit};
+  Response response = api.call("GET", kSandbox + "/commands/7/stream");
+  CHECK(drain(response).find("\"oom_killed\":true") != std::string::npos);
+  api.services.process = exit.process;
+  CHECK(jsonOf(api.call("GET", kSandbox + "/commands/7")).at("oom_killed") == true);
+}
+
 TEST_CASE("a stream with nothing to say sends keep-alive comments", "[api][processes]") {
   Api api;
   api.services.process.pid = 7;
