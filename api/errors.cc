@@ -32,6 +32,8 @@ int statusForErrno(int err) {
     case EFBIG:
       return kStatusTooLarge;
     case EDQUOT:  // over a configured limit (sandboxes, ...)
+    case EAGAIN:  // fork in the sandbox at its pids limit
+    case ENOMEM:  // ... or at its memory limit
       return kStatusRateLimited;
     case ENOSPC:
       return kStatusNotEnoughSpace;

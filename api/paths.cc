@@ -11,7 +11,8 @@ namespace {
 
 constexpr size_t kSandboxIdSuffixLength = 12;
 constexpr std::string_view kSandboxIdPrefix = "sbx-";
-constexpr std::array<std::string_view, 3> kFilterableStates = {"creating", "running", "killed"};
+constexpr std::array<std::string_view, 4> kFilterableStates = {"creating", "running", "paused",
+                                                               "killed"};
 
 int hexValue(char c) {
   if (c >= '0' && c <= '9') return c - '0';
@@ -180,7 +181,8 @@ std::vector<std::string> parseStateFilter(const std::vector<std::string>& values
       if (state.empty()) continue;
       if (std::find(kFilterableStates.begin(), kFilterableStates.end(), state) ==
           kFilterableStates.end()) {
-        throw badRequest("'state' must be creating, running or killed, not " + quoteInput(state));
+        throw badRequest("'state' must be creating, running, paused or killed, not " +
+                         quoteInput(state));
       }
       states.emplace_back(state);
     }

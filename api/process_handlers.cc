@@ -109,8 +109,8 @@ Response waitProcess(const Context& ctx) {
                        std::to_string(ctx.limits.max_wait_s) + " seconds");
     }
   }
-  return processResponse(unwrap(ctx.services.waitProcess(ctx.caller, ctx.sandbox_id, pid,
-                                                         std::chrono::seconds(timeout_s))));
+  return processResponse(unwrap(
+      ctx.services.waitProcess(ctx.caller, ctx.sandbox_id, pid, std::chrono::seconds(timeout_s))));
 }
 
 Response killProcess(const Context& ctx) {

@@ -34,6 +34,11 @@ ProcessSpec parseProcessSpec(const nlohmann::json& body, const Limits& limits, P
   spec.run = parseRunSpec(body, limits, defaults);
   spec.background = kind == ProcessKind::kBackground;
   spec.stdin_open = boolField(body, "stdin_open").value_or(kind == ProcessKind::kBackground);
+  // A process that outlives its request holds its stdin in the daemon until it reads it.
+  if (spec.run.stdin_data.size() > limits.max_stdin_buffer_bytes) {
+    throw tooLarge("'stdin' is larger than max_stdin_buffer_bytes (" +
+                   std::to_string(limits.max_stdin_buffer_bytes) + ")");
+  }
   if (kind == ProcessKind::kPty) {
     spec.pty = true;
     const nlohmann::json* size = findField(body, "size");
@@ -65,7 +70,8 @@ int parseSignal(const nlohmann::json& body) {
   int number = 0;
   auto [end, ec] = std::from_chars(name.data(), name.data() + name.size(), number);
   if (ec == std::errc() && end == name.data() + name.size()) {
-    if (number < 1 || number > kMaxSignal) throw badRequest("'signal' must be 1.." + std::to_string(kMaxSignal));
+    if (number < 1 || number > kMaxSignal)
+      throw badRequest("'signal' must be 1.." + std::to_string(kMaxSignal));
     return number;
   }
   if (name.rfind("SIG", 0) == 0) name.erase(0, 3);

@@ -52,9 +52,15 @@ Resources parseResources(const nlohmann::json& body, const Limits& limits) {
     r.cpu = cores;
   }
   auto integer = [&](const char* name, uint64_t min, uint64_t most, uint64_t& out) {
-    if (!findField(*field, name)) return;
-    auto value = integerField(*field, name, min, most);
-    out = *value;
+    const nlohmann::json* value = findField(*field, name);
+    if (!value) return;
+    const std::string what = std::string("'resources.") + name + "'";
+    if (!value->is_number_integer()) throw badRequest(what + " must be an integer");
+    // Compared as signed first: a negative number must not wrap into a huge unsigned one.
+    if (value->get<int64_t>() < static_cast<int64_t>(min) || value->get<uint64_t>() > most) {
+      throw badRequest(what + " must be " + std::to_string(min) + ".." + std::to_string(most));
+    }
+    out = value->get<uint64_t>();
   };
   integer("memory_mb", kMinMemoryMb, max.memory_mb, r.memory_mb);
   integer("pids", kMinPids, max.pids, r.pids);

@@ -124,7 +124,7 @@ Response Router::handle(const Caller& caller, const Request& request) {
     if (request.body.size() > body_limit) {
       throw tooLarge("request body is larger than " + std::to_string(body_limit) + " bytes");
     }
-    const Context ctx{services_, limits_,   caller,   request,
+    const Context ctx{services_,   limits_,          caller,   request,
                       route.query, route.sandbox_id, route.pid};
     return counted(route.route->handler(ctx));
   } catch (...) {
@@ -157,7 +157,7 @@ std::variant<Upload, Response> Router::beginUpload(const Caller& caller, const R
       return errorForStatus(kStatusInternal, "beginUpload called for a request that is no upload");
     }
     sandbox_id = route.sandbox_id;
-    const Context ctx{services_, limits_,   caller,   request,
+    const Context ctx{services_,   limits_,          caller,   request,
                       route.query, route.sandbox_id, route.pid};
     return openUpload(ctx, declared_size);
   } catch (...) {

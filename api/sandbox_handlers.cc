@@ -2,8 +2,8 @@
 #include <algorithm>
 
 #include "api/handlers.h"
-#include "api/resource_wire.h"
 #include "api/json_fields.h"
+#include "api/resource_wire.h"
 #include "api/wire.h"
 
 namespace declaw::api {

@@ -5,8 +5,8 @@
 // Errors are Result errors carrying an errno; api/errors.h maps them to HTTP:
 //   ENOENT 404 not_found · EPERM/EACCES 403 forbidden · EINVAL ENOTDIR EISDIR ENAMETOOLONG ELOOP
 //   ENOTEMPTY EXDEV EBADF ENXIO EROFS 400 invalid_argument · EEXIST 409 conflict · ESRCH 409 conflict (sandbox
-//   not running) · ETIMEDOUT 408 timeout · E2BIG EFBIG 413 too_large · EDQUOT 429 rate_limited
-//   (over a configured limit) · ENOSPC 507 not_enough_space · ENOSYS 501 not_implemented ·
+//   not running) · ETIMEDOUT 408 timeout · E2BIG EFBIG 413 too_large · EDQUOT EAGAIN ENOMEM 429
+//   rate_limited (over a configured limit; a sandbox at its pids or memory limit) · ENOSPC 507 not_enough_space · ENOSYS 501 not_implemented ·
 //   anything else 500 internal.
 #pragma once
 
@@ -295,6 +295,7 @@ struct Limits {
   uint32_t max_processes = 128;                   // running API processes per sandbox
   uint32_t max_finished_processes = 64;           // finished ones remembered per sandbox
   uint64_t max_stdin_buffer_bytes = 1ull << 20;   // queued stdin a process has not read
+  uint64_t max_buffered_output_bytes = 256ull << 20;  // all output buffers of one sandbox
   uint32_t max_wait_s = 3600;                     // GET .../wait?timeout=
   // resources= on create: what is used when not asked, and the most that may be asked.
   Resources default_resources{1.0, 2048, 1024, 1024};

@@ -1,13 +1,12 @@
 #include "api/wire.h"
 
-#include "api/resource_wire.h"
-
 #include <algorithm>
 #include <ctime>
 
 #include "api/errors.h"
 #include "api/json_fields.h"
 #include "api/paths.h"
+#include "api/resource_wire.h"
 #include "api/text.h"
 
 namespace declaw::api {
@@ -80,10 +79,9 @@ RunSpec parseRunSpec(const nlohmann::json& body, const Limits& limits, RunDefaul
   if (auto cwd = stringField(body, "cwd")) spec.cwd = normaliseSandboxPath(*cwd, "cwd");
   if (auto user = stringField(body, "user")) spec.user = validateUser(*user);
   spec.stdin_data = stringField(body, "stdin").value_or("");
-  spec.timeout_s =
-      static_cast<uint32_t>(integerField(body, "timeout", 0, limits.max_sandbox_timeout_s)
-                                .value_or(defaults.timeout_s.value_or(
-                                    limits.default_command_timeout_s)));
+  spec.timeout_s = static_cast<uint32_t>(
+      integerField(body, "timeout", 0, limits.max_sandbox_timeout_s)
+          .value_or(defaults.timeout_s.value_or(limits.default_command_timeout_s)));
   return spec;
 }
 
@@ -200,6 +198,7 @@ nlohmann::json toJson(const Limits& limits) {
           {"max_processes", limits.max_processes},
           {"max_finished_processes", limits.max_finished_processes},
           {"max_stdin_buffer_bytes", limits.max_stdin_buffer_bytes},
+          {"max_buffered_output_bytes", limits.max_buffered_output_bytes},
           {"default_resources", toJson(limits.default_resources)},
           {"max_resources", toJson(limits.max_resources)}};
 }

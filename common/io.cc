@@ -1,5 +1,7 @@
 #include "common/io.h"
 
+#include <vector>
+
 #include <fcntl.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -85,8 +87,11 @@ Result<void> sendPacket(int sock, std::string_view data, std::span<const int> fd
 
 Result<Packet> recvPacket(int sock, size_t max_bytes) {
   Packet packet;
-  packet.data.resize(max_bytes + 1);
-  iovec iov{packet.data.data(), packet.data.size()};
+  // One receive buffer per thread, filled once: a flood of small packets then costs a copy of
+  // each packet, not a fresh max_bytes allocation and memset apiece.
+  thread_local std::vector<char> scratch;
+  if (scratch.size() < max_bytes + 1) scratch.resize(max_bytes + 1);
+  iovec iov{scratch.data(), max_bytes + 1};
   msghdr msg{};
   msg.msg_iov = &iov;
   msg.msg_iovlen = 1;
@@ -112,7 +117,7 @@ Result<Packet> recvPacket(int sock, size_t max_bytes) {
   if ((msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) != 0 || static_cast<size_t>(n) > max_bytes) {
     return ErrnoError(EMSGSIZE) << "recvmsg: message truncated";
   }
-  packet.data.resize(static_cast<size_t>(n));
+  packet.data.assign(scratch.data(), static_cast<size_t>(n));
   return packet;
 }
 

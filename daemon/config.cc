@@ -62,7 +62,8 @@ Result<void> loadConfigFile(const std::string& path, Config& c) {
             read("output_buffer_bytes", l.output_buffer_bytes) &&
             read("max_processes", l.max_processes) &&
             read("max_finished_processes", l.max_finished_processes) &&
-            read("max_stdin_buffer_bytes", l.max_stdin_buffer_bytes);
+            read("max_stdin_buffer_bytes", l.max_stdin_buffer_bytes) &&
+            read("max_buffered_output_bytes", l.max_buffered_output_bytes);
   if (!ok) return PlainError() << "config " << path << ": '" << bad << "' has the wrong type";
   for (auto it = j.begin(); it != j.end(); ++it) {
     if (!known.contains(it.key())) {

@@ -2,11 +2,10 @@
 
 #include <sys/socket.h>
 
-#include <cstdio>
-
 #include <boost/beast/core/file_posix.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http.hpp>
+#include <cstdio>
 
 #include "api/errors.h"
 #include "common/io.h"

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace declaw::daemon {
 
@@ -24,23 +25,31 @@ class OutputBuffer {
   void release();
 
   // Offsets of the bytes kept: [begin(), end()). kHead: end() stops at the capacity.
-  uint64_t begin() const { return base_ + start_; }
-  uint64_t end() const { return base_ + data_.size(); }
+  uint64_t begin() const { return begin_; }
+  uint64_t end() const { return begin_ + size_; }
   // Bytes written but not kept (kHead: after the capacity; kTail: from the front).
-  uint64_t dropped() const { return written_ - (end() - begin()); }
+  uint64_t dropped() const { return written_ - size_; }
   uint64_t written() const { return written_; }
+  // What the buffer holds in memory: at most the capacity (grown by doubling as output comes).
+  size_t memoryBytes() const { return buf_.capacity(); }
 
-  // At most `max` kept bytes starting at `offset` (clamped to [begin(), end()]).
+  // Kept bytes from `offset` (clamped to [begin(), end()]), at most `max`, contiguous in
+  // memory: a ring that wraps answers in two reads.
   std::string_view read(uint64_t offset, size_t max) const;
-  std::string_view contents() const { return read(begin(), data_.size()); }
+  std::string contents() const;
 
  private:
+  // Makes room for `bytes` kept bytes, linearising the ring (only before it is full).
+  void reserve(size_t bytes);
+  void put(size_t at, std::string_view bytes);  // at: logical index from the oldest byte
+
   Keep keep_;
   size_t capacity_;
   bool released_ = false;
-  std::string data_;
-  size_t start_ = 0;   // data_[start_..] is kept; the front is compacted away lazily
-  uint64_t base_ = 0;  // the absolute offset of data_[0]
+  std::vector<char> buf_;
+  size_t start_ = 0;    // index in buf_ of the oldest kept byte
+  size_t size_ = 0;     // bytes kept
+  uint64_t begin_ = 0;  // absolute offset of the oldest kept byte
   uint64_t written_ = 0;
 };
 

@@ -85,8 +85,10 @@ Result<std::shared_ptr<Process>> Process::start(std::shared_ptr<runtime::InitCli
   }
   p->pid_ = static_cast<int>(reply->reply.value);
   if (plan.spawn.pty) {
-    struct stat st {};
-    if (reply->fds.size() != 1 || ::fstat(reply->fds[0].get(), &st) != 0 || !S_ISCHR(st.st_mode)) {
+    // Only a terminal's master answers TIOCGPTN: anything else init might pass (/dev/zero, a
+    // pipe) would have the pump spin or block on it.
+    unsigned int pty_number = 0;
+    if (reply->fds.size() != 1 || ::ioctl(reply->fds[0].get(), TIOCGPTN, &pty_number) != 0) {
       // The process runs but we cannot talk to it: end it rather than leave it orphaned.
       (void)init->signal(runtime::SignalRequest{0, p->pid_, SIGKILL, true}, kSignalTimeout);
       return ErrnoError(EPROTO) << "sandbox init answered a PTY spawn without a terminal";
@@ -152,25 +154,32 @@ bool Process::drainOutput(Stream stream) {
 void Process::writePendingStdin() {
   std::lock_guard lock(mutex_);
   int fd = plan_.spawn.pty ? term_.get() : stdin_.get();
-  while (fd >= 0 && !stdin_queue_.empty()) {
-    ssize_t n = ::write(fd, stdin_queue_.data(), stdin_queue_.size());
+  while (fd >= 0 && stdin_sent_ < stdin_queue_.size()) {
+    ssize_t n = ::write(fd, stdin_queue_.data() + stdin_sent_, stdin_queue_.size() - stdin_sent_);
     if (n > 0) {
-      stdin_queue_.erase(0, static_cast<size_t>(n));
+      stdin_sent_ += static_cast<size_t>(n);
+      // Drop what was written once it is most of the queue (amortised: no quadratic erasing).
+      if (stdin_sent_ == stdin_queue_.size() || stdin_sent_ > stdin_queue_.size() / 2) {
+        stdin_queue_.erase(0, stdin_sent_);
+        stdin_sent_ = 0;
+      }
       continue;
     }
     if (n < 0 && errno == EINTR) continue;
     if (n < 0 && errno == EAGAIN) return;
     // The reader is gone (EPIPE): nothing queued can arrive any more.
     stdin_queue_.clear();
+    stdin_sent_ = 0;
     if (!plan_.spawn.pty) closeStdinLocked();
     return;
   }
-  if (stdin_queue_.empty() && stdin_close_requested_) closeStdinLocked();
+  if (stdin_sent_ == stdin_queue_.size() && stdin_close_requested_) closeStdinLocked();
 }
 
 void Process::closeStdinLocked() {
   stdin_.reset();
   stdin_queue_.clear();
+  stdin_sent_ = 0;
   stdin_open_ = false;
 }
 
@@ -188,7 +197,6 @@ void Process::markFinished(std::optional<int> wait_status, std::string error) {
 void Process::pumpLoop() {
   const bool pty = plan_.spawn.pty;
   const bool has_timeout = plan_.timeout.count() > 0;
-  const auto timeout_at = started_steady_ + plan_.timeout;
   std::optional<SteadyClock::time_point> drain_until;
   std::optional<SteadyClock::time_point> kill_deadline;
   std::optional<int> status;
@@ -198,6 +206,14 @@ void Process::pumpLoop() {
     {
       std::lock_guard lock(mutex_);
       if (stop_) break;
+    }
+    // The command timeout does not run while the sandbox is paused (resumeClock shifts it).
+    bool clock_paused;
+    SteadyClock::time_point timeout_at;
+    {
+      std::lock_guard lock(mutex_);
+      clock_paused = clock_paused_at_.has_value();
+      timeout_at = started_steady_ + plan_.timeout + clock_shift_;
     }
     int wait_status = 0;
     if (!status && init_->pollExit(pid_, &wait_status)) {
@@ -225,7 +241,7 @@ void Process::pumpLoop() {
     // Finished: keep reading only what a child the process left behind still writes, so that
     // it does not die of SIGPIPE, until it closes the pipes or the sandbox ends.
     if (finished && (!outputs_open || !init_alive)) break;
-    if (!finished && has_timeout && !kill_deadline && now >= timeout_at) {
+    if (!finished && has_timeout && !clock_paused && !kill_deadline && now >= timeout_at) {
       {
         std::lock_guard lock(mutex_);
         timed_out_ = true;
@@ -237,7 +253,7 @@ void Process::pumpLoop() {
     bool want_stdin;
     {
       std::lock_guard lock(mutex_);
-      want_stdin = !stdin_queue_.empty();
+      want_stdin = stdin_sent_ < stdin_queue_.size();
       if (!pty && stdin_ && !want_stdin && stdin_close_requested_) closeStdinLocked();
       if (finished && stdin_) closeStdinLocked();
     }
@@ -268,7 +284,7 @@ void Process::pumpLoop() {
       if (t && (!next || *t < *next)) next = t;
     };
     if (!finished) {
-      if (has_timeout && !kill_deadline) consider(timeout_at);
+      if (has_timeout && !clock_paused && !kill_deadline) consider(timeout_at);
       if (status) consider(drain_until);
       consider(kill_deadline);
     }
@@ -318,6 +334,14 @@ void Process::pumpLoop() {
 
 // --- control ---------------------------------------------------------------------------------
 
+uint64_t Process::bufferReservation() const {
+  std::lock_guard lock(mutex_);
+  // A foreground command's capture lives as long as its request, which the connection limit
+  // bounds; the budget is for what outlives requests.
+  if (output_taken_ || plan_.keep == OutputBuffer::Keep::kHead) return 0;
+  return 2 * plan_.buffer_bytes;
+}
+
 bool Process::finished() const {
   std::lock_guard lock(mutex_);
   return finished_;
@@ -326,6 +350,21 @@ bool Process::finished() const {
 bool Process::waitFinished(SteadyClock::time_point deadline) {
   std::unique_lock lock(mutex_);
   return changed_.wait_until(lock, deadline, [&] { return finished_; });
+}
+
+void Process::pauseClock() {
+  std::lock_guard lock(mutex_);
+  if (!clock_paused_at_) clock_paused_at_ = SteadyClock::now();
+}
+
+void Process::resumeClock() {
+  {
+    std::lock_guard lock(mutex_);
+    if (!clock_paused_at_) return;
+    clock_shift_ += SteadyClock::now() - *clock_paused_at_;
+    clock_paused_at_.reset();
+  }
+  wake();
 }
 
 void Process::waitFinished() {
@@ -339,9 +378,9 @@ Result<void> Process::writeStdin(std::string data) {
     if (finished_ || !stdin_open_ || stdin_close_requested_) {
       return ErrnoError(ESRCH) << "stdin of process " << pid_ << " is closed";
     }
-    if (stdin_queue_.size() + data.size() > plan_.max_stdin_bytes) {
-      return ErrnoError(EDQUOT) << "process " << pid_ << " has more than "
-                                << plan_.max_stdin_bytes << " bytes of stdin unread";
+    if (stdin_queue_.size() - stdin_sent_ + data.size() > plan_.max_stdin_bytes) {
+      return ErrnoError(EDQUOT) << "process " << pid_ << " has more than " << plan_.max_stdin_bytes
+                                << " bytes of stdin unread";
     }
     stdin_queue_ += data;
   }
@@ -417,9 +456,10 @@ Result<api::RunResult> Process::takeResult() {
   r.stdout_truncated = buffers_[kOut].dropped() > 0;
   r.stderr_truncated = buffers_[kErr].dropped() > 0;
   for (auto& buffer : buffers_) buffer.release();
+  output_taken_ = true;
   std::optional<int> exit_code;
-  fillExit(wait_status_.value_or(SIGKILL), timed_out_, exit_code, r.signal);
-  r.exit_code = exit_code.value_or(-1);
+  fillExit(wait_status_, timed_out_, exit_code, r.signal);
+  r.exit_code = exit_code.value_or(kTimeoutExitCode);  // no status: only after a timeout kill
   r.timed_out = timed_out_;
   return r;
 }

@@ -49,6 +49,9 @@ class Process : public std::enable_shared_from_this<Process> {
   Process& operator=(const Process&) = delete;
 
   int pid() const { return pid_; }
+  // The most memory its output buffers may take, counted against the sandbox's budget (0 for a
+  // foreground command, whose capture lives only as long as its request).
+  uint64_t bufferReservation() const;
   api::ProcessInfo info() const;
   bool finished() const;
 
@@ -63,6 +66,10 @@ class Process : public std::enable_shared_from_this<Process> {
   // A foreground command's answer, once finished; its captured output is handed over (the
   // buffers keep nothing more). ESRCH when the sandbox ended under it.
   Result<api::RunResult> takeResult();
+
+  // While the sandbox is paused the command timeout stands still.
+  void pauseClock();
+  void resumeClock();
 
   Result<void> writeStdin(std::string data);
   Result<void> closeStdin();
@@ -101,10 +108,14 @@ class Process : public std::enable_shared_from_this<Process> {
   std::condition_variable changed_;
   OutputBuffer buffers_[2]{{OutputBuffer::Keep::kTail, 0}, {OutputBuffer::Keep::kTail, 0}};
   std::string stdin_queue_;
+  size_t stdin_sent_ = 0;  // bytes at the front of stdin_queue_ already written
   bool stdin_close_requested_ = false;
   bool stdin_open_ = false;
   bool timed_out_ = false;
+  std::optional<std::chrono::steady_clock::time_point> clock_paused_at_;
+  std::chrono::steady_clock::duration clock_shift_{};
   bool finished_ = false;
+  bool output_taken_ = false;
   bool stop_ = false;
   std::optional<int> wait_status_;
   std::string error_;

@@ -8,14 +8,20 @@ Result<std::shared_ptr<Process>> ProcessTable::start(std::shared_ptr<runtime::In
                                                      ProcessPlan plan) {
   std::lock_guard start_lock(start_mutex_);
   std::vector<std::shared_ptr<Process>> evicted;
+  const uint64_t room_needed =
+      plan.keep == OutputBuffer::Keep::kHead ? 0 : 2 * plan.buffer_bytes;  // as bufferReservation
   {
     std::lock_guard lock(mutex_);
-    evicted = evictLocked();
+    evicted = evictLocked(room_needed);
     size_t running = std::count_if(by_pid_.begin(), by_pid_.end(),
                                    [](const auto& entry) { return !entry.second->finished(); });
     if (running >= limits_.max_running) {
       return ErrnoError(EDQUOT) << "the sandbox runs " << running
                                 << " processes started through the API (max_processes)";
+    }
+    if (reservedLocked() + room_needed > limits_.max_buffered_bytes) {
+      return ErrnoError(EDQUOT) << "the output buffers of this sandbox's processes are full "
+                                << "(max_buffered_output_bytes): kill processes or wait";
     }
   }
   evicted.clear();
@@ -24,6 +30,10 @@ Result<std::shared_ptr<Process>> ProcessTable::start(std::shared_ptr<runtime::In
   std::shared_ptr<Process> replaced;
   {
     std::lock_guard lock(mutex_);
+    if (closed_) {
+      // The sandbox was killed while this one started: init is dead, and so is the process.
+      return ErrnoError(ESRCH) << "the sandbox ended while the process started";
+    }
     int pid = (*process)->pid();
     // A pid the sandbox reused: the old record goes.
     if (auto it = by_pid_.find(pid); it != by_pid_.end()) {
@@ -66,26 +76,48 @@ void ProcessTable::notify(int pid) {
   if (auto it = by_pid_.find(pid); it != by_pid_.end()) it->second->wake();
 }
 
-void ProcessTable::clear() {
+void ProcessTable::pauseClocks() {
+  std::lock_guard lock(mutex_);
+  for (auto& [_, process] : by_pid_) process->pauseClock();
+}
+
+void ProcessTable::resumeClocks() {
+  std::lock_guard lock(mutex_);
+  for (auto& [_, process] : by_pid_) process->resumeClock();
+}
+
+void ProcessTable::close() {
   std::map<int, std::shared_ptr<Process>> processes;
   {
     std::lock_guard lock(mutex_);
+    closed_ = true;
+    for (auto& [_, process] : by_pid_) process->wake();
     processes.swap(by_pid_);
     order_.clear();
   }
   // Destroyed here, outside the lock: each joins its pump.
 }
 
-std::vector<std::shared_ptr<Process>> ProcessTable::evictLocked() {
+uint64_t ProcessTable::reservedLocked() const {
+  uint64_t total = 0;
+  for (const auto& [_, process] : by_pid_) total += process->bufferReservation();
+  return total;
+}
+
+std::vector<std::shared_ptr<Process>> ProcessTable::evictLocked(uint64_t room_needed) {
   std::vector<std::shared_ptr<Process>> evicted;
   size_t finished = std::count_if(by_pid_.begin(), by_pid_.end(),
                                   [](const auto& entry) { return entry.second->finished(); });
-  for (auto it = order_.begin(); it != order_.end() && finished > limits_.max_finished;) {
+  uint64_t reserved = reservedLocked();
+  auto overBudget = [&] { return reserved + room_needed > limits_.max_buffered_bytes; };
+  for (auto it = order_.begin();
+       it != order_.end() && (finished > limits_.max_finished || overBudget());) {
     auto found = by_pid_.find(*it);
     if (!found->second->finished()) {
       ++it;
       continue;
     }
+    reserved -= found->second->bufferReservation();
     evicted.push_back(std::move(found->second));
     by_pid_.erase(found);
     it = order_.erase(it);

@@ -16,6 +16,10 @@ namespace declaw::daemon {
 struct ProcessLimits {
   uint32_t max_running = 128;
   uint32_t max_finished = 64;
+  // The output buffers of all processes of the sandbox, running and remembered, at their
+  // largest: starting one more evicts finished processes, oldest first, to make room, and is
+  // refused (EDQUOT) when that is not enough.
+  uint64_t max_buffered_bytes = 256ull << 20;
 };
 
 class ProcessTable {
@@ -32,18 +36,25 @@ class ProcessTable {
   // Init reported the exit of `pid`, or (pid 0) init is gone: wake the pumps concerned. Quick,
   // lock-order safe from InitClient's reader thread (see InitClient::onExit).
   void notify(int pid);
-  // Forgets every process (their pumps stop; readers keep what they hold).
-  void clear();
+  // The sandbox was paused / resumed: command timeouts stand still meanwhile.
+  void pauseClocks();
+  void resumeClocks();
+  // The sandbox is gone: wakes every pump, forgets every process (readers keep what they
+  // hold), and refuses to keep any process started from now on.
+  void close();
 
  private:
   // Drops finished processes beyond max_finished, oldest first; returns them so that they are
   // destroyed (their pumps joined) outside the lock.
-  std::vector<std::shared_ptr<Process>> evictLocked();
+  std::vector<std::shared_ptr<Process>> evictLocked(uint64_t room_needed);
+
+  uint64_t reservedLocked() const;
 
   ProcessLimits limits_;
   std::mutex mutex_;
   std::map<int, std::shared_ptr<Process>> by_pid_;
   std::deque<int> order_;  // pids in start order
+  bool closed_ = false;
   // Serialises starts, so the running count cannot overshoot between check and insert.
   std::mutex start_mutex_;
 };

@@ -35,10 +35,18 @@ api::FileEntry toFileEntry(const runtime::Entry& e) {
   f.name = e.name;
   f.path = e.path;
   switch (e.type) {
-    case runtime::EntryType::kFile: f.type = "file"; break;
-    case runtime::EntryType::kDir: f.type = "dir"; break;
-    case runtime::EntryType::kSymlink: f.type = "symlink"; break;
-    default: f.type = "other"; break;
+    case runtime::EntryType::kFile:
+      f.type = "file";
+      break;
+    case runtime::EntryType::kDir:
+      f.type = "dir";
+      break;
+    case runtime::EntryType::kSymlink:
+      f.type = "symlink";
+      break;
+    default:
+      f.type = "other";
+      break;
   }
   f.size = e.size;
   f.mode = e.mode & 07777;
@@ -88,7 +96,9 @@ Registry::Registry(const Config& config, UniqueFd init_exe, UniqueFd devnull,
 
 Registry::~Registry() { shutdown(); }
 
-void Registry::start() { clock_ = std::thread([this] { clockLoop(); }); }
+void Registry::start() {
+  clock_ = std::thread([this] { clockLoop(); });
+}
 
 void Registry::shutdown() {
   std::vector<std::shared_ptr<Sandbox>> all;
@@ -220,7 +230,8 @@ Result<api::SandboxInfo> Registry::createSandbox(const api::Caller& caller,
   start.on_launched = [&](pid_t pid, uint64_t ticks) {
     record.init_pid = pid;
     record.init_start_ticks = ticks;
-    if (auto r = records_.write(record); !r) log->warn("[{}] state record: {}", id, r.error().describe());
+    if (auto r = records_.write(record); !r)
+      log->warn("[{}] state record: {}", id, r.error().describe());
   };
   // Starting allocates and creates a thread; an exception here must still give the id slot
   // and the record back (below), so it becomes an ordinary error.
@@ -264,9 +275,8 @@ std::vector<api::SandboxInfo> Registry::listSandboxes(const api::Caller& caller)
   for (auto it = killed_.rbegin(); it != killed_.rend(); ++it) {
     if (caller.isRoot() || it->owner_uid == caller.uid) out.push_back(*it);
   }
-  std::stable_sort(out.begin(), out.end(), [](const auto& a, const auto& b) {
-    return a.started_at > b.started_at;
-  });
+  std::stable_sort(out.begin(), out.end(),
+                   [](const auto& a, const auto& b) { return a.started_at > b.started_at; });
   return out;
 }
 
@@ -334,7 +344,8 @@ Result<api::RunResult> Registry::runCommand(const api::Caller& caller, const std
   if (!sbx) return sbx.error();
   auto started = std::chrono::steady_clock::now();
   auto result = (*sbx)->run(spec);
-  counters_.recordCommand(std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+  counters_.recordCommand(
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
   return result;
 }
 

@@ -11,8 +11,7 @@ Result<api::SandboxInfo> Registry::pauseSandbox(const api::Caller& caller, const
   return (*sbx)->info();
 }
 
-Result<api::SandboxInfo> Registry::resumeSandbox(const api::Caller& caller,
-                                                 const std::string& id) {
+Result<api::SandboxInfo> Registry::resumeSandbox(const api::Caller& caller, const std::string& id) {
   auto sbx = findLive(caller, id);
   if (!sbx) return sbx.error();
   if (auto r = (*sbx)->resume(); !r) return r.error();
@@ -24,7 +23,7 @@ Result<api::SandboxMetrics> Registry::sandboxMetrics(const api::Caller& caller,
                                                      const std::string& id) {
   auto sbx = findLive(caller, id);
   if (!sbx) return sbx.error();
-  return (*sbx)->metrics();
+  return (*sbx)->metrics(caller.pid);
 }
 
 api::DaemonMetrics Registry::daemonMetrics() {

@@ -1,10 +1,13 @@
 #include "daemon/sandbox.h"
 
+#include <poll.h>
 #include <signal.h>
 #include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include <algorithm>
 
 #include "common/log.h"
 #include "daemon/command_env.h"
@@ -19,6 +22,12 @@ using std::chrono::milliseconds;
 constexpr milliseconds kSetupTimeout{30000};
 constexpr milliseconds kFileOpTimeout{30000};
 constexpr uint32_t kUserId = 1000;
+// Killing: how long to wait for init to die before sending SIGKILL (and thawing) again, and
+// after how many rounds to log that it is taking long.
+constexpr int kKillRoundMs = 1000;
+constexpr int kKillRoundsBeforeWarning = 5;
+// Clients whose previous metrics request a sandbox remembers (see Sandbox::metrics).
+constexpr size_t kMaxCpuObservers = 32;
 
 }  // namespace
 
@@ -53,7 +62,8 @@ Result<std::shared_ptr<Sandbox>> Sandbox::start(const SandboxStart& s) {
   sbx->spec_ = s.spec;
   sbx->limits_ = *s.limits;
   sbx->processes_ = std::make_shared<ProcessTable>(
-      ProcessLimits{s.limits->max_processes, s.limits->max_finished_processes});
+      ProcessLimits{s.limits->max_processes, s.limits->max_finished_processes,
+                    s.limits->max_buffered_output_bytes});
   sbx->cgroup_ = std::move(cgroup);
   sbx->init_pid_ = launched->pid;
   sbx->pidfd_ = std::move(launched->pidfd);
@@ -73,11 +83,18 @@ Result<std::shared_ptr<Sandbox>> Sandbox::start(const SandboxStart& s) {
   }
   sbx->client_ = std::make_shared<runtime::InitClient>(std::move(launched->control));
   // The pumps learn of exits, and of init's end, from the client's reader thread.
-  sbx->client_->onExit([table = sbx->processes_](int32_t pid) { table->notify(pid); });
-  sbx->client_->onClosed([table = sbx->processes_] { table->notify(0); });
+  // Weak: the table holds processes, which hold the client; a strong reference back would
+  // keep all three alive forever if a process slipped into the table after kill() closed it.
+  std::weak_ptr<ProcessTable> table = sbx->processes_;
+  sbx->client_->onExit([table](int32_t pid) {
+    if (auto t = table.lock()) t->notify(pid);
+  });
+  sbx->client_->onClosed([table] {
+    if (auto t = table.lock()) t->notify(0);
+  });
   sbx->started_at_ = api::Clock::now();
   sbx->deadline_ = std::chrono::steady_clock::now() + std::chrono::seconds(s.spec.timeout_s);
-  sbx->last_cpu_ = {std::chrono::steady_clock::now(), 0};
+  sbx->started_cpu_ = {std::chrono::steady_clock::now(), 0};
   log->info("[{}] running (init pid {}, ids {}+65536, template {})", s.id, sbx->init_pid_,
             s.ids.host_base, s.spec.template_name);
   return sbx;
@@ -105,8 +122,8 @@ api::SandboxInfo Sandbox::info() const {
     i.end_at = api::Clock::now() + std::chrono::duration_cast<api::Clock::duration>(left);
   }
   if (paused_ && !killed_) {
-    i.end_at = api::Clock::now() + std::chrono::duration_cast<api::Clock::duration>(
-                                       std::max(left_when_paused_, {}));
+    i.end_at = api::Clock::now() +
+               std::chrono::duration_cast<api::Clock::duration>(std::max(left_when_paused_, {}));
   }
   i.state = killed_ ? "killed" : paused_ ? "paused" : "running";
   i.owner_uid = owner_;
@@ -151,8 +168,10 @@ Result<void> Sandbox::pause() {
     if (killed_) return ErrnoError(ESRCH) << "sandbox " << id_ << " is not running";
     if (paused_) return {};
   }
+  processes_->pauseClocks();
   if (auto r = cgroup_->freeze(); !r) {
     (void)cgroup_->thaw();
+    processes_->resumeClocks();
     return r.error();
   }
   std::lock_guard lock(mutex_);
@@ -170,16 +189,18 @@ Result<void> Sandbox::resume() {
     if (!paused_) return {};
   }
   if (auto r = cgroup_->thaw(); !r) return r.error();
+  processes_->resumeClocks();
   std::lock_guard lock(mutex_);
   paused_ = false;
   auto left = left_when_paused_;
-  if (left <= std::chrono::steady_clock::duration::zero()) left = std::chrono::seconds(spec_.timeout_s);
+  if (left <= std::chrono::steady_clock::duration::zero())
+    left = std::chrono::seconds(spec_.timeout_s);
   deadline_ = std::chrono::steady_clock::now() + left;
   logger("runtime")->info("[{}] resumed", id_);
   return {};
 }
 
-Result<api::SandboxMetrics> Sandbox::metrics() {
+Result<api::SandboxMetrics> Sandbox::metrics(pid_t observer) {
   api::SandboxMetrics m;
   m.timestamp = api::Clock::now();
   m.cpu_limit_cores = spec_.resources.cpu;
@@ -192,7 +213,8 @@ Result<api::SandboxMetrics> Sandbox::metrics() {
   struct statfs fs {};
   std::string root = "/proc/" + std::to_string(init_pid_) + "/root/";
   if (::statfs(root.c_str(), &fs) == 0) {
-    m.disk_used = static_cast<uint64_t>(fs.f_blocks - fs.f_bfree) * static_cast<uint64_t>(fs.f_bsize);
+    m.disk_used =
+        static_cast<uint64_t>(fs.f_blocks - fs.f_bfree) * static_cast<uint64_t>(fs.f_bsize);
   }
   std::lock_guard cgroup_lock(cgroup_mutex_);
   if (!cgroup_) return m;
@@ -206,11 +228,19 @@ Result<api::SandboxMetrics> Sandbox::metrics() {
   m.oom_kills = usage->oom_kills.value_or(0);
   auto now = std::chrono::steady_clock::now();
   std::lock_guard lock(mutex_);
-  double seconds = std::chrono::duration<double>(now - last_cpu_.at).count();
-  if (seconds > 0 && m.cpu_usage_ns >= last_cpu_.usage_ns) {
-    m.cpu_cores_used = static_cast<double>(m.cpu_usage_ns - last_cpu_.usage_ns) / 1e9 / seconds;
+  auto previous = cpu_by_observer_.find(observer);
+  const CpuSample since = previous == cpu_by_observer_.end() ? started_cpu_ : previous->second;
+  double seconds = std::chrono::duration<double>(now - since.at).count();
+  if (seconds > 0 && m.cpu_usage_ns >= since.usage_ns) {
+    m.cpu_cores_used = static_cast<double>(m.cpu_usage_ns - since.usage_ns) / 1e9 / seconds;
   }
-  last_cpu_ = {now, m.cpu_usage_ns};
+  if (previous == cpu_by_observer_.end() && cpu_by_observer_.size() >= kMaxCpuObservers) {
+    // Forget the observer that asked longest ago.
+    auto oldest = std::min_element(cpu_by_observer_.begin(), cpu_by_observer_.end(),
+                                   [](const auto& a, const auto& b) { return a.second.at < b.second.at; });
+    cpu_by_observer_.erase(oldest);
+  }
+  cpu_by_observer_[observer] = {now, m.cpu_usage_ns};
   return m;
 }
 
@@ -241,11 +271,7 @@ ProcessPlan Sandbox::planFor(const api::ProcessSpec& spec) const {
   plan.stdin_open = spec.stdin_open;
   plan.timeout = std::chrono::seconds(run.timeout_s);
   plan.keep = OutputBuffer::Keep::kTail;
-  // A streamed foreground command has a reader from its first byte; give it the room a
-  // buffered answer would have, so bursts a live reader cannot keep up with are not lost.
-  plan.buffer_bytes = spec.background || spec.pty
-                          ? limits_.output_buffer_bytes
-                          : std::max(limits_.output_buffer_bytes, limits_.max_output_bytes);
+  plan.buffer_bytes = limits_.output_buffer_bytes;
   plan.max_stdin_bytes = limits_.max_stdin_buffer_bytes;
   return plan;
 }
@@ -321,9 +347,19 @@ bool Sandbox::kill() {
   if (pidfd_) {
     // The kernel kills every process of the pid namespace when its init dies, and init's exit
     // completes only after they are gone (pid_namespaces(7)), so after waitid nothing is left.
-    ::syscall(SYS_pidfd_send_signal, pidfd_.get(), SIGKILL, nullptr, 0);
-    // A frozen task (a paused sandbox) dies only once thawed on the v1 freezer.
-    if (cgroup_) (void)cgroup_->thaw();
+    // A frozen task (a paused sandbox) dies only once thawed on the v1 freezer: thaw, and if
+    // init is not gone within a second, thaw and kill again (the thaw may have failed, or a
+    // freeze may have raced it), for as long as it takes, saying so.
+    for (int round = 0;; ++round) {
+      ::syscall(SYS_pidfd_send_signal, pidfd_.get(), SIGKILL, nullptr, 0);
+      if (cgroup_) (void)cgroup_->thaw();
+      pollfd exited{pidfd_.get(), POLLIN, 0};
+      if (::poll(&exited, 1, kKillRoundMs) > 0) break;
+      if (round == kKillRoundsBeforeWarning) {
+        logger("runtime")->error("[{}] init has not died {} s after SIGKILL; still trying", id_,
+                                 round + 1);
+      }
+    }
     siginfo_t info{};
     while (::waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(pidfd_.get()), &info,
                     WEXITED) < 0 &&
@@ -331,14 +367,20 @@ bool Sandbox::kill() {
     }
     pidfd_.reset();
   }
-  // Other threads may still hold the client; they see the socket close and return errors.
-  // Readers of a process's output keep its record; the table lets go of all of them.
-  processes_->notify(0);
-  processes_->clear();
+  // Init is dead: every pump learns it now (not when the client's reader gets around to the
+  // socket's end), and nothing started from here on is kept. Readers of a process's output
+  // keep its record; the table lets go of all of them.
+  if (client) {
+    client->onExit(nullptr);
+    client->markClosed();
+  }
+  processes_->close();
   client.reset();
   if (cgroup_) {
-    if (auto r = cgroup_->killAll(); !r) logger("runtime")->warn("[{}] cgroup: {}", id_, r.error().describe());
-    if (auto r = cgroup_->remove(); !r) logger("runtime")->warn("[{}] cgroup: {}", id_, r.error().describe());
+    if (auto r = cgroup_->killAll(); !r)
+      logger("runtime")->warn("[{}] cgroup: {}", id_, r.error().describe());
+    if (auto r = cgroup_->remove(); !r)
+      logger("runtime")->warn("[{}] cgroup: {}", id_, r.error().describe());
   }
   logger("runtime")->info("[{}] killed", id_);
   return true;

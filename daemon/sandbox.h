@@ -8,6 +8,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -61,7 +62,10 @@ class Sandbox {
   // cgroups. Idempotent.
   Result<void> pause();
   Result<void> resume();
-  Result<api::SandboxMetrics> metrics();
+  // CPU use is the average since this observer's previous request (an observer is a client
+  // process, by its pid), or since the sandbox started: two clients polling at once (a stats
+  // view and an SDK) each see their own window.
+  Result<api::SandboxMetrics> metrics(pid_t observer);
 
   // A foreground command: returns when it has finished.
   Result<api::RunResult> run(const api::RunSpec& spec);
@@ -106,7 +110,8 @@ class Sandbox {
     std::chrono::steady_clock::time_point at;
     uint64_t usage_ns = 0;
   };
-  CpuSample last_cpu_;  // under mutex_
+  CpuSample started_cpu_;                   // under mutex_
+  std::map<pid_t, CpuSample> cpu_by_observer_;  // under mutex_, at most kMaxCpuObservers
   api::Clock::time_point killed_at_;
   bool killed_ = false;
   std::shared_ptr<runtime::InitClient> client_;

@@ -4,6 +4,7 @@
 #include <charconv>
 
 #include "common/io.h"
+#include "common/mountinfo_text.h"
 
 namespace declaw::runtime {
 
@@ -28,22 +29,6 @@ std::vector<std::string_view> lines(std::string_view text) {
   std::vector<std::string_view> out;
   for (std::string_view line : split(text, '\n')) {
     if (!line.empty()) out.push_back(line);
-  }
-  return out;
-}
-
-// mountinfo escapes space, tab, newline and backslash as \ooo (proc(5)).
-std::string unescape(std::string_view s) {
-  std::string out;
-  for (size_t i = 0; i < s.size(); ++i) {
-    auto octal = [&](size_t k) { return s[i + k] >= '0' && s[i + k] <= '7'; };
-    if (s[i] == '\\' && i + 3 < s.size() && octal(1) && octal(2) && octal(3)) {
-      out.push_back(
-          static_cast<char>((s[i + 1] - '0') * 64 + (s[i + 2] - '0') * 8 + (s[i + 3] - '0')));
-      i += 3;
-      continue;
-    }
-    out.push_back(s[i]);
   }
   return out;
 }
@@ -131,8 +116,8 @@ std::vector<CgroupMount> parseCgroupMounts(std::string_view mountinfo) {
     } else if (tail[0] != "cgroup") {
       continue;
     }
-    m.root = unescape(head[3]);
-    m.mount_point = unescape(head[4]);
+    m.root = unescapeMountinfo(head[3]);
+    m.mount_point = unescapeMountinfo(head[4]);
     if (!m.v2) {
       for (std::string_view opt : split(tail[2], ',')) {
         if (!opt.empty() && !isCgroupFlag(opt)) m.controllers.emplace_back(opt);

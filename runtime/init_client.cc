@@ -4,6 +4,8 @@
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 
+#include <algorithm>
+
 #include "common/io.h"
 #include "common/log.h"
 
@@ -100,8 +102,13 @@ void InitClient::readLoop() {
     if (type == MsgType::kExited) {
       Exited exited;
       if (!decode(packet->data, exited) || !packet->fds.empty()) break;
-      if (exits_.size() >= kMaxRememberedExits) exits_.erase(exits_.begin());
-      exits_[exited.pid] = exited.wait_status;
+      if (exits_.size() >= kMaxRememberedExits) {
+        exits_.erase(exit_order_.front());  // the oldest report nobody took
+        exit_order_.pop_front();
+      }
+      if (exits_.insert_or_assign(exited.pid, exited.wait_status).second) {
+        exit_order_.push_back(exited.pid);
+      }
       if (on_exit_) on_exit_(exited.pid);
     } else if (type == MsgType::kReply) {
       ReplyWithFds r;
@@ -109,6 +116,12 @@ void InitClient::readLoop() {
       // A reply nobody waits for (a late answer after a timeout, or a forged id) is dropped.
       if (!waiting_.contains(r.reply.request_id)) continue;
       r.fds = std::move(packet->fds);
+      // A spawn's reply comes before that pid's exit (init's order): an exit already on record
+      // for the pid is a stale one of an earlier process that had it, and must not be taken
+      // for the new one's.
+      if (spawn_ids_.erase(r.reply.request_id) != 0 && r.reply.error == 0) {
+        forgetExitLocked(static_cast<int32_t>(r.reply.value));
+      }
       replies_[r.reply.request_id] = std::move(r);
     } else {
       log->warn("init sent an unexpected message type {}", static_cast<int>(type));
@@ -116,14 +129,7 @@ void InitClient::readLoop() {
     }
     changed_.notify_all();
   }
-  std::function<void()> callback;
-  {
-    std::lock_guard lock(mutex_);
-    alive_ = false;
-    callback = std::move(on_closed_);
-  }
-  changed_.notify_all();
-  if (callback) callback();
+  markClosed();
 }
 
 Result<ReplyWithFds> InitClient::call(const std::string& packet, uint64_t id,
@@ -161,7 +167,14 @@ uint64_t InitClient::nextId() {
 Result<ReplyWithFds> InitClient::spawn(SpawnRequest request, std::span<const int> fds,
                                        Duration timeout) {
   request.request_id = nextId();
-  return call(encode(request), request.request_id, fds, timeout);
+  {
+    std::lock_guard lock(mutex_);
+    spawn_ids_.insert(request.request_id);
+  }
+  auto reply = call(encode(request), request.request_id, fds, timeout);
+  std::lock_guard lock(mutex_);
+  spawn_ids_.erase(request.request_id);
+  return reply;
 }
 
 Result<ReplyWithFds> InitClient::signal(SignalRequest request, Duration timeout) {
@@ -183,7 +196,7 @@ Result<int> InitClient::waitExit(int32_t pid, Duration timeout) {
     return ErrnoError(EPIPE) << "sandbox init is gone";
   }
   int status = it->second;
-  exits_.erase(it);
+  forgetExitLocked(pid);
   return status;
 }
 
@@ -197,7 +210,25 @@ bool InitClient::pollExit(int32_t pid, int* status) {
 
 void InitClient::forgetExit(int32_t pid) {
   std::lock_guard lock(mutex_);
-  exits_.erase(pid);
+  forgetExitLocked(pid);
+}
+
+void InitClient::forgetExitLocked(int32_t pid) {
+  if (exits_.erase(pid) == 0) return;
+  exit_order_.erase(std::find(exit_order_.begin(), exit_order_.end(), pid));
+}
+
+void InitClient::markClosed() {
+  std::function<void()> callback;
+  {
+    std::lock_guard lock(mutex_);
+    if (!alive_) return;
+    alive_ = false;
+    callback = std::move(on_closed_);
+  }
+  ::shutdown(control_.get(), SHUT_RDWR);
+  changed_.notify_all();
+  if (callback) callback();
 }
 
 }  // namespace declaw::runtime

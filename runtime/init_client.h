@@ -9,7 +9,9 @@
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
+#include <deque>
 #include <map>
+#include <set>
 #include <mutex>
 #include <span>
 #include <string>
@@ -59,6 +61,11 @@ class InitClient {
   // this client. Replacing it (or passing null) guarantees the old one is not running.
   void onExit(std::function<void(int32_t pid)> callback);
 
+  // The conversation is over (init is known to be dead): alive() turns false now, waiters and
+  // the onClosed callback learn it at once, rather than when the reader sees the socket close.
+  // Idempotent.
+  void markClosed();
+
   // False once the control socket closed or init sent garbage.
   bool alive() const;
   // Called (on the reader thread) once when the conversation ends.
@@ -77,7 +84,11 @@ class InitClient {
   uint64_t next_id_ = 1;
   std::map<uint64_t, ReplyWithFds> replies_;  // arrived, not yet taken
   std::map<uint64_t, bool> waiting_;          // request ids someone waits for
+  void forgetExitLocked(int32_t pid);
+
   std::map<int32_t, int> exits_;              // pid -> wait status
+  std::deque<int32_t> exit_order_;            // pids of exits_, oldest first
+  std::set<uint64_t> spawn_ids_;              // request ids of spawns awaiting their reply
   bool alive_ = true;
   std::function<void()> on_closed_;
   std::function<void(int32_t)> on_exit_;

@@ -130,6 +130,18 @@ std::string encode(const InitConfig& m) {
   w.u32(m.user_gid);
   w.str(std::string_view(reinterpret_cast<const char*>(m.seccomp_bpf.data()),
                          m.seccomp_bpf.size()));
+  w.u8(m.network ? 1 : 0);
+  if (m.network) {
+    const NetworkConfig& n = *m.network;
+    w.str(n.interface);
+    w.str(n.address);
+    w.u32(n.prefix_len);
+    w.str(n.gateway);
+    w.str(n.nameserver);
+    w.str(n.address6);
+    w.u32(n.prefix_len6);
+    w.str(n.gateway6);
+  }
   return w.data();
 }
 
@@ -144,6 +156,21 @@ bool decode(std::string_view packet, InitConfig& m) {
   m.user_gid = r.u32();
   std::string bpf = r.str();
   m.seccomp_bpf.assign(bpf.begin(), bpf.end());
+  uint8_t has_network = r.u8();
+  if (has_network > 1) return false;
+  m.network.reset();
+  if (has_network == 1) {
+    NetworkConfig n;
+    n.interface = r.str();
+    n.address = r.str();
+    n.prefix_len = r.u32();
+    n.gateway = r.str();
+    n.nameserver = r.str();
+    n.address6 = r.str();
+    n.prefix_len6 = r.u32();
+    n.gateway6 = r.str();
+    m.network = std::move(n);
+  }
   return r.atEnd();
 }
 

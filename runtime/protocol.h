@@ -16,6 +16,7 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -40,6 +41,24 @@ enum class MsgType : uint8_t {
 
 // --- daemon -> init -------------------------------------------------------------------------
 
+// The sandbox end of its veth, which the daemon created (and moved into the sandbox's network
+// namespace) before sending the InitConfig. Addresses are text (inet_pton forms); init validates
+// them (runtime/init/net_if.h) before touching anything.
+struct NetworkConfig {
+  std::string interface = "eth0";
+  std::string address;  // "198.18.0.2"
+  uint32_t prefix_len = 30;
+  std::string gateway;     // "198.18.0.1": the host end, the default route's next hop
+  std::string nameserver;  // written to resolv.conf; empty = no name server
+  // IPv6 when address6 is set (with gateway6); otherwise IPv6 is disabled on the interface.
+  std::string address6;  // "fd00:dc::2"
+  uint32_t prefix_len6 = 126;
+  std::string gateway6;  // "fd00:dc::1"
+
+  bool hasIpv6() const { return !address6.empty(); }
+  bool operator==(const NetworkConfig&) const = default;
+};
+
 // How declaw-init builds the sandbox. Sent once, right after exec.
 struct InitConfig {
   std::string sandbox_id;
@@ -50,6 +69,8 @@ struct InitConfig {
   uint32_t user_uid = 1000;      // "user" inside the sandbox
   uint32_t user_gid = 1000;
   std::vector<uint8_t> seccomp_bpf;  // struct sock_filter[], installed by init before serving
+  // Absent: the network namespace keeps only lo (allow_internet_access=false).
+  std::optional<NetworkConfig> network;
 };
 
 struct SpawnRequest {

@@ -7,7 +7,7 @@ packages=(
   build-essential cmake ninja-build ccache pkg-config git
   libboost-dev libboost-system-dev
   libseccomp-dev seccomp
-  libnl-3-dev libnl-route-3-dev
+  libnl-3-dev libnl-route-3-dev libnftables-dev
   nlohmann-json3-dev libspdlog-dev libfmt-dev
   catch2 libcli11-dev libcap-dev
   python3 python3-pip python3-setuptools python3-wheel

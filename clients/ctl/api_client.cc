@@ -119,6 +119,21 @@ Result<nlohmann::json> ApiClient::setTimeout(std::string_view id, int64_t second
   return callJson("PATCH", sandboxPath(id) + "/timeout", &request);
 }
 
+Result<nlohmann::json> ApiClient::pauseSandbox(std::string_view id) {
+  return callJson("POST", sandboxPath(id) + "/pause", nullptr);
+}
+
+Result<nlohmann::json> ApiClient::resumeSandbox(std::string_view id) {
+  return callJson("POST", sandboxPath(id) + "/resume", nullptr);
+}
+
+Result<nlohmann::json> ApiClient::sandboxMetrics(std::string_view id) {
+  auto doc = callJson("GET", sandboxPath(id) + "/metrics", nullptr);
+  if (!doc) return doc;
+  if (!doc->is_object()) return PlainError() << "bad response from declawd: metrics not an object";
+  return doc;
+}
+
 Result<nlohmann::json> ApiClient::runCommand(std::string_view id, const nlohmann::json& request) {
   return callJson("POST", sandboxPath(id) + "/commands", &request);
 }

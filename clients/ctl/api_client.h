@@ -46,6 +46,12 @@ class ApiClient {
   Result<nlohmann::json> getSandbox(std::string_view id);
   Result<void> killSandbox(std::string_view id);
   Result<nlohmann::json> setTimeout(std::string_view id, int64_t seconds);
+  // POST .../pause and .../resume: the SandboxInfo after; idempotent.
+  Result<nlohmann::json> pauseSandbox(std::string_view id);
+  Result<nlohmann::json> resumeSandbox(std::string_view id);
+  // GET .../metrics. Its cpu_cores_used averages since this process's previous call for that
+  // sandbox (declawd keeps one window per client pid), or since the sandbox started.
+  Result<nlohmann::json> sandboxMetrics(std::string_view id);
   // POST .../commands: the result of a foreground command, or a background ProcessInfo.
   Result<nlohmann::json> runCommand(std::string_view id, const nlohmann::json& request);
   // POST .../commands/stream: the events of a new command, until handler is done or the stream

@@ -3,6 +3,7 @@
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <cctype>
+#include <cmath>
 #include <sstream>
 
 #include "clients/ctl/signals.h"
@@ -18,6 +19,33 @@ constexpr const char* kExecFooter =
     "  exec -it ID [-- CMD] an interactive terminal (default: a login shell)\n"
     "One argument after -- is a shell command line; several are an argv.";
 
+// A positive whole number on the command line (CLI11's PositiveNumber would print its range as a
+// 300-digit double). what: "a process id", "a number of MiB", ...
+CLI::Validator positiveInteger(const std::string& what, const std::string& name) {
+  return CLI::Validator(
+      [what](std::string& text) -> std::string {
+        int64_t value = 0;
+        if (!CLI::detail::lexical_cast(text, value) || value <= 0) {
+          return "'" + text + "' is not " + what + " (a positive whole number)";
+        }
+        return "";
+      },
+      name);
+}
+
+const CLI::Validator kPidValidator = positiveInteger("a process id", "PID");
+
+// Cores: any positive number (0.5, 1.5, 2); the daemon checks its minimum and maximum.
+const CLI::Validator kCoresValidator(
+    [](std::string& text) -> std::string {
+      double value = 0;
+      if (!CLI::detail::lexical_cast(text, value) || !std::isfinite(value) || value <= 0) {
+        return "'" + text + "' is not a number of cores (a positive number such as 0.5 or 2)";
+      }
+      return "";
+    },
+    "CORES");
+
 // Flags shared by `create` and `run`.
 struct SandboxFlags {
   SandboxSpec spec;
@@ -25,6 +53,10 @@ struct SandboxFlags {
   bool internet = false;
   bool no_internet = false;
   bool has_timeout = false;  // `run` uses --timeout for the command instead
+  double cpu = 0;
+  int64_t memory_mb = 0;
+  int64_t pids = 0;
+  int64_t disk_mb = 0;
 
   void add(CLI::App* cmd, bool timeout_is_sandbox) {
     has_timeout = timeout_is_sandbox;
@@ -40,6 +72,21 @@ struct SandboxFlags {
     auto* on = cmd->add_flag("--internet", internet, "Allow internet access");
     auto* off = cmd->add_flag("--no-internet", no_internet, "Deny internet access (the default)");
     on->excludes(off);
+    // Upper bounds are the daemon's (its max_resources); a sign or a typo is caught here.
+    cmd->add_option("--cpu", cpu, "CPU cores, e.g. 0.5 or 2 (default: declawd's)")
+        ->check(kCoresValidator);
+    cmd->add_option("--memory", memory_mb,
+                    "Memory limit in MiB, the disk's tmpfs included (default: declawd's)")
+        ->check(positiveInteger("a number of MiB", "MB"));
+    cmd->add_option("--pids", pids, "Most processes and threads at once (default: declawd's)")
+        ->check(positiveInteger("a number of processes", "N"));
+    cmd->add_option("--disk", disk_mb, "Size of the writable disk in MiB (default: declawd's)")
+        ->check(positiveInteger("a number of MiB", "MB"));
+    if (timeout_is_sandbox) {
+      cmd->add_option("--on-timeout", spec.on_timeout,
+                      "At the timeout: kill (default) or pause the sandbox")
+          ->check(CLI::IsMember({"kill", "pause"}));
+    }
   }
 
   SandboxSpec resolve(CLI::App* cmd) const {
@@ -47,6 +94,10 @@ struct SandboxFlags {
     if (has_timeout && cmd->count("--timeout") > 0) out.timeout_s = timeout_s;
     if (internet) out.internet = true;
     if (no_internet) out.internet = false;
+    if (cmd->count("--cpu") > 0) out.resources.cpu = cpu;
+    if (cmd->count("--memory") > 0) out.resources.memory_mb = memory_mb;
+    if (cmd->count("--pids") > 0) out.resources.pids = pids;
+    if (cmd->count("--disk") > 0) out.resources.disk_mb = disk_mb;
     return out;
   }
 };
@@ -81,18 +132,6 @@ struct ExecFlags {
   }
 };
 
-// A pid on the command line: a positive decimal number (CLI11's PositiveNumber would print its
-// range as a 300-digit double).
-const CLI::Validator kPidValidator(
-    [](std::string& text) -> std::string {
-      int64_t value = 0;
-      if (!CLI::detail::lexical_cast(text, value) || value <= 0) {
-        return "'" + text + "' is not a process id (a positive number)";
-      }
-      return "";
-    },
-    "PID");
-
 bool allDigits(const std::string& s) {
   return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) {
     return std::isdigit(static_cast<unsigned char>(c)) != 0;
@@ -116,7 +155,8 @@ ParsedArgs parseCommandLine(int argc, const char* const* argv) {
   app.add_option("--socket", line.socket_flag,
                  "declawd socket (default: $DECLAW_SOCKET, else /run/declaw/declaw.sock)");
   app.add_flag("--json", line.json,
-               "Machine-readable JSON (create, ls, info, timeout, exec, exec -d, ps, logs)");
+               "Machine-readable JSON (create, ls, info, timeout, exec, exec -d, ps, logs, "
+               "pause, resume, stats)");
 
   SandboxFlags create_flags;
   auto* create = app.add_subcommand("create", "Create a sandbox and print its id");
@@ -124,7 +164,7 @@ ParsedArgs parseCommandLine(int argc, const char* const* argv) {
 
   auto* ls = app.add_subcommand("ls", "List sandboxes");
   ls->add_option("--state", line.states,
-                 "Only these states: creating, running, killed (repeatable)")
+                 "Only these states: creating, running, paused, killed (repeatable)")
       ->allow_extra_args(false);
   ls->add_option("--meta", line.metadata, "Only sandboxes with this K=V metadata (repeatable)")
       ->allow_extra_args(false);
@@ -199,6 +239,19 @@ ParsedArgs parseCommandLine(int argc, const char* const* argv) {
       ->check(kPidValidator);
   signal->add_option("signal", signal_text, "TERM, SIGTERM, 15, KILL, HUP, INT, ...")->required();
 
+  auto* pause = app.add_subcommand(
+      "pause", "Freeze every process of sandboxes; their timeout clock stops until resume");
+  pause->add_option("id", line.ids, "Sandbox ids")->required();
+
+  auto* resume = app.add_subcommand("resume", "Thaw paused sandboxes");
+  resume->add_option("id", line.ids, "Sandbox ids")->required();
+
+  bool no_stream = false;
+  auto* stats = app.add_subcommand(
+      "stats", "Show what sandboxes use (CPU, memory, pids, disk), refreshed every second");
+  stats->add_option("id", line.ids, "Sandbox ids (default: every running or paused sandbox)");
+  stats->add_flag("--no-stream", no_stream, "Print one sample and exit");
+
   std::ostringstream out, err;
   try {
     app.parse(argc, argv);
@@ -261,6 +314,13 @@ ParsedArgs parseCommandLine(int argc, const char* const* argv) {
     line.verb = Verb::kPs;
   } else if (*logs) {
     line.verb = Verb::kLogs;
+  } else if (*pause) {
+    line.verb = Verb::kPause;
+  } else if (*resume) {
+    line.verb = Verb::kResume;
+  } else if (*stats) {
+    line.verb = Verb::kStats;
+    line.stream = !no_stream;
   } else if (*signal) {
     line.verb = Verb::kSignal;
     auto number = parseSignal(signal_text);

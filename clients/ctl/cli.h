@@ -16,7 +16,22 @@ namespace declaw::ctl {
 // Exit code for a command line that does not parse (as argparse and most GNU tools).
 inline constexpr int kUsageExitCode = 2;
 
-enum class Verb { kCreate, kList, kInfo, kKill, kExec, kRun, kCopy, kTimeout, kPs, kLogs, kSignal };
+enum class Verb {
+  kCreate,
+  kList,
+  kInfo,
+  kKill,
+  kExec,
+  kRun,
+  kCopy,
+  kTimeout,
+  kPs,
+  kLogs,
+  kSignal,
+  kPause,
+  kResume,
+  kStats,
+};
 
 struct CommandLine {
   Verb verb = Verb::kList;
@@ -25,7 +40,7 @@ struct CommandLine {
   SandboxSpec sandbox;                // create, run
   ExecSpec exec;                      // exec, run
   std::string id;                     // info, exec, timeout, ps, logs, signal, kill --pid
-  std::vector<std::string> ids;       // kill
+  std::vector<std::string> ids;       // kill, pause, resume, stats
   std::vector<int64_t> pids;          // kill --pid: processes to kill instead of sandboxes
   std::vector<std::string> states;    // ls --state
   std::vector<std::string> metadata;  // ls --meta
@@ -35,6 +50,7 @@ struct CommandLine {
   int64_t pid = 0;                    // logs, signal
   bool follow = false;                // logs -f
   int signal = 0;                     // signal
+  bool stream = true;                 // stats (false: --no-stream)
 };
 
 struct ParsedArgs {

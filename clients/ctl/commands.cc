@@ -69,6 +69,7 @@ int runBuffered(ApiClient& api, const GlobalOptions& global, const std::string& 
   }
   if (outcome->stdout_truncated) warn("stdout was truncated by declawd (over max_output_bytes)");
   if (outcome->stderr_truncated) warn("stderr was truncated by declawd (over max_output_bytes)");
+  if (outcome->oom_killed) reportOomKill(api, id);
   if (outcome->timed_out) {
     ExitEvent exit;
     exit.timed_out = true;
@@ -217,7 +218,8 @@ int cmdRun(const GlobalOptions& global, const SandboxSpec& sandbox, const ExecSp
     } else if (spec.mode == ExecMode::kBuffered) {
       rc = runBuffered(api, global, id, spec, *command, /*add_sandbox_id=*/true);
     } else {
-      rc = runLive(api, global, id, spec, *command);
+      // A new sandbox has had no OOM kills: no need to ask.
+      rc = runLive(api, global, id, spec, *command, /*oom_kills_before=*/0);
     }
   }
   if (g_interrupted != 0) return kSignalExitBase + g_interrupted;

@@ -40,6 +40,14 @@ int cmdSignal(const GlobalOptions& global, const std::string& id, int64_t pid, i
 int cmdKillProcesses(const GlobalOptions& global, const std::string& id,
                      const std::vector<int64_t>& pids);
 
+// Pause or resume each sandbox (idempotent); --json prints each SandboxInfo.
+int cmdPause(const GlobalOptions& global, const std::vector<std::string>& ids);
+int cmdResume(const GlobalOptions& global, const std::vector<std::string>& ids);
+// The usage of the given sandboxes (none: every running or paused one) as a table, redrawn every
+// second on a terminal while stream; --json: one line per sandbox per sample. 0 unless a named
+// sandbox could not be measured; SIGINT/SIGTERM end it normally.
+int cmdStats(const GlobalOptions& global, const std::vector<std::string>& ids, bool stream);
+
 // Shared by the verb files: prints "declawctl: <error>" to stderr and returns kErrorExitCode.
 int reportError(const Error& error);
 // Prints JSON for --json output (pretty, one document, trailing newline).

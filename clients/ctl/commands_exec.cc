@@ -40,7 +40,8 @@ int runDetached(const GlobalOptions& global, const std::string& id, const ExecSp
 }  // namespace
 
 int runLive(ApiClient& api, const GlobalOptions& global, const std::string& id,
-            const ExecSpec& spec, const nlohmann::json& request) {
+            const ExecSpec& spec, const nlohmann::json& request,
+            std::optional<uint64_t> oom_kills_before) {
   installInterruptHandlers();
   // A reader of our output that goes away is an EPIPE, handled below, not a sudden death that
   // would leave the command running.
@@ -60,7 +61,10 @@ int runLive(ApiClient& api, const GlobalOptions& global, const std::string& id,
   auto streamed = api.streamCommand(id, request, printer.handler());
   if (pump) pump->stop();
 
-  if (printer.exit()) return reportExit(*printer.exit(), commandTimeout(spec));
+  if (printer.exit()) {
+    if (oomKilled(api, id, *printer.exit(), oom_kills_before)) reportOomKill(api, id);
+    return reportExit(*printer.exit(), commandTimeout(spec));
+  }
   // declawctl stops following the command: the command stops too.
   if (printer.pid()) {
     if (auto r = api.killProcess(id, *printer.pid()); !r && g_interrupted == 0) {
@@ -93,7 +97,7 @@ int cmdExec(const GlobalOptions& global, const std::string& id, const ExecSpec& 
   if (spec.mode == ExecMode::kBuffered) {
     return runBuffered(api, global, id, spec, *request, /*add_sandbox_id=*/false);
   }
-  return runLive(api, global, id, spec, *request);
+  return runLive(api, global, id, spec, *request, oomKillCount(api, id));
 }
 
 }  // namespace declaw::ctl

@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 
 #include "clients/ctl/api_client.h"
@@ -30,8 +31,24 @@ int runBuffered(ApiClient& api, const GlobalOptions& global, const std::string& 
 // A command with live output (`exec`, `exec -i`, `run`): request is a POST .../commands/stream
 // body. If declawctl is interrupted (SIGINT, SIGTERM) or cannot go on, the command's process
 // group is killed.
+// oom_kills_before: the sandbox's oom_kills before the command started (oomKillCount()), to
+// tell afterwards whether the OOM killer ended it, since the exit event does not say; nullopt
+// when unknown (then nothing is said).
 int runLive(ApiClient& api, const GlobalOptions& global, const std::string& id,
-            const ExecSpec& spec, const nlohmann::json& request);
+            const ExecSpec& spec, const nlohmann::json& request,
+            std::optional<uint64_t> oom_kills_before);
+
+// The sandbox's oom_kills now (GET .../metrics); nullopt when declawd cannot say.
+std::optional<uint64_t> oomKillCount(ApiClient& api, const std::string& id);
+
+// Whether the OOM killer ended a live command: the exit event's word when it has one, else a
+// SIGKILL-like exit while the sandbox's oom_kills went up from kills_before.
+bool oomKilled(ApiClient& api, const std::string& id, const ExitEvent& exit,
+               std::optional<uint64_t> kills_before);
+
+// "declawctl: the command was killed for lack of memory (memory_mb=N)" on stderr, N from the
+// sandbox's SandboxInfo.
+void reportOomKill(ApiClient& api, const std::string& id);
 
 // `exec -it`.
 int runTerminal(const GlobalOptions& global, const std::string& id, const ExecSpec& spec);

@@ -4,6 +4,7 @@
 #include <array>
 #include <cstdint>
 
+#include "clients/ctl/resource_format.h"
 #include "clients/ctl/signals.h"
 
 namespace declaw::ctl {
@@ -287,6 +288,7 @@ std::string formatSandboxInfo(const nlohmann::json& info) {
                                        "started_at",           "end_at",      "owner_uid",
                                        "allow_internet_access"};
   for (auto key : kScalars) lines.emplace_back(std::string(key), displayField(info, key));
+  for (auto& line : resourceInfoLines(info)) lines.push_back(std::move(line));
   for (auto key : {"metadata", "envs"}) {
     const auto value = info.is_object() ? info.value(key, nlohmann::json()) : nlohmann::json();
     lines.emplace_back(key, formatPairs(value));

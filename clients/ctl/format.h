@@ -71,7 +71,8 @@ std::string formatPairs(const nlohmann::json& object);
 // The `ls` table for a JSON array of SandboxInfo.
 std::string formatSandboxTable(const nlohmann::json& sandboxes);
 
-// The `info` view: one "field: value" line per SandboxInfo field, aligned.
+// The `info` view: one "field: value" line per SandboxInfo field, aligned; the limits and the
+// lifecycle as resourceInfoLines() renders them.
 std::string formatSandboxInfo(const nlohmann::json& info);
 
 // The STATE column of `ps` for a ProcessInfo: "running", "exited(N)", "killed(SIG)" (a signal

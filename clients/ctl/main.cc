@@ -38,6 +38,12 @@ int runVerb(const CommandLine& line) {
       return ctl::cmdLogs(global, line.id, line.pid, line.follow);
     case Verb::kSignal:
       return ctl::cmdSignal(global, line.id, line.pid, line.signal);
+    case Verb::kPause:
+      return ctl::cmdPause(global, line.ids);
+    case Verb::kResume:
+      return ctl::cmdResume(global, line.ids);
+    case Verb::kStats:
+      return ctl::cmdStats(global, line.ids, line.stream);
   }
   return declaw::ctl::kUsageExitCode;
 }

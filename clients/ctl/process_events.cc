@@ -78,6 +78,9 @@ Result<ProcessEvent> decodeProcessEvent(const SseEvent& event) {
     if (auto error = body.find("error"); error != body.end() && error->is_string()) {
       exit.error = error->get<std::string>();
     }
+    if (auto oom = body.find("oom_killed"); oom != body.end() && oom->is_boolean()) {
+      exit.oom_killed = oom->get<bool>();
+    }
     return ProcessEvent{exit};
   }
   auto stream = parseStreamName(type, type);

@@ -31,6 +31,9 @@ struct ExitEvent {
   std::optional<int> signal;
   bool timed_out = false;
   std::string error;  // why exit_code is null
+  // The daemon's word on the OOM killer, when it gives one (declawd's exit event does not yet;
+  // declawctl then compares the sandbox's oom_kills before and after).
+  std::optional<bool> oom_killed;
 };
 // std::monostate: an event this declawctl does not know (a newer daemon); it is skipped.
 using ProcessEvent = std::variant<std::monostate, StartEvent, OutputEvent, LostEvent, ExitEvent>;

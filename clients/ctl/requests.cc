@@ -1,5 +1,7 @@
 #include "clients/ctl/requests.h"
 
+#include <csignal>
+
 #include "clients/ctl/format.h"
 
 namespace declaw::ctl {
@@ -59,6 +61,13 @@ Result<nlohmann::json> buildCreateRequest(const SandboxSpec& spec) {
     request["metadata"] = *metadata;
   }
   if (spec.internet) request["allow_internet_access"] = *spec.internet;
+  nlohmann::json resources = nlohmann::json::object();
+  if (spec.resources.cpu) resources["cpu"] = *spec.resources.cpu;
+  if (spec.resources.memory_mb) resources["memory_mb"] = *spec.resources.memory_mb;
+  if (spec.resources.pids) resources["pids"] = *spec.resources.pids;
+  if (spec.resources.disk_mb) resources["disk_mb"] = *spec.resources.disk_mb;
+  if (!resources.empty()) request["resources"] = std::move(resources);
+  if (!spec.on_timeout.empty()) request["lifecycle"] = {{"on_timeout", spec.on_timeout}};
   return request;
 }
 
@@ -121,12 +130,31 @@ Result<CommandOutcome> decodeCommandResult(const nlohmann::json& result) {
   out.timed_out = flag(result, "timed_out");
   out.stdout_truncated = flag(result, "stdout_truncated");
   out.stderr_truncated = flag(result, "stderr_truncated");
+  out.oom_killed = flag(result, "oom_killed");
 
   // A shell cannot see exit statuses outside 0..255; keep an odd value from wrapping to 0.
   int64_t raw = code->get<int64_t>();
   out.exit_code = raw >= 0 && raw <= kMaxExitCode ? static_cast<int>(raw) : kMaxExitCode;
   if (out.timed_out) out.exit_code = kTimedOutExitCode;
   return out;
+}
+
+std::string oomNote(const nlohmann::json& sandbox_info) {
+  std::string note = "the command was killed for lack of memory";
+  if (sandbox_info.is_object()) {
+    auto resources = sandbox_info.find("resources");
+    if (resources != sandbox_info.end() && resources->is_object()) {
+      auto memory = resources->find("memory_mb");
+      if (memory != resources->end() && memory->is_number_integer()) {
+        note += " (memory_mb=" + std::to_string(memory->get<int64_t>()) + ")";
+      }
+    }
+  }
+  return note;
+}
+
+bool mayBeOomKill(std::optional<int> signal, std::optional<int64_t> exit_code) {
+  return signal == SIGKILL || exit_code == kKilledExitCode;
 }
 
 }  // namespace declaw::ctl

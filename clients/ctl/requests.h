@@ -22,6 +22,19 @@ inline constexpr int64_t kRunSandboxGraceS = 30;
 // Exit code of a command that hit its timeout (as timeout(1)).
 inline constexpr int kTimedOutExitCode = 124;
 
+// Exit code of a process killed by SIGKILL (128 + 9), as a shell reports it: what the OOM killer
+// leaves behind.
+inline constexpr int kKilledExitCode = 137;
+
+// `resources` of POST /v1/sandboxes: each limit is sent only when given (the daemon fills in its
+// defaults and checks its maxima).
+struct ResourceSpec {
+  std::optional<double> cpu;         // cores
+  std::optional<int64_t> memory_mb;  // MiB
+  std::optional<int64_t> pids;
+  std::optional<int64_t> disk_mb;  // MiB of the sandbox's writable layers (tmpfs)
+};
+
 // Flags of `create` (and the sandbox half of `run`).
 struct SandboxSpec {
   std::string template_id;            // omitted when empty
@@ -29,6 +42,8 @@ struct SandboxSpec {
   std::vector<std::string> envs;      // K=V
   std::vector<std::string> metadata;  // K=V
   std::optional<bool> internet;       // allow_internet_access; omitted when unset
+  ResourceSpec resources;
+  std::string on_timeout;  // lifecycle.on_timeout ("kill" | "pause"); omitted when empty
 };
 
 // How `exec` runs its command.
@@ -86,8 +101,17 @@ struct CommandOutcome {
   bool timed_out = false;
   bool stdout_truncated = false;
   bool stderr_truncated = false;
+  bool oom_killed = false;  // the OOM killer struck in the sandbox while the command ran
 };
 
 Result<CommandOutcome> decodeCommandResult(const nlohmann::json& result);
+
+// The note for a command the OOM killer ended: "the command was killed for lack of memory
+// (memory_mb=N)", N being the sandbox's limit from its SandboxInfo (left out when unknown).
+std::string oomNote(const nlohmann::json& sandbox_info);
+
+// Whether an exit could be the OOM killer's work, which is worth asking the daemon about: SIGKILL
+// to the command itself, or a shell that reports its child's SIGKILL as 137.
+bool mayBeOomKill(std::optional<int> signal, std::optional<int64_t> exit_code);
 
 }  // namespace declaw::ctl

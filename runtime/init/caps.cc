@@ -18,6 +18,9 @@ constexpr int kMaxCapability = 63;
 // RLIMIT_NPROC for every process the sandbox runs (commands and file helpers).
 constexpr rlim_t kMaxProcessesPerUser = 4096;
 
+// The inheritable set stays empty, as Docker's has since CVE-2022-24769: it would outlive a
+// later change to a non-zero uid and, at the next execve, hand a program with file-inheritable
+// bits those capabilities (capabilities(7), "Transformation of capabilities during execve()").
 int capset(uint64_t mask) {
   __user_cap_header_struct header{_LINUX_CAPABILITY_VERSION_3, 0};
   __user_cap_data_struct data[2] = {};
@@ -25,7 +28,7 @@ int capset(uint64_t mask) {
     auto word = static_cast<uint32_t>(mask >> (32 * i));
     data[i].effective = word;
     data[i].permitted = word;
-    data[i].inheritable = word;
+    data[i].inheritable = 0;
   }
   return static_cast<int>(::syscall(SYS_capset, &header, data));
 }
@@ -36,7 +39,7 @@ bool capsAre(uint64_t mask) {
   if (::syscall(SYS_capget, &header, data) != 0) return false;
   for (int i = 0; i < 2; ++i) {
     auto word = static_cast<uint32_t>(mask >> (32 * i));
-    if (data[i].effective != word || data[i].permitted != word || data[i].inheritable != word) {
+    if (data[i].effective != word || data[i].permitted != word || data[i].inheritable != 0) {
       return false;
     }
   }
@@ -70,7 +73,7 @@ CredsFailure becomeIdentity(const Identity& id) {
   if (::setgroups(1, groups) != 0) return {"setgroups", errno};
   if (::setresgid(id.gid, id.gid, id.gid) != 0) return {"setresgid", errno};
   // For a non-zero uid this also clears the permitted and effective sets (capabilities(7),
-  // "Effect of user ID changes on capabilities"); the inheritable set needs the capset below.
+  // "Effect of user ID changes on capabilities"); the inheritable set is emptied below.
   if (::setresuid(id.uid, id.uid, id.uid) != 0) return {"setresuid", errno};
   if (capset(keep) != 0) return {"capset", errno};
   if (!capsAre(keep)) return {"verify capabilities", EPERM};

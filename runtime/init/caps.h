@@ -47,8 +47,8 @@ struct CredsFailure {
 
 // Becomes `id` for good, from namespace root with full capabilities: bounding set cut to the
 // mask (while CAP_SETPCAP is still held), ambient set cleared, groups = {gid}, real/effective/
-// saved gid and uid set, then effective, permitted and inheritable set to exactly the mask and
-// read back to check. Async-signal-safe.
+// saved gid and uid set, then effective and permitted set to exactly the mask, inheritable
+// emptied, and read back to check. Async-signal-safe.
 CredsFailure becomeIdentity(const Identity& id);
 
 }  // namespace declaw::runtime::init

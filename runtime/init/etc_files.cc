@@ -42,6 +42,16 @@ std::string hosts(const InitConfig& c) {
   return out;
 }
 
+std::string resolvConf(const InitConfig& c) {
+  if (!c.network || c.network->nameserver.empty()) {
+    return "# declaw: this sandbox has no network access, so no name server is configured.\n";
+  }
+  // The DNS stub in declawd, on the sandbox's gateway: it answers only names the policy allows.
+  return "# declaw: the name server is declawd's DNS stub on this sandbox's gateway.\n"
+         "nameserver " +
+         c.network->nameserver + "\n";
+}
+
 }  // namespace
 
 std::span<const char* const> etcCopiedFiles() { return kCopiedFiles; }
@@ -54,8 +64,7 @@ std::vector<GeneratedFile> generatedEtcFiles(const InitConfig& config) {
       {"group", group(config), 0644},
       {"hosts", hosts(config), 0644},
       {"hostname", config.hostname + "\n", 0644},
-      {"resolv.conf",
-       "# declaw: this sandbox has no network access, so no name server is configured.\n", 0644},
+      {"resolv.conf", resolvConf(config), 0644},
   };
 }
 

@@ -3,10 +3,11 @@
 // mounts, with /dev/null on 0-2 and the control socket on fd 3.
 //
 //   1. read the InitConfig (the first message on fd 3)
-//   2. build the root filesystem (plan, then apply) and pivot_root into it
-//   3. hostname, loopback up
-//   4. non-dumpable, no_new_privs, the daemon's seccomp filter
-//   5. Ready, then serve requests (server.h) until the daemon goes away
+//   2. the sandbox end of its veth, when the config has a network (net_if.h)
+//   3. build the root filesystem (plan, then apply) and pivot_root into it
+//   4. hostname, loopback up
+//   5. non-dumpable, no_new_privs, the daemon's seccomp filter
+//   6. Ready, then serve requests (server.h) until the daemon goes away
 // Any setup failure is reported as SetupFailed{errno, what} and ends init.
 #include <fcntl.h>
 #include <sched.h>
@@ -21,6 +22,7 @@
 #include "runtime/init/host_facts.h"
 #include "runtime/init/mount_plan.h"
 #include "runtime/init/mounts.h"
+#include "runtime/init/net_if.h"
 #include "runtime/init/net_lo.h"
 #include "runtime/init/server.h"
 #include "runtime/protocol.h"
@@ -72,6 +74,10 @@ Result<void> setUp(const InitConfig& config) {
   // that namespace's root is still the daemon's cgroup and /proc/self/cgroup would show the
   // path to ours. A new one is rooted here (cgroup_namespaces(7)): the sandbox sees only "/".
   if (::unshare(CLONE_NEWCGROUP) != 0) return ErrnoError() << "unshare cgroup namespace";
+  // Before the root is built: its /proc has /proc/sys read-only, and the IPv6 stance is a sysctl.
+  if (config.network) {
+    if (auto r = configureNetwork(*config.network); !r) return r;
+  }
   ::umask(0);
   if (auto r = buildRoot(config); !r) return r;
   if (::sethostname(config.hostname.data(), config.hostname.size()) != 0) {

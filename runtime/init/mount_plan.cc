@@ -6,6 +6,7 @@
 #include <cstdio>
 
 #include "runtime/init/etc_files.h"
+#include "runtime/init/net_if.h"
 
 namespace declaw::runtime::init {
 
@@ -274,6 +275,9 @@ Result<void> validateConfig(const InitConfig& c) {
   }
   if (c.seccomp_bpf.empty() || c.seccomp_bpf.size() % sizeof(sock_filter) != 0) {
     return ErrnoError(EINVAL) << "no valid seccomp filter: the sandbox never runs without one";
+  }
+  if (c.network) {
+    if (auto plan = planNetwork(*c.network); !plan) return plan.error();
   }
   return {};
 }

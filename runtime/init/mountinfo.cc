@@ -3,6 +3,8 @@
 #include <charconv>
 #include <set>
 
+#include "common/mountinfo_text.h"
+
 namespace declaw::runtime::init {
 
 namespace {
@@ -12,22 +14,6 @@ struct MountLine {
   long parent = 0;
   std::string mount_point;
 };
-
-// mountinfo escapes space, tab, newline and backslash as \ooo.
-std::string unescape(std::string_view s) {
-  std::string out;
-  for (size_t i = 0; i < s.size(); ++i) {
-    auto octal = [&](size_t k) { return s[i + k] >= '0' && s[i + k] <= '7'; };
-    if (s[i] == '\\' && i + 3 < s.size() && octal(1) && octal(2) && octal(3)) {
-      out.push_back(
-          static_cast<char>((s[i + 1] - '0') * 64 + (s[i + 2] - '0') * 8 + (s[i + 3] - '0')));
-      i += 3;
-      continue;
-    }
-    out.push_back(s[i]);
-  }
-  return out;
-}
 
 // "36 35 98:0 /mnt1 /mnt2 rw,noatime master:1 - ext3 /dev/root rw": id, parent, major:minor,
 // root, mount point, ...
@@ -47,7 +33,7 @@ bool parseLine(std::string_view line, MountLine& out) {
     return ec == std::errc() && p == s.data() + s.size();
   };
   if (!number(fields[0], out.id) || !number(fields[1], out.parent)) return false;
-  out.mount_point = unescape(fields[4]);
+  out.mount_point = unescapeMountinfo(fields[4]);
   return true;
 }
 

@@ -6,7 +6,9 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
+#include <cstring>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/io.h"
@@ -180,6 +182,10 @@ Result<SpawnedCommand> spawnCommand(const SpawnRequest& request,
     return ErrnoError(EIO) << "spawn " << request.argv[0] << ": lost the child's report";
   }
   failure.what[sizeof failure.what - 1] = '\0';
+  if (std::string_view(failure.what) == "chdir") {
+    // The request named a directory the user cannot enter: bad input, not a missing sandbox.
+    return ErrnoError(EINVAL) << "cwd " << request.cwd << ": " << std::strerror(failure.error);
+  }
   return ErrnoError(failure.error) << "spawn " << request.argv[0] << ": " << failure.what;
 }
 

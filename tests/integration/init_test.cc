@@ -167,6 +167,7 @@ TEST_CASE("a user process has no capabilities; namespace root has Docker's defau
     CHECK(capLine(root.out, name) == docker);
   }
   CHECK(capLine(root.out, "CapAmb") == zero);
+  CHECK(capLine(root.out, "CapInh") == zero);
   auto bare_root = sbx.run("grep -E '^Cap(Eff|Bnd)' /proc/self/status", 0, false);
   CHECK(capLine(bare_root.out, "CapEff") == zero);
   CHECK(capLine(bare_root.out, "CapBnd") == zero);

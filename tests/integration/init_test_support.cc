@@ -98,7 +98,7 @@ std::string readWhole(int fd) {
   return *data;
 }
 
-TestSandbox::TestSandbox(const InitConfig& config) {
+TestSandbox::TestSandbox(const InitConfig& config, const BeforeConfig& before_config) {
   static uint32_t slot = 0;
   LaunchSpec spec;
   spec.sandbox_id = config.sandbox_id;
@@ -117,6 +117,14 @@ TestSandbox::TestSandbox(const InitConfig& config) {
   auto launched = launchInit(spec);
   if (!launched) FAIL("launchInit: " << launched.error().describe());
   init_ = std::move(*launched);
+  if (before_config) {
+    try {
+      before_config(init_);
+    } catch (...) {  // a failed REQUIRE: no destructor will run, so init is reaped here
+      closeControlAndWait();
+      throw;
+    }
+  }
   auto sent = sendPacket(init_.control.get(), encode(config));
   REQUIRE(sent.ok());
 }

@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -47,10 +48,15 @@ struct ReplyWithFds {
   std::vector<UniqueFd> fds;
 };
 
+// Runs after init is launched and before its config is sent: where the daemon creates the
+// sandbox's veth (its peer moved into the namespace of init's pid).
+using BeforeConfig = std::function<void(const runtime::LaunchedInit&)>;
+
 class TestSandbox {
  public:
   // Launches init and sends `config`. Ready is awaited by the caller: ready() or setupFailure().
-  explicit TestSandbox(const runtime::InitConfig& config = defaultConfig());
+  explicit TestSandbox(const runtime::InitConfig& config = defaultConfig(),
+                       const BeforeConfig& before_config = {});
   ~TestSandbox();  // closes the control socket and waits for init (and so the sandbox) to die
   TestSandbox(const TestSandbox&) = delete;
   TestSandbox& operator=(const TestSandbox&) = delete;

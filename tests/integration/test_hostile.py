@@ -108,23 +108,6 @@ class HostileClient(DaemonTestCase):
         self.assertLess(grown_mib, 64, f"daemon grew by {grown_mib:.0f} MiB")
         self.assertEqual(self.api.request("GET", "/v1/health").status, 200)
 
-    def test_no_daemon_socket_is_inherited_by_a_sandbox(self):
-        # Keep a few idle client connections open while sandboxes start: none may reach init.
-        idle = [socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) for _ in range(4)]
-        for s in idle:
-            s.connect(self.daemon.socket)
-        try:
-            sbx = self.sandbox()
-            r = self.api.run(sbx, "ls -l /proc/1/fd 2>&1; ls /proc/self/fd", user="root")
-            self.assertEqual(r["exit_code"], 0, r)
-            # root may list init's fds (not follow them): 0-2 /dev/null, the control socket, the
-            # signalfd. Nothing else.
-            pid1 = [l for l in r["stdout"].splitlines() if "->" in l]
-            self.assertLessEqual(len(pid1), 5, r["stdout"])
-        finally:
-            for s in idle:
-                s.close()
-
 
 if __name__ == "__main__":
     unittest.main()

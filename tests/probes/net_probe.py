@@ -1,70 +1,102 @@
-"""Network probe, run inside a sandbox with python3: attempts one network operation and prints a
-JSON verdict on its last line: {"ok": true} if the operation worked (the attack succeeded),
-{"ok": false, "errno": N, "error": "..."} if it failed.
+"""Network probe, run inside a sandbox with python3: attempts network operations and prints one
+JSON line per attempt: {"attempt": "...", "ok": true, ...} if it worked (the attack succeeded),
+{"attempt": "...", "ok": false, "errno": N, "error": "ENAME"} if it failed.
 
 It prints "attempting" first, so a test can tell a probe that never got to the attempt (broken
-probe) from one that seccomp killed during it.
+probe) from one that was stopped during it.
 
 usage:
-  net_probe.py socket FAMILY TYPE PROTO    raw socket(2) via syscall(), numbers (0x.. allowed)
-  net_probe.py connect HOST PORT           TCP connect with a 5 s timeout
-  net_probe.py io_uring                    io_uring_setup(8, &params)
-  net_probe.py x32_socket                  socket(AF_INET, SOCK_STREAM) through the x32 ABI
+  net_probe.py connect HOST PORT   TCP connect with a 5 s timeout (the attempt is named
+                                   "socket" when the socket could not even be made)
+  net_probe.py udp HOST PORT       a DNS query for example.com sent over UDP
+  net_probe.py ping                the sockets ping uses: raw and datagram ICMP and ICMPv6,
+                                   and AF_PACKET for a hand-made echo request
+  net_probe.py resolve NAME        getaddrinfo(NAME): {"ok": false, "gai_error": "EAI_..."}
 """
-import ctypes
 import errno
 import json
 import socket
 import sys
 
-NR_SOCKET = 41
-NR_CLOSE = 3
-NR_IO_URING_SETUP = 425
-X32_SYSCALL_BIT = 0x40000000
-IO_URING_PARAMS_SIZE = 120
-
-libc = ctypes.CDLL(None, use_errno=True)
-libc.syscall.restype = ctypes.c_long
-
-
-def syscall(nr, *args):
-    # Every argument as a full 64-bit long: a plain int would leave the upper half of the
-    # register undefined, which matters for the 0x100000002 family test.
-    ctypes.set_errno(0)
-    ret = libc.syscall(ctypes.c_long(nr), *[a if isinstance(a, ctypes.Array) else ctypes.c_long(a)
-                                            for a in args])
-    return ret, ctypes.get_errno()
+ETH_P_IP = 0x0800
+# A DNS query for example.com, type A.
+DNS_QUERY = bytes.fromhex("123401000001000000000000076578616d706c6503636f6d0000010001")
+PING_SOCKETS = {
+    "raw ICMP": (socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP),
+    "datagram ICMP": (socket.AF_INET, socket.SOCK_DGRAM, socket.IPPROTO_ICMP),
+    "raw ICMPv6": (socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_ICMPV6),
+    "datagram ICMPv6": (socket.AF_INET6, socket.SOCK_DGRAM, socket.IPPROTO_ICMPV6),
+    "AF_PACKET": (socket.AF_PACKET, socket.SOCK_DGRAM, socket.htons(ETH_P_IP)),
+}
+GAI_ERRORS = {getattr(socket, n): n for n in dir(socket) if n.startswith("EAI_")}
 
 
-def verdict(ret, err):
-    if ret >= 0:
-        syscall(NR_CLOSE, ret)
-        return {"ok": True, "ret": ret}
-    return {"ok": False, "errno": err, "error": errno.errorcode.get(err, str(err))}
+def report(attempt, error=None, **fields):
+    line = {"attempt": attempt, "ok": error is None, **fields}
+    if error is not None:
+        line.update(errno=error.errno, error=errno.errorcode.get(error.errno, str(error)))
+    print(json.dumps(line), flush=True)
+
+
+def connect(host, port):
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        s = socket.socket(family, socket.SOCK_STREAM)
+    except OSError as e:
+        return report("socket", e, host=host)
+    with s:
+        s.settimeout(5)
+        try:
+            s.connect((host, port))
+            report("connect", host=host)
+        except OSError as e:
+            report("connect", e, host=host)
+
+
+def udp(host, port):
+    try:
+        s = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_DGRAM)
+    except OSError as e:
+        return report("socket", e, host=host)
+    with s:
+        try:
+            s.sendto(DNS_QUERY, (host, port))
+            report("sendto", host=host)
+        except OSError as e:
+            report("sendto", e, host=host)
+
+
+def ping():
+    for name, (family, kind, proto) in PING_SOCKETS.items():
+        try:
+            socket.socket(family, kind, proto).close()
+            report(name)
+        except OSError as e:
+            report(name, e)
+
+
+def resolve(name):
+    try:
+        addresses = sorted({a[4][0] for a in socket.getaddrinfo(name, 80)})
+        report("getaddrinfo", name=name, addresses=addresses)
+    except socket.gaierror as e:
+        print(json.dumps({"attempt": "getaddrinfo", "name": name, "ok": False,
+                          "gai_error": GAI_ERRORS.get(e.errno, str(e.errno))}), flush=True)
 
 
 def main(argv):
     op = argv[1]
     print("attempting", flush=True)
-    if op == "socket":
-        family, kind, proto = (int(a, 0) for a in argv[2:5])
-        result = verdict(*syscall(NR_SOCKET, family, kind, proto))
-    elif op == "x32_socket":
-        result = verdict(*syscall(X32_SYSCALL_BIT | NR_SOCKET, socket.AF_INET,
-                                  socket.SOCK_STREAM, 0))
-    elif op == "io_uring":
-        params = ctypes.create_string_buffer(IO_URING_PARAMS_SIZE)
-        result = verdict(*syscall(NR_IO_URING_SETUP, 8, params))
-    elif op == "connect":
-        host, port = argv[2], int(argv[3])
-        try:
-            with socket.create_connection((host, port), timeout=5):
-                result = {"ok": True}
-        except OSError as e:
-            result = {"ok": False, "errno": e.errno, "error": f"{type(e).__name__}: {e}"}
+    if op == "connect":
+        connect(argv[2], int(argv[3]))
+    elif op == "udp":
+        udp(argv[2], int(argv[3]))
+    elif op == "ping":
+        ping()
+    elif op == "resolve":
+        resolve(argv[2])
     else:
         raise SystemExit(f"unknown operation {op!r}")
-    print(json.dumps(result), flush=True)
 
 
 if __name__ == "__main__":

@@ -5,6 +5,8 @@ usage: open_probe.py OP PATH...   with OP one of
   open      open(PATH, O_RDONLY) (nothing is read: /proc/PID/mem at offset 0 would fail to read
             even when the open, which is the attack, worked)
   openw     open(PATH, O_WRONLY) (nothing is written)
+  rewrite   read PATH, then open it O_WRONLY and write the same bytes back: a real write that
+            would change nothing if it got through (for host tunables such as core_pattern)
   read      open(PATH, O_RDONLY) and read up to 4 KiB
   list      os.listdir(PATH)
   readlink  os.readlink(PATH)
@@ -26,6 +28,14 @@ def attempt(op, path):
             os.close(fd)
     elif op == "openw":
         os.close(os.open(path, os.O_WRONLY | os.O_CLOEXEC))
+    elif op == "rewrite":
+        with open(path, "rb") as f:
+            content = f.read()
+        fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+        try:
+            os.write(fd, content)
+        finally:
+            os.close(fd)
     elif op == "list":
         os.listdir(path)
     elif op == "readlink":

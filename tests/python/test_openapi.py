@@ -1,7 +1,10 @@
-"""api/openapi.yaml against docs/api.md and against what a real declawd answers: the spec holds
-together (every $ref resolves, every path parameter is declared), it has exactly the routes
-docs/api.md lists, and for each route the daemon's status codes are ones the spec declares and
-its answers have the declared top-level fields, of the declared types, and no others."""
+"""api/openapi.yaml against the daemon's route table, docs/api.md and what a real declawd answers:
+the spec holds together (every $ref resolves, every path parameter is declared), it has exactly
+the routes of api/router.cc and of docs/api.md, and for each route the daemon's status codes are
+ones the spec declares and its answers match the declared schemas: JSON bodies field by field
+(types, enums, required fields, no undeclared ones), event streams event by event, and the
+Prometheus text line by line."""
+import json
 import os
 import re
 import unittest
@@ -12,9 +15,11 @@ import yaml_subset
 
 SPEC_PATH = os.path.join(REPO, "api", "openapi.yaml")
 API_DOC = os.path.join(REPO, "docs", "api.md")
+ROUTER = os.path.join(REPO, "api", "router.cc")
 METHODS = ("get", "put", "post", "delete", "patch")
 JSON_TYPES = {"string": str, "integer": int, "boolean": bool, "object": dict, "array": list,
               "number": (int, float)}
+PROMETHEUS_SAMPLE = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*(\{[^}]*\})? -?[0-9.e+Inf-]+$")
 
 with open(SPEC_PATH) as f:
     SPEC = yaml_subset.load(f.read())
@@ -38,6 +43,10 @@ def operations():
                 yield template, method, item[method]
 
 
+def spec_routes():
+    return {(m.upper(), t) for t, m, _ in operations()}
+
+
 def all_refs(node):
     if isinstance(node, dict):
         for key, value in node.items():
@@ -51,17 +60,91 @@ def all_refs(node):
 
 
 def documented_routes():
-    """(METHOD, path) pairs of docs/api.md, written there as `METHOD /v1/...`, or as
+    """(METHOD, path) pairs of docs/api.md, written there as `METHOD /path`, or as
     `METHOD .../rest` for routes under /v1/sandboxes/{id}."""
     with open(API_DOC) as f:
         text = f.read()
     routes = set()
-    for method, path in re.findall(r"`(GET|POST|PUT|PATCH|DELETE) ((?:/v1|\.\.\.)/[^`?\s]*)",
-                                   text):
+    for method, path in re.findall(r"`(GET|POST|PUT|PATCH|DELETE) ((?:\.\.\.)?/[^`?\s]*)", text):
         if path.startswith("..."):
             path = "/v1/sandboxes/{id}" + path[3:]
         routes.add((method, path.replace("{id}", "{sandbox_id}")))
     return routes
+
+
+def router_routes():
+    """(METHOD, path) pairs of kRoutes in api/router.cc: {"GET", "/v1/health", getHealth}."""
+    with open(ROUTER) as f:
+        text = f.read()
+    table = re.findall(r'\{"(GET|POST|PUT|PATCH|DELETE)", "([^"]+)", \w+\}', text)
+    return {(method, path.replace("{id}", "{sandbox_id}")) for method, path in table}
+
+
+def schema_types(schema):
+    """The JSON types a property schema allows: its type, or those of its oneOf."""
+    schema = resolve(schema)
+    if "oneOf" in schema:
+        return [resolve(alternative).get("type") for alternative in schema["oneOf"]]
+    return [schema.get("type")]
+
+
+def problems(schema, value, where):
+    """How VALUE breaks SCHEMA (type, nullable, enum, oneOf, required, properties,
+    additionalProperties, items), as a list of sentences; empty when it conforms."""
+    schema = resolve(schema)
+    if value is None:
+        return [] if schema.get("nullable") else [f"{where} is null"]
+    if "oneOf" in schema:
+        matches = [alt for alt in schema["oneOf"] if not problems(alt, value, where)]
+        if len(matches) == 1:
+            return []
+        return [f"{where} matches {len(matches)} of the oneOf schemas, not exactly one: "
+                f"{json.dumps(value)[:200]}"]
+    kind = schema.get("type")
+    if kind:
+        ok = isinstance(value, JSON_TYPES[kind]) and not (kind in ("integer", "number")
+                                                         and isinstance(value, bool))
+        if not ok:
+            return [f"{where} should be {kind}: {value!r}"]
+    if "enum" in schema and value not in schema["enum"]:
+        return [f"{where} is {value!r}, not one of {schema['enum']}"]
+    found = []
+    if kind == "object":
+        props = schema.get("properties", {})
+        extra = schema.get("additionalProperties", True)
+        found += [f"{where} lacks {name}" for name in schema.get("required", [])
+                  if name not in value]
+        for key, item in value.items():
+            if key in props:
+                found += problems(props[key], item, f"{where}.{key}")
+            elif extra is False:
+                found.append(f"{where} has a field the spec does not declare: {key}")
+            elif isinstance(extra, dict):
+                found += problems(extra, item, f"{where}.{key}")
+    if kind == "array":
+        for n, item in enumerate(value):
+            found += problems(schema["items"], item, f"{where}[{n}]")
+    return found
+
+
+def parse_events(body):
+    """[(event name, data dict)] of a text/event-stream body; comment lines are skipped."""
+    events = []
+    for block in body.decode("utf-8").split("\n\n"):
+        name, data = None, []
+        for line in block.split("\n"):
+            if not line or line.startswith(":"):
+                continue
+            field, _, text = line.partition(": ")
+            if field == "event":
+                name = text
+            elif field == "data":
+                data.append(text)
+            else:
+                raise AssertionError(f"not an event-stream line: {line!r}")
+        if name is not None:
+            events.append((name, json.loads("\n".join(data))))
+    return events
 
 
 class SpecHoldsTogether(unittest.TestCase):
@@ -70,9 +153,12 @@ class SpecHoldsTogether(unittest.TestCase):
         self.assertEqual(SPEC["info"]["title"], "declawd API")
         self.assertTrue(SPEC["info"]["version"])
 
+    def test_it_has_exactly_the_routes_of_the_daemons_route_table(self):
+        self.assertGreater(len(router_routes()), 30, "api/router.cc's table was not found")
+        self.assertEqual(spec_routes(), router_routes())
+
     def test_it_has_exactly_the_routes_of_docs_api_md(self):
-        spec_routes = {(m.upper(), t) for t, m, _ in operations()}
-        self.assertEqual(spec_routes, documented_routes())
+        self.assertEqual(spec_routes(), documented_routes())
 
     def test_every_ref_resolves(self):
         for ref in all_refs(SPEC):
@@ -86,13 +172,22 @@ class SpecHoldsTogether(unittest.TestCase):
             with self.subTest(route=f"{method.upper()} {template}"):
                 self.assertTrue(op.get("summary"))
                 statuses = list(op["responses"])
-                if op.get("x-not-built-yet"):
-                    self.assertEqual(statuses, ["501"])
-                else:
-                    self.assertTrue(any(s.startswith("2") for s in statuses))
+                self.assertTrue(any(s.startswith("2") for s in statuses))
                 for status in statuses:
                     self.assertRegex(status, r"^[1-5][0-9][0-9]$")
                     self.assertTrue(resolve(op["responses"][status]).get("description"))
+
+    def test_every_event_stream_names_its_events_and_their_schemas(self):
+        for template, method, op in operations():
+            for status, response in op["responses"].items():
+                content = resolve(response).get("content", {})
+                if "text/event-stream" not in content:
+                    continue
+                with self.subTest(route=f"{method.upper()} {template} {status}"):
+                    events = content["text/event-stream"]["x-events"]
+                    self.assertLessEqual({"start", "stdout", "stderr", "exit"}, set(events))
+                    for schema in events.values():
+                        self.assertEqual(resolve(schema)["type"], "object")
 
     def test_every_path_parameter_is_declared(self):
         for template, method, op in operations():
@@ -112,18 +207,34 @@ class SpecHoldsTogether(unittest.TestCase):
                 for field in schema.get("required", []):
                     self.assertIn(field, schema.get("properties", {}))
                 for prop in schema.get("properties", {}).values():
-                    kind = resolve(prop).get("type")
-                    self.assertIn(kind, JSON_TYPES)
+                    for kind in schema_types(prop):
+                        self.assertIn(kind, JSON_TYPES)
+
+    def test_the_checker_finds_what_breaks_a_schema(self):
+        info = {"$ref": "#/components/schemas/ProcessInfo"}
+        self.assertIn("body lacks pid", problems(info, {}, "body"))
+        self.assertTrue(problems({"$ref": "#/components/schemas/SandboxMetrics"},
+                                 {"timestamp": 1}, "body"))
+        either = SPEC["paths"]["/v1/sandboxes/{sandbox_id}/commands"]["post"]["responses"]
+        schema = either["200"]["content"]["application/json"]["schema"]
+        self.assertTrue(problems(schema, {"pid": 1}, "body"), "matches neither")
+        self.assertTrue(problems({"$ref": "#/components/schemas/Lifecycle"},
+                                 {"on_timeout": "hibernate"}, "body"))
 
 
 class Call:
-    def __init__(self, method, template, status, query=None, body=None, raw=None):
+    """One request and the status it must get. `pid` names the process a {pid} route is about:
+    "bg" (a running background cat), "pty" (a running terminal), "done" (a finished command)
+    or "gone" (a pid the sandbox never had)."""
+
+    def __init__(self, method, template, status, query=None, body=None, raw=None, pid=None):
         self.method = method
         self.template = template
         self.status = status
         self.query = query
         self.body = body
         self.raw = raw
+        self.pid = pid
 
 
 class DaemonAnswersAsSpecified(SdkTestCase):
@@ -132,38 +243,88 @@ class DaemonAnswersAsSpecified(SdkTestCase):
     def setUp(self):
         api = self.daemon.client
         self.api = api
-        self.sbx = api.create()
+        self.sbx = api.create(resources={"memory_mb": 64})
         self.addCleanup(api.kill, self.sbx)
         self.killed = api.create()
         api.kill(self.killed)
+        sandbox = f"/v1/sandboxes/{self.sbx}"
+        background = api.request("POST", sandbox + "/commands", {"cmd": "cat", "background": True})
+        terminal = api.request("POST", sandbox + "/pty", {"size": {"rows": 24, "cols": 80}})
+        self.pids = {"bg": background.json()["pid"], "pty": terminal.json()["pid"],
+                     "done": api.run(self.sbx, "echo done")["pid"], "gone": 999999}
         self.covered = set()
 
     def calls(self):
         s = "/v1/sandboxes/{sandbox_id}"
+        p = s + "/commands/{pid}"
         return [
             Call("GET", "/v1/health", 200),
+            Call("GET", "/metrics", 200),
             Call("GET", "/v1/sandboxes", 200),
             Call("GET", "/v1/sandboxes", 200, query={"state": "killed"}),
+            Call("GET", "/v1/sandboxes", 200, query={"state": "paused,running"}),
             Call("GET", "/v1/sandboxes", 400, query={"state": "bogus"}),
             Call("POST", "/v1/sandboxes", 201, body={"template": "base", "timeout": 60,
                                                       "metadata": {"k": "v"}}),
+            Call("POST", "/v1/sandboxes", 201, body={
+                "resources": {"cpu": 0.5, "memory_mb": 256, "pids": 64, "disk_mb": 64},
+                "lifecycle": {"on_timeout": "pause"}}),
             Call("POST", "/v1/sandboxes", 400, body={"template": "no-such-template"}),
+            Call("POST", "/v1/sandboxes", 400, body={"resources": {"gpus": 1}}),
+            Call("POST", "/v1/sandboxes", 400, body={"resources": {"memory_mb": 1}}),
+            Call("POST", "/v1/sandboxes", 400, body={"lifecycle": {"on_timeout": "hibernate"}}),
             Call("POST", "/v1/sandboxes", 501, body={"allow_internet_access": True}),
             Call("GET", s, 200),
             Call("GET", "/v1/sandboxes/sbx-000000000000", 404),
             Call("PATCH", s + "/timeout", 200, body={"timeout": 600}),
             Call("PATCH", s + "/timeout", 400, body={"timeout": 0}),
             Call("PATCH", "/v1/sandboxes/KILLED/timeout", 409, body={"timeout": 600}),
+            Call("GET", s + "/metrics", 200),
+            Call("GET", "/v1/sandboxes/KILLED/metrics", 409),
+            Call("GET", "/v1/sandboxes/sbx-000000000000/metrics", 404),
             Call("POST", s + "/commands", 200, body={"cmd": "echo hi; exit 3"}),
             Call("POST", s + "/commands", 200, body={"cmd": "printf '\\377'; kill -9 $$"}),
             Call("POST", s + "/commands", 200, body={"cmd": "sleep 5", "timeout": 1}),
+            Call("POST", s + "/commands", 200,
+                 body={"cmd": "python3 -c 'data = b\"x\" * (256 << 20)'"}),
+            Call("POST", s + "/commands", 200, body={"cmd": "sleep 60", "background": True}),
             Call("POST", s + "/commands", 400, body={"cmd": ""}),
-            Call("POST", s + "/commands", 501, body={"cmd": "true", "background": True}),
             Call("POST", "/v1/sandboxes/KILLED/commands", 409, body={"cmd": "true"}),
-            Call("GET", s + "/commands", 501),
-            Call("POST", s + "/commands/stream", 501, body={"cmd": "true"}),
-            Call("DELETE", s + "/commands/{pid}", 501),
-            Call("POST", s + "/commands/{pid}/stdin", 501, body={"data": "x"}),
+            Call("GET", s + "/commands", 200),
+            Call("GET", "/v1/sandboxes/KILLED/commands", 409),
+            Call("POST", s + "/commands/stream", 200,
+                 body={"cmd": "echo out; echo err >&2; printf '\\377'; exit 3"}),
+            Call("POST", s + "/commands/stream", 400, body={"cmd": ""}),
+            Call("GET", p, 200, pid="bg"),
+            Call("GET", p, 200, pid="done"),
+            Call("GET", p, 404, pid="gone"),
+            Call("GET", p + "/stream", 200, pid="done"),
+            Call("GET", p + "/stream", 200, pid="bg", query={"follow": "false"}),
+            Call("GET", p + "/stream", 400, pid="bg", query={"follow": "maybe"}),
+            Call("GET", p + "/stream", 404, pid="gone"),
+            Call("GET", p + "/wait", 200, pid="done"),
+            Call("GET", p + "/wait", 408, pid="bg", query={"timeout": 1}),
+            Call("GET", p + "/wait", 400, pid="bg", query={"timeout": "soon"}),
+            Call("POST", p + "/signal", 204, pid="bg", body={"signal": "CONT"}),
+            Call("POST", p + "/signal", 400, pid="bg", body={"signal": "NOPE"}),
+            Call("POST", p + "/signal", 409, pid="done", body={"signal": 15}),
+            Call("POST", p + "/stdin", 204, pid="bg", body={"data": "typed\n"}),
+            Call("POST", p + "/stdin", 204, pid="pty", body={"data_base64": "ZWNobyBoaQ0="}),
+            Call("POST", p + "/stdin", 400, pid="bg", body={}),
+            Call("POST", p + "/stdin", 409, pid="done", body={"data": "late"}),
+            Call("POST", p + "/resize", 204, pid="pty", body={"rows": 40, "cols": 120}),
+            Call("POST", p + "/resize", 400, pid="bg", body={"rows": 40, "cols": 120}),
+            Call("POST", p + "/resize", 400, pid="pty", body={"rows": 0, "cols": 120}),
+            Call("DELETE", p + "/stdin", 400, pid="pty"),
+            Call("DELETE", p + "/stdin", 204, pid="bg"),
+            Call("DELETE", p + "/stdin", 404, pid="gone"),
+            Call("POST", s + "/pty", 200, body={"size": {"rows": 24, "cols": 80}}),
+            Call("POST", s + "/pty", 200, body={"size": {"rows": 24, "cols": 80},
+                                                "cmd": "tty", "user": "root"}),
+            Call("POST", s + "/pty", 400, body={}),
+            Call("DELETE", p, 204, pid="pty"),
+            Call("DELETE", p, 204, pid="done"),
+            Call("DELETE", p, 404, pid="gone"),
             Call("PUT", s + "/files/raw", 200, query={"path": "/tmp/a.bin"}, raw=b"\x00\xff"),
             Call("PUT", s + "/files/raw", 403, query={"path": "/etc/a.bin"}, raw=b"x"),
             Call("GET", s + "/files/raw", 200, query={"path": "/tmp/a.bin"}),
@@ -195,16 +356,46 @@ class DaemonAnswersAsSpecified(SdkTestCase):
             Call("DELETE", s + "/files", 204, query={"path": "/tmp/d"}),
             Call("DELETE", s + "/files", 400, query={"path": "/"}),
             Call("DELETE", s + "/files", 404, query={"path": "/tmp/d"}),
+            # Paused: commands, processes and files are refused; info, metrics, timeout work.
+            Call("POST", s + "/pause", 200),
+            Call("POST", s + "/pause", 200),
+            Call("GET", "/v1/sandboxes", 200, query={"state": "paused"}),
+            Call("POST", s + "/commands", 409, body={"cmd": "true"}),
+            Call("POST", s + "/commands/stream", 409, body={"cmd": "true"}),
+            Call("GET", s + "/commands", 409),
+            Call("GET", p, 409, pid="bg"),
+            Call("POST", s + "/pty", 409, body={"size": {"rows": 24, "cols": 80}}),
+            Call("GET", s + "/files/raw", 409, query={"path": "/tmp/a.bin"}),
+            Call("PUT", s + "/files/raw", 409, query={"path": "/tmp/c.bin"}, raw=b"x"),
+            Call("GET", s + "/files", 409, query={"path": "/tmp/b.bin"}),
+            Call("POST", s + "/files", 409, query={"path": "/tmp/c.txt"}, body={"content": "x"}),
+            Call("GET", s + "/files/list", 409, query={"path": "/tmp"}),
+            Call("GET", s + "/files/info", 409, query={"path": "/tmp/b.bin"}),
+            Call("GET", s + "/files/exists", 409, query={"path": "/tmp/b.bin"}),
+            Call("POST", s + "/files/mkdir", 409, query={"path": "/tmp/f"}),
+            Call("PATCH", s + "/files", 409, query={"path": "/tmp/b.bin"},
+                 body={"new_path": "/tmp/c.bin"}),
+            Call("DELETE", s + "/files", 409, query={"path": "/tmp/b.bin"}),
+            Call("GET", s, 200),
+            Call("GET", s + "/metrics", 200),
+            Call("PATCH", s + "/timeout", 200, body={"timeout": 600}),
+            Call("POST", s + "/resume", 200),
+            Call("POST", s + "/resume", 200),
+            Call("POST", "/v1/sandboxes/KILLED/pause", 409),
+            Call("POST", "/v1/sandboxes/KILLED/resume", 409),
+            Call("POST", "/v1/sandboxes/sbx-000000000000/pause", 404),
+            Call("POST", "/v1/sandboxes/sbx-000000000000/resume", 404),
             Call("DELETE", "/v1/sandboxes/NEW", 204),
             Call("DELETE", "/v1/sandboxes/sbx-000000000000", 404),
         ]
 
-    def test_every_route_answers_with_declared_statuses_and_fields(self):
+    def test_every_route_answers_with_declared_statuses_and_bodies(self):
         for call in self.calls():
-            with self.subTest(call=f"{call.method} {call.template} {call.query} -> {call.status}"):
+            with self.subTest(call=f"{call.method} {call.template} {call.query} "
+                                   f"{call.pid or ''} -> {call.status}"):
                 self.check(call)
-        missing = {(m.upper(), t) for t, m, _ in operations()} - self.covered
-        self.assertEqual(missing, set(), "routes of the spec that no call exercised")
+        self.assertEqual(spec_routes() - self.covered, set(),
+                         "routes of the spec that no call exercised")
 
     def check(self, call):
         template = call.template
@@ -213,7 +404,9 @@ class DaemonAnswersAsSpecified(SdkTestCase):
             template, sandbox_id = template.replace("KILLED", "{sandbox_id}"), self.killed
         if "/NEW" in template:
             template, sandbox_id = template.replace("NEW", "{sandbox_id}"), self.api.create()
-        path = template.replace("{sandbox_id}", sandbox_id).replace("{pid}", "1")
+        path = template.replace("{sandbox_id}", sandbox_id)
+        if call.pid:
+            path = path.replace("{pid}", str(self.pids[call.pid]))
         if template not in SPEC["paths"] and "sbx-000000000000" in template:
             template = template.replace("sbx-000000000000", "{sandbox_id}")
         op = SPEC["paths"][template][call.method.lower()]
@@ -234,41 +427,31 @@ class DaemonAnswersAsSpecified(SdkTestCase):
             return
         media = answer.headers.get("Content-Type", "").split(";")[0]
         self.assertIn(media, content)
-        if media != "application/json":
-            return
-        schema = resolve(content[media]["schema"])
-        self.check_value(schema, answer.json(), "body", top=True)
+        if media == "application/json":
+            self.assertEqual(problems(content[media]["schema"], answer.json(), "body"), [])
+        elif media == "text/event-stream":
+            self.check_events(content[media]["x-events"], answer.body)
+        elif media == "text/plain":
+            self.check_prometheus(answer.body.decode("utf-8"))
 
-    def check_value(self, schema, value, where, top=False):
-        schema = resolve(schema)
-        if value is None:
-            self.assertTrue(schema.get("nullable"), f"{where} is null")
-            return
-        kind = schema.get("type")
-        if kind:
-            expected = JSON_TYPES[kind]
-            ok = isinstance(value, expected) and not (kind in ("integer", "number")
-                                                      and isinstance(value, bool))
-            self.assertTrue(ok, f"{where} should be {kind}: {value!r}")
-        if "enum" in schema:
-            self.assertIn(value, schema["enum"], where)
-        if kind == "object" and top:
-            for name in schema.get("required", []):
-                self.assertIn(name, value, f"{where} lacks {name}")
-            props = schema.get("properties", {})
-            extra = schema.get("additionalProperties", True)
-            for key, item in value.items():
-                if key in props:
-                    self.check_value(props[key], item, f"{where}.{key}",
-                                     top=resolve(props[key]).get("type") == "array")
-                elif extra is False:
-                    self.fail(f"{where} has a field the spec does not declare: {key}")
-                elif isinstance(extra, dict):
-                    self.check_value(extra, item, f"{where}.{key}")
-        if kind == "array" and top:
-            # The items' own top-level fields too (sandboxes, entries).
-            for n, item in enumerate(value):
-                self.check_value(schema["items"], item, f"{where}[{n}]", top=True)
+    def check_events(self, declared, body):
+        events = parse_events(body)
+        self.assertTrue(events, "an event stream without events")
+        self.assertEqual(events[0][0], "start")
+        names = [name for name, _ in events]
+        if "exit" in names:
+            self.assertEqual(names.index("exit"), len(names) - 1, "events after exit")
+        for n, (name, data) in enumerate(events):
+            self.assertIn(name, declared, f"event {n} is not declared")
+            self.assertEqual(problems(declared[name], data, f"event {n} ({name})"), [])
+
+    def check_prometheus(self, text):
+        self.assertIn("# TYPE declaw_sandboxes gauge", text)
+        for line in text.splitlines():
+            if line.startswith("#"):
+                self.assertRegex(line, r"^# (HELP|TYPE) [a-zA-Z_:][a-zA-Z0-9_:]* .+$")
+            else:
+                self.assertRegex(line, PROMETHEUS_SAMPLE)
 
 
 if __name__ == "__main__":

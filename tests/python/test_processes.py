@@ -548,9 +548,9 @@ class LiveOutput(SdkTestCase):
         result = self.shared.commands.run("cat", stdin="given\n", on_stdout=out)
         self.assertEqual((result.stdout, out.items), ("given\n", ["given\n"]))
         for callbacks in ({}, {"on_stdout": out}):  # the same error with and without a stream
-            with self.assertRaises(declaw.NotFoundException) as caught:
+            with self.assertRaises(declaw.InvalidArgumentException) as caught:
                 self.shared.commands.run("true", cwd="/no/such/dir", **callbacks)
-            self.assertIn("chdir", str(caught.exception))
+            self.assertIn("cwd /no/such/dir", str(caught.exception))
 
     def test_streamed_output_that_is_not_utf8_keeps_its_bytes(self):
         out = Collector()

@@ -35,8 +35,8 @@ TEST_CASE("a background command starts a process and answers its info at once",
   api.services.process.pid = 42;
   api.services.process.cmd = "sleep 100";
   api.services.process.background = true;
-  const Response response = api.call("POST", kSandbox + "/commands",
-                                     json{{"cmd", "sleep 100"}, {"background", true}});
+  const Response response =
+      api.call("POST", kSandbox + "/commands", json{{"cmd", "sleep 100"}, {"background", true}});
   REQUIRE(response.status == 200);
   CHECK(api.services.called("startProcess"));
   CHECK_FALSE(api.services.called("runCommand"));
@@ -93,7 +93,8 @@ TEST_CASE("a stream with nothing to say sends keep-alive comments", "[api][proce
   api.services.process.pid = 7;
   Response response = api.call("POST", kSandbox + "/commands/stream", json{{"cmd", "x"}});
   REQUIRE(response.stream);
-  CHECK(response.stream->next(std::chrono::milliseconds(0)) == "event: start\ndata: {\"pid\":7}\n\n");
+  CHECK(response.stream->next(std::chrono::milliseconds(0)) ==
+        "event: start\ndata: {\"pid\":7}\n\n");
   CHECK(response.stream->next(std::chrono::milliseconds(0)) == ": keep-alive\n\n");
 }
 
@@ -148,8 +149,11 @@ TEST_CASE("the process list answers every process", "[api][processes]") {
 }
 
 TEST_CASE("signals are taken by name, with or without SIG, or by number", "[api][processes]") {
-  for (const auto& [given, expected] : std::vector<std::pair<json, int>>{
-           {"TERM", SIGTERM}, {"sigint", SIGINT}, {"SIGKILL", SIGKILL}, {10, 10}, {"WINCH", SIGWINCH}}) {
+  for (const auto& [given, expected] : std::vector<std::pair<json, int>>{{"TERM", SIGTERM},
+                                                                         {"sigint", SIGINT},
+                                                                         {"SIGKILL", SIGKILL},
+                                                                         {10, 10},
+                                                                         {"WINCH", SIGWINCH}}) {
     Api api;
     INFO(given.dump());
     CHECK(api.call("POST", kSandbox + "/commands/5/signal", json{{"signal", given}}).status == 204);
@@ -207,16 +211,18 @@ TEST_CASE("closing stdin is a DELETE on it", "[api][processes]") {
 
 TEST_CASE("a PTY needs a size within bounds", "[api][processes]") {
   Api api;
-  REQUIRE(api.call("POST", kSandbox + "/pty", json{{"size", {{"rows", 40}, {"cols", 120}}}})
-              .status == 200);
+  REQUIRE(
+      api.call("POST", kSandbox + "/pty", json{{"size", {{"rows", 40}, {"cols", 120}}}}).status ==
+      200);
   const ProcessSpec& spec = api.services.last_process;
   CHECK(spec.pty);
   CHECK(spec.rows == 40);
   CHECK(spec.cols == 120);
   CHECK(spec.run.cmd.empty());
   CHECK(spec.run.timeout_s == 0);
-  for (const json& bad : {json::object(), json{{"size", 5}}, json{{"size", {{"rows", 0}, {"cols", 80}}}},
-                         json{{"size", {{"rows", 24}, {"cols", 1001}}}}, json{{"size", {{"rows", 24}}}}}) {
+  for (const json& bad :
+       {json::object(), json{{"size", 5}}, json{{"size", {{"rows", 0}, {"cols", 80}}}},
+        json{{"size", {{"rows", 24}, {"cols", 1001}}}}, json{{"size", {{"rows", 24}}}}}) {
     Api other;
     INFO(bad.dump());
     CHECK(other.call("POST", kSandbox + "/pty", bad).status == 400);
@@ -226,8 +232,9 @@ TEST_CASE("a PTY needs a size within bounds", "[api][processes]") {
 
 TEST_CASE("resize passes rows and cols", "[api][processes]") {
   Api api;
-  CHECK(api.call("POST", kSandbox + "/commands/5/resize", json{{"rows", 50}, {"cols", 200}})
-            .status == 204);
+  CHECK(
+      api.call("POST", kSandbox + "/commands/5/resize", json{{"rows", 50}, {"cols", 200}}).status ==
+      204);
   CHECK(api.services.last_rows == 50);
   CHECK(api.services.last_cols == 200);
   api.services.failures["resizePty"] = Error{EINVAL, "process 5 has no terminal"};

@@ -20,8 +20,9 @@ TEST_CASE("resources not asked for take the configured defaults", "[api][resourc
 
 TEST_CASE("resources asked for are passed on", "[api][resources]") {
   Api api;
-  const json body = {{"resources", {{"cpu", 0.5}, {"memory_mb", 128}, {"pids", 64}, {"disk_mb", 10}}},
-                     {"lifecycle", {{"on_timeout", "pause"}}}};
+  const json body = {
+      {"resources", {{"cpu", 0.5}, {"memory_mb", 128}, {"pids", 64}, {"disk_mb", 10}}},
+      {"lifecycle", {{"on_timeout", "pause"}}}};
   REQUIRE(api.call("POST", "/v1/sandboxes", body).status == 201);
   const Resources& r = api.services.last_create.resources;
   CHECK(r.cpu == 0.5);
@@ -37,10 +38,12 @@ TEST_CASE("resources beyond the maxima, below the minima, or misspelt are a 400 
            {{{"resources", {{"cpu", 1000}}}}, "cpu"},
            {{{"resources", {{"cpu", 0}}}}, "cpu"},
            {{{"resources", {{"cpu", "two"}}}}, "cpu"},
-           {{{"resources", {{"memory_mb", 1}}}}, "memory_mb"},
-           {{{"resources", {{"memory_mb", 1u << 30}}}}, "memory_mb"},
-           {{{"resources", {{"pids", 0}}}}, "pids"},
-           {{{"resources", {{"disk_mb", 0}}}}, "disk_mb"},
+           {{{"resources", {{"memory_mb", 1}}}}, "resources.memory_mb"},
+           {{{"resources", {{"memory_mb", 1u << 30}}}}, "resources.memory_mb"},
+           {{{"resources", {{"memory_mb", -5}}}}, "resources.memory_mb"},
+           {{{"resources", {{"memory_mb", 64.5}}}}, "resources.memory_mb"},
+           {{{"resources", {{"pids", 0}}}}, "resources.pids"},
+           {{{"resources", {{"disk_mb", 0}}}}, "resources.disk_mb"},
            {{{"resources", {{"memory", 512}}}}, "memory"},
            {{{"resources", 5}}, "resources"},
            {{{"lifecycle", "pause"}}, "lifecycle"},
@@ -99,9 +102,11 @@ TEST_CASE("GET /metrics is Prometheus text with every series", "[api][resources]
   const std::string& text = response.body;
   for (const char* line :
        {"declaw_sandboxes{state=\"running\"} 3\n", "declaw_sandboxes{state=\"paused\"} 0\n",
-        "declaw_sandbox_creates_total 5\n", "declaw_command_duration_seconds_bucket{le=\"0.1\"} 1\n",
+        "declaw_sandbox_creates_total 5\n",
+        "declaw_command_duration_seconds_bucket{le=\"0.1\"} 1\n",
         "declaw_command_duration_seconds_bucket{le=\"+Inf\"} 2\n",
-        "declaw_command_duration_seconds_sum 0.6\n", "declaw_http_responses_total{code=\"404\"} 1\n",
+        "declaw_command_duration_seconds_sum 0.6\n",
+        "declaw_http_responses_total{code=\"404\"} 1\n",
         "# TYPE declaw_command_duration_seconds histogram\n"}) {
     INFO(line);
     CHECK(text.find(line) != std::string::npos);

@@ -123,17 +123,20 @@ TEST_CASE("over max_sandboxes (EDQUOT from Services) is a 429", "[api][sandboxes
 
 TEST_CASE("list keeps Services' order and filters by state", "[api][sandboxes]") {
   Api api;
-  api.services.sandboxes = {sandboxWith("sbx-000000000003", "running", {}),
+  api.services.sandboxes = {sandboxWith("sbx-000000000004", "paused", {}),
+                            sandboxWith("sbx-000000000003", "running", {}),
                             sandboxWith("sbx-000000000002", "killed", {}),
                             sandboxWith("sbx-000000000001", "running", {})};
-  CHECK(listedIds(api.call("GET", "/v1/sandboxes")).size() == 3);
+  CHECK(listedIds(api.call("GET", "/v1/sandboxes")).size() == 4);
   CHECK(listedIds(api.call("GET", "/v1/sandboxes?state=running")) ==
         std::vector<std::string>{"sbx-000000000003", "sbx-000000000001"});
   CHECK(listedIds(api.call("GET", "/v1/sandboxes?state=killed")) ==
         std::vector<std::string>{"sbx-000000000002"});
   CHECK(listedIds(api.call("GET", "/v1/sandboxes?state=running,killed")).size() == 3);
   CHECK(listedIds(api.call("GET", "/v1/sandboxes?state=running&state=killed")).size() == 3);
-  CHECK(api.call("GET", "/v1/sandboxes?state=paused").status == 400);
+  CHECK(listedIds(api.call("GET", "/v1/sandboxes?state=paused")) ==
+        std::vector<std::string>{"sbx-000000000004"});
+  CHECK(api.call("GET", "/v1/sandboxes?state=asleep").status == 400);
 }
 
 TEST_CASE("list filters by every pair of a URL-encoded metadata string", "[api][sandboxes]") {

@@ -18,7 +18,7 @@ TEST_CASE("every errno of the services.h table maps to its status", "[api][error
       {EISDIR, 400}, {ENAMETOOLONG, 400}, {ELOOP, 400},  {ENOTEMPTY, 400}, {EXDEV, 400},
       {EBADF, 400},  {EEXIST, 409},       {ESRCH, 409},  {ETIMEDOUT, 408}, {E2BIG, 413},
       {EFBIG, 413},  {EDQUOT, 429},       {ENOSPC, 507}, {ENOSYS, 501},    {EIO, 500},
-      {0, 500},      {ENOMEM, 500},
+      {0, 500},      {ENOMEM, 429},       {EAGAIN, 429},
   };
   for (const auto& [err, status] : table) {
     INFO(err);

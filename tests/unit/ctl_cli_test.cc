@@ -160,7 +160,8 @@ TEST_CASE("--help prints help and exits 0, per verb too") {
   auto exec = parse({"exec", "--help"});
   CHECK(exec.exit_code == 0);
   CHECK(exec.out.find("exec -it ID [-- CMD]") != std::string::npos);
-  for (const char* verb : {"ps", "logs", "signal", "kill", "run", "cp"}) {
+  for (const char* verb :
+       {"ps", "logs", "signal", "kill", "run", "cp", "pause", "resume", "stats"}) {
     INFO(verb);
     auto help = parse({verb, "--help"});
     CHECK(help.exit_code == 0);
@@ -186,4 +187,68 @@ TEST_CASE("an unknown verb or flag is a usage error") {
   usageError({"frobnicate"});
   usageError({"ps", "sbx-1", "--bogus"});
   usageError({});
+}
+
+TEST_CASE("create takes limits and what to do at the timeout; unset ones are not sent") {
+  auto line = command({"create", "--cpu", "1.5", "--memory", "512", "--pids", "256", "--disk",
+                       "1024", "--on-timeout", "pause"});
+  CHECK(line.verb == ctl::Verb::kCreate);
+  CHECK(line.sandbox.resources.cpu == 1.5);
+  CHECK(line.sandbox.resources.memory_mb == 512);
+  CHECK(line.sandbox.resources.pids == 256);
+  CHECK(line.sandbox.resources.disk_mb == 1024);
+  CHECK(line.sandbox.on_timeout == "pause");
+  auto plain = command({"create"});
+  CHECK_FALSE(plain.sandbox.resources.cpu.has_value());
+  CHECK_FALSE(plain.sandbox.resources.memory_mb.has_value());
+  CHECK(plain.sandbox.on_timeout.empty());
+}
+
+TEST_CASE("run takes the same limits for its sandbox, but no --on-timeout") {
+  auto line = command({"run", "--memory", "64", "--cpu", "0.5", "--", "python3", "-V"});
+  CHECK(line.sandbox.resources.memory_mb == 64);
+  CHECK(line.sandbox.resources.cpu == 0.5);
+  CHECK(line.exec.argv == std::vector<std::string>{"python3", "-V"});
+  usageError({"run", "--on-timeout", "pause", "--", "true"});
+}
+
+TEST_CASE("a limit that is not a positive number is a usage error that names the flag") {
+  CHECK(usageError({"create", "--memory", "1g"}).find("'1g' is not a number of MiB") !=
+        std::string::npos);
+  CHECK(usageError({"create", "--memory", "1g"}).find("--memory") != std::string::npos);
+  usageError({"create", "--memory", "0"});
+  usageError({"create", "--pids", "-5"});
+  usageError({"run", "--disk", "1.5", "--", "true"});
+  CHECK(usageError({"create", "--cpu", "-1"}).find("is not a number of cores") !=
+        std::string::npos);
+  usageError({"create", "--cpu", "nan"});
+  usageError({"create", "--cpu", "two"});
+  usageError({"create", "--on-timeout", "stop"});
+}
+
+TEST_CASE("pause and resume take one or more sandboxes") {
+  auto pause = command({"pause", "sbx-1", "sbx-2"});
+  CHECK(pause.verb == ctl::Verb::kPause);
+  CHECK(pause.ids == std::vector<std::string>{"sbx-1", "sbx-2"});
+  auto resume = command({"--json", "resume", "sbx-1"});
+  CHECK(resume.verb == ctl::Verb::kResume);
+  CHECK(resume.ids == std::vector<std::string>{"sbx-1"});
+  CHECK(resume.json);
+  usageError({"pause"});
+  usageError({"resume"});
+}
+
+TEST_CASE("stats streams every live sandbox by default; --no-stream samples once") {
+  auto all = command({"stats"});
+  CHECK(all.verb == ctl::Verb::kStats);
+  CHECK(all.ids.empty());
+  CHECK(all.stream);
+  auto once = command({"stats", "--no-stream", "sbx-1", "sbx-2"});
+  CHECK_FALSE(once.stream);
+  CHECK(once.ids == std::vector<std::string>{"sbx-1", "sbx-2"});
+  CHECK(command({"stats", "--json"}).json);
+}
+
+TEST_CASE("ls --state accepts paused") {
+  CHECK(command({"ls", "--state", "paused"}).states == std::vector<std::string>{"paused"});
 }

@@ -314,3 +314,41 @@ TEST_CASE("stdin goes as base64, and a full or closed stdin is an outcome, not a
     CHECK(*ctl::ApiClient(server.path()).sendStdin("sbx-1", 7, "x") == ctl::StdinOutcome::kClosed);
   }
 }
+
+TEST_CASE("pause, resume and metrics are POST .../pause, POST .../resume, GET .../metrics") {
+  const std::string info = R"({"sandbox_id": "sbx-1", "state": "paused"})";
+  const std::string ok =
+      "HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(info.size()) + "\r\n\r\n" + info;
+  {
+    CannedServer server(ok);
+    auto r = ctl::ApiClient(server.path()).pauseSandbox("sbx-1");
+    REQUIRE(r.ok());
+    CHECK((*r)["state"] == "paused");
+    CHECK(server.request().find("POST /v1/sandboxes/sbx-1/pause HTTP/1.1\r\n") == 0);
+    CHECK(server.request().find("Content-Length: 0\r\n") != std::string::npos);
+  }
+  {
+    CannedServer server(ok);
+    REQUIRE(ctl::ApiClient(server.path()).resumeSandbox("sbx-1").ok());
+    CHECK(server.request().find("POST /v1/sandboxes/sbx-1/resume HTTP/1.1\r\n") == 0);
+  }
+  {
+    CannedServer server("HTTP/1.1 200 OK\r\nContent-Length: 16\r\n\r\n{\"oom_kills\": 1}");
+    auto r = ctl::ApiClient(server.path()).sandboxMetrics("sbx-1");
+    REQUIRE(r.ok());
+    CHECK((*r)["oom_kills"] == 1);
+    CHECK(server.request().find("GET /v1/sandboxes/sbx-1/metrics HTTP/1.1\r\n") == 0);
+  }
+}
+
+TEST_CASE("a command in a paused sandbox fails with the daemon's explanation") {
+  const std::string body =
+      R"({"error": {"code": "conflict", "message": "sandbox sbx-1 is paused: resume it first"}})";
+  CannedServer server("HTTP/1.1 409 Conflict\r\nContent-Length: " + std::to_string(body.size()) +
+                      "\r\n\r\n" + body);
+  auto r = ctl::ApiClient(server.path())
+               .streamCommand("sbx-1", {{"cmd", "true"}},
+                              [](const ctl::SseEvent&) { return declaw::Result<bool>(true); });
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.error().message == "sandbox sbx-1 is paused: resume it first (conflict)");
+}

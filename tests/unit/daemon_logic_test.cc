@@ -152,3 +152,24 @@ TEST_CASE("output shown in pieces is not cut inside a UTF-8 character") {
   CHECK(utf8SafeLength("\xC3") == 1);                  // nothing whole to show: all of it
   CHECK(utf8SafeLength("a\xff") == 2);                 // invalid bytes are not held back
 }
+
+TEST_CASE("a ring buffer never holds more memory than its capacity, and wraps in order") {
+  declaw::daemon::OutputBuffer b(declaw::daemon::OutputBuffer::Keep::kTail, 10000);
+  std::string all;
+  for (int i = 0; i < 5000; ++i) {
+    std::string piece = std::to_string(i) + ",";
+    b.append(piece);
+    all += piece;
+    CHECK(b.memoryBytes() <= 10000);
+  }
+  CHECK(b.contents() == all.substr(all.size() - 10000));
+  // Read in contiguous pieces from an offset: the pieces put back together are the bytes.
+  std::string pieces;
+  for (uint64_t at = b.begin(); at < b.end();) {
+    std::string_view piece = b.read(at, 777);
+    REQUIRE_FALSE(piece.empty());
+    pieces += piece;
+    at += piece.size();
+  }
+  CHECK(pieces == b.contents());
+}

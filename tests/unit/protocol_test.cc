@@ -53,6 +53,47 @@ TEST_CASE("the init config carries the seccomp program byte for byte") {
   CHECK(out.template_name == "python");
 }
 
+TEST_CASE("the init config carries the sandbox's network, or says it has none") {
+  InitConfig in;
+  in.sandbox_id = "sbx-net";
+  in.seccomp_bpf = {1, 2, 3};
+  InitConfig out;
+  out.network = NetworkConfig{};  // decode must clear what the target held
+  REQUIRE(decode(encode(in), out));
+  CHECK_FALSE(out.network.has_value());
+
+  NetworkConfig net;
+  net.interface = "eth0";
+  net.address = "198.18.0.6";
+  net.prefix_len = 30;
+  net.gateway = "198.18.0.5";
+  net.nameserver = "198.18.0.5";
+  net.address6 = "fd00:dc::6";
+  net.prefix_len6 = 126;
+  net.gateway6 = "fd00:dc::5";
+  in.network = net;
+  REQUIRE(decode(encode(in), out));
+  REQUIRE(out.network.has_value());
+  CHECK(*out.network == net);
+  CHECK(out.network->hasIpv6());
+  CHECK(out.seccomp_bpf == in.seccomp_bpf);
+}
+
+TEST_CASE("an init config with a network is rejected when truncated or its flag is not 0/1") {
+  InitConfig in;
+  in.network = NetworkConfig{"eth0", "198.18.0.2", 30, "198.18.0.1", "198.18.0.1", "", 126, ""};
+  std::string wire = encode(in);
+  for (size_t len = 0; len < wire.size(); ++len) {
+    InitConfig out;
+    CHECK_FALSE(decode(std::string_view(wire).substr(0, len), out));
+  }
+  InitConfig without;
+  std::string flag_at_end = encode(without);
+  flag_at_end.back() = 2;
+  InitConfig out;
+  CHECK_FALSE(decode(flag_at_end, out));
+}
+
 TEST_CASE("a reply, an exit report and a file op round trip") {
   Reply r{7, 2, "open /x", -5, std::string("p\0q", 3)};
   Reply r2;

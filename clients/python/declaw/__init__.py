@@ -17,7 +17,8 @@ from .exceptions import (AuthenticationException, CommandExitException, Conflict
                          SandboxNotRunningException, TimeoutException, TooLargeException)
 from .filesystem import Filesystem
 from .models import (CommandResult, EntryInfo, FileType, ProcessInfo, PtySize, SandboxInfo,
-                     SandboxQuery, SandboxState, WriteEntry, WriteInfo)
+                     SandboxMetrics, SandboxQuery, SandboxResources, SandboxState, WriteEntry,
+                     WriteInfo)
 from .pty import Pty
 from .sandbox import Sandbox
 
@@ -27,7 +28,7 @@ __all__ = [
     "Sandbox", "Commands", "Filesystem", "Pty",
     "CommandHandle", "PtyHandle", "ProcessInfo", "PtySize",
     "CommandResult", "EntryInfo", "FileType", "SandboxInfo", "SandboxQuery", "SandboxState",
-    "WriteEntry", "WriteInfo",
+    "SandboxResources", "SandboxMetrics", "WriteEntry", "WriteInfo",
     "SandboxException", "SandboxError", "TimeoutException", "NotFoundException",
     "AuthenticationException", "PermissionDeniedException", "InvalidArgumentException",
     "TooLargeException", "NotEnoughSpaceException", "RateLimitException", "ConflictException",

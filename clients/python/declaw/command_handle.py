@@ -19,7 +19,7 @@ from typing import (TYPE_CHECKING, Any, Callable, Dict, Iterator, List, Optional
 from ._sse import EventStream
 from .exceptions import (CommandExitException, ConnectionException, SandboxException,
                          SandboxNotRunningException, TimeoutException)
-from .models import CommandResult, ProcessInfo, PtySize
+from .models import CommandResult, ProcessInfo, PtySize, exit_error
 
 if TYPE_CHECKING:
     from .sandbox import Sandbox
@@ -416,6 +416,7 @@ class CommandHandle:
                 sandbox_id=sandbox_id, code="conflict")
         exit_code = int(exit_info["exit_code"])
         sig = exit_info.get("signal")
+        oom_killed = bool(exit_info.get("oom_killed", False))  # if the daemon ever sends it
         if exit_info.get("timed_out"):
             raise TimeoutException(
                 f"{self._what} ran past its timeout and was killed (give it a larger timeout, "
@@ -423,9 +424,9 @@ class CommandHandle:
                 sandbox_id=sandbox_id, code="timeout")
         return CommandResult(
             stdout=stdout, stderr=stderr, exit_code=exit_code,
-            error=f"killed by signal {sig}" if sig else None, pid=self._pid, signal=sig,
+            error=exit_error(sig, oom_killed), pid=self._pid, signal=sig,
             stdout_truncated=stdout_truncated, stderr_truncated=stderr_truncated,
-            stdout_bytes=out, stderr_bytes=err, lost_bytes=lost)
+            stdout_bytes=out, stderr_bytes=err, lost_bytes=lost, oom_killed=oom_killed)
 
 
 class PtyHandle(CommandHandle):

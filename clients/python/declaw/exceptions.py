@@ -80,7 +80,8 @@ class RateLimitException(SandboxException):
 
 
 class ConflictException(SandboxException):
-    """The request conflicts with the current state (409), e.g. make_dir() where a file is."""
+    """The request conflicts with the current state (409): make_dir() where a file is, a
+    finished process, or a command or file call on a paused sandbox (resume() it first)."""
 
 
 class SandboxNotRunningException(ConflictException):
@@ -145,6 +146,8 @@ _HINTS = {
     "internal": "this is a bug in declaw: please report it with the daemon's log",
     "not_running": "create a new sandbox; a sandbox stops when kill() is called or its timeout "
                    "passes (set_timeout() extends it)",
+    "paused": "call sbx.resume() (or Sandbox.connect(sandbox_id), which resumes it); its "
+              "processes and files are as they were",
 }
 
 # A conflict about one of the sandbox's processes, not the sandbox (api/process_handlers).
@@ -176,6 +179,8 @@ def exception_from_response(status: int, body: bytes,
     # conflicts (EEXIST) are about paths.
     if cls is ConflictException and _PROCESS_MESSAGE.match(message):
         pass
+    elif cls is ConflictException and "is paused" in message:
+        hint = _HINTS["paused"]
     elif cls is ConflictException and ("is not running" in message
                                        or message.endswith("No such process")):
         cls, hint = SandboxNotRunningException, _HINTS["not_running"]
@@ -192,6 +197,9 @@ def _explain_not_implemented(message: str) -> str:
     if "'network'" in message:
         return ("network rules are not available in this declawd yet: pass network=None and "
                 "allow_internet_access=False (" + message + ")")
+    if "pause needs cgroups" in message:
+        return ("pause and resume need cgroups, and this declawd runs without them "
+                "(\"cgroups\": \"off\" in its config, docs/operations.md) (" + message + ")")
     if "'background'" in message:
         return ("background commands are not available in this declawd yet: run the command "
                 "in the foreground, or detach it inside one: "

@@ -22,7 +22,32 @@ class SandboxState(str, Enum):
 
     CREATING = "creating"
     RUNNING = "running"
+    # Frozen by pause() or by its timeout with lifecycle on_timeout "pause": its processes
+    # and files are kept, commands and file calls are refused until resume().
+    PAUSED = "paused"
     KILLED = "killed"
+
+
+@dataclass
+class SandboxResources:
+    """What a sandbox may use, for Sandbox.create(resources=...) and in SandboxInfo. Fields
+    left None take the daemon's defaults (`default_resources` in GET /v1/health)."""
+
+    cpu: Optional[float] = None  # cores (a CFS quota): 0.5 is half a core
+    memory_mb: Optional[int] = None  # its processes and its files (the disk is memory too)
+    pids: Optional[int] = None  # processes and threads
+    disk_mb: Optional[int] = None  # everything it can write: /, /home/user and /tmp
+
+    def to_dict(self) -> Dict[str, Any]:
+        return {name: value for name, value in (("cpu", self.cpu), ("memory_mb", self.memory_mb),
+                                                ("pids", self.pids), ("disk_mb", self.disk_mb))
+                if value is not None}
+
+    @classmethod
+    def from_dict(cls, data: Optional[Dict[str, Any]]) -> "SandboxResources":
+        data = data or {}
+        return cls(cpu=data.get("cpu"), memory_mb=data.get("memory_mb"), pids=data.get("pids"),
+                   disk_mb=data.get("disk_mb"))
 
 
 @dataclass
@@ -38,6 +63,10 @@ class SandboxInfo:
     envs: Dict[str, str] = field(default_factory=dict)
     allow_internet_access: bool = False
     owner_uid: Optional[int] = None
+    # The limits it was created with (the daemon's defaults for those not asked).
+    resources: SandboxResources = field(default_factory=SandboxResources)
+    # {"on_timeout": "kill" | "pause"}: what its timeout does.
+    lifecycle: Dict[str, Any] = field(default_factory=lambda: {"on_timeout": "kill"})
 
     @classmethod
     def from_dict(cls, data: Dict[str, Any]) -> "SandboxInfo":
@@ -57,6 +86,53 @@ class SandboxInfo:
             envs=dict(data.get("envs") or {}),
             allow_internet_access=bool(data.get("allow_internet_access", False)),
             owner_uid=data.get("owner_uid"),
+            resources=SandboxResources.from_dict(data.get("resources")),
+            lifecycle=dict(data.get("lifecycle") or {"on_timeout": "kill"}),
+        )
+
+
+@dataclass
+class SandboxMetrics:
+    """What a sandbox uses now (GET .../metrics). The first fields are the hosted SDK's
+    SandboxMetrics; sizes are bytes."""
+
+    timestamp: Optional[datetime.datetime] = None
+    # cpu_cores_used as a percentage of cpu_count (0 when the sandbox has no CPU limit).
+    cpu_used_pct: float = 0.0
+    # The sandbox's CPU limit in cores (resources.cpu; may be fractional; 0 = none).
+    cpu_count: float = 0.0
+    mem_used: int = 0
+    mem_total: int = 0  # its memory limit
+    disk_used: int = 0
+    disk_total: int = 0  # its disk limit
+    # Cores busy on average since the previous sample of this sandbox (anyone's, also
+    # declawctl stats), or since it started.
+    cpu_cores_used: float = 0.0
+    cpu_usage_ns: int = 0  # CPU time used since it started
+    pids: int = 0
+    pids_limit: int = 0
+    oom_kills: int = 0  # processes the OOM killer ended in it
+    # Bytes through its network interface; None without one (no internet access).
+    net_rx_bytes: Optional[int] = None
+    net_tx_bytes: Optional[int] = None
+
+    @classmethod
+    def from_dict(cls, data: Dict[str, Any]) -> "SandboxMetrics":
+        return cls(
+            timestamp=parse_time(data.get("timestamp")),
+            cpu_used_pct=float(data.get("cpu_used_pct") or 0),
+            cpu_count=float(data.get("cpu_count") or 0),
+            mem_used=int(data.get("mem_used") or 0),
+            mem_total=int(data.get("mem_total") or 0),
+            disk_used=int(data.get("disk_used") or 0),
+            disk_total=int(data.get("disk_total") or 0),
+            cpu_cores_used=float(data.get("cpu_cores_used") or 0),
+            cpu_usage_ns=int(data.get("cpu_usage_ns") or 0),
+            pids=int(data.get("pids") or 0),
+            pids_limit=int(data.get("pids_limit") or 0),
+            oom_kills=int(data.get("oom_kills") or 0),
+            net_rx_bytes=data.get("net_rx_bytes"),
+            net_tx_bytes=data.get("net_tx_bytes"),
         )
 
 
@@ -74,6 +150,13 @@ def _decode_output(data: Dict[str, Any], name: str) -> bytes:
     if encoded is not None:
         return base64.b64decode(encoded)
     return str(data.get(name) or "").encode("utf-8")
+
+
+def exit_error(signal: Optional[int], oom_killed: bool = False) -> Optional[str]:
+    """CommandResult.error: why a command did not exit by itself, or None."""
+    if not signal:
+        return None
+    return f"killed by signal {signal}" + (" (out of memory)" if oom_killed else "")
 
 
 @dataclass
@@ -94,23 +177,29 @@ class CommandResult:
     stderr_bytes: bytes = b""
     # Output a live stream dropped because the reader fell behind the daemon's ring buffer.
     lost_bytes: int = 0
+    # The OOM killer struck in the sandbox while the command ran (it went over the sandbox's
+    # memory_mb): most likely the command itself was killed. Set by a foreground run()
+    # without callbacks; the daemon does not report it for streamed or background processes.
+    oom_killed: bool = False
 
     @classmethod
     def from_dict(cls, data: Dict[str, Any]) -> "CommandResult":
         out = _decode_output(data, "stdout")
         err = _decode_output(data, "stderr")
         sig = data.get("signal")
+        oom_killed = bool(data.get("oom_killed", False))
         return cls(
             stdout=out.decode("utf-8", errors="replace"),
             stderr=err.decode("utf-8", errors="replace"),
             exit_code=int(data.get("exit_code", 0)),
-            error=f"killed by signal {sig}" if sig else None,
+            error=exit_error(sig, oom_killed),
             pid=data.get("pid"),
             signal=sig,
             stdout_truncated=bool(data.get("stdout_truncated", False)),
             stderr_truncated=bool(data.get("stderr_truncated", False)),
             stdout_bytes=out,
             stderr_bytes=err,
+            oom_killed=oom_killed,
         )
 
     def check(self) -> "CommandResult":

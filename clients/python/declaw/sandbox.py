@@ -6,12 +6,16 @@ from typing import Any, Dict, List, Optional, Union
 
 from ._transport import DEFAULT_TIMEOUT, Transport, get_transport
 from .commands import Commands
-from .exceptions import NotFoundException, SandboxNotRunningException
+from .exceptions import (NotFoundException, NotImplementedException,
+                         SandboxNotRunningException)
 from .filesystem import Filesystem
-from .models import SandboxInfo, SandboxQuery, SandboxState
+from .models import SandboxInfo, SandboxMetrics, SandboxQuery, SandboxResources, SandboxState
 from .pty import Pty
 
-_LIVE_STATES = [SandboxState.CREATING.value, SandboxState.RUNNING.value]
+# Sandbox.list() without a state: those that hold resources, as the hosted API lists running
+# and paused sandboxes and hides killed ones.
+_LIVE_STATES = [SandboxState.CREATING.value, SandboxState.RUNNING.value,
+                SandboxState.PAUSED.value]
 
 
 def _whole_seconds(seconds: Union[int, float]) -> int:
@@ -32,9 +36,35 @@ class _InstanceOrClassMethod:
         return functools.partial(self._instance_method, obj)
 
 
+def _by_id(method: Any) -> Any:
+    """The class form, `Sandbox.METHOD(sandbox_id, ...)`, of an instance method that takes
+    only request_timeout."""
+
+    def by_id(cls: Any, sandbox_id: str, request_timeout: Optional[float] = None,
+              api_key: Optional[str] = None, domain: Optional[str] = None,
+              socket_path: Optional[str] = None) -> Any:
+        return method(cls(sandbox_id, socket_path=socket_path, request_timeout=request_timeout))
+
+    functools.update_wrapper(by_id, method)
+    return by_id
+
+
 def sandbox_route(sandbox_id: str) -> str:
     """/sandboxes/ID, the id quoted so that no id can address another route."""
     return "/sandboxes/" + urllib.parse.quote(sandbox_id, safe="")
+
+
+def _lifecycle_body(lifecycle: Any) -> Dict[str, Any]:
+    """The create request's "lifecycle". The hosted SDK's `auto_resume` (resume a paused
+    sandbox when a request reaches it) is not built here: False is dropped, True refused."""
+    body = dict(lifecycle.to_dict() if hasattr(lifecycle, "to_dict") else lifecycle)
+    if body.get("auto_resume"):
+        raise NotImplementedException(
+            "lifecycle auto_resume is not available in declaw: a paused sandbox answers "
+            "commands and file calls with ConflictException until sbx.resume() or "
+            "Sandbox.connect() resumes it", code="not_implemented")
+    body.pop("auto_resume", None)
+    return body
 
 
 def _kill_sandbox(transport: Transport, sandbox_id: str, timeout: Any) -> bool:
@@ -106,7 +136,8 @@ class Sandbox:
     def create(cls, template: Optional[str] = None, timeout: Optional[int] = None,
                metadata: Optional[Dict[str, str]] = None, envs: Optional[Dict[str, str]] = None,
                allow_internet_access: bool = True, network: Optional[Any] = None,
-               lifecycle: Optional[Any] = None, resources: Optional[Dict[str, Any]] = None,
+               lifecycle: Optional[Dict[str, Any]] = None,
+               resources: Optional[Union[SandboxResources, Dict[str, Any]]] = None,
                secure: bool = True, api_key: Optional[str] = None,
                domain: Optional[str] = None, request_timeout: Optional[float] = None,
                socket_path: Optional[str] = None) -> "Sandbox":
@@ -117,8 +148,11 @@ class Sandbox:
         Sandbox.list(). `envs`: environment of every command. `allow_internet_access` defaults
         to True as in the hosted SDK, and is always sent: this declawd has no internet access
         for sandboxes yet, so True raises NotImplementedException; pass False.
-        `network`, `lifecycle` and `resources` are sent when given (the daemon answers
-        NotImplementedException today). `secure` (the hosted TLS proxy) is ignored.
+        `resources`: a SandboxResources or a dict with cpu (cores), memory_mb, pids, disk_mb;
+        those not given take the daemon's defaults; out of range is InvalidArgumentException.
+        `lifecycle`: {"on_timeout": "pause"} pauses the sandbox at its timeout instead of
+        killing it. `network` is sent when given (the daemon answers NotImplementedException
+        today). `secure` (the hosted TLS proxy) is ignored.
         """
         transport = get_transport(socket_path)
         body: Dict[str, Any] = {"allow_internet_access": bool(allow_internet_access)}
@@ -130,10 +164,13 @@ class Sandbox:
             body["metadata"] = dict(metadata)
         if envs is not None:
             body["envs"] = dict(envs)
-        for name, value in (("network", network), ("lifecycle", lifecycle),
-                            ("resources", resources)):
-            if value is not None:
-                body[name] = value.to_dict() if hasattr(value, "to_dict") else value
+        if network is not None:
+            body["network"] = network.to_dict() if hasattr(network, "to_dict") else network
+        if lifecycle is not None:
+            body["lifecycle"] = _lifecycle_body(lifecycle)
+        if resources is not None:
+            body["resources"] = (resources.to_dict() if hasattr(resources, "to_dict")
+                                 else dict(resources))
         timeout_s = DEFAULT_TIMEOUT if request_timeout is None else request_timeout
         data = transport.json("POST", "/sandboxes", body, timeout=timeout_s)
         return cls(data["sandbox_id"], request_timeout=request_timeout, transport=transport)
@@ -143,12 +180,16 @@ class Sandbox:
                 api_key: Optional[str] = None, domain: Optional[str] = None,
                 request_timeout: Optional[float] = None,
                 socket_path: Optional[str] = None) -> "Sandbox":
-        """A Sandbox for an existing, running sandbox (one you created, unless you are root).
-        `timeout` (seconds), when given, resets its timeout as set_timeout() does.
-        Raises NotFoundException for an unknown id and SandboxNotRunningException for a killed
-        sandbox."""
+        """A Sandbox for an existing sandbox (one you created, unless you are root), running:
+        a paused sandbox is resumed, as the hosted SDK does. `timeout` (seconds), when given,
+        resets its timeout as set_timeout() does. Raises NotFoundException for an unknown id
+        and SandboxNotRunningException for a killed sandbox. To look at a paused sandbox
+        without resuming it, use Sandbox.get_info(sandbox_id)."""
         sbx = cls(sandbox_id, socket_path=socket_path, request_timeout=request_timeout)
         info = sbx.get_info()
+        if info.state == SandboxState.PAUSED:
+            sbx.resume(timeout)
+            return sbx
         if info.state != SandboxState.RUNNING:
             raise SandboxNotRunningException(
                 f"sandbox {sandbox_id} is {getattr(info.state, 'value', info.state)}, not "
@@ -164,9 +205,9 @@ class Sandbox:
              request_timeout: Optional[float] = None,
              socket_path: Optional[str] = None) -> List[SandboxInfo]:
         """Your sandboxes (all of them for root), newest first. `query` filters by metadata
-        (all pairs must match) and state; without a state, only live (creating or running)
-        sandboxes are listed, as the hosted API hides killed ones. `limit` keeps the first N.
-        `next_token` is accepted for compatibility; there is only one page."""
+        (all pairs must match) and state; without a state, only live (creating, running or
+        paused) sandboxes are listed, as the hosted API hides killed ones. `limit` keeps the
+        first N. `next_token` is accepted for compatibility; there is only one page."""
         if isinstance(query, dict):
             query = SandboxQuery(**query)
         query = query or SandboxQuery()
@@ -183,21 +224,62 @@ class Sandbox:
 
     # -- this sandbox ------------------------------------------------------------------------
 
-    def get_info(self, request_timeout: Optional[float] = None) -> SandboxInfo:
+    def _get_info(self, request_timeout: Optional[float] = None) -> SandboxInfo:
         data = self._transport.json("GET", self._route,
                                     timeout=self._timeout(request_timeout),
                                     sandbox_id=self._sandbox_id)
         return SandboxInfo.from_dict(data)
 
+    def _get_metrics(self, request_timeout: Optional[float] = None) -> SandboxMetrics:
+        data = self._transport.json("GET", self._route + "/metrics",
+                                    timeout=self._timeout(request_timeout),
+                                    sandbox_id=self._sandbox_id)
+        return SandboxMetrics.from_dict(data)
+
+    def _pause(self, request_timeout: Optional[float] = None) -> SandboxInfo:
+        data = self._transport.json("POST", self._route + "/pause",
+                                    timeout=self._timeout(request_timeout),
+                                    sandbox_id=self._sandbox_id)
+        return SandboxInfo.from_dict(data)
+
+    # sbx.get_info() or Sandbox.get_info(sandbox_id): its SandboxInfo, whatever its state.
+    get_info = _InstanceOrClassMethod(_get_info, _by_id(_get_info))
+    # sbx.get_metrics() or Sandbox.get_metrics(sandbox_id): what it uses now, a SandboxMetrics
+    # (one sample; the hosted SDK returns a list of past samples). Also while paused.
+    get_metrics = _InstanceOrClassMethod(_get_metrics, _by_id(_get_metrics))
+    # sbx.pause() or Sandbox.pause(sandbox_id): freezes every process of the sandbox and stops
+    # its timeout clock; returns its SandboxInfo (state "paused"). Pausing a paused sandbox is
+    # fine. Commands and file calls raise ConflictException until resume().
+    # NotImplementedException when the daemon runs without cgroups.
+    pause = _InstanceOrClassMethod(_pause, _by_id(_pause))
+
+    def resume(self, timeout: Optional[int] = None,
+               request_timeout: Optional[float] = None) -> SandboxInfo:
+        """Thaws a paused sandbox: its processes run on where they stopped. Its timeout clock
+        runs again with the time it had left when paused; after a timeout pause (lifecycle
+        on_timeout "pause") with nothing left, its full timeout again. `timeout` (seconds),
+        when given, is the time it gets from now instead. Resuming a running sandbox is fine
+        (and with `timeout`, sets it). Returns its SandboxInfo."""
+        if timeout is not None:
+            # While paused this only sets the time left, so the clock starts with it.
+            self.set_timeout(timeout, request_timeout)
+        data = self._transport.json("POST", self._route + "/resume",
+                                    timeout=self._timeout(request_timeout),
+                                    sandbox_id=self._sandbox_id)
+        return SandboxInfo.from_dict(data)
+
     def is_running(self, request_timeout: Optional[float] = None) -> bool:
-        """True while the sandbox runs; False once killed (or if the daemon forgot it)."""
+        """True while the sandbox runs; False while paused, once killed, or if the daemon
+        forgot it."""
         try:
             return self.get_info(request_timeout).state == SandboxState.RUNNING
         except NotFoundException:
             return False
 
     def set_timeout(self, timeout: int, request_timeout: Optional[float] = None) -> None:
-        """The sandbox will now be killed TIMEOUT seconds from now (not from its creation)."""
+        """The sandbox will now be killed (or paused, with lifecycle on_timeout "pause")
+        TIMEOUT seconds from now, not from its creation. On a paused sandbox, it sets the time
+        it will have once resumed."""
         self._transport.json("PATCH", self._route + "/timeout",
                              {"timeout": _whole_seconds(timeout)},
                              timeout=self._timeout(request_timeout), sandbox_id=self._sandbox_id)

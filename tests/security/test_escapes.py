@@ -16,6 +16,8 @@ from support import (SharedSandboxTestCase, host_state, json_lines, make_host_di
                      run_python_probe)
 
 USERS = ("user", "root")
+# The size of the copies in and out during the swap race.
+BIG_COPY = 4 << 20
 
 
 class EscapeCase(SharedSandboxTestCase):
@@ -344,15 +346,20 @@ class EscapeCase(SharedSandboxTestCase):
     # --- a swap race ----------------------------------------------------------------------
 
     def test_a_symlink_swapped_in_during_resolution_does_not_lead_out(self):
-        # d alternates between a real directory (holding f, g, h) and a symlink to the host
-        # directory (holding f, g, h with host content) while the API works on d/f, d/g, d/h.
+        # d alternates between a real directory (holding f, g, h and a big file) and a symlink
+        # to the host directory (holding the same names with host content) while the API works
+        # on them: small reads and writes, and copies of several MiB each way, which keep the
+        # API busy while the swaps go on.
         race = f"{self.inside}/race"
         for name in ("f", "g", "h"):
             make_host_file(self, f"{self.host_dir}/{name}", self.secret + b" race\n")
             self.watched.append(f"{self.host_dir}/{name}")
+        make_host_file(self, f"{self.host_dir}/big", self.secret * (BIG_COPY // len(self.secret)))
+        self.watched.append(f"{self.host_dir}/big")
         self.before = {path: host_state(path) for path in self.watched}
         setup = self.api.run(self.sbx, f"mkdir -p {race}/d && cd {race} && "
                                        f"for n in f g h; do echo inside > d/$n; done && "
+                                       f"head -c {BIG_COPY} /dev/zero > d/big && "
                                        f"ln -s {self.host_dir} other")
         self.assertEqual(setup["exit_code"], 0, setup)
         probe = put_python_probe(self.api, self.sbx, "swap_probe.py")
@@ -361,6 +368,7 @@ class EscapeCase(SharedSandboxTestCase):
         def swap():
             swapper["result"] = run_python_probe(self.api, self.sbx, probe, race, "4")
 
+        upload = b"ESCAPED" * (BIG_COPY // 7)
         thread = threading.Thread(target=swap)
         thread.start()
         statuses = {}
@@ -373,7 +381,9 @@ class EscapeCase(SharedSandboxTestCase):
                           self.api.write_bytes(self.sbx, f"{race}/d/g", b"ESCAPED"),
                           self.files("DELETE", f"{race}/d/h"),
                           self.files("POST", f"{race}/d/made", "/mkdir"),
-                          self.files("GET", f"{race}/d", "/list")):
+                          self.files("GET", f"{race}/d", "/list"),
+                          self.files("GET", f"{race}/d/big", "/raw"),
+                          self.api.write_bytes(self.sbx, f"{race}/d/upload", upload)):
                     self.assertNoHostContent(r, listing=r.status == 200 and b"entries" in r.body)
                     statuses[r.status] = statuses.get(r.status, 0) + 1
         finally:
@@ -383,6 +393,7 @@ class EscapeCase(SharedSandboxTestCase):
         self.assertTrue(verdict and verdict[-1]["swaps"] > 1000,
                         f"the swapper did not run: {swapper.get('result')}")
         self.assertFalse(os.path.lexists(f"{self.host_dir}/made"))
+        self.assertFalse(os.path.lexists(f"{self.host_dir}/upload"))
         self.assertIn(200, statuses, f"no request ever succeeded: {statuses}")
 
 

@@ -1,0 +1,361 @@
+// The sandbox network's plumbing on the real kernel: veth pairs (netpolicy/veth.h), the sandbox
+// end configured by declaw-init's own code (runtime/init/net_if.h), and the nftables table of
+// nft_plan.h applied by nft_apply.h. Everything happens in namespaces the test makes: a "host"
+// namespace stands in for the real host (its links, sysctls and ruleset are never touched), a
+// "sandbox" namespace for a sandbox's, and an "internet" namespace holds the far hosts, all in
+// 198.18.0.0/15. The namespaces die with their fds, taking links and tables with them.
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "net_test_support.h"
+#include "netpolicy/address_pool.h"
+#include "netpolicy/netns.h"
+#include "netpolicy/nft_apply.h"
+#include "netpolicy/nft_plan.h"
+#include "netpolicy/policy.h"
+#include "netpolicy/sysctl.h"
+#include "netpolicy/veth.h"
+#include "runtime/init/net_if.h"
+
+using namespace declaw;
+using namespace declaw::netpolicy;
+using namespace declaw::net_test;
+
+namespace {
+
+constexpr uint16_t kPort = 8080;
+constexpr uint16_t kHostPort = 8081;
+constexpr uint16_t kProxyPort = 3128;
+// Long enough for a SYN that is answered; a dropped one is never answered.
+constexpr auto kDroppedWait = 1000ms;
+
+void requireRoot() {
+  if (::geteuid() != 0) FAIL("net_plumbing_test must run as root (netns, veth, nftables)");
+}
+
+Lease leaseOf(uint32_t slot, bool v6 = false) {
+  auto pool = v6 ? AddressPool::create(cidrLiteral("198.18.0.0/16"), cidrLiteral("fd00:dc::/64"))
+                 : AddressPool::create(cidrLiteral("198.18.0.0/16"));
+  REQUIRE(pool.ok());
+  return pool->leaseFor(slot);
+}
+
+// What the daemon would send declaw-init for `lease`.
+runtime::NetworkConfig sandboxConfig(const Lease& lease) {
+  runtime::NetworkConfig n;
+  n.interface = std::string(kSandboxIfName);
+  n.address = lease.v4.sandbox.toString();
+  n.prefix_len = static_cast<uint32_t>(lease.v4.subnet.prefixLength());
+  n.gateway = lease.v4.host.toString();
+  n.nameserver = lease.v4.host.toString();
+  if (lease.v6) {
+    n.address6 = lease.v6->sandbox.toString();
+    n.prefix_len6 = static_cast<uint32_t>(lease.v6->subnet.prefixLength());
+    n.gateway6 = lease.v6->host.toString();
+  }
+  return n;
+}
+
+VethPlan planFor(std::string_view key, const Lease& lease) {
+  auto plan = planSandboxVeth(key, lease);
+  if (!plan) FAIL(plan.error().describe());
+  return *plan;
+}
+
+std::vector<std::string> linksIn(const UniqueFd& netns, std::string_view prefix) {
+  auto links =
+      inNetns<std::vector<std::string>>(BorrowedFd(netns), [&] { return listLinks(prefix); });
+  if (!links) FAIL(links.error().describe());
+  return *links;
+}
+
+LinkCounters countersIn(const UniqueFd& netns, const std::string& name) {
+  auto c = inNetns<LinkCounters>(BorrowedFd(netns), [&] { return linkCounters(name); });
+  if (!c) FAIL(c.error().describe());
+  return *c;
+}
+
+Result<void> createIn(const UniqueFd& host, const VethPlan& plan, const UniqueFd& peer) {
+  return runInNetns(BorrowedFd(host), [&] { return createVeth(plan, BorrowedFd(peer)); });
+}
+
+bool contains(const std::string& text, const std::string& part) {
+  return text.find(part) != std::string::npos;
+}
+
+// Sends `bytes` over `from` and reads them all on `to`.
+void exchange(const UniqueFd& from, const UniqueFd& to, size_t bytes) {
+  std::string data(bytes, 'x');
+  REQUIRE(::write(from.get(), data.data(), data.size()) == static_cast<ssize_t>(data.size()));
+  size_t got = 0;
+  char buf[65536];
+  while (got < bytes) {
+    ssize_t n = ::read(to.get(), buf, sizeof buf);
+    REQUIRE(n > 0);
+    got += static_cast<size_t>(n);
+  }
+}
+
+}  // namespace
+
+TEST_CASE("a veth joins a sandbox namespace, and init's code makes its end usable") {
+  requireRoot();
+  UniqueFd host = newNetns();
+  UniqueFd sandbox = newNetns();
+  const Lease lease = leaseOf(1);  // 198.18.0.4/30
+  const VethPlan plan = planFor("t1", lease);
+  REQUIRE(createIn(host, plan, sandbox).ok());
+  runIn(sandbox, [&] { return runtime::init::configureNetwork(sandboxConfig(lease)); });
+
+  std::string host_end = shellIn(host, "ip -o addr show dev dcwt1; ip -o link show dev dcwt1");
+  INFO(host_end);
+  CHECK(contains(host_end, "inet 198.18.0.5/30"));
+  CHECK_FALSE(contains(host_end, "inet6"));  // no v6 lease: IPv6 off before the link came up
+  CHECK(contains(host_end, "state UP"));
+  CHECK(shellIn(host, "cat /proc/sys/net/ipv4/conf/dcwt1/rp_filter") == "1\n");
+
+  std::string inside = shellIn(sandbox, "ip -o addr show dev eth0; ip route");
+  INFO(inside);
+  CHECK(contains(inside, "inet 198.18.0.6/30"));
+  CHECK_FALSE(contains(inside, "inet6"));
+  CHECK(contains(inside, "default via 198.18.0.5 dev eth0"));
+  CHECK(shellIn(sandbox, "cat /proc/sys/net/ipv6/conf/eth0/disable_ipv6") == "1\n");
+  CHECK(shellIn(sandbox, "cat /proc/sys/net/ipv6/conf/default/disable_ipv6") == "1\n");
+  CHECK(linksIn(host, kHostIfPrefix) == std::vector<std::string>{"dcwt1"});
+
+  SECTION("traffic flows over it, and the host end's counters move") {
+    LinkCounters before = countersIn(host, "dcwt1");
+    UniqueFd listener = listenTcp(host, "198.18.0.5", kPort);
+    UniqueFd client = connectTcp(sandbox, "198.18.0.5", kPort);
+    REQUIRE(client.valid());
+    std::string peer;
+    UniqueFd server = acceptTcp(listener, &peer);
+    REQUIRE(server.valid());
+    CHECK(peer == "198.18.0.6");
+    exchange(client, server, 100000);  // sandbox -> host: the host end's rx
+    exchange(server, client, 50000);   // host -> sandbox: its tx
+    LinkCounters after = countersIn(host, "dcwt1");
+    CHECK(after.rx_bytes >= before.rx_bytes + 100000);
+    CHECK(after.tx_bytes >= before.tx_bytes + 50000);
+    CHECK(after.rx_packets > before.rx_packets);
+    CHECK(after.tx_packets > before.tx_packets);
+  }
+
+  SECTION("deleting the host end removes both ends, and deleting again is no error") {
+    runIn(host, [] { return deleteLink("dcwt1"); });
+    CHECK(linksIn(host, kHostIfPrefix).empty());
+    CHECK(linksIn(sandbox, "eth").empty());
+    runIn(host, [] { return deleteLink("dcwt1"); });
+  }
+}
+
+TEST_CASE("createVeth leaves a working pair or nothing") {
+  requireRoot();
+  UniqueFd host = newNetns();
+  UniqueFd sandbox = newNetns();
+  const VethPlan plan = planFor("t2", leaseOf(2));
+  REQUIRE(createIn(host, plan, sandbox).ok());
+
+  SECTION("a second pair with the same host name is refused, and the first is untouched") {
+    UniqueFd other = newNetns();
+    auto again = createIn(host, plan, other);
+    REQUIRE_FALSE(again.ok());
+    CHECK(again.error().code == EEXIST);
+    CHECK(linksIn(host, kHostIfPrefix) == std::vector<std::string>{"dcwt2"});
+    CHECK(linksIn(sandbox, "eth") == std::vector<std::string>{"eth0"});
+    CHECK(linksIn(other, "eth").empty());
+  }
+
+  SECTION("a peer name taken in the sandbox fails the whole request") {
+    auto clash = createIn(host, planFor("t3", leaseOf(3)), sandbox);
+    REQUIRE_FALSE(clash.ok());
+    CHECK(clash.error().code == EEXIST);
+    CHECK(linksIn(host, kHostIfPrefix) == std::vector<std::string>{"dcwt2"});
+  }
+
+  SECTION("a failure after the link exists deletes it again, peer included") {
+    UniqueFd other = newNetns();
+    VethPlan broken = planFor("t4", leaseOf(4));  // no v6 lease: IPv6 off on the host end
+    broken.host_addresses.push_back({ipLiteral("fd00:dc::1"), 126});
+    auto failed = createIn(host, broken, other);
+    REQUIRE_FALSE(failed.ok());
+    INFO(failed.error().describe());
+    CHECK(contains(failed.error().message, "fd00:dc::1"));
+    CHECK(linksIn(host, kHostIfPrefix) == std::vector<std::string>{"dcwt2"});
+    CHECK(linksIn(other, "eth").empty());
+  }
+
+  SECTION("no namespace fd is refused before anything is made") {
+    auto bad = runInNetns(BorrowedFd(host),
+                          [&] { return createVeth(planFor("t5", leaseOf(5)), BorrowedFd(-1)); });
+    CHECK(bad.error().code == EBADF);
+    CHECK(linksIn(host, kHostIfPrefix) == std::vector<std::string>{"dcwt2"});
+  }
+}
+
+TEST_CASE("a dual-stack sandbox end gets its IPv6 address and route, usable at once") {
+  requireRoot();
+  UniqueFd host = newNetns();
+  UniqueFd sandbox = newNetns();
+  const Lease lease = leaseOf(1, true);  // fd00:dc::4/126
+  REQUIRE(createIn(host, planFor("t6", lease), sandbox).ok());
+  runIn(sandbox, [&] { return runtime::init::configureNetwork(sandboxConfig(lease)); });
+  std::string inside = shellIn(sandbox, "ip -o -6 addr show dev eth0; ip -6 route");
+  INFO(inside);
+  CHECK(contains(inside, "inet6 fd00:dc::6/126 scope global nodad \\"));  // never tentative
+  CHECK(contains(inside, "default via fd00:dc::5 dev eth0"));
+  CHECK(shellIn(sandbox, "cat /proc/sys/net/ipv6/conf/eth0/accept_ra") == "0\n");
+  CHECK(shellIn(host, "cat /proc/sys/net/ipv6/conf/dcwt6/accept_ra") == "0\n");
+
+  UniqueFd listener = listenTcp(host, "fd00:dc::5", kPort);
+  UniqueFd client = connectTcp(sandbox, "fd00:dc::5", kPort);
+  REQUIRE(client.valid());
+  std::string peer;
+  REQUIRE(acceptTcp(listener, &peer).valid());
+  CHECK(peer == "fd00:dc::6");
+}
+
+TEST_CASE("IPv4 forwarding is switched on, and back off only if declaw switched it") {
+  requireRoot();
+  UniqueFd host = newNetns();  // a new namespace starts with ip_forward=0
+  const auto real_host_before = readSysctl(kIpv4ForwardSysctl);
+  REQUIRE(real_host_before.ok());
+  // Each step on its own thread in `host`; the assertions stay on the test's thread.
+  auto enable = [&] {
+    auto c = inNetns<SysctlChange>(BorrowedFd(host), [] { return enableIpv4Forwarding(); });
+    if (!c) FAIL(c.error().describe());
+    return *c;
+  };
+  auto set = [&](const char* value) {
+    runIn(host, [&] {
+      return setSysctl(kIpv4ForwardSysctl, value).ok() ? Result<void>() : ErrnoError(EIO);
+    });
+  };
+  auto restore = [&](const SysctlChange& c) { runIn(host, [&] { return restoreSysctl(c); }); };
+  auto value = [&] {
+    auto v = inNetns<std::string>(BorrowedFd(host), [] { return readSysctl(kIpv4ForwardSysctl); });
+    if (!v) FAIL(v.error().describe());
+    return *v;
+  };
+
+  SysctlChange first = enable();
+  CHECK(first.changed);
+  CHECK(first.previous == "0");
+  CHECK(value() == "1");
+  SysctlChange second = enable();
+  CHECK_FALSE(second.changed);
+  restore(second);
+  CHECK(value() == "1");  // it was on already for the second caller
+  restore(first);
+  CHECK(value() == "0");
+
+  SysctlChange third = enable();
+  set("0");  // someone else decided since: their value stays
+  restore(third);
+  CHECK(value() == "0");
+  set("1");
+  restore(third);
+  CHECK(value() == "0");  // 1 again, as written: declaw's own value, so restored
+
+  CHECK(*readSysctl(kIpv4ForwardSysctl) == *real_host_before);  // the real host's, untouched
+}
+
+TEST_CASE("the sandbox's nftables chains let through what its policy allows, and nothing else") {
+  requireRoot();
+  UniqueFd host = newNetns();
+  UniqueFd sandbox = newNetns();
+  UniqueFd internet = newNetns();
+  runIn(host, [] { return enableIpv4Forwarding().ok() ? Result<void>() : ErrnoError(EIO); });
+  int status = -1;
+  shellIn(host, "ip link set lo up", &status);  // so the host reaches its own addresses
+  REQUIRE(status == 0);
+
+  // The "internet": 198.19.0.10 and .20 behind the host's uplink 198.19.0.1.
+  VethPlan uplink;
+  uplink.host_name = "uplink0";
+  uplink.peer_name = "eth0";
+  uplink.host_addresses = {{ipLiteral("198.19.0.1"), 24}};
+  REQUIRE(createIn(host, uplink, internet).ok());
+  runIn(internet, [] {
+    return runtime::init::configureNetwork(
+        {"eth0", "198.19.0.10", 24, "198.19.0.1", "", "", 0, ""});
+  });
+  shellIn(internet, "ip addr add 198.19.0.20/24 dev eth0", &status);
+  REQUIRE(status == 0);
+
+  const Lease lease = leaseOf(1);  // the sandbox is 198.18.0.6, its gateway 198.18.0.5
+  REQUIRE(createIn(host, planFor("t7", lease), sandbox).ok());
+  runIn(sandbox, [&] { return runtime::init::configureNetwork(sandboxConfig(lease)); });
+
+  // The daemon's table: the pool and the host's own addresses always denied.
+  TableConfig table;
+  table.pool4 = cidrLiteral("198.18.0.0/16");
+  table.proxy_port = kProxyPort;
+  table.boundaries = Boundaries::defaults();
+  table.boundaries.always_denied.add(table.pool4);
+  table.boundaries.always_denied.add(cidrLiteral("198.19.0.1/32"));
+  auto policy = parsePolicy({true, {"198.19.0.10"}, {}});
+  REQUIRE(policy.ok());
+  Decider decider(*policy, table.boundaries);
+  auto add = planSandboxAdd(table, {"t7", lease}, decider);
+  REQUIRE(add.ok());
+  auto created = applyNftIn(BorrowedFd(host), planTableCreate(table));
+  INFO((created.ok() ? "" : created.error().describe()));
+  REQUIRE(created.ok());
+  auto added = applyNftIn(BorrowedFd(host), *add);
+  INFO((added.ok() ? "" : added.error().describe()));
+  REQUIRE(added.ok());
+
+  UniqueFd far = listenTcp(internet, "0.0.0.0", kPort);
+  UniqueFd host_service = listenTcp(host, "0.0.0.0", kHostPort);
+  UniqueFd dns = listenTcp(host, "198.18.0.5", kDnsPort);
+
+  // Allowed: forwarded, and masqueraded behind the uplink's address.
+  UniqueFd allowed = connectTcp(sandbox, "198.19.0.10", kPort);
+  CHECK(allowed.valid());
+  std::string peer;
+  CHECK(acceptTcp(far, &peer).valid());
+  CHECK(peer == "198.19.0.1");
+  // Not in allow_out: dropped, though the host itself reaches it.
+  CHECK_FALSE(connectTcp(sandbox, "198.19.0.20", kPort, kDroppedWait).valid());
+  CHECK(connectTcp(host, "198.19.0.20", kPort).valid());
+  CHECK(acceptTcp(far).valid());
+  // The host's own addresses: only the DNS port on the gateway.
+  CHECK_FALSE(connectTcp(sandbox, "198.18.0.5", kHostPort, kDroppedWait).valid());
+  CHECK_FALSE(connectTcp(sandbox, "198.19.0.1", kHostPort, kDroppedWait).valid());
+  CHECK(connectTcp(host, "198.19.0.1", kHostPort).valid());
+  CHECK(connectTcp(sandbox, "198.18.0.5", kDnsPort).valid());
+  CHECK(acceptTcp(dns).valid());
+
+  auto counter = runNftIn(BorrowedFd(host), "list counter inet declaw sbx_t7_dropped");
+  REQUIRE(counter.ok());
+  auto doc = nlohmann::json::parse(*counter);
+  uint64_t dropped = 0;
+  for (const auto& item : doc["nftables"]) {
+    if (item.contains("counter")) dropped = item["counter"]["packets"].get<uint64_t>();
+  }
+  CHECK(dropped >= 3);
+
+  // Removed: the base chain drops a dcw* link without a sandbox chain, allowed or not.
+  auto removal = planSandboxRemove("t7");
+  REQUIRE(removal.ok());
+  REQUIRE(applyNftIn(BorrowedFd(host), *removal).ok());
+  CHECK_FALSE(connectTcp(sandbox, "198.19.0.10", kPort, kDroppedWait).valid());
+  REQUIRE(applyNftIn(BorrowedFd(host), planTableDelete()).ok());
+  auto tables = runNftIn(BorrowedFd(host), "list tables");
+  REQUIRE(tables.ok());
+  CHECK_FALSE(contains(*tables, "declaw"));
+
+  // None of it reached the real host's ruleset or links.
+  auto real = NftContext::create();
+  REQUIRE(real.ok());
+  auto ruleset = real->run("list ruleset");
+  REQUIRE(ruleset.ok());
+  CHECK_FALSE(contains(*ruleset, "sbx_t7"));
+  auto real_links = listLinks("dcwt");
+  REQUIRE(real_links.ok());
+  CHECK(real_links->empty());
+}
