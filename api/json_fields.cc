@@ -25,7 +25,8 @@ nlohmann::json parseJsonObject(std::string_view body, uint64_t max_bytes, bool e
   nlohmann::json parsed;
   try {
     parsed = nlohmann::json::parse(body);
-  } catch (const nlohmann::json::parse_error& e) {
+  } catch (const nlohmann::json::exception& e) {
+    // parse_error, and out_of_range for a number beyond a double ("1E400"; found by fuzzing).
     throw badRequest(std::string("malformed JSON: ") + e.what());
   }
   if (!parsed.is_object()) throw badRequest("request body must be a JSON object");

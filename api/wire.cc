@@ -1,5 +1,6 @@
 #include "api/wire.h"
 
+#include <algorithm>
 #include <ctime>
 
 #include "api/errors.h"
@@ -108,6 +109,13 @@ std::string formatTime(Clock::time_point time) {
   char text[64];
   const size_t n = std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &utc);
   return std::string(text, n);
+}
+
+Clock::time_point timeFromUnixSeconds(int64_t seconds) {
+  using std::chrono::duration_cast;
+  constexpr int64_t kMost = duration_cast<std::chrono::seconds>(Clock::duration::max()).count();
+  constexpr int64_t kLeast = duration_cast<std::chrono::seconds>(Clock::duration::min()).count();
+  return Clock::time_point(std::chrono::seconds(std::clamp(seconds, kLeast, kMost)));
 }
 
 std::string permissionsString(uint32_t mode) {

@@ -43,6 +43,9 @@ std::string parseNewPath(const nlohmann::json& body);
 
 // RFC 3339 in UTC, whole seconds: "2026-11-27T02:41:01Z".
 std::string formatTime(Clock::time_point time);
+// A Unix time in seconds as a Clock time, clamped to what Clock holds (64-bit nanoseconds: the
+// years 1677..2262). File times come from inside the sandbox, where `touch -d @1e14` works.
+Clock::time_point timeFromUnixSeconds(int64_t seconds);
 // "rwxr-xr-x" as ls(1) prints it, with s/S and t/T for setuid, setgid and sticky.
 std::string permissionsString(uint32_t mode);
 

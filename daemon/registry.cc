@@ -5,6 +5,7 @@
 
 #include <algorithm>
 
+#include "api/wire.h"
 #include "common/io.h"
 #include "common/log.h"
 
@@ -51,7 +52,7 @@ api::FileEntry toFileEntry(const runtime::Entry& e) {
   f.mode = e.mode & 07777;
   f.owner = idName(e.uid);
   f.group = idName(e.gid);
-  f.modified_time = api::Clock::time_point(std::chrono::seconds(e.mtime_sec));
+  f.modified_time = api::timeFromUnixSeconds(e.mtime_sec);
   f.symlink_target = e.symlink_target;
   return f;
 }

@@ -61,6 +61,8 @@ IpAddress IpAddress::v6(std::span<const uint8_t, 16> bytes) {
 Result<IpAddress> IpAddress::parse(std::string_view text) {
   if (text.empty()) return PlainError() << "empty address";
   if (text.size() >= kMaxAddressText) return PlainError() << "not an IP address";
+  // inet_pton stops at a NUL, so "10.0.0.1\0evil" would pass as 10.0.0.1 (found by fuzzing).
+  if (text.find('\0') != std::string_view::npos) return PlainError() << "not an IP address";
   char buf[kMaxAddressText] = {};
   std::memcpy(buf, text.data(), text.size());
   IpAddress a;

@@ -99,6 +99,12 @@ bool cleanSniffedHost(std::string_view raw, std::string& out, std::string& reaso
     reason = "host is empty or too long";
     return false;
   }
+  // Only the one trailing dot of a fully qualified name may go: "a..", ".a", "a..b" and "..." have
+  // empty labels, which no resolver reads as the name the policy would judge (found by fuzzing).
+  if (raw.starts_with('.') || raw.ends_with('.') || raw.find("..") != std::string_view::npos) {
+    reason = "host has an empty label";
+    return false;
+  }
   bool v6 = raw.find(':') != std::string_view::npos;
   out.clear();
   for (char c : raw) {

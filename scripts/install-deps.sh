@@ -12,6 +12,8 @@ packages=(
   catch2 libcli11-dev libcap-dev
   python3 python3-pip python3-setuptools python3-wheel
   curl iproute2 bubblewrap util-linux procps nftables
+  # scripts/fuzz.sh: clang with libFuzzer and the sanitizer runtimes (Debian 12: clang 14).
+  clang libclang-rt-dev
 )
 
 missing=()

@@ -186,6 +186,19 @@ class FilesApi(SharedSandboxTestCase):
         self.assertRegex(info["modified_time"], RFC3339_UTC)
         self.assertIsNone(info["symlink_target"])
 
+    def test_file_times_beyond_the_year_2262_are_clamped(self):
+        # The sandbox sets any time it likes (tmpfs keeps it); the daemon's clock counts 64-bit
+        # nanoseconds. Found by UBSan: the conversion overflowed.
+        self.sh(f"mkdir -p {self.dir} && touch -d @99999999999999 {self.dir}/late"
+                f" && touch -d @-99999999999999 {self.dir}/early")
+        late = self.expect(self.files("GET", f"{self.dir}/late", "/info"), 200)
+        self.assertEqual(late["modified_time"], "2262-04-11T23:47:16Z")
+        early = self.expect(self.files("GET", f"{self.dir}/early", "/info"), 200)
+        self.assertEqual(early["modified_time"], "1677-09-21T00:12:44Z")
+        listing = self.expect(self.files("GET", self.dir, "/list"), 200)["entries"]
+        self.assertEqual({e["name"]: e["modified_time"] for e in listing},
+                         {"late": "2262-04-11T23:47:16Z", "early": "1677-09-21T00:12:44Z"})
+
     def test_info_describes_a_symlink_without_following_it(self):
         self.sh(f"mkdir -p {self.dir} && ln -s /etc/hostname {self.dir}/ln")
         info = self.expect(self.files("GET", f"{self.dir}/ln", "/info"), 200)

@@ -4,6 +4,8 @@
 #include <stdexcept>
 #include <tuple>
 
+#include "api/errors.h"
+#include "api/json_fields.h"
 #include "api_test_helpers.h"
 
 namespace declaw::api::testing {
@@ -150,6 +152,20 @@ TEST_CASE("malformed JSON, invalid UTF-8 or a non-object body is a 400", "[api][
     CHECK(response.status == 400);
     CHECK(errorCode(response) == "invalid_argument");
     CHECK_FALSE(api.services.called("runCommand"));
+  }
+}
+
+// Found by fuzz_wire_json: nlohmann throws out_of_range, not parse_error, for a number beyond a
+// double, and parseJsonObject let it through as if the value, not the JSON, were wrong.
+TEST_CASE("a number too large for a double is malformed JSON, a 400 naming it", "[api][router]") {
+  for (const std::string body : {R"({"timeout": 1E400})", R"({"cmd": "x", "n": -25E66666666})"}) {
+    INFO(body);
+    Api api;
+    const Response response = api.call("POST", kSandbox + "/commands", body);
+    CHECK(response.status == 400);
+    CHECK(mentions(response, "malformed JSON"));
+    CHECK_FALSE(api.services.called("runCommand"));
+    CHECK_THROWS_AS(parseJsonObject(body, 1024, false), ApiError);
   }
 }
 

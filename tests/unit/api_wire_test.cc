@@ -70,6 +70,17 @@ TEST_CASE("times are RFC 3339 UTC with whole seconds", "[api][wire]") {
         "2026-11-18T11:06:40Z");
 }
 
+// Found by UBSan: a sandbox may set any file time (tmpfs keeps `touch -d @99999999999999`), and
+// converting those seconds to the clock's nanoseconds overflowed int64.
+TEST_CASE("file times beyond the clock's range are clamped, not overflowed", "[api][wire]") {
+  CHECK(formatTime(timeFromUnixSeconds(1795000000)) == "2026-11-18T11:06:40Z");
+  CHECK(formatTime(timeFromUnixSeconds(-1)) == "1969-12-31T23:59:59Z");
+  CHECK(formatTime(timeFromUnixSeconds(99999999999999)) == "2262-04-11T23:47:16Z");
+  CHECK(formatTime(timeFromUnixSeconds(INT64_MAX)) == "2262-04-11T23:47:16Z");
+  CHECK(formatTime(timeFromUnixSeconds(-99999999999999)) == "1677-09-21T00:12:44Z");
+  CHECK(formatTime(timeFromUnixSeconds(INT64_MIN)) == "1677-09-21T00:12:44Z");
+}
+
 TEST_CASE("permissions read as ls prints them", "[api][wire]") {
   CHECK(permissionsString(0644) == "rw-r--r--");
   CHECK(permissionsString(0755) == "rwxr-xr-x");

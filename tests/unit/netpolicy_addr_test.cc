@@ -47,6 +47,15 @@ TEST_CASE("an over-long address string is refused without overflowing the parse 
   CHECK_FALSE(Cidr::parse(std::string(1000, ':') + "/8").ok());
 }
 
+// Found by fuzz_policy: inet_pton reads up to the first NUL, so the rest of the entry rode along
+// unread ("10.0.0.1\0evil" was the host 10.0.0.1).
+TEST_CASE("an address or CIDR with a NUL byte is refused, whatever the bytes before it") {
+  CHECK_FALSE(IpAddress::parse(std::string("10.0.0.1\0evil", 13)).ok());
+  CHECK_FALSE(IpAddress::parse(std::string("::1\0", 4)).ok());
+  CHECK_FALSE(Cidr::parse(std::string("10.0.0.0\0/8", 11)).ok());
+  CHECK_FALSE(Cidr::parse(std::string("10.0.0.0/8\0", 11)).ok());
+}
+
 TEST_CASE("an IPv4-mapped IPv6 address is judged as the IPv4 address it carries") {
   auto mapped = ipLiteral("::ffff:169.254.169.254");
   CHECK(mapped.isV4Mapped());

@@ -237,6 +237,21 @@ TEST_CASE("hand-built ClientHellos: names, none, and IP literals for the caller 
   CHECK(tls(clientHello(others)).status == SniffStatus::kNoName);
 }
 
+// Found by fuzz_sniff: "a.." lost one dot and came out as the name "a.", which the policy then
+// normalised to "a". Only the one trailing dot of a fully qualified name may be dropped.
+TEST_CASE("a host with an empty label is refused in SNI and in Host") {
+  for (const char* name : {"allowed.test..", ".allowed.test", "allowed..test", "..", "..."}) {
+    INFO(name);
+    auto by_sni = tls(withSni({name}));
+    CHECK(by_sni.status == SniffStatus::kInvalid);
+    CHECK(by_sni.reason == "SNI host has an empty label");
+    auto by_host = http("GET / HTTP/1.1\r\nHost: " + std::string(name) + "\r\n\r\n");
+    CHECK(by_host.status == SniffStatus::kInvalid);
+    CHECK(by_host.reason == "Host header: host has an empty label");
+  }
+  CHECK(tls(withSni({"allowed.test."})).host == "allowed.test");
+}
+
 TEST_CASE("the Host header is found case-insensitively, its port stripped") {
   struct Case {
     const char* request;
