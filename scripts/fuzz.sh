@@ -15,11 +15,12 @@ cd "$(dirname "$0")/.."
 root=$PWD
 build=${FUZZ_BUILD_DIR:-$root/build-fuzz}
 total_seconds=${FUZZ_SECONDS:-60}
-jobs=${FUZZ_BUILD_JOBS:-2}
+jobs=${FUZZ_BUILD_JOBS:-$(nproc)}
 
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-  targets=(fuzz_router fuzz_ctl_http fuzz_wire_json fuzz_paths fuzz_policy fuzz_sniff fuzz_protocol)
+  targets=(fuzz_router fuzz_ctl_http fuzz_wire_json fuzz_paths fuzz_policy fuzz_sniff fuzz_netsvc
+           fuzz_protocol)
 fi
 
 clang_cc=$(command -v clang || command -v clang-14 || true)
