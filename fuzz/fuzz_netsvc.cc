@@ -41,8 +41,8 @@ const std::vector<np::Decider>& deciders() {
   static const std::vector<np::Decider> all = [] {
     std::vector<np::Decider> out;
     out.push_back(makeDecider({true, {}, {}}));  // everything public
-    out.push_back(makeDecider(
-        {true, {"example.test", "*.allowed.test", "10.1.0.0/16"}, {"ALL_TRAFFIC"}}));
+    out.push_back(
+        makeDecider({true, {"example.test", "*.allowed.test", "10.1.0.0/16"}, {"ALL_TRAFFIC"}}));
     out.push_back(makeDecider({true, {}, {"*.blocked.test", "93.184.216.0/24"}}));
     out.push_back(makeDecider({false, {"example.test"}, {}}));  // no internet
     return out;
@@ -86,8 +86,7 @@ void checkStub(std::span<const uint8_t> data) {
                      qtype == static_cast<uint16_t>(np::DnsType::kAAAA),
                  std::to_string(qtype));
     }
-    const ns::FilteredAnswer filtered =
-        ns::filterAnswer(decider, query->name, resolvedAddresses());
+    const ns::FilteredAnswer filtered = ns::filterAnswer(decider, query->name, resolvedAddresses());
     FUZZ_CHECK(filtered.allowed.size() + filtered.refused.size() == resolvedAddresses().size());
     for (const np::IpAddress& a : filtered.allowed) {
       FUZZ_CHECK(!forbidden(a), query->name + " -> " + a.toString());
@@ -136,8 +135,8 @@ void checkProxy(std::span<const uint8_t> data) {
 
 void checkUpstream(std::span<const uint8_t> data) {
   for (np::DnsType type : {np::DnsType::kA, np::DnsType::kAAAA}) {
-    auto answer = ns::parseUpstreamResponse(data, kUpstreamId, kUpstreamName,
-                                            static_cast<uint16_t>(type));
+    auto answer =
+        ns::parseUpstreamResponse(data, kUpstreamId, kUpstreamName, static_cast<uint16_t>(type));
     if (!answer) continue;
     FUZZ_CHECK(answer->addresses.size() <= ns::kMaxAnswerAddresses);
     for (const np::IpAddress& a : answer->addresses) {
