@@ -124,7 +124,9 @@ void checkFilters(std::string_view text) {
   });
   answers("parseStateFilter", [&] {
     for (const std::string& state : api::parseStateFilter({std::string(text)})) {
-      FUZZ_CHECK(state == "creating" || state == "running" || state == "killed", state);
+      FUZZ_CHECK(
+          state == "creating" || state == "running" || state == "paused" || state == "killed",
+          state);
     }
   });
   if (api::isValidSandboxId(text)) FUZZ_CHECK(text.size() == 16 && text.starts_with("sbx-"));
