@@ -8,6 +8,8 @@
 
 #include <catch2/catch.hpp>
 #include <cstdio>
+#include <cstdlib>
+#include <random>
 
 #include "common/io.h"
 
@@ -23,8 +25,20 @@ void requireRoot() {
   }
 }
 
+// Unique on the host (v1 root cgroups are shared by its containers), and written to the ledger
+// integration.zz_leaks reads.
 const std::string& subtreeName() {
-  static const std::string name = "declaw-test-" + std::to_string(::getpid());
+  static const std::string name = [] {
+    std::random_device random;
+    std::string n = "declaw-test-" + std::to_string(::getpid()) + "-" + std::to_string(random());
+    if (const char* ledger = std::getenv("DECLAW_TEST_CGROUP_LEDGER")) {
+      if (FILE* f = std::fopen(ledger, "a")) {
+        std::fprintf(f, "%s\n", n.c_str());
+        std::fclose(f);
+      }
+    }
+    return n;
+  }();
   return name;
 }
 

@@ -27,6 +27,14 @@ PROBES_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "pro
 MEMORY_SLACK_KIB = 320 * 1024 if "address" in os.environ.get("DECLAW_SANITIZE", "") else 0
 
 
+def record_cgroup_subtree(name):
+    """Adds name to the ledger of cgroup subtrees integration.zz_leaks checks are gone."""
+    ledger = os.environ.get("DECLAW_TEST_CGROUP_LEDGER")
+    if ledger:
+        with open(ledger, "a") as f:
+            f.write(name + "\n")
+
+
 def require_root():
     if os.geteuid() != 0:
         raise RuntimeError("integration tests need root (namespaces, uid maps): run them as root")
@@ -130,11 +138,14 @@ class Daemon:
         self.state = os.path.join(self.dir, "state")
         self.log_path = os.path.join(self.dir, f"declawd-{time.monotonic_ns()}.log")
         args = [DECLAWD, "--socket", self.socket, "--state-dir", self.state, "--log-level", "debug"]
-        if config:
-            cfg = os.path.join(self.dir, "config.json")
-            with open(cfg, "w") as f:
-                json.dump(config, f)
-            args += ["--config", cfg]
+        # A cgroup subtree of its own, named after the dir (so a restart on workdir finds it).
+        config = dict(config or {})
+        config.setdefault("cgroup_subtree", os.path.basename(self.dir))
+        record_cgroup_subtree(config["cgroup_subtree"])
+        cfg = os.path.join(self.dir, "config.json")
+        with open(cfg, "w") as f:
+            json.dump(config, f)
+        args += ["--config", cfg]
         self.log = open(self.log_path, "w")
         self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT)
         self.client = Client(self.socket)

@@ -22,6 +22,20 @@ def processes():
             continue
 
 
+def own_cgroups():
+    """This machine's own cgroup directories that are not a hierarchy's root."""
+    with open("/proc/self/cgroup") as f:
+        for line in f:
+            _, controllers, path = line.rstrip("\n").split(":", 2)
+            if path == "/":
+                continue
+            for mount in (controllers.replace("name=", ""), "unified", ""):
+                candidate = os.path.join("/sys/fs/cgroup", mount, path.lstrip("/"))
+                if os.path.isdir(candidate):
+                    yield candidate
+                    break
+
+
 class NothingLeftBehind(unittest.TestCase):
     def setUp(self):
         require_root()
@@ -44,14 +58,23 @@ class NothingLeftBehind(unittest.TestCase):
             self.assertEqual([l for l in f if "declaw" in l], [])
 
     def test_no_cgroups_of_ours_remain(self):
-        # The daemon's subtree ("declaw", or a cgroup test's "declaw-test-*") and sandbox leaves.
+        # Every subtree the tests' daemons used (the ledger), wherever it was made; and anything
+        # named like ours inside this machine's own cgroups. The root cgroups of v1 controllers
+        # are shared by every container on the host, so a bare "declaw" there may be another's.
+        names = set()
+        ledger = os.environ.get("DECLAW_TEST_CGROUP_LEDGER")
+        if ledger and os.path.exists(ledger):
+            with open(ledger) as f:
+                names = {line.strip() for line in f if line.strip()}
         ours = []
         for root, dirs, _ in os.walk("/sys/fs/cgroup"):
-            for d in dirs:
-                if d.startswith("declaw") or d.startswith("sbx-"):
-                    ours.append(os.path.join(root, d))
-            dirs[:] = [d for d in dirs if not d.startswith("declaw")]
-        self.assertEqual(ours, [])
+            ours += [os.path.join(root, d) for d in dirs if d in names]
+            dirs[:] = [d for d in dirs if d not in names]
+        for own in own_cgroups():
+            for root, dirs, _ in os.walk(own):
+                ours += [os.path.join(root, d) for d in dirs
+                         if d.startswith("declaw") or d.startswith("sbx-")]
+        self.assertEqual(sorted(set(ours)), [])
 
     def test_no_test_state_directories_remain(self):
         self.assertEqual(glob.glob("/tmp/declaw-test-*"), [])
