@@ -7,6 +7,7 @@ import base64
 import http.client
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -126,6 +127,20 @@ def run_output(result):
     return result["stdout"].encode()
 
 
+# The first line of a sanitizer report (scripts/test-asan.sh): ASan/LSan's "==pid==ERROR: ..." or
+# UBSan's "file:line:col: runtime error: ...".
+SANITIZER_REPORT = re.compile(r"^(==\d+==ERROR: |.*: runtime error: )", re.MULTILINE)
+
+
+def log_excerpt(log):
+    """The end of a daemon log; or, if a sanitizer reported, the report from its first line (its
+    shadow-byte map and allocation stacks would push the faulting stack out of a plain tail)."""
+    report = SANITIZER_REPORT.search(log)
+    if report:
+        return log[report.start():report.start() + 12000]
+    return log[-4000:]
+
+
 class Daemon:
     """A declawd on a temp socket and state dir; stop() asserts a clean exit."""
 
@@ -195,7 +210,7 @@ class Daemon:
         log = self.read_log()
         shutil.rmtree(self.dir, ignore_errors=True)
         if code != 0:
-            raise AssertionError(f"declawd exited with {code}\n{log[-4000:]}")
+            raise AssertionError(f"declawd exited with {code}\n{log_excerpt(log)}")
         if leftovers or socket_left:
             raise AssertionError(f"declawd left state behind: {leftovers} socket={socket_left}")
 
