@@ -37,23 +37,19 @@ Result<netpolicy::Policy> policyOf(bool internet, const api::NetworkLists& lists
   return netpolicy::parsePolicy({internet, lists.allow_out, lists.deny_out});
 }
 
+// The sandbox's share of the network, or null without internet access.
+Result<std::shared_ptr<SandboxNetwork>> reserveNetwork(const SandboxStart& s) {
+  if (!s.spec.allow_internet_access) return std::shared_ptr<SandboxNetwork>();
+  if (!s.network) return ErrnoError(ENOSYS) << "this daemon has no networking";
+  auto policy = policyOf(true, s.spec.network);
+  if (!policy) return ErrnoError(EINVAL) << policy.error().message;
+  return s.network->reserve(s.id, *policy);
+}
+
 }  // namespace
 
 Result<std::shared_ptr<Sandbox>> Sandbox::start(const SandboxStart& s) {
   auto log = logger("runtime");
-  // The link's addresses come first (InitConfig needs them), the link itself once init exists.
-  std::shared_ptr<SandboxNetwork> net;
-  if (s.spec.allow_internet_access) {
-    if (!s.network) return ErrnoError(ENOSYS) << "this daemon has no networking";
-    auto policy = policyOf(true, s.spec.network);
-    if (!policy) return ErrnoError(EINVAL) << policy.error().message;
-    auto reserved = s.network->reserve(s.id, *policy);
-    if (!reserved) return reserved.error();
-    net = std::move(*reserved);
-  }
-  auto releaseNetwork = [&] {
-    if (net) s.network->release(*net);
-  };
   // The cgroup exists before init does, and init joins it before it runs: nothing of the
   // sandbox is ever outside its limits. (The state record naming the sandbox is already
   // written, so a crash from here on leaves nothing a restart cannot find.)
@@ -67,6 +63,16 @@ Result<std::shared_ptr<Sandbox>> Sandbox::start(const SandboxStart& s) {
     if (!cgroup) return;
     (void)cgroup->killAll();
     if (auto r = cgroup->remove(); !r) log->warn("[{}] cgroup: {}", s.id, r.error().describe());
+  };
+  // The link's addresses come first (InitConfig needs them), the link itself once init exists.
+  auto reserved = reserveNetwork(s);
+  if (!reserved) {
+    removeCgroup();
+    return reserved.error();
+  }
+  std::shared_ptr<SandboxNetwork> net = std::move(*reserved);
+  auto releaseNetwork = [&] {
+    if (net) s.network->release(*net);
   };
   runtime::LaunchSpec launch{s.id, s.ids, s.init_exe_fd, s.devnull_fd, nullptr};
   if (cgroup) launch.before_exec = [&](pid_t pid) { return cgroup->attach(pid); };
