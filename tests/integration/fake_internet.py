@@ -16,6 +16,7 @@ metadata address, which is there so that a test can prove it stays unreachable: 
 these namespaces (the test network rule in DESIGN.md).
 """
 import os
+import shutil
 import socket
 import socketserver
 import ssl
@@ -38,6 +39,12 @@ HTTP_ADDRESS6 = "2001:db8:19::10"
 UDP_ECHO_PORT, TCP_ECHO_PORT = 7, 7007
 BIG_BODY_BYTES = 8 * 1024 * 1024
 CERT_NAMES = ("allowed.test", "*.example.test", "example.test", "blocked.test")
+
+
+def require_tools():
+    for tool in ("unshare", "nsenter", "ip", "nft", "openssl"):
+        if not shutil.which(tool):
+            raise RuntimeError(f"{tool} is needed (scripts/install-deps.sh)")
 
 
 # --- DNS on the wire ---

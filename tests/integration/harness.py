@@ -241,8 +241,13 @@ class DaemonTestCase(unittest.TestCase):
     daemon_config = None
 
     @classmethod
+    def daemonNetns(cls):
+        """Hook: the netns.Netns the class's daemon runs in (None: one of its own)."""
+        return None
+
+    @classmethod
     def setUpClass(cls):
-        cls.daemon = Daemon(cls.daemon_config)
+        cls.daemon = Daemon(cls.daemon_config, netns=cls.daemonNetns())
         cls.api = cls.daemon.client
 
     @classmethod

@@ -105,8 +105,10 @@ def close_all(namespaces):
         netns.close()
 
 
-def holders_alive():
-    """Pids of namespace holders (of any test) still running."""
+def holders_alive(run=None):
+    """Pids of namespace holders still running; with run, only those whose environment has
+    DECLAW_TEST_CGROUP_LEDGER=run (the ledger names one build's test run: holders of other
+    people's runs on this machine are theirs)."""
     pids = []
     for pid in os.listdir("/proc"):
         if not pid.isdigit():
@@ -114,9 +116,13 @@ def holders_alive():
         try:
             with open(f"/proc/{pid}/cmdline", "rb") as f:
                 argv0 = f.read().split(b"\0")[0]
+            if argv0 != HOLDER_TAG.encode():
+                continue
+            with open(f"/proc/{pid}/environ", "rb") as f:
+                environ = f.read().split(b"\0")
         except OSError:
             continue
-        if argv0 == HOLDER_TAG.encode():
+        if run is None or f"DECLAW_TEST_CGROUP_LEDGER={run}".encode() in environ:
             pids.append(int(pid))
     return pids
 

@@ -17,8 +17,9 @@ import unittest
 
 from harness import BIN_DIR, require_root
 from fake_internet import A, AAAA, ANY, TXT, BIG_BODY_BYTES, FORMERR, NXDOMAIN, REFUSED, \
-    dns_query, parse_dns, read_head, recv_exact
+    dns_query, parse_dns, read_head, recv_exact, require_tools
 from netsvc_world import PROXY_PORT, World
+from support import wait_for
 
 HARNESS = os.path.join(BIN_DIR, "netsvc_harness")
 GATEWAY, GATEWAY6 = "198.18.0.1", "2001:db8:18::1"
@@ -33,9 +34,7 @@ world = {}
 
 def setUpModule():
     require_root()
-    for tool in ("unshare", "nsenter", "ip", "nft", "openssl"):
-        if not shutil.which(tool):
-            raise RuntimeError(f"{tool} is needed (scripts/install-deps.sh)")
+    require_tools()
     world["tmp"] = tempfile.mkdtemp(prefix="declaw-netsvc-")
     made = World(world["tmp"])
     world["made"] = made
@@ -182,15 +181,6 @@ def tls_hello(sni, address="198.19.0.10"):
         with context.wrap_socket(s, server_hostname=sni) as tls:
             tls.sendall(f"GET / HTTP/1.1\r\nHost: {sni}\r\n\r\n".encode())
             return split_response(recv_all(tls))[1]
-
-
-def wait_for(predicate, timeout=10):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return predicate()
 
 
 class DnsStubTest(unittest.TestCase):
