@@ -9,7 +9,7 @@ what they were asked.
         TLS   :443 on every IPv4 address, self-signed certificate made at test time, remembers
               the SNI and answers a small HTTP response
         DNS   198.19.0.53:53 UDP and TCP (FakeDns: a fixed zone, every question recorded)
-        echo  198.19.0.12 UDP :7 and TCP :7007
+        echo  UDP :7 and TCP :7007 on every IPv4 address (198.19.0.12 has nothing else)
 
 Addresses are in 198.18.0.0/15 (and documentation IPv6), except 169.254.169.254, the cloud
 metadata address, which is there so that a test can prove it stays unreachable: no packet leaves
@@ -370,8 +370,8 @@ class FakeInternet:
                 serve_in(self.netns, _Server6, ("::", 80), _HttpHandler),
                 serve_in(self.netns, _ThreadingServer, ("0.0.0.0", 443), _TlsHandler,
                          context=context),
-                serve_in(self.netns, _UdpServer, (ECHO_ADDRESS, UDP_ECHO_PORT), _UdpEchoHandler),
-                serve_in(self.netns, _ThreadingServer, (ECHO_ADDRESS, TCP_ECHO_PORT),
+                serve_in(self.netns, _UdpServer, ("0.0.0.0", UDP_ECHO_PORT), _UdpEchoHandler),
+                serve_in(self.netns, _ThreadingServer, ("0.0.0.0", TCP_ECHO_PORT),
                          _TcpEchoHandler),
             ]
         except BaseException:

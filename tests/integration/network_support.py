@@ -83,11 +83,20 @@ class Listener:
             except OSError:
                 return
             self.peers.append(peer[0])
-            with conn:
-                try:
-                    conn.sendall(self.greeting)
-                except OSError:
+            threading.Thread(target=self._greet, args=(conn,), daemon=True).start()
+
+    def _greet(self, conn):
+        # Reads until the client closes, so the close is a FIN and not a reset that could take
+        # the greeting with it.
+        with conn:
+            conn.settimeout(5)
+            try:
+                conn.sendall(self.greeting)
+                conn.shutdown(socket.SHUT_WR)
+                while conn.recv(65536):
                     pass
+            except OSError:
+                pass
 
     def close(self):
         self.sock.close()
@@ -132,6 +141,20 @@ class NetworkTestCase(DaemonTestCase):
         put_python_probe(self.api, sbx, "egress_probe.py")
         with open(internet().cert, "rb") as f:
             put_file(self.api, sbx, CERT, f.read())
+        return sbx
+
+    def sandbox_asking_for(self, network):
+        """A sandbox whose policy asks for an always-denied range; None when the daemon refuses
+        such a policy outright (a 400 naming the entry), which is as good as denying it later."""
+        r = self.api.request("POST", "/v1/sandboxes", {"allow_internet_access": True,
+                                                       "network": network})
+        if r.status == 400:
+            self.assertIn("allow_out[", r.json()["error"]["message"], r)
+            return None
+        self.assertEqual(r.status, 201, r)
+        sbx = r.json()["sandbox_id"]
+        self.addCleanup(self.api.kill, sbx)
+        put_python_probe(self.api, sbx, "egress_probe.py")
         return sbx
 
     # --- the API ---

@@ -151,7 +151,9 @@ class AlwaysDenied(NetworkTestCase):
         controls = len(on_uplink.peers + everywhere.peers)
         for policy in ({"allow_out": ["ALL_TRAFFIC"]}, {"allow_out": [f"{HOST_ADDRESS}/32"]}):
             with self.subTest(policy=policy):
-                sbx = self.sandbox(network=policy)
+                sbx = self.sandbox_asking_for(policy)
+                if sbx is None:
+                    continue
                 gateway = self.info(sbx)["network"]["gateway"]
                 before = self.refused(sbx)["firewall_packets"]
                 self.assertUnreachable(self.tcp(sbx, HOST_ADDRESS, 8088))
@@ -170,19 +172,23 @@ class AlwaysDenied(NetworkTestCase):
         self.assertEqual(r.status, 200, r)
         # The control: the server answers inside its own sandbox.
         self.assertTrue(wait_for(lambda: self.tcp(target, address, 8000)["ok"]))
-        for policy in (None, {"allow_out": ["ALL_TRAFFIC"]}, {"allow_out": [f"{address}/32"]}):
+        for policy in ({"allow_out": ["ALL_TRAFFIC"]}, {"allow_out": [f"{address}/32"]}):
             with self.subTest(policy=policy):
-                sbx = self.sandbox(network=policy)
+                sbx = self.sandbox_asking_for(policy)
+                if sbx is None:
+                    continue
                 self.assertUnreachable(self.tcp(sbx, address, 8000))
 
     def test_the_cloud_metadata_address_is_unreachable(self):
         # The control: the fake internet answers on 169.254.169.254, from the daemon's namespace.
         control = host().run("curl", "-sS", "--max-time", "5", f"http://{METADATA_ADDRESS}/")
         self.assertIn(f"hello from {METADATA_ADDRESS}", control.stdout)
-        for policy in (None, {"allow_out": ["ALL_TRAFFIC"]},
-                       {"allow_out": ["169.254.0.0/16"]}, {"allow_out": [f"{METADATA_ADDRESS}"]}):
+        for policy in ({"allow_out": ["ALL_TRAFFIC"]}, {"allow_out": ["169.254.0.0/16"]},
+                       {"allow_out": [METADATA_ADDRESS]}, {"allow_out": ["allowed.test"]}):
             with self.subTest(policy=policy):
-                sbx = self.sandbox(network=policy)
+                sbx = self.sandbox_asking_for(policy)
+                if sbx is None:
+                    continue
                 for user in ("user", "root"):
                     result = self.http(sbx, METADATA_ADDRESS, user=user)
                     if result["ok"]:  # redirected to the proxy, which refuses the address
@@ -319,7 +325,7 @@ class Dns(NetworkTestCase):
 
     def test_a_direct_query_to_the_upstream_is_blocked_unless_its_address_is_allowed(self):
         closed = self.sandbox(network={"allow_out": ["allowed.test"]})
-        everything = self.sandbox(network={"allow_out": ["allowed.test", "198.18.0.0/15"]})
+        everything = self.sandbox(network={"allow_out": ["allowed.test", "198.19.0.0/24"]})
         opened = self.sandbox(network={"allow_out": ["allowed.test", f"{DNS_ADDRESS}/32"]})
         for over_tcp in (False, True):
             with self.subTest(over_tcp=over_tcp):
@@ -411,12 +417,13 @@ class Validation(NetworkTestCase):
         self.assertEqual(self.network(sbx)["deny_out"], before["deny_out"])
 
     def test_an_unknown_key_or_too_many_entries_is_a_400(self):
+        before = self.api.request("GET", "/v1/sandboxes").json()["sandboxes"]
         for network in ({"allow_in": ["allowed.test"]},
                         {"allow_out": [f"n{i}.test" for i in range(257)]}):
             with self.subTest(keys=list(network)):
                 r = self.api.request("POST", "/v1/sandboxes", {"network": network})
                 self.assertEqual(r.status, 400, r)
-        self.assertEqual(self.api.request("GET", "/v1/sandboxes").json()["sandboxes"], [])
+        self.assertEqual(self.api.request("GET", "/v1/sandboxes").json()["sandboxes"], before)
 
     def test_the_patch_of_a_killed_or_unknown_sandbox_is_refused(self):
         sbx = self.api.create(allow_internet_access=True)

@@ -155,7 +155,20 @@ def serve(port, timeout=3):
         while True:
             conn, _ = s.accept()
             with conn:
-                conn.sendall(b"hello from sandbox\n")
+                greet_and_close(conn, b"hello from sandbox\n")
+
+
+def greet_and_close(conn, greeting):
+    """Sends greeting and reads what the client sends until it closes, so the close is a FIN and
+    not a reset (a close with unread bytes resets, and the client may lose the greeting)."""
+    conn.settimeout(5)
+    try:
+        conn.sendall(greeting)
+        conn.shutdown(socket.SHUT_WR)
+        while conn.recv(65536):
+            pass
+    except OSError:
+        pass
 
 
 OPS = {"http": http, "tls": tls, "udp": udp, "tcp": tcp, "resolve": resolve, "serve": serve}
