@@ -9,7 +9,7 @@ what they were asked.
         TLS   :443 on every IPv4 address, self-signed certificate made at test time, remembers
               the SNI and answers a small HTTP response
         DNS   198.19.0.53:53 UDP and TCP (FakeDns: a fixed zone, every question recorded)
-        echo  UDP :7 and TCP :7007 on every IPv4 address (198.19.0.12 has nothing else)
+        echo  UDP :7 and TCP :7007 on .10 .11 .12 (198.19.0.12 has nothing else)
 
 Addresses are in 198.18.0.0/15 (and documentation IPv6), except 169.254.169.254, the cloud
 metadata address, which is there so that a test can prove it stays unreachable: no packet leaves
@@ -370,10 +370,14 @@ class FakeInternet:
                 serve_in(self.netns, _Server6, ("::", 80), _HttpHandler),
                 serve_in(self.netns, _ThreadingServer, ("0.0.0.0", 443), _TlsHandler,
                          context=context),
-                serve_in(self.netns, _UdpServer, ("0.0.0.0", UDP_ECHO_PORT), _UdpEchoHandler),
                 serve_in(self.netns, _ThreadingServer, ("0.0.0.0", TCP_ECHO_PORT),
                          _TcpEchoHandler),
             ]
+            # UDP bound to each address: a reply must come from the address asked, or NAT on
+            # the daemon's side does not match it to the sandbox's flow.
+            self.servers += [serve_in(self.netns, _UdpServer, (address, UDP_ECHO_PORT),
+                                      _UdpEchoHandler)
+                             for address in (HTTP_ADDRESS, OTHER_ADDRESS, ECHO_ADDRESS)]
         except BaseException:
             self.close()
             raise

@@ -156,7 +156,8 @@ class Daemon:
         # A cgroup subtree of its own, named after the dir (so a restart on workdir finds it).
         config = dict(config or {})
         config.setdefault("cgroup_subtree", os.path.basename(self.dir))
-        # Networking changes the host's netns (nft table, forwarding): only where a test asks.
+        # Networking (an nft table and forwarding in the daemon's namespace) only where a test
+        # asks for it.
         config.setdefault("network", "off")
         record_cgroup_subtree(config["cgroup_subtree"])
         cfg = os.path.join(self.dir, "config.json")

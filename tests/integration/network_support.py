@@ -20,8 +20,9 @@ from netns import Netns
 from support import SANDBOX_PROBE_DIR, json_lines, put_file, put_python_probe
 
 POOL = "198.18.0.0/16"
-DAEMON_CONFIG = {"net_pool": POOL, "dns_upstream": [DNS_ADDRESS]}
+DAEMON_CONFIG = {"network": "auto", "net_pool": POOL, "dns_upstream": [DNS_ADDRESS]}
 CERT = f"{SANDBOX_PROBE_DIR}/cert.pem"
+PROBE = f"{SANDBOX_PROBE_DIR}/egress_probe.py"
 # How long a probe waits for what should be refused (a dropped packet has no answer).
 REFUSAL_WAIT_S = 2
 # Errors of an exchange the firewall stopped: dropped (no answer) or rejected.
@@ -188,13 +189,19 @@ class NetworkTestCase(DaemonTestCase):
     # --- exchanges from inside a sandbox ---
 
     def probe(self, sbx, *args, user="user", wait=REFUSAL_WAIT_S):
-        cmd = " ".join(["python3", f"{SANDBOX_PROBE_DIR}/egress_probe.py", "--timeout",
-                        str(wait), *args])
+        cmd = " ".join(["python3", PROBE, "--timeout", str(wait), *args])
         res = self.api.run(sbx, cmd, user=user, timeout=60)
         lines = json_lines(res)
         if res["exit_code"] != 0 or len(lines) != 1:
             raise AssertionError(f"the probe failed: {res}")
         return lines[0]
+
+    def start_probe(self, sbx, *args, stdout="/dev/null"):
+        """Runs the probe in the background, where it outlives the request; its lines go to the
+        file stdout."""
+        r = self.api.request("POST", f"/v1/sandboxes/{sbx}/commands", {
+            "cmd": " ".join(["python3", PROBE, *args, ">", stdout]), "background": True})
+        self.assertEqual(r.status, 200, r)
 
     def http(self, sbx, target, host=None, path="/", port=80, **kw):
         return self.probe(sbx, "http", target, str(port), host or target, path, **kw)

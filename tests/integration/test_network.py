@@ -16,7 +16,7 @@ from netns import Netns, declaw_leftovers, links, nft_table
 from network_support import (DAEMON_CONFIG, POOL, Listener, NetworkTestCase, greeting_from,
                              host, internet, key_of, sandbox_objects, set_up_world,
                              tear_down_world)
-from support import wait_for
+from support import json_lines, wait_for
 
 ALLOWED_BODY = f"hello from {HTTP_ADDRESS} host=allowed.test\n"
 
@@ -149,7 +149,8 @@ class AlwaysDenied(NetworkTestCase):
         self.assertIsNotNone(greeting_from(internet().netns, HOST_ADDRESS, 8088))
         self.assertIsNotNone(greeting_from(internet().netns, HOST_ADDRESS, 8089))
         controls = len(on_uplink.peers + everywhere.peers)
-        for policy in ({"allow_out": ["ALL_TRAFFIC"]}, {"allow_out": [f"{HOST_ADDRESS}/32"]}):
+        for policy in ({"allow_out": ["ALL_TRAFFIC"]},
+                       {"allow_out": ["allowed.test", f"{HOST_ADDRESS}/32"]}):
             with self.subTest(policy=policy):
                 sbx = self.sandbox_asking_for(policy)
                 if sbx is None:
@@ -167,9 +168,7 @@ class AlwaysDenied(NetworkTestCase):
     def test_another_sandboxs_address_is_unreachable(self):
         target = self.sandbox()
         address = self.info(target)["network"]["address"]
-        r = self.api.request("POST", f"/v1/sandboxes/{target}/commands", {
-            "cmd": "python3 /tmp/declaw-probes/egress_probe.py serve 8000", "background": True})
-        self.assertEqual(r.status, 200, r)
+        self.start_probe(target, "serve", "8000")
         # The control: the server answers inside its own sandbox.
         self.assertTrue(wait_for(lambda: self.tcp(target, address, 8000)["ok"]))
         for policy in ({"allow_out": ["ALL_TRAFFIC"]}, {"allow_out": [f"{address}/32"]}):
@@ -348,7 +347,8 @@ class LivePolicy(NetworkTestCase):
         body = self.set_network(sbx, allow_out=["allowed.test", "blocked.test",
                                                 f"{ECHO_ADDRESS}/32"])
         self.assertEqual(body, self.network(sbx))
-        self.assertEqual(body["allow_out"], ["allowed.test", "blocked.test", f"{ECHO_ADDRESS}/32"])
+        # Entries come back canonical: a /32 is its address.
+        self.assertEqual(body["allow_out"], ["allowed.test", "blocked.test", ECHO_ADDRESS])
         self.assertEqual(self.resolve(sbx, "blocked.test")["addresses"], [HTTP_ADDRESS])
         self.assertServed(self.http(sbx, "blocked.test"))
         self.assertServed(self.http(sbx, HTTP_ADDRESS, "blocked.test"))
@@ -365,6 +365,24 @@ class LivePolicy(NetworkTestCase):
         self.set_network(sbx, allow_out=["allowed.test"])
         self.assertUnreachable(self.tcp(sbx, ECHO_ADDRESS, TCP_ECHO_PORT))
         self.assertNameUnknown(self.resolve(sbx, "echo.test"))
+
+    def test_an_established_connection_keeps_going_when_its_address_is_removed(self):
+        sbx = self.sandbox(network={"allow_out": [f"{ECHO_ADDRESS}/32"]})
+        out, trigger = "/tmp/hold.json", "/tmp/hold.go"
+        self.start_probe(sbx, "hold", ECHO_ADDRESS, str(TCP_ECHO_PORT), trigger, stdout=out)
+
+        def steps():
+            return json_lines(self.api.run(sbx, f"cat {out}"))
+
+        self.assertTrue(wait_for(lambda: len(steps()) >= 1), steps())
+        self.assertEqual(steps()[0], {"op": "hold", "ok": True, "step": "first",
+                                      "reply": "first"})
+        self.set_network(sbx, allow_out=["allowed.test"])
+        self.assertUnreachable(self.tcp(sbx, ECHO_ADDRESS, TCP_ECHO_PORT))
+        self.api.run(sbx, f"touch {trigger}")
+        self.assertTrue(wait_for(lambda: len(steps()) >= 2), steps())
+        self.assertEqual(steps()[1], {"op": "hold", "ok": True, "step": "second",
+                                      "reply": "second"})
 
     def test_a_patch_keeps_the_parts_it_does_not_name(self):
         sbx = self.sandbox(network={"allow_out": ["allowed.test"], "deny_out": ["blocked.test"]})

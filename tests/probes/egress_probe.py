@@ -11,15 +11,20 @@ usage (TIMEOUT, seconds for each step, from --timeout, default 3):
                                                  else not), then GET / with Host: SNI
   egress_probe.py udp TARGET PORT HEX            one datagram; the reply, hex
   egress_probe.py tcp TARGET PORT HEX            connect, send, half-close; all that came back, hex
+  egress_probe.py hold TARGET PORT TRIGGER       on one TCP connection to an echo server: "first"
+                                                 (a line when echoed), then once the file TRIGGER
+                                                 exists (30 s at most) "second" (another line)
   egress_probe.py resolve NAME                   getaddrinfo(NAME): the addresses
   egress_probe.py serve PORT                     a TCP server on every address: "hello from
                                                  sandbox" to each connection (run it in background)
 """
 import errno
 import json
+import os
 import socket
 import ssl
 import sys
+import time
 
 MAX_BODY_SHOWN = 4096
 GAI_ERRORS = {getattr(socket, n): n for n in dir(socket) if n.startswith("EAI_")}
@@ -138,6 +143,30 @@ def tcp(target, port, payload, timeout=3):
         failure("tcp", e)
 
 
+def hold(target, port, trigger, timeout=3):
+    try:
+        with connect(target, int(port), timeout) as s:
+            s.sendall(b"first")
+            report("hold", ok=True, step="first", reply=recv_exact(s, 5).decode())
+            deadline = time.monotonic() + 30
+            while not os.path.exists(trigger) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            s.sendall(b"second")
+            report("hold", ok=True, step="second", reply=recv_exact(s, 6).decode())
+    except OSError as e:
+        failure("hold", e)
+
+
+def recv_exact(s, n):
+    data = b""
+    while len(data) < n:
+        chunk = s.recv(n - len(data))
+        if not chunk:
+            raise ConnectionError(errno.ECONNRESET, "closed early")
+        data += chunk
+    return data
+
+
 def resolve(name, timeout=3):
     try:
         addresses = sorted({a[4][0] for a in socket.getaddrinfo(name, None)})
@@ -171,7 +200,8 @@ def greet_and_close(conn, greeting):
         pass
 
 
-OPS = {"http": http, "tls": tls, "udp": udp, "tcp": tcp, "resolve": resolve, "serve": serve}
+OPS = {"http": http, "tls": tls, "udp": udp, "tcp": tcp, "hold": hold, "resolve": resolve,
+       "serve": serve}
 
 
 def main(argv):
