@@ -44,11 +44,13 @@ def set_up_world():
 
 
 def tear_down_world():
-    if "internet" in world:
-        world.pop("internet").close()
-    if "host" in world:
-        world.pop("host").close()
-    shutil.rmtree(world.pop("tmp", "/nonexistent"), ignore_errors=True)
+    try:
+        if "internet" in world:
+            world.pop("internet").close()
+    finally:
+        if "host" in world:
+            world.pop("host").close()
+        shutil.rmtree(world.pop("tmp", "/nonexistent"), ignore_errors=True)
 
 
 def host():

@@ -36,10 +36,14 @@ def setUpModule():
     require_root()
     require_tools()
     world["tmp"] = tempfile.mkdtemp(prefix="declaw-netsvc-")
-    made = World(world["tmp"])
-    world["made"] = made
-    world["host"], world["sandbox"], world["dns"] = made.host, made.sandbox, made.dns
-    world["harness"] = Harness(world["host"])
+    try:
+        made = World(world["tmp"])
+        world["made"] = made
+        world["host"], world["sandbox"], world["dns"] = made.host, made.sandbox, made.dns
+        world["harness"] = Harness(world["host"])
+    except BaseException:
+        tearDownModule()  # unittest calls it only after a setUpModule that succeeded
+        raise
 
 
 def tearDownModule():
