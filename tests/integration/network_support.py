@@ -23,7 +23,9 @@ POOL = "198.18.0.0/16"
 DAEMON_CONFIG = {"network": "auto", "net_pool": POOL, "dns_upstream": [DNS_ADDRESS]}
 CERT = f"{SANDBOX_PROBE_DIR}/cert.pem"
 PROBE = f"{SANDBOX_PROBE_DIR}/egress_probe.py"
-# How long a probe waits for what should be refused (a dropped packet has no answer).
+# How long a probe waits at each step: for what should work (generous, for a loaded machine),
+# and for what should be refused (a dropped packet has no answer; nothing here is slower).
+WAIT_S = 15
 REFUSAL_WAIT_S = 2
 # Errors of an exchange the firewall stopped: dropped (no answer) or rejected.
 UNREACHABLE = {"ETIMEDOUT", "ECONNREFUSED", "EHOSTUNREACH", "ENETUNREACH", "EPERM", "EACCES"}
@@ -190,7 +192,7 @@ class NetworkTestCase(DaemonTestCase):
 
     # --- exchanges from inside a sandbox ---
 
-    def probe(self, sbx, *args, user="user", wait=REFUSAL_WAIT_S):
+    def probe(self, sbx, *args, user="user", wait=WAIT_S):
         cmd = " ".join(["python3", PROBE, "--timeout", str(wait), *args])
         res = self.api.run(sbx, cmd, user=user, timeout=60)
         lines = json_lines(res)
@@ -202,7 +204,8 @@ class NetworkTestCase(DaemonTestCase):
         """Runs the probe in the background, where it outlives the request; its lines go to the
         file stdout."""
         r = self.api.request("POST", f"/v1/sandboxes/{sbx}/commands", {
-            "cmd": " ".join(["python3", PROBE, *args, ">", stdout]), "background": True})
+            "cmd": " ".join(["python3", PROBE, "--timeout", str(WAIT_S), *args, ">", stdout]),
+            "background": True})
         self.assertEqual(r.status, 200, r)
 
     def http(self, sbx, target, host=None, path="/", port=80, **kw):
@@ -251,7 +254,10 @@ class NetworkTestCase(DaemonTestCase):
             self.assertEqual(result["status"], 403, result)
             self.assertIn(name, result["body"], result)
 
-    def assertUnreachable(self, result):
+    def assertUnreachable(self, exchange, *args, **kwargs):
+        """exchange(*args, **kwargs) (self.tcp, self.udp, ...) fails as the firewall fails it:
+        no answer within REFUSAL_WAIT_S, or a rejection."""
+        result = exchange(*args, wait=REFUSAL_WAIT_S, **kwargs)
         self.assertFalse(result["ok"], result)
         self.assertIn(result["error"], UNREACHABLE, result)
 

@@ -13,8 +13,9 @@ from fake_internet import (A, DNS_ADDRESS, ECHO_ADDRESS, HOST_ADDRESS, HTTP_ADDR
                            UDP_ECHO_PORT)
 from harness import Daemon
 from netns import Netns, declaw_leftovers, links, nft_table
-from network_support import (DAEMON_CONFIG, POOL, Listener, NetworkTestCase, greeting_from,
-                             host, internet, key_of, sandbox_objects, set_up_world,
+from network_support import (DAEMON_CONFIG, POOL, REFUSAL_WAIT_S, UNREACHABLE, Listener,
+                             NetworkTestCase, greeting_from, host, internet, key_of,
+                             sandbox_objects, set_up_world,
                              tear_down_world)
 from support import json_lines, wait_for
 
@@ -133,7 +134,7 @@ class InternetAccess(NetworkTestCase):
         self.assertFalse(net["allow_internet_access"])
         self.assertEqual(net["allow_out"], ["allowed.test"])
         self.assertIsNone(net["interface"])
-        self.assertFalse(self.http(sbx, HTTP_ADDRESS, "allowed.test")["ok"])
+        self.assertFalse(self.http(sbx, HTTP_ADDRESS, "allowed.test", wait=REFUSAL_WAIT_S)["ok"])
 
 
 class AlwaysDenied(NetworkTestCase):
@@ -157,9 +158,9 @@ class AlwaysDenied(NetworkTestCase):
                     continue
                 gateway = self.info(sbx)["network"]["gateway"]
                 before = self.refused(sbx)["firewall_packets"]
-                self.assertUnreachable(self.tcp(sbx, HOST_ADDRESS, 8088))
-                self.assertUnreachable(self.tcp(sbx, HOST_ADDRESS, 8089))
-                self.assertUnreachable(self.tcp(sbx, gateway, 8089))
+                self.assertUnreachable(self.tcp, sbx, HOST_ADDRESS, 8088)
+                self.assertUnreachable(self.tcp, sbx, HOST_ADDRESS, 8089)
+                self.assertUnreachable(self.tcp, sbx, gateway, 8089)
                 self.assertGreater(self.refused(sbx)["firewall_packets"], before)
                 # ... but the DNS stub on the gateway answers.
                 self.assertEqual(self.dns(sbx, gateway, "allowed.test")["rcode"], 0)
@@ -176,7 +177,7 @@ class AlwaysDenied(NetworkTestCase):
                 sbx = self.sandbox_asking_for(policy)
                 if sbx is None:
                     continue
-                self.assertUnreachable(self.tcp(sbx, address, 8000))
+                self.assertUnreachable(self.tcp, sbx, address, 8000)
 
     def test_the_cloud_metadata_address_is_unreachable(self):
         # The control: the fake internet answers on 169.254.169.254, from the daemon's namespace.
@@ -189,12 +190,12 @@ class AlwaysDenied(NetworkTestCase):
                 if sbx is None:
                     continue
                 for user in ("user", "root"):
-                    result = self.http(sbx, METADATA_ADDRESS, user=user)
+                    result = self.http(sbx, METADATA_ADDRESS, user=user, wait=REFUSAL_WAIT_S)
                     if result["ok"]:  # redirected to the proxy, which refuses the address
                         self.assertEqual(result["status"], 403, result)
                     else:
-                        self.assertUnreachable(result)
-                    self.assertUnreachable(self.tcp(sbx, METADATA_ADDRESS, 80, user=user))
+                        self.assertIn(result["error"], UNREACHABLE, result)
+                    self.assertUnreachable(self.tcp, sbx, METADATA_ADDRESS, 80, user=user)
 
     def test_a_name_that_resolves_to_the_metadata_address_gets_nothing(self):
         sbx = self.sandbox(network={"allow_out": ["meta.test"]})
@@ -283,18 +284,18 @@ class DomainPolicy(NetworkTestCase):
         self.assertEchoed(self.tcp(sbx, ECHO_ADDRESS, TCP_ECHO_PORT))
         other = self.sandbox(network={"allow_out": ["198.19.0.10/31"]})  # .10 and .11
         before = self.refused(other)["firewall_packets"]
-        self.assertUnreachable(self.udp(other, ECHO_ADDRESS, UDP_ECHO_PORT))
-        self.assertUnreachable(self.tcp(other, ECHO_ADDRESS, TCP_ECHO_PORT))
+        self.assertUnreachable(self.udp, other, ECHO_ADDRESS, UDP_ECHO_PORT)
+        self.assertUnreachable(self.tcp, other, ECHO_ADDRESS, TCP_ECHO_PORT)
         self.assertGreater(self.refused(other)["firewall_packets"], before)
 
     def test_other_ports_to_an_allowed_name_open_only_once_the_stub_answered_for_it(self):
         sbx = self.sandbox(network={"allow_out": ["echo.test"]})
-        self.assertUnreachable(self.tcp(sbx, ECHO_ADDRESS, TCP_ECHO_PORT))
+        self.assertUnreachable(self.tcp, sbx, ECHO_ADDRESS, TCP_ECHO_PORT)
         self.assertEqual(self.resolve(sbx, "echo.test")["addresses"], [ECHO_ADDRESS])
         self.assertEchoed(self.tcp(sbx, ECHO_ADDRESS, TCP_ECHO_PORT))
         self.assertEchoed(self.udp(sbx, "echo.test", UDP_ECHO_PORT))
         # Another address on the same network stays closed.
-        self.assertUnreachable(self.tcp(sbx, OTHER_ADDRESS, TCP_ECHO_PORT))
+        self.assertUnreachable(self.tcp, sbx, OTHER_ADDRESS, TCP_ECHO_PORT)
 
 
 class Dns(NetworkTestCase):
@@ -329,7 +330,8 @@ class Dns(NetworkTestCase):
         for over_tcp in (False, True):
             with self.subTest(over_tcp=over_tcp):
                 name = f"direct-{os.urandom(4).hex()}-{int(over_tcp)}.test"
-                self.assertIsNone(self.dns(closed, DNS_ADDRESS, name, over_tcp=over_tcp))
+                self.assertIsNone(self.dns(closed, DNS_ADDRESS, name, over_tcp=over_tcp,
+                                           wait=REFUSAL_WAIT_S))
                 self.assertNotIn(name, [q[0] for q in internet().dns.questions()])
                 for sbx in (everything, opened):
                     answer = self.dns(sbx, DNS_ADDRESS, name, over_tcp=over_tcp)
@@ -343,7 +345,7 @@ class LivePolicy(NetworkTestCase):
     def test_a_patch_takes_effect_for_new_connections(self):
         sbx = self.sandbox(network={"allow_out": ["allowed.test"]})
         self.assertNameUnknown(self.resolve(sbx, "blocked.test"))
-        self.assertUnreachable(self.udp(sbx, ECHO_ADDRESS, UDP_ECHO_PORT))
+        self.assertUnreachable(self.udp, sbx, ECHO_ADDRESS, UDP_ECHO_PORT)
         body = self.set_network(sbx, allow_out=["allowed.test", "blocked.test",
                                                 f"{ECHO_ADDRESS}/32"])
         self.assertEqual(body, self.network(sbx))
@@ -355,7 +357,7 @@ class LivePolicy(NetworkTestCase):
         self.assertEchoed(self.udp(sbx, ECHO_ADDRESS, UDP_ECHO_PORT))
         self.set_network(sbx, allow_out=["allowed.test"])
         self.assertRefusedByProxy(self.http(sbx, HTTP_ADDRESS, "blocked.test"), "blocked.test")
-        self.assertUnreachable(self.udp(sbx, ECHO_ADDRESS, UDP_ECHO_PORT))
+        self.assertUnreachable(self.udp, sbx, ECHO_ADDRESS, UDP_ECHO_PORT)
         self.assertServed(self.http(sbx, "allowed.test"), ALLOWED_BODY)
 
     def test_removing_a_name_closes_the_addresses_the_stub_answered_for_it(self):
@@ -363,7 +365,7 @@ class LivePolicy(NetworkTestCase):
         self.assertEqual(self.resolve(sbx, "echo.test")["addresses"], [ECHO_ADDRESS])
         self.assertEchoed(self.tcp(sbx, ECHO_ADDRESS, TCP_ECHO_PORT))
         self.set_network(sbx, allow_out=["allowed.test"])
-        self.assertUnreachable(self.tcp(sbx, ECHO_ADDRESS, TCP_ECHO_PORT))
+        self.assertUnreachable(self.tcp, sbx, ECHO_ADDRESS, TCP_ECHO_PORT)
         self.assertNameUnknown(self.resolve(sbx, "echo.test"))
 
     def test_an_established_connection_keeps_going_when_its_address_is_removed(self):
@@ -378,7 +380,7 @@ class LivePolicy(NetworkTestCase):
         self.assertEqual(steps()[0], {"op": "hold", "ok": True, "step": "first",
                                       "reply": "first"})
         self.set_network(sbx, allow_out=["allowed.test"])
-        self.assertUnreachable(self.tcp(sbx, ECHO_ADDRESS, TCP_ECHO_PORT))
+        self.assertUnreachable(self.tcp, sbx, ECHO_ADDRESS, TCP_ECHO_PORT)
         self.api.run(sbx, f"touch {trigger}")
         self.assertTrue(wait_for(lambda: len(steps()) >= 2), steps())
         self.assertEqual(steps()[1], {"op": "hold", "ok": True, "step": "second",
@@ -395,8 +397,8 @@ class LivePolicy(NetworkTestCase):
         self.assertFalse(self.set_network(sbx, allow_internet_access=False)[
             "allow_internet_access"])
         self.assertFalse(self.info(sbx)["allow_internet_access"])
-        self.assertFalse(self.http(sbx, HTTP_ADDRESS, "allowed.test")["ok"])
-        self.assertUnreachable(self.udp(sbx, ECHO_ADDRESS, UDP_ECHO_PORT))
+        self.assertFalse(self.http(sbx, HTTP_ADDRESS, "allowed.test", wait=REFUSAL_WAIT_S)["ok"])
+        self.assertUnreachable(self.udp, sbx, ECHO_ADDRESS, UDP_ECHO_PORT)
         self.set_network(sbx, allow_internet_access=True)
         self.assertServed(self.http(sbx, HTTP_ADDRESS, "allowed.test"), ALLOWED_BODY)
 
