@@ -4,12 +4,13 @@ what they were asked.
 
     D   uplink0 198.19.0.1/24, 2001:db8:19::1/64; default route via 198.19.0.10 (everything not
      |  veth    local goes to I, so a packet the firewall should have dropped would be answered)
-    I   eth0 198.19.0.10 .11 .12 .53 /24, 169.254.169.254/32, 2001:db8:19::10/64
+    I   eth0 198.19.0.10 .11 .12 .53 .100 .120 /24, 169.254.169.254/32, 2001:db8:19::10/64
         HTTP  :80 on every address (answers with the address reached, the Host and the path)
         TLS   :443 on every IPv4 address, self-signed certificate made at test time, remembers
               the SNI and answers a small HTTP response
         DNS   198.19.0.53:53 UDP and TCP (FakeDns: a fixed zone, every question recorded)
-        echo  UDP :7 and TCP :7007 on .10 .11 .12 (198.19.0.12 has nothing else)
+        echo  UDP :7 on .10 .11 .12, TCP :7007 on every IPv4 address (198.19.0.12 has nothing
+              else; .100 and .120 are for ranges a test configures as private or denied)
 
 Addresses are in 198.18.0.0/15 (and documentation IPv6), except 169.254.169.254, the cloud
 metadata address, which is there so that a test can prove it stays unreachable: no packet leaves
@@ -34,6 +35,7 @@ UPLINK = "uplink0"
 HOST_ADDRESS = "198.19.0.1"
 HTTP_ADDRESS, OTHER_ADDRESS, ECHO_ADDRESS = "198.19.0.10", "198.19.0.11", "198.19.0.12"
 DNS_ADDRESS = "198.19.0.53"
+SPARE_ADDRESSES = ("198.19.0.100", "198.19.0.120")
 METADATA_ADDRESS = "169.254.169.254"
 HTTP_ADDRESS6 = "2001:db8:19::10"
 UDP_ECHO_PORT, TCP_ECHO_PORT = 7, 7007
@@ -390,7 +392,7 @@ class FakeInternet:
         h("ip", "-6", "addr", "add", "2001:db8:19::1/64", "dev", UPLINK, "nodad")
         h("ip", "link", "set", UPLINK, "up")
         h("ip", "route", "add", "default", "via", HTTP_ADDRESS)
-        for address in (HTTP_ADDRESS, OTHER_ADDRESS, ECHO_ADDRESS, DNS_ADDRESS):
+        for address in (HTTP_ADDRESS, OTHER_ADDRESS, ECHO_ADDRESS, DNS_ADDRESS, *SPARE_ADDRESSES):
             i("ip", "addr", "add", f"{address}/24", "dev", "eth0")
         i("ip", "addr", "add", f"{METADATA_ADDRESS}/32", "dev", "eth0")
         i("ip", "-6", "addr", "add", f"{HTTP_ADDRESS6}/64", "dev", "eth0", "nodad")

@@ -9,8 +9,8 @@ import os
 import unittest
 
 from fake_internet import (A, DNS_ADDRESS, ECHO_ADDRESS, HOST_ADDRESS, HTTP_ADDRESS,
-                           METADATA_ADDRESS, NXDOMAIN, OTHER_ADDRESS, REFUSED, TCP_ECHO_PORT, TXT,
-                           UDP_ECHO_PORT)
+                           METADATA_ADDRESS, NXDOMAIN, OTHER_ADDRESS, REFUSED, SPARE_ADDRESSES,
+                           TCP_ECHO_PORT, TXT, UDP_ECHO_PORT)
 from harness import Daemon
 from netns import Netns, declaw_leftovers, links, nft_table
 from network_support import (DAEMON_CONFIG, POOL, REFUSAL_WAIT_S, UNREACHABLE, Listener,
@@ -450,6 +450,37 @@ class Validation(NetworkTestCase):
         self.api.kill(sbx)
         self.assertEqual(self.patch_network(sbx, allow_out=["allowed.test"]).status, 409)
         self.assertEqual(self.patch_network("sbx-000000000000", allow_out=[]).status, 404)
+
+
+class ConfiguredRanges(NetworkTestCase):
+    """private_ranges and always_denied from the config: a private range opens only to an
+    allow_out CIDR inside it, an always-denied one never."""
+
+    PRIVATE, DENIED = SPARE_ADDRESSES
+    daemon_config = dict(DAEMON_CONFIG,
+                         private_ranges=["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16",
+                                         "100.64.0.0/10", "fc00::/7", "198.19.0.96/28"],
+                         always_denied=["0.0.0.0/8", "127.0.0.0/8", "169.254.0.0/16",
+                                        "224.0.0.0/4", "240.0.0.0/4", "::1/128", "fe80::/10",
+                                        "ff00::/8", "198.19.0.112/28"])
+
+    def test_a_private_range_opens_only_to_an_allow_out_cidr_inside_it(self):
+        for policy in ({"allow_out": ["ALL_TRAFFIC"]}, {"allow_out": ["198.19.0.0/24"]}):
+            with self.subTest(policy=policy):
+                sbx = self.sandbox(network=policy)
+                self.assertUnreachable(self.tcp, sbx, self.PRIVATE, TCP_ECHO_PORT)
+                self.assertEchoed(self.tcp(sbx, ECHO_ADDRESS, TCP_ECHO_PORT))
+        for policy in ({"allow_out": [f"{self.PRIVATE}/32"]}, {"allow_out": ["198.19.0.96/28"]}):
+            with self.subTest(policy=policy):
+                sbx = self.sandbox(network=policy)
+                self.assertEchoed(self.tcp(sbx, self.PRIVATE, TCP_ECHO_PORT))
+
+    def test_an_always_denied_range_stays_closed_whatever_the_policy_asks(self):
+        for policy in ({"allow_out": ["ALL_TRAFFIC"]}, {"allow_out": [f"{self.DENIED}/32"]}):
+            with self.subTest(policy=policy):
+                sbx = self.sandbox_asking_for(policy)
+                if sbx is not None:
+                    self.assertUnreachable(self.tcp, sbx, self.DENIED, TCP_ECHO_PORT)
 
 
 class CrashCleanup(unittest.TestCase):
