@@ -15,8 +15,7 @@ from harness import Daemon
 from netns import Netns, declaw_leftovers, links, nft_table
 from network_support import (DAEMON_CONFIG, POOL, REFUSAL_WAIT_S, UNREACHABLE, Listener,
                              NetworkTestCase, greeting_from, host, internet, key_of,
-                             sandbox_objects, set_up_world,
-                             tear_down_world)
+                             sandbox_objects, set_up_world, tear_down_world)
 from support import json_lines, wait_for
 
 ALLOWED_BODY = f"hello from {HTTP_ADDRESS} host=allowed.test\n"
@@ -86,20 +85,14 @@ class InternetAccess(NetworkTestCase):
             self.assertIn(net["interface"], present)
 
     def test_the_host_end_and_the_nft_objects_vanish_on_kill(self):
-        sbx = self.api.create(allow_internet_access=True)
-        killed = False
-        try:
-            net = self.info(sbx)["network"]
-            self.assertEqual(net["interface"], f"dcw{key_of(sbx)}")
-            link = links(host()).get(net["interface"])
-            self.assertIsNotNone(link, "the host end is missing")
-            self.assertIn(net["gateway"], [a["local"] for a in link["addr_info"]])
-            self.assertNotEqual(sandbox_objects(nft_table(host()), sbx), [])
-            self.assertEqual(self.api.kill(sbx).status, 204)
-            killed = True
-        finally:
-            if not killed:
-                self.api.kill(sbx)
+        sbx = self.sandbox()
+        net = self.info(sbx)["network"]
+        self.assertEqual(net["interface"], f"dcw{key_of(sbx)}")
+        link = links(host()).get(net["interface"])
+        self.assertIsNotNone(link, "the host end is missing")
+        self.assertIn(net["gateway"], [a["local"] for a in link["addr_info"]])
+        self.assertNotEqual(sandbox_objects(nft_table(host()), sbx), [])
+        self.assertEqual(self.api.kill(sbx).status, 204)
         self.assertNotIn(net["interface"], links(host()))
         addresses = [a["local"] for l in links(host()).values() for a in l.get("addr_info", [])]
         self.assertNotIn(net["gateway"], addresses)
