@@ -235,6 +235,21 @@ void NetworkHost::setContext(const SandboxNetwork& sandbox, netpolicy::Decider d
   if (sandbox.lease_.v6) by_gateway_[sandbox.lease_.v6->host] = {sandbox.lease_.v6->sandbox, context};
 }
 
+Result<void> NetworkHost::checkAllows(const std::vector<std::string>& allow_out) const {
+  for (size_t i = 0; i < allow_out.size(); ++i) {
+    auto cidr = Cidr::parse(allow_out[i]);
+    if (!cidr) continue;  // a name, a wildcard or ALL_TRAFFIC
+    for (const Cidr& denied : table_.boundaries.always_denied.entries()) {
+      if (denied.contains(*cidr)) {
+        return ErrnoError(EINVAL) << "allow_out[" << i << "] '" << allow_out[i]
+                                  << "': always denied (inside " << denied.toString()
+                                  << "); no policy opens it";
+      }
+    }
+  }
+  return {};
+}
+
 Result<std::shared_ptr<SandboxNetwork>> NetworkHost::reserve(const std::string& sandbox_id,
                                                              const netpolicy::Policy& policy) {
   auto sandbox = std::make_shared<SandboxNetwork>();

@@ -97,6 +97,10 @@ class NetworkHost {
   // table was replaced whole at start).
   static void removeLeftover(const std::string& sandbox_id);
 
+  // EINVAL naming the entry when an allow_out CIDR lies wholly inside what is always denied
+  // (169.254.169.254, the host, the pool): asking for it is a mistake, not a policy.
+  Result<void> checkAllows(const std::vector<std::string>& allow_out) const;
+
   Result<std::shared_ptr<SandboxNetwork>> reserve(const std::string& sandbox_id,
                                                   const netpolicy::Policy& policy);
   // Returns what declaw-init needs to configure eth0.

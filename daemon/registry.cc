@@ -200,6 +200,9 @@ Result<api::SandboxInfo> Registry::createSandbox(const api::Caller& caller,
     return ErrnoError(ENOSYS) << "allow_internet_access: this daemon has no networking ("
                               << parts_.network_off_reason << ")";
   }
+  if (spec.allow_internet_access) {
+    if (auto r = parts_.network->checkAllows(spec.network.allow_out); !r) return r.error();
+  }
   std::optional<uint32_t> id_base;
   std::string id;
   {

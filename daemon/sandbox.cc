@@ -202,6 +202,7 @@ Result<void> Sandbox::updateNetwork(const api::NetworkUpdate& update) {
   auto policy = policyOf(internet, lists);
   if (!policy) return ErrnoError(EINVAL) << policy.error().message;
   if (net_) {
+    if (auto r = network_->checkAllows(lists.allow_out); !r) return r.error();
     if (auto r = network_->update(*net_, *policy); !r) return r.error();
   }
   std::lock_guard lock(mutex_);
