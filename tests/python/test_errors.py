@@ -89,6 +89,8 @@ class ErrorCodeTable(unittest.TestCase):
             "conflict", "sandbox sbx-1 was created without internet access"))
         self.assertIs(type(no_link), declaw.ConflictException)
         self.assertIn("create a new sandbox with allow_internet_access=True", str(no_link))
+        said = "sandbox sbx-1 was created without internet access: create a new sandbox"
+        self.assertEqual(str(exception_from_response(409, error_body("conflict", said))), said)
 
     def test_the_hosted_sdk_names_are_there(self):
         self.assertIs(declaw.SandboxError, declaw.SandboxException)

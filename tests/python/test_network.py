@@ -204,15 +204,18 @@ class RequestsTheSdkSends(unittest.TestCase):
         sbx.update_network(deny_out=[ALL_TRAFFIC])
         sbx.update_network(allow_internet_access=False)
         sbx.update_network(allow_out=[], deny_out=(), allow_internet_access=True)
-        sbx.update_network()
         route = f"/sandboxes/{self.SBX}/network"
         self.assertEqual(self.sent(), [
             ("PATCH", route, {"allow_out": ["example.com"]}),
             ("PATCH", route, {"deny_out": ["0.0.0.0/0"]}),
             ("PATCH", route, {"allow_internet_access": False}),
             ("PATCH", route, {"allow_out": [], "deny_out": [], "allow_internet_access": True}),
-            ("PATCH", route, {}),
         ])
+
+    def test_update_network_with_nothing_to_change_only_reads(self):
+        # The daemon answers an empty PATCH with a 400; nothing to change is a GET.
+        self.assertEqual(self.sandbox().update_network(), network_answer())
+        self.assertEqual(self.sent(), [("GET", f"/sandboxes/{self.SBX}/network", None)])
 
     def test_update_network_refuses_a_bare_string_before_sending(self):
         with self.assertRaises(declaw.InvalidArgumentException) as caught:

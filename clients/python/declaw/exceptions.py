@@ -183,7 +183,8 @@ def exception_from_response(status: int, body: bytes,
         pass
     elif cls is ConflictException and "is paused" in message:
         hint = _HINTS["paused"]
-    elif cls is ConflictException and "internet" in message:
+    elif (cls is ConflictException and "without internet" in message
+          and "create a new sandbox" not in message):
         hint = _HINTS["no_link"]
     elif cls is ConflictException and ("is not running" in message
                                        or message.endswith("No such process")):

@@ -294,7 +294,8 @@ class Sandbox:
         New connections and DNS queries follow the new rules at once; open connections go
         on. `allow_internet_access=False` cuts it off; True works only for a sandbox created
         with internet access (else ConflictException: create a new sandbox). A bad entry is
-        InvalidArgumentException naming it. Returns what get_network() would."""
+        InvalidArgumentException naming it. Returns what get_network() would (with no
+        argument, it is get_network())."""
         body: Dict[str, Any] = {}
         if allow_out is not None:
             body["allow_out"] = network_list(allow_out, "allow_out")
@@ -302,6 +303,8 @@ class Sandbox:
             body["deny_out"] = network_list(deny_out, "deny_out")
         if allow_internet_access is not None:
             body["allow_internet_access"] = bool(allow_internet_access)
+        if not body:
+            return self._get_network(request_timeout)  # the daemon refuses an empty change
         return self._transport.json("PATCH", self._route + "/network", body,
                                     timeout=self._timeout(request_timeout),
                                     sandbox_id=self._sandbox_id)
