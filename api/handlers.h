@@ -53,6 +53,8 @@ Response createSandbox(const Context& ctx);
 Response getSandbox(const Context& ctx);
 Response killSandbox(const Context& ctx);
 Response setSandboxTimeout(const Context& ctx);
+Response getSandboxNetwork(const Context& ctx);
+Response updateSandboxNetwork(const Context& ctx);
 Response runCommand(const Context& ctx);
 Response pauseSandbox(const Context& ctx);
 Response resumeSandbox(const Context& ctx);

@@ -137,6 +137,8 @@ class Daemon:
         # A cgroup subtree of its own, named after the dir (so a restart on workdir finds it).
         config = dict(config or {})
         config.setdefault("cgroup_subtree", os.path.basename(self.dir))
+        # Networking changes the host's netns (nft table, forwarding): only where a test asks.
+        config.setdefault("network", "off")
         record_cgroup_subtree(config["cgroup_subtree"])
         cfg = os.path.join(self.dir, "config.json")
         with open(cfg, "w") as f:
