@@ -274,6 +274,26 @@ class DaemonAnswersAsSpecified(SdkTestCase):
             Call("POST", "/v1/sandboxes", 400, body={"resources": {"memory_mb": 1}}),
             Call("POST", "/v1/sandboxes", 400, body={"lifecycle": {"on_timeout": "hibernate"}}),
             Call("POST", "/v1/sandboxes", 501, body={"allow_internet_access": True}),
+            # Networking is off in test daemons: rules are kept for a sandbox without a link.
+            Call("POST", "/v1/sandboxes", 201, body={
+                "allow_internet_access": False,
+                "network": {"allow_out": ["Example.com", "10.1.0.0/16"], "deny_out": None}}),
+            Call("POST", "/v1/sandboxes", 400, body={
+                "allow_internet_access": False, "network": {"allow_out": ["10.0.0.0/33"]}}),
+            Call("POST", "/v1/sandboxes", 400, body={
+                "allow_internet_access": False, "network": {"egress_proxy": {}}}),
+            Call("POST", "/v1/sandboxes", 501, body={"network": {"deny_out": ["ALL_TRAFFIC"]}}),
+            Call("GET", s + "/network", 200),
+            Call("GET", "/v1/sandboxes/KILLED/network", 200),
+            Call("GET", "/v1/sandboxes/sbx-000000000000/network", 404),
+            Call("PATCH", s + "/network", 200,
+                 body={"allow_out": ["a.example"], "deny_out": ["0.0.0.0/0"]}),
+            Call("PATCH", s + "/network", 200, body={"allow_internet_access": False}),
+            Call("PATCH", s + "/network", 400, body={"allow_out": ["bad..example"]}),
+            Call("PATCH", s + "/network", 400, body={}),
+            Call("PATCH", s + "/network", 409, body={"allow_internet_access": True}),
+            Call("PATCH", "/v1/sandboxes/KILLED/network", 409, body={"deny_out": []}),
+            Call("PATCH", "/v1/sandboxes/sbx-000000000000/network", 404, body={"deny_out": []}),
             Call("GET", s, 200),
             Call("GET", "/v1/sandboxes/sbx-000000000000", 404),
             Call("PATCH", s + "/timeout", 200, body={"timeout": 600}),
@@ -356,7 +376,8 @@ class DaemonAnswersAsSpecified(SdkTestCase):
             Call("DELETE", s + "/files", 204, query={"path": "/tmp/d"}),
             Call("DELETE", s + "/files", 400, query={"path": "/"}),
             Call("DELETE", s + "/files", 404, query={"path": "/tmp/d"}),
-            # Paused: commands, processes and files are refused; info, metrics, timeout work.
+            # Paused: commands, processes and files are refused; info, metrics, timeout and network
+            # work.
             Call("POST", s + "/pause", 200),
             Call("POST", s + "/pause", 200),
             Call("GET", "/v1/sandboxes", 200, query={"state": "paused"}),
@@ -379,6 +400,8 @@ class DaemonAnswersAsSpecified(SdkTestCase):
             Call("GET", s, 200),
             Call("GET", s + "/metrics", 200),
             Call("PATCH", s + "/timeout", 200, body={"timeout": 600}),
+            Call("GET", s + "/network", 200),
+            Call("PATCH", s + "/network", 200, body={"allow_out": []}),
             Call("POST", s + "/resume", 200),
             Call("POST", s + "/resume", 200),
             Call("POST", "/v1/sandboxes/KILLED/pause", 409),

@@ -198,8 +198,8 @@ def exception_from_response(status: int, body: bytes,
 def _explain_not_implemented(message: str) -> str:
     if "internet" in message or "network" in message:
         return ("internet access is off in this declawd: pass allow_internet_access=False, or "
-                "have its networking turned on (\"network\" in its config; GET /v1/health says "
-                "why it is off; docs/operations.md) (" + message + ")")
+                "have its networking turned on (\"network\" in its config, "
+                "docs/operations.md) (" + message + ")")
     if "pause needs cgroups" in message:
         return ("pause and resume need cgroups, and this declawd runs without them "
                 "(\"cgroups\": \"off\" in its config, docs/operations.md) (" + message + ")")
