@@ -180,7 +180,7 @@ class CtlNetworkWithoutALink(CtlCase):
 class CtlNetworkWithALink(CtlCase):
     """A daemon with networking on, in a network namespace of its own."""
 
-    daemon_config = {"net_pool": POOL}
+    daemon_config = {"network": "auto", "net_pool": POOL, "dns_upstream": ["198.19.0.53:53"]}
 
     @classmethod
     def setUpClass(cls):

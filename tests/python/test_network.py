@@ -352,6 +352,11 @@ class NetworkRulesWithoutALink(SdkTestCase):
         with self.assertRaises(declaw.SandboxNotRunningException):
             sbx.update_network(deny_out=[ALL_TRAFFIC])
 
+    def test_health_says_networking_is_off(self):
+        health = self.daemon.client.request("GET", "/v1/health").json()
+        self.assertIs(health["features"]["internet_access"], False)
+        self.assertIsNone(health["network"])
+
     def test_metrics_have_no_network_counters_without_a_link(self):
         metrics = self.create().get_metrics()
         self.assertIsNone(metrics.net_rx_bytes)
@@ -365,7 +370,8 @@ class NetworkRulesWithALink(SdkTestCase):
     """A real daemon with networking on, in a network namespace of its own: sandboxes with
     internet access get an address from the pool and a host-side interface."""
 
-    daemon_config = {"net_pool": POOL}
+    # The upstream is in the tests' "internet" range; nothing here resolves a name through it.
+    daemon_config = {"network": "auto", "net_pool": POOL, "dns_upstream": ["198.19.0.53:53"]}
 
     @classmethod
     def setUpClass(cls):
@@ -381,6 +387,13 @@ class NetworkRulesWithALink(SdkTestCase):
         self.assertRegex(network["interface"], r"^dcw[a-z0-9]{12}$")
         self.assertIsNone(network["address6"])  # no net_pool6 in the config
         self.assertEqual(network["refused"], NO_REFUSALS)
+
+    def test_health_shows_the_configured_network(self):
+        health = self.daemon.client.request("GET", "/v1/health").json()
+        self.assertIs(health["features"]["internet_access"], True)
+        self.assertEqual(health["network"], {"pool": POOL, "pool6": None,
+                                             "dns_upstream": ["198.19.0.53:53"],
+                                             "proxy_port": 3128})
 
     def test_a_sandbox_with_internet_access_gets_an_address_from_the_pool(self):
         sbx = self.create(allow_internet_access=True)
