@@ -4,11 +4,17 @@
 // namespace stands in for the real host (its links, sysctls and ruleset are never touched), a
 // "sandbox" namespace for a sandbox's, and an "internet" namespace holds the far hosts, all in
 // 198.18.0.0/15. The namespaces die with their fds, taking links and tables with them.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "net_test_support.h"
 #include "netpolicy/address_pool.h"
@@ -31,6 +37,11 @@ constexpr uint16_t kHostPort = 8081;
 constexpr uint16_t kProxyPort = 3128;
 // Long enough for a SYN that is answered; a dropped one is never answered.
 constexpr auto kDroppedWait = 1000ms;
+constexpr uint16_t kDiscardPort = 9;
+// More than the refuse chain logs at once, so most of them are over its log limit.
+constexpr int kFlood = 3 * static_cast<int>(kRefusedLogBurst);
+// How long datagrams may take through the veths and the host's chains.
+constexpr auto kDeliveryWait = 3s;
 
 void requireRoot() {
   if (::geteuid() != 0) FAIL("net_plumbing_test must run as root (netns, veth, nftables)");
@@ -97,6 +108,74 @@ void exchange(const UniqueFd& from, const UniqueFd& to, size_t bytes) {
     REQUIRE(n > 0);
     got += static_cast<size_t>(n);
   }
+}
+
+using ms = std::chrono::milliseconds;
+
+// `count` UDP datagrams from inside `netns` to an IPv4 address:port, as fast as they go.
+void sendUdp(const UniqueFd& netns, const std::string& address, uint16_t port, int count) {
+  runIn(netns, [&]() -> Result<void> {
+    sockaddr_in to{};
+    to.sin_family = AF_INET;
+    to.sin_port = htons(port);
+    if (::inet_pton(AF_INET, address.c_str(), &to.sin_addr) != 1) return ErrnoError(EINVAL);
+    UniqueFd s(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+    if (!s) return ErrnoError() << "socket";
+    for (int i = 0; i < count; ++i) {
+      if (::sendto(s.get(), "x", 1, 0, reinterpret_cast<sockaddr*>(&to), sizeof to) != 1) {
+        return ErrnoError() << "sendto " << address;
+      }
+    }
+    return Ok{};
+  });
+}
+
+// A non-blocking UDP socket bound to 0.0.0.0:port inside `netns`.
+UniqueFd bindUdp(const UniqueFd& netns, uint16_t port) {
+  auto sock = inNetns<UniqueFd>(BorrowedFd(netns), [&]() -> Result<UniqueFd> {
+    UniqueFd s(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+    if (!s) return ErrnoError() << "socket";
+    sockaddr_in at{};
+    at.sin_family = AF_INET;
+    at.sin_port = htons(port);
+    if (::bind(s.get(), reinterpret_cast<sockaddr*>(&at), sizeof at) != 0) {
+      return ErrnoError() << "bind udp " << port;
+    }
+    return s;
+  });
+  if (!sock) FAIL(sock.error().describe());
+  return std::move(*sock);
+}
+
+// Datagrams waiting on `s`, read until none is left.
+int drainUdp(const UniqueFd& s) {
+  int n = 0;
+  char buf[64];
+  while (::recv(s.get(), buf, sizeof buf, 0) > 0) ++n;
+  return n;
+}
+
+uint64_t droppedPackets(const UniqueFd& host, const std::string& key) {
+  auto listed = runNftIn(BorrowedFd(host), "list counter inet declaw sbx_" + key + "_dropped");
+  if (!listed) FAIL(listed.error().describe());
+  const auto doc = nlohmann::json::parse(*listed);
+  for (const auto& item : doc["nftables"]) {
+    if (item.contains("counter")) return item["counter"]["packets"].get<uint64_t>();
+  }
+  FAIL("no counter sbx_" << key << "_dropped in " << *listed);
+  return 0;
+}
+
+// The rules' expressions of `chain` in a libnftables JSON document (a plan or a listing).
+std::vector<nlohmann::json> rulesOf(const nlohmann::json& doc, const std::string& chain) {
+  std::vector<nlohmann::json> out;
+  for (const auto& item : doc["nftables"]) {
+    const auto& rule = item.contains("add") ? item["add"] : item;
+    if (rule.contains("rule") && rule["rule"]["chain"] == chain) {
+      out.push_back(rule["rule"]["expr"]);
+    }
+  }
+  return out;
 }
 
 }  // namespace
@@ -330,14 +409,39 @@ TEST_CASE("the sandbox's nftables chains let through what its policy allows, and
   CHECK(connectTcp(sandbox, "198.18.0.5", kDnsPort).valid());
   CHECK(acceptTcp(dns).valid());
 
-  auto counter = runNftIn(BorrowedFd(host), "list counter inet declaw sbx_t7_dropped");
-  REQUIRE(counter.ok());
-  auto doc = nlohmann::json::parse(*counter);
-  uint64_t dropped = 0;
-  for (const auto& item : doc["nftables"]) {
-    if (item.contains("counter")) dropped = item["counter"]["packets"].get<uint64_t>();
+  CHECK(droppedPackets(host, "t7") >= 3);
+
+  // A flood beyond the log limit is dropped and counted to the last packet: the limit decides
+  // only what is logged. The allowed datagram shows the sender works.
+  UniqueFd discard = bindUdp(internet, kDiscardPort);
+  const uint64_t before = droppedPackets(host, "t7");
+  sendUdp(sandbox, "198.19.0.20", kDiscardPort, kFlood);
+  sendUdp(sandbox, "198.19.0.10", kDiscardPort, 1);
+  pollfd arrived{discard.get(), POLLIN, 0};
+  CHECK(::poll(&arrived, 1, static_cast<int>(ms(kDeliveryWait).count())) == 1);
+  uint64_t after = droppedPackets(host, "t7");
+  for (auto deadline = std::chrono::steady_clock::now() + kDeliveryWait;
+       after < before + kFlood && std::chrono::steady_clock::now() < deadline;) {
+    std::this_thread::sleep_for(10ms);
+    after = droppedPackets(host, "t7");
   }
-  CHECK(dropped >= 3);
+  CHECK(after - before == static_cast<uint64_t>(kFlood));
+  CHECK(drainUdp(discard) == 1);
+
+  // Every drop goes through the refuse chain, which the kernel holds as planned: the log line
+  // naming the sandbox, rate limited, then the count and the drop.
+  {
+    auto refuse = runNftIn(BorrowedFd(host), "list chain inet declaw sbx_t7_refuse");
+    REQUIRE(refuse.ok());
+    INFO(*refuse);
+    std::vector<nlohmann::json> held = rulesOf(nlohmann::json::parse(*refuse), "sbx_t7_refuse");
+    CHECK(held == rulesOf(*add, "sbx_t7_refuse"));
+    REQUIRE(held.size() == 2);
+    CHECK(held[0][0]["limit"]["rate"] == kRefusedLogRate);
+    CHECK(held[0][0]["limit"]["burst"] == kRefusedLogBurst);
+    CHECK(held[0][1]["log"]["prefix"] == "declaw sbx-t7 refused: ");
+    CHECK(held[1] == nlohmann::json::parse(R"([{"counter": "sbx_t7_dropped"}, {"drop": null}])"));
+  }
 
   // Removed: the base chain drops a dcw* link without a sandbox chain, allowed or not.
   auto removal = planSandboxRemove("t7");

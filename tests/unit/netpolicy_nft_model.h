@@ -25,6 +25,15 @@ struct NftPacket {
   std::string l4 = "tcp";  // "tcp", "udp" or "icmpv6"
   uint16_t dport = 0;
   std::string ct_state = "new";
+  // Whether every `limit` it meets has run out of tokens (a sandbox sending faster than that).
+  bool over_limit = false;
+};
+
+// What walking the chains did to a packet.
+struct NftTrace {
+  std::string verdict;                // as NftModel::evaluate returns it
+  std::vector<std::string> counters;  // named counters it was counted on, in order
+  std::vector<std::string> logs;      // prefixes of the log lines it produced
 };
 
 class NftModel {
@@ -46,9 +55,12 @@ class NftModel {
   // The verdict of `chain` (and the chains it jumps to) for `packet`: "accept", "drop",
   // "redirect", "masquerade", or "continue" when no rule decides.
   std::string evaluate(const std::string& chain, const NftPacket& packet) const;
+  // The same, with the counters and log statements the packet went through.
+  NftTrace trace(const std::string& chain, const NftPacket& packet) const;
 
  private:
   bool matches(const nlohmann::json& match, const NftPacket& packet) const;
+  std::string walk(const std::string& chain, const NftPacket& packet, NftTrace& trace) const;
 
   bool table_ = false;
   std::map<std::string, std::vector<netpolicy::Cidr>> sets_;

@@ -96,27 +96,27 @@ TEST_CASE("a sandbox with name rules: its chains, in Decider's order") {
   SandboxNet s = testSandbox(config);
   Decider d = deciderFor(config, {"allowed.test", "198.19.1.0/24", "10.1.0.0/16"}, {});
   NftModel m = modelWith(config, s, d);
-  const std::string counter = "counter name sbx_abc123_dropped ";
+  const std::string refuse = "goto sbx_abc123_refuse";
   CHECK(m.renderChain("sbx_abc123_fwd") == Strings{
-                                               "ip saddr != 198.18.0.6 " + counter + "drop",
-                                               "meta nfproto ipv6 " + counter + "drop",
+                                               "ip saddr != 198.18.0.6 " + refuse,
+                                               "meta nfproto ipv6 " + refuse,
                                                "ct state established,related accept",
-                                               "ip daddr @always_denied4 " + counter + "drop",
+                                               "ip daddr @always_denied4 " + refuse,
                                                "ip daddr @sbx_abc123_allowpriv4 accept",
-                                               "ip daddr @private4 " + counter + "drop",
+                                               "ip daddr @private4 " + refuse,
                                                "ip daddr @sbx_abc123_allow4 accept",
                                                "ip daddr @sbx_abc123_resolved4 accept",
-                                               "udp dport 443 " + counter + "drop",
-                                               "ip daddr @sbx_abc123_deny4 " + counter + "drop",
-                                               counter + "drop",
+                                               "udp dport 443 " + refuse,
+                                               "ip daddr @sbx_abc123_deny4 " + refuse,
+                                               refuse,
                                            });
   CHECK(m.renderChain("sbx_abc123_in") == Strings{
-                                              "ip saddr != 198.18.0.6 " + counter + "drop",
-                                              "meta nfproto ipv6 " + counter + "drop",
+                                              "ip saddr != 198.18.0.6 " + refuse,
+                                              "meta nfproto ipv6 " + refuse,
                                               "ip daddr 198.18.0.5 udp dport 53 accept",
                                               "ip daddr 198.18.0.5 tcp dport 53 accept",
                                               "ip daddr 198.18.0.5 tcp dport 3128 accept",
-                                              counter + "drop",
+                                              refuse,
                                           });
   CHECK(m.renderChain("sbx_abc123_nat") == Strings{
                                                "ip daddr @always_denied4 return",
@@ -141,8 +141,100 @@ TEST_CASE("ALL_TRAFFIC fills both families; an address-only policy has no redire
   CHECK(in.front() ==
         "icmpv6 type { nd-neighbor-solicit,nd-neighbor-advert } ip6 hoplimit 255 accept");
   CHECK(std::count(in.begin(), in.end(), "ip6 daddr fd00:dc::5 udp dport 53 accept") == 1);
-  CHECK(std::find(in.begin(), in.end(),
-                  "ip6 saddr != fd00:dc::6 counter name sbx_abc123_dropped drop") != in.end());
+  CHECK(std::find(in.begin(), in.end(), "ip6 saddr != fd00:dc::6 goto sbx_abc123_refuse") !=
+        in.end());
+}
+
+TEST_CASE("a sandbox's refused packets are logged within a rate limit, and all counted") {
+  TableConfig config = testConfig(true);
+  SandboxNet s = testSandbox(config);
+  NftModel m = modelWith(config, s, deciderFor(config, {"allowed.test"}, {}));
+  CHECK(m.renderChain("sbx_abc123_refuse") ==
+        Strings{
+            "limit rate 10/second burst 20 packets "
+            "log prefix \"declaw sbx-abc123 refused: \" level info",
+            "counter name sbx_abc123_dropped drop",
+        });
+  // The limit stands alone in a rule without a verdict: over it, a packet skips only the log.
+  NftPacket refused{"dcwabc123", "eth0", s.lease.v4.sandbox, ipLiteral("198.19.0.20"), "udp", 7};
+  NftTrace under = m.trace("forward", refused);
+  CHECK(under.verdict == "drop");
+  CHECK(under.counters == Strings{"sbx_abc123_dropped"});
+  CHECK(under.logs == Strings{"declaw sbx-abc123 refused: "});
+  refused.over_limit = true;
+  NftTrace over = m.trace("forward", refused);
+  CHECK(over.verdict == "drop");
+  CHECK(over.counters == Strings{"sbx_abc123_dropped"});
+  CHECK(over.logs.empty());
+
+  // The longest key still fits the kernel's prefix limit, with the sandbox id in full.
+  SandboxNet longest = testSandbox(config, "abcdefghijkl");
+  NftModel m2 = modelWith(config, longest, deciderFor(config, {}, {}));
+  const std::string prefix = "declaw sbx-abcdefghijkl refused: ";
+  CHECK(m2.trace("input", {"dcwabcdefghijkl", "", longest.lease.v4.sandbox, longest.lease.v4.host,
+                           "tcp", 22})
+            .logs == Strings{prefix});
+  CHECK(prefix.size() <= kNftLogPrefixMax);
+}
+
+TEST_CASE("no way out of a sandbox's chains drops a packet without counting it") {
+  const std::vector<std::pair<Strings, Strings>> policies = {
+      {{}, {}},
+      {{"allowed.test"}, {}},
+      {{"198.19.1.0/24", "10.1.0.0/16"}, {"ALL_TRAFFIC"}},
+      {{}, {"198.19.0.0/16", "evil.test"}},
+  };
+  TableConfig config = testConfig(true);
+  SandboxNet s = testSandbox(config);
+  const char* sources[] = {"198.18.0.6", "198.18.0.10", "fd00:dc::6", "fd00:dc::a"};
+  const char* destinations[] = {"198.19.0.5", "198.19.1.7",  "10.1.2.3",    "169.254.169.254",
+                                "198.18.0.5", "198.18.0.1",  "2001:db8::1", "fd00:dc::5",
+                                "fe80::1",    "203.0.113.5", "8.8.8.8"};
+  for (const auto& [allow, deny] : policies) {
+    NftModel m = modelWith(config, s, deciderFor(config, allow, deny));
+    // Statically: the sandbox's chains never drop themselves, they go to the refuse chain.
+    for (const char* chain : {"sbx_abc123_fwd", "sbx_abc123_in", "sbx_abc123_nat"}) {
+      for (const std::string& rule : m.renderChain(chain)) {
+        INFO(chain << ": " << rule);
+        CHECK_FALSE(rule.ends_with("drop"));
+        if (rule.find("goto") != std::string::npos) CHECK(rule.ends_with("goto sbx_abc123_refuse"));
+      }
+    }
+    // Dynamically: every packet from the sandbox's veth, under or over the log limit.
+    int drops = 0;
+    int passes = 0;
+    for (const char* hook : {"forward", "input", "prerouting"}) {
+      for (const char* from : sources) {
+        for (const char* to : destinations) {
+          for (const char* l4 : {"tcp", "udp"}) {
+            for (uint16_t port : {uint16_t{53}, uint16_t{443}, kProxyPort}) {
+              for (const char* state : {"new", "established"}) {
+                for (bool over_limit : {false, true}) {
+                  NftPacket p{"dcwabc123", "eth0", ipLiteral(from), ipLiteral(to),
+                              l4,          port,   state,           over_limit};
+                  if (p.saddr.isV4() != p.daddr.isV4()) continue;
+                  NftTrace t = m.trace(hook, p);
+                  INFO(hook << " " << from << " -> " << to << " " << l4 << " " << port << " "
+                            << state << (over_limit ? " over the limit" : "") << ": " << t.verdict);
+                  if (t.verdict == "drop") {
+                    ++drops;
+                    CHECK(t.counters == Strings{"sbx_abc123_dropped"});
+                    CHECK(t.logs.size() == (over_limit ? 0u : 1u));
+                  } else {
+                    ++passes;
+                    CHECK(t.counters.empty());
+                    CHECK(t.logs.empty());
+                  }
+                }
+              }
+            }
+          }
+        }
+      }
+    }
+    CHECK(drops > 0);
+    CHECK(passes > 0);
+  }
 }
 
 TEST_CASE("the firewall's verdict for a new connection is Decider's, for every policy") {
@@ -240,7 +332,8 @@ TEST_CASE("a live policy change leaves the same state as adding the new policy")
   REQUIRE(update.ok());
   changed.apply(*update);
   NftModel fresh = modelWith(config, s, after);
-  for (const char* chain : {"sbx_abc123_fwd", "sbx_abc123_in", "sbx_abc123_nat"}) {
+  for (const char* chain :
+       {"sbx_abc123_fwd", "sbx_abc123_in", "sbx_abc123_nat", "sbx_abc123_refuse"}) {
     CHECK(changed.renderChain(chain) == fresh.renderChain(chain));
   }
   for (const char* set : {"sbx_abc123_allow4", "sbx_abc123_allowpriv4", "sbx_abc123_deny4",
