@@ -1,11 +1,13 @@
 """Runs last (ctest orders it after the other integration tests): after the whole suite, nothing
 of ours may remain on the host: no sandbox processes, no processes in the sandbox uid pool, no
-mounts, no cgroups, no test state directories."""
+mounts, no cgroups, no test state directories, and nothing of declaw's networking in the host's
+own network namespace (test daemons run in namespaces of their own, which must be gone too)."""
 import glob
 import os
 import unittest
 
 from harness import require_root
+from netns import LINK_PREFIX, TABLE, holders_alive, links, nft_tables
 
 POOL_BASE = 1 << 28
 
@@ -78,6 +80,16 @@ class NothingLeftBehind(unittest.TestCase):
 
     def test_no_test_state_directories_remain(self):
         self.assertEqual(glob.glob("/tmp/declaw-test-*"), [])
+
+    def test_the_hosts_network_namespace_has_no_dcw_links(self):
+        self.assertEqual([name for name in links() if name.startswith(LINK_PREFIX)], [])
+
+    def test_the_hosts_network_namespace_has_no_declaw_table(self):
+        self.assertNotIn(TABLE, nft_tables())
+
+    def test_no_test_network_namespace_outlived_its_test(self):
+        # Holders of this build's run only (others may be running theirs on this machine).
+        self.assertEqual(holders_alive(os.environ.get("DECLAW_TEST_CGROUP_LEDGER")), [])
 
 
 if __name__ == "__main__":
