@@ -3,24 +3,21 @@ with `network` are what declawd keeps and `info` shows, each change touches only
 names, a bad entry is declawd's error naming it, internet access cannot be added to a sandbox
 made without it, and ALL_TRAFFIC round-trips.
 
-Nothing here needs a fake internet. Most tests run a daemon with networking off, which touches
-no host network state; sandboxes with rules but no link are made through the API, since
-declawctl refuses rules with --no-internet. Those that need a link run the daemon in a network
-namespace of its own, through harness.Daemon(netns=...); until the harness has that option they
-are skipped, saying so.
+Nothing here needs a fake internet. Every test daemon runs in a network namespace of its own
+(harness.Daemon), so the class with networking on touches nothing of the host's; the other runs
+with networking off, where sandboxes get no link but keep their rules (made through the API,
+since declawctl refuses rules with --no-internet).
 """
-import inspect
 import ipaddress
 import json
 import subprocess
 import unittest
 
-from harness import DECLAWCTL, Daemon
+from harness import DECLAWCTL
 from support import DaemonTestCase
 
 POOL = "198.18.0.0/16"
 NOT_FOUND = rb"^declawctl: sandbox sbx-doesnotexist not found.*\(not_found\)\n$"
-HARNESS_HAS_NETNS = "netns" in inspect.signature(Daemon.__init__).parameters
 
 
 class CtlCase(DaemonTestCase):
@@ -174,18 +171,10 @@ class CtlNetworkWithoutALink(CtlCase):
         self.assertIn("(conflict)", self.fails(1, "network", sbx, "--clear-deny"))
 
 
-@unittest.skipUnless(HARNESS_HAS_NETNS, "needs harness.Daemon(netns=...), which runs declawd in "
-                     "a network namespace of its own so that its links and nftables table "
-                     "touch nothing of the host's")
 class CtlNetworkWithALink(CtlCase):
     """A daemon with networking on, in a network namespace of its own."""
 
     daemon_config = {"network": "auto", "net_pool": POOL, "dns_upstream": ["198.19.0.53:53"]}
-
-    @classmethod
-    def setUpClass(cls):
-        cls.daemon = Daemon(cls.daemon_config, netns=True)
-        cls.api = cls.daemon.client
 
     def assert_linked(self, view):
         pool = ipaddress.ip_network(POOL)

@@ -3,12 +3,10 @@ update_network() send (against a recording fake daemon, no root needed), and wha
 keeps and answers: the rules in their canonical form, partial updates, entries it refuses by name,
 internet access that cannot be added to a sandbox made without it, and ALL_TRAFFIC.
 
-Nothing here needs a fake internet. The real-daemon tests without a link run a daemon with
-networking off, which touches no host network state. Those that need a link (an address from
-the pool) run the daemon in a network namespace of its own, through harness.Daemon(netns=...);
-until the harness has that option they are skipped, saying so.
+Nothing here needs a fake internet. Every test daemon runs in a network namespace of its own
+(harness.Daemon), so the classes with networking on touch nothing of the host's; the others
+run with networking off, where sandboxes get no link but keep their rules.
 """
-import inspect
 import ipaddress
 import json
 import os
@@ -18,7 +16,7 @@ import tempfile
 import threading
 import unittest
 
-from support import Daemon, SdkTestCase
+from support import SdkTestCase
 
 import declaw
 from declaw import ALL_TRAFFIC, Sandbox, SandboxNetworkOpts
@@ -27,7 +25,6 @@ from declaw._transport import Transport
 POOL = "198.18.0.0/16"
 NO_REFUSALS = {"dns": 0, "proxy": 0, "firewall_packets": 0}
 LINK_FIELDS = ("address", "gateway", "address6", "interface")
-HARNESS_HAS_NETNS = "netns" in inspect.signature(Daemon.__init__).parameters
 
 
 def network_answer(**changes):
@@ -363,21 +360,12 @@ class NetworkRulesWithoutALink(SdkTestCase):
         self.assertIsNone(metrics.net_tx_bytes)
 
 
-@unittest.skipUnless(HARNESS_HAS_NETNS, "needs harness.Daemon(netns=...), which runs declawd in "
-                     "a network namespace of its own so that its links and nftables table "
-                     "touch nothing of the host's")
 class NetworkRulesWithALink(SdkTestCase):
     """A real daemon with networking on, in a network namespace of its own: sandboxes with
     internet access get an address from the pool and a host-side interface."""
 
     # The upstream is in the tests' "internet" range; nothing here resolves a name through it.
     daemon_config = {"network": "auto", "net_pool": POOL, "dns_upstream": ["198.19.0.53:53"]}
-
-    @classmethod
-    def setUpClass(cls):
-        cls.daemon = Daemon(cls.daemon_config, netns=True)
-        cls.socket = cls.daemon.socket
-        cls.shared = None
 
     def assert_linked(self, network):
         pool = ipaddress.ip_network(POOL)
