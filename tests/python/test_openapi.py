@@ -477,5 +477,45 @@ class DaemonAnswersAsSpecified(SdkTestCase):
                 self.assertRegex(line, PROMETHEUS_SAMPLE)
 
 
+class LinkedSandboxAnswersAsSpecified(SdkTestCase):
+    """With networking on (in the test daemon's own network namespace), a sandbox with a link:
+    its address fields, traffic counters and the health's network object are strings and
+    integers where the spec says, not only nulls."""
+
+    daemon_config = {"network": "auto", "net_pool": "198.18.0.0/16",
+                     "dns_upstream": ["198.19.0.53:53"]}
+
+    def schema(self, template, method, status="200"):
+        response = resolve(SPEC["paths"][template][method]["responses"][status])
+        return response["content"]["application/json"]["schema"]
+
+    def test_a_linked_sandbox_and_the_health_match_the_spec(self):
+        api = self.daemon.client
+        created = api.request("POST", "/v1/sandboxes", {
+            "network": {"allow_out": ["example.com"], "deny_out": ["ALL_TRAFFIC"]}})
+        self.assertEqual(created.status, 201, created)
+        sbx = created.json()["sandbox_id"]
+        self.addCleanup(api.kill, sbx)
+        s = "/v1/sandboxes/{sandbox_id}"
+        answers = [
+            (self.schema("/v1/health", "get"), api.request("GET", "/v1/health")),
+            (self.schema("/v1/sandboxes", "post", "201"), created),
+            (self.schema(s, "get"), api.request("GET", f"/v1/sandboxes/{sbx}")),
+            (self.schema(s + "/network", "get"),
+             api.request("GET", f"/v1/sandboxes/{sbx}/network")),
+            (self.schema(s + "/network", "patch"),
+             api.request("PATCH", f"/v1/sandboxes/{sbx}/network", {"deny_out": []})),
+            (self.schema(s + "/metrics", "get"),
+             api.request("GET", f"/v1/sandboxes/{sbx}/metrics")),
+        ]
+        for schema, answer in answers:
+            with self.subTest(answer=answer):
+                self.assertEqual(answer.status // 100, 2, answer)
+                self.assertEqual(problems(schema, answer.json(), "body"), [])
+        self.assertIsInstance(answers[0][1].json()["network"]["pool"], str)
+        self.assertIsInstance(answers[3][1].json()["address"], str)
+        self.assertIsInstance(answers[5][1].json()["net_rx_bytes"], int)
+
+
 if __name__ == "__main__":
     unittest.main()
