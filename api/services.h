@@ -4,9 +4,10 @@
 //
 // Errors are Result errors carrying an errno; api/errors.h maps them to HTTP:
 //   ENOENT 404 not_found · EPERM/EACCES 403 forbidden · EINVAL ENOTDIR EISDIR ENAMETOOLONG ELOOP
-//   ENOTEMPTY EXDEV EBADF ENXIO EROFS 400 invalid_argument · EEXIST 409 conflict · ESRCH 409 conflict (sandbox
-//   not running) · ETIMEDOUT 408 timeout · E2BIG EFBIG 413 too_large · EDQUOT EAGAIN ENOMEM 429
-//   rate_limited (over a configured limit; a sandbox at its pids or memory limit) · ENOSPC 507 not_enough_space · ENOSYS 501 not_implemented ·
+//   ENOTEMPTY EXDEV EBADF ENXIO EROFS 400 invalid_argument · EEXIST ENOTCONN 409 conflict ·
+//   ESRCH 409 conflict (sandbox not running) · ETIMEDOUT 408 timeout · E2BIG EFBIG 413 too_large ·
+//   EDQUOT EAGAIN ENOMEM 429 rate_limited (over a configured limit; a sandbox at its pids or
+//   memory limit) · ENOSPC 507 not_enough_space · ENOSYS 501 not_implemented ·
 //   anything else 500 internal.
 #pragma once
 
@@ -252,7 +253,7 @@ class Services {
   virtual Result<SandboxInfo> setTimeout(const Caller& caller, const std::string& id,
                                          uint32_t timeout_s) = 0;
   // The egress policy: PATCH replaces the parts present (validated by the API layer) and takes
-  // effect for new connections; EEXIST (409) turning on internet for a sandbox made without it.
+  // effect for new connections; ENOTCONN (409) turning on internet for a sandbox made without it.
   virtual Result<SandboxInfo> updateNetwork(const Caller& caller, const std::string& id,
                                             const NetworkUpdate& update) = 0;
 

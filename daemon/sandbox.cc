@@ -195,7 +195,7 @@ Result<void> Sandbox::updateNetwork(const api::NetworkUpdate& update) {
     lists.deny_out = update.deny_out.value_or(spec_.network.deny_out);
   }
   if (internet && !net_) {
-    return ErrnoError(EEXIST) << "sandbox " << id_
+    return ErrnoError(ENOTCONN) << "sandbox " << id_
                               << " was created without internet access, which cannot be added "
                                  "later: create a new sandbox with allow_internet_access";
   }

@@ -69,7 +69,7 @@ class Sandbox {
   // view and an SDK) each see their own window.
   Result<api::SandboxMetrics> metrics(pid_t observer);
 
-  // The egress policy (PATCH .../network): EEXIST asking for internet access on a sandbox made
+  // The egress policy (PATCH .../network): ENOTCONN asking for internet access on a sandbox made
   // without it (its netns has no link and its seccomp filter refuses inet sockets).
   Result<void> updateNetwork(const api::NetworkUpdate& update);
   // Bytes over the sandbox's link, {received, sent}; none without internet access.
