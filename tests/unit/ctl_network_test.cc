@@ -10,31 +10,14 @@
 #include "clients/ctl/format.h"
 #include "clients/ctl/network_format.h"
 #include "clients/ctl/requests.h"
+#include "ctl_test_support.h"
 
 using nlohmann::json;
 namespace ctl = declaw::ctl;
+using declaw::ctl::testing::command;
+using declaw::ctl::testing::usageError;
 
 namespace {
-
-ctl::ParsedArgs parse(std::initializer_list<const char*> args) {
-  std::vector<const char*> argv = {"declawctl"};
-  argv.insert(argv.end(), args.begin(), args.end());
-  return ctl::parseCommandLine(static_cast<int>(argv.size()), argv.data());
-}
-
-ctl::CommandLine command(std::initializer_list<const char*> args) {
-  auto parsed = parse(args);
-  INFO(parsed.err);
-  REQUIRE(parsed.command.has_value());
-  return *parsed.command;
-}
-
-std::string usageError(std::initializer_list<const char*> args) {
-  auto parsed = parse(args);
-  REQUIRE_FALSE(parsed.command.has_value());
-  CHECK(parsed.exit_code == ctl::kUsageExitCode);
-  return parsed.err;
-}
 
 json createBody(std::initializer_list<const char*> args) {
   auto line = command(args);
