@@ -11,11 +11,10 @@ import ipaddress
 import json
 import os
 import shutil
-import socket
 import tempfile
-import threading
 import unittest
 
+from fake_http import UnixHttpServer
 from support import SdkTestCase
 
 import declaw
@@ -36,54 +35,25 @@ def network_answer(**changes):
     return answer
 
 
-class RecordingDaemon:
+class RecordingDaemon(UnixHttpServer):
     """An HTTP/1.1 server on a Unix socket that records each request (method, path, JSON body)
     and answers from `answers`: {(method, path): (status, JSON body)}; anything else is a 404."""
 
     def __init__(self, path, answers):
-        self.path = path
         self.answers = answers
         self.requests = []
-        self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.listener.bind(path)
-        self.listener.listen(8)
-        threading.Thread(target=self._serve, daemon=True).start()
+        super().__init__(path, backlog=8)
 
-    def close(self):
-        self.listener.close()
-
-    def _serve(self):
-        while True:
-            try:
-                conn, _ = self.listener.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._connection, args=(conn,), daemon=True).start()
-
-    def _connection(self, conn):
-        reader = conn.makefile("rb")
-        with conn, reader:
-            while True:
-                line = reader.readline()
-                if not line:
-                    return
-                method, target, _ = line.decode().split(" ", 2)
-                length = 0
-                while True:
-                    header = reader.readline().decode().strip()
-                    if not header:
-                        break
-                    name, _, value = header.partition(":")
-                    if name.lower() == "content-length":
-                        length = int(value)
-                raw = reader.read(length)
-                path = target.split("?")[0].removeprefix("/v1")
-                self.requests.append((method, path, json.loads(raw) if raw else None))
-                status, answer = self.answers.get(
-                    (method, path), (404, {"error": {"code": "not_found", "message": path}}))
-                body = json.dumps(answer).encode()
-                conn.sendall(b"HTTP/1.1 %d X\r\nContent-Type: application/json\r\n"
+    def respond(self, request):
+        path = request.path.split("?")[0].removeprefix("/v1")
+        raw = request.body
+        self.requests.append((request.method, path, json.loads(raw) if raw else None))
+        status, answer = self.answers.get(
+            (request.method, path), (404, {"error": {"code": "not_found", "message": path}}))
+        body = json.dumps(answer).encode()
+        request.conn.sendall(b"HTTP/1.1 %d X\r\nContent-Type: application/json\r\n"
                              b"Content-Length: %d\r\n\r\n%s" % (status, len(body), body))
+        return True
 
 
 class RequestsTheSdkSends(unittest.TestCase):
