@@ -3,22 +3,24 @@ accepts, and each connection gets a thread of its own that reads its requests in
 each to the fake's `respond`. What a fake answers, and what it logs, is the fake's own."""
 import socket
 import threading
+from dataclasses import dataclass
+from typing import BinaryIO, Dict
 
 
+@dataclass(eq=False)
 class HttpRequest:
     """One request as read: METHOD, PATH (the request target as sent, query included), HEADERS
     (names in lower case) and BODY (bytes); CONN and READER are its connection, CONN_NO the
     connection's number in the order accepted and REQUEST_NO the request's on that connection."""
 
-    def __init__(self, conn, reader, conn_no, request_no, method, path, headers, body):
-        self.conn = conn
-        self.reader = reader
-        self.conn_no = conn_no
-        self.request_no = request_no
-        self.method = method
-        self.path = path
-        self.headers = headers
-        self.body = body
+    conn: socket.socket
+    reader: BinaryIO
+    conn_no: int
+    request_no: int
+    method: str
+    path: str
+    headers: Dict[str, str]
+    body: bytes
 
 
 def read_head_and_body(reader):
