@@ -428,19 +428,33 @@ TEST_CASE("the sandbox's nftables chains let through what its policy allows, and
   CHECK(after - before == static_cast<uint64_t>(kFlood));
   CHECK(drainUdp(discard) == 1);
 
-  // Every drop goes through the refuse chain, which the kernel holds as planned: the log line
-  // naming the sandbox, rate limited, then the count and the drop.
+  // Every refusal goes through the refuse chain, which the kernel holds as planned: the log
+  // line naming the sandbox, rate limited; the count and a reject for the sandbox's own address;
+  // the count and the drop for any other.
   {
     auto refuse = runNftIn(BorrowedFd(host), "list chain inet declaw sbx_t7_refuse");
     REQUIRE(refuse.ok());
     INFO(*refuse);
     std::vector<nlohmann::json> held = rulesOf(nlohmann::json::parse(*refuse), "sbx_t7_refuse");
     CHECK(held == rulesOf(*add, "sbx_t7_refuse"));
-    REQUIRE(held.size() == 2);
+    REQUIRE(held.size() == 4);
     CHECK(held[0][0]["limit"]["rate"] == kRefusedLogRate);
     CHECK(held[0][0]["limit"]["burst"] == kRefusedLogBurst);
     CHECK(held[0][1]["log"]["prefix"] == "declaw sbx-t7 refused: ");
-    CHECK(held[1] == nlohmann::json::parse(R"([{"counter": "sbx_t7_dropped"}, {"drop": null}])"));
+    const auto from_sandbox = nlohmann::json::parse(
+        R"({"match": {"op": "==", "left": {"payload": {"protocol": "ip", "field": "saddr"}},
+                      "right": "198.18.0.6"}})");
+    const auto tcp = nlohmann::json::parse(
+        R"({"match": {"op": "==", "left": {"meta": {"key": "l4proto"}}, "right": "tcp"}})");
+    const auto counted = nlohmann::json::parse(R"({"counter": "sbx_t7_dropped"})");
+    CHECK(held[1] ==
+          nlohmann::json::array({from_sandbox, tcp, counted,
+                                 nlohmann::json::parse(R"({"reject": {"type": "tcp reset"}})")}));
+    CHECK(held[2] == nlohmann::json::array(
+                         {from_sandbox, counted,
+                          nlohmann::json::parse(
+                              R"({"reject": {"type": "icmpx", "expr": "admin-prohibited"}})")}));
+    CHECK(held[3] == nlohmann::json::parse(R"([{"counter": "sbx_t7_dropped"}, {"drop": null}])"));
   }
 
   // Removed: the base chain drops a dcw* link without a sandbox chain, allowed or not.
