@@ -31,6 +31,9 @@ static_assert(kRefusedLogHead.size() + kMaxSandboxKeyLength + kRefusedLogTail.si
               "the kernel refuses a longer log prefix");
 // The level of the netsvc refusal lines too.
 constexpr std::string_view kRefusedLogLevel = "info";
+// The ICMP error a refused non-TCP packet from the sandbox gets: "communication administratively
+// prohibited" (EHOSTUNREACH for an IPv4 socket, EACCES for an IPv6 one).
+constexpr std::string_view kRefusedIcmpCode = "admin-prohibited";
 
 // The per-sandbox interval sets, by what they hold.
 constexpr std::string_view kAllowSet = "allow";
@@ -80,16 +83,42 @@ json setNameOnly(std::string_view name) {
   return {{"set", {{"family", "inet"}, {"table", kNftTable}, {"name", name}}}};
 }
 
-// Every packet a sandbox's chains drop goes here: counted once, logged within the rate limit.
+// Every packet a sandbox's chains refuse goes here: counted once, logged within the rate limit,
+// rejected when it comes from the sandbox's own address and dropped otherwise.
 json refuse(const Names& n) { return gotoChain(n.refuse()); }
 
 // The refuse chain. The limit is a match, so it sits in a rule of its own that has no verdict:
-// a packet over the limit only skips the log line, and every packet reaches the count and drop.
-void fillRefuseChain(std::vector<json>& cmds, const Names& n) {
+// a packet over the limit only skips the log line, and every packet reaches one of the rules
+// after it, each of which counts it and ends it.
+//
+// Only a packet whose source is the sandbox's own address is answered: the answer then goes back
+// over the sandbox's own veth to the sender, so its connect() or recv() fails at once instead of
+// waiting out a timeout. Any other source is forged (the anti-spoofing rules sent it here), and
+// answering it would have the host send resets or ICMP errors at whoever owns the forged
+// address: those are dropped without a word.
+//
+// TCP gets a reset (connect() fails with ECONNREFUSED, on IPv4 and IPv6 alike) rather than ICMP:
+// the kernel rate-limits the ICMP errors it sends to one address (net.ipv4.icmp_ratelimit,
+// net.ipv6.icmp.ratelimit: about one a second after a short burst), so a client opening
+// connections faster than that would see some of them hang again; a reset is not limited, and is
+// what every client already treats as "nothing serves here, try the next address". Everything
+// else (UDP, ICMP) can only be told by ICMP: admin-prohibited, which says a filter refused it.
+// The kernel itself never answers an ICMP error, a reset, or a broadcast or multicast packet.
+void fillRefuseChain(std::vector<json>& cmds, const SandboxNet& s, const Names& n) {
+  auto rule = [&](std::vector<json> expr) { cmds.push_back(add(ruleObject(n.refuse(), expr))); };
   std::string log_prefix = std::string(kRefusedLogHead) + n.key + std::string(kRefusedLogTail);
-  cmds.push_back(add(ruleObject(n.refuse(), {limitPerSecond(kRefusedLogRate, kRefusedLogBurst),
-                                             kernelLog(log_prefix, kRefusedLogLevel)})));
-  cmds.push_back(add(ruleObject(n.refuse(), {namedCounter(n.counter()), drop()})));
+  json logged = kernelLog(log_prefix, kRefusedLogLevel);
+  rule({limitPerSecond(kRefusedLogRate, kRefusedLogBurst), std::move(logged)});
+  std::vector<const LinkAddresses*> links = {&s.lease.v4};
+  if (s.lease.v6) links.push_back(&*s.lease.v6);
+  for (const LinkAddresses* link : links) {
+    json from_sandbox =
+        match(payload(ipProtocol(link->sandbox.family()), "saddr"), "==", link->sandbox.toString());
+    rule({from_sandbox, match(meta("l4proto"), "==", "tcp"), namedCounter(n.counter()),
+          rejectWithTcpReset()});
+    rule({from_sandbox, namedCounter(n.counter()), rejectWithIcmpx(kRefusedIcmpCode)});
+  }
+  rule({namedCounter(n.counter()), drop()});
 }
 
 json daddrIn(Family f, std::string_view set) {
@@ -323,7 +352,7 @@ Result<nlohmann::json> planSandboxAdd(const TableConfig& config, const SandboxNe
   }
   // The refuse chain before the chains that go to it, and after the counter it uses.
   cmds.push_back(add(chainObject(n.refuse())));
-  fillRefuseChain(cmds, n);
+  fillRefuseChain(cmds, sandbox, n);
   for (const auto& chain : {n.fwd(), n.in(), n.nat()}) cmds.push_back(add(chainObject(chain)));
   fillSandbox(cmds, config, sandbox, n, decider);
   // Last: the vmaps send the veth's traffic to chains that are complete.
@@ -340,7 +369,7 @@ Result<nlohmann::json> planSandboxUpdate(const TableConfig& config, const Sandbo
   std::vector<json> cmds;
   // Addresses resolved under the old policy may name hosts the new one refuses: flushed too.
   for (const auto& set : n.allSets()) cmds.push_back(flush(setNameOnly(set)));
-  // The refuse chain does not depend on the policy: it stays, with its rate limit's state.
+  // The refuse chain depends on the lease, not the policy: it stays, with its rate limit's state.
   for (const auto& chain : {n.fwd(), n.in(), n.nat()}) cmds.push_back(flush(chainObject(chain)));
   fillSandbox(cmds, config, sandbox, n, decider);
   return document(std::move(cmds));

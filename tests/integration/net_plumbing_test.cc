@@ -37,6 +37,9 @@ constexpr uint16_t kHostPort = 8081;
 constexpr uint16_t kProxyPort = 3128;
 // Long enough for a SYN that is answered; a dropped one is never answered.
 constexpr auto kDroppedWait = 1000ms;
+// A refusal from the sandbox's own address is answered at once; this only bounds a test that
+// would otherwise wait out a client's timeout, on a machine however loaded.
+constexpr auto kRefusalWait = 5s;
 constexpr uint16_t kDiscardPort = 9;
 // More than the refuse chain logs at once, so most of them are over its log limit.
 constexpr int kFlood = 3 * static_cast<int>(kRefusedLogBurst);
@@ -398,20 +401,38 @@ TEST_CASE("the sandbox's nftables chains let through what its policy allows, and
   std::string peer;
   CHECK(acceptTcp(far, &peer).valid());
   CHECK(peer == "198.19.0.1");
-  // Not in allow_out: dropped, though the host itself reaches it.
-  CHECK_FALSE(connectTcp(sandbox, "198.19.0.20", kPort, kDroppedWait).valid());
+  // Not in allow_out: refused, though the host itself reaches it. The sandbox is told at once,
+  // a reset for TCP and ICMP admin-prohibited (EHOSTUNREACH) for UDP, instead of waiting out its
+  // timeout; and each refused packet is counted. Something listens on the TCP port, and nothing
+  // on the UDP one would say "port unreachable" (ECONNREFUSED): these answers are the firewall's.
+  const uint64_t before_refusals = droppedPackets(host, "t7");
+  CHECK(connectError(sandbox, "198.19.0.20", kPort, kRefusalWait) == ECONNREFUSED);
+  CHECK(udpReplyError(sandbox, "198.19.0.20", kDiscardPort, kRefusalWait) == EHOSTUNREACH);
+  CHECK(droppedPackets(host, "t7") == before_refusals + 2);
   CHECK(connectTcp(host, "198.19.0.20", kPort).valid());
   CHECK(acceptTcp(far).valid());
   // The host's own addresses: only the DNS port on the gateway.
-  CHECK_FALSE(connectTcp(sandbox, "198.18.0.5", kHostPort, kDroppedWait).valid());
-  CHECK_FALSE(connectTcp(sandbox, "198.19.0.1", kHostPort, kDroppedWait).valid());
+  CHECK(connectError(sandbox, "198.18.0.5", kHostPort, kRefusalWait) == ECONNREFUSED);
+  CHECK(connectError(sandbox, "198.19.0.1", kHostPort, kRefusalWait) == ECONNREFUSED);
+  CHECK(udpReplyError(sandbox, "198.18.0.5", kHostPort, kRefusalWait) == EHOSTUNREACH);
+  CHECK(droppedPackets(host, "t7") == before_refusals + 5);
   CHECK(connectTcp(host, "198.19.0.1", kHostPort).valid());
   CHECK(connectTcp(sandbox, "198.18.0.5", kDnsPort).valid());
   CHECK(acceptTcp(dns).valid());
 
-  CHECK(droppedPackets(host, "t7") >= 3);
+  // A forged source gets no answer: the host would send it to whoever owns that address. Here
+  // the host routes 198.18.9.0/24 back over the sandbox's veth, so that reverse-path filtering
+  // lets the forged SYN reach the chains, and any answer would come back to the sandbox, which
+  // holds the address.
+  shellIn(host, "ip route add 198.18.9.0/24 dev dcwt7", &status);
+  REQUIRE(status == 0);
+  shellIn(sandbox, "ip addr add 198.18.9.9/32 dev eth0", &status);
+  REQUIRE(status == 0);
+  const uint64_t before_forged = droppedPackets(host, "t7");
+  CHECK(connectError(sandbox, "198.19.0.20", kPort, kDroppedWait, "198.18.9.9") == ETIMEDOUT);
+  CHECK(droppedPackets(host, "t7") > before_forged);  // the chains saw it, and counted it
 
-  // A flood beyond the log limit is dropped and counted to the last packet: the limit decides
+  // A flood beyond the log limit is refused and counted to the last packet: the limit decides
   // only what is logged. The allowed datagram shows the sender works.
   UniqueFd discard = bindUdp(internet, kDiscardPort);
   const uint64_t before = droppedPackets(host, "t7");
@@ -428,19 +449,33 @@ TEST_CASE("the sandbox's nftables chains let through what its policy allows, and
   CHECK(after - before == static_cast<uint64_t>(kFlood));
   CHECK(drainUdp(discard) == 1);
 
-  // Every drop goes through the refuse chain, which the kernel holds as planned: the log line
-  // naming the sandbox, rate limited, then the count and the drop.
+  // Every refusal goes through the refuse chain, which the kernel holds as planned: the log
+  // line naming the sandbox, rate limited; the count and a reject for the sandbox's own address;
+  // the count and the drop for any other.
   {
     auto refuse = runNftIn(BorrowedFd(host), "list chain inet declaw sbx_t7_refuse");
     REQUIRE(refuse.ok());
     INFO(*refuse);
     std::vector<nlohmann::json> held = rulesOf(nlohmann::json::parse(*refuse), "sbx_t7_refuse");
     CHECK(held == rulesOf(*add, "sbx_t7_refuse"));
-    REQUIRE(held.size() == 2);
+    REQUIRE(held.size() == 4);
     CHECK(held[0][0]["limit"]["rate"] == kRefusedLogRate);
     CHECK(held[0][0]["limit"]["burst"] == kRefusedLogBurst);
     CHECK(held[0][1]["log"]["prefix"] == "declaw sbx-t7 refused: ");
-    CHECK(held[1] == nlohmann::json::parse(R"([{"counter": "sbx_t7_dropped"}, {"drop": null}])"));
+    const auto from_sandbox = nlohmann::json::parse(
+        R"({"match": {"op": "==", "left": {"payload": {"protocol": "ip", "field": "saddr"}},
+                      "right": "198.18.0.6"}})");
+    const auto tcp = nlohmann::json::parse(
+        R"({"match": {"op": "==", "left": {"meta": {"key": "l4proto"}}, "right": "tcp"}})");
+    const auto counted = nlohmann::json::parse(R"({"counter": "sbx_t7_dropped"})");
+    CHECK(held[1] ==
+          nlohmann::json::array({from_sandbox, tcp, counted,
+                                 nlohmann::json::parse(R"({"reject": {"type": "tcp reset"}})")}));
+    CHECK(held[2] == nlohmann::json::array(
+                         {from_sandbox, counted,
+                          nlohmann::json::parse(
+                              R"({"reject": {"type": "icmpx", "expr": "admin-prohibited"}})")}));
+    CHECK(held[3] == nlohmann::json::parse(R"([{"counter": "sbx_t7_dropped"}, {"drop": null}])"));
   }
 
   // Removed: the base chain drops a dcw* link without a sandbox chain, allowed or not.
@@ -462,4 +497,34 @@ TEST_CASE("the sandbox's nftables chains let through what its policy allows, and
   auto real_links = listLinks("dcwt");
   REQUIRE(real_links.ok());
   CHECK(real_links->empty());
+}
+
+TEST_CASE("a dual-stack sandbox is told of refusals over IPv6 too") {
+  requireRoot();
+  UniqueFd host = newNetns();
+  UniqueFd sandbox = newNetns();
+  const Lease lease = leaseOf(2, true);  // the sandbox is fd00:dc::a, its gateway fd00:dc::9
+  REQUIRE(createIn(host, planFor("t8", lease), sandbox).ok());
+  runIn(sandbox, [&] { return runtime::init::configureNetwork(sandboxConfig(lease)); });
+  TableConfig table;
+  table.pool4 = cidrLiteral("198.18.0.0/16");
+  table.pool6 = cidrLiteral("fd00:dc::/64");
+  table.boundaries = Boundaries::defaults();
+  auto policy = parsePolicy({true, {"2001:db8::1"}, {}});
+  REQUIRE(policy.ok());
+  auto add = planSandboxAdd(table, {"t8", lease}, Decider(*policy, table.boundaries));
+  REQUIRE(add.ok());
+  REQUIRE(applyNftIn(BorrowedFd(host), planTableCreate(table)).ok());
+  auto added = applyNftIn(BorrowedFd(host), *add);
+  INFO((added.ok() ? "" : added.error().describe()));
+  REQUIRE(added.ok());
+  UniqueFd host_service = listenTcp(host, "::", kHostPort);
+  const std::string gateway = lease.v6->host.toString();
+
+  // The host's own address, not its DNS port: a reset for TCP, ICMPv6 admin-prohibited (EACCES
+  // for a UDP socket) for the rest, each counted.
+  const uint64_t before = droppedPackets(host, "t8");
+  CHECK(connectError(sandbox, gateway, kHostPort, kRefusalWait) == ECONNREFUSED);
+  CHECK(udpReplyError(sandbox, gateway, kHostPort, kRefusalWait) == EACCES);
+  CHECK(droppedPackets(host, "t8") == before + 2);
 }

@@ -93,6 +93,16 @@ std::string renderExpr(const json& e) {
     return "log prefix \"" + l["prefix"].get<std::string>() + "\" level " +
            l["level"].get<std::string>();
   }
+  if (e.contains("reject")) {
+    const json& r = e["reject"];
+    if (r["type"] == "tcp reset") {
+      REQUIRE(r.size() == 1);
+      return "reject with tcp reset";
+    }
+    REQUIRE(r.size() == 2);
+    REQUIRE(r["type"] == "icmpx");
+    return "reject with icmpx " + r["expr"].get<std::string>();
+  }
   for (const char* verdict : {"accept", "drop", "return", "masquerade"}) {
     if (e.contains(verdict)) return verdict;
   }
@@ -289,6 +299,9 @@ bool NftModel::matches(const json& m, const NftPacket& p) const {
   }
   if (left.contains("meta")) {
     const std::string key = left["meta"]["key"];
+    if (key == "l4proto") {
+      return judge(true, [&](const json& r) { return r.get<std::string>() == p.l4; });
+    }
     if (key == "nfproto") {
       std::string proto = p.daddr.isV4() ? "ipv4" : "ipv6";
       return judge(true, [&](const json& r) { return r.get<std::string>() == proto; });
@@ -319,6 +332,7 @@ std::string NftModel::walk(const std::string& chain, const NftPacket& p, NftTrac
   REQUIRE(it != chains_.end());
   for (const auto& expr : it->second) {
     std::string verdict;
+    std::string reply;
     bool all_matched = true;
     for (const auto& e : expr) {
       if (e.contains("match")) {
@@ -348,12 +362,19 @@ std::string NftModel::walk(const std::string& chain, const NftPacket& p, NftTrac
         trace.logs.push_back(e["log"]["prefix"]);
       } else if (e.contains("return")) {
         return "return";
+      } else if (e.contains("reject")) {
+        // Ends evaluation as drop does; what it answers is the trace's.
+        verdict = "reject";
+        reply = renderExpr(e).substr(std::string_view("reject with ").size());
       } else {
         verdict = renderExpr(e);
         if (verdict.starts_with("redirect")) verdict = "redirect";
       }
     }
-    if (all_matched && !verdict.empty()) return verdict;
+    if (all_matched && !verdict.empty()) {
+      trace.reply = reply;
+      return verdict;
+    }
   }
   return "continue";
 }
