@@ -276,10 +276,22 @@ class InternetOnTestCase(NetworkTestCase, ProbeAssertions):
         self.assertEqual(sorted(payload for _, payload in recorder.got), sorted(expected),
                          f"{what}: what reached the listener")
 
+    # What the firewall's refusal looks like to the sandbox: its own TCP reset (ECONNREFUSED),
+    # ICMP admin-prohibited (EHOSTUNREACH, EACCES over IPv6), or silence where it drops.
+    FIREWALL_REFUSALS = ("ETIMEDOUT", "ECONNREFUSED", "EHOSTUNREACH", "EACCES")
+
     def assertUnanswered(self, attempts, what):
-        """Every exchange got no answer (a dropped packet has none); sockets were made."""
-        self.assertAttempts(attempts, lambda a: "ok" if a["attempt"] == "socket" else "ETIMEDOUT",
-                            what)
+        """Every exchange failed as the firewall makes it fail; sockets were made. The targets
+        listen on those ports, so a reset or an ICMP error cannot be theirs: the callers also
+        check that nothing reached them."""
+        got = [("ok" if a["ok"] else a["error"]) for a in attempts]
+        self.assertTrue(attempts, f"{what}: no attempt")
+        for attempt, outcome in zip(attempts, got):
+            if attempt["attempt"] == "socket":
+                self.assertEqual(outcome, "ok", f"{what}: {json.dumps(attempts, indent=1)}")
+            else:
+                self.assertIn(outcome, self.FIREWALL_REFUSALS,
+                              f"{what}: {json.dumps(attempts, indent=1)}")
 
     def assertAttempts(self, attempts, expected, what):
         """Each attempt's outcome: expected maps an attempt to "ok" or an errno name."""
