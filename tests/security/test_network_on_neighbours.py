@@ -193,7 +193,7 @@ class DnsChannel(InternetOnTestCase):
                 (reply,) = self.attack(sbx, "dns", gateway, "udp", dns_message(allowed).hex(),
                                        wait=ANSWER_WAIT_S)
                 self.assertTrue(reply["ok"], reply)
-                self.assertIn(allowed, upstream_names())
+                self.assertIn(allowed, upstream_names(), reply)
 
     def test_other_types_classes_and_shapes_are_refused_and_never_forwarded(self):
         sbx = self.sandbox(network=self.POLICIES[0])
