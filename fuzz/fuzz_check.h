@@ -48,7 +48,7 @@ inline std::string show(std::string_view text, size_t max = 200) {
 }  // namespace declaw::fuzz
 
 // FUZZ_CHECK(cond) or FUZZ_CHECK(cond, detail_string)
-#define FUZZ_CHECK(cond, ...)                                                      \
-  do {                                                                             \
+#define FUZZ_CHECK(cond, ...)                                                               \
+  do {                                                                                      \
     if (!(cond)) ::declaw::fuzz::fail(__FILE__, __LINE__, #cond, std::string(__VA_ARGS__)); \
   } while (0)

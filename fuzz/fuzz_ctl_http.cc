@@ -46,7 +46,7 @@ std::vector<std::string_view> pieces(std::string_view data, Split split) {
   std::vector<std::string_view> out;
   Splitter splitter(data);
   while (!data.empty()) {
-    size_t n = split == Split::kWhole ? data.size()
+    size_t n = split == Split::kWhole   ? data.size()
                : split == Split::kBytes ? 1
                                         : std::min(data.size(), splitter.next(17));
     out.push_back(data.substr(0, n));

@@ -107,9 +107,9 @@ void checkPath(std::string_view text) {
   }
   FUZZ_CHECK(!path.ends_with("/.") && !path.ends_with("/.."), show(path));
   std::string again;
-  FUZZ_CHECK(answers("normaliseSandboxPath(normalised)",
-                     [&] { again = api::normaliseSandboxPath(path); }),
-             show(path));
+  FUZZ_CHECK(
+      answers("normaliseSandboxPath(normalised)", [&] { again = api::normaliseSandboxPath(path); }),
+      show(path));
   FUZZ_CHECK(again == path, show(path) + " -> " + show(again));
   // Relative input lands under the home directory.
   if (!text.starts_with('/') && !text.starts_with('~') && text.find("..") == std::string::npos) {
@@ -124,7 +124,9 @@ void checkFilters(std::string_view text) {
   });
   answers("parseStateFilter", [&] {
     for (const std::string& state : api::parseStateFilter({std::string(text)})) {
-      FUZZ_CHECK(state == "creating" || state == "running" || state == "killed", state);
+      FUZZ_CHECK(
+          state == "creating" || state == "running" || state == "paused" || state == "killed",
+          state);
     }
   });
   if (api::isValidSandboxId(text)) FUZZ_CHECK(text.size() == 16 && text.starts_with("sbx-"));

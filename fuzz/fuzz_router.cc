@@ -34,11 +34,11 @@ using declaw::api::Response;
 using declaw::api::testing::FakeServices;
 
 constexpr const char* kServiceMethods[] = {
-    "createSandbox", "getSandbox",    "killSandbox",   "setTimeout",    "runCommand",
-    "pauseSandbox",  "resumeSandbox", "sandboxMetrics", "startProcess", "listProcesses",
-    "getProcess",    "watchProcess",  "waitProcess",   "signalProcess", "writeStdin",
-    "closeStdin",    "resizePty",     "statPath",      "listDir",       "makeDir",
-    "removePath",    "renamePath",    "openForRead",   "openForWrite"};
+    "createSandbox", "getSandbox",    "killSandbox",    "setTimeout",    "runCommand",
+    "pauseSandbox",  "resumeSandbox", "sandboxMetrics", "startProcess",  "listProcesses",
+    "getProcess",    "watchProcess",  "waitProcess",    "signalProcess", "writeStdin",
+    "closeStdin",    "resizePty",     "statPath",       "listDir",       "makeDir",
+    "removePath",    "renamePath",    "openForRead",    "openForWrite"};
 // Pieces read from an event stream: the scripted events end it sooner, unless watchProcess
 // fails or the stream keeps waiting (then it sends keep-alives forever).
 constexpr int kMaxStreamPieces = 16;
@@ -101,8 +101,8 @@ void setUp(FakeServices& services, const Input& in) {
   services.run_result.stdout_data = "out \xff\xfe";
   services.run_result.stderr_data = "err";
   services.file_content = in.request.body;
-  services.entry = {.name = "f\xc3", .path = "/home/user/f\xc3", .type = "symlink",
-                    .symlink_target = "\x80"};
+  services.entry = {
+      .name = "f\xc3", .path = "/home/user/f\xc3", .type = "symlink", .symlink_target = "\x80"};
   services.listing = {services.entry};
   services.process = {.pid = 7, .cmd = "sleep \xff", .user = "user", .cwd = "/home/user"};
   services.processes = {services.process};

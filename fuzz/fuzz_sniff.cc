@@ -87,8 +87,7 @@ void checkDns(std::span<const uint8_t> data) {
   FUZZ_CHECK(!query->name.starts_with('.') && !query->name.ends_with('.'), show(query->name));
   FUZZ_CHECK(query->name.find("..") == std::string::npos, show(query->name));
   for (char c : query->name) {
-    FUZZ_CHECK((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_' ||
-                   c == '.',
+    FUZZ_CHECK((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.',
                show(query->name));
   }
   FUZZ_CHECK(query->question_wire.size() >= 5 &&

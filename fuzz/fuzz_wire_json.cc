@@ -82,8 +82,8 @@ void decodeAll(const nlohmann::json& body, const api::Limits& limits) {
           if (!cmd_optional) FUZZ_CHECK(!spec.cmd.empty());
         });
   }
-  for (auto kind : {api::ProcessKind::kBackground, api::ProcessKind::kStream,
-                    api::ProcessKind::kPty}) {
+  for (auto kind :
+       {api::ProcessKind::kBackground, api::ProcessKind::kStream, api::ProcessKind::kPty}) {
     decodes(
         "parseProcessSpec", [&] { return api::parseProcessSpec(body, limits, kind); },
         [&](const api::ProcessSpec& spec) {

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Writes the binary seeds of fuzz/corpus/: DNS queries, TLS ClientHellos and HTTP request heads
-(fuzz_sniff), and daemon<->init packets (fuzz_protocol). The files are committed; rerun this after
+(fuzz_sniff; fuzz_netsvc gets them too, with upstream DNS responses), and daemon<->init packets
+(fuzz_protocol). The files are committed; rerun this after
 changing the wire formats. The ClientHellos are those of tests/unit/netpolicy_tls_samples.h."""
 
 import pathlib
@@ -12,9 +13,10 @@ CORPUS = HERE / "corpus"
 
 
 def write(target, name, data):
-    path = CORPUS / target / name
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(data)
+    for t in [target] + (["fuzz_netsvc"] if target == "fuzz_sniff" else []):
+        path = CORPUS / t / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
 
 
 # --- fuzz_sniff ---------------------------------------------------------------------------------
@@ -60,6 +62,39 @@ def sniff_seeds():
     write("fuzz_sniff", "http-no-host", b"POST / HTTP/1.0\r\nContent-Length: 0\r\n\r\n")
 
 
+def dns_name(name):
+    return b"".join(bytes([len(l)]) + l.encode() for l in name.split(".") if l) + b"\0"
+
+
+def rr(owner, rtype, rdata, ttl=300):
+    return owner + struct.pack(">HHIH", rtype, 1, ttl, len(rdata)) + rdata
+
+
+def upstream_response(qtype, answers, rcode=0, tc=False, qid=0x1234, name="example.test"):
+    flags = 0x8180 | rcode | (0x0200 if tc else 0)
+    out = struct.pack(">HHHHHH", qid, flags, 1, len(answers), 0, 0)
+    out += dns_name(name) + struct.pack(">HH", qtype, 1)
+    return out + b"".join(answers)
+
+
+def netsvc_seeds():
+    # Answers to the query fuzz_netsvc checks against: id 0x1234, example.test, A or AAAA.
+    q = b"\xc0\x0c"  # a pointer to the question's name
+    write("fuzz_netsvc", "upstream-a", upstream_response(
+        1, [rr(q, 1, bytes([93, 184, 216, 34])), rr(q, 1, bytes([169, 254, 169, 254]), ttl=5)]))
+    write("fuzz_netsvc", "upstream-aaaa", upstream_response(
+        28, [rr(q, 28, bytes.fromhex("20010db8000000000000000000000010"))]))
+    cname = dns_name("cdn.example.net")
+    write("fuzz_netsvc", "upstream-cname", upstream_response(
+        1, [rr(q, 5, cname), rr(dns_name("cdn.example.net"), 1, bytes([198, 18, 0, 10]))]))
+    write("fuzz_netsvc", "upstream-nxdomain", upstream_response(1, [], rcode=3))
+    write("fuzz_netsvc", "upstream-truncated",
+          upstream_response(1, [rr(q, 1, bytes([93, 184, 216, 34]))], tc=True)[:-3])
+    write("fuzz_netsvc", "resolv-conf", b"# generated\nnameserver 192.0.2.53\n"
+          b"nameserver 2001:db8::53 # v6\nnameserver fe80::1%eth0\nsearch example.test\n")
+    write("fuzz_netsvc", "socket-address", b"[2001:db8::1]:5353")
+
+
 # --- fuzz_protocol ------------------------------------------------------------------------------
 # runtime/protocol.h: a type byte, then fields in host (little-endian) order; strings are a u32
 # length and the bytes; string lists a u32 count and the strings.
@@ -93,9 +128,12 @@ def entry(name, path, etype, size, mode, mtime, target=""):
 
 def protocol_seeds():
     bpf = bytes(range(16))  # two sock_filter entries
-    write("fuzz_protocol", "config",
-          u8(1) + s("sbx-0123456789ab") + s("sbx-0123456789ab") + s("base") + u64(1 << 30) +
-          u32(1000) + u32(1000) + s(bpf))
+    config = (u8(1) + s("sbx-0123456789ab") + s("sbx-0123456789ab") + s("base") + u64(1 << 30) +
+              u32(1000) + u32(1000) + s(bpf))
+    write("fuzz_protocol", "config", config + u8(0))
+    write("fuzz_protocol", "config-network",
+          config + u8(1) + s("eth0") + s("198.18.0.2") + u32(30) + s("198.18.0.1") +
+          s("198.18.0.1") + s("fd00:dc::2") + u32(126) + s("fd00:dc::1"))
     write("fuzz_protocol", "spawn",
           u8(2) + u64(7) + strs(["/bin/bash", "-l", "-c", "echo hi"]) +
           strs(["HOME=/home/user", "PATH=/usr/bin"]) + s("/home/user") + u32(1000) + u32(1000) +
@@ -117,4 +155,5 @@ def protocol_seeds():
 
 if __name__ == "__main__":
     sniff_seeds()
+    netsvc_seeds()
     protocol_seeds()

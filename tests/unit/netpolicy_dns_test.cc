@@ -70,7 +70,11 @@ struct Parsed {
 Parsed readBack(const Bytes& response) {
   ns_msg msg;
   REQUIRE(ns_initparse(response.data(), static_cast<int>(response.size()), &msg) == 0);
-  Parsed p{ns_msg_id(msg), ns_msg_getflag(msg, ns_f_rcode), ns_msg_count(msg, ns_s_qd), {}, {}, {}};
+  Parsed p;
+  // ns_msg_id() is `_id + 0`, an int: narrowing it in braces is ill-formed (clang refuses it).
+  p.id = static_cast<uint16_t>(ns_msg_id(msg));
+  p.rcode = ns_msg_getflag(msg, ns_f_rcode);
+  p.qdcount = ns_msg_count(msg, ns_s_qd);
   CHECK(ns_msg_getflag(msg, ns_f_qr) == 1);
   for (int i = 0; i < ns_msg_count(msg, ns_s_an); ++i) {
     ns_rr rr;
