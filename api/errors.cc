@@ -24,7 +24,8 @@ int statusForErrno(int err) {
     case EROFS:  // a read-only part of the sandbox (/usr)
       return kStatusBadRequest;
     case EEXIST:
-    case ESRCH:  // the sandbox is not running
+    case ENOTCONN:  // internet access asked of a sandbox without a network link
+    case ESRCH:     // the sandbox is not running
       return kStatusConflict;
     case ETIMEDOUT:
       return kStatusTimeout;

@@ -29,9 +29,11 @@ using Handler = Response (*)(const Context&);
 
 // A Services error as the ApiError of its errno (services.h table). The message is
 // describe()'s, except for the errnos declawd uses for its own states (not running, paused,
-// finished; over a limit; timed out), whose strerror text ("No such process") would mislead.
+// finished; over a limit; timed out; not built or switched off; without a network link), whose
+// strerror text ("No such process", "Function not implemented") would mislead.
 inline ApiError apiErrorFrom(const Error& error) {
-  const bool own_state = error.code == ESRCH || error.code == EDQUOT || error.code == ETIMEDOUT;
+  const bool own_state = error.code == ESRCH || error.code == EDQUOT || error.code == ETIMEDOUT ||
+                         error.code == ENOSYS || error.code == ENOTCONN;
   return ApiError(statusForErrno(error.code), own_state ? error.message : error.describe());
 }
 template <typename T>
@@ -53,6 +55,8 @@ Response createSandbox(const Context& ctx);
 Response getSandbox(const Context& ctx);
 Response killSandbox(const Context& ctx);
 Response setSandboxTimeout(const Context& ctx);
+Response getSandboxNetwork(const Context& ctx);
+Response updateSandboxNetwork(const Context& ctx);
 Response runCommand(const Context& ctx);
 Response pauseSandbox(const Context& ctx);
 Response resumeSandbox(const Context& ctx);

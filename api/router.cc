@@ -22,6 +22,8 @@ constexpr Route kRoutes[] = {
     {"GET", "/v1/sandboxes/{id}", getSandbox},
     {"DELETE", "/v1/sandboxes/{id}", killSandbox},
     {"PATCH", "/v1/sandboxes/{id}/timeout", setSandboxTimeout},
+    {"GET", "/v1/sandboxes/{id}/network", getSandboxNetwork},
+    {"PATCH", "/v1/sandboxes/{id}/network", updateSandboxNetwork},
     {"POST", "/v1/sandboxes/{id}/pause", pauseSandbox},
     {"POST", "/v1/sandboxes/{id}/resume", resumeSandbox},
     {"GET", "/v1/sandboxes/{id}/metrics", sandboxMetrics},

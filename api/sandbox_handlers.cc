@@ -1,8 +1,9 @@
-// Handlers of /v1/health, /v1/sandboxes[/{id}[/timeout]] and /v1/sandboxes/{id}/commands.
+// Handlers of /v1/health, /v1/sandboxes[/{id}[/timeout|/network|/pause|...]] and /v1/sandboxes/{id}/commands.
 #include <algorithm>
 
 #include "api/handlers.h"
 #include "api/json_fields.h"
+#include "api/network_wire.h"
 #include "api/resource_wire.h"
 #include "api/wire.h"
 
@@ -67,6 +68,17 @@ Response setSandboxTimeout(const Context& ctx) {
   const uint32_t timeout_s = parseTimeoutUpdate(bodyOf(ctx), ctx.limits);
   return jsonResponse(
       kStatusOk, toJson(unwrap(ctx.services.setTimeout(ctx.caller, ctx.sandbox_id, timeout_s))));
+}
+
+Response getSandboxNetwork(const Context& ctx) {
+  return jsonResponse(kStatusOk,
+                      networkView(unwrap(ctx.services.getSandbox(ctx.caller, ctx.sandbox_id))));
+}
+
+Response updateSandboxNetwork(const Context& ctx) {
+  const NetworkUpdate update = parseNetworkUpdate(bodyOf(ctx));
+  return jsonResponse(kStatusOk, networkView(unwrap(
+                                     ctx.services.updateNetwork(ctx.caller, ctx.sandbox_id, update))));
 }
 
 Response pauseSandbox(const Context& ctx) {

@@ -4,9 +4,10 @@
 //
 // Errors are Result errors carrying an errno; api/errors.h maps them to HTTP:
 //   ENOENT 404 not_found · EPERM/EACCES 403 forbidden · EINVAL ENOTDIR EISDIR ENAMETOOLONG ELOOP
-//   ENOTEMPTY EXDEV EBADF ENXIO EROFS 400 invalid_argument · EEXIST 409 conflict · ESRCH 409 conflict (sandbox
-//   not running) · ETIMEDOUT 408 timeout · E2BIG EFBIG 413 too_large · EDQUOT EAGAIN ENOMEM 429
-//   rate_limited (over a configured limit; a sandbox at its pids or memory limit) · ENOSPC 507 not_enough_space · ENOSYS 501 not_implemented ·
+//   ENOTEMPTY EXDEV EBADF ENXIO EROFS 400 invalid_argument · EEXIST ENOTCONN 409 conflict ·
+//   ESRCH 409 conflict (sandbox not running) · ETIMEDOUT 408 timeout · E2BIG EFBIG 413 too_large ·
+//   EDQUOT EAGAIN ENOMEM 429 rate_limited (over a configured limit; a sandbox at its pids or
+//   memory limit) · ENOSPC 507 not_enough_space · ENOSYS 501 not_implemented ·
 //   anything else 500 internal.
 #pragma once
 
@@ -44,12 +45,43 @@ struct Resources {
   uint64_t disk_mb = 0;    // the writable tmpfs holding /, /home/user and /tmp
 };
 
+// A sandbox's egress policy lists, validated, in canonical form and the client's order
+// (netpolicy/policy.h has the semantics).
+struct NetworkLists {
+  std::vector<std::string> allow_out;
+  std::vector<std::string> deny_out;
+};
+
+// PATCH .../network: what is present replaces, what is absent stays.
+struct NetworkUpdate {
+  std::optional<std::vector<std::string>> allow_out;
+  std::optional<std::vector<std::string>> deny_out;
+  std::optional<bool> allow_internet_access;
+};
+
+struct NetworkRefusals {
+  uint64_t dns = 0;               // DNS queries the stub refused
+  uint64_t proxy = 0;             // HTTP/TLS connections the egress proxy refused
+  uint64_t firewall_packets = 0;  // packets the sandbox's nft chains dropped
+};
+
+struct NetworkInfo {
+  NetworkLists lists;
+  // Where the sandbox has a link (internet access); absent otherwise.
+  std::optional<std::string> address;
+  std::optional<std::string> gateway;
+  std::optional<std::string> address6;
+  std::optional<std::string> interface;  // the host end, dcw<key>
+  NetworkRefusals refused;
+};
+
 struct CreateSandboxSpec {
   std::string template_name = "base";
   uint32_t timeout_s = 300;
   StringMap envs;      // default environment of every command
   StringMap metadata;
   bool allow_internet_access = false;
+  NetworkLists network;
   Resources resources;  // filled in by the API layer: what was asked, else the defaults
   std::string on_timeout = "kill";  // lifecycle: "kill" | "pause"
 };
@@ -64,6 +96,7 @@ struct SandboxInfo {
   std::string state;         // "creating" | "running" | "paused" | "killed"
   uid_t owner_uid = 0;
   bool allow_internet_access = false;
+  NetworkInfo network;
   Resources resources;
   std::string on_timeout = "kill";
 };
@@ -187,6 +220,14 @@ struct OpenedFile {
   uint64_t size = 0;
 };
 
+// The daemon's networking, where it is up.
+struct HealthNetwork {
+  std::string pool;
+  std::optional<std::string> pool6;
+  std::vector<std::string> dns_upstream;
+  uint16_t proxy_port = 0;
+};
+
 struct HealthInfo {
   std::string version;
   std::map<std::string, bool> features;  // "user_namespaces", "seccomp", "pidfd", ...
@@ -194,6 +235,7 @@ struct HealthInfo {
   size_t sandboxes_running = 0;
   std::string cgroup;  // "v1" | "v2" | "off": how resources are enforced
   uint64_t leftovers_cleaned = 0;  // sandboxes a previous daemon left, cleaned at start
+  std::optional<HealthNetwork> network;
 };
 
 class Services {
@@ -210,6 +252,10 @@ class Services {
   virtual Result<void> killSandbox(const Caller& caller, const std::string& id) = 0;
   virtual Result<SandboxInfo> setTimeout(const Caller& caller, const std::string& id,
                                          uint32_t timeout_s) = 0;
+  // The egress policy: PATCH replaces the parts present (validated by the API layer) and takes
+  // effect for new connections; ENOTCONN (409) turning on internet for a sandbox made without it.
+  virtual Result<SandboxInfo> updateNetwork(const Caller& caller, const std::string& id,
+                                            const NetworkUpdate& update) = 0;
 
   // Runs in the foreground and returns when the command exits or times out.
   virtual Result<RunResult> runCommand(const Caller& caller, const std::string& id,

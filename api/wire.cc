@@ -5,6 +5,7 @@
 
 #include "api/errors.h"
 #include "api/json_fields.h"
+#include "api/network_wire.h"
 #include "api/paths.h"
 #include "api/resource_wire.h"
 #include "api/text.h"
@@ -27,12 +28,6 @@ StringMapRules metadataRules(const Limits& limits) {
           .keys_are_env_names = false};
 }
 
-void refuseUnbuilt(const nlohmann::json& body, std::string_view name) {
-  if (findField(body, name)) {
-    throw notImplemented("'" + std::string(name) + "' is not supported yet");
-  }
-}
-
 }  // namespace
 
 CreateSandboxSpec parseCreateSandboxSpec(const nlohmann::json& body, const Limits& limits) {
@@ -47,11 +42,12 @@ CreateSandboxSpec parseCreateSandboxSpec(const nlohmann::json& body, const Limit
                                 .value_or(limits.default_sandbox_timeout_s));
   spec.envs = stringMapField(body, "envs", envRules()).value_or(StringMap{});
   spec.metadata = stringMapField(body, "metadata", metadataRules(limits)).value_or(StringMap{});
-  spec.allow_internet_access = boolField(body, "allow_internet_access").value_or(false);
-  if (spec.allow_internet_access) {
-    throw notImplemented("'allow_internet_access': true is not supported yet");
-  }
-  refuseUnbuilt(body, "network");
+  // A client that names an egress policy means the sandbox to have a network: absent
+  // allow_internet_access then defaults to true. An explicit false denies everything.
+  spec.network = parseNetworkLists(body);
+  const nlohmann::json* network = findField(body, "network");
+  spec.allow_internet_access = boolField(body, "allow_internet_access")
+                                   .value_or(network != nullptr && !network->is_null());
   spec.resources = parseResources(body, limits);
   spec.on_timeout = parseLifecycle(body);
   return spec;
@@ -146,6 +142,7 @@ nlohmann::json toJson(const SandboxInfo& info) {
           {"metadata", info.metadata},
           {"envs", info.envs},
           {"allow_internet_access", info.allow_internet_access},
+          {"network", toJson(info.network)},
           {"started_at", formatTime(info.started_at)},
           {"end_at", formatTime(info.end_at)},
           {"owner_uid", info.owner_uid},
@@ -206,12 +203,21 @@ nlohmann::json toJson(const Limits& limits) {
 nlohmann::json toJson(const HealthInfo& health, const Limits& limits) {
   nlohmann::json limits_json = toJson(limits);
   for (const auto& [name, value] : health.limits) limits_json[name] = value;
+  nlohmann::json network = nullptr;
+  if (health.network) {
+    const HealthNetwork& n = *health.network;
+    network = {{"pool", n.pool},
+               {"pool6", n.pool6 ? nlohmann::json(*n.pool6) : nlohmann::json(nullptr)},
+               {"dns_upstream", n.dns_upstream},
+               {"proxy_port", n.proxy_port}};
+  }
   return {{"status", "ok"},
           {"version", health.version},
           {"sandboxes_running", health.sandboxes_running},
           {"cgroup", health.cgroup},
           {"leftovers_cleaned", health.leftovers_cleaned},
           {"features", health.features},
+          {"network", network},
           {"limits", limits_json}};
 }
 

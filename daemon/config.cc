@@ -63,7 +63,26 @@ Result<void> loadConfigFile(const std::string& path, Config& c) {
             read("max_processes", l.max_processes) &&
             read("max_finished_processes", l.max_finished_processes) &&
             read("max_stdin_buffer_bytes", l.max_stdin_buffer_bytes) &&
-            read("max_buffered_output_bytes", l.max_buffered_output_bytes);
+            read("max_buffered_output_bytes", l.max_buffered_output_bytes) &&
+            read("network", c.network) && read("net_pool", c.net_pool) &&
+            read("dns_upstream", c.dns_upstream) && read("proxy_port", c.proxy_port);
+  // Keys whose null means "the default".
+  auto readOptional = [&](const char* key, auto& out) {
+    known.insert(key);
+    auto it = j.find(key);
+    if (it == j.end() || it->is_null()) return true;
+    try {
+      out = it->get<typename std::remove_reference_t<decltype(out)>::value_type>();
+      return true;
+    } catch (const nlohmann::json::exception&) {
+      bad = key;
+      return false;
+    }
+  };
+  std::optional<std::string> pool6;
+  ok = ok && readOptional("net_pool6", pool6) && readOptional("always_denied", c.always_denied) &&
+       readOptional("private_ranges", c.private_ranges);
+  if (pool6) c.net_pool6 = *pool6;
   if (!ok) return PlainError() << "config " << path << ": '" << bad << "' has the wrong type";
   for (auto it = j.begin(); it != j.end(); ++it) {
     if (!known.contains(it.key())) {
@@ -72,6 +91,9 @@ Result<void> loadConfigFile(const std::string& path, Config& c) {
   }
   if (c.cgroups != "auto" && c.cgroups != "off") {
     return PlainError() << "config " << path << ": 'cgroups' must be \"auto\" or \"off\"";
+  }
+  if (c.network != "auto" && c.network != "off") {
+    return PlainError() << "config " << path << ": 'network' must be \"auto\" or \"off\"";
   }
   if (c.cgroup_subtree.empty() || c.cgroup_subtree.find('/') != std::string::npos ||
       c.cgroup_subtree[0] == '.') {

@@ -2,7 +2,9 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "api/services.h"
 #include "common/result.h"
@@ -30,6 +32,18 @@ struct Config {
   std::string cgroup_subtree = "declaw";
 
   uint32_t killed_records_kept = 1000;  // killed sandboxes still listed / shown
+
+  // Networking (docs/network.md). "auto": set up at start; if that fails, declawd runs without
+  // (sandboxes asking for internet access get 501, /v1/health says why). "off": never.
+  std::string network = "auto";
+  std::string net_pool = "10.200.0.0/16";  // one /30 per sandbox
+  std::string net_pool6;                   // empty: no IPv6 inside sandboxes
+  std::vector<std::string> dns_upstream;   // "addr[:port]"; empty: the host's resolv.conf
+  // Replace netpolicy::Boundaries::defaults() when given (the host's addresses and the pools
+  // are always added to always_denied).
+  std::optional<std::vector<std::string>> always_denied;
+  std::optional<std::vector<std::string>> private_ranges;
+  uint16_t proxy_port = 3128;  // the egress proxy, on each sandbox's gateway address
 };
 
 // Reads a JSON config file over the defaults in `config`. Unknown keys are an error, so a typo

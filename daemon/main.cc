@@ -15,6 +15,7 @@
 #include "common/log.h"
 #include "daemon/cgroups.h"
 #include "daemon/config.h"
+#include "daemon/network.h"
 #include "daemon/registry.h"
 #include "daemon/server.h"
 #include "daemon/state_records.h"
@@ -53,6 +54,12 @@ int main(int argc, char** argv) {
   app.add_option("--init", config.init_path, "path of declaw-init");
   app.add_option("--log-level", config.log_level, "trace|debug|info|warn|error")
       ->capture_default_str();
+  std::string net_pool;
+  std::vector<std::string> dns_upstream;
+  app.add_option("--net-pool", net_pool, "IPv4 CIDR for sandbox links (config: net_pool)");
+  app.add_option("--dns-upstream", dns_upstream,
+                 "DNS server for the sandboxes' stub, addr[:port] (repeatable; config: "
+                 "dns_upstream; default: /etc/resolv.conf)");
   CLI11_PARSE(app, argc, argv);
 
   if (!config_file.empty()) {
@@ -60,6 +67,14 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "declawd: %s\n", r.error().describe().c_str());
       return 2;
     }
+  }
+  // Flags win over the config file.
+  if (!net_pool.empty()) config.net_pool = net_pool;
+  if (!dns_upstream.empty()) config.dns_upstream = dns_upstream;
+  auto net_settings = daemon::networkSettingsFrom(config);
+  if (!net_settings) {
+    std::fprintf(stderr, "declawd: %s\n", net_settings.error().describe().c_str());
+    return 2;
   }
   setupLogging(config.log_level);
   // A command that exits without reading its stdin must not kill the daemon with SIGPIPE: a
@@ -98,6 +113,7 @@ int main(int argc, char** argv) {
   }
   size_t cleaned = records.cleanLeftovers([&](const std::string& id) {
     if (cgroups) cgroups->removeLeftover(id);
+    daemon::NetworkHost::removeLeftover(id);
   });
   if (cleaned > 0) log->warn("cleaned up {} sandboxes left by a previous run", cleaned);
 
@@ -108,13 +124,37 @@ int main(int argc, char** argv) {
   }
   UniqueFd devnull(::open("/dev/null", O_RDWR | O_CLOEXEC));
   auto seccomp = runtime::buildSeccompProgram(runtime::SeccompOptions{});
-  if (!seccomp) {
-    log->error("building the seccomp filter: {}", seccomp.error().describe());
+  auto seccomp_inet = runtime::buildSeccompProgram(runtime::SeccompOptions{.allow_inet = true});
+  if (!seccomp || !seccomp_inet) {
+    log->error("building the seccomp filter: {}",
+               (!seccomp ? seccomp : seccomp_inet).error().describe());
     return 1;
   }
 
-  daemon::Registry registry(config, std::move(*init_exe), std::move(devnull), std::move(*seccomp),
-                            records, cgroups.get(), cleaned);
+  // Networking is optional: a host without nftables still runs sandboxes without internet.
+  std::unique_ptr<daemon::NetworkHost> network;
+  std::string network_off_reason = "\"network\": \"off\" in the config";
+  if (config.network == "auto") {
+    auto started = daemon::NetworkHost::start(*net_settings);
+    if (started) {
+      network = std::move(*started);
+    } else {
+      network_off_reason = started.error().describe();
+      log->error("networking is off: {}", network_off_reason);
+    }
+  }
+
+  daemon::RegistryParts parts;
+  parts.init_exe = std::move(*init_exe);
+  parts.devnull = std::move(devnull);
+  parts.seccomp_bpf = std::move(*seccomp);
+  parts.seccomp_inet_bpf = std::move(*seccomp_inet);
+  parts.records = &records;
+  parts.cgroups = cgroups.get();
+  parts.network = network.get();
+  parts.network_off_reason = network_off_reason;
+  parts.leftovers_cleaned = cleaned;
+  daemon::Registry registry(config, std::move(parts));
   api::Router router(registry, config.limits);
   boost::asio::io_context io;
   daemon::Server server(io, router);
@@ -136,6 +176,7 @@ int main(int argc, char** argv) {
   io.run();
 
   registry.shutdown();
+  if (network) network->stop();
   if (cgroups) cgroups->removeSubtree();
   if (!server.drain()) {
     // Connection threads still hold references to the registry and router: leave without

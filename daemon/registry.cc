@@ -82,16 +82,11 @@ Result<void> replyError(const runtime::ReplyWithFds& r) {
 
 }  // namespace
 
-Registry::Registry(const Config& config, UniqueFd init_exe, UniqueFd devnull,
-                   std::vector<uint8_t> seccomp_bpf, StateRecords& records,
-                   const CgroupHost* cgroups, uint64_t leftovers_cleaned)
+Registry::Registry(const Config& config, RegistryParts parts)
     : config_(config),
-      init_exe_(std::move(init_exe)),
-      devnull_(std::move(devnull)),
-      seccomp_bpf_(std::move(seccomp_bpf)),
-      records_(records),
-      cgroups_(cgroups),
-      leftovers_cleaned_(leftovers_cleaned),
+      parts_(std::move(parts)),
+      records_(*parts_.records),
+      cgroups_(parts_.cgroups),
       ids_(config.id_pool_base, config.id_pool_slots) {}
 
 Registry::~Registry() { shutdown(); }
@@ -175,13 +170,14 @@ api::HealthInfo Registry::health() {
   api::HealthInfo h;
   h.version = kVersion;
   h.features["user_namespaces"] = true;
-  h.features["seccomp"] = !seccomp_bpf_.empty();
+  h.features["seccomp"] = !parts_.seccomp_bpf.empty();
   h.features["pidfd"] = true;
-  h.features["internet_access"] = false;
+  h.features["internet_access"] = parts_.network != nullptr;
+  if (parts_.network) h.network = parts_.network->healthInfo();
   h.features["cgroups"] = cgroups_ != nullptr;
   h.features["pause"] = cgroups_ != nullptr;
   h.cgroup = cgroups_ ? cgroups_->version() : "off";
-  h.leftovers_cleaned = leftovers_cleaned_;
+  h.leftovers_cleaned = parts_.leftovers_cleaned;
   const api::Limits& l = config_.limits;
   h.limits = {{"max_json_body_bytes", l.max_json_body_bytes},
               {"max_upload_bytes", l.max_upload_bytes},
@@ -200,6 +196,13 @@ api::HealthInfo Registry::health() {
 
 Result<api::SandboxInfo> Registry::createSandbox(const api::Caller& caller,
                                                  const api::CreateSandboxSpec& spec) {
+  if (spec.allow_internet_access && !parts_.network) {
+    return ErrnoError(ENOSYS) << "allow_internet_access: this daemon has no networking ("
+                              << parts_.network_off_reason << ")";
+  }
+  if (spec.allow_internet_access) {
+    if (auto r = parts_.network->checkAllows(spec.network.allow_out); !r) return r.error();
+  }
   std::optional<uint32_t> id_base;
   std::string id;
   {
@@ -222,10 +225,11 @@ Result<api::SandboxInfo> Registry::createSandbox(const api::Caller& caller,
   start.spec = spec;
   start.owner = caller.uid;
   start.ids = runtime::IdRange{*id_base, IdPool::kSlotSize};
-  start.init_exe_fd = init_exe_.get();
-  start.devnull_fd = devnull_.get();
-  start.seccomp_bpf = &seccomp_bpf_;
+  start.init_exe_fd = parts_.init_exe.get();
+  start.devnull_fd = parts_.devnull.get();
+  start.seccomp_bpf = spec.allow_internet_access ? &parts_.seccomp_inet_bpf : &parts_.seccomp_bpf;
   start.cgroups = cgroups_;
+  start.network = parts_.network;
   start.limits = &config_.limits;
   start.on_launched = [&](pid_t pid, uint64_t ticks) {
     record.init_pid = pid;

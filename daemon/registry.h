@@ -13,6 +13,7 @@
 
 #include "api/services.h"
 #include "daemon/cgroups.h"
+#include "daemon/network.h"
 #include "daemon/config.h"
 #include "daemon/counters.h"
 #include "daemon/id_pool.h"
@@ -21,11 +22,22 @@
 
 namespace declaw::daemon {
 
+// What the daemon prepared at start for the registry to use.
+struct RegistryParts {
+  UniqueFd init_exe;
+  UniqueFd devnull;
+  std::vector<uint8_t> seccomp_bpf;       // for sandboxes without network access
+  std::vector<uint8_t> seccomp_inet_bpf;  // with it: AF_INET/AF_INET6 sockets allowed
+  StateRecords* records = nullptr;
+  const CgroupHost* cgroups = nullptr;  // null: cgroups are off
+  NetworkHost* network = nullptr;       // null: networking is off
+  std::string network_off_reason;       // why, when it is
+  uint64_t leftovers_cleaned = 0;
+};
+
 class Registry : public api::Services {
  public:
-  Registry(const Config& config, UniqueFd init_exe, UniqueFd devnull,
-           std::vector<uint8_t> seccomp_bpf, StateRecords& records, const CgroupHost* cgroups,
-           uint64_t leftovers_cleaned);
+  Registry(const Config& config, RegistryParts parts);
   ~Registry() override;
 
   // Starts the timeout clock.
@@ -41,6 +53,8 @@ class Registry : public api::Services {
   Result<void> killSandbox(const api::Caller& caller, const std::string& id) override;
   Result<api::SandboxInfo> setTimeout(const api::Caller& caller, const std::string& id,
                                       uint32_t timeout_s) override;
+  Result<api::SandboxInfo> updateNetwork(const api::Caller& caller, const std::string& id,
+                                         const api::NetworkUpdate& update) override;
   Result<api::SandboxInfo> pauseSandbox(const api::Caller& caller, const std::string& id) override;
   Result<api::SandboxInfo> resumeSandbox(const api::Caller& caller,
                                          const std::string& id) override;
@@ -100,12 +114,9 @@ class Registry : public api::Services {
   std::string newSandboxId();
 
   const Config& config_;
-  UniqueFd init_exe_;
-  UniqueFd devnull_;
-  std::vector<uint8_t> seccomp_bpf_;
+  RegistryParts parts_;
   StateRecords& records_;
   const CgroupHost* cgroups_;
-  const uint64_t leftovers_cleaned_;
   DaemonCounters counters_;
 
   std::mutex mutex_;

@@ -19,6 +19,14 @@ Result<api::SandboxInfo> Registry::resumeSandbox(const api::Caller& caller, cons
   return (*sbx)->info();
 }
 
+Result<api::SandboxInfo> Registry::updateNetwork(const api::Caller& caller, const std::string& id,
+                                                 const api::NetworkUpdate& update) {
+  auto sbx = findLive(caller, id);
+  if (!sbx) return sbx.error();
+  if (auto r = (*sbx)->updateNetwork(update); !r) return r.error();
+  return (*sbx)->info();
+}
+
 Result<api::SandboxMetrics> Registry::sandboxMetrics(const api::Caller& caller,
                                                      const std::string& id) {
   auto sbx = findLive(caller, id);
@@ -29,7 +37,7 @@ Result<api::SandboxMetrics> Registry::sandboxMetrics(const api::Caller& caller,
 api::DaemonMetrics Registry::daemonMetrics() {
   api::DaemonMetrics m;
   counters_.snapshot(m);
-  m.leftovers_cleaned = leftovers_cleaned_;
+  m.leftovers_cleaned = parts_.leftovers_cleaned;
   std::vector<std::shared_ptr<Sandbox>> live;
   {
     std::lock_guard lock(mutex_);

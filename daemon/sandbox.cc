@@ -31,6 +31,23 @@ constexpr size_t kMaxCpuObservers = 32;
 
 }  // namespace
 
+namespace {
+
+Result<netpolicy::Policy> policyOf(bool internet, const api::NetworkLists& lists) {
+  return netpolicy::parsePolicy({internet, lists.allow_out, lists.deny_out});
+}
+
+// The sandbox's share of the network, or null without internet access.
+Result<std::shared_ptr<SandboxNetwork>> reserveNetwork(const SandboxStart& s) {
+  if (!s.spec.allow_internet_access) return std::shared_ptr<SandboxNetwork>();
+  if (!s.network) return ErrnoError(ENOSYS) << "this daemon has no networking";
+  auto policy = policyOf(true, s.spec.network);
+  if (!policy) return ErrnoError(EINVAL) << policy.error().message;
+  return s.network->reserve(s.id, *policy);
+}
+
+}  // namespace
+
 Result<std::shared_ptr<Sandbox>> Sandbox::start(const SandboxStart& s) {
   auto log = logger("runtime");
   // The cgroup exists before init does, and init joins it before it runs: nothing of the
@@ -47,11 +64,22 @@ Result<std::shared_ptr<Sandbox>> Sandbox::start(const SandboxStart& s) {
     (void)cgroup->killAll();
     if (auto r = cgroup->remove(); !r) log->warn("[{}] cgroup: {}", s.id, r.error().describe());
   };
+  // The link's addresses come first (InitConfig needs them), the link itself once init exists.
+  auto reserved = reserveNetwork(s);
+  if (!reserved) {
+    removeCgroup();
+    return reserved.error();
+  }
+  std::shared_ptr<SandboxNetwork> net = std::move(*reserved);
+  auto releaseNetwork = [&] {
+    if (net) s.network->release(*net);
+  };
   runtime::LaunchSpec launch{s.id, s.ids, s.init_exe_fd, s.devnull_fd, nullptr};
   if (cgroup) launch.before_exec = [&](pid_t pid) { return cgroup->attach(pid); };
   auto launched = runtime::launchInit(launch);
   if (!launched) {
     removeCgroup();
+    releaseNetwork();
     return launched.error();
   }
 
@@ -71,6 +99,8 @@ Result<std::shared_ptr<Sandbox>> Sandbox::start(const SandboxStart& s) {
   sbx->cgroup_ = std::move(cgroup);
   sbx->init_pid_ = launched->pid;
   sbx->pidfd_ = std::move(launched->pidfd);
+  sbx->network_ = s.network;
+  sbx->net_ = net;  // from here on, kill() releases it
   if (s.on_launched) s.on_launched(launched->pid, StateRecords::processStartTicks(launched->pid));
 
   runtime::InitConfig config;
@@ -81,6 +111,14 @@ Result<std::shared_ptr<Sandbox>> Sandbox::start(const SandboxStart& s) {
   config.user_uid = kUserId;
   config.user_gid = kUserId;
   config.seccomp_bpf = *s.seccomp_bpf;
+  if (net) {
+    auto plugged = s.network->plug(*net, launched->pid, sbx->pidfd_.get());
+    if (!plugged) {
+      sbx->kill();
+      return plugged.error();
+    }
+    config.network = *plugged;
+  }
   if (auto r = runtime::InitClient::handshake(launched->control.get(), config, kSetupTimeout); !r) {
     sbx->kill();
     return r.error();
@@ -132,9 +170,53 @@ api::SandboxInfo Sandbox::info() const {
   i.state = killed_ ? "killed" : paused_ ? "paused" : "running";
   i.owner_uid = owner_;
   i.allow_internet_access = spec_.allow_internet_access;
+  i.network = final_network_ ? *final_network_ : networkInfo();
   i.resources = spec_.resources;
   i.on_timeout = spec_.on_timeout;
   return i;
+}
+
+api::NetworkInfo Sandbox::networkInfo() const {
+  api::NetworkInfo n;
+  n.lists = spec_.network;
+  if (net_ && network_) network_->describe(*net_, n);
+  return n;
+}
+
+Result<void> Sandbox::updateNetwork(const api::NetworkUpdate& update) {
+  std::lock_guard update_lock(network_mutex_);
+  bool internet;
+  api::NetworkLists lists;
+  {
+    std::lock_guard lock(mutex_);
+    if (killed_) return ErrnoError(ESRCH) << "sandbox " << id_ << " is not running";
+    internet = update.allow_internet_access.value_or(spec_.allow_internet_access);
+    lists.allow_out = update.allow_out.value_or(spec_.network.allow_out);
+    lists.deny_out = update.deny_out.value_or(spec_.network.deny_out);
+  }
+  if (internet && !net_) {
+    return ErrnoError(ENOTCONN) << "sandbox " << id_
+                              << " was created without internet access, which cannot be added "
+                                 "later: create a new sandbox with allow_internet_access";
+  }
+  auto policy = policyOf(internet, lists);
+  if (!policy) return ErrnoError(EINVAL) << policy.error().message;
+  if (net_) {
+    if (auto r = network_->checkAllows(lists.allow_out); !r) return r.error();
+    if (auto r = network_->update(*net_, *policy); !r) return r.error();
+  }
+  std::lock_guard lock(mutex_);
+  spec_.allow_internet_access = internet;
+  spec_.network = std::move(lists);
+  logger("runtime")->info("[{}] network policy: internet {}, {} allow, {} deny", id_,
+                          internet ? "on" : "off", spec_.network.allow_out.size(),
+                          spec_.network.deny_out.size());
+  return {};
+}
+
+std::optional<std::pair<uint64_t, uint64_t>> Sandbox::netTraffic() {
+  if (!net_ || !network_) return std::nullopt;
+  return network_->traffic(*net_);
 }
 
 bool Sandbox::running() const {
@@ -212,6 +294,10 @@ Result<api::SandboxMetrics> Sandbox::metrics(pid_t observer) {
   {
     std::lock_guard lock(mutex_);
     if (killed_) return ErrnoError(ESRCH) << "sandbox " << id_ << " is not running";
+  }
+  if (auto traffic = netTraffic()) {
+    m.net_rx_bytes = traffic->first;
+    m.net_tx_bytes = traffic->second;
   }
   // The sandbox's root, seen through its init: the one tmpfs that is its disk.
   struct statfs fs {};
@@ -384,6 +470,18 @@ bool Sandbox::kill() {
       logger("runtime")->warn("[{}] cgroup: {}", id_, r.error().describe());
     if (auto r = cgroup_->remove(); !r)
       logger("runtime")->warn("[{}] cgroup: {}", id_, r.error().describe());
+  }
+  if (net_ && network_) {
+    // The last counts stay in the killed sandbox's info; then the link and its rules go.
+    std::unique_lock update_lock(network_mutex_);
+    api::NetworkInfo last;
+    {
+      std::lock_guard lock(mutex_);
+      last = networkInfo();
+    }
+    network_->release(*net_);
+    std::lock_guard lock(mutex_);
+    final_network_ = std::move(last);
   }
   logger("runtime")->info("[{}] killed", id_);
   return true;

@@ -19,6 +19,7 @@
 #include "runtime/init_client.h"
 #include "runtime/launcher.h"
 #include "daemon/cgroups.h"
+#include "daemon/network.h"
 #include "daemon/process_table.h"
 
 namespace declaw::daemon {
@@ -32,6 +33,7 @@ struct SandboxStart {
   int devnull_fd = -1;
   const std::vector<uint8_t>* seccomp_bpf = nullptr;
   const CgroupHost* cgroups = nullptr;   // null: cgroups are off
+  NetworkHost* network = nullptr;        // null: networking is off (no sandbox gets a link)
   const api::Limits* limits = nullptr;  // output caps and buffers, process limits
   std::function<void(pid_t pid, uint64_t start_ticks)> on_launched;  // record before setup runs
 };
@@ -67,6 +69,12 @@ class Sandbox {
   // view and an SDK) each see their own window.
   Result<api::SandboxMetrics> metrics(pid_t observer);
 
+  // The egress policy (PATCH .../network): ENOTCONN asking for internet access on a sandbox made
+  // without it (its netns has no link and its seccomp filter refuses inet sockets).
+  Result<void> updateNetwork(const api::NetworkUpdate& update);
+  // Bytes over the sandbox's link, {received, sent}; none without internet access.
+  std::optional<std::pair<uint64_t, uint64_t>> netTraffic();
+
   // A foreground command: returns when it has finished.
   Result<api::RunResult> run(const api::RunSpec& spec);
   // A background, streamed or PTY process: returns once it runs.
@@ -85,6 +93,8 @@ class Sandbox {
   std::shared_ptr<runtime::InitClient> client() const;
   ProcessPlan planFor(const api::ProcessSpec& spec) const;
   Result<std::shared_ptr<Process>> start(ProcessPlan plan);
+
+  api::NetworkInfo networkInfo() const;  // under mutex_
 
   std::string id_;
   uid_t owner_ = 0;
@@ -115,6 +125,10 @@ class Sandbox {
   api::Clock::time_point killed_at_;
   bool killed_ = false;
   std::shared_ptr<runtime::InitClient> client_;
+  NetworkHost* network_ = nullptr;
+  std::shared_ptr<SandboxNetwork> net_;  // with internet access
+  std::mutex network_mutex_;             // serialises policy updates
+  std::optional<api::NetworkInfo> final_network_;  // the last view, kept at kill
 };
 
 }  // namespace declaw::daemon

@@ -19,9 +19,28 @@ inline json accept() { return {{"accept", nullptr}}; }
 inline json drop() { return {{"drop", nullptr}}; }
 inline json ret() { return {{"return", nullptr}}; }
 inline json jump(std::string_view chain) { return {{"jump", {{"target", chain}}}}; }
+// Unlike jump, the chain does not come back here: its verdict (or its end) is the caller's.
+inline json gotoChain(std::string_view chain) { return {{"goto", {{"target", chain}}}}; }
+// Reject: end evaluation as drop does, and answer the packet's source, with a TCP reset or with
+// the ICMP error `code` of the packet's own family (icmpx: "admin-prohibited" is ICMP type 3
+// code 13 for IPv4 and ICMPv6 type 1 code 1 for IPv6). The shapes are libnftables-json(5)'s
+// REJECT, as nft 1.0.6 lists them.
+inline json rejectWithTcpReset() { return {{"reject", {{"type", "tcp reset"}}}}; }
+inline json rejectWithIcmpx(std::string_view code) {
+  return {{"reject", {{"type", "icmpx"}, {"expr", code}}}};
+}
 inline json masquerade() { return {{"masquerade", nullptr}}; }
 inline json redirectTo(uint16_t port) { return {{"redirect", {{"port", port}}}}; }
 inline json namedCounter(std::string_view name) { return {{"counter", name}}; }
+// A line in the kernel log ("prefix" then the packet's headers) at `level` ("warn", "info").
+inline json kernelLog(std::string_view prefix, std::string_view level) {
+  return {{"log", {{"prefix", prefix}, {"level", level}}}};
+}
+// A token bucket that matches at most `rate` packets per second after a burst of `burst`
+// packets; the packets beyond it do not match, so the rest of that rule does not run for them.
+inline json limitPerSecond(uint32_t rate, uint32_t burst) {
+  return {{"limit", {{"rate", rate}, {"per", "second"}, {"burst", burst}}}};
+}
 inline json vmap(json key, std::string_view map) {
   return {{"vmap", {{"key", std::move(key)}, {"data", "@" + std::string(map)}}}};
 }

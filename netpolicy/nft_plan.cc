@@ -23,6 +23,17 @@ constexpr uint16_t kHttpsPort = 443;
 // Hop limit 255 proves a neighbour discovery packet was not forwarded (RFC 4861 section 7.1.1).
 constexpr int kNdHopLimit = 255;
 constexpr Family kFamilies[] = {Family::kV4, Family::kV6};
+// The log prefix names the sandbox by its id, as the daemon's own log lines do.
+constexpr std::string_view kRefusedLogHead = "declaw sbx-";
+constexpr std::string_view kRefusedLogTail = " refused: ";
+static_assert(kRefusedLogHead.size() + kMaxSandboxKeyLength + kRefusedLogTail.size() <=
+                  kNftLogPrefixMax,
+              "the kernel refuses a longer log prefix");
+// The level of the netsvc refusal lines too.
+constexpr std::string_view kRefusedLogLevel = "info";
+// The ICMP error a refused non-TCP packet from the sandbox gets: "communication administratively
+// prohibited" (EHOSTUNREACH for an IPv4 socket, EACCES for an IPv6 one).
+constexpr std::string_view kRefusedIcmpCode = "admin-prohibited";
 
 // The per-sandbox interval sets, by what they hold.
 constexpr std::string_view kAllowSet = "allow";
@@ -41,11 +52,13 @@ json established() { return json::array({"established", "related"}); }
 
 // The names of one sandbox's objects.
 struct Names {
+  std::string key;
   std::string ifname;
   std::string prefix;  // "sbx_<key>"
   std::string fwd() const { return prefix + "_fwd"; }
   std::string in() const { return prefix + "_in"; }
   std::string nat() const { return prefix + "_nat"; }
+  std::string refuse() const { return prefix + "_refuse"; }
   std::string counter() const { return prefix + "_dropped"; }
   std::string set(std::string_view kind, Family f) const {
     return prefix + "_" + familySet(kind, f);
@@ -63,11 +76,49 @@ struct Names {
 Result<Names> namesFor(std::string_view key) {
   auto ifname = hostIfName(key);
   if (!ifname) return ifname.error();
-  return Names{std::move(*ifname), "sbx_" + std::string(key)};
+  return Names{std::string(key), std::move(*ifname), "sbx_" + std::string(key)};
 }
 
 json setNameOnly(std::string_view name) {
   return {{"set", {{"family", "inet"}, {"table", kNftTable}, {"name", name}}}};
+}
+
+// Every packet a sandbox's chains refuse goes here: counted once, logged within the rate limit,
+// rejected when it comes from the sandbox's own address and dropped otherwise.
+json refuse(const Names& n) { return gotoChain(n.refuse()); }
+
+// The refuse chain. The limit is a match, so it sits in a rule of its own that has no verdict:
+// a packet over the limit only skips the log line, and every packet reaches one of the rules
+// after it, each of which counts it and ends it.
+//
+// Only a packet whose source is the sandbox's own address is answered: the answer then goes back
+// over the sandbox's own veth to the sender, so its connect() or recv() fails at once instead of
+// waiting out a timeout. Any other source is forged (the anti-spoofing rules sent it here), and
+// answering it would have the host send resets or ICMP errors at whoever owns the forged
+// address: those are dropped without a word.
+//
+// TCP gets a reset (connect() fails with ECONNREFUSED, on IPv4 and IPv6 alike) rather than ICMP:
+// the kernel rate-limits the ICMP errors it sends to one address (net.ipv4.icmp_ratelimit,
+// net.ipv6.icmp.ratelimit: about one a second after a short burst), so a client opening
+// connections faster than that would see some of them hang again; a reset is not limited, and is
+// what every client already treats as "nothing serves here, try the next address". Everything
+// else (UDP, ICMP) can only be told by ICMP: admin-prohibited, which says a filter refused it.
+// The kernel itself never answers an ICMP error, a reset, or a broadcast or multicast packet.
+void fillRefuseChain(std::vector<json>& cmds, const SandboxNet& s, const Names& n) {
+  auto rule = [&](std::vector<json> expr) { cmds.push_back(add(ruleObject(n.refuse(), expr))); };
+  std::string log_prefix = std::string(kRefusedLogHead) + n.key + std::string(kRefusedLogTail);
+  json logged = kernelLog(log_prefix, kRefusedLogLevel);
+  rule({limitPerSecond(kRefusedLogRate, kRefusedLogBurst), std::move(logged)});
+  std::vector<const LinkAddresses*> links = {&s.lease.v4};
+  if (s.lease.v6) links.push_back(&*s.lease.v6);
+  for (const LinkAddresses* link : links) {
+    json from_sandbox =
+        match(payload(ipProtocol(link->sandbox.family()), "saddr"), "==", link->sandbox.toString());
+    rule({from_sandbox, match(meta("l4proto"), "==", "tcp"), namedCounter(n.counter()),
+          rejectWithTcpReset()});
+    rule({from_sandbox, namedCounter(n.counter()), rejectWithIcmpx(kRefusedIcmpCode)});
+  }
+  rule({namedCounter(n.counter()), drop()});
 }
 
 json daddrIn(Family f, std::string_view set) {
@@ -98,16 +149,13 @@ std::vector<Family> familiesOf(const SandboxNet& s) {
 // Drops packets whose source is not the sandbox's address; IPv6 entirely when it has none.
 void addAntiSpoof(std::vector<json>& cmds, const std::string& chain, const SandboxNet& s,
                   const Names& n) {
-  cmds.push_back(
-      add(ruleObject(chain, {match(payload("ip", "saddr"), "!=", s.lease.v4.sandbox.toString()),
-                             namedCounter(n.counter()), drop()})));
+  cmds.push_back(add(ruleObject(
+      chain, {match(payload("ip", "saddr"), "!=", s.lease.v4.sandbox.toString()), refuse(n)})));
   if (s.lease.v6) {
-    cmds.push_back(
-        add(ruleObject(chain, {match(payload("ip6", "saddr"), "!=", s.lease.v6->sandbox.toString()),
-                               namedCounter(n.counter()), drop()})));
-  } else {
     cmds.push_back(add(ruleObject(
-        chain, {match(meta("nfproto"), "==", "ipv6"), namedCounter(n.counter()), drop()})));
+        chain, {match(payload("ip6", "saddr"), "!=", s.lease.v6->sandbox.toString()), refuse(n)})));
+  } else {
+    cmds.push_back(add(ruleObject(chain, {match(meta("nfproto"), "==", "ipv6"), refuse(n)})));
   }
 }
 
@@ -115,9 +163,9 @@ void addForwardRules(std::vector<json>& cmds, const SandboxNet& s, const Names& 
                      const Policy& policy) {
   const std::string chain = n.fwd();
   auto rule = [&](std::vector<json> expr) { cmds.push_back(add(ruleObject(chain, expr))); };
-  auto dropped = [&](json m) { rule({std::move(m), namedCounter(n.counter()), drop()}); };
+  auto dropped = [&](json m) { rule({std::move(m), refuse(n)}); };
   if (!policy.internet) {
-    rule({namedCounter(n.counter()), drop()});
+    rule({refuse(n)});
     return;
   }
   addAntiSpoof(cmds, chain, s, n);
@@ -136,7 +184,7 @@ void addForwardRules(std::vector<json>& cmds, const SandboxNet& s, const Names& 
   if (policy.defaultAllow()) {
     rule({accept()});
   } else {
-    rule({namedCounter(n.counter()), drop()});
+    rule({refuse(n)});
   }
 }
 
@@ -165,7 +213,7 @@ void addInputRules(std::vector<json>& cmds, const TableConfig& config, const San
       }
     }
   }
-  rule({namedCounter(n.counter()), drop()});
+  rule({refuse(n)});
 }
 
 void addNatRules(std::vector<json>& cmds, const TableConfig& config, const SandboxNet& s,
@@ -302,6 +350,9 @@ Result<nlohmann::json> planSandboxAdd(const TableConfig& config, const SandboxNe
     for (auto kind : kIntervalSets) cmds.push_back(add(setObject(n.set(kind, f), f, {"interval"})));
     cmds.push_back(add(setObject(n.set(kResolvedSet, f), f, {"timeout"})));
   }
+  // The refuse chain before the chains that go to it, and after the counter it uses.
+  cmds.push_back(add(chainObject(n.refuse())));
+  fillRefuseChain(cmds, sandbox, n);
   for (const auto& chain : {n.fwd(), n.in(), n.nat()}) cmds.push_back(add(chainObject(chain)));
   fillSandbox(cmds, config, sandbox, n, decider);
   // Last: the vmaps send the veth's traffic to chains that are complete.
@@ -318,6 +369,7 @@ Result<nlohmann::json> planSandboxUpdate(const TableConfig& config, const Sandbo
   std::vector<json> cmds;
   // Addresses resolved under the old policy may name hosts the new one refuses: flushed too.
   for (const auto& set : n.allSets()) cmds.push_back(flush(setNameOnly(set)));
+  // The refuse chain depends on the lease, not the policy: it stays, with its rate limit's state.
   for (const auto& chain : {n.fwd(), n.in(), n.nat()}) cmds.push_back(flush(chainObject(chain)));
   fillSandbox(cmds, config, sandbox, n, decider);
   return document(std::move(cmds));
@@ -329,11 +381,12 @@ Result<nlohmann::json> planSandboxRemove(std::string_view key) {
   const Names& n = *names;
   std::vector<json> cmds;
   // The vmap elements first (they jump to the chains), then the chains (their rules reference
-  // the sets and the counter), then the sets and the counter.
+  // the sets and go to the refuse chain), then the refuse chain (it references the counter),
+  // then the sets and the counter.
   for (auto map : {kFwdVmap, kInVmap, kNatVmap}) {
     cmds.push_back(del(elementObject(map, json::array({n.ifname}))));
   }
-  for (const auto& chain : {n.fwd(), n.in(), n.nat()}) {
+  for (const auto& chain : {n.fwd(), n.in(), n.nat(), n.refuse()}) {
     cmds.push_back(flush(chainObject(chain)));
     cmds.push_back(del(chainObject(chain)));
   }

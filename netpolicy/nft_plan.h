@@ -13,18 +13,33 @@
 //   postrouting masquerade the pool towards non-sandbox interfaces
 // and the shared interval sets always_denied4/6 and private4/6 (Boundaries).
 //
-// Each sandbox adds three regular chains, jumped to from the vmaps by its veth's name, and its
-// own sets, so that removing it is deleting its elements and objects (no rule handles):
-//   sbx_<key>_fwd  anti-spoofing; established accept; always_denied drop; private allows
-//                  accept; private drop; allow accept; resolved accept; [udp 443 drop]; deny
-//                  drop; default verdict
-//   sbx_<key>_in   IPv6 neighbour discovery; anti-spoofing; DNS (and the proxy port) on its
-//                  gateway address; drop. The host's addresses are reached through input, not
-//                  forward, so this chain is what keeps them out of reach.
-//   sbx_<key>_nat  when the policy has name rules: TCP 80/443 to destinations the address rules
-//                  do not already decide is redirected to the egress proxy.
+// Each sandbox adds three regular chains, jumped to from the vmaps by its veth's name, a fourth
+// that they go to for every drop, and its own sets, so that removing it is deleting its elements
+// and objects (no rule handles). "drop" below is `goto sbx_<key>_refuse`, which rejects or drops:
+//   sbx_<key>_fwd     anti-spoofing; established accept; always_denied drop; private allows
+//                     accept; private drop; allow accept; resolved accept; [udp 443 drop]; deny
+//                     drop; default verdict
+//   sbx_<key>_in      IPv6 neighbour discovery; anti-spoofing; DNS (and the proxy port) on its
+//                     gateway address; drop. The host's addresses are reached through input, not
+//                     forward, so this chain is what keeps them out of reach.
+//   sbx_<key>_nat     when the policy has name rules: TCP 80/443 to destinations the address
+//                     rules do not already decide is redirected to the egress proxy.
+//   sbx_<key>_refuse  limit rate kRefusedLogRate/second burst kRefusedLogBurst packets
+//                     log prefix "declaw sbx-<key> refused: " level info;
+//                     ip saddr <sandbox> meta l4proto tcp counter name sbx_<key>_dropped
+//                     reject with tcp reset;
+//                     ip saddr <sandbox> counter name sbx_<key>_dropped
+//                     reject with icmpx admin-prohibited;
+//                     (the same two for ip6 saddr with a v6 lease)
+//                     counter name sbx_<key>_dropped drop.
+//                     The limit only decides whether a packet is logged (it is a match in a rule
+//                     without a verdict); every packet is counted once, and rejected (so the
+//                     sandbox's client fails at once) only when its source is the sandbox's own
+//                     address: a forged source is dropped, the host answers nobody else.
 //   sets sbx_<key>_{allow,allowpriv,deny,resolved}{4,6}; counter sbx_<key>_dropped counts every
-//   packet its chains drop.
+//   packet its chains refuse, rejected or dropped.
+// The kernel writes log lines only for the initial network namespace, where declawd applies the
+// table, unless the host sets net.netfilter.nf_log_all_netns=1 (tests' namespaces log nothing).
 // The orders mirror Decider::decideAddress, and the unit tests hold the two together.
 #pragma once
 
@@ -47,6 +62,13 @@ inline constexpr std::string_view kHostIfPrefix = "dcw";
 // IFNAMSIZ is 16 with the NUL: "dcw" + 12 characters, the length of a sandbox id's suffix.
 inline constexpr size_t kMaxSandboxKeyLength = 12;
 inline constexpr uint16_t kDnsPort = 53;
+// A sandbox's refused packets are logged at most this many a second, after a burst of
+// kRefusedLogBurst: a flood from one sandbox cannot flood the kernel log, and each sandbox has
+// its own bucket, so one sandbox's flood does not hide another's refusals.
+inline constexpr uint32_t kRefusedLogRate = 10;
+inline constexpr uint32_t kRefusedLogBurst = 20;
+// The kernel's longest log prefix (NF_LOG_PREFIXLEN less the NUL); longer ones are refused.
+inline constexpr size_t kNftLogPrefixMax = 127;
 
 struct TableConfig {
   Cidr pool4;

@@ -75,6 +75,10 @@ constexpr uint32_t kAllowedPersonalities[] = {PER_LINUX, PER_LINUX32, UNAME26,
 
 constexpr uint32_t kLow32Mask = 0xffffffff;
 
+// socket()'s type argument: the kernel keeps its low 4 bits as the type (SOCK_TYPE_MASK in
+// include/linux/net.h) and reads the rest as SOCK_NONBLOCK | SOCK_CLOEXEC.
+constexpr int kSockTypeBits = 4;
+
 // One comparison on the low 32 bits of an argument: matches x when (x & mask) == value.
 struct Low32 {
   uint32_t mask;
@@ -87,26 +91,31 @@ scmp_arg_cmp low32(unsigned arg, Low32 match) {
   return scmp_arg_cmp{arg, SCMP_CMP_MASKED_EQ, match.mask, match.value};
 }
 
-// Every 32-bit value except `excluded`, as disjoint aligned blocks, the way an address range
-// minus some addresses is written as CIDR prefixes: at most 32 blocks per excluded value, each
-// one masked comparison.
-std::vector<Low32> allLow32Except(std::initializer_list<uint32_t> excluded) {
+// Every value of the low `width` bits except `excluded`, as disjoint aligned blocks, the way an
+// address range minus some addresses is written as CIDR prefixes: at most `width` blocks per
+// excluded value, each one masked comparison. Bits above `width` are not looked at.
+std::vector<Low32> allLowBitsExcept(int width, std::initializer_list<uint32_t> excluded) {
+  const uint32_t field = width == 32 ? kLow32Mask : (uint32_t{1} << width) - 1;
   std::vector<Low32> blocks;
-  // The block of values that share the top `bits` bits of `prefix`.
+  // The block of values that share the top `bits` bits of the field with `prefix`.
   auto cover = [&](auto& self, uint32_t prefix, int bits) -> void {
-    uint32_t mask = bits == 0 ? 0 : ~uint32_t{0} << (32 - bits);
+    uint32_t mask = bits == 0 ? 0 : (~uint32_t{0} << (width - bits)) & field;
     bool holds_excluded = std::any_of(excluded.begin(), excluded.end(),
                                       [&](uint32_t value) { return (value & mask) == prefix; });
     if (!holds_excluded) {
       blocks.push_back({mask, prefix});
       return;
     }
-    if (bits == 32) return;  // the excluded value itself
+    if (bits == width) return;  // the excluded value itself
     self(self, prefix, bits + 1);
-    self(self, prefix | (uint32_t{1} << (31 - bits)), bits + 1);
+    self(self, prefix | (uint32_t{1} << (width - 1 - bits)), bits + 1);
   };
   cover(cover, 0, 0);
   return blocks;
+}
+
+std::vector<Low32> allLow32Except(std::initializer_list<uint32_t> excluded) {
+  return allLowBitsExcept(32, excluded);
 }
 
 Result<void> addRule(scmp_filter_ctx ctx, uint32_t action, int nr,
@@ -157,12 +166,27 @@ Result<void> addProcessRules(scmp_filter_ctx ctx) {
 Result<void> addSocketRules(scmp_filter_ctx ctx, const SeccompOptions& options) {
   const int socket_nr = SCMP_SYS(socket);
   std::vector<uint32_t> allowed = {AF_UNIX};
-  if (options.allow_inet) {
-    allowed.push_back(AF_INET);
-    allowed.push_back(AF_INET6);
-  }
+  if (options.allow_inet) allowed.push_back(AF_INET6);
   for (uint32_t family : allowed) {
     if (auto r = addRule(ctx, SCMP_ACT_ALLOW, socket_nr, {low32(0, exactly(family))}, "socket");
+        !r) {
+      return r;
+    }
+  }
+  if (options.allow_inet) {
+    // AF_INET with any type but SOCK_PACKET: the kernel turns socket(AF_INET, SOCK_PACKET, p)
+    // into an AF_PACKET socket (__sock_create in net/socket.c), which namespace root's
+    // CAP_NET_RAW would then get. AF_INET6 has no such translation (SOCK_PACKET is EINVAL).
+    for (Low32 types : allLowBitsExcept(kSockTypeBits, {SOCK_PACKET})) {
+      if (auto r = addRule(ctx, SCMP_ACT_ALLOW, socket_nr,
+                           {low32(0, exactly(AF_INET)), low32(1, types)}, "socket AF_INET");
+          !r) {
+        return r;
+      }
+    }
+    const Low32 sock_packet = {(uint32_t{1} << kSockTypeBits) - 1, SOCK_PACKET};
+    if (auto r = addRule(ctx, kFamilyRefused, socket_nr,
+                         {low32(0, exactly(AF_INET)), low32(1, sock_packet)}, "socket SOCK_PACKET");
         !r) {
       return r;
     }

@@ -134,6 +134,15 @@ Result<nlohmann::json> ApiClient::sandboxMetrics(std::string_view id) {
   return doc;
 }
 
+Result<nlohmann::json> ApiClient::getNetwork(std::string_view id) {
+  return callJson("GET", sandboxPath(id) + "/network", nullptr);
+}
+
+Result<nlohmann::json> ApiClient::updateNetwork(std::string_view id,
+                                                const nlohmann::json& request) {
+  return callJson("PATCH", sandboxPath(id) + "/network", &request);
+}
+
 Result<nlohmann::json> ApiClient::runCommand(std::string_view id, const nlohmann::json& request) {
   return callJson("POST", sandboxPath(id) + "/commands", &request);
 }

@@ -52,6 +52,10 @@ class ApiClient {
   // GET .../metrics. Its cpu_cores_used averages since this process's previous call for that
   // sandbox (declawd keeps one window per client pid), or since the sandbox started.
   Result<nlohmann::json> sandboxMetrics(std::string_view id);
+  // GET .../network: the egress rules, the link and the refusal counts.
+  Result<nlohmann::json> getNetwork(std::string_view id);
+  // PATCH .../network with buildNetworkPatch()'s body: the network as it is after.
+  Result<nlohmann::json> updateNetwork(std::string_view id, const nlohmann::json& request);
   // POST .../commands: the result of a foreground command, or a background ProcessInfo.
   Result<nlohmann::json> runCommand(std::string_view id, const nlohmann::json& request);
   // POST .../commands/stream: the events of a new command, until handler is done or the stream

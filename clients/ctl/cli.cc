@@ -46,6 +46,17 @@ const CLI::Validator kCoresValidator(
     },
     "CORES");
 
+constexpr const char* kAllowOutHelp =
+    "Allow this destination (repeatable; implies --internet): an IP, a CIDR, a domain, "
+    "*.domain (its subdomains) or ALL_TRAFFIC; everything not allowed is then denied";
+constexpr const char* kDenyOutHelp =
+    "Deny this destination (repeatable; implies --internet); allow wins over deny";
+
+constexpr const char* kNetworkFooter =
+    "Without flags, shows the rules, the sandbox's address and what was refused.\n"
+    "Each of --allow-out and --deny-out replaces that whole list; the other list is kept.\n"
+    "Entries: 1.2.3.4, 10.0.0.0/8, 2001:db8::/32, example.com, *.example.com, ALL_TRAFFIC.";
+
 // Flags shared by `create` and `run`.
 struct SandboxFlags {
   SandboxSpec spec;
@@ -70,8 +81,11 @@ struct SandboxFlags {
         ->allow_extra_args(false);
     cmd->add_option("--meta", spec.metadata, "K=V metadata (repeatable)")->allow_extra_args(false);
     auto* on = cmd->add_flag("--internet", internet, "Allow internet access");
-    auto* off = cmd->add_flag("--no-internet", no_internet, "Deny internet access (the default)");
+    auto* off = cmd->add_flag("--no-internet", no_internet,
+                              "No internet access (the default): no network link at all");
     on->excludes(off);
+    cmd->add_option("--allow-out", spec.allow_out, kAllowOutHelp)->allow_extra_args(false);
+    cmd->add_option("--deny-out", spec.deny_out, kDenyOutHelp)->allow_extra_args(false);
     // Upper bounds are the daemon's (its max_resources); a sign or a typo is caught here.
     cmd->add_option("--cpu", cpu, "CPU cores, e.g. 0.5 or 2 (default: declawd's)")
         ->check(kCoresValidator);
@@ -92,7 +106,8 @@ struct SandboxFlags {
   SandboxSpec resolve(CLI::App* cmd) const {
     SandboxSpec out = spec;
     if (has_timeout && cmd->count("--timeout") > 0) out.timeout_s = timeout_s;
-    if (internet) out.internet = true;
+    // Rules are for a sandbox with internet access, so they imply it.
+    if (internet || !out.allow_out.empty() || !out.deny_out.empty()) out.internet = true;
     if (no_internet) out.internet = false;
     if (cmd->count("--cpu") > 0) out.resources.cpu = cpu;
     if (cmd->count("--memory") > 0) out.resources.memory_mb = memory_mb;
@@ -138,6 +153,15 @@ bool allDigits(const std::string& s) {
   });
 }
 
+// --no-internet with rules: the sandbox would have no link for them to apply to, and one cannot
+// be added later.
+std::optional<std::string> rulesWithoutInternet(const SandboxSpec& spec) {
+  if (spec.internet == false && (!spec.allow_out.empty() || !spec.deny_out.empty())) {
+    return "--allow-out and --deny-out are rules for internet access: drop --no-internet";
+  }
+  return std::nullopt;
+}
+
 ParsedArgs usageError(const std::string& verb, const std::string& message) {
   ParsedArgs out;
   out.exit_code = kUsageExitCode;
@@ -156,7 +180,7 @@ ParsedArgs parseCommandLine(int argc, const char* const* argv) {
                  "declawd socket (default: $DECLAW_SOCKET, else /run/declaw/declaw.sock)");
   app.add_flag("--json", line.json,
                "Machine-readable JSON (create, ls, info, timeout, exec, exec -d, ps, logs, "
-               "pause, resume, stats)");
+               "pause, resume, stats, network)");
 
   SandboxFlags create_flags;
   auto* create = app.add_subcommand("create", "Create a sandbox and print its id");
@@ -246,6 +270,29 @@ ParsedArgs parseCommandLine(int argc, const char* const* argv) {
   auto* resume = app.add_subcommand("resume", "Thaw paused sandboxes");
   resume->add_option("id", line.ids, "Sandbox ids")->required();
 
+  std::vector<std::string> net_allow, net_deny;
+  bool clear_allow = false, clear_deny = false, net_on = false, net_off = false;
+  auto* network = app.add_subcommand(
+      "network", "Show a sandbox's egress rules, address and refusals, or change its rules");
+  network->footer(kNetworkFooter);
+  network->add_option("id", line.id, "Sandbox id")->required();
+  auto* allow_flag =
+      network
+          ->add_option("--allow-out", net_allow,
+                       "Allow only these destinations from now on (repeatable; replaces allow_out)")
+          ->allow_extra_args(false);
+  auto* deny_flag = network
+                        ->add_option("--deny-out", net_deny,
+                                     "Deny these destinations from now on (repeatable; replaces "
+                                     "deny_out)")
+                        ->allow_extra_args(false);
+  network->add_flag("--clear-allow", clear_allow, "Empty allow_out")->excludes(allow_flag);
+  network->add_flag("--clear-deny", clear_deny, "Empty deny_out")->excludes(deny_flag);
+  auto* net_on_flag = network->add_flag(
+      "--internet", net_on, "Give internet access back (only to a sandbox created with it)");
+  network->add_flag("--no-internet", net_off, "Cut the sandbox off (it keeps its rules)")
+      ->excludes(net_on_flag);
+
   bool no_stream = false;
   auto* stats = app.add_subcommand(
       "stats", "Show what sandboxes use (CPU, memory, pids, disk), refreshed every second");
@@ -267,6 +314,7 @@ ParsedArgs parseCommandLine(int argc, const char* const* argv) {
   if (*create) {
     line.verb = Verb::kCreate;
     line.sandbox = create_flags.resolve(create);
+    if (auto bad = rulesWithoutInternet(line.sandbox)) return usageError("create", *bad);
   } else if (*ls) {
     line.verb = Verb::kList;
   } else if (*info) {
@@ -305,6 +353,7 @@ ParsedArgs parseCommandLine(int argc, const char* const* argv) {
   } else if (*run) {
     line.verb = Verb::kRun;
     line.sandbox = run_flags.resolve(run);
+    if (auto bad = rulesWithoutInternet(line.sandbox)) return usageError("run", *bad);
     line.exec = run_exec_flags.resolve(run, line.json);
   } else if (*cp) {
     line.verb = Verb::kCopy;
@@ -321,6 +370,12 @@ ParsedArgs parseCommandLine(int argc, const char* const* argv) {
   } else if (*stats) {
     line.verb = Verb::kStats;
     line.stream = !no_stream;
+  } else if (*network) {
+    line.verb = Verb::kNetwork;
+    if (!net_allow.empty() || clear_allow) line.network.allow_out = net_allow;
+    if (!net_deny.empty() || clear_deny) line.network.deny_out = net_deny;
+    if (net_on) line.network.internet = true;
+    if (net_off) line.network.internet = false;
   } else if (*signal) {
     line.verb = Verb::kSignal;
     auto number = parseSignal(signal_text);

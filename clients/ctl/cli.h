@@ -31,6 +31,7 @@ enum class Verb {
   kPause,
   kResume,
   kStats,
+  kNetwork,
 };
 
 struct CommandLine {
@@ -39,7 +40,7 @@ struct CommandLine {
   bool json = false;
   SandboxSpec sandbox;                // create, run
   ExecSpec exec;                      // exec, run
-  std::string id;                     // info, exec, timeout, ps, logs, signal, kill --pid
+  std::string id;                     // info, exec, timeout, ps, logs, signal, network, kill --pid
   std::vector<std::string> ids;       // kill, pause, resume, stats
   std::vector<int64_t> pids;          // kill --pid: processes to kill instead of sandboxes
   std::vector<std::string> states;    // ls --state
@@ -51,6 +52,7 @@ struct CommandLine {
   bool follow = false;                // logs -f
   int signal = 0;                     // signal
   bool stream = true;                 // stats (false: --no-stream)
+  NetworkUpdate network;              // network: what to change (empty: only show)
 };
 
 struct ParsedArgs {

@@ -48,6 +48,10 @@ int cmdResume(const GlobalOptions& global, const std::vector<std::string>& ids);
 // sandbox could not be measured; SIGINT/SIGTERM end it normally.
 int cmdStats(const GlobalOptions& global, const std::vector<std::string>& ids, bool stream);
 
+// `network ID`: shows the sandbox's rules, link and refusals, or with an update PATCHes them
+// and shows the result; --json prints the daemon's network object.
+int cmdNetwork(const GlobalOptions& global, const std::string& id, const NetworkUpdate& update);
+
 // Shared by the verb files: prints "declawctl: <error>" to stderr and returns kErrorExitCode.
 int reportError(const Error& error);
 // Prints JSON for --json output (pretty, one document, trailing newline).

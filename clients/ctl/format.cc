@@ -4,6 +4,7 @@
 #include <array>
 #include <cstdint>
 
+#include "clients/ctl/network_format.h"
 #include "clients/ctl/resource_format.h"
 #include "clients/ctl/signals.h"
 
@@ -289,10 +290,15 @@ std::string formatSandboxInfo(const nlohmann::json& info) {
                                        "allow_internet_access"};
   for (auto key : kScalars) lines.emplace_back(std::string(key), displayField(info, key));
   for (auto& line : resourceInfoLines(info)) lines.push_back(std::move(line));
+  for (auto& line : networkInfoLines(info)) lines.push_back(std::move(line));
   for (auto key : {"metadata", "envs"}) {
     const auto value = info.is_object() ? info.value(key, nlohmann::json()) : nlohmann::json();
     lines.emplace_back(key, formatPairs(value));
   }
+  return formatFields(lines);
+}
+
+std::string formatFields(const std::vector<std::pair<std::string, std::string>>& lines) {
   size_t width = 0;
   for (const auto& [key, value] : lines) width = std::max(width, key.size());
   std::string out;

@@ -71,8 +71,12 @@ std::string formatPairs(const nlohmann::json& object);
 // The `ls` table for a JSON array of SandboxInfo.
 std::string formatSandboxTable(const nlohmann::json& sandboxes);
 
+// "field: value" lines with the values aligned one column past the longest field name; trailing
+// spaces trimmed.
+std::string formatFields(const std::vector<std::pair<std::string, std::string>>& lines);
+
 // The `info` view: one "field: value" line per SandboxInfo field, aligned; the limits and the
-// lifecycle as resourceInfoLines() renders them.
+// lifecycle as resourceInfoLines() renders them, the network as networkInfoLines() does.
 std::string formatSandboxInfo(const nlohmann::json& info);
 
 // The STATE column of `ps` for a ProcessInfo: "running", "exited(N)", "killed(SIG)" (a signal

@@ -44,6 +44,8 @@ int runVerb(const CommandLine& line) {
       return ctl::cmdResume(global, line.ids);
     case Verb::kStats:
       return ctl::cmdStats(global, line.ids, line.stream);
+    case Verb::kNetwork:
+      return ctl::cmdNetwork(global, line.id, line.network);
   }
   return declaw::ctl::kUsageExitCode;
 }

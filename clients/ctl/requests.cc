@@ -68,6 +68,18 @@ Result<nlohmann::json> buildCreateRequest(const SandboxSpec& spec) {
   if (spec.resources.disk_mb) resources["disk_mb"] = *spec.resources.disk_mb;
   if (!resources.empty()) request["resources"] = std::move(resources);
   if (!spec.on_timeout.empty()) request["lifecycle"] = {{"on_timeout", spec.on_timeout}};
+  nlohmann::json network = nlohmann::json::object();
+  if (!spec.allow_out.empty()) network["allow_out"] = spec.allow_out;
+  if (!spec.deny_out.empty()) network["deny_out"] = spec.deny_out;
+  if (!network.empty()) request["network"] = std::move(network);
+  return request;
+}
+
+nlohmann::json buildNetworkPatch(const NetworkUpdate& update) {
+  nlohmann::json request = nlohmann::json::object();
+  if (update.allow_out) request["allow_out"] = *update.allow_out;
+  if (update.deny_out) request["deny_out"] = *update.deny_out;
+  if (update.internet) request["allow_internet_access"] = *update.internet;
   return request;
 }
 

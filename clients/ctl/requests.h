@@ -44,6 +44,21 @@ struct SandboxSpec {
   std::optional<bool> internet;       // allow_internet_access; omitted when unset
   ResourceSpec resources;
   std::string on_timeout;  // lifecycle.on_timeout ("kill" | "pause"); omitted when empty
+  // `network` egress rules (--allow-out, --deny-out): each list is sent when not empty, and
+  // `network` only when one is.
+  std::vector<std::string> allow_out;
+  std::vector<std::string> deny_out;
+};
+
+// Flags of `network ID`: what PATCH .../network changes. A part left unset is not sent, so the
+// daemon keeps it; a list that is set replaces the sandbox's list (empty: --clear-allow).
+struct NetworkUpdate {
+  std::optional<std::vector<std::string>> allow_out;
+  std::optional<std::vector<std::string>> deny_out;
+  std::optional<bool> internet;  // allow_internet_access
+
+  // Nothing to change: `network ID` only shows the rules.
+  bool empty() const { return !allow_out && !deny_out && !internet; }
 };
 
 // How `exec` runs its command.
@@ -81,6 +96,9 @@ struct TerminalSize {
 
 // POST /v1/sandboxes body.
 Result<nlohmann::json> buildCreateRequest(const SandboxSpec& spec);
+
+// PATCH .../network body: only the parts the update sets.
+nlohmann::json buildNetworkPatch(const NetworkUpdate& update);
 
 // The body of POST .../commands (kBuffered: foreground, kDetach: background) and of
 // POST .../commands/stream (kWait, kInteractive: with "stdin_open"). stdin_data is sent when

@@ -17,6 +17,8 @@ import time
 import unittest
 import urllib.parse
 
+from netns import Netns, declaw_leftovers, ip_forward
+
 BIN_DIR = os.environ.get("DECLAW_BIN_DIR") or os.path.join(
     os.path.dirname(__file__), "..", "..", "build", "bin")
 DECLAWD = os.path.join(BIN_DIR, "declawd")
@@ -142,11 +144,28 @@ def log_excerpt(log):
 
 
 class Daemon:
-    """A declawd on a temp socket and state dir; stop() asserts a clean exit."""
+    """A declawd on a temp socket and state dir, in a network namespace the test made; stop()
+    asserts a clean exit that left nothing behind.
 
-    def __init__(self, config=None, workdir=None):
-        """workdir: reuse the socket and state dir of an earlier Daemon (one that crashed)."""
+    Everything declawd does to networking (its nftables table, the dcw* veth ends, ip_forward, the
+    DNS stub and proxy listeners) happens in that namespace, never in the host's, so daemons of
+    several test runs on one machine cannot meet there."""
+
+    def __init__(self, config=None, workdir=None, netns=None):
+        """workdir: reuse the socket and state dir of an earlier Daemon (one that crashed).
+        netns: a netns.Netns to run in, which the caller keeps (and may inspect after stop());
+        by default the daemon gets one of its own, closed when it stops or crashes."""
         require_root()
+        self.own_netns = netns is None
+        self.netns = netns or Netns()
+        try:
+            self._start(config, workdir)
+        except BaseException:
+            if self.own_netns:
+                self.netns.close()
+            raise
+
+    def _start(self, config, workdir):
         self.dir = workdir or tempfile.mkdtemp(prefix="declaw-test-")
         os.chmod(self.dir, 0o755)
         self.socket = os.path.join(self.dir, "declaw.sock")
@@ -156,13 +175,19 @@ class Daemon:
         # A cgroup subtree of its own, named after the dir (so a restart on workdir finds it).
         config = dict(config or {})
         config.setdefault("cgroup_subtree", os.path.basename(self.dir))
+        # Networking (an nft table and forwarding in the daemon's namespace) only where a test
+        # asks for it.
+        config.setdefault("network", "off")
         record_cgroup_subtree(config["cgroup_subtree"])
         cfg = os.path.join(self.dir, "config.json")
         with open(cfg, "w") as f:
             json.dump(config, f)
         args += ["--config", cfg]
+        self.ip_forward_before = ip_forward(self.netns)
         self.log = open(self.log_path, "w")
-        self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT)
+        # nsenter execs declawd (it forks only to enter a pid namespace): proc.pid is declawd's.
+        self.proc = subprocess.Popen(["nsenter", f"--net={self.netns.path}", "--", *args],
+                                     stdout=self.log, stderr=subprocess.STDOUT)
         self.client = Client(self.socket)
         deadline = time.time() + 20
         while time.time() < deadline:
@@ -175,13 +200,18 @@ class Daemon:
                 except OSError:
                     pass
             time.sleep(0.05)
+        self.proc.kill()
+        self.proc.wait()
         raise RuntimeError(f"declawd did not come up: {self.read_log()}")
 
     def crash(self):
-        """SIGKILL, as a crash would: nothing of the daemon's own cleanup runs."""
+        """SIGKILL, as a crash would: nothing of the daemon's own cleanup runs. A namespace of
+        its own goes with it; pass netns= to look at what a crash left there."""
         self.proc.kill()
         self.proc.wait()
         self.log.close()
+        if self.own_netns:
+            self.netns.close()
 
     def read_log(self):
         if not self.log.closed:
@@ -190,7 +220,8 @@ class Daemon:
             return f.read()
 
     def stop(self):
-        """SIGTERM, expect exit 0, and nothing of ours left in the state dir."""
+        """SIGTERM, expect exit 0, and nothing of ours left in the state dir or the network
+        namespace (no dcw* link, no inet declaw table, ip_forward as it was before the start)."""
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
@@ -198,6 +229,8 @@ class Daemon:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+                if self.own_netns:
+                    self.netns.close()
                 raise AssertionError("declawd did not stop within 30 s of SIGTERM")
         else:
             code = self.proc.returncode
@@ -209,10 +242,19 @@ class Daemon:
         socket_left = os.path.exists(self.socket)
         log = self.read_log()
         shutil.rmtree(self.dir, ignore_errors=True)
+        try:
+            net_left = declaw_leftovers(self.netns)
+            forward = ip_forward(self.netns)
+        finally:
+            if self.own_netns:
+                self.netns.close()
         if code != 0:
             raise AssertionError(f"declawd exited with {code}\n{log_excerpt(log)}")
         if leftovers or socket_left:
             raise AssertionError(f"declawd left state behind: {leftovers} socket={socket_left}")
+        if net_left or forward != self.ip_forward_before:
+            raise AssertionError(f"declawd left networking behind: {net_left}, ip_forward "
+                                 f"{self.ip_forward_before} -> {forward}\n{log[-4000:]}")
 
 
 class DaemonTestCase(unittest.TestCase):
@@ -221,8 +263,13 @@ class DaemonTestCase(unittest.TestCase):
     daemon_config = None
 
     @classmethod
+    def daemonNetns(cls):
+        """Hook: the netns.Netns the class's daemon runs in (None: one of its own)."""
+        return None
+
+    @classmethod
     def setUpClass(cls):
-        cls.daemon = Daemon(cls.daemon_config)
+        cls.daemon = Daemon(cls.daemon_config, netns=cls.daemonNetns())
         cls.api = cls.daemon.client
 
     @classmethod

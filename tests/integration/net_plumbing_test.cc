@@ -4,11 +4,17 @@
 // namespace stands in for the real host (its links, sysctls and ruleset are never touched), a
 // "sandbox" namespace for a sandbox's, and an "internet" namespace holds the far hosts, all in
 // 198.18.0.0/15. The namespaces die with their fds, taking links and tables with them.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "net_test_support.h"
 #include "netpolicy/address_pool.h"
@@ -31,6 +37,14 @@ constexpr uint16_t kHostPort = 8081;
 constexpr uint16_t kProxyPort = 3128;
 // Long enough for a SYN that is answered; a dropped one is never answered.
 constexpr auto kDroppedWait = 1000ms;
+// A refusal from the sandbox's own address is answered at once; this only bounds a test that
+// would otherwise wait out a client's timeout, on a machine however loaded.
+constexpr auto kRefusalWait = 5s;
+constexpr uint16_t kDiscardPort = 9;
+// More than the refuse chain logs at once, so most of them are over its log limit.
+constexpr int kFlood = 3 * static_cast<int>(kRefusedLogBurst);
+// How long datagrams may take through the veths and the host's chains.
+constexpr auto kDeliveryWait = 3s;
 
 void requireRoot() {
   if (::geteuid() != 0) FAIL("net_plumbing_test must run as root (netns, veth, nftables)");
@@ -97,6 +111,74 @@ void exchange(const UniqueFd& from, const UniqueFd& to, size_t bytes) {
     REQUIRE(n > 0);
     got += static_cast<size_t>(n);
   }
+}
+
+using ms = std::chrono::milliseconds;
+
+// `count` UDP datagrams from inside `netns` to an IPv4 address:port, as fast as they go.
+void sendUdp(const UniqueFd& netns, const std::string& address, uint16_t port, int count) {
+  runIn(netns, [&]() -> Result<void> {
+    sockaddr_in to{};
+    to.sin_family = AF_INET;
+    to.sin_port = htons(port);
+    if (::inet_pton(AF_INET, address.c_str(), &to.sin_addr) != 1) return ErrnoError(EINVAL);
+    UniqueFd s(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+    if (!s) return ErrnoError() << "socket";
+    for (int i = 0; i < count; ++i) {
+      if (::sendto(s.get(), "x", 1, 0, reinterpret_cast<sockaddr*>(&to), sizeof to) != 1) {
+        return ErrnoError() << "sendto " << address;
+      }
+    }
+    return Ok{};
+  });
+}
+
+// A non-blocking UDP socket bound to 0.0.0.0:port inside `netns`.
+UniqueFd bindUdp(const UniqueFd& netns, uint16_t port) {
+  auto sock = inNetns<UniqueFd>(BorrowedFd(netns), [&]() -> Result<UniqueFd> {
+    UniqueFd s(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+    if (!s) return ErrnoError() << "socket";
+    sockaddr_in at{};
+    at.sin_family = AF_INET;
+    at.sin_port = htons(port);
+    if (::bind(s.get(), reinterpret_cast<sockaddr*>(&at), sizeof at) != 0) {
+      return ErrnoError() << "bind udp " << port;
+    }
+    return s;
+  });
+  if (!sock) FAIL(sock.error().describe());
+  return std::move(*sock);
+}
+
+// Datagrams waiting on `s`, read until none is left.
+int drainUdp(const UniqueFd& s) {
+  int n = 0;
+  char buf[64];
+  while (::recv(s.get(), buf, sizeof buf, 0) > 0) ++n;
+  return n;
+}
+
+uint64_t droppedPackets(const UniqueFd& host, const std::string& key) {
+  auto listed = runNftIn(BorrowedFd(host), "list counter inet declaw sbx_" + key + "_dropped");
+  if (!listed) FAIL(listed.error().describe());
+  const auto doc = nlohmann::json::parse(*listed);
+  for (const auto& item : doc["nftables"]) {
+    if (item.contains("counter")) return item["counter"]["packets"].get<uint64_t>();
+  }
+  FAIL("no counter sbx_" << key << "_dropped in " << *listed);
+  return 0;
+}
+
+// The rules' expressions of `chain` in a libnftables JSON document (a plan or a listing).
+std::vector<nlohmann::json> rulesOf(const nlohmann::json& doc, const std::string& chain) {
+  std::vector<nlohmann::json> out;
+  for (const auto& item : doc["nftables"]) {
+    const auto& rule = item.contains("add") ? item["add"] : item;
+    if (rule.contains("rule") && rule["rule"]["chain"] == chain) {
+      out.push_back(rule["rule"]["expr"]);
+    }
+  }
+  return out;
 }
 
 }  // namespace
@@ -319,25 +401,82 @@ TEST_CASE("the sandbox's nftables chains let through what its policy allows, and
   std::string peer;
   CHECK(acceptTcp(far, &peer).valid());
   CHECK(peer == "198.19.0.1");
-  // Not in allow_out: dropped, though the host itself reaches it.
-  CHECK_FALSE(connectTcp(sandbox, "198.19.0.20", kPort, kDroppedWait).valid());
+  // Not in allow_out: refused, though the host itself reaches it. The sandbox is told at once,
+  // a reset for TCP and ICMP admin-prohibited (EHOSTUNREACH) for UDP, instead of waiting out its
+  // timeout; and each refused packet is counted. Something listens on the TCP port, and nothing
+  // on the UDP one would say "port unreachable" (ECONNREFUSED): these answers are the firewall's.
+  const uint64_t before_refusals = droppedPackets(host, "t7");
+  CHECK(connectError(sandbox, "198.19.0.20", kPort, kRefusalWait) == ECONNREFUSED);
+  CHECK(udpReplyError(sandbox, "198.19.0.20", kDiscardPort, kRefusalWait) == EHOSTUNREACH);
+  CHECK(droppedPackets(host, "t7") == before_refusals + 2);
   CHECK(connectTcp(host, "198.19.0.20", kPort).valid());
   CHECK(acceptTcp(far).valid());
   // The host's own addresses: only the DNS port on the gateway.
-  CHECK_FALSE(connectTcp(sandbox, "198.18.0.5", kHostPort, kDroppedWait).valid());
-  CHECK_FALSE(connectTcp(sandbox, "198.19.0.1", kHostPort, kDroppedWait).valid());
+  CHECK(connectError(sandbox, "198.18.0.5", kHostPort, kRefusalWait) == ECONNREFUSED);
+  CHECK(connectError(sandbox, "198.19.0.1", kHostPort, kRefusalWait) == ECONNREFUSED);
+  CHECK(udpReplyError(sandbox, "198.18.0.5", kHostPort, kRefusalWait) == EHOSTUNREACH);
+  CHECK(droppedPackets(host, "t7") == before_refusals + 5);
   CHECK(connectTcp(host, "198.19.0.1", kHostPort).valid());
   CHECK(connectTcp(sandbox, "198.18.0.5", kDnsPort).valid());
   CHECK(acceptTcp(dns).valid());
 
-  auto counter = runNftIn(BorrowedFd(host), "list counter inet declaw sbx_t7_dropped");
-  REQUIRE(counter.ok());
-  auto doc = nlohmann::json::parse(*counter);
-  uint64_t dropped = 0;
-  for (const auto& item : doc["nftables"]) {
-    if (item.contains("counter")) dropped = item["counter"]["packets"].get<uint64_t>();
+  // A forged source gets no answer: the host would send it to whoever owns that address. Here
+  // the host routes 198.18.9.0/24 back over the sandbox's veth, so that reverse-path filtering
+  // lets the forged SYN reach the chains, and any answer would come back to the sandbox, which
+  // holds the address.
+  shellIn(host, "ip route add 198.18.9.0/24 dev dcwt7", &status);
+  REQUIRE(status == 0);
+  shellIn(sandbox, "ip addr add 198.18.9.9/32 dev eth0", &status);
+  REQUIRE(status == 0);
+  const uint64_t before_forged = droppedPackets(host, "t7");
+  CHECK(connectError(sandbox, "198.19.0.20", kPort, kDroppedWait, "198.18.9.9") == ETIMEDOUT);
+  CHECK(droppedPackets(host, "t7") > before_forged);  // the chains saw it, and counted it
+
+  // A flood beyond the log limit is refused and counted to the last packet: the limit decides
+  // only what is logged. The allowed datagram shows the sender works.
+  UniqueFd discard = bindUdp(internet, kDiscardPort);
+  const uint64_t before = droppedPackets(host, "t7");
+  sendUdp(sandbox, "198.19.0.20", kDiscardPort, kFlood);
+  sendUdp(sandbox, "198.19.0.10", kDiscardPort, 1);
+  pollfd arrived{discard.get(), POLLIN, 0};
+  CHECK(::poll(&arrived, 1, static_cast<int>(ms(kDeliveryWait).count())) == 1);
+  uint64_t after = droppedPackets(host, "t7");
+  for (auto deadline = std::chrono::steady_clock::now() + kDeliveryWait;
+       after < before + kFlood && std::chrono::steady_clock::now() < deadline;) {
+    std::this_thread::sleep_for(10ms);
+    after = droppedPackets(host, "t7");
   }
-  CHECK(dropped >= 3);
+  CHECK(after - before == static_cast<uint64_t>(kFlood));
+  CHECK(drainUdp(discard) == 1);
+
+  // Every refusal goes through the refuse chain, which the kernel holds as planned: the log
+  // line naming the sandbox, rate limited; the count and a reject for the sandbox's own address;
+  // the count and the drop for any other.
+  {
+    auto refuse = runNftIn(BorrowedFd(host), "list chain inet declaw sbx_t7_refuse");
+    REQUIRE(refuse.ok());
+    INFO(*refuse);
+    std::vector<nlohmann::json> held = rulesOf(nlohmann::json::parse(*refuse), "sbx_t7_refuse");
+    CHECK(held == rulesOf(*add, "sbx_t7_refuse"));
+    REQUIRE(held.size() == 4);
+    CHECK(held[0][0]["limit"]["rate"] == kRefusedLogRate);
+    CHECK(held[0][0]["limit"]["burst"] == kRefusedLogBurst);
+    CHECK(held[0][1]["log"]["prefix"] == "declaw sbx-t7 refused: ");
+    const auto from_sandbox = nlohmann::json::parse(
+        R"({"match": {"op": "==", "left": {"payload": {"protocol": "ip", "field": "saddr"}},
+                      "right": "198.18.0.6"}})");
+    const auto tcp = nlohmann::json::parse(
+        R"({"match": {"op": "==", "left": {"meta": {"key": "l4proto"}}, "right": "tcp"}})");
+    const auto counted = nlohmann::json::parse(R"({"counter": "sbx_t7_dropped"})");
+    CHECK(held[1] ==
+          nlohmann::json::array({from_sandbox, tcp, counted,
+                                 nlohmann::json::parse(R"({"reject": {"type": "tcp reset"}})")}));
+    CHECK(held[2] == nlohmann::json::array(
+                         {from_sandbox, counted,
+                          nlohmann::json::parse(
+                              R"({"reject": {"type": "icmpx", "expr": "admin-prohibited"}})")}));
+    CHECK(held[3] == nlohmann::json::parse(R"([{"counter": "sbx_t7_dropped"}, {"drop": null}])"));
+  }
 
   // Removed: the base chain drops a dcw* link without a sandbox chain, allowed or not.
   auto removal = planSandboxRemove("t7");
@@ -358,4 +497,34 @@ TEST_CASE("the sandbox's nftables chains let through what its policy allows, and
   auto real_links = listLinks("dcwt");
   REQUIRE(real_links.ok());
   CHECK(real_links->empty());
+}
+
+TEST_CASE("a dual-stack sandbox is told of refusals over IPv6 too") {
+  requireRoot();
+  UniqueFd host = newNetns();
+  UniqueFd sandbox = newNetns();
+  const Lease lease = leaseOf(2, true);  // the sandbox is fd00:dc::a, its gateway fd00:dc::9
+  REQUIRE(createIn(host, planFor("t8", lease), sandbox).ok());
+  runIn(sandbox, [&] { return runtime::init::configureNetwork(sandboxConfig(lease)); });
+  TableConfig table;
+  table.pool4 = cidrLiteral("198.18.0.0/16");
+  table.pool6 = cidrLiteral("fd00:dc::/64");
+  table.boundaries = Boundaries::defaults();
+  auto policy = parsePolicy({true, {"2001:db8::1"}, {}});
+  REQUIRE(policy.ok());
+  auto add = planSandboxAdd(table, {"t8", lease}, Decider(*policy, table.boundaries));
+  REQUIRE(add.ok());
+  REQUIRE(applyNftIn(BorrowedFd(host), planTableCreate(table)).ok());
+  auto added = applyNftIn(BorrowedFd(host), *add);
+  INFO((added.ok() ? "" : added.error().describe()));
+  REQUIRE(added.ok());
+  UniqueFd host_service = listenTcp(host, "::", kHostPort);
+  const std::string gateway = lease.v6->host.toString();
+
+  // The host's own address, not its DNS port: a reset for TCP, ICMPv6 admin-prohibited (EACCES
+  // for a UDP socket) for the rest, each counted.
+  const uint64_t before = droppedPackets(host, "t8");
+  CHECK(connectError(sandbox, gateway, kHostPort, kRefusalWait) == ECONNREFUSED);
+  CHECK(udpReplyError(sandbox, gateway, kHostPort, kRefusalWait) == EACCES);
+  CHECK(droppedPackets(host, "t8") == before + 2);
 }

@@ -9,7 +9,9 @@
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 
 #include "netpolicy/netns.h"
 
@@ -45,14 +47,44 @@ SocketAddress parse(const std::string& address, uint16_t port) {
   return a;
 }
 
-UniqueFd socketIn(const UniqueFd& netns, int family) {
+UniqueFd socketIn(const UniqueFd& netns, int family, int type = SOCK_STREAM) {
   auto sock = netpolicy::inNetns<UniqueFd>(BorrowedFd(netns), [&]() -> Result<UniqueFd> {
-    UniqueFd s(::socket(family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+    UniqueFd s(::socket(family, type | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
     if (!s) return ErrnoError() << "socket";
     return s;
   });
   if (!sock) FAIL("socket in netns: " << sock.error().describe());
   return std::move(*sock);
+}
+
+struct Connection {
+  UniqueFd fd;  // valid when established
+  int error = 0;
+};
+
+Connection connectFrom(const UniqueFd& netns, const std::string& address, uint16_t port,
+                       std::chrono::milliseconds timeout, const std::string& source) {
+  SocketAddress a = parse(address, port);
+  UniqueFd s = socketIn(netns, a.family);
+  if (!source.empty()) {
+    SocketAddress local = parse(source, 0);
+    if (::bind(s.get(), reinterpret_cast<sockaddr*>(&local.storage), local.len) != 0) {
+      FAIL("bind " << source << ": " << std::strerror(errno));
+    }
+  }
+  if (::connect(s.get(), reinterpret_cast<sockaddr*>(&a.storage), a.len) != 0 &&
+      errno != EINPROGRESS) {
+    return {UniqueFd(), errno};
+  }
+  pollfd p{s.get(), POLLOUT, 0};
+  if (::poll(&p, 1, static_cast<int>(timeout.count())) != 1) return {UniqueFd(), ETIMEDOUT};
+  int err = 0;
+  socklen_t len = sizeof err;
+  ::getsockopt(s.get(), SOL_SOCKET, SO_ERROR, &err, &len);
+  if (err != 0) return {UniqueFd(), err};
+  // Blocking from here on: the tests write and read small amounts.
+  ::fcntl(s.get(), F_SETFL, ::fcntl(s.get(), F_GETFL) & ~O_NONBLOCK);
+  return {std::move(s), 0};
 }
 
 }  // namespace
@@ -97,21 +129,26 @@ UniqueFd listenTcp(const UniqueFd& netns, const std::string& address, uint16_t p
 
 UniqueFd connectTcp(const UniqueFd& netns, const std::string& address, uint16_t port,
                     std::chrono::milliseconds timeout) {
+  return std::move(connectFrom(netns, address, port, timeout, "").fd);
+}
+
+int connectError(const UniqueFd& netns, const std::string& address, uint16_t port,
+                 std::chrono::milliseconds timeout, const std::string& source) {
+  return connectFrom(netns, address, port, timeout, source).error;
+}
+
+int udpReplyError(const UniqueFd& netns, const std::string& address, uint16_t port,
+                  std::chrono::milliseconds timeout) {
   SocketAddress a = parse(address, port);
-  UniqueFd s = socketIn(netns, a.family);
-  if (::connect(s.get(), reinterpret_cast<sockaddr*>(&a.storage), a.len) != 0 &&
-      errno != EINPROGRESS) {
-    return UniqueFd();
-  }
-  pollfd p{s.get(), POLLOUT, 0};
-  if (::poll(&p, 1, static_cast<int>(timeout.count())) != 1) return UniqueFd();
-  int err = 0;
-  socklen_t len = sizeof err;
-  ::getsockopt(s.get(), SOL_SOCKET, SO_ERROR, &err, &len);
-  if (err != 0) return UniqueFd();
-  // Blocking from here on: the tests write and read small amounts.
-  ::fcntl(s.get(), F_SETFL, ::fcntl(s.get(), F_GETFL) & ~O_NONBLOCK);
-  return s;
+  UniqueFd s = socketIn(netns, a.family, SOCK_DGRAM);
+  // Connected: only then does Linux report an ICMP error to the socket without IP_RECVERR
+  // (udp(7)), as a client's connected socket gets it.
+  if (::connect(s.get(), reinterpret_cast<sockaddr*>(&a.storage), a.len) != 0) return errno;
+  if (::send(s.get(), "x", 1, 0) != 1) return errno;
+  pollfd p{s.get(), POLLIN, 0};
+  if (::poll(&p, 1, static_cast<int>(timeout.count())) != 1) return ETIMEDOUT;
+  char buf[64];
+  return ::recv(s.get(), buf, sizeof buf, 0) >= 0 ? 0 : errno;
 }
 
 UniqueFd acceptTcp(const UniqueFd& listener, std::string* peer, std::chrono::milliseconds timeout) {

@@ -33,6 +33,19 @@ UniqueFd listenTcp(const UniqueFd& netns, const std::string& address, uint16_t p
 UniqueFd connectTcp(const UniqueFd& netns, const std::string& address, uint16_t port,
                     std::chrono::milliseconds timeout = 3s);
 
+// How a TCP connect from inside `netns` to address:port ends: 0 when it is established, the
+// error an answer brought (ECONNREFUSED for a reset, EHOSTUNREACH or EACCES for an ICMP error),
+// or ETIMEDOUT when nothing answers within `timeout` (a dropped SYN). With `source`, the SYN is
+// sent from that local address.
+int connectError(const UniqueFd& netns, const std::string& address, uint16_t port,
+                 std::chrono::milliseconds timeout, const std::string& source = "");
+
+// What one datagram sent from a connected UDP socket inside `netns` to address:port brings back:
+// the ICMP error as the socket reports it (ECONNREFUSED, EHOSTUNREACH, EACCES), 0 for a datagram,
+// or ETIMEDOUT when nothing comes within `timeout`.
+int udpReplyError(const UniqueFd& netns, const std::string& address, uint16_t port,
+                  std::chrono::milliseconds timeout);
+
 // The next connection on `listener` within `timeout`; its peer's address in `peer`.
 UniqueFd acceptTcp(const UniqueFd& listener, std::string* peer = nullptr,
                    std::chrono::milliseconds timeout = 3s);

@@ -13,6 +13,7 @@ import secrets
 import shlex
 import shutil
 import socket
+import time
 import urllib.parse
 
 from harness import BIN_DIR, PROBES_DIR, Client, DaemonTestCase, Response, run_output
@@ -20,6 +21,16 @@ from harness import BIN_DIR, PROBES_DIR, Client, DaemonTestCase, Response, run_o
 PROBE_BIN_DIR = os.environ.get("DECLAW_PROBE_BIN_DIR") or BIN_DIR
 # Inside the sandbox: in /tmp (sticky, world-writable) so both `user` and `root` can run them.
 SANDBOX_PROBE_DIR = "/tmp/declaw-probes"
+
+
+def wait_for(predicate, timeout=10):
+    """Polls predicate until it is true or timeout seconds passed; its last value."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return predicate()
 
 
 def random_suffix():

@@ -125,9 +125,20 @@ class Lifecycle(DaemonTestCase):
         self.assertEqual(r.status, 400, r)
         self.assertIn("template", r.json()["error"]["message"])
 
-    def test_internet_access_is_not_implemented_yet(self):
-        r = self.api.request("POST", "/v1/sandboxes", {"allow_internet_access": True})
-        self.assertEqual(r.status, 501, r)
+    def test_internet_access_from_a_daemon_without_networking_is_501_saying_why(self):
+        # The harness runs this daemon with "network": "off" (no host network state touched).
+        self.assertFalse(self.api.request("GET", "/v1/health").json()["features"]["internet_access"])
+        for body in ({"allow_internet_access": True}, {"network": {"allow_out": ["example.com"]}}):
+            r = self.api.request("POST", "/v1/sandboxes", body)
+            self.assertEqual(r.status, 501, r)
+            self.assertIn("network", r.json()["error"]["message"])
+        r = self.api.request("POST", "/v1/sandboxes",
+                             {"allow_internet_access": False, "network": {"allow_out": ["a.test"]}})
+        self.assertEqual(r.status, 201, r)
+        sbx = r.json()["sandbox_id"]
+        self.addCleanup(self.api.kill, sbx)
+        self.assertEqual(r.json()["network"]["allow_out"], ["a.test"])
+        self.assertIsNone(r.json()["network"]["address"])
 
     def test_sandboxes_created_in_parallel_all_start(self):
         results = []

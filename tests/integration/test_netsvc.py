@@ -16,12 +16,13 @@ import time
 import unittest
 
 from harness import BIN_DIR, require_root
-from netsvc_world import A, AAAA, ANY, TXT, PROXY_PORT, BIG_BODY_BYTES, FakeDns, dns_query, \
-    make_world, parse_dns, start_internet
+from fake_internet import A, AAAA, ANY, TXT, BIG_BODY_BYTES, FORMERR, NXDOMAIN, REFUSED, \
+    dns_query, parse_dns, read_head, recv_exact, require_tools
+from netsvc_world import PROXY_PORT, World
+from support import wait_for
 
 HARNESS = os.path.join(BIN_DIR, "netsvc_harness")
 GATEWAY, GATEWAY6 = "198.18.0.1", "2001:db8:18::1"
-NXDOMAIN, REFUSED, FORMERR = 3, 5, 1
 POLICY = {"allow_out": ["allowed.test", "*.example.test", "private.test", "meta.test",
                         "mixed.test", "big.test"]}
 FIRST_BYTES_MS = 1500
@@ -33,27 +34,23 @@ world = {}
 
 def setUpModule():
     require_root()
-    for tool in ("unshare", "nsenter", "ip", "nft", "openssl"):
-        if not shutil.which(tool):
-            raise RuntimeError(f"{tool} is needed (scripts/install-deps.sh)")
+    require_tools()
     world["tmp"] = tempfile.mkdtemp(prefix="declaw-netsvc-")
-    world["host"], world["sandbox"], world["internet"] = make_world()
-    world["dns"] = FakeDns(world["internet"])
-    world["servers"] = start_internet(world["internet"], world["tmp"])
-    world["harness"] = Harness(world["host"])
+    try:
+        made = World(world["tmp"])
+        world["made"] = made
+        world["host"], world["sandbox"], world["dns"] = made.host, made.sandbox, made.dns
+        world["harness"] = Harness(world["host"])
+    except BaseException:
+        tearDownModule()  # unittest calls it only after a setUpModule that succeeded
+        raise
 
 
 def tearDownModule():
     if "harness" in world:
         world["harness"].stop()
-    for server in world.get("servers", []):
-        server.shutdown()
-        server.server_close()
-    if "dns" in world:
-        world["dns"].close()
-    for name in ("sandbox", "internet", "host"):
-        if name in world:
-            world[name].close()
+    if "made" in world:
+        world["made"].close()
     shutil.rmtree(world.get("tmp", "/nonexistent"), ignore_errors=True)
 
 
@@ -140,16 +137,6 @@ def ask(name, qtype=A, over_tcp=False, qid=0x4242, source=None, raw=None):
         return parse_dns(s.recv(4096))
 
 
-def recv_exact(s, n):
-    data = b""
-    while len(data) < n:
-        chunk = s.recv(n - len(data))
-        if not chunk:
-            raise ConnectionError("closed early")
-        data += chunk
-    return data
-
-
 def recv_all(s):
     data = b""
     while True:
@@ -169,13 +156,9 @@ def http_get(address, host, path="/", family=socket.AF_INET):
 
 def read_response(s):
     """Reads one response with a Content-Length body."""
-    data = b""
-    while b"\r\n\r\n" not in data:
-        chunk = s.recv(65536)
-        if not chunk:
-            return data
-        data += chunk
-    head, body = data.split(b"\r\n\r\n", 1)
+    head, body = read_head(s)
+    if head is None:
+        return body
     length = next((int(l.split(b":")[1]) for l in head.split(b"\r\n")
                    if l.lower().startswith(b"content-length:")), 0)
     while len(body) < length:
@@ -192,23 +175,16 @@ def split_response(data):
 
 
 def tls_hello(sni, address="198.19.0.10"):
-    """A TLS handshake from the sandbox with `sni`; what the server says, or the SSLError."""
+    """A TLS handshake from the sandbox with `sni`, then one request; the body of the answer (the
+    SNI the server saw), or the SSLError."""
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE  # the fake server's certificate is self-signed
     with sandbox_socket() as s:
         s.connect((address, 443))
         with context.wrap_socket(s, server_hostname=sni) as tls:
-            return recv_all(tls).decode()
-
-
-def wait_for(predicate, timeout=10):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return predicate()
+            tls.sendall(f"GET / HTTP/1.1\r\nHost: {sni}\r\n\r\n".encode())
+            return split_response(recv_all(tls))[1]
 
 
 class DnsStubTest(unittest.TestCase):

@@ -8,17 +8,12 @@ import os
 import shutil
 import socket
 import tempfile
-import threading
+
+from fake_http import HttpRequest, UnixHttpServer
 
 
-class Request:
-    def __init__(self, conn, reader, method, path, headers, body):
-        self.conn = conn
-        self.reader = reader
-        self.method = method
-        self.path = path
-        self.headers = headers
-        self.body = body
+class Request(HttpRequest):
+    """A request, and the ways a script answers it."""
 
     def json_body(self):
         return json.loads(self.body) if self.body else None
@@ -81,56 +76,28 @@ class Request:
             return True
 
 
-class FakeSse:
+class FakeSse(UnixHttpServer):
     """SCRIPT(request) answers each request; requests are logged in `requests`."""
+
+    request_class = Request
 
     def __init__(self, script):
         self.dir = tempfile.mkdtemp(prefix="declaw-test-sse-")
-        self.path = os.path.join(self.dir, "fake.sock")
         self.script = script
         self.requests = []
         self.errors = []
-        self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.listener.bind(self.path)
-        self.listener.listen(16)
-        threading.Thread(target=self._serve, daemon=True).start()
+        super().__init__(os.path.join(self.dir, "fake.sock"), backlog=16)
 
     def close(self):
-        self.listener.close()
+        super().close()
         shutil.rmtree(self.dir, ignore_errors=True)
 
-    def _serve(self):
-        while True:
-            try:
-                conn, _ = self.listener.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._connection, args=(conn,), daemon=True).start()
-
-    def _connection(self, conn):
-        reader = conn.makefile("rb")
-        with conn, reader:
-            while True:
-                line = reader.readline()
-                if not line:
-                    return
-                method, path, _ = line.decode().split(" ", 2)
-                headers = {}
-                while True:
-                    header = reader.readline().decode().strip()
-                    if not header:
-                        break
-                    name, _, value = header.partition(":")
-                    headers[name.strip().lower()] = value.strip()
-                body = reader.read(int(headers.get("content-length", "0")))
-                request = Request(conn, reader, method, path, headers, body)
-                self.requests.append(request)
-                try:
-                    keep = self.script(request)
-                except OSError:
-                    return
-                except Exception as e:  # shown by the test that reads self.errors
-                    self.errors.append(e)
-                    return
-                if not keep:
-                    return
+    def respond(self, request):
+        self.requests.append(request)
+        try:
+            return self.script(request)
+        except OSError:
+            return False
+        except Exception as e:  # shown by the test that reads self.errors
+            self.errors.append(e)
+            return False

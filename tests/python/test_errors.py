@@ -81,10 +81,16 @@ class ErrorCodeTable(unittest.TestCase):
             "forbidden", "sandbox sbx-1 belongs to another user"))
         self.assertIn("only the user who created", str(owner))
         internet = exception_from_response(501, error_body(
-            "not_implemented", "'allow_internet_access': true is not supported yet"))
+            "not_implemented", "internet access is off in this declawd (network: off)"))
         self.assertTrue(str(internet).startswith(
-            "internet access is not available in this declawd yet: pass "
-            "allow_internet_access=False"))
+            "internet access is off in this declawd: pass allow_internet_access=False"))
+        self.assertIn("(network: off)", str(internet))
+        no_link = exception_from_response(409, error_body(
+            "conflict", "sandbox sbx-1 was created without internet access"))
+        self.assertIs(type(no_link), declaw.ConflictException)
+        self.assertIn("create a new sandbox with allow_internet_access=True", str(no_link))
+        said = "sandbox sbx-1 was created without internet access: create a new sandbox"
+        self.assertEqual(str(exception_from_response(409, error_body("conflict", said))), said)
 
     def test_the_hosted_sdk_names_are_there(self):
         self.assertIs(declaw.SandboxError, declaw.SandboxException)

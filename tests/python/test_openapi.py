@@ -274,6 +274,26 @@ class DaemonAnswersAsSpecified(SdkTestCase):
             Call("POST", "/v1/sandboxes", 400, body={"resources": {"memory_mb": 1}}),
             Call("POST", "/v1/sandboxes", 400, body={"lifecycle": {"on_timeout": "hibernate"}}),
             Call("POST", "/v1/sandboxes", 501, body={"allow_internet_access": True}),
+            # Networking is off in test daemons: rules are kept for a sandbox without a link.
+            Call("POST", "/v1/sandboxes", 201, body={
+                "allow_internet_access": False,
+                "network": {"allow_out": ["Example.com", "10.1.0.0/16"], "deny_out": None}}),
+            Call("POST", "/v1/sandboxes", 400, body={
+                "allow_internet_access": False, "network": {"allow_out": ["10.0.0.0/33"]}}),
+            Call("POST", "/v1/sandboxes", 400, body={
+                "allow_internet_access": False, "network": {"egress_proxy": {}}}),
+            Call("POST", "/v1/sandboxes", 501, body={"network": {"deny_out": ["ALL_TRAFFIC"]}}),
+            Call("GET", s + "/network", 200),
+            Call("GET", "/v1/sandboxes/KILLED/network", 200),
+            Call("GET", "/v1/sandboxes/sbx-000000000000/network", 404),
+            Call("PATCH", s + "/network", 200,
+                 body={"allow_out": ["a.example"], "deny_out": ["0.0.0.0/0"]}),
+            Call("PATCH", s + "/network", 200, body={"allow_internet_access": False}),
+            Call("PATCH", s + "/network", 400, body={"allow_out": ["bad..example"]}),
+            Call("PATCH", s + "/network", 400, body={}),
+            Call("PATCH", s + "/network", 409, body={"allow_internet_access": True}),
+            Call("PATCH", "/v1/sandboxes/KILLED/network", 409, body={"deny_out": []}),
+            Call("PATCH", "/v1/sandboxes/sbx-000000000000/network", 404, body={"deny_out": []}),
             Call("GET", s, 200),
             Call("GET", "/v1/sandboxes/sbx-000000000000", 404),
             Call("PATCH", s + "/timeout", 200, body={"timeout": 600}),
@@ -356,7 +376,8 @@ class DaemonAnswersAsSpecified(SdkTestCase):
             Call("DELETE", s + "/files", 204, query={"path": "/tmp/d"}),
             Call("DELETE", s + "/files", 400, query={"path": "/"}),
             Call("DELETE", s + "/files", 404, query={"path": "/tmp/d"}),
-            # Paused: commands, processes and files are refused; info, metrics, timeout work.
+            # Paused: commands, processes and files are refused; info, metrics, timeout and network
+            # work.
             Call("POST", s + "/pause", 200),
             Call("POST", s + "/pause", 200),
             Call("GET", "/v1/sandboxes", 200, query={"state": "paused"}),
@@ -379,6 +400,8 @@ class DaemonAnswersAsSpecified(SdkTestCase):
             Call("GET", s, 200),
             Call("GET", s + "/metrics", 200),
             Call("PATCH", s + "/timeout", 200, body={"timeout": 600}),
+            Call("GET", s + "/network", 200),
+            Call("PATCH", s + "/network", 200, body={"allow_out": []}),
             Call("POST", s + "/resume", 200),
             Call("POST", s + "/resume", 200),
             Call("POST", "/v1/sandboxes/KILLED/pause", 409),
@@ -452,6 +475,46 @@ class DaemonAnswersAsSpecified(SdkTestCase):
                 self.assertRegex(line, r"^# (HELP|TYPE) [a-zA-Z_:][a-zA-Z0-9_:]* .+$")
             else:
                 self.assertRegex(line, PROMETHEUS_SAMPLE)
+
+
+class LinkedSandboxAnswersAsSpecified(SdkTestCase):
+    """With networking on (in the test daemon's own network namespace), a sandbox with a link:
+    its address fields, traffic counters and the health's network object are strings and
+    integers where the spec says, not only nulls."""
+
+    daemon_config = {"network": "auto", "net_pool": "198.18.0.0/16",
+                     "dns_upstream": ["198.19.0.53:53"]}
+
+    def schema(self, template, method, status="200"):
+        response = resolve(SPEC["paths"][template][method]["responses"][status])
+        return response["content"]["application/json"]["schema"]
+
+    def test_a_linked_sandbox_and_the_health_match_the_spec(self):
+        api = self.daemon.client
+        created = api.request("POST", "/v1/sandboxes", {
+            "network": {"allow_out": ["example.com"], "deny_out": ["ALL_TRAFFIC"]}})
+        self.assertEqual(created.status, 201, created)
+        sbx = created.json()["sandbox_id"]
+        self.addCleanup(api.kill, sbx)
+        s = "/v1/sandboxes/{sandbox_id}"
+        answers = [
+            (self.schema("/v1/health", "get"), api.request("GET", "/v1/health")),
+            (self.schema("/v1/sandboxes", "post", "201"), created),
+            (self.schema(s, "get"), api.request("GET", f"/v1/sandboxes/{sbx}")),
+            (self.schema(s + "/network", "get"),
+             api.request("GET", f"/v1/sandboxes/{sbx}/network")),
+            (self.schema(s + "/network", "patch"),
+             api.request("PATCH", f"/v1/sandboxes/{sbx}/network", {"deny_out": []})),
+            (self.schema(s + "/metrics", "get"),
+             api.request("GET", f"/v1/sandboxes/{sbx}/metrics")),
+        ]
+        for schema, answer in answers:
+            with self.subTest(answer=answer):
+                self.assertEqual(answer.status // 100, 2, answer)
+                self.assertEqual(problems(schema, answer.json(), "body"), [])
+        self.assertIsInstance(answers[0][1].json()["network"]["pool"], str)
+        self.assertIsInstance(answers[3][1].json()["address"], str)
+        self.assertIsInstance(answers[5][1].json()["net_rx_bytes"], int)
 
 
 if __name__ == "__main__":

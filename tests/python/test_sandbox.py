@@ -1,6 +1,6 @@
 """Sandbox lifecycle through the SDK: create (every parameter), connect, list, get_info,
-set_timeout, is_running, kill, the context manager, and the refusals of features not built.
-Resources, metrics, pause and resume: test_resources.py."""
+set_timeout, is_running, kill, and the context manager. Resources, metrics, pause and resume:
+test_resources.py; internet access and network rules: test_network.py."""
 import datetime
 import os
 import time
@@ -49,22 +49,6 @@ class SandboxLifecycle(SdkTestCase):
         self.assertAlmostEqual((info.end_at - info.started_at).total_seconds(), 300, delta=2)
         self.assertEqual(info.metadata, {})
         self.assertEqual(info.envs, {})
-
-    def test_internet_access_defaults_to_true_and_is_refused_with_advice(self):
-        before = self.running_ids()
-        with self.assertRaises(declaw.NotImplementedException) as caught:
-            Sandbox.create(socket_path=self.socket)
-        self.assertIn("pass allow_internet_access=False", str(caught.exception))
-        self.assertEqual(caught.exception.code, "not_implemented")
-        self.assertEqual(caught.exception.status, 501)
-        self.assertIsInstance(caught.exception, NotImplementedError)
-        self.assertEqual(self.running_ids(), before, "a refused create left a sandbox")
-
-    def test_network_is_sent_and_refused_as_not_implemented(self):
-        # resources and lifecycle are built: test_resources.py
-        with self.assertRaises(declaw.NotImplementedException) as caught:
-            self.create(network={"deny_out": ["0.0.0.0/0"]})
-        self.assertIn("pass network=None", str(caught.exception))
 
     def test_bad_values_are_invalid_arguments(self):
         for spec in ({"template": "no-such-template"}, {"timeout": 10 ** 9},

@@ -12,6 +12,7 @@ import time
 import unittest
 from unittest import mock
 
+from fake_http import UnixHttpServer
 from support import Daemon, SdkTestCase
 
 from harness import require_root
@@ -28,62 +29,26 @@ def temp_dir(test):
     return path
 
 
-class FakeDaemon:
+class FakeDaemon(UnixHttpServer):
     """A scripted HTTP/1.1 server on a Unix socket. decide(conn_no, request_no, method) says
     "answer" (200, keep-alive), "answer-then-close" (200, then hang up without saying so), or
     "close" (hang up after reading the request). Every request received is logged as
     (conn_no, method, path)."""
 
     def __init__(self, path, decide):
-        self.path = path
         self.decide = decide
         self.log = []
-        self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.listener.bind(path)
-        self.listener.listen(8)
-        self.thread = threading.Thread(target=self._serve, daemon=True)
-        self.thread.start()
+        super().__init__(path, backlog=8)
 
-    def close(self):
-        self.listener.close()
-
-    def _serve(self):
-        conn_no = 0
-        while True:
-            try:
-                conn, _ = self.listener.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._connection, args=(conn, conn_no), daemon=True).start()
-            conn_no += 1
-
-    def _connection(self, conn, conn_no):
-        reader = conn.makefile("rb")
-        with conn, reader:
-            request_no = 0
-            while True:
-                line = reader.readline()
-                if not line:
-                    return
-                method, path, _ = line.decode().split(" ", 2)
-                length = 0
-                while True:
-                    header = reader.readline().decode().strip()
-                    if not header:
-                        break
-                    name, _, value = header.partition(":")
-                    if name.lower() == "content-length":
-                        length = int(value)
-                reader.read(length)
-                self.log.append((conn_no, method, path))
-                if self.decide(conn_no, request_no, method) == "close":
-                    return
-                body = json.dumps({"ok": True, "conn": conn_no}).encode()
-                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+    def respond(self, request):
+        conn_no, request_no, method = request.conn_no, request.request_no, request.method
+        self.log.append((conn_no, method, request.path))
+        if self.decide(conn_no, request_no, method) == "close":
+            return False
+        body = json.dumps({"ok": True, "conn": conn_no}).encode()
+        request.conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
                              b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
-                if self.decide(conn_no, request_no, method) == "answer-then-close":
-                    return
-                request_no += 1
+        return self.decide(conn_no, request_no, method) != "answer-then-close"
 
 
 class SocketChoice(unittest.TestCase):

@@ -149,7 +149,8 @@ class HostUnixSockets(SecurityTestCase):
         paths = [sock, "/run/declaw/declaw.sock", "/var/run/declaw/declaw.sock",
                  f"/proc/{self.daemon.proc.pid}/root{sock}", f"/proc/1/root{sock}",
                  "/proc/1/fd/3"]
-        before = read_text("/proc/net/unix")
+        # The daemon's namespace's sockets (the harness runs it in a network namespace of its own).
+        before = read_text(f"/proc/{self.daemon.proc.pid}/net/unix")
         for user in USERS:
             with self.subTest(user=user):
                 attempts = probe_attempts(run_python_probe(self.api, self.sbx, self.unix_probe,
@@ -172,7 +173,7 @@ class HostUnixSockets(SecurityTestCase):
             fields = line.split()
             if fields[-1] == path:
                 return fields[6]
-        raise AssertionError(f"{path} is not in the host's /proc/net/unix")
+        raise AssertionError(f"{path} is not in the daemon's /proc/net/unix")
 
 
 if __name__ == "__main__":

@@ -37,7 +37,8 @@ class FakeServices : public Services {
                          .limits = {},
                          .sandboxes_running = 1,
                          .cgroup = "v1",
-                         .leftovers_cleaned = 0};
+                         .leftovers_cleaned = 0,
+                         .network = std::nullopt};
   std::vector<SandboxInfo> sandboxes;  // listSandboxes
   SandboxInfo sandbox;                 // createSandbox, getSandbox, setTimeout
   RunResult run_result;
@@ -63,6 +64,7 @@ class FakeServices : public Services {
   std::string last_path;
   std::string last_user;
   std::string last_new_path;
+  NetworkUpdate last_network_update;
   uint32_t last_timeout = 0;
   uint32_t last_depth = 0;
   CreateSandboxSpec last_create;
@@ -112,6 +114,12 @@ class FakeServices : public Services {
     record("setTimeout", caller, id);
     last_timeout = timeout_s;
     return answer("setTimeout", sandbox);
+  }
+  Result<SandboxInfo> updateNetwork(const Caller& caller, const std::string& id,
+                                    const NetworkUpdate& update) override {
+    record("updateNetwork", caller, id);
+    last_network_update = update;
+    return answer("updateNetwork", sandbox);
   }
   Result<RunResult> runCommand(const Caller& caller, const std::string& id,
                                const RunSpec& spec) override {

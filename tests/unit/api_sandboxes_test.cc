@@ -103,16 +103,111 @@ TEST_CASE("create refuses more metadata entries than max_metadata_entries", "[ap
   CHECK(api.call("POST", "/v1/sandboxes", three).status == 400);
 }
 
-TEST_CASE("features not built yet are a 501, not silently ignored", "[api][sandboxes]") {
-  for (const json& body :
-       {json{{"allow_internet_access", true}}, json{{"network", json::object()}}}) {
+TEST_CASE("create: network lists imply internet access unless it is said false",
+          "[api][sandboxes][network]") {
+  struct Case {
+    json body;
+    bool internet;
+    std::vector<std::string> allow;
+    std::vector<std::string> deny;
+  };
+  const std::vector<Case> cases = {
+      {json::object(), false, {}, {}},
+      {{{"allow_internet_access", true}}, true, {}, {}},
+      {{{"network", nullptr}}, false, {}, {}},
+      {{{"network", json::object()}}, true, {}, {}},
+      {{{"network", {{"allow_out", {"Example.COM", "10.1.0.0/16"}}}}},
+       true,
+       {"example.com", "10.1.0.0/16"},
+       {}},
+      {{{"allow_internet_access", false}, {"network", {{"deny_out", {"ALL_TRAFFIC"}}}}},
+       false,
+       {},
+       {"0.0.0.0/0"}},  // the canonical form of ALL_TRAFFIC
+  };
+  for (const auto& c : cases) {
     Api api;
-    const Response response = api.call("POST", "/v1/sandboxes", body);
-    INFO(body.dump());
-    CHECK(response.status == 501);
-    CHECK(errorCode(response) == "not_implemented");
+    const Response response = api.call("POST", "/v1/sandboxes", c.body);
+    INFO(c.body.dump() << " -> " << response.body);
+    REQUIRE(response.status == 201);
+    CHECK(api.services.last_create.allow_internet_access == c.internet);
+    CHECK(api.services.last_create.network.allow_out == c.allow);
+    CHECK(api.services.last_create.network.deny_out == c.deny);
+  }
+}
+
+TEST_CASE("create: a bad network entry is a 400 naming the list, index and entry",
+          "[api][sandboxes][network]") {
+  const std::vector<std::pair<json, std::string>> cases = {
+      {{{"allow_out", {"example.com", "10.0.0.0/33"}}}, "network.allow_out[1] '10.0.0.0/33'"},
+      {{{"deny_out", {"exa mple.com"}}}, "network.deny_out[0]"},
+      {{{"allow_out", {"*.com"}}}, "network.allow_out[0] '*.com'"},
+      {{{"allow_out", {1}}}, "network.allow_out[0]"},
+      {{{"allow_out", "example.com"}}, "network.allow_out"},
+      {{{"allow", {"example.com"}}}, "network"},
+      {json::array(), "network"},
+  };
+  for (const auto& [network, expected] : cases) {
+    Api api;
+    const Response response = api.call("POST", "/v1/sandboxes", json{{"network", network}});
+    INFO(network.dump() << " -> " << response.body);
+    CHECK(response.status == 400);
+    CHECK(mentions(response, expected));
     CHECK_FALSE(api.services.called("createSandbox"));
   }
+}
+
+TEST_CASE("create: a policy beyond the entry limit is a 400", "[api][sandboxes][network]") {
+  Api api;
+  json many = json::array();
+  for (int i = 0; i < 257; ++i) many.push_back("host" + std::to_string(i) + ".example.com");
+  const Response response = api.call("POST", "/v1/sandboxes", json{{"network", {{"allow_out", many}}}});
+  CHECK(response.status == 400);
+  CHECK(mentions(response, "allow_out"));
+}
+
+TEST_CASE("PATCH network passes only the parts given, validated", "[api][sandboxes][network]") {
+  Api api;
+  api.services.sandbox = sandboxWith(kId, "running", {});
+  api.services.sandbox.allow_internet_access = true;
+  api.services.sandbox.network.lists.allow_out = {"example.com"};
+  api.services.sandbox.network.address = "198.18.0.2";
+  const Response response = api.call("PATCH", std::string("/v1/sandboxes/") + kId + "/network",
+                                     json{{"allow_out", {"Example.com", "192.0.2.0/24"}}});
+  REQUIRE(response.status == 200);
+  const NetworkUpdate& u = api.services.last_network_update;
+  CHECK(u.allow_out == std::vector<std::string>{"example.com", "192.0.2.0/24"});
+  CHECK_FALSE(u.deny_out);
+  CHECK_FALSE(u.allow_internet_access);
+  const json view = jsonOf(response);
+  CHECK(view.at("allow_internet_access") == true);
+  CHECK(view.at("allow_out") == json{"example.com"});  // what Services answered
+  CHECK(view.at("address") == "198.18.0.2");
+  CHECK(view.at("gateway").is_null());
+  CHECK(view.at("refused") == json{{"dns", 0}, {"proxy", 0}, {"firewall_packets", 0}});
+
+  for (const json& bad : {json::object(), json{{"allow_out", {"10.0.0.0/33"}}},
+                          json{{"allow_internet_access", "yes"}}, json{{"extra", 1}}}) {
+    Api again;
+    const Response r =
+        again.call("PATCH", std::string("/v1/sandboxes/") + kId + "/network", bad);
+    INFO(bad.dump() << " -> " << r.body);
+    CHECK(r.status == 400);
+    CHECK_FALSE(again.services.called("updateNetwork"));
+  }
+}
+
+TEST_CASE("GET network shows the sandbox's policy view", "[api][sandboxes][network]") {
+  Api api;
+  api.services.sandbox = sandboxWith(kId, "running", {});
+  api.services.sandbox.network.lists.deny_out = {"0.0.0.0/0"};
+  api.services.sandbox.network.refused.dns = 3;
+  const Response response = api.call("GET", std::string("/v1/sandboxes/") + kId + "/network", "");
+  REQUIRE(response.status == 200);
+  const json view = jsonOf(response);
+  CHECK(view.at("allow_internet_access") == false);
+  CHECK(view.at("deny_out") == json{"0.0.0.0/0"});
+  CHECK(view.at("refused").at("dns") == 3);
 }
 
 TEST_CASE("over max_sandboxes (EDQUOT from Services) is a 429", "[api][sandboxes]") {

@@ -6,34 +6,13 @@
 #include <vector>
 
 #include "clients/ctl/cli.h"
+#include "ctl_test_support.h"
 
 namespace ctl = declaw::ctl;
 
-namespace {
-
-ctl::ParsedArgs parse(std::initializer_list<const char*> args) {
-  std::vector<const char*> argv = {"declawctl"};
-  argv.insert(argv.end(), args.begin(), args.end());
-  return ctl::parseCommandLine(static_cast<int>(argv.size()), argv.data());
-}
-
-// The command line, which must parse.
-ctl::CommandLine command(std::initializer_list<const char*> args) {
-  auto parsed = parse(args);
-  INFO(parsed.err);
-  REQUIRE(parsed.command.has_value());
-  return *parsed.command;
-}
-
-// The usage error, which there must be.
-std::string usageError(std::initializer_list<const char*> args) {
-  auto parsed = parse(args);
-  REQUIRE_FALSE(parsed.command.has_value());
-  CHECK(parsed.exit_code == ctl::kUsageExitCode);
-  return parsed.err;
-}
-
-}  // namespace
+using declaw::ctl::testing::command;
+using declaw::ctl::testing::parse;
+using declaw::ctl::testing::usageError;
 
 TEST_CASE("plain exec waits for the command with the default timeout") {
   auto line = command({"exec", "sbx-1", "--", "echo", "a b"});

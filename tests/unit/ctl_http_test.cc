@@ -341,6 +341,39 @@ TEST_CASE("pause, resume and metrics are POST .../pause, POST .../resume, GET ..
   }
 }
 
+TEST_CASE("network is GET .../network, and a change PATCH .../network with only its parts") {
+  const std::string network = R"({"allow_internet_access": false, "allow_out": ["a.example"]})";
+  const std::string ok =
+      "HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(network.size()) + "\r\n\r\n" + network;
+  {
+    CannedServer server(ok);
+    auto r = ctl::ApiClient(server.path()).getNetwork("sbx-1");
+    REQUIRE(r.ok());
+    CHECK((*r)["allow_out"] == nlohmann::json::array({"a.example"}));
+    CHECK(server.request().find("GET /v1/sandboxes/sbx-1/network HTTP/1.1\r\n") == 0);
+  }
+  {
+    CannedServer server(ok);
+    ctl::NetworkUpdate update;
+    update.deny_out = std::vector<std::string>{};
+    auto r = ctl::ApiClient(server.path()).updateNetwork("sbx-1", ctl::buildNetworkPatch(update));
+    REQUIRE(r.ok());
+    CHECK(server.request().find("PATCH /v1/sandboxes/sbx-1/network HTTP/1.1\r\n") == 0);
+    CHECK(server.request().substr(server.request().find("\r\n\r\n") + 4) == R"({"deny_out":[]})");
+  }
+}
+
+TEST_CASE("a bad rule fails with the daemon's message, which names the entry") {
+  const std::string body = R"({"error": {"code": "invalid_argument", "message": )"
+                           R"("allow_out[1] '10.0.0.0/33': prefix length must be 0..32"}})";
+  CannedServer server("HTTP/1.1 400 Bad Request\r\nContent-Length: " + std::to_string(body.size()) +
+                      "\r\n\r\n" + body);
+  auto r = ctl::ApiClient(server.path()).updateNetwork("sbx-1", {{"allow_out", {"x", "y"}}});
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.error().message ==
+        "allow_out[1] '10.0.0.0/33': prefix length must be 0..32 (invalid_argument)");
+}
+
 TEST_CASE("a command in a paused sandbox fails with the daemon's explanation") {
   const std::string body =
       R"({"error": {"code": "conflict", "message": "sandbox sbx-1 is paused: resume it first"}})";

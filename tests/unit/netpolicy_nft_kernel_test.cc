@@ -118,6 +118,11 @@ TEST_CASE("the kernel accepts every plan, in a throwaway network namespace") {
   CHECK(live.find("iifname \"dcw*\" drop") != std::string::npos);
   CHECK(live.find("\"dcwaaa111\" : jump sbx_aaa111_fwd") != std::string::npos);
   CHECK(live.find("tcp dport { 80, 443 } redirect to :3128") != std::string::npos);
+  // The refuse chain as the kernel holds it (level info is printed, warn, the default, is not).
+  CHECK(live.find("limit rate 10/second burst 20 packets log prefix \"declaw sbx-aaa111 refused: "
+                  "\" level info") != std::string::npos);
+  CHECK(live.find("counter name \"sbx_aaa111_dropped\" drop") != std::string::npos);
+  CHECK(live.find("goto sbx_aaa111_refuse") != std::string::npos);
   CHECK(live.find("ip saddr 198.18.0.0/16 oifname != \"dcw*\" masquerade") != std::string::npos);
   CHECK(live.find("sbx_bbb222") == std::string::npos);  // recreate removed b
   std::string removed = readFile(dir.path() + "/removed.txt");

@@ -79,6 +79,30 @@ std::string renderExpr(const json& e) {
   if (e.contains("vmap"))
     return renderExpr(e["vmap"]["key"]) + " vmap " + e["vmap"]["data"].get<std::string>();
   if (e.contains("jump")) return "jump " + e["jump"]["target"].get<std::string>();
+  if (e.contains("goto")) return "goto " + e["goto"]["target"].get<std::string>();
+  if (e.contains("limit")) {
+    const json& l = e["limit"];
+    REQUIRE(l.size() == 3);  // packets (the default unit), never inverted
+    return "limit rate " + std::to_string(l["rate"].get<int>()) + "/" +
+           l["per"].get<std::string>() + " burst " + std::to_string(l["burst"].get<int>()) +
+           " packets";
+  }
+  if (e.contains("log")) {
+    const json& l = e["log"];
+    REQUIRE(l.size() == 2);
+    return "log prefix \"" + l["prefix"].get<std::string>() + "\" level " +
+           l["level"].get<std::string>();
+  }
+  if (e.contains("reject")) {
+    const json& r = e["reject"];
+    if (r["type"] == "tcp reset") {
+      REQUIRE(r.size() == 1);
+      return "reject with tcp reset";
+    }
+    REQUIRE(r.size() == 2);
+    REQUIRE(r["type"] == "icmpx");
+    return "reject with icmpx " + r["expr"].get<std::string>();
+  }
   for (const char* verdict : {"accept", "drop", "return", "masquerade"}) {
     if (e.contains(verdict)) return verdict;
   }
@@ -146,6 +170,9 @@ void NftModel::apply(const json& document) {
         for (const auto& [map, elements] : vmaps_) {
           for (const auto& [ifname, target] : elements) REQUIRE(target != name);
         }
+        for (const auto& [chain, rules] : chains_) {
+          for (const auto& r : rules) REQUIRE_FALSE(referencesName(r, name));
+        }
         chains_.erase(name);
       }
     } else if (kind == "rule") {
@@ -160,6 +187,9 @@ void NftModel::apply(const json& document) {
       });
       for (const auto& e : o["expr"]) {
         if (e.contains("counter")) REQUIRE(counters_.count(e["counter"].get<std::string>()) == 1);
+        for (const char* verdict : {"jump", "goto"}) {
+          if (e.contains(verdict)) REQUIRE(chains_.count(e[verdict]["target"]) == 1);
+        }
       }
       chains_[chain].push_back(o["expr"]);
     } else if (kind == "element") {
@@ -269,6 +299,9 @@ bool NftModel::matches(const json& m, const NftPacket& p) const {
   }
   if (left.contains("meta")) {
     const std::string key = left["meta"]["key"];
+    if (key == "l4proto") {
+      return judge(true, [&](const json& r) { return r.get<std::string>() == p.l4; });
+    }
     if (key == "nfproto") {
       std::string proto = p.daddr.isV4() ? "ipv4" : "ipv6";
       return judge(true, [&](const json& r) { return r.get<std::string>() == proto; });
@@ -284,10 +317,22 @@ bool NftModel::matches(const json& m, const NftPacket& p) const {
 }
 
 std::string NftModel::evaluate(const std::string& chain, const NftPacket& p) const {
+  NftTrace ignored;
+  return walk(chain, p, ignored);
+}
+
+NftTrace NftModel::trace(const std::string& chain, const NftPacket& p) const {
+  NftTrace t;
+  t.verdict = walk(chain, p, t);
+  return t;
+}
+
+std::string NftModel::walk(const std::string& chain, const NftPacket& p, NftTrace& trace) const {
   auto it = chains_.find(chain);
   REQUIRE(it != chains_.end());
   for (const auto& expr : it->second) {
     std::string verdict;
+    std::string reply;
     bool all_matched = true;
     for (const auto& e : expr) {
       if (e.contains("match")) {
@@ -300,18 +345,36 @@ std::string NftModel::evaluate(const std::string& chain, const NftPacket& p) con
         const auto& elements = vmaps_.at(map);
         auto target = elements.find(p.iifname);
         if (target == elements.end()) break;  // no element: the rule does nothing
-        std::string v = evaluate(target->second, p);
+        std::string v = walk(target->second, p, trace);
         if (v != "continue" && v != "return") return v;
+      } else if (e.contains("goto")) {
+        // The target's verdict is this chain's; its end returns past this chain, to the caller.
+        std::string v = walk(e["goto"]["target"], p, trace);
+        return v == "continue" ? "return" : v;
+      } else if (e.contains("limit")) {
+        if (p.over_limit) {
+          all_matched = false;
+          break;
+        }
       } else if (e.contains("counter")) {
-        continue;
+        trace.counters.push_back(e["counter"]);
+      } else if (e.contains("log")) {
+        trace.logs.push_back(e["log"]["prefix"]);
       } else if (e.contains("return")) {
         return "return";
+      } else if (e.contains("reject")) {
+        // Ends evaluation as drop does; what it answers is the trace's.
+        verdict = "reject";
+        reply = renderExpr(e).substr(std::string_view("reject with ").size());
       } else {
         verdict = renderExpr(e);
         if (verdict.starts_with("redirect")) verdict = "redirect";
       }
     }
-    if (all_matched && !verdict.empty()) return verdict;
+    if (all_matched && !verdict.empty()) {
+      trace.reply = reply;
+      return verdict;
+    }
   }
   return "continue";
 }

@@ -22,10 +22,25 @@ struct NftPacket {
   std::string oifname = "eth0";
   netpolicy::IpAddress saddr;
   netpolicy::IpAddress daddr;
-  std::string l4 = "tcp";  // "tcp", "udp" or "icmpv6"
+  std::string l4 = "tcp";  // "tcp", "udp" or "icmpv6" (meta l4proto)
   uint16_t dport = 0;
   std::string ct_state = "new";
+  // Whether every `limit` it meets has run out of tokens (a sandbox sending faster than that).
+  bool over_limit = false;
 };
+
+// What walking the chains did to a packet.
+struct NftTrace {
+  std::string verdict;                // as NftModel::evaluate returns it
+  std::vector<std::string> counters;  // named counters it was counted on, in order
+  std::vector<std::string> logs;      // prefixes of the log lines it produced
+  // For "reject": what the host answers the source with, "tcp reset" or "icmpx <code>".
+  std::string reply;
+};
+
+// Whether `verdict` ends the packet without passing it: "drop", or "reject", which is a drop
+// that answers the source. Where the source may be forged, tests ask for "drop" itself.
+inline bool refused(const std::string& verdict) { return verdict == "drop" || verdict == "reject"; }
 
 class NftModel {
  public:
@@ -44,11 +59,14 @@ class NftModel {
   std::vector<std::string> renderChain(const std::string& name) const;
 
   // The verdict of `chain` (and the chains it jumps to) for `packet`: "accept", "drop",
-  // "redirect", "masquerade", or "continue" when no rule decides.
+  // "reject", "redirect", "masquerade", or "continue" when no rule decides.
   std::string evaluate(const std::string& chain, const NftPacket& packet) const;
+  // The same, with the counters and log statements the packet went through.
+  NftTrace trace(const std::string& chain, const NftPacket& packet) const;
 
  private:
   bool matches(const nlohmann::json& match, const NftPacket& packet) const;
+  std::string walk(const std::string& chain, const NftPacket& packet, NftTrace& trace) const;
 
   bool table_ = false;
   std::map<std::string, std::vector<netpolicy::Cidr>> sets_;

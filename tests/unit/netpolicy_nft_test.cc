@@ -96,27 +96,27 @@ TEST_CASE("a sandbox with name rules: its chains, in Decider's order") {
   SandboxNet s = testSandbox(config);
   Decider d = deciderFor(config, {"allowed.test", "198.19.1.0/24", "10.1.0.0/16"}, {});
   NftModel m = modelWith(config, s, d);
-  const std::string counter = "counter name sbx_abc123_dropped ";
+  const std::string refuse = "goto sbx_abc123_refuse";
   CHECK(m.renderChain("sbx_abc123_fwd") == Strings{
-                                               "ip saddr != 198.18.0.6 " + counter + "drop",
-                                               "meta nfproto ipv6 " + counter + "drop",
+                                               "ip saddr != 198.18.0.6 " + refuse,
+                                               "meta nfproto ipv6 " + refuse,
                                                "ct state established,related accept",
-                                               "ip daddr @always_denied4 " + counter + "drop",
+                                               "ip daddr @always_denied4 " + refuse,
                                                "ip daddr @sbx_abc123_allowpriv4 accept",
-                                               "ip daddr @private4 " + counter + "drop",
+                                               "ip daddr @private4 " + refuse,
                                                "ip daddr @sbx_abc123_allow4 accept",
                                                "ip daddr @sbx_abc123_resolved4 accept",
-                                               "udp dport 443 " + counter + "drop",
-                                               "ip daddr @sbx_abc123_deny4 " + counter + "drop",
-                                               counter + "drop",
+                                               "udp dport 443 " + refuse,
+                                               "ip daddr @sbx_abc123_deny4 " + refuse,
+                                               refuse,
                                            });
   CHECK(m.renderChain("sbx_abc123_in") == Strings{
-                                              "ip saddr != 198.18.0.6 " + counter + "drop",
-                                              "meta nfproto ipv6 " + counter + "drop",
+                                              "ip saddr != 198.18.0.6 " + refuse,
+                                              "meta nfproto ipv6 " + refuse,
                                               "ip daddr 198.18.0.5 udp dport 53 accept",
                                               "ip daddr 198.18.0.5 tcp dport 53 accept",
                                               "ip daddr 198.18.0.5 tcp dport 3128 accept",
-                                              counter + "drop",
+                                              refuse,
                                           });
   CHECK(m.renderChain("sbx_abc123_nat") == Strings{
                                                "ip daddr @always_denied4 return",
@@ -141,8 +141,182 @@ TEST_CASE("ALL_TRAFFIC fills both families; an address-only policy has no redire
   CHECK(in.front() ==
         "icmpv6 type { nd-neighbor-solicit,nd-neighbor-advert } ip6 hoplimit 255 accept");
   CHECK(std::count(in.begin(), in.end(), "ip6 daddr fd00:dc::5 udp dport 53 accept") == 1);
-  CHECK(std::find(in.begin(), in.end(),
-                  "ip6 saddr != fd00:dc::6 counter name sbx_abc123_dropped drop") != in.end());
+  CHECK(std::find(in.begin(), in.end(), "ip6 saddr != fd00:dc::6 goto sbx_abc123_refuse") !=
+        in.end());
+}
+
+TEST_CASE("a sandbox's refused packets are logged within a rate limit, and all counted") {
+  TableConfig config = testConfig(true);
+  SandboxNet s = testSandbox(config);
+  NftModel m = modelWith(config, s, deciderFor(config, {"allowed.test"}, {}));
+  const std::string counted = "counter name sbx_abc123_dropped ";
+  CHECK(m.renderChain("sbx_abc123_refuse") ==
+        Strings{
+            "limit rate 10/second burst 20 packets "
+            "log prefix \"declaw sbx-abc123 refused: \" level info",
+            "ip saddr 198.18.0.6 meta l4proto tcp " + counted + "reject with tcp reset",
+            "ip saddr 198.18.0.6 " + counted + "reject with icmpx admin-prohibited",
+            "ip6 saddr fd00:dc::6 meta l4proto tcp " + counted + "reject with tcp reset",
+            "ip6 saddr fd00:dc::6 " + counted + "reject with icmpx admin-prohibited",
+            counted + "drop",
+        });
+  // The limit stands alone in a rule without a verdict: over it, a packet skips only the log.
+  NftPacket refused{"dcwabc123", "eth0", s.lease.v4.sandbox, ipLiteral("198.19.0.20"), "udp", 7};
+  NftTrace under = m.trace("forward", refused);
+  CHECK(under.verdict == "reject");
+  CHECK(under.counters == Strings{"sbx_abc123_dropped"});
+  CHECK(under.logs == Strings{"declaw sbx-abc123 refused: "});
+  refused.over_limit = true;
+  NftTrace over = m.trace("forward", refused);
+  CHECK(over.verdict == "reject");
+  CHECK(over.counters == Strings{"sbx_abc123_dropped"});
+  CHECK(over.logs.empty());
+
+  // The longest key still fits the kernel's prefix limit, with the sandbox id in full.
+  SandboxNet longest = testSandbox(config, "abcdefghijkl");
+  NftModel m2 = modelWith(config, longest, deciderFor(config, {}, {}));
+  const std::string prefix = "declaw sbx-abcdefghijkl refused: ";
+  CHECK(m2.trace("input", {"dcwabcdefghijkl", "", longest.lease.v4.sandbox, longest.lease.v4.host,
+                           "tcp", 22})
+            .logs == Strings{prefix});
+  CHECK(prefix.size() <= kNftLogPrefixMax);
+}
+
+TEST_CASE("a refused packet from the sandbox's own address is rejected, a forged one dropped") {
+  TableConfig config = testConfig(true);
+  SandboxNet s = testSandbox(config);
+  NftModel m = modelWith(config, s, deciderFor(config, {"allowed.test", "198.19.0.5"}, {}));
+  const IpAddress v4 = s.lease.v4.sandbox;
+  const IpAddress v6 = s.lease.v6->sandbox;
+  struct Case {
+    const char* hook;
+    IpAddress from;
+    const char* to;
+    const char* l4;
+    const char* verdict;
+    const char* reply;
+  };
+  const Case cases[] = {
+      // Its own address: answered over its own veth, so its client fails at once. TCP with a
+      // reset (ECONNREFUSED), anything else with ICMP.
+      {"forward", v4, "198.19.0.20", "tcp", "reject", "tcp reset"},
+      {"forward", v4, "198.19.0.20", "udp", "reject", "icmpx admin-prohibited"},
+      {"forward", v4, "169.254.169.254", "tcp", "reject", "tcp reset"},
+      {"forward", v6, "2001:db8::1", "tcp", "reject", "tcp reset"},
+      {"forward", v6, "2001:db8::1", "udp", "reject", "icmpx admin-prohibited"},
+      {"input", v4, "198.18.0.5", "tcp", "reject", "tcp reset"},  // its gateway, not port 53
+      {"input", v6, "fd00:dc::5", "udp", "reject", "icmpx admin-prohibited"},
+      // Any other source is forged: an answer would go to whoever owns that address, so the
+      // host sends none, whatever the destination. A neighbour's address, an outside host's,
+      // the other family's pool, link-local.
+      {"forward", ipLiteral("198.18.0.10"), "198.19.0.20", "tcp", "drop", ""},
+      {"forward", ipLiteral("198.18.0.10"), "198.19.0.20", "udp", "drop", ""},
+      {"forward", ipLiteral("8.8.8.8"), "198.19.0.20", "tcp", "drop", ""},
+      {"forward", ipLiteral("8.8.8.8"), "198.19.0.5", "udp", "drop", ""},  // allowed to it
+      {"forward", ipLiteral("fd00:dc::a"), "2001:db8::1", "tcp", "drop", ""},
+      {"forward", ipLiteral("fe80::1"), "2001:db8::1", "udp", "drop", ""},
+      {"input", ipLiteral("198.18.0.10"), "198.18.0.5", "udp", "drop", ""},
+      {"input", ipLiteral("fe80::1"), "fd00:dc::5", "tcp", "drop", ""},
+  };
+  for (const Case& c : cases) {
+    for (bool over_limit : {false, true}) {
+      NftPacket p{"dcwabc123", "eth0", c.from, ipLiteral(c.to), c.l4, 7, "new", over_limit};
+      INFO(c.hook << " " << c.from.toString() << " -> " << c.to << " " << c.l4
+                  << (over_limit ? " over the limit" : ""));
+      NftTrace t = m.trace(c.hook, p);
+      CHECK(t.verdict == c.verdict);
+      CHECK(t.reply == c.reply);
+      CHECK(t.counters == Strings{"sbx_abc123_dropped"});
+    }
+  }
+  CHECK(m.evaluate("forward", {"dcwabc123", "eth0", v4, ipLiteral("198.19.0.5"), "udp", 7}) ==
+        "accept");  // what the forged ones above were denied
+
+  // Without an IPv6 lease the sandbox has no IPv6 address to answer: every IPv6 packet drops.
+  TableConfig v4_only = testConfig();
+  SandboxNet s4 = testSandbox(v4_only);
+  NftModel m4 = modelWith(v4_only, s4, deciderFor(v4_only, {}, {}));
+  for (const std::string& rule : m4.renderChain("sbx_abc123_refuse")) {
+    CHECK(rule.find("ip6") == std::string::npos);
+  }
+  NftTrace v6_packet = m4.trace("forward", {"dcwabc123", "eth0", ipLiteral("fd00:dc::6"),
+                                            ipLiteral("2001:db8::1"), "tcp", 443});
+  CHECK(v6_packet.verdict == "drop");
+  CHECK(v6_packet.counters == Strings{"sbx_abc123_dropped"});
+}
+
+TEST_CASE("no way out of a sandbox's chains drops a packet without counting it") {
+  const std::vector<std::pair<Strings, Strings>> policies = {
+      {{}, {}},
+      {{"allowed.test"}, {}},
+      {{"198.19.1.0/24", "10.1.0.0/16"}, {"ALL_TRAFFIC"}},
+      {{}, {"198.19.0.0/16", "evil.test"}},
+  };
+  TableConfig config = testConfig(true);
+  SandboxNet s = testSandbox(config);
+  const char* sources[] = {"198.18.0.6", "198.18.0.10", "fd00:dc::6", "fd00:dc::a"};
+  const char* destinations[] = {"198.19.0.5", "198.19.1.7",  "10.1.2.3",    "169.254.169.254",
+                                "198.18.0.5", "198.18.0.1",  "2001:db8::1", "fd00:dc::5",
+                                "fe80::1",    "203.0.113.5", "8.8.8.8"};
+  for (const auto& [allow, deny] : policies) {
+    NftModel m = modelWith(config, s, deciderFor(config, allow, deny));
+    // Statically: the sandbox's chains never drop or reject themselves, they go to the refuse
+    // chain, and every rule there that ends a packet counts it.
+    for (const char* chain : {"sbx_abc123_fwd", "sbx_abc123_in", "sbx_abc123_nat"}) {
+      for (const std::string& rule : m.renderChain(chain)) {
+        INFO(chain << ": " << rule);
+        CHECK_FALSE(rule.ends_with("drop"));
+        CHECK(rule.find("reject") == std::string::npos);
+        if (rule.find("goto") != std::string::npos) CHECK(rule.ends_with("goto sbx_abc123_refuse"));
+      }
+    }
+    Strings refuse_chain = m.renderChain("sbx_abc123_refuse");
+    REQUIRE(refuse_chain.size() == 6);
+    for (size_t i = 1; i < refuse_chain.size(); ++i) {
+      INFO(refuse_chain[i]);
+      CHECK(refuse_chain[i].find("counter name sbx_abc123_dropped ") != std::string::npos);
+    }
+    CHECK(refuse_chain.back() == "counter name sbx_abc123_dropped drop");
+    // Dynamically: every packet from the sandbox's veth, under or over the log limit.
+    int drops = 0;
+    int rejects = 0;
+    int passes = 0;
+    for (const char* hook : {"forward", "input", "prerouting"}) {
+      for (const char* from : sources) {
+        for (const char* to : destinations) {
+          for (const char* l4 : {"tcp", "udp"}) {
+            for (uint16_t port : {uint16_t{53}, uint16_t{443}, kProxyPort}) {
+              for (const char* state : {"new", "established"}) {
+                for (bool over_limit : {false, true}) {
+                  NftPacket p{"dcwabc123", "eth0", ipLiteral(from), ipLiteral(to),
+                              l4,          port,   state,           over_limit};
+                  if (p.saddr.isV4() != p.daddr.isV4()) continue;
+                  NftTrace t = m.trace(hook, p);
+                  INFO(hook << " " << from << " -> " << to << " " << l4 << " " << port << " "
+                            << state << (over_limit ? " over the limit" : "") << ": " << t.verdict);
+                  if (refused(t.verdict)) {
+                    // Answered only when the answer goes back to the sandbox itself.
+                    bool own = p.saddr == s.lease.v4.sandbox || p.saddr == s.lease.v6->sandbox;
+                    CHECK(t.verdict == (own ? "reject" : "drop"));
+                    ++(own ? rejects : drops);
+                    CHECK(t.counters == Strings{"sbx_abc123_dropped"});
+                    CHECK(t.logs.size() == (over_limit ? 0u : 1u));
+                  } else {
+                    ++passes;
+                    CHECK(t.counters.empty());
+                    CHECK(t.logs.empty());
+                  }
+                }
+              }
+            }
+          }
+        }
+      }
+    }
+    CHECK(drops > 0);
+    CHECK(rejects > 0);
+    CHECK(passes > 0);
+  }
 }
 
 TEST_CASE("the firewall's verdict for a new connection is Decider's, for every policy") {
@@ -186,7 +360,8 @@ TEST_CASE("the firewall's verdict for a new connection is Decider's, for every p
       NftPacket p{"dcwabc123", "eth0", daddr.isV4() ? s.lease.v4.sandbox : s.lease.v6->sandbox,
                   daddr,       "tcp",  22};
       Decision expected = d.decideAddress(daddr);
-      CHECK(m.evaluate("forward", p) == (expected.allowed() ? "accept" : "drop"));
+      // From its own address, a refusal is answered (rejected).
+      CHECK(m.evaluate("forward", p) == (expected.allowed() ? "accept" : "reject"));
       // Web traffic goes to the proxy unless the address rules already decide it.
       p.dport = 443;
       bool by_address = expected.reason == Reason::kAlwaysDenied ||
@@ -208,9 +383,11 @@ TEST_CASE("what a sandbox may send to the host, and spoofed sources") {
   CHECK(input({"dcwabc123", "", me, gateway, "udp", 53}) == "accept");
   CHECK(input({"dcwabc123", "", me, gateway, "tcp", 53}) == "accept");
   CHECK(input({"dcwabc123", "", me, gateway, "tcp", kProxyPort}) == "accept");
-  CHECK(input({"dcwabc123", "", me, gateway, "tcp", 22}) == "drop");
-  CHECK(input({"dcwabc123", "", me, ipLiteral("203.0.113.5"), "tcp", 22}) == "drop");
-  CHECK(input({"dcwabc123", "", me, ipLiteral("198.18.0.1"), "udp", 53}) == "drop");  // not its gw
+  CHECK(input({"dcwabc123", "", me, gateway, "tcp", 22}) == "reject");
+  CHECK(input({"dcwabc123", "", me, ipLiteral("203.0.113.5"), "tcp", 22}) == "reject");
+  CHECK(input({"dcwabc123", "", me, ipLiteral("198.18.0.1"), "udp", 53}) ==
+        "reject");  // not its gw
+  // Forged sources are dropped without an answer, the base chains' guards too.
   CHECK(input({"dcwabc123", "", ipLiteral("198.18.0.10"), gateway, "udp", 53}) == "drop");
   CHECK(input({"dcwzzz", "", me, gateway, "udp", 53}) == "drop");  // a veth without a sandbox
   CHECK(input({"eth0", "", ipLiteral("192.0.2.1"), ipLiteral("203.0.113.5"), "tcp", 22}) ==
@@ -240,7 +417,8 @@ TEST_CASE("a live policy change leaves the same state as adding the new policy")
   REQUIRE(update.ok());
   changed.apply(*update);
   NftModel fresh = modelWith(config, s, after);
-  for (const char* chain : {"sbx_abc123_fwd", "sbx_abc123_in", "sbx_abc123_nat"}) {
+  for (const char* chain :
+       {"sbx_abc123_fwd", "sbx_abc123_in", "sbx_abc123_nat", "sbx_abc123_refuse"}) {
     CHECK(changed.renderChain(chain) == fresh.renderChain(chain));
   }
   for (const char* set : {"sbx_abc123_allow4", "sbx_abc123_allowpriv4", "sbx_abc123_deny4",
@@ -273,7 +451,7 @@ TEST_CASE("resolved addresses open every port until their timeout") {
   Decider d = deciderFor(config, {"allowed.test"}, {});
   NftModel m = modelWith(config, s, d);
   NftPacket p{"dcwabc123", "eth0", s.lease.v4.sandbox, ipLiteral("198.19.0.10"), "udp", 7};
-  CHECK(m.evaluate("forward", p) == "drop");
+  CHECK(m.evaluate("forward", p) == "reject");
   const IpAddress addresses[] = {ipLiteral("::ffff:198.19.0.10"), ipLiteral("2001:db8::10")};
   auto add = planResolvedAdd(s.key, addresses, 30);
   REQUIRE(add.ok());

@@ -161,6 +161,7 @@ std::vector<AttackRow> attackTable() {
   const int x32_getpid = static_cast<int>(kX32SyscallBit | SYS_getpid);
   const char* const tty = "kernel/TerminalInjection";
   const char* const sockets = "network/SocketFilter";
+  const char* const link_layer = "network_on/SocketFamilies";
   const char* const offline_net = "network/NoNetwork";
   const char* const uring = "kernel/IoUring";
   const char* const abis = "kernel/ForeignAbis";
@@ -179,6 +180,8 @@ std::vector<AttackRow> attackTable() {
       {"ping socket", x64, SYS_socket, {AF_INET6, SOCK_DGRAM, IPPROTO_ICMPV6}, eacces, offline,
        offline_net},
       {"socket AF_PACKET", x64, SYS_socket, {AF_PACKET, SOCK_RAW, 0x0300}, eacces, any, sockets},
+      {"socket AF_INET SOCK_PACKET", x64, SYS_socket, {AF_INET, SOCK_PACKET, 0x0300}, eacces, any,
+       link_layer},
       {"socket AF_VSOCK", x64, SYS_socket, {AF_VSOCK, SOCK_STREAM, 0}, eacces, any, sockets},
       {"socket AF_ALG", x64, SYS_socket, {AF_ALG, SOCK_SEQPACKET, 0}, eacces, any, sockets},
       {"socket AF_XDP", x64, SYS_socket, {AF_XDP, SOCK_RAW, 0}, eacces, any, sockets},
@@ -333,6 +336,20 @@ TEST_CASE("socket(AF_INET) and socket(AF_INET6) are allowed when the sandbox has
   CHECK(verdict(p, SYS_socket, {AF_INET, SOCK_STREAM, IPPROTO_TCP}) == kAllow);
   CHECK(verdict(p, SYS_socket, {AF_INET6, SOCK_DGRAM, IPPROTO_UDP}) == kAllow);
   CHECK(verdict(p, SYS_socket, {AF_PACKET, SOCK_RAW, 0x0300}) == errnoAction(EACCES));
+}
+
+TEST_CASE("socket(AF_INET, SOCK_PACKET), which the kernel makes AF_PACKET, is refused") {
+  const auto& p = policyProgram(true);
+  // Every type (low 4 bits) with and without the flags the kernel takes from the upper bits.
+  for (uint64_t type = 0; type < 16; ++type) {
+    Action expected = type == SOCK_PACKET ? errnoAction(EACCES) : kAllow;
+    for (uint64_t flags : U64s{0, SOCK_CLOEXEC, SOCK_NONBLOCK | SOCK_CLOEXEC, 0xfff00000ull,
+                               0xffffffff00000000ull}) {
+      INFO("type 0x" << std::hex << (type | flags));
+      CHECK(verdict(p, SYS_socket, {AF_INET, type | flags, 0x0300}) == expected);
+      CHECK(verdict(p, SYS_socket, {AF_INET6, type | flags, 0x0300}) == kAllow);
+    }
+  }
 }
 
 TEST_CASE("netlink sockets are allowed for NETLINK_ROUTE only") {

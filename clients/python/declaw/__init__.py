@@ -16,9 +16,9 @@ from .exceptions import (AuthenticationException, CommandExitException, Conflict
                          RateLimitException, SandboxError, SandboxException,
                          SandboxNotRunningException, TimeoutException, TooLargeException)
 from .filesystem import Filesystem
-from .models import (CommandResult, EntryInfo, FileType, ProcessInfo, PtySize, SandboxInfo,
-                     SandboxMetrics, SandboxQuery, SandboxResources, SandboxState, WriteEntry,
-                     WriteInfo)
+from .models import (ALL_TRAFFIC, CommandResult, EntryInfo, FileType, ProcessInfo, PtySize,
+                     SandboxInfo, SandboxMetrics, SandboxNetworkOpts, SandboxQuery,
+                     SandboxResources, SandboxState, WriteEntry, WriteInfo)
 from .pty import Pty
 from .sandbox import Sandbox
 
@@ -28,7 +28,8 @@ __all__ = [
     "Sandbox", "Commands", "Filesystem", "Pty",
     "CommandHandle", "PtyHandle", "ProcessInfo", "PtySize",
     "CommandResult", "EntryInfo", "FileType", "SandboxInfo", "SandboxQuery", "SandboxState",
-    "SandboxResources", "SandboxMetrics", "WriteEntry", "WriteInfo",
+    "SandboxResources", "SandboxMetrics", "SandboxNetworkOpts", "ALL_TRAFFIC",
+    "WriteEntry", "WriteInfo",
     "SandboxException", "SandboxError", "TimeoutException", "NotFoundException",
     "AuthenticationException", "PermissionDeniedException", "InvalidArgumentException",
     "TooLargeException", "NotEnoughSpaceException", "RateLimitException", "ConflictException",

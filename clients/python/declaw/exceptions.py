@@ -148,6 +148,8 @@ _HINTS = {
                    "passes (set_timeout() extends it)",
     "paused": "call sbx.resume() (or Sandbox.connect(sandbox_id), which resumes it); its "
               "processes and files are as they were",
+    "no_link": "a sandbox created without internet access has no network link and cannot get "
+               "one: create a new sandbox with allow_internet_access=True",
 }
 
 # A conflict about one of the sandbox's processes, not the sandbox (api/process_handlers).
@@ -181,6 +183,9 @@ def exception_from_response(status: int, body: bytes,
         pass
     elif cls is ConflictException and "is paused" in message:
         hint = _HINTS["paused"]
+    elif (cls is ConflictException and "without internet" in message
+          and "create a new sandbox" not in message):
+        hint = _HINTS["no_link"]
     elif cls is ConflictException and ("is not running" in message
                                        or message.endswith("No such process")):
         cls, hint = SandboxNotRunningException, _HINTS["not_running"]
@@ -191,12 +196,10 @@ def exception_from_response(status: int, body: bytes,
 
 
 def _explain_not_implemented(message: str) -> str:
-    if "allow_internet_access" in message:
-        return ("internet access is not available in this declawd yet: pass "
-                "allow_internet_access=False (" + message + ")")
-    if "'network'" in message:
-        return ("network rules are not available in this declawd yet: pass network=None and "
-                "allow_internet_access=False (" + message + ")")
+    if "internet" in message or "network" in message:
+        return ("internet access is off in this declawd: pass allow_internet_access=False, or "
+                "have its networking turned on (\"network\" in its config, "
+                "docs/operations.md) (" + message + ")")
     if "pause needs cgroups" in message:
         return ("pause and resume need cgroups, and this declawd runs without them "
                 "(\"cgroups\": \"off\" in its config, docs/operations.md) (" + message + ")")

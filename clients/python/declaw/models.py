@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Dict, List, Optional, Union
 
-from .exceptions import CommandExitException
+from .exceptions import CommandExitException, InvalidArgumentException
 
 
 def parse_time(text: Optional[str]) -> Optional[datetime.datetime]:
@@ -50,6 +50,85 @@ class SandboxResources:
                    disk_mb=data.get("disk_mb"))
 
 
+# The hosted SDK's constant for "every destination", in allow_out or deny_out. The daemon reads
+# it (and the string "ALL_TRAFFIC") as every IPv4 and IPv6 address and every name.
+ALL_TRAFFIC = "0.0.0.0/0"
+
+# Keys of the hosted SDK's network options that mean nothing here: declaw sandboxes have no
+# public URLs to open or close, so Sandbox.create() leaves this out of the request.
+_HOSTED_ONLY_NETWORK_KEYS = ("allow_public_traffic",)
+
+
+class SandboxNetworkOpts(dict):
+    """Egress rules for Sandbox.create(network=...): destinations the sandbox may reach
+    (`allow_out`) and may not (`deny_out`). Entries are IP addresses, CIDRs ("10.1.0.0/16"),
+    domains ("example.com") and wildcards ("*.example.com": subdomains, not the apex);
+    ALL_TRAFFIC is every destination. With allow_out, everything not allowed is denied; allow
+    wins over deny.
+
+    A dict, as the hosted SDK's TypedDict of the same name (`opts["allow_out"]` works), with
+    the lists as attributes too. A list left None is not sent."""
+
+    def __init__(self, allow_out: Optional[List[str]] = None,
+                 deny_out: Optional[List[str]] = None, **other: Any):
+        super().__init__(**other)
+        if allow_out is not None:
+            self["allow_out"] = allow_out
+        if deny_out is not None:
+            self["deny_out"] = deny_out
+
+    @property
+    def allow_out(self) -> Optional[List[str]]:
+        return self.get("allow_out")
+
+    @property
+    def deny_out(self) -> Optional[List[str]]:
+        return self.get("deny_out")
+
+    def to_dict(self) -> Dict[str, Any]:
+        return dict(self)
+
+    def __repr__(self) -> str:
+        return f"SandboxNetworkOpts({dict.__repr__(self)})"
+
+
+def network_list(value: Any, where: str) -> List[str]:
+    """A list of rule entries as the daemon takes it. A lone string is refused rather than
+    sent: `allow_out="example.com"` is almost always meant as ["example.com"]."""
+    if isinstance(value, str):
+        raise InvalidArgumentException(
+            f"{where} must be a list of strings, not a str: write [{value!r}]")
+    if not isinstance(value, (list, tuple)):
+        raise InvalidArgumentException(
+            f"{where} must be a list of strings, not {type(value).__name__}")
+    for n, entry in enumerate(value):
+        if not isinstance(entry, str):
+            raise InvalidArgumentException(
+                f"{where}[{n}] must be a string, not {type(entry).__name__}: {entry!r}")
+    return list(value)
+
+
+def network_body(network: Any) -> Dict[str, Any]:
+    """The create request's "network" from a SandboxNetworkOpts, a dict or an object with
+    to_dict(). The lists are checked to be lists of strings; what each entry may be is the
+    daemon's to say (InvalidArgumentException naming the entry). Other keys are sent as they
+    are, for the daemon to refuse, except the hosted SDK's allow_public_traffic, dropped."""
+    if hasattr(network, "to_dict"):
+        network = network.to_dict()
+    if not isinstance(network, dict):
+        raise InvalidArgumentException(
+            "network must be a dict or SandboxNetworkOpts(allow_out=[...], deny_out=[...]), "
+            f"not {type(network).__name__}")
+    body: Dict[str, Any] = {}
+    for key, value in network.items():
+        if key in _HOSTED_ONLY_NETWORK_KEYS:
+            continue
+        if key in ("allow_out", "deny_out") and value is not None:
+            value = network_list(value, f"network.{key}")
+        body[key] = value
+    return body
+
+
 @dataclass
 class SandboxInfo:
     sandbox_id: str
@@ -67,6 +146,11 @@ class SandboxInfo:
     resources: SandboxResources = field(default_factory=SandboxResources)
     # {"on_timeout": "kill" | "pause"}: what its timeout does.
     lifecycle: Dict[str, Any] = field(default_factory=lambda: {"on_timeout": "kill"})
+    # Its egress rules and link, as sbx.get_network() returns them without
+    # allow_internet_access: {"allow_out": [...], "deny_out": [...], "address": "198.18.0.6"
+    # or None, "gateway", "address6", "interface", "refused": {"dns": N, "proxy": N,
+    # "firewall_packets": N}}. The lists hold the daemon's canonical form of each entry.
+    network: Dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def from_dict(cls, data: Dict[str, Any]) -> "SandboxInfo":
@@ -88,6 +172,7 @@ class SandboxInfo:
             owner_uid=data.get("owner_uid"),
             resources=SandboxResources.from_dict(data.get("resources")),
             lifecycle=dict(data.get("lifecycle") or {"on_timeout": "kill"}),
+            network=dict(data.get("network") or {}),
         )
 
 

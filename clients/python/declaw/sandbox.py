@@ -9,7 +9,8 @@ from .commands import Commands
 from .exceptions import (NotFoundException, NotImplementedException,
                          SandboxNotRunningException)
 from .filesystem import Filesystem
-from .models import SandboxInfo, SandboxMetrics, SandboxQuery, SandboxResources, SandboxState
+from .models import (SandboxInfo, SandboxMetrics, SandboxQuery, SandboxResources, SandboxState,
+                     network_body, network_list)
 from .pty import Pty
 
 # Sandbox.list() without a state: those that hold resources, as the hosted API lists running
@@ -145,14 +146,18 @@ class Sandbox:
 
         `template`: "base" (default) or "python". `timeout`: seconds until the sandbox is
         killed (default 300; set_timeout() changes it). `metadata`: your labels, for
-        Sandbox.list(). `envs`: environment of every command. `allow_internet_access` defaults
-        to True as in the hosted SDK, and is always sent: this declawd has no internet access
-        for sandboxes yet, so True raises NotImplementedException; pass False.
+        Sandbox.list(). `envs`: environment of every command.
+        `allow_internet_access` defaults to True as in the hosted SDK, and is always sent:
+        False leaves the sandbox without any network link (and it cannot get one later);
+        True is NotImplementedException from a daemon that runs without networking.
+        `network`: egress rules, SandboxNetworkOpts(allow_out=[...], deny_out=[...]) or the
+        same dict: IPs, CIDRs, domains, "*.domain" wildcards, ALL_TRAFFIC; with allow_out,
+        everything else is denied; allow wins over deny. A bad entry is
+        InvalidArgumentException naming it. sbx.update_network() changes them later.
         `resources`: a SandboxResources or a dict with cpu (cores), memory_mb, pids, disk_mb;
         those not given take the daemon's defaults; out of range is InvalidArgumentException.
         `lifecycle`: {"on_timeout": "pause"} pauses the sandbox at its timeout instead of
-        killing it. `network` is sent when given (the daemon answers NotImplementedException
-        today). `secure` (the hosted TLS proxy) is ignored.
+        killing it. `secure` (the hosted TLS proxy) is ignored.
         """
         transport = get_transport(socket_path)
         body: Dict[str, Any] = {"allow_internet_access": bool(allow_internet_access)}
@@ -165,7 +170,7 @@ class Sandbox:
         if envs is not None:
             body["envs"] = dict(envs)
         if network is not None:
-            body["network"] = network.to_dict() if hasattr(network, "to_dict") else network
+            body["network"] = network_body(network)
         if lifecycle is not None:
             body["lifecycle"] = _lifecycle_body(lifecycle)
         if resources is not None:
@@ -267,6 +272,42 @@ class Sandbox:
                                     timeout=self._timeout(request_timeout),
                                     sandbox_id=self._sandbox_id)
         return SandboxInfo.from_dict(data)
+
+    def _get_network(self, request_timeout: Optional[float] = None) -> Dict[str, Any]:
+        return self._transport.json("GET", self._route + "/network",
+                                    timeout=self._timeout(request_timeout),
+                                    sandbox_id=self._sandbox_id)
+
+    # sbx.get_network() or Sandbox.get_network(sandbox_id): its egress rules, link and refusal
+    # counts as a dict: {"allow_internet_access": bool, "allow_out": [...], "deny_out": [...],
+    # "address": "198.18.0.6" or None, "gateway", "address6", "interface",
+    # "refused": {"dns": N, "proxy": N, "firewall_packets": N}}.
+    get_network = _InstanceOrClassMethod(_get_network, _by_id(_get_network))
+
+    def update_network(self, allow_out: Optional[List[str]] = None,
+                       deny_out: Optional[List[str]] = None,
+                       allow_internet_access: Optional[bool] = None,
+                       request_timeout: Optional[float] = None) -> Dict[str, Any]:
+        """Changes the sandbox's egress rules while it runs (or is paused): each argument
+        given replaces that part, each one left None keeps it, so `allow_out=[]` clears the
+        allow list and `update_network(deny_out=[ALL_TRAFFIC])` touches only deny_out.
+        New connections and DNS queries follow the new rules at once; open connections go
+        on. `allow_internet_access=False` cuts it off; True works only for a sandbox created
+        with internet access (else ConflictException: create a new sandbox). A bad entry is
+        InvalidArgumentException naming it. Returns what get_network() would (with no
+        argument, it is get_network())."""
+        body: Dict[str, Any] = {}
+        if allow_out is not None:
+            body["allow_out"] = network_list(allow_out, "allow_out")
+        if deny_out is not None:
+            body["deny_out"] = network_list(deny_out, "deny_out")
+        if allow_internet_access is not None:
+            body["allow_internet_access"] = bool(allow_internet_access)
+        if not body:
+            return self._get_network(request_timeout)  # the daemon refuses an empty change
+        return self._transport.json("PATCH", self._route + "/network", body,
+                                    timeout=self._timeout(request_timeout),
+                                    sandbox_id=self._sandbox_id)
 
     def is_running(self, request_timeout: Optional[float] = None) -> bool:
         """True while the sandbox runs; False while paused, once killed, or if the daemon
