@@ -18,6 +18,8 @@ from declaw import CommandHandle, CommandResult, ProcessInfo, Sandbox
 
 FAKE_ID = "sbx-0123456789ab"
 ROUTE = f"/v1/sandboxes/{FAKE_ID}"
+# How long a test against the fake waits for what takes milliseconds, before it calls it lost.
+PATIENCE_S = 15
 
 
 class EventStreamClient(unittest.TestCase):
@@ -193,7 +195,7 @@ class EventStreamClient(unittest.TestCase):
             req.start_stream()
             req.event("start", {"pid": 9})
             req.output("stdout", "x\n")
-            gone["stream"] = req.client_gone(10)
+            gone["stream"] = req.client_gone(PATIENCE_S)
 
         fake, sbx = self.serve(script)
         out = Collector()
@@ -201,11 +203,14 @@ class EventStreamClient(unittest.TestCase):
         out.wait_for("x\n")
         start = time.monotonic()
         handle.disconnect()
-        eventually(lambda: "stream" in gone, what="the hang-up")
-        self.assertTrue(gone["stream"])
-        self.assertLess(time.monotonic() - start, 3)
-        handle._thread.join(5)
-        self.assertFalse(handle._thread.is_alive())
+        (stream,) = [r for r in fake.requests if r.method == "GET"]
+        fake.wait_finished(stream)
+        self.assertTrue(gone["stream"], "disconnect() left the stream's connection open")
+        # Far below the 45 s a read blocked on a silent stream would wait.
+        took = time.monotonic() - start
+        self.assertLess(took, 10, f"the hang-up came {took:.1f} s after disconnect()")
+        handle._thread.join(PATIENCE_S)
+        self.assertFalse(handle._thread.is_alive(), "the callback thread still reads")
         with self.assertRaises(declaw.SandboxException) as caught:
             handle.wait()
         self.assertIn("disconnected", str(caught.exception))
@@ -213,6 +218,7 @@ class EventStreamClient(unittest.TestCase):
 
     def test_wait_and_the_callback_thread_each_get_all_the_output(self):
         go_on = threading.Event()
+        seen = {}
 
         def script(req):
             if req.method == "POST":
@@ -220,7 +226,7 @@ class EventStreamClient(unittest.TestCase):
                 return True
             req.start_stream()
             req.output("stdout", "a\n")
-            go_on.wait(10)
+            seen["wait() attached"] = go_on.wait(PATIENCE_S)
             req.output("stdout", "b\n")
             req.output("stderr", "e\n")
             req.output("stdout", "c\n")
@@ -232,9 +238,15 @@ class EventStreamClient(unittest.TestCase):
         handle = sbx.commands.run("x", background=True, on_stdout=in_thread)
         in_thread.wait_for("a\n")
         in_wait, in_wait_err = Collector(), Collector()
-        threading.Timer(0.3, go_on.set).start()
-        result = handle.wait(on_stdout=in_wait, on_stderr=in_wait_err)
-        handle._thread.join(5)
+
+        def wait_gets_stdout(text):
+            in_wait(text)
+            go_on.set()  # wait() has joined with the earlier output: the rest is live for both
+
+        result = handle.wait(on_stdout=wait_gets_stdout, on_stderr=in_wait_err)
+        handle._thread.join(PATIENCE_S)
+        self.assertFalse(handle._thread.is_alive(), "the callback thread still reads")
+        self.assertTrue(seen["wait() attached"], "wait() did not get the earlier output")
         self.assertEqual(in_wait.text(), "a\nb\nc\n")
         self.assertEqual(in_thread.text(), "a\nb\nc\n")
         self.assertEqual(in_wait_err.text(), "e\n")
