@@ -81,6 +81,7 @@ class RequestsTheSdkSends(unittest.TestCase):
                 "message": "allow_out[0] '10.0.0.0/33': prefix length must be 0..32"}}),
         })
         self.addCleanup(self.fake.close)
+        self.addCleanup(self.fake.assert_no_failures)
         self.addCleanup(declaw.reset_transports)
         self.socket = self.fake.path
 

@@ -67,6 +67,7 @@ class RetryRules(unittest.TestCase):
     def serve(self, decide):
         fake = FakeDaemon(os.path.join(temp_dir(self), "fake.sock"), decide)
         self.addCleanup(fake.close)
+        self.addCleanup(fake.assert_no_failures)
         transport = Transport(fake.path, request_timeout=10)
         self.addCleanup(transport.close)
         return fake, transport
@@ -94,7 +95,7 @@ class RetryRules(unittest.TestCase):
         # so the first write fails before a byte went out.
         fake, transport = self.serve(lambda c, r, m: "answer-then-close" if c == 0 else "answer")
         transport.json("GET", "/health")
-        time.sleep(0.2)  # the server has hung up the idle connection
+        fake.wait_closed(0)  # the server has hung up the idle connection
         with mock.patch.object(_UnixConnection, "closed_by_peer", return_value=False):
             answer = transport.json("POST", "/sandboxes/sbx-x/commands", {"cmd": "true"})
         self.assertEqual(answer["conn"], 1)
@@ -103,7 +104,7 @@ class RetryRules(unittest.TestCase):
     def test_an_idle_connection_closed_by_the_server_is_replaced_before_use(self):
         fake, transport = self.serve(lambda c, r, m: "answer-then-close" if c == 0 else "answer")
         transport.json("GET", "/health")
-        time.sleep(0.2)
+        fake.wait_closed(0)
         self.assertEqual(transport.json("POST", "/x", {"a": 1})["conn"], 1)
         self.assertEqual(transport.connections_opened, 2)
         self.assertEqual([(c, m) for c, m, _ in fake.log], [(0, "GET"), (1, "POST")])
