@@ -38,10 +38,11 @@ class Terminals(SdkTestCase):
 
     def test_ctrl_c_interrupts_the_foreground_program(self):
         handle, out = self.shell()
-        # The marker is computed, so the terminal's echo of the typed line does not hold it.
-        handle.send_stdin("echo sleeping-$((6*7)); sleep 100\n")
+        # The marker is computed, so the terminal's echo of the typed line does not hold it. It
+        # is printed by the foreground job itself, which then becomes sleep: once it shows, a
+        # Ctrl-C can only reach that job, never bash between two commands.
+        handle.send_stdin("sh -c 'echo sleeping-$((6*7)); exec sleep 100'\n")
         out.wait_for("sleeping-42")
-        time.sleep(0.3)  # let bash start sleep
         start = time.monotonic()
         handle.send_stdin(b"\x03")
         handle.send_stdin("echo status-$?\n")

@@ -8,12 +8,11 @@ import signal
 import socket
 import tempfile
 import threading
-import time
 import unittest
 from unittest import mock
 
 from fake_http import UnixHttpServer
-from support import Daemon, SdkTestCase
+from support import Daemon, SdkTestCase, eventually
 
 from harness import require_root
 
@@ -118,7 +117,10 @@ class KeptAliveConnections(SdkTestCase):
         transport = self.shared._transport
         self.shared.files.write("/tmp/a", "1")
         opened = transport.connections_opened
-        time.sleep(2.5)  # past the daemon's idle_timeout_s
+        idle = list(transport._idle)
+        self.assertTrue(idle, "no kept-alive connection to test with")
+        eventually(lambda: all(conn.closed_by_peer() for conn in idle),
+                   what="the daemon closing the idle connection (idle_timeout_s 1)")
         self.assertEqual(self.shared.commands.run("cat /tmp/a").stdout, "1")
         self.assertEqual(transport.connections_opened, opened + 1)
 
@@ -202,7 +204,8 @@ class DaemonStopsDuringUse(unittest.TestCase):
 
             worker = threading.Thread(target=slow_command)
             worker.start()
-            time.sleep(1)
+            eventually(lambda: [p for p in sbx.commands.list() if p.cmd == "sleep 20" and p.running],
+                       what="the command to be running")
             daemon.proc.send_signal(signal.SIGTERM)  # declawd kills its sandboxes and exits
             worker.join(timeout=30)
             self.assertFalse(worker.is_alive())
