@@ -9,7 +9,7 @@ import time
 import unittest
 
 from harness import MEMORY_SLACK_KIB, UnixHTTPConnection, run_output
-from support import DaemonTestCase, random_suffix
+from support import DaemonTestCase, random_suffix, wait_for
 
 # How long a test waits for something that should take milliseconds, before it calls it lost.
 PATIENCE = 20
@@ -121,14 +121,18 @@ class BackgroundCommands(ProcessTestCase):
         self.api.write_bytes(self.sbx, "/tmp/server.py", server.encode())
         pid = self.start("exec python3 /tmp/server.py")
         # The request and its connection are gone; the server is not.
-        client = ("import socket,time\n"
-                  "for _ in range(200):\n"
-                  "  try:\n"
-                  "    c=socket.socket(socket.AF_UNIX); c.connect('/tmp/srv.sock'); break\n"
-                  "  except OSError: time.sleep(0.05)\n"
+        # The client waits for the server to listen, for as long as the test's patience.
+        client = ("import socket,sys,time\n"
+                  f"deadline=time.monotonic()+{PATIENCE}\n"
+                  "while True:\n"
+                  "  c=socket.socket(socket.AF_UNIX)\n"
+                  "  try: c.connect('/tmp/srv.sock'); break\n"
+                  "  except OSError as e:\n"
+                  "    c.close()\n"
+                  "    if time.monotonic()>deadline: sys.exit(f'the server never listened: {e}')\n"
+                  "    time.sleep(0.05)\n"
                   "print(c.recv(100).decode())\n")
         self.api.write_bytes(self.sbx, "/tmp/client.py", client.encode())
-        time.sleep(1)
         res = self.api.run(self.sbx, "python3 /tmp/client.py")
         self.assertEqual(res["exit_code"], 0, res)
         self.assertEqual(res["stdout"].strip(), f"pong from {pid}")
@@ -154,10 +158,13 @@ class BackgroundCommands(ProcessTestCase):
     def test_killing_a_process_kills_its_whole_group_and_leaves_no_strays(self):
         tag = str(int(random_suffix()[:6], 16))  # digits, for sleep
         pid = self.start(f"sleep 1{tag}1 & sleep 1{tag}2 & bash -c 'sleep 1{tag}3; true' & wait")
-        time.sleep(0.5)
-        before = run_output(self.api.run(self.sbx, "ps -eo args")).decode()
-        sleeps = [line for line in before.splitlines() if line.startswith(f"sleep 1{tag}")]
-        self.assertEqual(len(sleeps), 3, before)
+
+        def sleeps():
+            listing = run_output(self.api.run(self.sbx, "ps -eo args")).decode()
+            return [line for line in listing.splitlines() if line.startswith(f"sleep 1{tag}")]
+
+        self.assertTrue(wait_for(lambda: len(sleeps()) == 3, timeout=PATIENCE),
+                        f"the group's three sleeps never all ran: {sleeps()}")
         r = self.api.request("DELETE", f"{self.base}/commands/{pid}")
         self.assertEqual(r.status, 204, r)
         info = self.wait(pid)
@@ -170,8 +177,9 @@ class BackgroundCommands(ProcessTestCase):
         self.assertEqual(self.api.request("DELETE", f"{self.base}/commands/99999").status, 404)
 
     def test_a_signal_by_name_reaches_the_process(self):
-        pid = self.start("trap 'echo got-term; exit 3' TERM; while true; do sleep 0.1; done")
-        time.sleep(0.3)
+        pid = self.start("trap 'echo got-term; exit 3' TERM; echo trap-set; "
+                         "while true; do sleep 0.1; done")
+        self.attach(pid).until(lambda n, d: n == "stdout" and b"trap-set" in event_bytes(d))
         r = self.api.request("POST", f"{self.base}/commands/{pid}/signal", {"signal": "SIGTERM"})
         self.assertEqual(r.status, 204, r)
         self.assertEqual(self.wait(pid)["exit_code"], 3)
@@ -410,8 +418,10 @@ class Terminals(ProcessTestCase):
         pid = self.pty()
         s = self.attach(pid)
         s.next()
-        self.type(pid, "sleep 600\n")
-        time.sleep(0.5)
+        # The foreground job prints the marker, then becomes sleep: once the marker shows, a
+        # Ctrl-C can only reach that job, never the shell between two commands.
+        self.type(pid, "sh -c 'echo started-$((4+4)); exec sleep 600'\n")
+        self.screen_until(s, b"started-8")
         self.type(pid, "\x03")
         self.type(pid, "echo still-here-$((2+3))\n")
         self.screen_until(s, b"still-here-5")
