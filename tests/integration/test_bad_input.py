@@ -9,8 +9,10 @@ import threading
 import time
 import unittest
 
-from support import SharedSandboxTestCase, raw_exchange, read_reply
+from support import SharedSandboxTestCase, raw_exchange, read_reply, wait_for
 
+# How long a test waits for what should take the daemon a moment, before it calls it lost.
+PATIENCE_S = 30
 IDLE_TIMEOUT_S = 2
 MAX_JSON_BODY = 4096
 MAX_UPLOAD = 65536
@@ -302,6 +304,7 @@ class BadInput(SharedSandboxTestCase):
         s.settimeout(0.2)
         s.connect(self.daemon.socket)
         cut_off = threading.Event()
+        trickling = threading.Event()
         reply = {}
 
         def trickle():
@@ -315,6 +318,8 @@ class BadInput(SharedSandboxTestCase):
                 except OSError:
                     break
                 i += 1
+                if i == 5:
+                    trickling.set()  # the daemon is in the middle of its request line
                 try:
                     got = s.recv(4096)
                     reply["data"] = reply.get("data", b"") + got
@@ -331,7 +336,8 @@ class BadInput(SharedSandboxTestCase):
         thread = threading.Thread(target=trickle)
         thread.start()
         try:
-            time.sleep(1)
+            wait_for(lambda: trickling.is_set() or cut_off.is_set(), timeout=PATIENCE_S)
+            self.assertTrue(trickling.is_set(), f"the trickle ended at once: {reply}")
             for _ in range(3):
                 self.assertServing()
             thread.join(timeout=70)
@@ -358,13 +364,21 @@ class BadInput(SharedSandboxTestCase):
         self.assertEqual(self.running_sandboxes(), [self.sbx])
 
     def test_a_client_that_hangs_up_while_its_command_runs_does_no_harm(self):
-        body = json.dumps({"cmd": "sleep 1; head -c 1000000 /dev/zero"}).encode()
+        cmd = "sleep 1; head -c 1000000 /dev/zero"
+        body = json.dumps({"cmd": cmd}).encode()
         s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         s.connect(self.daemon.socket)
         s.sendall(b"POST /v1/sandboxes/%s/commands HTTP/1.1\r\nHost: d\r\n"
                   b"Content-Length: %d\r\n\r\n" % (self.sbx.encode(), len(body)) + body)
         s.close()
-        time.sleep(2)
+
+        def finished():
+            r = self.api.request("GET", f"/v1/sandboxes/{self.sbx}/commands")
+            return [p for p in r.json()["processes"] if p["cmd"] == cmd and not p["running"]]
+
+        # Then the daemon writes its answer to nobody; tearDown checks that it still serves.
+        self.assertTrue(wait_for(finished, timeout=PATIENCE_S),
+                        "the command of the client that hung up never finished")
 
     def test_a_client_that_does_not_read_its_response_does_no_harm(self):
         res = self.api.run(self.sbx, "head -c 50000000 /dev/zero > /tmp/big")
@@ -439,11 +453,14 @@ class BadInput(SharedSandboxTestCase):
             for s in sockets:
                 s.close()
         # The slots free up once the daemon sees the hang-ups.
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline:
-            if self.api.request("GET", "/v1/health").status == 200:
-                break
-            time.sleep(0.1)
+        def healthy():
+            try:
+                return self.api.request("GET", "/v1/health", timeout=10).status == 200
+            except OSError:
+                return False
+
+        self.assertTrue(wait_for(healthy, timeout=PATIENCE_S),
+                        "the daemon did not serve again once the extra connections were closed")
 
 
 if __name__ == "__main__":
