@@ -12,9 +12,11 @@ import time
 import unittest
 
 from harness import Daemon
-from support import DaemonTestCase, random_suffix
+from support import DaemonTestCase, random_suffix, wait_for
 
 MIB = 1 << 20
+# How long a test waits for what should take a moment, before it calls it lost.
+PATIENCE_S = 30
 
 
 def sandbox_cgroup_dirs(sandbox_ids):
@@ -195,7 +197,13 @@ class PauseResume(ResourceTestCase):
         counter = self.api.request("POST", f"/v1/sandboxes/{sbx}/commands", {
             "cmd": "i=0; while :; do i=$((i+1)); echo $i > /tmp/count; sleep 0.05; done",
             "background": True}).json()["pid"]
-        time.sleep(0.5)
+
+        def count():
+            text = self.api.run(sbx, "cat /tmp/count 2>/dev/null")["stdout"].strip()
+            return int(text) if text.isdigit() else None  # not there yet, or caught mid-write
+
+        self.assertTrue(wait_for(lambda: count() is not None, timeout=PATIENCE_S),
+                        "the counter never wrote /tmp/count")
         r = self.api.request("POST", f"/v1/sandboxes/{sbx}/pause")
         self.assertEqual(r.status, 200, r)
         self.assertEqual(r.json()["state"], "paused")
@@ -215,9 +223,16 @@ class PauseResume(ResourceTestCase):
         self.assertEqual(r.status, 200, r)
         self.assertEqual(r.json()["state"], "running")
         self.assertEqual(self.api.read_bytes(sbx, "/home/user/kept.txt").body, b"before the pause")
-        first = int(self.api.run(sbx, "cat /tmp/count")["stdout"])
-        time.sleep(0.5)
-        self.assertGreater(int(self.api.run(sbx, "cat /tmp/count")["stdout"]), first)
+        counts = []
+
+        def counts_on():
+            n = count()
+            if n is not None:
+                counts.append(n)
+            return len(counts) > 1 and counts[-1] > counts[0]
+
+        self.assertTrue(wait_for(counts_on, timeout=PATIENCE_S),
+                        f"the counter did not count on after resume: {counts}")
         info = self.api.request("GET", f"/v1/sandboxes/{sbx}/commands/{counter}").json()
         self.assertTrue(info["running"])
 
@@ -264,7 +279,14 @@ class CrashSafety(unittest.TestCase):
              '{"cmd": "sleep 600"}'], stdout=subprocess.DEVNULL)
         self.addCleanup(in_flight.wait)
         self.addCleanup(in_flight.kill)
-        time.sleep(0.5)
+
+        def in_flight_runs():
+            r = api.request("GET", f"/v1/sandboxes/{sandboxes[0]}/commands")
+            return [p for p in r.json()["processes"]
+                    if p["cmd"] == "sleep 600" and not p["background"] and p["running"]]
+
+        self.assertTrue(wait_for(in_flight_runs, timeout=PATIENCE_S),
+                        "the command in flight never started")
         records = os.listdir(os.path.join(first.state, "sandboxes"))
         self.assertEqual(sorted(r[:-5] for r in records), sorted(sandboxes))
         self.assertEqual(len(sandbox_cgroup_dirs(sandboxes)) > 0, True)
