@@ -113,14 +113,15 @@ class Signals(SecurityTestCase):
         self.api.request("POST", f"/v1/sandboxes/{self.other}/commands",
                          {"cmd": "exec sleep 600", "background": True})
         other_init = sandbox_init_pid(self.daemon.proc.pid, self.other)
-        for _ in range(100):  # the login shell takes a moment before it execs
+        deadline = time.monotonic() + 30  # the login shell takes a moment before it execs
+        while True:
             sleeps = [int(p) for p in os.listdir("/proc") if p.isdigit()
                       and namespace_of(p, "pid") == namespace_of(other_init, "pid")
                       and read_text(f"/proc/{p}/comm", "").strip() == "sleep"]
-            if sleeps:
+            if sleeps or time.monotonic() > deadline:
                 break
             time.sleep(0.05)
-        self.assertEqual(len(sleeps), 1, "the other sandbox's sleep is missing")
+        self.assertEqual(len(sleeps), 1, "the other sandbox's sleep never ran (30 s)")
         self.other_pids = [other_init] + sleeps
 
     def assertOthersAlive(self):
