@@ -146,12 +146,14 @@ class DaemonNamespaceWatch:
 class Recorder:
     """A socket in a namespace and a thread that reads it until close(). close() shuts the
     socket down first: a plain close() does not wake a thread blocked in recv or accept, which
-    keeps the socket (and its port) alive."""
+    keeps the socket (and its port) alive. An error that ends the thread before close() is kept
+    in `failure`, for the message of a test that waited for `got` in vain."""
 
     def __init__(self, netns, family, kind, proto=0, bind=None):
         self.sock = netns.call(socket.socket, family, kind, proto)
         self.closed = False
         self.got = []
+        self.failure = None
         if bind:
             self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             self.sock.bind(bind)
@@ -163,8 +165,14 @@ class Recorder:
         while not self.closed:
             try:
                 self.take()
-            except OSError:
+            except OSError as e:
+                if not self.closed:
+                    self.failure = e
                 return
+
+    def __repr__(self):
+        failed = f", stopped by {self.failure!r}" if self.failure else ""
+        return f"{type(self).__name__}(got={self.got}{failed})"
 
     def take(self):
         raise NotImplementedError
@@ -272,9 +280,9 @@ class InternetOnTestCase(NetworkTestCase, ProbeAssertions):
     def assertArrivedOnly(self, recorder, expected, what):
         """RECORDER got the payloads EXPECTED (waiting for them), then nothing else."""
         wait_for(lambda: len(recorder.got) >= len(expected), ANSWER_WAIT_S)
-        time.sleep(STRAGGLER_WAIT_S)
+        time.sleep(STRAGGLER_WAIT_S)  # proves that nothing more comes: a wait on no event
         self.assertEqual(sorted(payload for _, payload in recorder.got), sorted(expected),
-                         f"{what}: what reached the listener")
+                         f"{what}: what reached the listener ({recorder!r})")
 
     # What the firewall's refusal looks like to the sandbox: its own TCP reset (ECONNREFUSED),
     # ICMP admin-prohibited (EHOSTUNREACH, EACCES over IPv6), or silence where it drops.

@@ -280,7 +280,8 @@ class Ipv6WithoutPool(InternetOnTestCase):
         # The control: the probe reaches the listener over IPv6 from D, which has an IPv6 route.
         control = run_unfiltered_in(host().path, "tcp", HTTP_ADDRESS6, str(V6_PORT))
         self.assertTrue(control[-1]["ok"], control)
-        self.assertTrue(wait_for(lambda: listener.got))
+        self.assertTrue(wait_for(lambda: listener.got, timeout=ANSWER_WAIT_S),
+                        f"the control's connection never reached the listener: {listener!r}")
         sbx = self.sandbox()
         interface = self.net(sbx)["interface"]
         self.assertEqual([a for a in links(host())[interface]["addr_info"]

@@ -98,7 +98,8 @@ class Reachability(InternetOnTestCase):
         self.assertIsNotNone(greeting_from(internet().netns, HOST_ADDRESS, DAEMON_PORT))
         with internet().netns.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
             s.sendto(b"control", (HOST_ADDRESS, DAEMON_PORT))
-        self.assertTrue(wait_for(lambda: udp.got))
+        self.assertTrue(wait_for(lambda: udp.got, timeout=ANSWER_WAIT_S),
+                        f"the control datagram never reached the listener: {udp!r}")
         controls = (list(tcp.peers), list(udp.got))
         sbx, other = self.sandbox(), self.sandbox()
         a, b = self.net(sbx), self.net(other)
