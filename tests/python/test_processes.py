@@ -491,28 +491,34 @@ class LiveOutput(SdkTestCase):
 
     def test_a_foreground_callback_fires_before_the_second_line_is_written(self):
         sbx = self.shared
-        marker = "/tmp/second-line-written"
-        seen = {}
+        go = "/tmp/write-the-second-line"
+        seen = []
 
         def on_stdout(line):
+            seen.append(line)
             if line == "first\n":
-                seen["marker existed"] = sbx.files.exists(marker)
-                seen["at"] = time.monotonic()
+                sbx.files.write(go, "")  # only now does the command write its second line
 
-        start = time.monotonic()
-        result = sbx.commands.run(f"echo first; sleep 2; touch {marker}; echo second",
-                                  on_stdout=on_stdout)
+        # A first line held back until more output came would keep the command waiting until
+        # its timeout killed it.
+        try:
+            result = sbx.commands.run(f"echo first; while [ ! -e {go} ]; do sleep 0.05; done; "
+                                      "echo second", on_stdout=on_stdout)
+        except declaw.TimeoutException:
+            self.fail(f"the callback did not get the first line while the command ran: {seen}")
         self.assertEqual(result.stdout, "first\nsecond\n")
-        self.assertIs(seen["marker existed"], False)
-        self.assertLess(seen["at"] - start, 1.5, "the first line came late")
+        self.assertEqual(seen, ["first\n", "second\n"])
 
     def test_a_background_callback_fires_while_the_process_still_runs(self):
+        go = "/tmp/write-the-second-background-line"
         out = Collector()
-        handle = self.shared.commands.run("echo first; sleep 3; echo second", background=True,
-                                          on_stdout=out)
-        out.wait_for("first\n", timeout=2.5)
-        self.assertEqual(out.items, ["first\n"], "the first line came with the second")
+        handle = self.shared.commands.run(
+            f"echo first; while [ ! -e {go} ]; do sleep 0.05; done; echo second",
+            background=True, on_stdout=out)
+        out.wait_for("first\n")  # the command writes nothing more until it is told to
+        self.assertEqual(out.items, ["first\n"])
         self.assertTrue(handle.info().running)
+        self.shared.files.write(go, "")
         out.wait_for("second\n")
         self.assertEqual(handle.wait().stdout, "first\nsecond\n")
 
