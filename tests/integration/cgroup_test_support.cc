@@ -47,7 +47,25 @@ CgroupOptions testOptions() { return CgroupOptions{subtreeName(), CgroupParent::
 CgroupLayout hostLayout() {
   auto layout = detectCgroupLayout();
   if (!layout) FAIL("detectCgroupLayout: " << layout.error().describe());
+  static const bool said = [&] {
+    std::printf("cgroups on this host: %s%s, cgroup2 mount %s\n",
+                layout->version == CgroupVersion::kV1 ? "v1" : "v2",
+                layout->hybrid ? " (hybrid)" : "",
+                layout->v2.mount_point.empty() ? "none" : layout->v2.mount_point.c_str());
+    return true;
+  }();
+  (void)said;
   return *layout;
+}
+
+bool hostHasCgroup2Mount() {
+  std::string mounts;
+  FILE* f = std::fopen("/proc/self/mounts", "re");
+  REQUIRE(f != nullptr);
+  char line[4096];
+  while (std::fgets(line, sizeof line, f) != nullptr) mounts += line;
+  std::fclose(f);
+  return mounts.find(" cgroup2 ") != std::string::npos;
 }
 
 bool exists(const std::string& path) {

@@ -23,7 +23,11 @@ void requireRoot();
 // "declaw-test-<pid>": never the name of a running daemon's subtree.
 const std::string& subtreeName();
 runtime::CgroupOptions testOptions();
+// The host's layout; the first call prints which case this host is (v1, hybrid or v2).
 runtime::CgroupLayout hostLayout();
+// Whether /proc/self/mounts lists a cgroup2 file system: read apart from detectCgroupLayout, so
+// a test that finds no v2 mount can check that there truly is none.
+bool hostHasCgroup2Mount();
 
 bool exists(const std::string& path);
 // Every directory named `name` anywhere below `dir`.

@@ -8,6 +8,13 @@
  *   - "x32": x86_64 calls with __X32_SYSCALL_BIT: socket(), getpid().
  *
  * Each attempt is one JSON line (probe.h) with "abi" and "nr"; a socket that was made is closed.
+ *
+ * The kernel may not offer these ABIs at all, and then it refuses them itself, before any filter:
+ * a kernel without IA32 emulation (or booted with ia32_emulation=0) will not exec an i386 ELF
+ * (ENOEXEC, reported as the attempt "exec i386 program") and answers int $0x80 from a 64-bit
+ * process with a general-protection fault (SIGSEGV); one without x32 support answers ENOSYS. So
+ * every int80 and x32 attempt runs in a child of its own, and an attempt that ended on a signal
+ * is reported as {"attempt": NAME, "abi": ..., "nr": ..., "signal": N} instead of a result.
  * usage: abi I386_PROGRAM */
 #define _GNU_SOURCE /* strerrorname_np, MAP_32BIT, ... */
 #include <signal.h>
@@ -58,20 +65,35 @@ static void reportI386(long nr, long ret) {
 
 /* The 32-bit program under ptrace: one report per system call it completes. */
 static int traceI386(const char *program) {
+  /* The child reports a failed execve's errno on this pipe; a successful one closes it. */
+  int exec_errno_pipe[2];
+  if (pipe2(exec_errno_pipe, O_CLOEXEC) != 0) return perror("pipe2"), 2;
   const pid_t child = fork();
   if (child < 0) return perror("fork"), 2;
   if (child == 0) {
     if (ptrace(PTRACE_TRACEME, 0, NULL, NULL) != 0) _exit(3);
     char *const argv[] = {(char *)program, NULL};
     execv(program, argv);
+    const int err = errno;
+    (void)!write(exec_errno_pipe[1], &err, sizeof err);
     _exit(4);
   }
+  close(exec_errno_pipe[1]);
   int status;
-  /* The SIGTRAP after the execve. */
-  if (waitpid(child, &status, 0) != child || !WIFSTOPPED(status)) {
-    printf("{\"attempt\": \"exec i386 program\", \"status\": %d}\n", status);
-    return 2;
+  /* The SIGTRAP after a successful execve, or the child's exit after a failed one. */
+  if (waitpid(child, &status, 0) != child) return perror("waitpid"), 2;
+  int exec_errno = 0;
+  const ssize_t got = read(exec_errno_pipe[0], &exec_errno, sizeof exec_errno);
+  close(exec_errno_pipe[0]);
+  if (!WIFSTOPPED(status)) {
+    if (got != (ssize_t)sizeof exec_errno) {
+      printf("{\"attempt\": \"exec i386 program\", \"status\": %d}\n", status);
+      return 2;
+    }
+    probeReport("exec i386 program", "\"abi\": \"i386\"", -1, exec_errno);
+    return 0;
   }
+  probeReport("exec i386 program", "\"abi\": \"i386\"", 0, 0);
   ptrace(PTRACE_SETOPTIONS, child, NULL, (void *)(uintptr_t)PTRACE_O_TRACESYSGOOD);
   long entry_nr = -1;
   int signal_to_deliver = 0;
@@ -126,26 +148,55 @@ static void reportRaw(const char *attempt, const char *abi, long nr, long ret) {
   if (ret >= 0 && strstr(attempt, "socket")) close((int)ret);
 }
 
+/* Runs CALL(NR) in a child, which reports its result; if the child dies of a signal instead (a
+ * kernel that faults int $0x80), the parent reports that. */
+static void attemptInChild(const char *attempt, const char *abi, long nr, long (*call)(long)) {
+  fflush(stdout);
+  const pid_t child = fork();
+  if (child < 0) return perror("fork");
+  if (child == 0) {
+    reportRaw(attempt, abi, nr, call(nr));
+    _exit(0);
+  }
+  int status;
+  if (waitpid(child, &status, 0) != child) return perror("waitpid");
+  if (WIFSIGNALED(status)) {
+    printf("{\"attempt\": \"%s\", \"abi\": \"%s\", \"nr\": %ld, \"signal\": %d}\n", attempt,
+           abi, nr, WTERMSIG(status));
+    fflush(stdout);
+  }
+}
+
+/* socketcall takes a pointer to its arguments; an i386 call can pass 32-bit pointers only. */
+static unsigned int *socketcall_args;
+
+static long int80Call(long nr) {
+  if (nr == kI386Socketcall) return int80(kI386Socketcall, kSysSocket, (long)socketcall_args, 0);
+  return int80(nr, kAfInet, kSockStream, 0);
+}
+
 static void int80From64Bit(void) {
-  /* socketcall takes a pointer to its arguments; an i386 call can pass 32-bit pointers only. */
-  unsigned int *args =
+  socketcall_args =
       mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_32BIT, -1, 0);
-  if (args == MAP_FAILED) return perror("mmap MAP_32BIT");
-  args[0] = kAfInet;
-  args[1] = kSockStream;
-  args[2] = 0;
-  reportRaw("int80 socketcall", "int80", kI386Socketcall,
-            int80(kI386Socketcall, kSysSocket, (long)args, 0));
-  reportRaw("int80 socket", "int80", kI386Socket, int80(kI386Socket, kAfInet, kSockStream, 0));
+  if (socketcall_args == MAP_FAILED) return perror("mmap MAP_32BIT");
+  socketcall_args[0] = kAfInet;
+  socketcall_args[1] = kSockStream;
+  socketcall_args[2] = 0;
+  attemptInChild("int80 socketcall", "int80", kI386Socketcall, int80Call);
+  attemptInChild("int80 socket", "int80", kI386Socket, int80Call);
+}
+
+/* A raw x86_64 system call with the x32 bit in its number (syscall(2) returns -1 and errno). */
+static long x32Call(long nr) {
+  errno = 0;
+  const long ret = nr == (kX32SyscallBit | SYS_socket) ? syscall(nr, kAfInet, kSockStream, 0)
+                                                       : syscall(nr);
+  return ret < 0 ? -errno : ret;
 }
 
 static void x32(void) {
-  errno = 0;
-  long ret = syscall(kX32SyscallBit | SYS_socket, kAfInet, kSockStream, 0);
-  reportRaw("x32 socket", "x32", kX32SyscallBit | SYS_socket, ret < 0 ? -errno : ret);
-  errno = 0;
-  ret = syscall(kX32SyscallBit | SYS_getpid);
-  reportRaw("x32 getpid", "x32", kX32SyscallBit | SYS_getpid, ret < 0 ? -errno : ret);
+  attemptInChild("x32 socket", "x32", kX32SyscallBit | SYS_socket, x32Call);
+  attemptInChild("x32 getpid", "x32", kX32SyscallBit | SYS_getpid, x32Call);
 }
 
 int main(int argc, char **argv) {
