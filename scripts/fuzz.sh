@@ -21,7 +21,7 @@ work_dir=$build/fuzz-work
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
   targets=(fuzz_router fuzz_ctl_http fuzz_wire_json fuzz_paths fuzz_policy fuzz_sniff fuzz_netsvc
-           fuzz_protocol)
+           fuzz_protocol fuzz_image_manifest fuzz_layer_unpack)
 fi
 
 mkdir -p "$build"

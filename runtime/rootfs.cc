@@ -1,0 +1,285 @@
+#include "runtime/rootfs.h"
+
+#include <fcntl.h>
+#include <sys/mount.h>
+// after sys/mount.h: glibc 2.36 defines some of the same names, and then skips its own
+#include <linux/mount.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <optional>
+#include <utility>
+
+#include "common/fs_at.h"
+#include "common/io.h"
+
+namespace declaw::runtime {
+
+namespace {
+
+constexpr mode_t kUpperMode = 0755;
+constexpr mode_t kPrivate = 0700;
+
+int openTree(int dirfd, const char* path, unsigned flags) {
+  return static_cast<int>(::syscall(SYS_open_tree, dirfd, path, flags));
+}
+int moveMount(int from_fd, const char* from, int to_fd, const char* to, unsigned flags) {
+  return static_cast<int>(::syscall(SYS_move_mount, from_fd, from, to_fd, to, flags));
+}
+int mountSetattr(int fd, const char* path, unsigned flags, mount_attr* attr) {
+  return static_cast<int>(::syscall(SYS_mount_setattr, fd, path, flags, attr, sizeof *attr));
+}
+
+std::string fdPath(int fd) { return "/proc/self/fd/" + std::to_string(fd); }
+
+// The temporary attach points of one build, undone in reverse order whatever happens.
+class AttachPoints {
+ public:
+  explicit AttachPoints(std::string base) : base_(std::move(base)) {}
+  ~AttachPoints() {
+    for (auto it = mounted_.rbegin(); it != mounted_.rend(); ++it) {
+      ::umount2(it->c_str(), MNT_DETACH);
+    }
+    for (auto it = dirs_.rbegin(); it != dirs_.rend(); ++it) ::rmdir(it->c_str());
+  }
+  AttachPoints(const AttachPoints&) = delete;
+  AttachPoints& operator=(const AttachPoints&) = delete;
+
+  Result<void> makeBase() {
+    if (::mkdir(base_.c_str(), kPrivate) != 0) return ErrnoError() << "mkdir " << base_;
+    dirs_.push_back(base_);
+    return {};
+  }
+  Result<std::string> dir(const std::string& name) {
+    std::string path = base_ + "/" + name;
+    if (::mkdir(path.c_str(), kPrivate) != 0) return ErrnoError() << "mkdir " << path;
+    dirs_.push_back(path);
+    return path;
+  }
+  void mounted(const std::string& path) { mounted_.push_back(path); }
+
+ private:
+  std::string base_;
+  std::vector<std::string> dirs_;
+  std::vector<std::string> mounted_;
+};
+
+Result<void> makeDiskDir(int disk, const char* name, mode_t mode, uint32_t owner) {
+  if (::mkdirat(disk, name, mode) != 0) return ErrnoError() << "mkdir disk/" << name;
+  if (::fchmodat(disk, name, mode, 0) != 0) return ErrnoError() << "chmod disk/" << name;
+  if (owner != 0 && ::fchownat(disk, name, owner, owner, AT_SYMLINK_NOFOLLOW) != 0) {
+    return ErrnoError() << "chown disk/" << name;
+  }
+  return {};
+}
+
+Result<UniqueFd> openPath(int dirfd, const char* name) {
+  UniqueFd fd(::openat(dirfd, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  if (!fd) return ErrnoError() << "open " << name;
+  return fd;
+}
+
+// `source` cloned, idmapped through `userns_fd`, read-only, attached at a fresh point; returns
+// an O_PATH fd of the attached mount.
+Result<UniqueFd> idmappedLower(AttachPoints& points, const std::string& name,
+                               const std::string& source, int userns_fd) {
+  UniqueFd tree(openTree(AT_FDCWD, source.c_str(), OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC));
+  if (!tree) return ErrnoError() << "open_tree " << source;
+  mount_attr attr{};
+  attr.attr_set = MOUNT_ATTR_IDMAP | MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV;
+  attr.userns_fd = static_cast<uint64_t>(userns_fd);
+  if (mountSetattr(tree.get(), "", AT_EMPTY_PATH, &attr) != 0) {
+    return ErrnoError() << "idmapped mount of " << source;
+  }
+  auto point = points.dir(name);
+  if (!point) return point.error();
+  if (moveMount(tree.get(), "", AT_FDCWD, point->c_str(), MOVE_MOUNT_F_EMPTY_PATH) != 0) {
+    return ErrnoError() << "attach " << source;
+  }
+  points.mounted(*point);
+  UniqueFd fd(::open(point->c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+  if (!fd) return ErrnoError() << "open " << *point;
+  return fd;
+}
+
+// An overlay at a fresh attach point, returned as a detached clone.
+Result<UniqueFd> overlay(AttachPoints& points, const std::string& name,
+                         const std::vector<int>& lowers, int upper, int work) {
+  auto point = points.dir(name);
+  if (!point) return point.error();
+  const std::string options = overlayOptions(lowers, upper, work);
+  if (::mount("overlay", point->c_str(), "overlay", MS_NOSUID | MS_NODEV, options.c_str()) != 0) {
+    return ErrnoError() << "mount overlay for " << name;
+  }
+  points.mounted(*point);
+  UniqueFd tree(openTree(AT_FDCWD, point->c_str(), OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC));
+  if (!tree) return ErrnoError() << "open_tree " << *point;
+  return tree;
+}
+
+// The mount namespace this process had before enterPrivateMountNamespace(): (dev, inode).
+std::optional<std::pair<dev_t, ino_t>> g_original_mount_ns;
+
+Result<std::pair<dev_t, ino_t>> currentMountNamespace() {
+  struct stat st {};
+  if (::stat("/proc/self/ns/mnt", &st) != 0) return ErrnoError() << "stat /proc/self/ns/mnt";
+  return std::make_pair(st.st_dev, st.st_ino);
+}
+
+// True unless this process entered a private mount namespace and is still in it. (PID 1's
+// namespace would be the obvious comparison, but /proc/1/ns is not always readable, even to
+// root: a container's init may hold capabilities the daemon lacks.)
+Result<bool> sharesHostMountNamespace() {
+  if (!g_original_mount_ns) return true;
+  auto now = currentMountNamespace();
+  if (!now) return now.error();
+  return *now == *g_original_mount_ns;
+}
+
+}  // namespace
+
+std::string overlayOptions(const std::vector<int>& lower_fds, int upper_fd, int work_fd) {
+  std::string lower;
+  for (int fd : lower_fds) lower += (lower.empty() ? "" : ":") + fdPath(fd);
+  return "lowerdir=" + lower + ",upperdir=" + fdPath(upper_fd) + ",workdir=" + fdPath(work_fd) +
+         ",redirect_dir=off,metacopy=off,index=off";
+}
+
+Result<BuiltRootfs> buildRootfs(const RootfsSpec& spec, const std::string& work_dir) {
+  auto shared = sharesHostMountNamespace();
+  if (!shared) return shared.error();
+  if (*shared) {
+    return ErrnoError(EPERM) << "building a root needs a private mount namespace (declawd "
+                                "makes one at start): refusing to mount in the host's";
+  }
+  if (spec.disk_bytes == 0) return ErrnoError(EINVAL) << "the disk size must be set";
+  AttachPoints points(work_dir + "/" + spec.sandbox_id);
+  if (auto r = points.makeBase(); !r) return r.error();
+
+  BuiltRootfs built;
+  auto disk_point = points.dir("disk");
+  if (!disk_point) return disk_point.error();
+  const std::string tmpfs_options = "size=" + std::to_string(spec.disk_bytes) + ",mode=0755";
+  if (::mount("declaw-disk", disk_point->c_str(), "tmpfs", MS_NOSUID | MS_NODEV,
+              tmpfs_options.c_str()) != 0) {
+    return ErrnoError() << "mount the disk tmpfs";
+  }
+  points.mounted(*disk_point);
+  built.disk.reset(::open(disk_point->c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!built.disk) return ErrnoError() << "open the disk";
+  const int disk = built.disk.get();
+  if (auto r = makeDiskDir(disk, kDiskUpper, kUpperMode, spec.id_base); !r) return r.error();
+  if (auto r = makeDiskDir(disk, kDiskWork, kPrivate, 0); !r) return r.error();
+  if (auto r = makeDiskDir(disk, kDiskEmpty, kUpperMode, 0); !r) return r.error();
+  if (spec.host_usr) {
+    if (auto r = makeDiskDir(disk, kDiskUsrUpper, kUpperMode, spec.id_base); !r) return r.error();
+    if (auto r = makeDiskDir(disk, kDiskUsrWork, kPrivate, 0); !r) return r.error();
+  }
+
+  // Every fd the overlay options name must stay open until the mount is made.
+  std::vector<UniqueFd> held;
+  auto lowersOf = [&](const std::vector<std::string>& layers, const std::string& prefix,
+                      std::vector<int>& out) -> Result<void> {
+    for (size_t i = 0; i < layers.size(); ++i) {
+      auto fd = idmappedLower(points, prefix + std::to_string(i), layers[i], spec.userns_fd);
+      if (!fd) return fd.error();
+      out.push_back(fd->get());
+      held.push_back(std::move(*fd));
+    }
+    return {};
+  };
+
+  std::vector<int> root_lowers;
+  if (auto r = lowersOf(spec.layers, "l", root_lowers); !r) return r.error();
+  auto empty = openPath(disk, kDiskEmpty);
+  if (!empty) return empty.error();
+  root_lowers.push_back(empty->get());
+  auto upper = openPath(disk, kDiskUpper);
+  auto work = openPath(disk, kDiskWork);
+  if (!upper) return upper.error();
+  if (!work) return work.error();
+  auto root = overlay(points, "root", root_lowers, upper->get(), work->get());
+  if (!root) return root.error();
+  built.root = std::move(*root);
+
+  if (spec.host_usr) {
+    std::vector<int> usr_lowers;
+    if (auto r = lowersOf(spec.usr_layers, "u", usr_lowers); !r) return r.error();
+    auto host = idmappedLower(points, "host-usr", spec.host_usr_path, spec.userns_fd);
+    if (!host) return host.error();
+    usr_lowers.push_back(host->get());
+    held.push_back(std::move(*host));
+    auto usr_upper = openPath(disk, kDiskUsrUpper);
+    auto usr_work = openPath(disk, kDiskUsrWork);
+    if (!usr_upper) return usr_upper.error();
+    if (!usr_work) return usr_work.error();
+    auto usr = overlay(points, "usr", usr_lowers, usr_upper->get(), usr_work->get());
+    if (!usr) return usr.error();
+    built.usr = std::move(*usr);
+  }
+  return built;
+}
+
+Result<void> probeIdmappedMount(const std::string& path) {
+  auto sync = makePipe();
+  if (!sync) return sync.error();
+  // A child in a new user namespace that only waits: its namespace is the idmap to try.
+  long pid = ::syscall(SYS_clone, CLONE_NEWUSER | SIGCHLD, nullptr, nullptr, nullptr, nullptr);
+  if (pid < 0) return ErrnoError() << "clone a user namespace";
+  if (pid == 0) {
+    // Its copy of the write end closed, the read ends when the parent closes its own.
+    ::close(sync->write.get());
+    char byte;
+    (void)!::read(sync->read.get(), &byte, 1);
+    ::_exit(0);
+  }
+  sync->read.reset();
+  auto reap = [&] {
+    sync->write.reset();
+    ::waitpid(static_cast<pid_t>(pid), nullptr, 0);
+  };
+  const std::string proc = "/proc/" + std::to_string(pid);
+  const std::string map = "0 " + std::to_string(kProbeIdBase) + " 1\n";
+  Result<void> result;
+  if (auto r = writeFile(proc + "/uid_map", map); !r) {
+    result = r;
+  } else if (auto g = writeFile(proc + "/setgroups", "deny"); !g) {
+    result = g;
+  } else if (auto m = writeFile(proc + "/gid_map", map); !m) {
+    result = m;
+  } else {
+    UniqueFd userns(::open((proc + "/ns/user").c_str(), O_RDONLY | O_CLOEXEC));
+    UniqueFd tree(openTree(AT_FDCWD, path.c_str(), OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC));
+    mount_attr attr{};
+    attr.attr_set = MOUNT_ATTR_IDMAP | MOUNT_ATTR_RDONLY;
+    attr.userns_fd = static_cast<uint64_t>(userns.get());
+    if (!userns) {
+      result = ErrnoError() << "open the probe's user namespace";
+    } else if (!tree) {
+      result = ErrnoError() << "open_tree " << path;
+    } else if (mountSetattr(tree.get(), "", AT_EMPTY_PATH, &attr) != 0) {
+      result = ErrnoError() << "idmapped mount of " << path;
+    }
+  }
+  reap();
+  return result;
+}
+
+Result<void> enterPrivateMountNamespace() {
+  auto original = currentMountNamespace();
+  if (!original) return original.error();
+  if (::unshare(CLONE_NEWNS) != 0) return ErrnoError() << "unshare a mount namespace";
+  if (!g_original_mount_ns) g_original_mount_ns = *original;
+  // Slave: the host's later mounts still reach us; ours never reach the host.
+  if (::mount(nullptr, "/", nullptr, MS_REC | MS_SLAVE, nullptr) != 0) {
+    return ErrnoError() << "make / a slave mount";
+  }
+  return {};
+}
+
+}  // namespace declaw::runtime

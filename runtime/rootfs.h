@@ -1,0 +1,85 @@
+// The sandbox's root filesystem, built by the daemon (plan, then apply) and handed to
+// declaw-init as detached mounts:
+//
+//   disk   a tmpfs of disk_mb, the sandbox's one writable store: overlay upper and work dirs
+//   /      overlayfs: lowers = the template's layers, each an idmapped mount (the sandbox's user
+//          namespace), over an empty dir; upper = disk/upper
+//   /usr   host-backed built-ins only: overlayfs over the host's /usr, idmapped, upper disk/usr
+//
+// Why here and not in init: overlayfs mounted inside the sandbox's user namespace must use
+// user.* xattrs, which tmpfs has only from 6.6 (Debian 12 runs 6.1); mounted by the daemon in
+// the initial user namespace it uses trusted.* on any tmpfs. Idmapped lowers (5.19+) let one
+// unpacked copy of a layer serve every sandbox whatever its host uid range: a file owned by
+// uid 1000 in the image is uid 1000 inside, and nothing is ever chowned per sandbox.
+//
+// Layers must be attached in the caller's mount namespace while overlayfs takes them (before
+// 6.15 it refuses detached ones), so the caller runs in a private mount namespace of its own
+// (declawd unshares one at start): the temporary attach points under `work_dir` are never seen
+// by the host, and are all detached again before this returns.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "common/result.h"
+#include "common/unique_fd.h"
+
+namespace declaw::runtime {
+
+struct RootfsSpec {
+  std::string sandbox_id;  // names the attach points under work_dir
+  uint64_t disk_bytes = 0;
+  // The template's layers, topmost first (host paths of unpacked layer trees).
+  std::vector<std::string> layers;
+  // Host-backed built-in: also an overlay for /usr over the host's /usr; `usr_layers` are the
+  // template's layers' usr/ dirs that exist, topmost first (a snapshot of a built-in).
+  bool host_usr = false;
+  std::vector<std::string> usr_layers;
+  std::string host_usr_path = "/usr";
+  int userns_fd = -1;    // the sandbox's user namespace: the idmap of every lower
+  uint32_t id_base = 0;  // the sandbox's root on the host: owner of the upper dirs
+};
+
+// One step of the plan, for tests and error messages.
+struct RootfsStep {
+  enum class Kind { kDisk, kUpperDirs, kIdmappedLower, kOverlay };
+  Kind kind;
+  std::string what;
+};
+
+// The overlay mount options for lowers given as fds (/proc/self/fd/N, top first), an upper and
+// a work dir. Pure. redirect_dir, metacopy and index are off whatever the kernel's defaults:
+// an upper dir then holds whole files and plain whiteouts, which is what a snapshot reads.
+std::string overlayOptions(const std::vector<int>& lower_fds, int upper_fd, int work_fd);
+
+struct BuiltRootfs {
+  UniqueFd root;  // detached overlay for /
+  UniqueFd usr;   // detached overlay for /usr (host-backed), else invalid
+  UniqueFd disk;  // the disk's root directory, O_DIRECTORY (snapshots read upper/, usr/)
+};
+
+// The disk's layout.
+inline constexpr const char* kDiskUpper = "upper";
+inline constexpr const char* kDiskWork = "work";
+inline constexpr const char* kDiskUsrUpper = "usr";
+inline constexpr const char* kDiskUsrWork = "usr-work";
+inline constexpr const char* kDiskEmpty = "empty";
+
+// EPERM unless the caller entered a private mount namespace (enterPrivateMountNamespace) and
+// is still in it. Nothing is left attached or on disk when it fails (the disk tmpfs dies with
+// its last fd).
+Result<BuiltRootfs> buildRootfs(const RootfsSpec& spec, const std::string& work_dir);
+
+// Whether this kernel and `path`'s filesystem allow an idmapped mount of it (EINVAL/EPERM from
+// mount_setattr otherwise), tried with a throwaway user namespace mapping one id.
+inline constexpr uint32_t kProbeIdBase = 4000000000u;
+Result<void> probeIdmappedMount(const std::string& path);
+
+// Joins a new mount namespace in which nothing propagates back to the host (MS_SLAVE: mounts
+// made on the host still show up here). For declawd's main() while it is single-threaded.
+Result<void> enterPrivateMountNamespace();
+
+}  // namespace declaw::runtime
