@@ -23,6 +23,7 @@ struct Context {
   const Query& query;
   const std::string& sandbox_id;  // valid when the route has {id}, else empty
   const std::string& pid;         // the {pid} segment as sent (parsePid checks it)
+  const std::string& name;        // the {name} segment as sent (a template; checked by handlers)
 };
 
 using Handler = Response (*)(const Context&);
@@ -33,7 +34,8 @@ using Handler = Response (*)(const Context&);
 // strerror text ("No such process", "Function not implemented") would mislead.
 inline ApiError apiErrorFrom(const Error& error) {
   const bool own_state = error.code == ESRCH || error.code == EDQUOT || error.code == ETIMEDOUT ||
-                         error.code == ENOSYS || error.code == ENOTCONN;
+                         error.code == ENOSYS || error.code == ENOTCONN || error.code == EBUSY ||
+                         error.code == EOPNOTSUPP;
   return ApiError(statusForErrno(error.code), own_state ? error.message : error.describe());
 }
 template <typename T>
@@ -97,5 +99,18 @@ Response makeDir(const Context& ctx);
 Upload openUpload(const Context& ctx, uint64_t declared_size);
 Response describeUpload(Services& services, const Limits& limits, const Upload& upload,
                         uint64_t bytes_written);
+
+// template_handlers.cc
+Response listTemplates(const Context& ctx);
+Response getTemplate(const Context& ctx);
+Response deleteTemplate(const Context& ctx);
+Response exportTemplate(const Context& ctx);
+Response snapshotSandbox(const Context& ctx);
+// PUT /v1/templates/{name} when the session buffered the body (tests, fuzzing).
+Response importTemplateBuffered(const Context& ctx);
+// The two halves of a streamed import.
+Upload openTemplateUpload(const Context& ctx, uint64_t declared_size);
+Response finishTemplateUpload(Services& services, const Limits& limits, const Upload& upload,
+                              uint64_t bytes_written);
 
 }  // namespace declaw::api

@@ -54,6 +54,12 @@ struct Upload {
   // Who uploads, and as which sandbox user: finishUpload describes the file on their behalf.
   Caller caller;
   std::string user = "user";
+  // The most the body may have; 0: the max_upload_bytes limit.
+  uint64_t max_bytes = 0;
+  // A template import (PUT /v1/templates/{name}): the body goes to a spool file, which
+  // finishUpload then imports (the sink is a second fd of the same file).
+  std::optional<ImportSpec> import;
+  UniqueFd spool;
 };
 
 }  // namespace declaw::api

@@ -49,9 +49,20 @@ constexpr Route kRoutes[] = {
     {"GET", "/v1/sandboxes/{id}/files/info", statFile},
     {"GET", "/v1/sandboxes/{id}/files/exists", fileExists},
     {"POST", "/v1/sandboxes/{id}/files/mkdir", makeDir},
+    {"POST", "/v1/sandboxes/{id}/snapshots", snapshotSandbox},
+    {"GET", "/v1/templates", listTemplates},
+    {"GET", "/v1/templates/{name}", getTemplate},
+    {"PUT", "/v1/templates/{name}", importTemplateBuffered},
+    {"DELETE", "/v1/templates/{name}", deleteTemplate},
+    {"GET", "/v1/templates/{name}/archive", exportTemplate},
 };
 
-bool isUploadRoute(const Route* route) { return route && route->handler == writeRawFileBuffered; }
+bool isTemplateUpload(const Route* route) {
+  return route && route->handler == importTemplateBuffered;
+}
+bool isUploadRoute(const Route* route) {
+  return route && (route->handler == writeRawFileBuffered || isTemplateUpload(route));
+}
 
 // A request matched to its route, with a valid sandbox id when the route names one.
 struct Resolved {
@@ -59,6 +70,7 @@ struct Resolved {
   Query query;
   std::string sandbox_id;
   std::string pid;
+  std::string name;
 };
 
 // 404 for an unknown path or a malformed sandbox id, 405 (with Allow) for a wrong method.
@@ -84,7 +96,7 @@ std::variant<Resolved, Response> resolve(const Request& request) {
                           "sandbox " + quoteInput(lookup.sandbox_id) + " not found");
   }
   return Resolved{lookup.route, std::move(target.query), std::move(lookup.sandbox_id),
-                  std::move(lookup.pid)};
+                  std::move(lookup.pid), std::move(lookup.name)};
 }
 
 // The JSON error for the exception being handled. Call only inside a catch block.
@@ -121,13 +133,14 @@ Response Router::handle(const Caller& caller, const Request& request) {
     Resolved& route = std::get<Resolved>(resolved);
     sandbox_id = route.sandbox_id;
     // The session enforces body limits too; the router does not rely on it.
-    const uint64_t body_limit =
-        isUploadRoute(route.route) ? limits_.max_upload_bytes : limits_.max_json_body_bytes;
+    const uint64_t body_limit = isTemplateUpload(route.route) ? limits_.max_template_bytes
+                                : isUploadRoute(route.route) ? limits_.max_upload_bytes
+                                                             : limits_.max_json_body_bytes;
     if (request.body.size() > body_limit) {
       throw tooLarge("request body is larger than " + std::to_string(body_limit) + " bytes");
     }
     const Context ctx{services_,   limits_,          caller,   request,
-                      route.query, route.sandbox_id, route.pid};
+                      route.query, route.sandbox_id, route.pid, route.name};
     return counted(route.route->handler(ctx));
   } catch (...) {
     return counted(currentExceptionResponse(sandbox_id));
@@ -160,7 +173,8 @@ std::variant<Upload, Response> Router::beginUpload(const Caller& caller, const R
     }
     sandbox_id = route.sandbox_id;
     const Context ctx{services_,   limits_,          caller,   request,
-                      route.query, route.sandbox_id, route.pid};
+                      route.query, route.sandbox_id, route.pid, route.name};
+    if (isTemplateUpload(route.route)) return openTemplateUpload(ctx, declared_size);
     return openUpload(ctx, declared_size);
   } catch (...) {
     return currentExceptionResponse(sandbox_id);
@@ -169,6 +183,9 @@ std::variant<Upload, Response> Router::beginUpload(const Caller& caller, const R
 
 Response Router::finishUpload(const Upload& upload, uint64_t bytes_written) {
   try {
+    if (upload.import) {
+      return counted(finishTemplateUpload(services_, limits_, upload, bytes_written));
+    }
     return describeUpload(services_, limits_, upload, bytes_written);
   } catch (...) {
     return currentExceptionResponse(upload.sandbox_id);

@@ -9,6 +9,7 @@ namespace {
 struct Captures {
   std::string sandbox_id;
   std::string pid;
+  std::string name;
 };
 
 // Matches segments against a pattern such as "/v1/sandboxes/{id}/commands/{pid}".
@@ -28,6 +29,9 @@ bool matchPattern(std::string_view pattern, const std::vector<std::string>& segm
     } else if (part == "{pid}") {
       if (segment.empty()) return false;
       captures.pid = segment;
+    } else if (part == "{name}") {
+      if (segment.empty()) return false;
+      captures.name = segment;
     } else if (part != segment) {
       return false;
     }
@@ -48,6 +52,7 @@ RouteLookup findRoute(std::span<const Route> routes, std::string_view method,
       lookup.route = &route;
       lookup.sandbox_id = std::move(captures.sandbox_id);
       lookup.pid = std::move(captures.pid);
+      lookup.name = std::move(captures.name);
       return lookup;
     }
     if (std::find(allowed.begin(), allowed.end(), route.method) == allowed.end()) {

@@ -1,5 +1,5 @@
 // Matching a request path against a route table such as {"GET", "/v1/sandboxes/{id}", ...}:
-// "{id}" and "{pid}" capture one segment, everything else is literal. The table itself lives in
+// "{id}", "{pid}" and "{name}" capture one segment, everything else is literal. The table itself lives in
 // router.cc.
 #pragma once
 
@@ -22,6 +22,7 @@ struct RouteLookup {
   const Route* route = nullptr;  // null: no route for this method (see allowed_methods)
   std::string sandbox_id;        // the {id} segment, as sent (not yet validated)
   std::string pid;               // the {pid} segment
+  std::string name;              // the {name} segment (a template)
   // When route is null: the methods the path does accept ("GET, DELETE"), so a 405; empty
   // when no pattern matches the path at all, so a 404.
   std::string allowed_methods;

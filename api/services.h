@@ -4,7 +4,8 @@
 //
 // Errors are Result errors carrying an errno; api/errors.h maps them to HTTP:
 //   ENOENT 404 not_found · EPERM/EACCES 403 forbidden · EINVAL ENOTDIR EISDIR ENAMETOOLONG ELOOP
-//   ENOTEMPTY EXDEV EBADF ENXIO EROFS 400 invalid_argument · EEXIST ENOTCONN 409 conflict ·
+//   ENOTEMPTY EXDEV EBADF ENXIO EROFS 400 invalid_argument · EEXIST ENOTCONN EBUSY EOPNOTSUPP
+//   409 conflict ·
 //   ESRCH 409 conflict (sandbox not running) · ETIMEDOUT 408 timeout · E2BIG EFBIG 413 too_large ·
 //   EDQUOT EAGAIN ENOMEM 429 rate_limited (over a configured limit; a sandbox at its pids or
 //   memory limit) · ENOSPC 507 not_enough_space · ENOSYS 501 not_implemented ·
@@ -136,7 +137,7 @@ struct RunSpec {
   std::string cmd;  // run as /bin/bash -l -c CMD
   StringMap envs;   // merged over the sandbox's envs
   std::string cwd;  // empty: the user's home
-  std::string user = "user";  // "user" | "root"
+  std::string user;  // "user" | "root"; empty: the template's default (an image's User), else user
   std::string stdin_data;     // written to the command's stdin, then closed
   uint32_t timeout_s = 60;    // 0 = no command timeout (the sandbox timeout still applies)
 };
@@ -218,6 +219,40 @@ struct FileEntry {
 struct OpenedFile {
   UniqueFd fd;
   uint64_t size = 0;
+};
+
+// A template's layer, as stored.
+struct TemplateLayer {
+  std::string digest;     // of the blob as stored ("sha256:...")
+  std::string diff_id;    // of the uncompressed tar
+  std::string media_type;
+  uint64_t size = 0;            // the blob's bytes
+  uint64_t unpacked_bytes = 0;  // its files' bytes
+};
+
+// A template: a built-in (host-backed), an imported image, or a snapshot.
+struct TemplateInfo {
+  std::string name;
+  std::string source;  // "builtin" | "import" | "snapshot"
+  std::string digest;  // the manifest's, "" for a built-in
+  uint64_t size = 0;   // the files of its layers, unpacked (shared layers counted in each)
+  std::vector<TemplateLayer> layers;
+  std::optional<Clock::time_point> created_at;  // absent for a built-in
+  size_t sandboxes = 0;  // live sandboxes made from it
+  std::string base;      // the host-backed built-in at its bottom, "" for an image
+  std::string parent;    // a snapshot's template
+  std::optional<uid_t> owner_uid;  // who imported or snapshotted it
+  // What applies from the image config: Env, WorkingDir, User (and declaw's reading of User).
+  std::vector<std::string> env;
+  std::string working_dir;
+  std::string user;
+  std::string default_user;  // "user" | "root": who commands run as when the request says none
+  std::vector<std::string> repo_tags;
+};
+
+struct ImportSpec {
+  std::string name;
+  bool replace = false;
 };
 
 // The daemon's networking, where it is up.
@@ -321,12 +356,32 @@ class Services {
   // Creates parent directories; truncates.
   virtual Result<UniqueFd> openForWrite(const Caller& caller, const std::string& id,
                                         const std::string& path, const std::string& user) = 0;
+
+  // Templates (docs/templates.md). Built-ins are listed with the rest and cannot be changed.
+  virtual std::vector<TemplateInfo> listTemplates(const Caller& caller) = 0;
+  virtual Result<TemplateInfo> getTemplate(const Caller& caller, const std::string& name) = 0;
+  // EBUSY while a live sandbox uses it, or for a built-in; EPERM for another user's template.
+  virtual Result<void> deleteTemplate(const Caller& caller, const std::string& name) = 0;
+  // An unlinked file to stream an import's upload into (read and write), before importing it:
+  // ENOSYS when this daemon cannot use image templates (the message says why).
+  virtual Result<UniqueFd> openImportSpool(const Caller& caller) = 0;
+  // Imports the image archive in `archive_fd` (read from offset 0). EINVAL for a bad archive,
+  // EFBIG past a limit, EEXIST for a name that exists (without replace) or is being imported.
+  virtual Result<TemplateInfo> importTemplate(const Caller& caller, const ImportSpec& spec,
+                                              int archive_fd) = 0;
+  // The template as an OCI archive in an unlinked file. EOPNOTSUPP for one on a built-in.
+  virtual Result<OpenedFile> exportTemplate(const Caller& caller, const std::string& name) = 0;
+  // Freezes the sandbox, captures its changes as a layer, thaws it, and publishes a template.
+  virtual Result<TemplateInfo> snapshotSandbox(const Caller& caller, const std::string& id,
+                                               const ImportSpec& spec) = 0;
 };
 
 // Limits the API layer enforces (the daemon's config fills them in).
 struct Limits {
   uint64_t max_json_body_bytes = 16ull << 20;     // JSON request bodies (text file writes too)
   uint64_t max_upload_bytes = 1ull << 30;         // raw PUT bodies
+  uint64_t max_template_bytes = 8ull << 30;       // an image archive (PUT /v1/templates/{name})
+  uint64_t max_template_unpacked_bytes = 32ull << 30;  // its layers' files, unpacked
   uint64_t max_header_bytes = 16 * 1024;          // request line + headers
   uint64_t max_text_read_bytes = 16ull << 20;     // GET files (JSON); raw has no such cap
   uint32_t idle_timeout_s = 60;                   // a connection with no complete request

@@ -1,5 +1,7 @@
 #include "api/wire.h"
 
+#include "api/template_wire.h"
+
 #include <algorithm>
 #include <ctime>
 
@@ -32,11 +34,9 @@ StringMapRules metadataRules(const Limits& limits) {
 
 CreateSandboxSpec parseCreateSandboxSpec(const nlohmann::json& body, const Limits& limits) {
   CreateSandboxSpec spec;
-  spec.template_name = stringField(body, "template").value_or("base");
-  if (spec.template_name != "base" && spec.template_name != "python") {
-    throw badRequest("'template' must be \"base\" or \"python\", not " +
-                     quoteInput(spec.template_name));
-  }
+  // Which templates exist is the daemon's to say (an unknown one is a 400 from createSandbox).
+  spec.template_name =
+      validateTemplateName(stringField(body, "template").value_or("base"), "template");
   spec.timeout_s =
       static_cast<uint32_t>(integerField(body, "timeout", 1, limits.max_sandbox_timeout_s)
                                 .value_or(limits.default_sandbox_timeout_s));

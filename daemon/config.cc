@@ -49,6 +49,9 @@ Result<void> loadConfigFile(const std::string& path, Config& c) {
             read("killed_records_kept", c.killed_records_kept) &&
             read("max_json_body_bytes", l.max_json_body_bytes) &&
             read("max_upload_bytes", l.max_upload_bytes) &&
+            read("max_template_bytes", l.max_template_bytes) &&
+            read("max_template_unpacked_bytes", l.max_template_unpacked_bytes) &&
+            read("data_dir", c.data_dir) &&
             read("max_header_bytes", l.max_header_bytes) &&
             read("max_text_read_bytes", l.max_text_read_bytes) &&
             read("idle_timeout_s", l.idle_timeout_s) &&

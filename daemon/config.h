@@ -14,6 +14,8 @@ namespace declaw::daemon {
 struct Config {
   std::string socket_path = "/run/declaw/declaw.sock";
   std::string state_dir = "/run/declaw";
+  // Templates (layers, blobs, records): persistent, so they survive a reboot (StateDirectory=).
+  std::string data_dir = "/var/lib/declaw";
   std::string init_path;  // declaw-init; default: next to declawd, else the installed libexec path
   std::string socket_group = "declaw";
   std::string log_level = "info";

@@ -5,6 +5,7 @@
 #include <boost/beast/core/file_posix.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http.hpp>
+#include <algorithm>
 #include <cstdio>
 
 #include "api/errors.h"
@@ -203,7 +204,8 @@ void serveConnection(int socket, const api::Caller& caller, api::Router& router)
     stream.setDeadline(FdStream::Clock::now() + std::chrono::seconds(limits.idle_timeout_s));
     http::request_parser<http::empty_body> header_parser;
     header_parser.header_limit(static_cast<uint32_t>(limits.max_header_bytes));
-    header_parser.body_limit(limits.max_upload_bytes);
+    // The largest body any route takes: each upload's own limit applies once it is known.
+    header_parser.body_limit(std::max(limits.max_upload_bytes, limits.max_template_bytes));
     error_code ec;
     if (buffer.size() == 0) {
       // Wait for the first byte under the idle deadline, then switch to the request deadline.
@@ -257,7 +259,8 @@ void serveConnection(int socket, const api::Caller& caller, api::Router& router)
       sendContinue();
       auto& upload = std::get<api::Upload>(begun);
       http::request_parser<http::buffer_body> body_parser{std::move(header_parser)};
-      body_parser.body_limit(limits.max_upload_bytes);
+      const uint64_t body_limit = upload.max_bytes != 0 ? upload.max_bytes : limits.max_upload_bytes;
+      body_parser.body_limit(body_limit);
       auto streamed = streamUpload(stream, buffer, body_parser, upload, request_timeout);
       upload.sink.reset();
       if (auto* r = std::get_if<api::Response>(&streamed)) {

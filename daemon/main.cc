@@ -19,7 +19,10 @@
 #include "daemon/registry.h"
 #include "daemon/server.h"
 #include "daemon/state_records.h"
+#include "daemon/templates.h"
+#include "common/fs_at.h"
 #include "runtime/launcher.h"
+#include "runtime/rootfs.h"
 #include "runtime/seccomp_policy.h"
 
 namespace {
@@ -50,6 +53,10 @@ int main(int argc, char** argv) {
   CLI::App app{"declawd: local sandboxes for untrusted code"};
   app.add_option("--socket", config.socket_path, "API socket path")->capture_default_str();
   app.add_option("--state-dir", config.state_dir, "state directory")->capture_default_str();
+  std::string data_dir;
+  app.add_option("--data-dir", data_dir,
+                 "persistent data directory: templates (config: data_dir; default "
+                 "/var/lib/declaw)");
   app.add_option("--config", config_file, "JSON file with limits and defaults");
   app.add_option("--init", config.init_path, "path of declaw-init");
   app.add_option("--log-level", config.log_level, "trace|debug|info|warn|error")
@@ -69,6 +76,7 @@ int main(int argc, char** argv) {
     }
   }
   // Flags win over the config file.
+  if (!data_dir.empty()) config.data_dir = data_dir;
   if (!net_pool.empty()) config.net_pool = net_pool;
   if (!dns_upstream.empty()) config.dns_upstream = dns_upstream;
   auto net_settings = daemon::networkSettingsFrom(config);
@@ -85,6 +93,13 @@ int main(int argc, char** argv) {
   ::close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
   if (::geteuid() != 0) {
     log->error("declawd must run as root (it creates namespaces and maps uid ranges)");
+    return 1;
+  }
+  // Sandbox roots are assembled from mounts (runtime/rootfs.h) that must never appear in the
+  // host's mount table: declawd works in a mount namespace of its own. Now, while it is still
+  // single-threaded (unshare(CLONE_NEWNS) refuses a process whose threads share its fs).
+  if (auto r = runtime::enterPrivateMountNamespace(); !r) {
+    log->error("{}", r.error().describe());
     return 1;
   }
   if (config.init_path.empty()) config.init_path = defaultInitPath();
@@ -116,6 +131,27 @@ int main(int argc, char** argv) {
     daemon::NetworkHost::removeLeftover(id);
   });
   if (cleaned > 0) log->warn("cleaned up {} sandboxes left by a previous run", cleaned);
+
+  // The attach points of root builds; whatever a crashed run left here is only directories (its
+  // mounts died with its mount namespace).
+  const std::string rootfs_work_dir = config.state_dir + "/mnt";
+  {
+    UniqueFd state(::open(config.state_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (state) (void)removeTreeAt(state.get(), "mnt");
+  }
+  if (::mkdir(rootfs_work_dir.c_str(), 0700) < 0 && errno != EEXIST) {
+    log->error("cannot create {}: {}", rootfs_work_dir, std::strerror(errno));
+    return 1;
+  }
+  auto templates = daemon::Templates::open(config.data_dir);
+  if (!templates) {
+    log->error("templates: {}", templates.error().describe());
+    return 1;
+  }
+  const daemon::TemplateFeatures& features = (*templates)->features();
+  if (!features.images) log->warn("image templates are off: {}", features.images_off_reason);
+  if (!features.writable_usr) log->warn("{}", features.usr_off_reason);
+  log->info("templates in {}", config.data_dir);
 
   auto init_exe = runtime::openInitExecutable(config.init_path);
   if (!init_exe) {
@@ -154,6 +190,8 @@ int main(int argc, char** argv) {
   parts.network = network.get();
   parts.network_off_reason = network_off_reason;
   parts.leftovers_cleaned = cleaned;
+  parts.templates = templates->get();
+  parts.rootfs_work_dir = rootfs_work_dir;
   daemon::Registry registry(config, std::move(parts));
   api::Router router(registry, config.limits);
   boost::asio::io_context io;

@@ -176,11 +176,17 @@ api::HealthInfo Registry::health() {
   if (parts_.network) h.network = parts_.network->healthInfo();
   h.features["cgroups"] = cgroups_ != nullptr;
   h.features["pause"] = cgroups_ != nullptr;
+  h.features["overlay_root"] = true;
+  h.features["image_templates"] = parts_.templates->features().images;
+  h.features["writable_usr"] = parts_.templates->features().writable_usr;
+  h.features["snapshots"] = cgroups_ != nullptr;
   h.cgroup = cgroups_ ? cgroups_->version() : "off";
   h.leftovers_cleaned = parts_.leftovers_cleaned;
   const api::Limits& l = config_.limits;
   h.limits = {{"max_json_body_bytes", l.max_json_body_bytes},
               {"max_upload_bytes", l.max_upload_bytes},
+              {"max_template_bytes", l.max_template_bytes},
+              {"max_template_unpacked_bytes", l.max_template_unpacked_bytes},
               {"max_header_bytes", l.max_header_bytes},
               {"max_text_read_bytes", l.max_text_read_bytes},
               {"idle_timeout_s", l.idle_timeout_s},
@@ -203,6 +209,8 @@ Result<api::SandboxInfo> Registry::createSandbox(const api::Caller& caller,
   if (spec.allow_internet_access) {
     if (auto r = parts_.network->checkAllows(spec.network.allow_out); !r) return r.error();
   }
+  auto tmpl = parts_.templates->resolve(spec.template_name);
+  if (!tmpl) return tmpl.error();
   std::optional<uint32_t> id_base;
   std::string id;
   {
@@ -231,6 +239,9 @@ Result<api::SandboxInfo> Registry::createSandbox(const api::Caller& caller,
   start.cgroups = cgroups_;
   start.network = parts_.network;
   start.limits = &config_.limits;
+  start.tmpl = &*tmpl;
+  start.writable_usr = parts_.templates->features().writable_usr;
+  start.rootfs_work_dir = parts_.rootfs_work_dir;
   start.on_launched = [&](pid_t pid, uint64_t ticks) {
     record.init_pid = pid;
     record.init_start_ticks = ticks;

@@ -19,6 +19,7 @@
 #include "daemon/id_pool.h"
 #include "daemon/sandbox.h"
 #include "daemon/state_records.h"
+#include "daemon/templates.h"
 
 namespace declaw::daemon {
 
@@ -33,6 +34,8 @@ struct RegistryParts {
   NetworkHost* network = nullptr;       // null: networking is off
   std::string network_off_reason;       // why, when it is
   uint64_t leftovers_cleaned = 0;
+  Templates* templates = nullptr;       // built-ins and the data dir's store
+  std::string rootfs_work_dir;          // attach points for building roots (runtime/rootfs.h)
 };
 
 class Registry : public api::Services {
@@ -99,7 +102,23 @@ class Registry : public api::Services {
   Result<UniqueFd> openForWrite(const api::Caller& caller, const std::string& id,
                                 const std::string& path, const std::string& user) override;
 
+  // registry_templates.cc
+  std::vector<api::TemplateInfo> listTemplates(const api::Caller& caller) override;
+  Result<api::TemplateInfo> getTemplate(const api::Caller& caller,
+                                        const std::string& name) override;
+  Result<void> deleteTemplate(const api::Caller& caller, const std::string& name) override;
+  Result<UniqueFd> openImportSpool(const api::Caller& caller) override;
+  Result<api::TemplateInfo> importTemplate(const api::Caller& caller, const api::ImportSpec& spec,
+                                           int archive_fd) override;
+  Result<api::OpenedFile> exportTemplate(const api::Caller& caller,
+                                         const std::string& name) override;
+  Result<api::TemplateInfo> snapshotSandbox(const api::Caller& caller, const std::string& id,
+                                            const api::ImportSpec& spec) override;
+
  private:
+  // Live sandboxes by template name.
+  std::map<std::string, size_t> sandboxesByTemplate();
+  api::TemplateInfo withUse(api::TemplateInfo info);
   // A live sandbox the caller may use: ENOENT unknown, EACCES not theirs, ESRCH killed.
   Result<std::shared_ptr<Sandbox>> findLive(const api::Caller& caller, const std::string& id);
   // The same, for commands and files: ESRCH also when paused.

@@ -1,5 +1,6 @@
 #include "daemon/sandbox.h"
 
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/statfs.h>
@@ -12,6 +13,7 @@
 #include "common/log.h"
 #include "daemon/command_env.h"
 #include "daemon/state_records.h"
+#include "runtime/rootfs.h"
 
 namespace declaw::daemon {
 
@@ -101,13 +103,35 @@ Result<std::shared_ptr<Sandbox>> Sandbox::start(const SandboxStart& s) {
   sbx->pidfd_ = std::move(launched->pidfd);
   sbx->network_ = s.network;
   sbx->net_ = net;  // from here on, kill() releases it
+  sbx->template_ = std::move(*s.tmpl);  // and its pins
   if (s.on_launched) s.on_launched(launched->pid, StateRecords::processStartTicks(launched->pid));
+
+  // The root: the template's layers under an overlay whose upper is the sandbox's disk.
+  const ResolvedTemplate& tmpl = sbx->template_;
+  const bool host_backed = tmpl.kind == runtime::RootKind::kHost;
+  runtime::RootfsSpec rootfs;
+  rootfs.sandbox_id = s.id;
+  rootfs.disk_bytes = s.spec.resources.disk_mb << 20;
+  rootfs.layers = tmpl.layers;
+  rootfs.host_usr = host_backed && s.writable_usr;
+  rootfs.usr_layers = tmpl.usr_layers;
+  rootfs.userns_fd = launched->userns.get();
+  rootfs.id_base = s.ids.host_base;
+  auto built = runtime::buildRootfs(rootfs, s.rootfs_work_dir);
+  launched->userns.reset();
+  if (!built) {
+    sbx->kill();
+    return built.error();
+  }
+  sbx->disk_ = std::move(built->disk);
+  sbx->usr_overlay_ = built->usr.valid();
 
   runtime::InitConfig config;
   config.sandbox_id = s.id;
   config.hostname = s.id;
-  config.template_name = s.spec.template_name;
-  config.root_size_bytes = s.spec.resources.disk_mb << 20;
+  config.template_name = host_backed ? tmpl.builtin : tmpl.name;
+  config.root_kind = tmpl.kind;
+  config.usr_mount = built->usr.valid();
   config.user_uid = kUserId;
   config.user_gid = kUserId;
   config.seccomp_bpf = *s.seccomp_bpf;
@@ -119,9 +143,15 @@ Result<std::shared_ptr<Sandbox>> Sandbox::start(const SandboxStart& s) {
     }
     config.network = *plugged;
   }
-  if (auto r = runtime::InitClient::handshake(launched->control.get(), config, kSetupTimeout); !r) {
+  std::vector<int> root_fds = {built->root.get()};
+  if (built->usr) root_fds.push_back(built->usr.get());
+  auto ready = runtime::InitClient::handshake(launched->control.get(), config, root_fds,
+                                              kSetupTimeout);
+  built->root.reset();  // init has attached its own copies, or failed
+  built->usr.reset();
+  if (!ready) {
     sbx->kill();
-    return r.error();
+    return ready.error();
   }
   sbx->client_ = std::make_shared<runtime::InitClient>(std::move(launched->control));
   // The pumps learn of exits, and of init's end, from the client's reader thread.
@@ -137,8 +167,9 @@ Result<std::shared_ptr<Sandbox>> Sandbox::start(const SandboxStart& s) {
   sbx->started_at_ = api::Clock::now();
   sbx->deadline_ = std::chrono::steady_clock::now() + std::chrono::seconds(s.spec.timeout_s);
   sbx->started_cpu_ = {std::chrono::steady_clock::now(), 0};
-  log->info("[{}] running (init pid {}, ids {}+65536, template {})", s.id, sbx->init_pid_,
-            s.ids.host_base, s.spec.template_name);
+  log->info("[{}] running (init pid {}, ids {}+65536, template {}{})", s.id, sbx->init_pid_,
+            s.ids.host_base, s.spec.template_name,
+            host_backed && !sbx->usr_overlay_ ? ", read-only /usr" : "");
   return sbx;
 }
 
@@ -299,10 +330,9 @@ Result<api::SandboxMetrics> Sandbox::metrics(pid_t observer) {
     m.net_rx_bytes = traffic->first;
     m.net_tx_bytes = traffic->second;
   }
-  // The sandbox's root, seen through its init: the one tmpfs that is its disk.
+  // The disk: the tmpfs holding the overlay's upper dirs, everything the sandbox wrote.
   struct statfs fs {};
-  std::string root = "/proc/" + std::to_string(init_pid_) + "/root/";
-  if (::statfs(root.c_str(), &fs) == 0) {
+  if (disk_ && ::fstatfs(disk_.get(), &fs) == 0) {
     m.disk_used =
         static_cast<uint64_t>(fs.f_blocks - fs.f_bfree) * static_cast<uint64_t>(fs.f_bsize);
   }
@@ -336,18 +366,29 @@ Result<api::SandboxMetrics> Sandbox::metrics(pid_t observer) {
 
 ProcessPlan Sandbox::planFor(const api::ProcessSpec& spec) const {
   const api::RunSpec& run = spec.run;
-  bool root = run.user == "root";
+  const std::string user = run.user.empty() ? template_.default_user : run.user;
+  bool root = user == "root";
   std::string home = root ? "/root" : "/home/user";
   ProcessPlan plan;
+  // Built-ins run a login shell, as DESIGN.md has it. An image runs `bash -c` as `docker exec`
+  // would (a login shell's /etc/profile would replace the image's PATH), or /bin/sh where the
+  // image has no bash.
+  const bool image = template_.kind == runtime::RootKind::kImage;
   if (spec.pty && run.cmd.empty()) {
-    plan.spawn.argv = {"/bin/bash", "-i", "-l"};
+    plan.spawn.argv = image ? std::vector<std::string>{"/bin/bash", "-i"}
+                            : std::vector<std::string>{"/bin/bash", "-i", "-l"};
+    plan.spawn.fallback_argv = {"/bin/sh", "-i"};
   } else {
-    plan.spawn.argv = {"/bin/bash", "-l", "-c", run.cmd};
+    plan.spawn.argv = image ? std::vector<std::string>{"/bin/bash", "-c", run.cmd}
+                            : std::vector<std::string>{"/bin/bash", "-l", "-c", run.cmd};
+    plan.spawn.fallback_argv = {"/bin/sh", "-c", run.cmd};
   }
   api::StringMap envs = run.envs;
   if (spec.pty) envs.try_emplace("TERM", "xterm-256color");
-  plan.spawn.env = commandEnvironment(run.user, home, spec_.envs, envs);
-  plan.spawn.cwd = run.cwd.empty() ? home : run.cwd;
+  plan.spawn.env = commandEnvironment(user, home, template_.env, spec_.envs, envs);
+  plan.spawn.cwd = !run.cwd.empty()                ? run.cwd
+                   : !template_.working_dir.empty() ? template_.working_dir
+                                                    : home;
   plan.spawn.uid = root ? 0 : kUserId;
   plan.spawn.gid = root ? 0 : kUserId;
   plan.spawn.keep_caps = root;
@@ -355,7 +396,7 @@ ProcessPlan Sandbox::planFor(const api::ProcessSpec& spec) const {
   plan.spawn.rows = spec.rows;
   plan.spawn.cols = spec.cols;
   plan.cmd = run.cmd;
-  plan.user = run.user;
+  plan.user = user;
   plan.background = spec.background;
   plan.stdin_data = run.stdin_data;
   plan.stdin_open = spec.stdin_open;
@@ -483,8 +524,45 @@ bool Sandbox::kill() {
     std::lock_guard lock(mutex_);
     final_network_ = std::move(last);
   }
+  disk_.reset();  // the disk tmpfs goes with the last mount of it
   logger("runtime")->info("[{}] killed", id_);
   return true;
+}
+
+Result<image::DiffResult> Sandbox::writeChanges(int out_fd) {
+  std::lock_guard cgroup_lock(cgroup_mutex_);
+  if (!cgroup_) return ErrnoError(ENOSYS) << "snapshots need cgroups (the freezer), which are off";
+  bool was_paused;
+  {
+    std::lock_guard lock(mutex_);
+    if (killed_) return ErrnoError(ESRCH) << "sandbox " << id_ << " is not running";
+    was_paused = paused_;
+  }
+  // Frozen, nothing in the sandbox writes while its upper dirs are read.
+  if (!was_paused) {
+    if (auto r = cgroup_->freeze(); !r) {
+      (void)cgroup_->thaw();
+      return r.error();
+    }
+  }
+  std::vector<image::UpperDir> uppers;
+  UniqueFd upper(::openat(disk_.get(), runtime::kDiskUpper, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  UniqueFd usr;
+  if (upper) uppers.push_back({upper.get(), ""});
+  if (usr_overlay_) {
+    usr.reset(::openat(disk_.get(), runtime::kDiskUsrUpper, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    if (usr) uppers.push_back({usr.get(), "usr"});
+  }
+  Result<image::DiffResult> diff = ErrnoError(EIO) << "the sandbox's disk cannot be read";
+  if (upper && (!usr_overlay_ || usr)) {
+    diff = image::writeLayerDiff(uppers, ids_.host_base, ids_.count, out_fd);
+  }
+  if (!was_paused) {
+    if (auto r = cgroup_->thaw(); !r) {
+      logger("runtime")->error("[{}] thaw after the snapshot: {}", id_, r.error().describe());
+    }
+  }
+  return diff;
 }
 
 }  // namespace declaw::daemon

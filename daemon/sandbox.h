@@ -21,6 +21,8 @@
 #include "daemon/cgroups.h"
 #include "daemon/network.h"
 #include "daemon/process_table.h"
+#include "daemon/templates.h"
+#include "image/layer_diff.h"
 
 namespace declaw::daemon {
 
@@ -36,6 +38,9 @@ struct SandboxStart {
   NetworkHost* network = nullptr;        // null: networking is off (no sandbox gets a link)
   const api::Limits* limits = nullptr;  // output caps and buffers, process limits
   std::function<void(pid_t pid, uint64_t start_ticks)> on_launched;  // record before setup runs
+  ResolvedTemplate* tmpl = nullptr;      // moved into the sandbox
+  bool writable_usr = false;             // built-ins: an overlay over the host's /usr
+  std::string rootfs_work_dir;           // where runtime::buildRootfs attaches its mounts
 };
 
 class Sandbox {
@@ -74,6 +79,12 @@ class Sandbox {
   Result<void> updateNetwork(const api::NetworkUpdate& update);
   // Bytes over the sandbox's link, {received, sent}; none without internet access.
   std::optional<std::pair<uint64_t, uint64_t>> netTraffic();
+
+  const ResolvedTemplate& templ() const { return template_; }
+  // The sandbox's changes since it started (its overlay upper dirs), written to `out_fd` as an
+  // OCI layer while every process of it is frozen; it is thawed again unless it was paused.
+  // ENOSYS without cgroups (no freezer), ESRCH once killed.
+  Result<image::DiffResult> writeChanges(int out_fd);
 
   // A foreground command: returns when it has finished.
   Result<api::RunResult> run(const api::RunSpec& spec);
@@ -129,6 +140,9 @@ class Sandbox {
   std::shared_ptr<SandboxNetwork> net_;  // with internet access
   std::mutex network_mutex_;             // serialises policy updates
   std::optional<api::NetworkInfo> final_network_;  // the last view, kept at kill
+  ResolvedTemplate template_;  // its layers stay pinned while the sandbox lives
+  UniqueFd disk_;              // the disk tmpfs's root: upper dirs for snapshots
+  bool usr_overlay_ = false;   // /usr is an overlay too (disk/usr holds its changes)
 };
 
 }  // namespace declaw::daemon

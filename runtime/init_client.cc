@@ -44,8 +44,9 @@ Result<void> waitReadable(int fd, InitClient::Duration timeout) {
 }
 }  // namespace
 
-Result<void> InitClient::handshake(int control, const InitConfig& config, Duration timeout) {
-  if (auto r = sendPacket(control, encode(config)); !r) return r;
+Result<void> InitClient::handshake(int control, const InitConfig& config,
+                                   std::span<const int> fds, Duration timeout) {
+  if (auto r = sendPacket(control, encode(config), fds); !r) return r;
   if (auto r = waitReadable(control, timeout); !r) return r;
   auto packet = recvPacket(control, kMaxPacketBytes);
   if (!packet) return ErrnoError(EPIPE) << "init ended during setup (" << packet.error().describe() << ")";

@@ -40,7 +40,8 @@ class InitClient {
   InitClient& operator=(const InitClient&) = delete;
 
   // Sends the config and waits for Ready or SetupFailed. Call once, before constructing.
-  static Result<void> handshake(int control, const InitConfig& config, Duration timeout);
+  static Result<void> handshake(int control, const InitConfig& config, std::span<const int> fds,
+                                Duration timeout);
 
   // Sends a request (its request_id is assigned here) and waits for the matching reply.
   // ETIMEDOUT after `timeout`; EPIPE if init is gone.

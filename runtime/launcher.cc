@@ -125,6 +125,9 @@ Result<LaunchedInit> launchInit(const LaunchSpec& spec) {
     return error;
   };
   if (auto r = writeIdMaps(launched.pid, spec.ids); !r) return abandon(r.error());
+  launched.userns.reset(
+      ::open(("/proc/" + std::to_string(launched.pid) + "/ns/user").c_str(), O_RDONLY | O_CLOEXEC));
+  if (!launched.userns) return abandon(ErrnoError() << "open the sandbox's user namespace");
   if (spec.before_exec) {
     if (auto r = spec.before_exec(launched.pid); !r) return abandon(r.error());
   }

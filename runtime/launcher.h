@@ -36,6 +36,7 @@ struct LaunchSpec {
 struct LaunchedInit {
   pid_t pid = -1;
   UniqueFd pidfd;
+  UniqueFd userns;   // the sandbox's user namespace, for idmapped mounts (runtime/rootfs.h)
   UniqueFd control;  // SOCK_SEQPACKET; init holds the other end as kControlFd
 };
 

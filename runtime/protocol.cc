@@ -125,7 +125,8 @@ std::string encode(const InitConfig& m) {
   w.str(m.sandbox_id);
   w.str(m.hostname);
   w.str(m.template_name);
-  w.u64(m.root_size_bytes);
+  w.u8(static_cast<uint8_t>(m.root_kind));
+  w.u8(m.usr_mount ? 1 : 0);
   w.u32(m.user_uid);
   w.u32(m.user_gid);
   w.str(std::string_view(reinterpret_cast<const char*>(m.seccomp_bpf.data()),
@@ -151,7 +152,12 @@ bool decode(std::string_view packet, InitConfig& m) {
   m.sandbox_id = r.str();
   m.hostname = r.str();
   m.template_name = r.str();
-  m.root_size_bytes = r.u64();
+  uint8_t kind = r.u8();
+  if (kind > static_cast<uint8_t>(RootKind::kImage)) return false;
+  m.root_kind = static_cast<RootKind>(kind);
+  uint8_t usr_mount = r.u8();
+  if (usr_mount > 1) return false;
+  m.usr_mount = usr_mount == 1;
   m.user_uid = r.u32();
   m.user_gid = r.u32();
   std::string bpf = r.str();
@@ -186,6 +192,7 @@ std::string encode(const SpawnRequest& m) {
   w.u8(m.pty ? 1 : 0);
   w.u32(m.rows);
   w.u32(m.cols);
+  w.strs(m.fallback_argv);
   return w.data();
 }
 
@@ -205,6 +212,7 @@ bool decode(std::string_view packet, SpawnRequest& m) {
   if (rows > UINT16_MAX || cols > UINT16_MAX) return false;
   m.rows = static_cast<uint16_t>(rows);
   m.cols = static_cast<uint16_t>(cols);
+  m.fallback_argv = r.strs();
   return r.atEnd();
 }
 

@@ -59,13 +59,27 @@ struct NetworkConfig {
   bool operator==(const NetworkConfig&) const = default;
 };
 
-// How declaw-init builds the sandbox. Sent once, right after exec.
+// Where the sandbox's root comes from. The daemon builds it (runtime/rootfs.h) and sends it
+// with the InitConfig as detached mounts: the root overlay, then (kHost with usr_mount) /usr.
+enum class RootKind : uint8_t {
+  // A host-backed built-in (base, python, node, and snapshots of them): init adds the host's
+  // /usr, the lib links, the host's allow-listed /etc and declaw's accounts.
+  kHost = 0,
+  // An image: its own /usr and /etc; init adds generated hosts/hostname/resolv.conf and the
+  // accounts declaw needs where the image lacks them.
+  kImage = 1,
+};
+
+// How declaw-init builds the sandbox. Sent once, right after exec, with the root's mount fds.
 struct InitConfig {
   std::string sandbox_id;
   std::string hostname;
-  std::string template_name;  // "base" | "python" (python = base + /usr/bin/python3 check)
-  // The one tmpfs holding everything writable (/, /home/user, /tmp): the sandbox's disk.
-  uint64_t root_size_bytes = 0;
+  // For a built-in, which one: "base" | "python" | "node" (python = base + a python3 check).
+  std::string template_name;
+  RootKind root_kind = RootKind::kHost;
+  // kHost: /usr is the second fd (an overlay over the host's /usr); false: init binds the
+  // host's /usr read-only (a host whose /usr cannot be idmapped).
+  bool usr_mount = false;
   uint32_t user_uid = 1000;      // "user" inside the sandbox
   uint32_t user_gid = 1000;
   std::vector<uint8_t> seccomp_bpf;  // struct sock_filter[], installed by init before serving
@@ -86,6 +100,8 @@ struct SpawnRequest {
   bool pty = false;
   uint16_t rows = 24;
   uint16_t cols = 80;
+  // Exec'd instead when argv[0] does not exist (ENOENT): an image without bash gets /bin/sh.
+  std::vector<std::string> fallback_argv;
 };
 
 struct SignalRequest {

@@ -4,7 +4,8 @@
 //
 //   1. read the InitConfig (the first message on fd 3)
 //   2. the sandbox end of its veth, when the config has a network (net_if.h)
-//   3. build the root filesystem (plan, then apply) and pivot_root into it
+//   3. attach the root the daemon built (its overlay mounts come with the config), add /dev,
+//      /proc and the rest (plan, then apply), and pivot_root into it
 //   4. hostname, loopback up
 //   5. non-dumpable, no_new_privs, the daemon's seccomp filter
 //   6. Ready, then serve requests (server.h) until the daemon goes away
@@ -55,21 +56,22 @@ Result<void> reopenStdio() {
   return {};
 }
 
-Result<void> buildRoot(const InitConfig& config) {
+Result<void> buildRoot(const InitConfig& config, std::span<const UniqueFd> root_fds) {
   auto plan = planRootfs(config, probeHost());
   if (!plan) return plan.error();
   if (auto r = makeMountsPrivate(); !r) return r;
-  if (auto r = applyRootfsPlan(*plan, kStagingDir); !r) return r;
+  if (auto r = applyRootfsPlan(*plan, kStagingDir, root_fds); !r) return r;
   if (auto r = pivotInto(kStagingDir); !r) return r;
-  const std::string needed = templateRequirement(config.template_name);
+  const std::string needed =
+      config.root_kind == RootKind::kHost ? templateRequirement(config.template_name) : "";
   if (!needed.empty() && ::access(needed.c_str(), X_OK) != 0) {
     return ErrnoError() << "template " << config.template_name << " needs " << needed;
   }
   return reopenStdio();
 }
 
-Result<void> setUp(const InitConfig& config) {
-  if (auto r = validateConfig(config); !r) return r;
+Result<void> setUp(const InitConfig& config, std::span<const UniqueFd> root_fds) {
+  if (auto r = validateConfig(config, root_fds.size()); !r) return r;
   // The daemon moved us into the sandbox's cgroup after clone() made our cgroup namespace, so
   // that namespace's root is still the daemon's cgroup and /proc/self/cgroup would show the
   // path to ours. A new one is rooted here (cgroup_namespaces(7)): the sandbox sees only "/".
@@ -79,7 +81,7 @@ Result<void> setUp(const InitConfig& config) {
     if (auto r = configureNetwork(*config.network); !r) return r;
   }
   ::umask(0);
-  if (auto r = buildRoot(config); !r) return r;
+  if (auto r = buildRoot(config, root_fds); !r) return r;
   if (::sethostname(config.hostname.data(), config.hostname.size()) != 0) {
     return ErrnoError() << "sethostname";
   }
@@ -112,11 +114,13 @@ int initMain() {
     reportSetupFailure(ErrnoError(EINVAL) << "malformed InitConfig");
     return kExitSetupFailed;
   }
-  packet->fds.clear();  // the config carries none
-  if (auto r = setUp(config); !r) {
+  // The config carries the root's mounts (runtime/rootfs.h); setUp closes them with the rest.
+  if (auto r = setUp(config, packet->fds); !r) {
     reportSetupFailure(r.error());
     return kExitSetupFailed;
   }
+  // setUp's close_range closed them: forget the numbers, which the signalfd may reuse.
+  for (UniqueFd& fd : packet->fds) (void)fd.release();
   // After setUp's close_range: the signalfd is the one fd init adds. Setup started no child,
   // so no SIGCHLD can have been missed.
   auto server = Server::create();

@@ -105,10 +105,43 @@ void mirrorHostDir(const HostFacts& host, const std::string& path, std::vector<M
   }
 }
 
-void planUsrAndLibs(const HostFacts& host, std::vector<MountStep>& out) {
+MountStep attach(std::string target, int fd_index) {
+  MountStep s;
+  s.kind = StepKind::kAttach;
+  s.target = std::move(target);
+  s.fd_index = fd_index;
+  return s;
+}
+
+MountStep writeFile(std::string target, std::string contents, uint32_t mode) {
+  MountStep s;
+  s.kind = StepKind::kWriteFile;
+  s.target = std::move(target);
+  s.contents = std::move(contents);
+  s.mode = mode;
+  return s;
+}
+
+void planUsrAndLibs(const InitConfig& config, const HostFacts& host,
+                    std::vector<MountStep>& out) {
   out.push_back(mkdir("/usr", 0755));
-  out.push_back(bind("/usr", "/usr", /*readonly=*/true, /*recursive=*/true, kNoSuidDev));
+  if (config.usr_mount) {
+    out.push_back(attach("/usr", 1));  // an overlay over the host's /usr: root may write
+  } else {
+    out.push_back(bind("/usr", "/usr", /*readonly=*/true, /*recursive=*/true, kNoSuidDev));
+  }
   for (const char* dir : kRootLibDirs) mirrorHostDir(host, dir, out);
+}
+
+// An image keeps its own /etc: only what must be this sandbox's (its names, its resolver) is
+// written, and declaw's accounts are added where the image lacks them.
+void planImageEtc(const InitConfig& config, std::vector<MountStep>& out) {
+  out.push_back(mkdir("/etc", 0755));
+  for (const GeneratedFile& file : generatedEtcFiles(config)) {
+    MountStep s = writeFile("/etc/" + file.name, file.contents, file.mode);
+    if (file.name == "passwd" || file.name == "group") s.kind = StepKind::kAccounts;
+    out.push_back(std::move(s));
+  }
 }
 
 void planEtc(const InitConfig& config, const HostFacts& host, std::vector<MountStep>& out) {
@@ -147,7 +180,7 @@ void planWritableDirs(const InitConfig& config, std::vector<MountStep>& out) {
   out.push_back(mkdir("/home", 0755));
   out.push_back(mkdir("/home/user", 0755, config.user_uid, config.user_gid));
   out.push_back(mkdir("/root", 0700));
-  // On the root tmpfs, so one size bounds everything the sandbox can write (its disk).
+  // In the root overlay, whose upper is the disk: one size bounds all the sandbox can write.
   out.push_back(mkdir("/tmp", 01777));
   out.push_back(mkdir("/var", 0755));
   out.push_back(mkdir("/var/tmp", 01777));
@@ -229,6 +262,10 @@ std::string describe(const MountStep& s) {
   char mode[16];
   std::snprintf(mode, sizeof mode, "%04o", s.mode);
   switch (s.kind) {
+    case StepKind::kAttach:
+      return "attach mount " + std::to_string(s.fd_index) + " -> " + s.target;
+    case StepKind::kAccounts:
+      return "accounts " + s.target;
     case StepKind::kTmpfs:
       return "tmpfs " + s.target + " " + s.data + suffix;
     case StepKind::kProc:
@@ -254,6 +291,36 @@ std::string describe(const MountStep& s) {
   return "?";
 }
 
+std::string mergeAccounts(const std::string& existing, const std::string& required) {
+  auto nameOf = [](const std::string& line) { return line.substr(0, line.find(':')); };
+  std::vector<std::string> have;
+  size_t start = 0;
+  while (start < existing.size()) {
+    size_t end = existing.find('\n', start);
+    if (end == std::string::npos) end = existing.size();
+    have.push_back(nameOf(existing.substr(start, end - start)));
+    start = end + 1;
+  }
+  std::string out = existing;
+  if (!out.empty() && out.back() != '\n') out += '\n';
+  start = 0;
+  while (start < required.size()) {
+    size_t end = required.find('\n', start);
+    if (end == std::string::npos) end = required.size();
+    const std::string line = required.substr(start, end - start);
+    start = end + 1;
+    if (line.empty()) continue;
+    bool found = false;
+    for (const std::string& name : have) found = found || name == nameOf(line);
+    if (!found) out += line + "\n";
+  }
+  return out;
+}
+
+size_t rootFdCount(const InitConfig& config) {
+  return config.root_kind == RootKind::kHost && config.usr_mount ? 2 : 1;
+}
+
 std::string templateRequirement(const std::string& template_name) {
   for (const TemplateInfo& t : kTemplates) {
     if (template_name == t.name) return t.required;
@@ -261,14 +328,19 @@ std::string templateRequirement(const std::string& template_name) {
   return "";
 }
 
-Result<void> validateConfig(const InitConfig& c) {
-  bool known = false;
-  for (const TemplateInfo& t : kTemplates) known = known || c.template_name == t.name;
-  if (!known) return ErrnoError(EINVAL) << "unknown template '" << c.template_name << "'";
-  if (!isValidHostname(c.hostname)) return ErrnoError(EINVAL) << "invalid hostname";
-  if (c.root_size_bytes == 0) {
-    return ErrnoError(EINVAL) << "the root tmpfs size must be set (size=0 would mean unlimited)";
+Result<void> validateConfig(const InitConfig& c, size_t fd_count) {
+  if (c.root_kind == RootKind::kHost) {
+    bool known = false;
+    for (const TemplateInfo& t : kTemplates) known = known || c.template_name == t.name;
+    if (!known) return ErrnoError(EINVAL) << "unknown template '" << c.template_name << "'";
+  } else if (c.usr_mount) {
+    return ErrnoError(EINVAL) << "an image root has no separate /usr mount";
   }
+  if (fd_count != rootFdCount(c)) {
+    return ErrnoError(EINVAL) << "the config needs " << rootFdCount(c) << " root mount fds, got "
+                              << fd_count;
+  }
+  if (!isValidHostname(c.hostname)) return ErrnoError(EINVAL) << "invalid hostname";
   auto valid_id = [](uint32_t id) { return id >= 1 && id < kNobodyId; };
   if (!valid_id(c.user_uid) || !valid_id(c.user_gid) || c.user_gid == kTtyGid) {
     return ErrnoError(EINVAL) << "user uid/gid must be in 1..65533 and gid not " << kTtyGid;
@@ -292,16 +364,21 @@ std::vector<std::string> hostPathsToProbe() {
 }
 
 Result<std::vector<MountStep>> planRootfs(const InitConfig& config, const HostFacts& host) {
-  if (host.at("/usr").kind != HostKind::kDirectory) {
+  const bool host_backed = config.root_kind == RootKind::kHost;
+  if (host_backed && !config.usr_mount && host.at("/usr").kind != HostKind::kDirectory) {
     return ErrnoError(ENOENT) << "the host has no /usr directory";
   }
   if (host.at("/dev/null").kind != HostKind::kCharDevice) {
     return ErrnoError(ENOENT) << "the host has no /dev/null device";
   }
   std::vector<MountStep> steps;
-  steps.push_back(tmpfs("declaw-root", "/", kNoSuidDev, tmpfsData(config.root_size_bytes, "0755")));
-  planUsrAndLibs(host, steps);
-  planEtc(config, host, steps);
+  steps.push_back(attach("/", 0));  // the daemon's overlay: the template's layers, the disk
+  if (host_backed) {
+    planUsrAndLibs(config, host, steps);
+    planEtc(config, host, steps);
+  } else {
+    planImageEtc(config, steps);
+  }
   planWritableDirs(config, steps);
   planDev(host, steps);  // before /proc: the masks bind the new /dev/null
   planProc(host, steps);

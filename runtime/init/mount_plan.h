@@ -19,16 +19,25 @@
 namespace declaw::runtime::init {
 
 enum class StepKind : uint8_t {
+  kAttach,     // attach the mount fd number `fd_index` of the InitConfig's fds at target
   kTmpfs,      // mount a tmpfs (source = its name in mountinfo, data = options)
   kProc,       // mount a new proc for this pid namespace
   kDevpts,     // mount a new devpts instance (data = options)
   kBind,       // bind `source` onto target; then remount with `flags` (read-only if asked)
-  kMkdir,      // mkdir target with `mode`, owned by uid:gid
+  kMkdir,      // target is a directory: made with `mode`, owned by uid:gid, if it is not one
   kTouch,      // create an empty file with `mode` (a mount point for a file bind)
-  kSymlink,    // target becomes a symlink whose contents are `source`
+  kSymlink,    // target becomes a symlink whose contents are `source` (a directory there stays)
   kCopyFile,   // copy the host file `source` (a regular file) to target, keeping its mode
   kWriteFile,  // write `contents` to target with `mode`
+  kAccounts,   // /etc/passwd or /etc/group: `contents` lines added for names the file lacks
 };
+
+// The root already holds what the template put there (an image, a snapshot), written by whoever
+// made it. So every target is resolved inside the new root by the kernel (openat2 with
+// RESOLVE_IN_ROOT | RESOLVE_NO_SYMLINKS): no step follows a symlink of the image, and a
+// non-directory where a step needs a directory, or a symlink where it writes a file, is
+// replaced (in the sandbox's own upper layer) rather than followed. A symlink in a *parent*
+// of a target fails the setup with ELOOP, naming the path.
 
 // Where a bind's source lives.
 enum class SourceRoot : uint8_t { kHost, kNewRoot };
@@ -46,16 +55,23 @@ struct MountStep {
   uint32_t uid = 0;
   uint32_t gid = 0;
   std::string contents;
+  int fd_index = 0;  // kAttach: which of the InitConfig's fds
 };
+
+// kAccounts: `existing` (a passwd or group file) with each line of `required` appended whose
+// name (the first field) it lacks. Pure.
+std::string mergeAccounts(const std::string& existing, const std::string& required);
 
 // One line per step, stable, for error messages and tests:
 //   "bind ro rec /usr -> /usr [nosuid,nodev]", "tmpfs / size=1048576,mode=0755 [nosuid,nodev]".
 std::string describe(const MountStep& step);
 
-// Refuses what the plan cannot build safely: an unknown template, an invalid hostname, a zero
-// tmpfs size (size=0 means "unlimited" to tmpfs), user ids outside 1..65533 or clashing with
-// the fixed groups, an empty seccomp filter. EINVAL with the reason.
-Result<void> validateConfig(const InitConfig& config);
+// Refuses what the plan cannot build safely: an unknown built-in, an invalid hostname, user ids
+// outside 1..65533 or clashing with the fixed groups, an empty seccomp filter, fds that do not
+// match the root kind. EINVAL with the reason.
+Result<void> validateConfig(const InitConfig& config, size_t fd_count);
+// How many mount fds the InitConfig carries: the root, and /usr where usr_mount.
+size_t rootFdCount(const InitConfig& config);
 
 // The binary a template needs inside the built root ("" for base): python -> /usr/bin/python3.
 std::string templateRequirement(const std::string& template_name);
@@ -63,8 +79,8 @@ std::string templateRequirement(const std::string& template_name);
 // Fixed host paths planRootfs() consults (probeHost() also lists /etc).
 std::vector<std::string> hostPathsToProbe();
 
-// The ordered steps that build the sandbox root. Fails (ENOENT) when the host lacks /usr or
-// /dev/null.
+// The ordered steps that build the sandbox root on the daemon's mounts. Fails (ENOENT) when a
+// host-backed root needs the host's /usr and it has none, or the host lacks /dev/null.
 Result<std::vector<MountStep>> planRootfs(const InitConfig& config, const HostFacts& host);
 
 // Size limits of the small tmpfs mounts (the big ones come from InitConfig).

@@ -3,10 +3,12 @@
 // doing so inside a user namespace.
 #pragma once
 
+#include <span>
 #include <string>
 #include <vector>
 
 #include "common/result.h"
+#include "common/unique_fd.h"
 #include "runtime/init/mount_plan.h"
 
 namespace declaw::runtime::init {
@@ -18,9 +20,10 @@ inline constexpr const char* kStagingDir = "/tmp";
 // Stops mount events propagating between this mount namespace and the host's, both ways.
 Result<void> makeMountsPrivate();
 
-// Performs every step under `staging` (a step's target "/" is `staging` itself). Stops at the
-// first failure, naming the step.
-Result<void> applyRootfsPlan(const std::vector<MountStep>& steps, const std::string& staging);
+// Performs every step under `staging` (a step's target "/" is `staging` itself); kAttach steps
+// take their mounts from `root_fds`. Stops at the first failure, naming the step.
+Result<void> applyRootfsPlan(const std::vector<MountStep>& steps, const std::string& staging,
+                             std::span<const UniqueFd> root_fds);
 
 // Makes `new_root` (a mount point) the root and working directory, and detaches the old root so
 // that no path leads back to the host's tree.

@@ -41,6 +41,7 @@ struct ChildArgs {
   int error_pipe;
   const char* cwd;
   char* const* argv;
+  char* const* fallback_argv;  // null: none
   char* const* envp;
   Identity identity;
 };
@@ -88,6 +89,9 @@ struct ChildArgs {
   if (CredsFailure f = becomeIdentity(a.identity)) childFail(a.error_pipe, f.what, f.error);
   if (::chdir(a.cwd) != 0) childFail(a.error_pipe, "chdir", errno);
   ::execve(a.argv[0], a.argv, a.envp);
+  if (errno == ENOENT && a.fallback_argv != nullptr) {
+    ::execve(a.fallback_argv[0], a.fallback_argv, a.envp);
+  }
   childFail(a.error_pipe, "execve", errno);
 }
 
@@ -116,6 +120,12 @@ Result<void> validateSpawn(const SpawnRequest& r, size_t fd_count) {
   }
   for (const auto& s : r.argv) {
     if (hasNul(s)) return ErrnoError(EINVAL) << "spawn: NUL byte in argv";
+  }
+  if (!r.fallback_argv.empty() && (r.fallback_argv[0].empty() || r.fallback_argv[0][0] != '/')) {
+    return ErrnoError(EINVAL) << "spawn: fallback argv[0] must be an absolute path";
+  }
+  for (const auto& s : r.fallback_argv) {
+    if (hasNul(s)) return ErrnoError(EINVAL) << "spawn: NUL byte in the fallback argv";
   }
   for (const auto& s : r.env) {
     if (hasNul(s) || s.find('=') == std::string::npos) {
@@ -146,12 +156,14 @@ Result<SpawnedCommand> spawnCommand(const SpawnRequest& request,
   auto error_pipe = makePipe();
   if (!error_pipe) return error_pipe.error();
   std::vector<char*> argv = cStrings(request.argv);
+  std::vector<char*> fallback = cStrings(request.fallback_argv);
   std::vector<char*> envp = cStrings(request.env);
   ChildArgs args{{fds[0], fds[1], fds[2]},
                  request.pty,
                  error_pipe->write.get(),
                  request.cwd.empty() ? "/" : request.cwd.c_str(),
                  argv.data(),
+                 request.fallback_argv.empty() ? nullptr : fallback.data(),
                  envp.data(),
                  Identity{request.uid, request.gid, request.keep_caps}};
   pid_t pid = ::fork();

@@ -133,18 +133,32 @@ TEST_CASE("nothing of the host's private state is visible in the sandbox") {
   ::unlink(host_tmp_marker.c_str());
 }
 
-TEST_CASE("/usr is read-only, / and /home/user and /tmp are writable by their owners") {
+TEST_CASE("root may write /usr, /etc and / (the overlay); user only its own dirs; the host sees none") {
   requireRoot();
   TestSandbox sbx;
   REQUIRE(sbx.ready());
-  auto root =
-      sbx.run("touch /usr/x 2>&1; touch /etc/x && echo etc-ok; touch /x && echo root-ok", 0, true);
-  CHECK(root.out.find("Read-only file system") != std::string::npos);
-  CHECK(root.out.find("etc-ok\nroot-ok\n") != std::string::npos);
+  const std::string marker = "declaw-init-test-" + std::to_string(::getpid());
+  auto root = sbx.run("touch /usr/" + marker + " && echo usr-ok; touch /etc/x && echo etc-ok; "
+                      "touch /x && echo root-ok; stat -c '%U' /usr/bin/env",
+                      0, true);
+  CHECK(root.out == "usr-ok\netc-ok\nroot-ok\nroot\n");
+  CHECK(::access(("/usr/" + marker).c_str(), F_OK) != 0);  // the host's /usr is untouched
   auto user = sbx.run(
       "touch /home/user/a /tmp/a /var/tmp/a /dev/shm/a && echo ok; touch /b 2>/dev/null || "
-      "echo denied; stat -c '%a %U' /home/user /tmp /root; stat -f -c %T /tmp");
-  CHECK(user.out == "ok\ndenied\n755 user\n1777 root\n700 root\ntmpfs\n");
+      "echo denied; touch /usr/b 2>/dev/null || echo usr-denied; "
+      "stat -c '%a %U' /home/user /tmp /root; stat -f -c %T /tmp");
+  CHECK(user.out == "ok\ndenied\nusr-denied\n755 user\n1777 root\n700 root\noverlayfs\n");
+}
+
+TEST_CASE("without the /usr overlay (a host whose /usr cannot be idmapped) /usr is read-only") {
+  requireRoot();
+  InitConfig config = defaultConfig();
+  config.usr_mount = false;
+  TestSandbox sbx(config);
+  REQUIRE(sbx.ready());
+  auto root = sbx.run("touch /usr/x 2>&1; touch /x && echo root-ok", 0, true);
+  CHECK(root.out.find("Read-only file system") != std::string::npos);
+  CHECK(root.out.find("root-ok\n") != std::string::npos);
 }
 
 TEST_CASE("a user process has no capabilities; namespace root has Docker's default set") {

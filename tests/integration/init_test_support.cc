@@ -12,6 +12,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "runtime/rootfs.h"
 #include "runtime/seccomp_policy.h"
 
 namespace declaw::init_test {
@@ -51,7 +52,8 @@ InitConfig defaultConfig() {
   c.sandbox_id = "sbx-inittest" + std::to_string(++counter);
   c.hostname = c.sandbox_id;
   c.template_name = "base";
-  c.root_size_bytes = kRootBytes;
+  c.root_kind = RootKind::kHost;
+  c.usr_mount = true;
   c.user_uid = 1000;
   c.user_gid = 1000;
   c.seccomp_bpf = bpf;
@@ -125,7 +127,33 @@ TestSandbox::TestSandbox(const InitConfig& config, const BeforeConfig& before_co
       throw;
     }
   }
-  auto sent = sendPacket(init_.control.get(), encode(config));
+  // The root as declawd builds it: an overlay over an empty lower and /usr over the host's,
+  // both on a disk tmpfs, made in this process's own mount namespace.
+  static const bool private_mounts = [] {
+    auto r = enterPrivateMountNamespace();
+    if (!r) FAIL("enterPrivateMountNamespace: " << r.error().describe());
+    return true;
+  }();
+  (void)private_mounts;
+  static const std::string work_dir = [] {
+    char pattern[] = "/tmp/declaw-init-test-mnt.XXXXXX";
+    REQUIRE(::mkdtemp(pattern) != nullptr);
+    return std::string(pattern);
+  }();
+  RootfsSpec rootfs;
+  rootfs.sandbox_id = config.sandbox_id;
+  rootfs.disk_bytes = kRootBytes;
+  rootfs.host_usr = config.usr_mount;
+  rootfs.userns_fd = init_.userns.get();
+  rootfs.id_base = spec.ids.host_base;
+  auto built = buildRootfs(rootfs, work_dir);
+  if (!built) {
+    closeControlAndWait();
+    FAIL("buildRootfs: " << built.error().describe());
+  }
+  std::vector<int> fds = {built->root.get()};
+  if (built->usr) fds.push_back(built->usr.get());
+  auto sent = sendPacket(init_.control.get(), encode(config), fds);
   REQUIRE(sent.ok());
 }
 

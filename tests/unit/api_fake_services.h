@@ -239,6 +239,54 @@ class FakeServices : public Services {
     return fd;
   }
 
+  // Templates.
+  std::vector<TemplateInfo> templates;  // listTemplates
+  TemplateInfo template_info;           // getTemplate, importTemplate, snapshotSandbox
+  std::string export_content;           // what exportTemplate hands out
+  std::string last_template;
+  ImportSpec last_import;
+  std::string imported_bytes;           // what importTemplate read from its fd
+
+  std::vector<TemplateInfo> listTemplates(const Caller& caller) override {
+    record("listTemplates", caller, "");
+    return templates;
+  }
+  Result<TemplateInfo> getTemplate(const Caller& caller, const std::string& name) override {
+    record("getTemplate", caller, "");
+    last_template = name;
+    return answer("getTemplate", template_info);
+  }
+  Result<void> deleteTemplate(const Caller& caller, const std::string& name) override {
+    record("deleteTemplate", caller, "");
+    last_template = name;
+    return answerVoid("deleteTemplate");
+  }
+  Result<UniqueFd> openImportSpool(const Caller& caller) override {
+    record("openImportSpool", caller, "");
+    if (auto it = failures.find("openImportSpool"); it != failures.end()) return it->second;
+    return makeMemFile("");
+  }
+  Result<TemplateInfo> importTemplate(const Caller& caller, const ImportSpec& spec,
+                                      int archive_fd) override {
+    record("importTemplate", caller, "");
+    last_import = spec;
+    auto bytes = readAll(archive_fd, 1 << 20);
+    imported_bytes = bytes ? *bytes : "<unreadable>";
+    return answer("importTemplate", template_info);
+  }
+  Result<OpenedFile> exportTemplate(const Caller& caller, const std::string& name) override {
+    record("exportTemplate", caller, "");
+    last_template = name;
+    if (auto it = failures.find("exportTemplate"); it != failures.end()) return it->second;
+    return OpenedFile{makeMemFile(export_content), export_content.size()};
+  }
+  Result<TemplateInfo> snapshotSandbox(const Caller& caller, const std::string& id,
+                                       const ImportSpec& spec) override {
+    record("snapshotSandbox", caller, id);
+    last_import = spec;
+    return answer("snapshotSandbox", template_info);
+  }
+
  private:
   // Yields the scripted events, then nothing (as a watch that waits in vain).
   class ScriptedWatch : public ProcessWatch {

@@ -62,7 +62,9 @@ TEST_CASE("create passes template, timeout, envs and metadata through", "[api][s
 
 TEST_CASE("create refuses bad values with a 400 that names the field", "[api][sandboxes]") {
   const std::vector<std::pair<json, std::string>> cases = {
-      {{{"template", "node"}}, "template"},
+      {{{"template", "../base"}}, "template"},
+      {{{"template", ""}}, "template"},
+      {{{"template", std::string(129, 'a')}}, "template"},
       {{{"template", 1}}, "template"},
       {{{"timeout", "300"}}, "timeout"},
       {{{"timeout", 1.5}}, "timeout"},
@@ -281,7 +283,7 @@ TEST_CASE("a command runs with the defaults when only cmd is given", "[api][comm
   REQUIRE(api.call("POST", kSandbox + "/commands", json{{"cmd", "echo hi"}}).status == 200);
   const RunSpec& spec = api.services.last_run;
   CHECK(spec.cmd == "echo hi");
-  CHECK(spec.user == "user");
+  CHECK(spec.user.empty());  // the template's default user (an image's User), else user
   CHECK(spec.cwd.empty());
   CHECK(spec.timeout_s == 45);
   CHECK(spec.stdin_data.empty());

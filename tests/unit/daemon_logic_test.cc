@@ -7,6 +7,7 @@
 #include <fstream>
 
 #include "daemon/command_env.h"
+#include "daemon/templates.h"
 #include "daemon/config.h"
 #include "daemon/id_pool.h"
 #include "daemon/output_buffer.h"
@@ -43,9 +44,34 @@ TEST_CASE("the id map line maps sandbox root to the range base") {
   CHECK(runtime::idMapLine({268435456, 65536}) == "0 268435456 65536\n");
 }
 
+TEST_CASE("an image's Env overrides the defaults, and sandbox and command envs override it") {
+  auto env = daemon::commandEnvironment(
+      "user", "/home/user", {"PATH=/opt/bin:/bin", "IMG=1", "A=image", "B=image", "=bad"},
+      {{"B", "sandbox"}}, {{"A", "command"}});
+  auto has = [&](const std::string& kv) { return std::find(env.begin(), env.end(), kv) != env.end(); };
+  CHECK(has("PATH=/opt/bin:/bin"));
+  CHECK(has("IMG=1"));
+  CHECK(has("A=command"));
+  CHECK(has("B=sandbox"));
+  CHECK(has("HOME=/home/user"));
+  CHECK(std::none_of(env.begin(), env.end(), [](const std::string& s) { return s[0] == '='; }));
+}
+
+TEST_CASE("an image's User becomes root or user; other users run as user, with a note") {
+  CHECK(daemon::defaultUserFor("") == "user");
+  CHECK(daemon::defaultUserFor("root") == "root");
+  CHECK(daemon::defaultUserFor("0") == "root");
+  CHECK(daemon::defaultUserFor("0:0") == "root");
+  CHECK(daemon::defaultUserFor("1000") == "user");
+  CHECK(daemon::defaultUserFor("user:user") == "user");
+  std::string note;
+  CHECK(daemon::defaultUserFor("nginx", &note) == "user");
+  CHECK(note.find("nginx") != std::string::npos);
+}
+
 TEST_CASE("command envs override sandbox envs, which override the defaults") {
-  auto env = daemon::commandEnvironment("user", "/home/user", {{"A", "sandbox"}, {"HOME", "/x"}},
-                                        {{"A", "command"}});
+  auto env = daemon::commandEnvironment("user", "/home/user", {},
+                                        {{"A", "sandbox"}, {"HOME", "/x"}}, {{"A", "command"}});
   CHECK(std::find(env.begin(), env.end(), "A=command") != env.end());
   CHECK(std::find(env.begin(), env.end(), "HOME=/x") != env.end());
   CHECK(std::find(env.begin(), env.end(), "USER=user") != env.end());

@@ -42,7 +42,6 @@ InitConfig configWith(std::optional<NetworkConfig> network) {
   c.sandbox_id = "sbx-abc";
   c.hostname = "sbx-abc";
   c.template_name = "base";
-  c.root_size_bytes = 1 << 20;
   c.seccomp_bpf.resize(8);
   c.network = std::move(network);
   return c;
@@ -105,7 +104,7 @@ TEST_CASE("network configs init cannot apply safely are refused with EINVAL, nam
   // The whole InitConfig is refused with it, before init changes anything.
   InitConfig bad = configWith(v4Only());
   bad.network->gateway = "10.0.0.1";
-  CHECK(validateConfig(bad).error().code == EINVAL);
+  CHECK(validateConfig(bad, 1).error().code == EINVAL);
 }
 
 TEST_CASE("a nameserver is optional, and may be IPv6") {

@@ -55,7 +55,8 @@ InitConfig config() {
   c.sandbox_id = "sbx-abc";
   c.hostname = "sbx-abc";
   c.template_name = "base";
-  c.root_size_bytes = 1 << 30;
+  c.root_kind = RootKind::kHost;
+  c.usr_mount = false;
   c.user_uid = 1000;
   c.user_gid = 1000;
   c.seccomp_bpf.assign(8 * 4, 0);
@@ -87,16 +88,70 @@ bool mentions(const std::vector<MountStep>& steps, const std::string& text) {
 
 }  // namespace
 
-TEST_CASE("the plan starts with the size-limited root tmpfs") {
+TEST_CASE("the plan starts by attaching the root overlay the daemon built") {
   auto lines = described(plan());
   REQUIRE_FALSE(lines.empty());
-  CHECK(lines[0] == "tmpfs / size=1073741824,mode=0755 [nosuid,nodev]");
+  CHECK(lines[0] == "attach mount 0 -> /");
+  CHECK(std::count(lines.begin(), lines.end(), "attach mount 0 -> /") == 1);
 }
 
-TEST_CASE("/usr is a recursive read-only nosuid,nodev bind of the host's") {
+TEST_CASE("/usr is the daemon's overlay where it sent one, else a read-only bind of the host's") {
   auto lines = described(plan());
   CHECK(indexOf(lines, "mkdir /usr 0755 0:0") >= 0);
   CHECK(indexOf(lines, "bind ro rec /usr -> /usr [nosuid,nodev]") >= 0);
+  CHECK(indexOf(lines, "attach mount 1 -> /usr") < 0);
+
+  InitConfig c = config();
+  c.usr_mount = true;
+  auto steps = planRootfs(c, debianHost());
+  REQUIRE(steps.ok());
+  auto with_overlay = described(*steps);
+  CHECK(indexOf(with_overlay, "attach mount 1 -> /usr") > indexOf(with_overlay, "mkdir /usr 0755 0:0"));
+  CHECK(indexOf(with_overlay, "bind ro rec /usr -> /usr [nosuid,nodev]") < 0);
+}
+
+TEST_CASE("an image root keeps its own /usr and /etc: only names, resolver and accounts are added") {
+  InitConfig c = config();
+  c.root_kind = RootKind::kImage;
+  c.template_name = "my-image";
+  HostFacts no_usr = debianHost();
+  no_usr.set("/usr", HostEntry{});  // an image needs nothing of the host's /usr
+  auto steps = planRootfs(c, no_usr);
+  REQUIRE(steps.ok());
+  auto lines = described(*steps);
+  CHECK(lines[0] == "attach mount 0 -> /");
+  CHECK(indexOf(lines, "accounts /etc/passwd") >= 0);
+  CHECK(indexOf(lines, "accounts /etc/group") >= 0);
+  for (const char* generated : {"hosts", "hostname", "resolv.conf"}) {
+    INFO(generated);
+    CHECK(indexOf(lines, std::string("write /etc/") + generated + " 0644") >= 0);
+  }
+  for (const MountStep& s : *steps) {
+    INFO(describe(s));
+    CHECK_FALSE(s.kind == StepKind::kCopyFile);
+    CHECK_FALSE((s.kind == StepKind::kBind && s.source_root == SourceRoot::kHost &&
+                 s.source.rfind("/dev/", 0) != 0));
+    CHECK(s.target != "/usr");
+    CHECK(s.target.rfind("/lib", 0) != 0);
+    CHECK(s.target != "/bin");
+  }
+  CHECK(indexOf(lines, "mkdir /home/user 0755 1000:1000") >= 0);
+  CHECK(indexOf(lines, "proc /proc [nosuid,nodev,noexec]") >= 0);
+}
+
+TEST_CASE("accounts the image lacks are added, by name, and its own lines are kept") {
+  const std::string required = "root:x:0:0:root:/root:/bin/bash\nuser:x:1000:1000::/home/user:/bin/sh\n";
+  CHECK(mergeAccounts("", required) == required);
+  CHECK(mergeAccounts("root:x:0:0:root:/root:/bin/ash\nnode:x:1000:1000::/home/node:/bin/sh",
+                      required) ==
+        "root:x:0:0:root:/root:/bin/ash\nnode:x:1000:1000::/home/node:/bin/sh\n"
+        "user:x:1000:1000::/home/user:/bin/sh\n");
+  CHECK(mergeAccounts("user:x:1000:1000:someone:/home/user:/bin/zsh\nroot:x:0:0::/root:/bin/sh\n",
+                      required) ==
+        "user:x:1000:1000:someone:/home/user:/bin/zsh\nroot:x:0:0::/root:/bin/sh\n");
+  // A name that only starts like one of ours is not ours.
+  CHECK(mergeAccounts("username:x:5:5::/:/bin/sh\n", "user:x:1000:1000::/home/user:/bin/sh\n") ==
+        "username:x:5:5::/:/bin/sh\nuser:x:1000:1000::/home/user:/bin/sh\n");
 }
 
 TEST_CASE("merged-/usr links are recreated and missing top-level dirs skipped") {
@@ -202,7 +257,8 @@ TEST_CASE("/proc is new, and masked as Docker does with what the kernel has") {
 TEST_CASE("every mount is nosuid, and every writable one but /dev is nodev") {
   for (const MountStep& s : plan()) {
     if (s.kind == StepKind::kMkdir || s.kind == StepKind::kTouch || s.kind == StepKind::kSymlink ||
-        s.kind == StepKind::kCopyFile || s.kind == StepKind::kWriteFile) {
+        s.kind == StepKind::kCopyFile || s.kind == StepKind::kWriteFile ||
+        s.kind == StepKind::kAccounts || s.kind == StepKind::kAttach) {
       continue;
     }
     INFO(describe(s));
@@ -214,10 +270,13 @@ TEST_CASE("every mount is nosuid, and every writable one but /dev is nodev") {
   }
 }
 
-TEST_CASE("the plan refuses a host without /usr or /dev/null") {
+TEST_CASE("the plan refuses a host without /usr (to bind) or /dev/null") {
   HostFacts no_usr = debianHost();
   no_usr.set("/usr", HostEntry{});
   CHECK(planRootfs(config(), no_usr).error().code == ENOENT);
+  InitConfig overlay = config();
+  overlay.usr_mount = true;  // the daemon's overlay already holds the host's /usr
+  CHECK(planRootfs(overlay, no_usr).ok());
   HostFacts no_null = debianHost();
   no_null.set("/dev/null", file());
   CHECK(planRootfs(config(), no_null).error().code == ENOENT);
@@ -243,18 +302,33 @@ TEST_CASE("the generated /etc files say exactly what the sandbox is") {
 }
 
 TEST_CASE("configs the plan cannot build safely are refused with EINVAL") {
-  CHECK(validateConfig(config()).ok());
-  auto refused = [](auto mutate) {
+  CHECK(validateConfig(config(), 1).ok());
+  auto refused = [](auto mutate, size_t fds = 1) {
     InitConfig c = config();
     mutate(c);
-    auto r = validateConfig(c);
+    auto r = validateConfig(c, fds);
     return !r.ok() && r.error().code == EINVAL;
   };
+  CHECK(refused([](InitConfig&) {}, 0));  // no root to attach
+  CHECK(refused([](InitConfig&) {}, 2));
+  CHECK(refused([](InitConfig& c) { c.usr_mount = true; }, 1));
+  CHECK_FALSE(refused([](InitConfig& c) { c.usr_mount = true; }, 2));
+  CHECK(refused(
+      [](InitConfig& c) {
+        c.root_kind = RootKind::kImage;
+        c.usr_mount = true;
+      },
+      2));
+  CHECK_FALSE(refused(
+      [](InitConfig& c) {
+        c.root_kind = RootKind::kImage;
+        c.template_name = "any-image.name";
+      },
+      1));
   CHECK(refused([](InitConfig& c) { c.template_name = "windows"; }));
   CHECK(refused([](InitConfig& c) { c.hostname = "a\n127.0.0.1 bank"; }));
   CHECK(refused([](InitConfig& c) { c.hostname = ""; }));
   CHECK(refused([](InitConfig& c) { c.hostname = std::string(64, 'a'); }));
-  CHECK(refused([](InitConfig& c) { c.root_size_bytes = 0; }));
   CHECK(refused([](InitConfig& c) { c.user_uid = 0; }));
   CHECK(refused([](InitConfig& c) { c.user_uid = 65534; }));
   CHECK(refused([](InitConfig& c) { c.user_gid = 5; }));

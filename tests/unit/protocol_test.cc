@@ -39,18 +39,43 @@ TEST_CASE("a PTY spawn request keeps its terminal size") {
   CHECK(out.cols == 132);
 }
 
+TEST_CASE("a spawn request carries its fallback argv, or none") {
+  SpawnRequest in;
+  in.argv = {"/bin/bash", "-c", "echo hi"};
+  in.fallback_argv = {"/bin/sh", "-c", "echo hi"};
+  SpawnRequest out;
+  REQUIRE(decode(encode(in), out));
+  CHECK(out.argv == in.argv);
+  CHECK(out.fallback_argv == in.fallback_argv);
+  in.fallback_argv.clear();
+  REQUIRE(decode(encode(in), out));
+  CHECK(out.fallback_argv.empty());
+}
+
 TEST_CASE("the init config carries the seccomp program byte for byte") {
   InitConfig in;
   in.sandbox_id = "sbx-abc";
   in.hostname = "sbx-abc";
   in.template_name = "python";
-  in.root_size_bytes = 1ull << 33;
+  in.root_kind = RootKind::kHost;
+  in.usr_mount = true;
   in.seccomp_bpf = {0, 1, 2, 255, 0};
   InitConfig out;
   REQUIRE(decode(encode(in), out));
   CHECK(out.seccomp_bpf == in.seccomp_bpf);
-  CHECK(out.root_size_bytes == in.root_size_bytes);
+  CHECK(out.root_kind == RootKind::kHost);
+  CHECK(out.usr_mount);
   CHECK(out.template_name == "python");
+  in.root_kind = RootKind::kImage;
+  in.usr_mount = false;
+  REQUIRE(decode(encode(in), out));
+  CHECK(out.root_kind == RootKind::kImage);
+  CHECK_FALSE(out.usr_mount);
+  // A root kind init does not know is refused, not guessed.
+  std::string bad = encode(in);
+  const size_t kind_at = bad.find("python") + std::string("python").size();
+  bad[kind_at] = 7;
+  CHECK_FALSE(decode(bad, out));
 }
 
 TEST_CASE("the init config carries the sandbox's network, or says it has none") {
