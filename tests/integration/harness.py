@@ -170,8 +170,10 @@ class Daemon:
         os.chmod(self.dir, 0o755)
         self.socket = os.path.join(self.dir, "declaw.sock")
         self.state = os.path.join(self.dir, "state")
+        self.data = os.path.join(self.dir, "data")  # templates: kept across a restart on workdir
         self.log_path = os.path.join(self.dir, f"declawd-{time.monotonic_ns()}.log")
-        args = [DECLAWD, "--socket", self.socket, "--state-dir", self.state, "--log-level", "debug"]
+        args = [DECLAWD, "--socket", self.socket, "--state-dir", self.state, "--data-dir",
+                self.data, "--log-level", "debug"]
         # A cgroup subtree of its own, named after the dir (so a restart on workdir finds it).
         config = dict(config or {})
         config.setdefault("cgroup_subtree", os.path.basename(self.dir))
@@ -219,9 +221,20 @@ class Daemon:
         with open(self.log_path) as f:
             return f.read()
 
+    def mounts_of_ours(self):
+        """The mounts in declawd's own mount namespace (it makes one at start) that lie in this
+        daemon's dir: the attach points of root builds, which each build detaches again."""
+        try:
+            with open(f"/proc/{self.proc.pid}/mountinfo") as f:
+                return [line for line in f if f" {self.dir}/" in line]
+        except OSError:
+            return []
+
     def stop(self):
-        """SIGTERM, expect exit 0, and nothing of ours left in the state dir or the network
-        namespace (no dcw* link, no inet declaw table, ip_forward as it was before the start)."""
+        """SIGTERM, expect exit 0, and nothing of ours left: no state record, no mount of a root
+        build in declawd's namespace, no import workspace in the data dir, nothing in the
+        network namespace (no dcw* link, no inet declaw table, ip_forward as before)."""
+        mounts_left = self.mounts_of_ours() if self.proc.poll() is None else []
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
@@ -240,6 +253,8 @@ class Daemon:
         if os.path.isdir(records):
             leftovers = os.listdir(records)
         socket_left = os.path.exists(self.socket)
+        tmp = os.path.join(self.data, "tmp")
+        workspaces_left = os.listdir(tmp) if os.path.isdir(tmp) else []
         log = self.read_log()
         shutil.rmtree(self.dir, ignore_errors=True)
         try:
@@ -250,8 +265,9 @@ class Daemon:
                 self.netns.close()
         if code != 0:
             raise AssertionError(f"declawd exited with {code}\n{log_excerpt(log)}")
-        if leftovers or socket_left:
-            raise AssertionError(f"declawd left state behind: {leftovers} socket={socket_left}")
+        if leftovers or socket_left or mounts_left or workspaces_left:
+            raise AssertionError(f"declawd left state behind: {leftovers} socket={socket_left} "
+                                 f"mounts={mounts_left} workspaces={workspaces_left}")
         if net_left or forward != self.ip_forward_before:
             raise AssertionError(f"declawd left networking behind: {net_left}, ip_forward "
                                  f"{self.ip_forward_before} -> {forward}\n{log[-4000:]}")

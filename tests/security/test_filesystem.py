@@ -21,43 +21,56 @@ ALL_CAPS_LOW, ALL_CAPS_HIGH = 0xffffffff, 0x1ff
 
 class HardLinks(SecurityTestCase):
     """A link on the sandbox's writable root to a host inode would be a name the sandbox owns for
-    a file it must not have. The host's files reach the sandbox only as bind mounts (/usr, /dev
-    nodes, /etc directories), and the kernel refuses links across mounts (EXDEV) and into a
-    read-only one (EROFS)."""
+    a file it must not have. The host's files reach the sandbox as the lower layer of its /usr
+    overlay and as bind mounts (/dev nodes, /etc directories): the kernel refuses links across
+    mounts (EXDEV), and a link inside /usr (root only: user may not write there) is made on the
+    sandbox's own copy, which overlayfs copies up first; the host's inode never changes."""
 
-    def test_hard_links_to_host_files_fail_across_mounts_and_into_read_only_usr(self):
-        # A host file of our own in /usr, visible inside through the read-only bind.
+    def test_hard_links_to_host_files_fail_across_mounts_and_copy_up_inside_usr(self):
+        # A host file of our own in /usr, visible inside through the /usr overlay.
         marker = make_host_file(self, f"/usr/declaw-test-link-{self.token}", b"host content\n")
         os.chmod(marker, 0o666)  # even world-writable it must stay out of reach
         before = host_state(marker)
-        probe = put_python_probe(self.api, self.sbx, "link_probe.py")
+        sbx = self.api.create()  # made after the marker exists, so its /usr shows it
+        self.addCleanup(self.api.kill, sbx)
+        probe = put_python_probe(self.api, sbx, "link_probe.py")
         writable = ["/tmp", "/home/user", "/dev/shm", "/var/tmp"]
         sources = [marker, "/usr/bin/bash", "/dev/null", "/etc/ssl/openssl.cnf"]
         pairs = [(src, f"{d}/link-{n}") for n, src in enumerate(sources) for d in writable]
-        pairs.append((marker, f"/usr/declaw-test-link-{self.token}-2"))
-        self.addCleanup(remove_host_path, pairs[-1][1])
+        in_usr = f"/usr/declaw-test-link-{self.token}-2"
+        pairs.append((marker, in_usr))
+        self.addCleanup(remove_host_path, in_usr)
         for user in USERS:
             with self.subTest(user=user):
-                res = run_python_probe(self.api, self.sbx, probe,
+                res = run_python_probe(self.api, sbx, probe,
                                        *[p for pair in pairs for p in pair], user=user)
                 attempts = json_lines(res)
                 self.assertEqual(len(attempts), 3 * len(pairs), res)
-                self.assertRefused(attempts,
-                                   lambda a: errno.EROFS if a["dest"].startswith("/usr/")
-                                   else errno.EXDEV, f"hard links as {user}")
-        self.assertEqual(host_state(marker), before, "the host file changed")
-        self.assertFalse(os.path.lexists(pairs[-1][1]), "a link appeared in the host's /usr")
 
-    def test_the_file_api_cannot_write_a_host_file_through_usr(self):
+                def expected(a, user=user):
+                    if not a["dest"].startswith("/usr/"):
+                        return errno.EXDEV
+                    return 0 if user == "root" else errno.EACCES
+                self.assertRefused(attempts, expected, f"hard links as {user}")
+        # Root's link in /usr is a name for the sandbox's copy: writing through it changes
+        # nothing of the host's.
+        res = self.api.run(sbx, f"echo ESCAPED >> {in_usr} && cat {marker}", user="root")
+        self.assertEqual(res["stdout"], "host content\nESCAPED\n", res)
+        self.assertEqual(host_state(marker), before, "the host file changed")
+        self.assertFalse(os.path.lexists(in_usr), "a link appeared in the host's /usr")
+
+    def test_the_file_api_writes_only_the_sandboxs_copy_of_a_host_file_in_usr(self):
         marker = make_host_file(self, f"/usr/declaw-test-api-{self.token}", b"host content\n")
         os.chmod(marker, 0o666)
         before = host_state(marker)
+        sbx = self.api.create()
+        self.addCleanup(self.api.kill, sbx)
         for user in USERS:
             with self.subTest(user=user):
-                r = self.api.write_bytes(self.sbx, marker, b"ESCAPED", user=user)
-                self.assertIn(b"Read-only file system", r.body, r)
-                self.assertNotEqual(r.status, 200, r)
-        self.assertEqual(host_state(marker), before)
+                r = self.api.write_bytes(sbx, marker, b"ESCAPED-" + user.encode(), user=user)
+                self.assertEqual(r.status, 200, r)
+                self.assertEqual(self.api.read_bytes(sbx, marker).body, b"ESCAPED-" + user.encode())
+                self.assertEqual(host_state(marker), before, "the host file changed")
 
 
 class HostSockets(SecurityTestCase):
