@@ -23,6 +23,10 @@ std::string filesTarget(std::string_view id, std::string_view route, std::string
   return sandboxPath(id) + "/files" + std::string(route) + "?path=" + percentEncode(path);
 }
 
+std::string templatePath(std::string_view name) {
+  return "/v1/templates/" + percentEncode(name, /*keep_slash=*/false);
+}
+
 bool isSuccess(int status) { return status >= 200 && status < 300; }
 
 std::string stringField(const nlohmann::json& object, const char* key) {
@@ -276,6 +280,56 @@ Result<void> ApiClient::downloadFile(std::string_view id, std::string_view path,
     return apiError(response->head.status, response->head.reason, response->body);
   }
   return Ok{};
+}
+
+Result<nlohmann::json> ApiClient::listTemplates() {
+  auto doc = callJson("GET", "/v1/templates", nullptr);
+  if (!doc) return doc;
+  if (doc->is_object() && doc->contains("templates") && (*doc)["templates"].is_array()) {
+    return (*doc)["templates"];
+  }
+  return PlainError() << "bad response from declawd: no templates array";
+}
+
+Result<nlohmann::json> ApiClient::getTemplate(std::string_view name) {
+  return callJson("GET", templatePath(name), nullptr);
+}
+
+Result<std::optional<nlohmann::json>> ApiClient::findTemplate(std::string_view name) {
+  auto response = http_.send("GET", templatePath(name));
+  if (!response) return response.error();
+  if (response->head.status == kStatusNotFound) return std::optional<nlohmann::json>();
+  auto doc = checked(std::move(response));
+  if (!doc) return doc.error();
+  return std::optional<nlohmann::json>(std::move(*doc));
+}
+
+Result<nlohmann::json> ApiClient::importTemplate(std::string_view name, bool replace,
+                                                 RequestBody archive) {
+  archive.content_type = "application/x-tar";
+  std::string target = templatePath(name);
+  if (replace) target += "?replace=true";
+  return checked(http_.send("PUT", target, archive));
+}
+
+Result<void> ApiClient::deleteTemplate(std::string_view name) {
+  auto doc = callJson("DELETE", templatePath(name), nullptr);
+  if (!doc) return doc.error();
+  return Ok{};
+}
+
+Result<void> ApiClient::exportTemplate(std::string_view name, const BodySink& sink) {
+  auto response = http_.send("GET", templatePath(name) + "/archive", {}, &sink);
+  if (!response) return response.error();
+  if (!isSuccess(response->head.status)) {
+    return apiError(response->head.status, response->head.reason, response->body);
+  }
+  return Ok{};
+}
+
+Result<nlohmann::json> ApiClient::snapshotSandbox(std::string_view id,
+                                                  const nlohmann::json& request) {
+  return callJson("POST", sandboxPath(id) + "/snapshots", &request);
 }
 
 }  // namespace declaw::ctl

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <functional>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -85,6 +86,20 @@ class ApiClient {
                                     uint64_t size);
   // GET .../files/raw: the bytes go to sink (opened only on success).
   Result<void> downloadFile(std::string_view id, std::string_view path, const BodySink& sink);
+
+  // GET /v1/templates, unwrapped to the array of TemplateInfo.
+  Result<nlohmann::json> listTemplates();
+  Result<nlohmann::json> getTemplate(std::string_view name);
+  // getTemplate(), with an unknown template (404) as nullopt instead of an Error.
+  Result<std::optional<nlohmann::json>> findTemplate(std::string_view name);
+  // PUT /v1/templates/{name}[?replace=true] with archive (an fd body: sized or chunked) as an
+  // application/x-tar body: the new TemplateInfo.
+  Result<nlohmann::json> importTemplate(std::string_view name, bool replace, RequestBody archive);
+  Result<void> deleteTemplate(std::string_view name);
+  // GET /v1/templates/{name}/archive: the tar goes to sink (opened only on success).
+  Result<void> exportTemplate(std::string_view name, const BodySink& sink);
+  // POST .../snapshots with buildSnapshotRequest()'s body: the new TemplateInfo.
+  Result<nlohmann::json> snapshotSandbox(std::string_view id, const nlohmann::json& request);
 
  private:
   Result<nlohmann::json> callJson(std::string_view method, const std::string& target,

@@ -3,13 +3,20 @@
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <cctype>
-#include <cmath>
 #include <sstream>
 
+#include "clients/ctl/cli_flags.h"
+#include "clients/ctl/cli_template.h"
 #include "clients/ctl/signals.h"
 
 namespace declaw::ctl {
 namespace {
+
+using cli::positiveInteger;
+using cli::rulesWithoutInternet;
+using cli::SandboxFlags;
+using cli::SandboxFlagsFor;
+using cli::usageError;
 
 constexpr const char* kExecFooter =
     "Modes:\n"
@@ -19,103 +26,12 @@ constexpr const char* kExecFooter =
     "  exec -it ID [-- CMD] an interactive terminal (default: a login shell)\n"
     "One argument after -- is a shell command line; several are an argv.";
 
-// A positive whole number on the command line (CLI11's PositiveNumber would print its range as a
-// 300-digit double). what: "a process id", "a number of MiB", ...
-CLI::Validator positiveInteger(const std::string& what, const std::string& name) {
-  return CLI::Validator(
-      [what](std::string& text) -> std::string {
-        int64_t value = 0;
-        if (!CLI::detail::lexical_cast(text, value) || value <= 0) {
-          return "'" + text + "' is not " + what + " (a positive whole number)";
-        }
-        return "";
-      },
-      name);
-}
-
 const CLI::Validator kPidValidator = positiveInteger("a process id", "PID");
-
-// Cores: any positive number (0.5, 1.5, 2); the daemon checks its minimum and maximum.
-const CLI::Validator kCoresValidator(
-    [](std::string& text) -> std::string {
-      double value = 0;
-      if (!CLI::detail::lexical_cast(text, value) || !std::isfinite(value) || value <= 0) {
-        return "'" + text + "' is not a number of cores (a positive number such as 0.5 or 2)";
-      }
-      return "";
-    },
-    "CORES");
-
-constexpr const char* kAllowOutHelp =
-    "Allow this destination (repeatable; implies --internet): an IP, a CIDR, a domain, "
-    "*.domain (its subdomains) or ALL_TRAFFIC; everything not allowed is then denied";
-constexpr const char* kDenyOutHelp =
-    "Deny this destination (repeatable; implies --internet); allow wins over deny";
 
 constexpr const char* kNetworkFooter =
     "Without flags, shows the rules, the sandbox's address and what was refused.\n"
     "Each of --allow-out and --deny-out replaces that whole list; the other list is kept.\n"
     "Entries: 1.2.3.4, 10.0.0.0/8, 2001:db8::/32, example.com, *.example.com, ALL_TRAFFIC.";
-
-// Flags shared by `create` and `run`.
-struct SandboxFlags {
-  SandboxSpec spec;
-  int64_t timeout_s = 0;
-  bool internet = false;
-  bool no_internet = false;
-  bool has_timeout = false;  // `run` uses --timeout for the command instead
-  double cpu = 0;
-  int64_t memory_mb = 0;
-  int64_t pids = 0;
-  int64_t disk_mb = 0;
-
-  void add(CLI::App* cmd, bool timeout_is_sandbox) {
-    has_timeout = timeout_is_sandbox;
-    // The templates api/wire.cc accepts.
-    cmd->add_option("--template", spec.template_id, "Template: base (default) or python");
-    if (timeout_is_sandbox) {
-      // Ranges are the daemon's to check: it knows its limits and names the field in its error.
-      cmd->add_option("--timeout", timeout_s, "Seconds until the sandbox is killed (default 300)");
-    }
-    cmd->add_option("--env", spec.envs, "K=V environment for every command (repeatable)")
-        ->allow_extra_args(false);
-    cmd->add_option("--meta", spec.metadata, "K=V metadata (repeatable)")->allow_extra_args(false);
-    auto* on = cmd->add_flag("--internet", internet, "Allow internet access");
-    auto* off = cmd->add_flag("--no-internet", no_internet,
-                              "No internet access (the default): no network link at all");
-    on->excludes(off);
-    cmd->add_option("--allow-out", spec.allow_out, kAllowOutHelp)->allow_extra_args(false);
-    cmd->add_option("--deny-out", spec.deny_out, kDenyOutHelp)->allow_extra_args(false);
-    // Upper bounds are the daemon's (its max_resources); a sign or a typo is caught here.
-    cmd->add_option("--cpu", cpu, "CPU cores, e.g. 0.5 or 2 (default: declawd's)")
-        ->check(kCoresValidator);
-    cmd->add_option("--memory", memory_mb,
-                    "Memory limit in MiB, the disk's tmpfs included (default: declawd's)")
-        ->check(positiveInteger("a number of MiB", "MB"));
-    cmd->add_option("--pids", pids, "Most processes and threads at once (default: declawd's)")
-        ->check(positiveInteger("a number of processes", "N"));
-    cmd->add_option("--disk", disk_mb, "Size of the writable disk in MiB (default: declawd's)")
-        ->check(positiveInteger("a number of MiB", "MB"));
-    if (timeout_is_sandbox) {
-      cmd->add_option("--on-timeout", spec.on_timeout,
-                      "At the timeout: kill (default) or pause the sandbox")
-          ->check(CLI::IsMember({"kill", "pause"}));
-    }
-  }
-
-  SandboxSpec resolve(CLI::App* cmd) const {
-    SandboxSpec out = spec;
-    if (has_timeout && cmd->count("--timeout") > 0) out.timeout_s = timeout_s;
-    // Rules are for a sandbox with internet access, so they imply it.
-    if (internet || !out.allow_out.empty() || !out.deny_out.empty()) out.internet = true;
-    if (no_internet) out.internet = false;
-    if (cmd->count("--cpu") > 0) out.resources.cpu = cpu;
-    if (cmd->count("--memory") > 0) out.resources.memory_mb = memory_mb;
-    if (cmd->count("--pids") > 0) out.resources.pids = pids;
-    if (cmd->count("--disk") > 0) out.resources.disk_mb = disk_mb;
-    return out;
-  }
-};
 
 // Flags shared by `exec` and `run` (whose --env is the sandbox's). --timeout is kept apart to
 // know whether it was given.
@@ -153,22 +69,6 @@ bool allDigits(const std::string& s) {
   });
 }
 
-// --no-internet with rules: the sandbox would have no link for them to apply to, and one cannot
-// be added later.
-std::optional<std::string> rulesWithoutInternet(const SandboxSpec& spec) {
-  if (spec.internet == false && (!spec.allow_out.empty() || !spec.deny_out.empty())) {
-    return "--allow-out and --deny-out are rules for internet access: drop --no-internet";
-  }
-  return std::nullopt;
-}
-
-ParsedArgs usageError(const std::string& verb, const std::string& message) {
-  ParsedArgs out;
-  out.exit_code = kUsageExitCode;
-  out.err = "declawctl " + verb + ": " + message + "\nRun with --help for more information.\n";
-  return out;
-}
-
 }  // namespace
 
 ParsedArgs parseCommandLine(int argc, const char* const* argv) {
@@ -180,11 +80,11 @@ ParsedArgs parseCommandLine(int argc, const char* const* argv) {
                  "declawd socket (default: $DECLAW_SOCKET, else /run/declaw/declaw.sock)");
   app.add_flag("--json", line.json,
                "Machine-readable JSON (create, ls, info, timeout, exec, exec -d, ps, logs, "
-               "pause, resume, stats, network)");
+               "pause, resume, stats, network, template, snapshot)");
 
   SandboxFlags create_flags;
   auto* create = app.add_subcommand("create", "Create a sandbox and print its id");
-  create_flags.add(create, /*timeout_is_sandbox=*/true);
+  create_flags.add(create, SandboxFlagsFor::kCreate);
 
   auto* ls = app.add_subcommand("ls", "List sandboxes");
   ls->add_option("--state", line.states,
@@ -230,7 +130,7 @@ ParsedArgs parseCommandLine(int argc, const char* const* argv) {
   SandboxFlags run_flags;
   ExecFlags run_exec_flags;
   auto* run = app.add_subcommand("run", "Create a sandbox, run a command, kill the sandbox");
-  run_flags.add(run, /*timeout_is_sandbox=*/false);
+  run_flags.add(run, SandboxFlagsFor::kRun);
   run_exec_flags.add(run, "Command timeout in seconds, 0 = none (default 60)");
   run->add_option("cmd", run_exec_flags.spec.argv,
                   "Command after --; one argument is a shell command line, several are an argv")
@@ -299,6 +199,8 @@ ParsedArgs parseCommandLine(int argc, const char* const* argv) {
   stats->add_option("id", line.ids, "Sandbox ids (default: every running or paused sandbox)");
   stats->add_flag("--no-stream", no_stream, "Print one sample and exit");
 
+  cli::TemplateVerbs templates(app, line);
+
   std::ostringstream out, err;
   try {
     app.parse(argc, argv);
@@ -311,7 +213,9 @@ ParsedArgs parseCommandLine(int argc, const char* const* argv) {
     return parsed;
   }
 
-  if (*create) {
+  if (templates.given()) {
+    if (auto bad = templates.resolve(line)) return std::move(*bad);
+  } else if (*create) {
     line.verb = Verb::kCreate;
     line.sandbox = create_flags.resolve(create);
     if (auto bad = rulesWithoutInternet(line.sandbox)) return usageError("create", *bad);

@@ -32,6 +32,22 @@ enum class Verb {
   kResume,
   kStats,
   kNetwork,
+  kTemplateImport,
+  kTemplateList,
+  kTemplateInspect,
+  kTemplateRemove,
+  kTemplateExport,
+  kTemplateBuild,
+  kSnapshot,
+};
+
+// The arguments of `template ...` and `snapshot`.
+struct TemplateArgs {
+  std::string name;                // import, inspect, export, build, snapshot: the template
+  std::vector<std::string> names;  // rm
+  std::string file;                // import: an image archive, or - for stdin
+  std::string output;              // export -o: a file, or - / empty for stdout
+  bool replace = false;            // import, build, snapshot --replace
 };
 
 struct CommandLine {
@@ -53,6 +69,8 @@ struct CommandLine {
   int signal = 0;                     // signal
   bool stream = true;                 // stats (false: --no-stream)
   NetworkUpdate network;              // network: what to change (empty: only show)
+  TemplateArgs templ;                 // template ..., snapshot (whose SANDBOX is `id`)
+  BuildSpec build;                    // template build
 };
 
 struct ParsedArgs {

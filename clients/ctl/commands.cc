@@ -16,28 +16,17 @@ namespace {
 // Client-side cap on --stdin; the daemon applies its own max_json_body_bytes too.
 constexpr size_t kMaxStdinBytes = size_t{64} * 1024 * 1024;
 
-// Kills the sandbox of `run` when it goes out of scope, on every path out, exceptions included.
-class SandboxReaper {
- public:
-  SandboxReaper(ApiClient& api, std::string id) : api_(api), id_(std::move(id)) {}
-  SandboxReaper(const SandboxReaper&) = delete;
-  SandboxReaper& operator=(const SandboxReaper&) = delete;
-  ~SandboxReaper() {
-    try {
-      if (auto r = api_.killSandbox(id_); !r) {
-        warn("could not kill " + id_ + ": " + r.error().describe());
-      }
-    } catch (...) {
-      // Nothing more to do from a destructor; the sandbox timeout reaps it.
-    }
-  }
-
- private:
-  ApiClient& api_;
-  std::string id_;
-};
-
 }  // namespace
+
+SandboxReaper::~SandboxReaper() {
+  try {
+    if (auto r = api_.killSandbox(id_); !r) {
+      warn("could not kill " + id_ + ": " + r.error().describe());
+    }
+  } catch (...) {
+    // Nothing more to do from a destructor; the sandbox timeout reaps it.
+  }
+}
 
 void warn(const std::string& message) { std::cerr << "declawctl: warning: " << message << "\n"; }
 

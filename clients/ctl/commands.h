@@ -52,6 +52,30 @@ int cmdStats(const GlobalOptions& global, const std::vector<std::string>& ids, b
 // and shows the result; --json prints the daemon's network object.
 int cmdNetwork(const GlobalOptions& global, const std::string& id, const NetworkUpdate& update);
 
+// `template import FILE NAME`: streams the archive (FILE, or stdin for "-") as the PUT body, never
+// holding it in memory: a file with its length, a pipe chunked. A progress bar on stderr when
+// that is a terminal and the archive is big. Prints NAME (--json: the TemplateInfo).
+int cmdTemplateImport(const GlobalOptions& global, const std::string& file, const std::string& name,
+                      bool replace);
+// `template ls`: a table, the built-ins first; --json: the TemplateInfo array.
+int cmdTemplateList(const GlobalOptions& global);
+// `template inspect NAME`: its fields, config and layers; --json: the TemplateInfo.
+int cmdTemplateInspect(const GlobalOptions& global, const std::string& name);
+// `template rm NAME...`: deletes each; 1 when any could not be deleted.
+int cmdTemplateRemove(const GlobalOptions& global, const std::vector<std::string>& names);
+// `template export NAME [-o FILE]`: the OCI archive to FILE or stdout (never to a terminal).
+int cmdTemplateExport(const GlobalOptions& global, const std::string& name,
+                      const std::string& output);
+// `template build NAME`: a sandbox from spec.sandbox, each step in order as root, then a
+// snapshot named NAME; the sandbox is killed on every way out. A failing step prints its output
+// and exit code and publishes nothing (exit 1). Prints NAME (--json: the TemplateInfo).
+int cmdTemplateBuild(const GlobalOptions& global, const std::string& name, const BuildSpec& spec,
+                     bool replace);
+// `snapshot SANDBOX NAME`: the sandbox's root as template NAME. Prints NAME (--json: the
+// TemplateInfo).
+int cmdSnapshot(const GlobalOptions& global, const std::string& id, const std::string& name,
+                bool replace);
+
 // Shared by the verb files: prints "declawctl: <error>" to stderr and returns kErrorExitCode.
 int reportError(const Error& error);
 // Prints JSON for --json output (pretty, one document, trailing newline).

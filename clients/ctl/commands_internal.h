@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <utility>
 
 #include "clients/ctl/api_client.h"
 #include "clients/ctl/commands.h"
@@ -15,6 +16,20 @@ namespace declaw::ctl {
 
 // declawctl ended by signal N exits 128+N, as a shell reports it.
 inline constexpr int kSignalExitBase = 128;
+
+// Kills a sandbox declawctl made for itself (`run`, `template build`) when it goes out of scope,
+// on every path out, exceptions included; a failure is a warning (its timeout reaps it then).
+class SandboxReaper {
+ public:
+  SandboxReaper(ApiClient& api, std::string id) : api_(api), id_(std::move(id)) {}
+  SandboxReaper(const SandboxReaper&) = delete;
+  SandboxReaper& operator=(const SandboxReaper&) = delete;
+  ~SandboxReaper();
+
+ private:
+  ApiClient& api_;
+  std::string id_;
+};
 
 // "declawctl: warning: <message>" on stderr.
 void warn(const std::string& message);

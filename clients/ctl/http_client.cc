@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <vector>
 
@@ -55,12 +56,24 @@ Result<void> sendAll(int fd, std::string_view data) {
   return Ok{};
 }
 
+// One piece of a chunked body: its size in hex, the bytes, CRLF. Never empty: an empty chunk
+// ends the body.
+Result<void> sendChunk(int sock, std::string_view data) {
+  char size_line[24];
+  std::snprintf(size_line, sizeof(size_line), "%zx\r\n", data.size());
+  if (auto r = sendAll(sock, size_line); !r) return r;
+  if (auto r = sendAll(sock, data); !r) return r;
+  return sendAll(sock, "\r\n");
+}
+
 Result<void> sendBody(int sock, const RequestBody& body) {
   if (body.fd < 0) return sendAll(sock, body.data);
   std::vector<char> buf(kIoChunkBytes);
   uint64_t left = body.fd_size;
-  while (left > 0) {
-    size_t want = static_cast<size_t>(std::min<uint64_t>(left, buf.size()));
+  uint64_t sent = 0;
+  while (body.chunked || left > 0) {
+    size_t want =
+        body.chunked ? buf.size() : static_cast<size_t>(std::min<uint64_t>(left, buf.size()));
     ssize_t n = ::read(body.fd, buf.data(), want);
     if (n < 0) {
       if (retryable(errno)) continue;
@@ -68,9 +81,15 @@ Result<void> sendBody(int sock, const RequestBody& body) {
       // Not a socket failure: say so, so the caller does not look for a daemon answer.
       return ErrnoError(0) << "read upload source: " << std::strerror(errno);
     }
-    if (n == 0) return ErrnoError(0) << "upload source shrank while it was being sent";
-    if (auto r = sendAll(sock, std::string_view(buf.data(), static_cast<size_t>(n))); !r) return r;
-    left -= static_cast<uint64_t>(n);
+    if (n == 0) {
+      if (body.chunked) return sendAll(sock, "0\r\n\r\n");
+      return ErrnoError(0) << "upload source shrank while it was being sent";
+    }
+    std::string_view piece(buf.data(), static_cast<size_t>(n));
+    if (auto r = body.chunked ? sendChunk(sock, piece) : sendAll(sock, piece); !r) return r;
+    sent += static_cast<uint64_t>(n);
+    if (!body.chunked) left -= static_cast<uint64_t>(n);
+    if (body.progress) body.progress(sent);
   }
   return Ok{};
 }
@@ -180,14 +199,17 @@ Result<HttpResponse> readResponse(int sock, std::string_view method, const BodyS
 }  // namespace
 
 std::string formatRequestHead(std::string_view method, std::string_view target,
-                              std::string_view content_type, uint64_t content_length) {
+                              std::string_view content_type,
+                              std::optional<uint64_t> content_length) {
   std::string head;
   head.append(method).append(" ").append(target).append(" HTTP/1.1\r\n");
   head += "Host: declaw\r\n";
   head += "User-Agent: declawctl\r\n";
   if (!content_type.empty()) head.append("Content-Type: ").append(content_type).append("\r\n");
-  if (content_length > 0 || method == "POST" || method == "PUT" || method == "PATCH") {
-    head += "Content-Length: " + std::to_string(content_length) + "\r\n";
+  if (!content_length) {
+    head += "Transfer-Encoding: chunked\r\n";
+  } else if (*content_length > 0 || method == "POST" || method == "PUT" || method == "PATCH") {
+    head += "Content-Length: " + std::to_string(*content_length) + "\r\n";
   }
   head += "Connection: close\r\n\r\n";
   return head;
@@ -198,7 +220,8 @@ Result<HttpResponse> HttpClient::send(std::string_view method, std::string_view 
   auto sock = connectUnix(socket_path_);
   if (!sock) return sock.error();
 
-  const uint64_t length = body.fd >= 0 ? body.fd_size : body.data.size();
+  std::optional<uint64_t> length = body.fd >= 0 ? body.fd_size : body.data.size();
+  if (body.fd >= 0 && body.chunked) length = std::nullopt;
   auto sent = sendAll(sock->get(), formatRequestHead(method, target, body.content_type, length));
   if (sent) sent = sendBody(sock->get(), body);
   if (!sent) {

@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -21,8 +22,11 @@ inline constexpr size_t kMaxBufferedBodyBytes = size_t{512} * 1024 * 1024;
 struct RequestBody {
   std::string_view content_type;  // no Content-Type header when empty
   std::string_view data;          // an in-memory body, or ...
-  int fd = -1;                    // ... exactly fd_size bytes streamed from this fd
+  int fd = -1;                    // ... exactly fd_size bytes streamed from this fd, or
   uint64_t fd_size = 0;
+  bool chunked = false;  // ... (with fd) all it has up to EOF, in chunked transfer encoding
+  // Called after each piece of an fd body went out, with the bytes of it sent so far.
+  std::function<void(uint64_t)> progress;
 };
 
 // Receives a successful (2xx) response body as it arrives, instead of buffering it. open() runs
@@ -57,8 +61,10 @@ class HttpClient {
 };
 
 // The request head: method, target, Host: declaw, Content-Length (when there is a body or the
-// method normally has one), Connection: close.
+// method normally has one) or, for a body of unknown length (nullopt), Transfer-Encoding:
+// chunked, Connection: close.
 std::string formatRequestHead(std::string_view method, std::string_view target,
-                              std::string_view content_type, uint64_t content_length);
+                              std::string_view content_type,
+                              std::optional<uint64_t> content_length);
 
 }  // namespace declaw::ctl

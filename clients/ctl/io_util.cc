@@ -115,4 +115,24 @@ Result<SizedFile> openUploadSource(const std::string& path) {
   return SizedFile{std::move(*spool), total};
 }
 
+Result<StreamSource> openStreamSource(const std::string& path) {
+  StreamSource source;
+  if (path == "-") {
+    source.fd.reset(::fcntl(STDIN_FILENO, F_DUPFD_CLOEXEC, 3));
+    if (!source.fd) return ErrnoError() << "dup stdin";
+  } else {
+    source.fd.reset(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!source.fd) return ErrnoError() << path;
+  }
+  struct stat st = {};
+  if (::fstat(source.fd.get(), &st) != 0) return ErrnoError() << "stat " << path;
+  if (S_ISDIR(st.st_mode)) return ErrnoError(EISDIR) << path;
+  if (S_ISREG(st.st_mode)) {
+    off_t pos = ::lseek(source.fd.get(), 0, SEEK_CUR);
+    source.size = pos > 0 && pos <= st.st_size ? static_cast<uint64_t>(st.st_size - pos)
+                                               : static_cast<uint64_t>(st.st_size);
+  }
+  return source;
+}
+
 }  // namespace declaw::ctl

@@ -5,6 +5,7 @@
 #include <csignal>
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -37,5 +38,15 @@ struct SizedFile {
 // first spooled to an unlinked temporary file (under $TMPDIR or /tmp) to learn its size, since
 // the upload is sent with a Content-Length.
 Result<SizedFile> openUploadSource(const std::string& path);
+
+// A local file to stream as a request body without holding or spooling it.
+struct StreamSource {
+  UniqueFd fd;
+  std::optional<uint64_t> size;  // nullopt: a pipe or terminal, read to EOF as it comes
+};
+
+// Opens path ("-": stdin) for streaming: a regular file (stdin redirected from one too, from its
+// current position) has a size; anything else but a directory is read as it comes.
+Result<StreamSource> openStreamSource(const std::string& path);
 
 }  // namespace declaw::ctl

@@ -46,6 +46,20 @@ int runVerb(const CommandLine& line) {
       return ctl::cmdStats(global, line.ids, line.stream);
     case Verb::kNetwork:
       return ctl::cmdNetwork(global, line.id, line.network);
+    case Verb::kTemplateImport:
+      return ctl::cmdTemplateImport(global, line.templ.file, line.templ.name, line.templ.replace);
+    case Verb::kTemplateList:
+      return ctl::cmdTemplateList(global);
+    case Verb::kTemplateInspect:
+      return ctl::cmdTemplateInspect(global, line.templ.name);
+    case Verb::kTemplateRemove:
+      return ctl::cmdTemplateRemove(global, line.templ.names);
+    case Verb::kTemplateExport:
+      return ctl::cmdTemplateExport(global, line.templ.name, line.templ.output);
+    case Verb::kTemplateBuild:
+      return ctl::cmdTemplateBuild(global, line.templ.name, line.build, line.templ.replace);
+    case Verb::kSnapshot:
+      return ctl::cmdSnapshot(global, line.id, line.templ.name, line.templ.replace);
   }
   return declaw::ctl::kUsageExitCode;
 }

@@ -75,6 +75,22 @@ Result<nlohmann::json> buildCreateRequest(const SandboxSpec& spec) {
   return request;
 }
 
+Result<nlohmann::json> buildTemplateSandboxRequest(const BuildSpec& spec) {
+  SandboxSpec sandbox = spec.sandbox;
+  if (!sandbox.timeout_s) sandbox.timeout_s = kBuildSandboxTimeoutS;
+  return buildCreateRequest(sandbox);
+}
+
+nlohmann::json buildStepRequest(const BuildSpec& spec, size_t index) {
+  return {{"cmd", spec.steps.at(index)},
+          {"user", "root"},
+          {"timeout", spec.step_timeout_s.value_or(0)}};
+}
+
+nlohmann::json buildSnapshotRequest(const std::string& name, bool replace) {
+  return {{"name", name}, {"replace", replace}};
+}
+
 nlohmann::json buildNetworkPatch(const NetworkUpdate& update) {
   nlohmann::json request = nlohmann::json::object();
   if (update.allow_out) request["allow_out"] = *update.allow_out;

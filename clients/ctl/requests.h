@@ -3,6 +3,7 @@
 // exact bytes and exit code to reproduce locally.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -61,6 +62,19 @@ struct NetworkUpdate {
   bool empty() const { return !allow_out && !deny_out && !internet; }
 };
 
+// `template build`: the sandbox its steps run in is killed after this many seconds unless
+// --timeout says otherwise, so a build that hangs (or a declawctl that dies) does not leave it
+// running for the sandbox default of 300 s, which would also be short for `apt-get install`.
+inline constexpr int64_t kBuildSandboxTimeoutS = 3600;
+
+// `template build NAME`: a sandbox from --from, each --run step in order as root, then a
+// snapshot named NAME.
+struct BuildSpec {
+  SandboxSpec sandbox;                    // template_id is --from (empty: the daemon's base)
+  std::vector<std::string> steps;         // --run: shell command lines, run in order
+  std::optional<int64_t> step_timeout_s;  // --step-timeout: each step's limit; none by default
+};
+
 // How `exec` runs its command.
 enum class ExecMode {
   kWait,         // live output, exit with the command's code (POST .../commands/stream)
@@ -96,6 +110,17 @@ struct TerminalSize {
 
 // POST /v1/sandboxes body.
 Result<nlohmann::json> buildCreateRequest(const SandboxSpec& spec);
+
+// POST /v1/sandboxes body of a build's sandbox: the --from template, the build's envs, network
+// and limits, and its timeout (kBuildSandboxTimeoutS unless given).
+Result<nlohmann::json> buildTemplateSandboxRequest(const BuildSpec& spec);
+
+// POST .../commands body of step `index` of a build: a foreground command as root, with the
+// step timeout (0: none; the build sandbox's timeout still bounds it).
+nlohmann::json buildStepRequest(const BuildSpec& spec, size_t index);
+
+// POST .../snapshots body.
+nlohmann::json buildSnapshotRequest(const std::string& name, bool replace);
 
 // PATCH .../network body: only the parts the update sets.
 nlohmann::json buildNetworkPatch(const NetworkUpdate& update);

@@ -148,10 +148,11 @@ TEST_CASE("--help prints help and exits 0, per verb too") {
   }
 }
 
-TEST_CASE("--template offers only the templates declawd has") {
+TEST_CASE("--template offers the built-ins and every template declawd has") {
   auto help = parse({"create", "--help"});
-  CHECK(help.out.find("base (default) or python") != std::string::npos);
-  CHECK(help.out.find("node") == std::string::npos);
+  CHECK(help.out.find("base (default), python, node, or any of `template ls`") !=
+        std::string::npos);
+  CHECK(command({"create", "--template", "my-image.1"}).sandbox.template_id == "my-image.1");
 }
 
 TEST_CASE("global options work before and after the verb") {
