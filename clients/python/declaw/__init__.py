@@ -10,30 +10,34 @@ else /run/declaw/declaw.sock. Reference: docs/python.md.
 from ._transport import DEFAULT_SOCKET_PATH, reset_transports, resolve_socket_path
 from .command_handle import CommandHandle, PtyHandle
 from .commands import Commands
-from .exceptions import (AuthenticationException, CommandExitException, ConflictException,
-                         ConnectionException, InvalidArgumentException, NotEnoughSpaceException,
-                         NotFoundException, NotImplementedException, PermissionDeniedException,
-                         RateLimitException, SandboxError, SandboxException,
-                         SandboxNotRunningException, TimeoutException, TooLargeException)
+from .exceptions import (AuthenticationException, BuildException, CommandExitException,
+                         ConflictException, ConnectionException, InvalidArgumentException,
+                         NotEnoughSpaceException, NotFoundException, NotImplementedException,
+                         PermissionDeniedException, RateLimitException, SandboxError,
+                         SandboxException, SandboxNotRunningException, TemplateException,
+                         TemplateNotFoundException, TimeoutException, TooLargeException)
 from .filesystem import Filesystem
 from .models import (ALL_TRAFFIC, CommandResult, EntryInfo, FileType, ProcessInfo, PtySize,
                      SandboxInfo, SandboxMetrics, SandboxNetworkOpts, SandboxQuery,
-                     SandboxResources, SandboxState, WriteEntry, WriteInfo)
+                     SandboxResources, SandboxState, TemplateConfig, TemplateInfo,
+                     TemplateLayer, TemplateSource, WriteEntry, WriteInfo)
 from .pty import Pty
 from .sandbox import Sandbox
+from .template import Template
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "Sandbox", "Commands", "Filesystem", "Pty",
+    "Sandbox", "Template", "Commands", "Filesystem", "Pty",
     "CommandHandle", "PtyHandle", "ProcessInfo", "PtySize",
     "CommandResult", "EntryInfo", "FileType", "SandboxInfo", "SandboxQuery", "SandboxState",
     "SandboxResources", "SandboxMetrics", "SandboxNetworkOpts", "ALL_TRAFFIC",
     "WriteEntry", "WriteInfo",
+    "TemplateInfo", "TemplateLayer", "TemplateConfig", "TemplateSource",
     "SandboxException", "SandboxError", "TimeoutException", "NotFoundException",
     "AuthenticationException", "PermissionDeniedException", "InvalidArgumentException",
     "TooLargeException", "NotEnoughSpaceException", "RateLimitException", "ConflictException",
     "SandboxNotRunningException", "NotImplementedException", "ConnectionException",
-    "CommandExitException",
+    "CommandExitException", "TemplateException", "TemplateNotFoundException", "BuildException",
     "DEFAULT_SOCKET_PATH", "resolve_socket_path", "reset_transports",
 ]

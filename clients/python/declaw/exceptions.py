@@ -110,6 +110,30 @@ class CommandExitException(SandboxException):
         super().__init__(message, **kwargs)
 
 
+class TemplateException(SandboxException):
+    """A template operation failed for a reason of its own (the hosted SDK's name): a template
+    that does not exist, or a build that failed. Other errors of template calls are the usual
+    ones: a bad name is InvalidArgumentException, an existing name, a template in use or a
+    built-in is ConflictException, a bad archive InvalidArgumentException (413:
+    TooLargeException)."""
+
+
+class TemplateNotFoundException(NotFoundException, TemplateException):
+    """No template of that name (404 from a template route)."""
+
+
+class BuildException(TemplateException, CommandExitException):
+    """Template.build(): a step failed (a non-zero exit, or its step_timeout passed). `step`
+    is its index in `steps` (0-based), `cmd` the command; `exit_code`, `stdout` and `stderr`
+    are what it left (124 after a timeout). The build's sandbox was killed and nothing was
+    published."""
+
+    def __init__(self, message: str = "", *, step: int = 0, cmd: str = "", **kwargs: Any):
+        self.step = step
+        self.cmd = cmd
+        super().__init__(message, **kwargs)
+
+
 # The hosted SDK's other spelling of the base class.
 SandboxError = SandboxException
 

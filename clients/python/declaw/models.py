@@ -406,3 +406,95 @@ class WriteEntry:
 
     path: str
     data: Any
+
+
+class TemplateSource(str, Enum):
+    """Where a template came from. A str, so `info.source == "import"` holds too."""
+
+    BUILTIN = "builtin"  # base, python, node: the host's /usr under an overlay
+    IMPORT = "import"  # an OCI or docker-save image archive (Template.import_archive())
+    SNAPSHOT = "snapshot"  # a sandbox's root (sbx.create_snapshot(), Template.build())
+
+
+@dataclass
+class TemplateLayer:
+    """One layer of a template, as stored: `digest` of the blob as imported (compressed or
+    not), `diff_id` of its uncompressed tar, `size` of the blob and `unpacked_bytes` of its
+    files."""
+
+    digest: str
+    diff_id: str = ""
+    media_type: str = ""
+    size: int = 0
+    unpacked_bytes: int = 0
+
+    @classmethod
+    def from_dict(cls, data: Dict[str, Any]) -> "TemplateLayer":
+        return cls(digest=data.get("digest") or "", diff_id=data.get("diff_id") or "",
+                   media_type=data.get("media_type") or "", size=int(data.get("size") or 0),
+                   unpacked_bytes=int(data.get("unpacked_bytes") or 0))
+
+
+@dataclass
+class TemplateConfig:
+    """What applies of the image config: `env` ("K=V" strings) for every command (the sandbox's
+    and the command's envs override it), `working_dir` as the default cwd, `user` as the
+    image gives it, and `default_user`, who commands run as when they name none ("root" or
+    "user")."""
+
+    env: List[str] = field(default_factory=list)
+    working_dir: Optional[str] = None
+    user: Optional[str] = None
+    default_user: str = "user"
+
+    @classmethod
+    def from_dict(cls, data: Optional[Dict[str, Any]]) -> "TemplateConfig":
+        data = data or {}
+        return cls(env=list(data.get("env") or []), working_dir=data.get("working_dir"),
+                   user=data.get("user"), default_user=data.get("default_user") or "user")
+
+
+@dataclass
+class TemplateInfo:
+    """A template as the daemon describes it (docs/api.md, "Templates"). `digest` is the image
+    manifest's (None for a built-in), `size` the bytes of its layers unpacked, `sandboxes` the
+    live sandboxes made from it, `base` the built-in a snapshot of one sits on, `parent` the
+    template a snapshot was taken from."""
+
+    name: str
+    source: Union[TemplateSource, str] = TemplateSource.IMPORT
+    digest: Optional[str] = None
+    size: int = 0
+    layer_count: int = 0
+    layers: List[TemplateLayer] = field(default_factory=list)
+    created_at: Optional[datetime.datetime] = None
+    sandboxes: int = 0
+    base: Optional[str] = None
+    parent: Optional[str] = None
+    owner_uid: Optional[int] = None
+    config: TemplateConfig = field(default_factory=TemplateConfig)
+    repo_tags: List[str] = field(default_factory=list)
+
+    @classmethod
+    def from_dict(cls, data: Dict[str, Any]) -> "TemplateInfo":
+        source = data.get("source", "import")
+        try:
+            source = TemplateSource(source)
+        except ValueError:
+            pass  # a kind this SDK does not know yet: keep the string
+        layers = [TemplateLayer.from_dict(layer) for layer in data.get("layers") or []]
+        return cls(
+            name=data["name"],
+            source=source,
+            digest=data.get("digest"),
+            size=int(data.get("size") or 0),
+            layer_count=int(data.get("layer_count", len(layers)) or 0),
+            layers=layers,
+            created_at=parse_time(data.get("created_at")),
+            sandboxes=int(data.get("sandboxes") or 0),
+            base=data.get("base"),
+            parent=data.get("parent"),
+            owner_uid=data.get("owner_uid"),
+            config=TemplateConfig.from_dict(data.get("config")),
+            repo_tags=list(data.get("repo_tags") or []),
+        )

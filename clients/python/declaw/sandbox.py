@@ -10,11 +10,15 @@ from .exceptions import (NotFoundException, NotImplementedException,
                          SandboxNotRunningException)
 from .filesystem import Filesystem
 from .models import (SandboxInfo, SandboxMetrics, SandboxQuery, SandboxResources, SandboxState,
-                     network_body, network_list)
+                     TemplateInfo, network_body, network_list)
 from .pty import Pty
 
 # Sandbox.list() without a state: those that hold resources, as the hosted API lists running
 # and paused sandboxes and hides killed ones.
+# Socket timeout of a snapshot unless request_timeout says otherwise: the daemon copies every
+# change of the sandbox before it answers.
+SNAPSHOT_TIMEOUT_S = 900.0
+
 _LIVE_STATES = [SandboxState.CREATING.value, SandboxState.RUNNING.value,
                 SandboxState.PAUSED.value]
 
@@ -144,7 +148,8 @@ class Sandbox:
                socket_path: Optional[str] = None) -> "Sandbox":
         """Creates a sandbox and returns it, running.
 
-        `template`: "base" (default) or "python". `timeout`: seconds until the sandbox is
+        `template`: "base" (default), "python", "node", or any template of Template.list()
+        (imported images, snapshots, built templates). `timeout`: seconds until the sandbox is
         killed (default 300; set_timeout() changes it). `metadata`: your labels, for
         Sandbox.list(). `envs`: environment of every command.
         `allow_internet_access` defaults to True as in the hosted SDK, and is always sent:
@@ -308,6 +313,24 @@ class Sandbox:
         return self._transport.json("PATCH", self._route + "/network", body,
                                     timeout=self._timeout(request_timeout),
                                     sandbox_id=self._sandbox_id)
+
+    def create_snapshot(self, name: str, replace: bool = False,
+                        request_timeout: Optional[float] = None) -> TemplateInfo:
+        """Saves the sandbox's root as template NAME and returns it: everything it changed
+        (new and changed files, deletions, owners and modes) becomes one more layer over its
+        template's. The sandbox is frozen for the copy and then runs on unchanged (a paused one
+        stays paused). Sandbox.create(template=name) starts from it. An existing name is
+        ConflictException unless `replace`; a template holds at most 100 layers (past that,
+        InvalidArgumentException). NotImplementedException when the daemon runs without
+        cgroups (the freezer). `request_timeout` defaults to 900 s: the copy takes a while for
+        a sandbox that changed a lot."""
+        timeout = request_timeout
+        if timeout is None:
+            timeout = max(self.request_timeout, SNAPSHOT_TIMEOUT_S)
+        data = self._transport.json("POST", self._route + "/snapshots",
+                                    {"name": name, "replace": bool(replace)}, timeout=timeout,
+                                    sandbox_id=self._sandbox_id)
+        return TemplateInfo.from_dict(data)
 
     def is_running(self, request_timeout: Optional[float] = None) -> bool:
         """True while the sandbox runs; False while paused, once killed, or if the daemon
