@@ -12,6 +12,7 @@ import unittest
 from support import REPO, SdkTestCase
 
 import yaml_subset
+from images import Image, busybox_layer
 
 SPEC_PATH = os.path.join(REPO, "api", "openapi.yaml")
 API_DOC = os.path.join(REPO, "docs", "api.md")
@@ -225,9 +226,11 @@ class SpecHoldsTogether(unittest.TestCase):
 class Call:
     """One request and the status it must get. `pid` names the process a {pid} route is about:
     "bg" (a running background cat), "pty" (a running terminal), "done" (a finished command)
-    or "gone" (a pid the sandbox never had)."""
+    or "gone" (a pid the sandbox never had); `name` the template of a {name} route. `raw` is
+    a body sent as it is, with `content_type`."""
 
-    def __init__(self, method, template, status, query=None, body=None, raw=None, pid=None):
+    def __init__(self, method, template, status, query=None, body=None, raw=None, pid=None,
+                 name=None, content_type="application/octet-stream"):
         self.method = method
         self.template = template
         self.status = status
@@ -235,10 +238,24 @@ class Call:
         self.body = body
         self.raw = raw
         self.pid = pid
+        self.name = name
+        self.content_type = content_type
+
+
+def archive_call(status, name, archive, query=None):
+    """PUT /v1/templates/{name} with an image archive."""
+    return Call("PUT", "/v1/templates/{name}", status, name=name, raw=archive, query=query,
+                content_type="application/x-tar")
 
 
 class DaemonAnswersAsSpecified(SdkTestCase):
     """Calls each route of the spec on a real daemon, with plain HTTP (not the SDK)."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        # A real image to import: busybox-static in one layer (tests/integration/images.py).
+        cls.archive = Image([busybox_layer()], env=["PATH=/bin"]).oci_archive()
 
     def setUp(self):
         api = self.daemon.client
@@ -410,12 +427,52 @@ class DaemonAnswersAsSpecified(SdkTestCase):
             Call("POST", "/v1/sandboxes/sbx-000000000000/resume", 404),
             Call("DELETE", "/v1/sandboxes/NEW", 204),
             Call("DELETE", "/v1/sandboxes/sbx-000000000000", 404),
+        ] + self.template_calls()
+
+    def template_calls(self):
+        s = "/v1/sandboxes/{sandbox_id}"
+        t = "/v1/templates/{name}"
+        archive = self.archive
+        return [
+            Call("GET", "/v1/templates", 200),
+            archive_call(201, "spec-img", archive),
+            archive_call(201, "spec-img", archive, query={"replace": "true"}),
+            archive_call(409, "spec-img", archive),
+            archive_call(409, "base", archive),
+            archive_call(400, "-bad", archive),
+            archive_call(400, "spec-junk", b"not an image archive"),
+            archive_call(201, "spec-gone", archive),
+            Call("GET", "/v1/templates", 200),
+            Call("GET", t, 200, name="spec-img"),
+            Call("GET", t, 200, name="base"),
+            Call("GET", t, 404, name="no-such"),
+            Call("GET", t, 400, name="-bad"),
+            Call("GET", t + "/archive", 200, name="spec-img"),
+            Call("GET", t + "/archive", 409, name="base"),
+            Call("GET", t + "/archive", 404, name="no-such"),
+            # A live sandbox on spec-img: its template cannot be deleted.
+            Call("POST", "/v1/sandboxes", 201, body={"template": "spec-img"}),
+            Call("DELETE", t, 409, name="spec-img"),
+            Call("DELETE", t, 409, name="base"),
+            Call("DELETE", t, 204, name="spec-gone"),
+            Call("DELETE", t, 404, name="spec-gone"),
+            Call("DELETE", t, 400, name="-bad"),
+            Call("POST", s + "/snapshots", 201, body={"name": "spec-snap"}),
+            Call("POST", s + "/snapshots", 409, body={"name": "spec-snap"}),
+            Call("POST", s + "/snapshots", 201, body={"name": "spec-snap", "replace": True}),
+            Call("POST", s + "/snapshots", 409, body={"name": "base", "replace": True}),
+            Call("POST", s + "/snapshots", 400, body={}),
+            Call("POST", s + "/snapshots", 400, body={"name": "a b"}),
+            Call("GET", t, 200, name="spec-snap"),
+            Call("POST", "/v1/sandboxes", 201, body={"template": "spec-snap"}),
+            Call("POST", "/v1/sandboxes/KILLED/snapshots", 409, body={"name": "spec-late"}),
+            Call("POST", "/v1/sandboxes/sbx-000000000000/snapshots", 404, body={"name": "x"}),
         ]
 
     def test_every_route_answers_with_declared_statuses_and_bodies(self):
         for call in self.calls():
             with self.subTest(call=f"{call.method} {call.template} {call.query} "
-                                   f"{call.pid or ''} -> {call.status}"):
+                                   f"{call.pid or call.name or ''} -> {call.status}"):
                 self.check(call)
         self.assertEqual(spec_routes() - self.covered, set(),
                          "routes of the spec that no call exercised")
@@ -430,13 +487,15 @@ class DaemonAnswersAsSpecified(SdkTestCase):
         path = template.replace("{sandbox_id}", sandbox_id)
         if call.pid:
             path = path.replace("{pid}", str(self.pids[call.pid]))
+        if call.name:
+            path = path.replace("{name}", call.name)
         if template not in SPEC["paths"] and "sbx-000000000000" in template:
             template = template.replace("sbx-000000000000", "{sandbox_id}")
         op = SPEC["paths"][template][call.method.lower()]
         self.covered.add((call.method, template))
         if call.raw is not None:
             answer = self.api.request(call.method, path, call.raw, query=call.query, raw=True,
-                                      headers={"Content-Type": "application/octet-stream"})
+                                      headers={"Content-Type": call.content_type})
         else:
             answer = self.api.request(call.method, path, call.body, query=call.query)
         if call.method == "POST" and template == "/v1/sandboxes" and answer.status == 201:
