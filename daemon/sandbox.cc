@@ -389,6 +389,9 @@ ProcessPlan Sandbox::planFor(const api::ProcessSpec& spec) const {
   plan.spawn.cwd = !run.cwd.empty()                ? run.cwd
                    : !template_.working_dir.empty() ? template_.working_dir
                                                     : home;
+  // A cwd the request named must work; the image's default may be closed to this user (an
+  // image that runs as root with WorkingDir /root): then the user's home, as a login would.
+  if (run.cwd.empty() && !template_.working_dir.empty()) plan.spawn.fallback_cwd = home;
   plan.spawn.uid = root ? 0 : kUserId;
   plan.spawn.gid = root ? 0 : kUserId;
   plan.spawn.keep_caps = root;

@@ -147,7 +147,8 @@ Result<LayerEntry> classifyMember(const RawMember& m) {
       }
       return ErrnoError(EINVAL) << "member '" << shown(m.name) << "' is a character device ("
                                 << m.rdev_major << ":" << m.rdev_minor
-                                << "): device nodes are not allowed in a layer";
+                                << "): device nodes are not allowed in a layer (declaw makes "
+                                   "/dev itself; mmdebstrap: --skip=output/dev)";
     case S_IFBLK:
       return ErrnoError(EINVAL) << "member '" << shown(m.name)
                                 << "' is a block device: device nodes are not allowed in a layer";

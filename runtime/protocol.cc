@@ -193,6 +193,7 @@ std::string encode(const SpawnRequest& m) {
   w.u32(m.rows);
   w.u32(m.cols);
   w.strs(m.fallback_argv);
+  w.str(m.fallback_cwd);
   return w.data();
 }
 
@@ -213,6 +214,7 @@ bool decode(std::string_view packet, SpawnRequest& m) {
   m.rows = static_cast<uint16_t>(rows);
   m.cols = static_cast<uint16_t>(cols);
   m.fallback_argv = r.strs();
+  m.fallback_cwd = r.str();
   return r.atEnd();
 }
 

@@ -102,6 +102,9 @@ struct SpawnRequest {
   uint16_t cols = 80;
   // Exec'd instead when argv[0] does not exist (ENOENT): an image without bash gets /bin/sh.
   std::vector<std::string> fallback_argv;
+  // The directory to start in when `cwd` cannot be entered (empty: none, the spawn fails): a
+  // default cwd (an image's WorkingDir) the user may not enter gives way to the user's home.
+  std::string fallback_cwd;
 };
 
 struct SignalRequest {

@@ -40,6 +40,7 @@ struct ChildArgs {
   bool controlling_tty;  // stdio[0] is a terminal to make the new session's controlling tty
   int error_pipe;
   const char* cwd;
+  const char* fallback_cwd;  // null: none
   char* const* argv;
   char* const* fallback_argv;  // null: none
   char* const* envp;
@@ -87,7 +88,9 @@ struct ChildArgs {
     childFail(a.error_pipe, "sigprocmask", errno);
   }
   if (CredsFailure f = becomeIdentity(a.identity)) childFail(a.error_pipe, f.what, f.error);
-  if (::chdir(a.cwd) != 0) childFail(a.error_pipe, "chdir", errno);
+  if (::chdir(a.cwd) != 0 && (a.fallback_cwd == nullptr || ::chdir(a.fallback_cwd) != 0)) {
+    childFail(a.error_pipe, "chdir", errno);
+  }
   ::execve(a.argv[0], a.argv, a.envp);
   if (errno == ENOENT && a.fallback_argv != nullptr) {
     ::execve(a.fallback_argv[0], a.fallback_argv, a.envp);
@@ -132,7 +135,9 @@ Result<void> validateSpawn(const SpawnRequest& r, size_t fd_count) {
       return ErrnoError(EINVAL) << "spawn: env entries must be K=V without NUL bytes";
     }
   }
-  if (hasNul(r.cwd)) return ErrnoError(EINVAL) << "spawn: NUL byte in cwd";
+  if (hasNul(r.cwd) || hasNul(r.fallback_cwd)) {
+    return ErrnoError(EINVAL) << "spawn: NUL byte in cwd";
+  }
   if (r.uid >= kIdsInSandbox || r.gid >= kIdsInSandbox) {
     return ErrnoError(EINVAL) << "spawn: uid/gid outside the sandbox";
   }
@@ -162,6 +167,7 @@ Result<SpawnedCommand> spawnCommand(const SpawnRequest& request,
                  request.pty,
                  error_pipe->write.get(),
                  request.cwd.empty() ? "/" : request.cwd.c_str(),
+                 request.fallback_cwd.empty() ? nullptr : request.fallback_cwd.c_str(),
                  argv.data(),
                  request.fallback_argv.empty() ? nullptr : fallback.data(),
                  envp.data(),

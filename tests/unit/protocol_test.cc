@@ -43,10 +43,12 @@ TEST_CASE("a spawn request carries its fallback argv, or none") {
   SpawnRequest in;
   in.argv = {"/bin/bash", "-c", "echo hi"};
   in.fallback_argv = {"/bin/sh", "-c", "echo hi"};
+  in.fallback_cwd = "/home/user";
   SpawnRequest out;
   REQUIRE(decode(encode(in), out));
   CHECK(out.argv == in.argv);
   CHECK(out.fallback_argv == in.fallback_argv);
+  CHECK(out.fallback_cwd == "/home/user");
   in.fallback_argv.clear();
   REQUIRE(decode(encode(in), out));
   CHECK(out.fallback_argv.empty());
