@@ -12,6 +12,9 @@ packages=(
   catch2 libcli11-dev libcap-dev
   python3 python3-pip python3-setuptools python3-wheel
   curl iproute2 bubblewrap util-linux procps nftables
+  # Templates: libarchive (every tar and compression), OpenSSL (sha256), and for the tests real
+  # image tools and a static busybox to build images from.
+  libarchive-dev libssl-dev zstd busybox-static umoci skopeo mmdebstrap
   # scripts/asan-build.sh: clang with libFuzzer and the sanitizer runtimes (Debian 12: clang 14),
   # and llvm-symbolizer (package llvm), without which sanitizer reports show bare addresses.
   clang libclang-rt-dev llvm

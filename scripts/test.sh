@@ -31,6 +31,7 @@ trap report EXIT
 
 phase install-deps ./scripts/install-deps.sh
 phase build ./scripts/build.sh
+phase test-images ./scripts/test-images.sh
 phase tests bash -c 'cd build && ctest --output-on-failure --timeout 900 "$@"' ctest "$@"
 
 if [ $# -gt 0 ] || [ "${DECLAW_SKIP_FUZZ_ASAN:-0}" = 1 ]; then

@@ -135,11 +135,21 @@ TestSandbox::TestSandbox(const InitConfig& config, const BeforeConfig& before_co
     return true;
   }();
   (void)private_mounts;
-  static const std::string work_dir = [] {
-    char pattern[] = "/tmp/declaw-init-test-mnt.XXXXXX";
-    REQUIRE(::mkdtemp(pattern) != nullptr);
-    return std::string(pattern);
-  }();
+  // The attach points' parent, removed when the test program ends (each build removes its own
+  // attach points, so it is empty by then).
+  struct WorkDir {
+    std::string path;
+    WorkDir() {
+      char pattern[] = "/tmp/declaw-init-test-mnt.XXXXXX";
+      if (::mkdtemp(pattern) != nullptr) path = pattern;
+    }
+    ~WorkDir() {
+      if (!path.empty()) ::rmdir(path.c_str());
+    }
+  };
+  static const WorkDir work;
+  REQUIRE_FALSE(work.path.empty());
+  const std::string& work_dir = work.path;
   RootfsSpec rootfs;
   rootfs.sandbox_id = config.sandbox_id;
   rootfs.disk_bytes = kRootBytes;

@@ -1,6 +1,7 @@
 """Runs last (ctest orders it after the other integration tests): after the whole suite, nothing
 of ours may remain on the host: no sandbox processes, no processes in the sandbox uid pool, no
-mounts, no cgroups, no test state directories, and nothing of declaw's networking in the host's
+mounts (overlay or idmapped ones included), no cgroups, no test state directories or template
+workspaces, and nothing of declaw's networking in the host's
 own network namespace (test daemons run in namespaces of their own, which must be gone too)."""
 import glob
 import os
@@ -94,6 +95,24 @@ class NothingLeftBehind(unittest.TestCase):
     def test_no_mounts_mention_declaw(self):
         with open("/proc/self/mountinfo") as f:
             self.assertEqual([l for l in f if "declaw" in l], [])
+
+    def test_no_overlay_or_idmapped_mount_of_a_sandbox_root_remains(self):
+        # declawd builds roots in a mount namespace of its own, so none should ever be here;
+        # an overlay whose layers are named /proc/self/fd/N is runtime/rootfs's signature.
+        with open("/proc/self/mountinfo") as f:
+            lines = f.readlines()
+        self.assertEqual([l for l in lines if " overlay " in l and "/proc/self/fd/" in l], [])
+        self.assertEqual([l for l in lines if "idmapped" in l and "declaw" in l], [])
+
+    def test_no_template_store_workspace_or_scratch_dir_remains(self):
+        # Test daemons keep their data dir in their own /tmp/declaw-test-* dir (checked below);
+        # none may have used the default data dir, and the image and init tests clean up after
+        # themselves.
+        left = glob.glob("/tmp/declaw-init-test-mnt.*") + glob.glob("/tmp/declaw-image-test.*")
+        left += glob.glob("/tmp/declaw-bait-*") + glob.glob("/tmp/declaw-export-*")
+        if os.path.isdir("/var/lib/declaw/tmp"):
+            left += [os.path.join("/var/lib/declaw/tmp", n) for n in os.listdir("/var/lib/declaw/tmp")]
+        self.assertEqual(left, [])
 
     def test_no_cgroups_of_ours_remain(self):
         # Every subtree the tests' daemons used (the ledger), wherever it was made; and anything
