@@ -41,6 +41,9 @@ class ApiClient {
  public:
   explicit ApiClient(std::string socket_path) : http_(std::move(socket_path)) {}
 
+  // See HttpClient::setInterruptible().
+  void setInterruptible(bool interruptible) { http_.setInterruptible(interruptible); }
+
   Result<nlohmann::json> createSandbox(const nlohmann::json& request);
   // query is the already-encoded query string without '?', possibly empty.
   Result<nlohmann::json> listSandboxes(std::string_view query);

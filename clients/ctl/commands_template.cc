@@ -96,6 +96,7 @@ Result<void> checkBuildName(ApiClient& api, const std::string& name, bool replac
 int runSteps(ApiClient& api, const std::string& id, const BuildSpec& spec) {
   const size_t count = spec.steps.size();
   for (size_t i = 0; i < count; ++i) {
+    if (g_interrupted != 0) return kSignalExitBase + g_interrupted;
     std::cerr << "[" << i + 1 << "/" << count << "] " << escapeControl(spec.steps[i]) << "\n"
               << std::flush;
     auto result = api.runCommand(id, buildStepRequest(spec, i));
@@ -138,6 +139,7 @@ int cmdTemplateImport(const GlobalOptions& global, const std::string& file, cons
   }
   archive.progress = [&progress](uint64_t sent) { progress.sent(sent); };
   ApiClient api(global.socket_path);
+  api.setInterruptible(true);
   auto info = api.importTemplate(name, replace, std::move(archive));
   progress.finish();
   if (g_interrupted != 0) return kSignalExitBase + g_interrupted;
@@ -228,9 +230,10 @@ int cmdTemplateBuild(const GlobalOptions& global, const std::string& name, const
   ApiClient api(global.socket_path);
   if (auto r = checkBuildName(api, name, replace); !r) return reportError(r.error());
 
-  // Ctrl-C must not leave the build's sandbox behind: the signal interrupts the blocked
-  // request, and the reaper kills the sandbox on the way out.
+  // Ctrl-C must not leave the build's sandbox behind: the signal ends the request in flight,
+  // and the reaper kills the sandbox on the way out (a request begun after the signal runs).
   installInterruptHandlers();
+  api.setInterruptible(true);
   auto info = api.createSandbox(*create);
   if (!info) return reportError(info.error());
   if (!info->is_object() || !info->contains("sandbox_id") || !(*info)["sandbox_id"].is_string()) {
@@ -244,6 +247,7 @@ int cmdTemplateBuild(const GlobalOptions& global, const std::string& name, const
               << (spec.sandbox.template_id.empty() ? "base" : spec.sandbox.template_id) << " in "
               << id << "\n";
     if (int rc = runSteps(api, id, spec); rc != 0) return rc;
+    if (g_interrupted != 0) return kSignalExitBase + g_interrupted;
     std::cerr << "snapshot " << name << "\n" << std::flush;
     published = api.snapshotSandbox(id, buildSnapshotRequest(name, replace));
   }

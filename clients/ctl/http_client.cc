@@ -1,5 +1,6 @@
 #include "clients/ctl/http_client.h"
 
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -42,12 +43,42 @@ Result<UniqueFd> connectUnix(const std::string& path) {
   return fd;
 }
 
+// The connection a request goes over, and whether SIGINT/SIGTERM end its waits (see
+// HttpClient::setInterruptible()).
+struct Link {
+  int fd;
+  bool interruptible;
+};
+
+// For an interruptible request, waits until fd is ready for events or the user wants out. The
+// signal handlers write to interruptWakeFd() after setting g_interrupted, so a signal that lands
+// between two system calls still ends the wait; EINTR alone would miss it, and the next recv()
+// would wait for the daemon's answer (a whole build step).
+Result<void> waitReady(Link link, short events) {
+  if (!link.interruptible) return Ok{};
+  for (;;) {
+    if (g_interrupted != 0) return interruptedError();
+    pollfd fds[2] = {{link.fd, events, 0}, {interruptWakeFd(), POLLIN, 0}};
+    if (::poll(fds, 2, -1) < 0) {
+      if (errno == EINTR) continue;
+      return ErrnoError() << "poll";
+    }
+    if (fds[0].revents != 0) return Ok{};
+  }
+}
+
+// Flags for send/recv after waitReady(): an interruptible request never blocks in them.
+int ioFlags(Link link) { return link.interruptible ? MSG_DONTWAIT : 0; }
+
+bool wouldBlock(int err) { return err == EAGAIN || err == EWOULDBLOCK; }
+
 // Sends all of data. MSG_NOSIGNAL: a daemon that hangs up early is an EPIPE, not a SIGPIPE.
-Result<void> sendAll(int fd, std::string_view data) {
+Result<void> sendAll(Link link, std::string_view data) {
   while (!data.empty()) {
-    ssize_t n = ::send(fd, data.data(), data.size(), MSG_NOSIGNAL);
+    if (auto r = waitReady(link, POLLOUT); !r) return r;
+    ssize_t n = ::send(link.fd, data.data(), data.size(), MSG_NOSIGNAL | ioFlags(link));
     if (n < 0) {
-      if (retryable(errno)) continue;
+      if (retryable(errno) || (link.interruptible && wouldBlock(errno))) continue;
       if (errno == EINTR) return interruptedError();
       return ErrnoError() << "send to declawd";
     }
@@ -58,35 +89,37 @@ Result<void> sendAll(int fd, std::string_view data) {
 
 // One piece of a chunked body: its size in hex, the bytes, CRLF. Never empty: an empty chunk
 // ends the body.
-Result<void> sendChunk(int sock, std::string_view data) {
+Result<void> sendChunk(Link link, std::string_view data) {
   char size_line[24];
   std::snprintf(size_line, sizeof(size_line), "%zx\r\n", data.size());
-  if (auto r = sendAll(sock, size_line); !r) return r;
-  if (auto r = sendAll(sock, data); !r) return r;
-  return sendAll(sock, "\r\n");
+  if (auto r = sendAll(link, size_line); !r) return r;
+  if (auto r = sendAll(link, data); !r) return r;
+  return sendAll(link, "\r\n");
 }
 
-Result<void> sendBody(int sock, const RequestBody& body) {
-  if (body.fd < 0) return sendAll(sock, body.data);
+Result<void> sendBody(Link link, const RequestBody& body) {
+  if (body.fd < 0) return sendAll(link, body.data);
   std::vector<char> buf(kIoChunkBytes);
   uint64_t left = body.fd_size;
   uint64_t sent = 0;
   while (body.chunked || left > 0) {
     size_t want =
         body.chunked ? buf.size() : static_cast<size_t>(std::min<uint64_t>(left, buf.size()));
+    // A pipe's writer may be slow: wait for it as for the socket.
+    if (auto r = waitReady(Link{body.fd, link.interruptible}, POLLIN); !r) return r;
     ssize_t n = ::read(body.fd, buf.data(), want);
     if (n < 0) {
-      if (retryable(errno)) continue;
+      if (retryable(errno) || (link.interruptible && wouldBlock(errno))) continue;
       if (errno == EINTR) return interruptedError();
       // Not a socket failure: say so, so the caller does not look for a daemon answer.
       return ErrnoError(0) << "read upload source: " << std::strerror(errno);
     }
     if (n == 0) {
-      if (body.chunked) return sendAll(sock, "0\r\n\r\n");
+      if (body.chunked) return sendAll(link, "0\r\n\r\n");
       return ErrnoError(0) << "upload source shrank while it was being sent";
     }
     std::string_view piece(buf.data(), static_cast<size_t>(n));
-    if (auto r = body.chunked ? sendChunk(sock, piece) : sendAll(sock, piece); !r) return r;
+    if (auto r = body.chunked ? sendChunk(link, piece) : sendAll(link, piece); !r) return r;
     sent += static_cast<uint64_t>(n);
     if (!body.chunked) left -= static_cast<uint64_t>(n);
     if (body.progress) body.progress(sent);
@@ -95,11 +128,12 @@ Result<void> sendBody(int sock, const RequestBody& body) {
 }
 
 // Reads whatever is available; 0 means the daemon closed the connection.
-Result<size_t> recvSome(int fd, char* buf, size_t size) {
+Result<size_t> recvSome(Link link, char* buf, size_t size) {
   for (;;) {
-    ssize_t n = ::recv(fd, buf, size, 0);
+    if (auto r = waitReady(link, POLLIN); !r) return r.error();
+    ssize_t n = ::recv(link.fd, buf, size, ioFlags(link));
     if (n >= 0) return static_cast<size_t>(n);
-    if (retryable(errno)) continue;
+    if (retryable(errno) || (link.interruptible && wouldBlock(errno))) continue;
     if (errno == EINTR) return interruptedError();
     return ErrnoError() << "read from declawd";
   }
@@ -109,7 +143,7 @@ Error badResponse(const Error& e) {
   return PlainError() << "bad response from declawd: " << e.describe();
 }
 
-Result<HttpResponse> readResponse(int sock, std::string_view method, const BodySink* sink) {
+Result<HttpResponse> readResponse(Link sock, std::string_view method, const BodySink* sink) {
   std::vector<char> chunk(kIoChunkBytes);
   std::string buf;
   HttpResponse response;
@@ -222,18 +256,21 @@ Result<HttpResponse> HttpClient::send(std::string_view method, std::string_view 
 
   std::optional<uint64_t> length = body.fd >= 0 ? body.fd_size : body.data.size();
   if (body.fd >= 0 && body.chunked) length = std::nullopt;
-  auto sent = sendAll(sock->get(), formatRequestHead(method, target, body.content_type, length));
-  if (sent) sent = sendBody(sock->get(), body);
+  // A request made after the interrupt (the cleanup that follows it: killing a sandbox) runs
+  // to its end, as it would without the wake-up pipe.
+  const Link link{sock->get(), interruptible_ && g_interrupted == 0};
+  auto sent = sendAll(link, formatRequestHead(method, target, body.content_type, length));
+  if (sent) sent = sendBody(link, body);
   if (!sent) {
     if (g_interrupted != 0) return interruptedError();
     // A local read failure is ours to report. A socket failure may mean the daemon refused the
     // body early (413, 404) and hung up: its answer, if any, explains better than EPIPE.
     if (sent.error().code == 0) return sent.error();
-    auto early = readResponse(sock->get(), method, nullptr);
+    auto early = readResponse(link, method, nullptr);
     if (early && early->head.status >= 300) return early;
     return sent.error();
   }
-  return readResponse(sock->get(), method, sink);
+  return readResponse(link, method, sink);
 }
 
 }  // namespace declaw::ctl

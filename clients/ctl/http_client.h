@@ -56,8 +56,16 @@ class HttpClient {
 
   const std::string& socketPath() const { return socket_path_; }
 
+  // Interruptible: a request begun before SIGINT/SIGTERM ("interrupted") gives up as soon as one
+  // comes (installInterruptHandlers() must have run), however the signal falls between its
+  // system calls. Otherwise (the default) it gives up only when the signal interrupts a blocked
+  // call, as the verbs whose threads block those signals need. Either way a request begun after
+  // the signal runs to its end: that is the caller's cleanup.
+  void setInterruptible(bool interruptible) { interruptible_ = interruptible; }
+
  private:
   std::string socket_path_;
+  bool interruptible_ = false;
 };
 
 // The request head: method, target, Host: declaw, Content-Length (when there is a body or the

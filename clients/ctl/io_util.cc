@@ -17,7 +17,21 @@ namespace {
 
 constexpr size_t kCopyBufferBytes = size_t{256} * 1024;
 
-void onInterrupt(int signo) { g_interrupted = signo; }
+// The write end of the wake-up pipe (-1 until installInterruptHandlers()); the read end is for
+// interruptWakeFd(). Process-wide, like the handlers that write to it.
+int g_wake_write = -1;
+int g_wake_read = -1;
+
+void onInterrupt(int signo) {
+  g_interrupted = signo;
+  // After the flag, so a poll() that wakes for this byte sees the flag set. write(2) is
+  // async-signal-safe; a full pipe already holds a wake-up, so its EAGAIN is fine.
+  if (g_wake_write >= 0) {
+    int saved = errno;
+    (void)!::write(g_wake_write, "i", 1);
+    errno = saved;
+  }
+}
 
 bool retryable(int err) { return err == EINTR && g_interrupted == 0; }
 
@@ -37,6 +51,14 @@ Result<UniqueFd> makeSpoolFile() {
 }  // namespace
 
 void installInterruptHandlers() {
+  if (g_wake_read < 0) {
+    // Kept for the life of the process: the handlers may run until it exits.
+    int fds[2];
+    if (::pipe2(fds, O_CLOEXEC | O_NONBLOCK) == 0) {
+      g_wake_read = fds[0];
+      g_wake_write = fds[1];
+    }
+  }
   struct sigaction sa = {};
   sa.sa_handler = onInterrupt;
   sigemptyset(&sa.sa_mask);
@@ -44,6 +66,8 @@ void installInterruptHandlers() {
   ::sigaction(SIGINT, &sa, nullptr);
   ::sigaction(SIGTERM, &sa, nullptr);
 }
+
+int interruptWakeFd() { return g_wake_read; }
 
 Result<void> writeFully(int fd, std::string_view data) {
   while (!data.empty()) {

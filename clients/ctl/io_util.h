@@ -19,8 +19,14 @@ namespace declaw::ctl {
 extern volatile std::sig_atomic_t g_interrupted;
 
 // Installs handlers (without SA_RESTART) that set g_interrupted on SIGINT and SIGTERM, so a
-// blocked request returns and the caller can clean up (`run` kills its sandbox).
+// blocked request returns and the caller can clean up (`run` kills its sandbox). They also write
+// a byte to a pipe whose read end is interruptWakeFd().
 void installInterruptHandlers();
+
+// Readable once SIGINT or SIGTERM came (after installInterruptHandlers(); -1 before). A wait that
+// polls it with its own fd cannot miss a signal that lands between two system calls, which
+// EINTR alone would not report (the next blocking call would wait for the daemon's answer).
+int interruptWakeFd();
 
 // Writes all of data to fd, retrying EINTR and short writes.
 Result<void> writeFully(int fd, std::string_view data);

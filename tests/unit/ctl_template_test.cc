@@ -2,6 +2,8 @@
 // request bodies of a build, the `template ls` table and `inspect` view, the import progress
 // line, a failed step's report, and an archive of unknown length going out chunked.
 #include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -17,6 +19,7 @@
 #include "clients/ctl/api_client.h"
 #include "clients/ctl/cli.h"
 #include "clients/ctl/http_client.h"
+#include "clients/ctl/io_util.h"
 #include "clients/ctl/requests.h"
 #include "clients/ctl/template_format.h"
 #include "common/unique_fd.h"
@@ -124,6 +127,61 @@ class ChunkedSink {
   std::string path_;
   UniqueFd listener_;
   std::string request_;
+  std::thread thread_;
+};
+
+// Accepts one connection, reads the request head, then never answers: it holds the connection
+// until the client hangs up.
+class SilentServer {
+ public:
+  SilentServer() {
+    char dir_template[] = "/tmp/ctl_template_test.XXXXXX";
+    REQUIRE(::mkdtemp(dir_template) != nullptr);
+    dir_ = dir_template;
+    path_ = dir_ + "/s.sock";
+    listener_.reset(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    sockaddr_un addr = {};
+    addr.sun_family = AF_UNIX;
+    std::strncpy(addr.sun_path, path_.c_str(), sizeof(addr.sun_path) - 1);
+    REQUIRE(::bind(listener_.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0);
+    REQUIRE(::listen(listener_.get(), 1) == 0);
+    thread_ = std::thread([this] { serve(); });
+  }
+  ~SilentServer() {
+    thread_.join();
+    ::close(ready_[0]);
+    ::close(ready_[1]);
+    ::unlink(path_.c_str());
+    ::rmdir(dir_.c_str());
+  }
+  const std::string& path() const { return path_; }
+  // Blocks until the request head is in.
+  void waitForRequest() {
+    char c;
+    REQUIRE(::read(ready_[0], &c, 1) == 1);
+  }
+
+ private:
+  void serve() {
+    UniqueFd conn(::accept4(listener_.get(), nullptr, nullptr, SOCK_CLOEXEC));
+    if (!conn) return;
+    std::string request;
+    char buf[4096];
+    ssize_t n;
+    while (request.find("\r\n\r\n") == std::string::npos &&
+           (n = ::read(conn.get(), buf, sizeof(buf))) > 0) {
+      request.append(buf, static_cast<size_t>(n));
+    }
+    (void)!::write(ready_[1], "r", 1);
+    while (::read(conn.get(), buf, sizeof(buf)) > 0) {
+    }
+  }
+
+  std::string dir_;
+  std::string path_;
+  UniqueFd listener_;
+  int ready_[2] = {-1, -1};
+  bool piped_ = ::pipe2(ready_, O_CLOEXEC) == 0;
   std::thread thread_;
 };
 
@@ -383,4 +441,38 @@ TEST_CASE("an archive from a pipe is streamed chunked, and its progress is repor
   REQUIRE_FALSE(progress.empty());
   CHECK(progress.back() == archive.size());
   CHECK(std::is_sorted(progress.begin(), progress.end()));
+}
+
+TEST_CASE("an interruptible request ends at SIGINT even when no system call sees EINTR") {
+  // The main thread blocks SIGINT, so the handler runs on another thread and the request's
+  // blocked wait is never interrupted by it: only the wake-up pipe can end it, as it must when
+  // the signal lands between two system calls of a request.
+  ctl::installInterruptHandlers();
+  sigset_t sigint, old_mask;
+  sigemptyset(&sigint);
+  sigaddset(&sigint, SIGINT);
+  REQUIRE(::pthread_sigmask(SIG_BLOCK, &sigint, &old_mask) == 0);
+  SilentServer server;
+  std::thread signaller([&] {
+    sigset_t unblocked;
+    sigemptyset(&unblocked);
+    sigaddset(&unblocked, SIGINT);
+    ::pthread_sigmask(SIG_UNBLOCK, &unblocked, nullptr);
+    server.waitForRequest();
+    ::kill(::getpid(), SIGINT);  // delivered to this thread, the only one not blocking it
+  });
+  ctl::HttpClient client(server.path());
+  client.setInterruptible(true);
+  auto response = client.send("GET", "/v1/templates");
+  signaller.join();
+  // Cleanup: the flag and the pipe back as they were, for the tests after this one.
+  const int signo = ctl::g_interrupted;
+  ctl::g_interrupted = 0;
+  char drain[16];
+  while (::read(ctl::interruptWakeFd(), drain, sizeof(drain)) > 0) {
+  }
+  ::pthread_sigmask(SIG_SETMASK, &old_mask, nullptr);
+  REQUIRE_FALSE(response.ok());
+  CHECK(response.error().message == "interrupted");
+  CHECK(signo == SIGINT);
 }
