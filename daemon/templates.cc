@@ -22,7 +22,6 @@ api::TemplateInfo builtinInfo(const std::string& name) {
   api::TemplateInfo t;
   t.name = name;
   t.source = "builtin";
-  t.base = name;
   t.default_user = "user";
   return t;
 }

@@ -65,7 +65,56 @@ def two_layer_image(compression=None):
                  env=["PATH=/bin:/usr/bin", "FROM_IMAGE=yes", "GREETING=image"], workdir="/app")
 
 
+def images_supported(api):
+    """What this host allows, as the daemon found at start: (image templates, writable /usr)."""
+    features = api.request("GET", "/v1/health").json()["features"]
+    return features["image_templates"], features["writable_usr"]
+
+
+class Features(DaemonTestCase):
+    """Image templates need idmapped mounts of the data dir's filesystem and overlayfs over
+    idmapped lowers; a writable /usr for the built-ins needs the host's /usr idmappable. The
+    daemon probes both at start. Either way what it says must hold, and this test says which
+    case this machine is."""
+
+    def test_the_daemon_says_what_this_kernel_allows_and_behaves_so(self):
+        images, usr = images_supported(self.api)
+        print(f"\nimage templates: {'on' if images else 'off'}; writable /usr of built-ins: "
+              f"{'on' if usr else 'off (read-only bind)'}")
+        r = import_archive(self.api, unique("probe"), Image([busybox_layer()]).oci_archive())
+        if images:
+            self.assertEqual(r.status, 201, r)
+            self.api.request("DELETE", f"/v1/templates/{r.json()['name']}")
+        else:
+            self.assertEqual(r.status, 501, r)
+            self.assertIn("idmapped", r.json()["error"]["message"])
+        sbx = self.sandbox()
+        res = self.api.run(sbx, "touch /usr/declaw-probe", user="root")
+        if usr:
+            self.assertEqual(res["exit_code"], 0, res)
+        else:
+            self.assertIn("Read-only file system", res["stderr"])
+        self.assertFalse(os.path.exists("/usr/declaw-probe"))
+
+
 class TemplateTestCase(DaemonTestCase):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        if not images_supported(cls.api)[0]:
+            cls.daemon.stop()
+            raise unittest.SkipTest("this kernel or data dir cannot idmap layers: image "
+                                    "templates are off (Features asserts the 501 instead)")
+
+    @classmethod
+    def import_or_stop(cls, name, archive):
+        """An import in setUpClass: if it fails, the daemon is stopped (tearDownClass does not
+        run after a failed setUpClass) and the failure raised."""
+        r = import_archive(cls.api, name, archive)
+        if r.status != 201:
+            cls.daemon.stop()
+            raise AssertionError(f"import of {name} failed: {r}")
+
     def import_ok(self, archive, name=None, **kw):
         name = name or unique("tpl")
         r = import_archive(self.api, name, archive, **kw)
@@ -184,8 +233,7 @@ class Running(TemplateTestCase):
     def setUpClass(cls):
         super().setUpClass()
         cls.name = unique("run")
-        r = import_archive(cls.api, cls.name, two_layer_image().oci_archive())
-        assert r.status == 201, r
+        cls.import_or_stop(cls.name, two_layer_image().oci_archive())
 
     @classmethod
     def tearDownClass(cls):
@@ -295,8 +343,7 @@ class Snapshots(TemplateTestCase):
     def setUpClass(cls):
         super().setUpClass()
         cls.name = unique("snapbase")
-        r = import_archive(cls.api, cls.name, two_layer_image().oci_archive())
-        assert r.status == 201, r
+        cls.import_or_stop(cls.name, two_layer_image().oci_archive())
 
     @classmethod
     def tearDownClass(cls):

@@ -54,7 +54,9 @@ class HardLinks(SecurityTestCase):
                 self.assertRefused(attempts, expected, f"hard links as {user}")
         # Root's link in /usr is a name for the sandbox's copy: writing through it changes
         # nothing of the host's.
-        res = self.api.run(sbx, f"echo ESCAPED >> {in_usr} && cat {marker}", user="root")
+        # (The probe removes its links; this one stays for the write.)
+        res = self.api.run(sbx, f"ln {marker} {in_usr} && echo ESCAPED >> {in_usr} && "
+                                f"cat {marker}", user="root")
         self.assertEqual(res["stdout"], "host content\nESCAPED\n", res)
         self.assertEqual(host_state(marker), before, "the host file changed")
         self.assertFalse(os.path.lexists(in_usr), "a link appeared in the host's /usr")
