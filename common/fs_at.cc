@@ -42,6 +42,7 @@ Result<void> emptyDirectory(UniqueFd dir) {
       ::close(dup);
       return ErrnoError() << "fdopendir";
     }
+    ::rewinddir(stream);  // a dup shares the directory's read position with its original
     stack.push_back(Frame{std::move(fd), stream});
     return {};
   };

@@ -51,7 +51,7 @@ Result<void> loadConfigFile(const std::string& path, Config& c) {
             read("max_upload_bytes", l.max_upload_bytes) &&
             read("max_template_bytes", l.max_template_bytes) &&
             read("max_template_unpacked_bytes", l.max_template_unpacked_bytes) &&
-            read("data_dir", c.data_dir) &&
+            read("data_dir", c.data_dir) && read("builtin_usr", c.builtin_usr) &&
             read("max_header_bytes", l.max_header_bytes) &&
             read("max_text_read_bytes", l.max_text_read_bytes) &&
             read("idle_timeout_s", l.idle_timeout_s) &&
@@ -94,6 +94,9 @@ Result<void> loadConfigFile(const std::string& path, Config& c) {
   }
   if (c.cgroups != "auto" && c.cgroups != "off") {
     return PlainError() << "config " << path << ": 'cgroups' must be \"auto\" or \"off\"";
+  }
+  if (c.builtin_usr != "overlay" && c.builtin_usr != "read-only") {
+    return PlainError() << "config " << path << ": 'builtin_usr' must be \"overlay\" or \"read-only\"";
   }
   if (c.network != "auto" && c.network != "off") {
     return PlainError() << "config " << path << ": 'network' must be \"auto\" or \"off\"";

@@ -16,6 +16,10 @@ struct Config {
   std::string state_dir = "/run/declaw";
   // Templates (layers, blobs, records): persistent, so they survive a reboot (StateDirectory=).
   std::string data_dir = "/var/lib/declaw";
+  // The built-ins' /usr: "overlay" (root inside may change its own copy; the host's /usr is
+  // idmapped, so its root-owned files are root's inside, unreadable ones included) or
+  // "read-only" (the host's /usr bound read-only, its files nobody's inside).
+  std::string builtin_usr = "overlay";
   std::string init_path;  // declaw-init; default: next to declawd, else the installed libexec path
   std::string socket_group = "declaw";
   std::string log_level = "info";

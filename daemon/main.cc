@@ -3,6 +3,7 @@
 #include <signal.h>
 #include <limits.h>
 #include <linux/close_range.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -91,6 +92,13 @@ int main(int argc, char** argv) {
   auto log = logger("daemon");
   // fds inherited from whoever started us must not reach a sandbox either.
   ::close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
+  // Connections, pumps and tree walks of image layers each hold fds; systemd's default soft
+  // limit of 1024 is no bound worth keeping (the hard limit is the operator's).
+  struct rlimit nofile {};
+  if (::getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < nofile.rlim_max) {
+    nofile.rlim_cur = nofile.rlim_max;
+    (void)::setrlimit(RLIMIT_NOFILE, &nofile);
+  }
   if (::geteuid() != 0) {
     log->error("declawd must run as root (it creates namespaces and maps uid ranges)");
     return 1;
@@ -143,7 +151,7 @@ int main(int argc, char** argv) {
     log->error("cannot create {}: {}", rootfs_work_dir, std::strerror(errno));
     return 1;
   }
-  auto templates = daemon::Templates::open(config.data_dir);
+  auto templates = daemon::Templates::open(config.data_dir, config.builtin_usr == "overlay");
   if (!templates) {
     log->error("templates: {}", templates.error().describe());
     return 1;

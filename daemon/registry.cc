@@ -209,7 +209,7 @@ Result<api::SandboxInfo> Registry::createSandbox(const api::Caller& caller,
   if (spec.allow_internet_access) {
     if (auto r = parts_.network->checkAllows(spec.network.allow_out); !r) return r.error();
   }
-  auto tmpl = parts_.templates->resolve(spec.template_name);
+  auto tmpl = parts_.templates->resolve(spec.template_name, caller);
   if (!tmpl) return tmpl.error();
   std::optional<uint32_t> id_base;
   std::string id;

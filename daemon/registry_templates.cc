@@ -13,6 +13,14 @@ namespace declaw::daemon {
 
 namespace {
 
+// Only its owner (or root) changes a template.
+Result<void> checkOwner(const image::TemplateRecord& record, const api::Caller& caller) {
+  if (!caller.isRoot() && record.owner_uid != caller.uid) {
+    return ErrnoError(EPERM) << "template '" << record.name << "' belongs to another user";
+  }
+  return {};
+}
+
 Result<void> checkNotBuiltin(const std::string& name) {
   if (Templates::isBuiltin(name)) {
     return ErrnoError(EBUSY) << "'" << name << "' is a built-in template: it cannot be replaced "
@@ -22,6 +30,19 @@ Result<void> checkNotBuiltin(const std::string& name) {
 }
 
 }  // namespace
+
+// A name `caller` may publish over: none there, or one of its own. Any error but "not there"
+// refuses (an unreadable record must not skip the owner check). One another caller cannot see
+// is "exists", not "forbidden": it says nothing of whose it is.
+Result<void> checkReplaceable(image::TemplateStore& store, const std::string& name,
+                              const api::Caller& caller) {
+  auto existing = store.get(name);
+  if (!existing) return existing.error().code == ENOENT ? Result<void>() : existing.error();
+  if (!Templates::visibleTo(*existing, caller)) {
+    return ErrnoError(EEXIST) << "template '" << name << "' exists";
+  }
+  return checkOwner(*existing, caller);
+}
 
 std::map<std::string, size_t> Registry::sandboxesByTemplate() {
   std::map<std::string, size_t> out;
@@ -36,26 +57,25 @@ api::TemplateInfo Registry::withUse(api::TemplateInfo info) {
   return info;
 }
 
-std::vector<api::TemplateInfo> Registry::listTemplates(const api::Caller&) {
+std::vector<api::TemplateInfo> Registry::listTemplates(const api::Caller& caller) {
   auto used = sandboxesByTemplate();
-  std::vector<api::TemplateInfo> out = parts_.templates->list();
+  std::vector<api::TemplateInfo> out = parts_.templates->list(caller);
   for (api::TemplateInfo& t : out) t.sandboxes = used.count(t.name) ? used[t.name] : 0;
   return out;
 }
 
-Result<api::TemplateInfo> Registry::getTemplate(const api::Caller&, const std::string& name) {
-  auto info = parts_.templates->info(name);
+Result<api::TemplateInfo> Registry::getTemplate(const api::Caller& caller,
+                                                const std::string& name) {
+  auto info = parts_.templates->info(name, caller);
   if (!info) return info.error();
   return withUse(std::move(*info));
 }
 
 Result<void> Registry::deleteTemplate(const api::Caller& caller, const std::string& name) {
   if (auto r = checkNotBuiltin(name); !r) return r;
-  auto record = parts_.templates->store().get(name);
+  auto record = parts_.templates->visibleRecord(name, caller);
   if (!record) return record.error();
-  if (!caller.isRoot() && record->owner_uid != caller.uid) {
-    return ErrnoError(EPERM) << "template '" << name << "' belongs to another user";
-  }
+  if (auto r = checkOwner(*record, caller); !r) return r;
   auto r = parts_.templates->store().remove(name, [&] {
     std::lock_guard lock(mutex_);
     for (const auto& [id, sbx] : live_) {
@@ -78,13 +98,11 @@ Result<api::TemplateInfo> Registry::importTemplate(const api::Caller& caller,
     return ErrnoError(ENOSYS) << parts_.templates->features().images_off_reason;
   }
   if (spec.replace) {
-    auto existing = parts_.templates->store().get(spec.name);
-    if (existing && !caller.isRoot() && existing->owner_uid != caller.uid) {
-      return ErrnoError(EPERM) << "template '" << spec.name << "' belongs to another user";
-    }
+    if (auto r = checkReplaceable(parts_.templates->store(), spec.name, caller); !r) return r.error();
   }
   const auto started = std::chrono::steady_clock::now();
   image::ImportLimits limits;
+  limits.max_archive_bytes = config_.limits.max_template_bytes;
   limits.max_unpacked_bytes = config_.limits.max_template_unpacked_bytes;
   auto record = image::importImage(parts_.templates->store(),
                                    {spec.name, caller.uid, spec.replace, archive_fd}, limits);
@@ -102,12 +120,13 @@ Result<api::TemplateInfo> Registry::importTemplate(const api::Caller& caller,
   return withUse(Templates::toInfo(*record));
 }
 
-Result<api::OpenedFile> Registry::exportTemplate(const api::Caller&, const std::string& name) {
+Result<api::OpenedFile> Registry::exportTemplate(const api::Caller& caller,
+                                                 const std::string& name) {
   if (Templates::isBuiltin(name)) {
     return ErrnoError(EOPNOTSUPP) << "'" << name << "' is a host-backed built-in template, not "
                                   << "an image: there is nothing to export";
   }
-  auto record = parts_.templates->store().get(name);
+  auto record = parts_.templates->visibleRecord(name, caller);
   if (!record) return record.error();
   auto spool = parts_.templates->openSpool();
   if (!spool) return spool.error();
@@ -128,12 +147,13 @@ Result<api::TemplateInfo> Registry::snapshotSandbox(const api::Caller& caller,
   auto lease = store.reserveName(spec.name);
   if (!lease) return lease.error();
   auto existing = store.get(spec.name);
+  if (!existing && existing.error().code != ENOENT) return existing.error();
   if (existing && !spec.replace) {
     return ErrnoError(EEXIST) << "template '" << spec.name
                               << "' exists (delete it first, or snapshot with replace)";
   }
-  if (existing && !caller.isRoot() && existing->owner_uid != caller.uid) {
-    return ErrnoError(EPERM) << "template '" << spec.name << "' belongs to another user";
+  if (existing) {
+    if (auto r = checkReplaceable(parts_.templates->store(), spec.name, caller); !r) return r.error();
   }
   auto ws = store.newWorkspace("snapshot");
   if (!ws) return ws.error();
@@ -156,6 +176,7 @@ Result<api::TemplateInfo> Registry::snapshotSandbox(const api::Caller& caller,
   req.builtin = tmpl.builtin;
   req.diff_file = diff_file;
   req.diff = *diff;
+  req.max_file_bytes = (*sbx)->info().resources.disk_mb << 20;
   auto record = image::publishSnapshot(store, **ws, req);
   if (!record) return record.error();
   logger("daemon")->info(

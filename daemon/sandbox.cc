@@ -299,6 +299,7 @@ Result<void> Sandbox::pause() {
 }
 
 Result<void> Sandbox::resume() {
+  std::lock_guard snapshot_lock(snapshot_mutex_);
   std::lock_guard cgroup_lock(cgroup_mutex_);
   {
     std::lock_guard lock(mutex_);
@@ -330,13 +331,13 @@ Result<api::SandboxMetrics> Sandbox::metrics(pid_t observer) {
     m.net_rx_bytes = traffic->first;
     m.net_tx_bytes = traffic->second;
   }
+  std::lock_guard cgroup_lock(cgroup_mutex_);  // kill() resets disk_ under it
   // The disk: the tmpfs holding the overlay's upper dirs, everything the sandbox wrote.
   struct statfs fs {};
   if (disk_ && ::fstatfs(disk_.get(), &fs) == 0) {
     m.disk_used =
         static_cast<uint64_t>(fs.f_blocks - fs.f_bfree) * static_cast<uint64_t>(fs.f_bsize);
   }
-  std::lock_guard cgroup_lock(cgroup_mutex_);
   if (!cgroup_) return m;
   auto usage = cgroup_->usage();
   if (!usage) return usage.error();
@@ -474,6 +475,7 @@ bool Sandbox::kill() {
     if (killed_) return false;
     killed_ = true;
     killed_at_ = api::Clock::now();
+    snapshot_cancel_ = true;  // a snapshot in progress stops
     client = std::move(client_);
   }
   std::lock_guard cgroup_lock(cgroup_mutex_);
@@ -533,36 +535,61 @@ bool Sandbox::kill() {
 }
 
 Result<image::DiffResult> Sandbox::writeChanges(int out_fd) {
-  std::lock_guard cgroup_lock(cgroup_mutex_);
-  if (!cgroup_) return ErrnoError(ENOSYS) << "snapshots need cgroups (the freezer), which are off";
-  bool was_paused;
+  // One snapshot at a time; resume waits for it (it would let the sandbox write mid-walk).
+  std::lock_guard snapshot_lock(snapshot_mutex_);
+  UniqueFd disk;
+  bool froze = false;
   {
-    std::lock_guard lock(mutex_);
-    if (killed_) return ErrnoError(ESRCH) << "sandbox " << id_ << " is not running";
-    was_paused = paused_;
+    std::lock_guard cgroup_lock(cgroup_mutex_);
+    if (!cgroup_) return ErrnoError(ENOSYS) << "snapshots need cgroups (the freezer), which are off";
+    bool was_paused;
+    {
+      std::lock_guard lock(mutex_);
+      if (killed_) return ErrnoError(ESRCH) << "sandbox " << id_ << " is not running";
+      was_paused = paused_;
+    }
+    // Frozen, nothing in the sandbox writes while its upper dirs are read.
+    if (!was_paused) {
+      if (auto r = cgroup_->freeze(); !r) {
+        (void)cgroup_->thaw();
+        return r.error();
+      }
+      froze = true;
+    }
+    disk.reset(::fcntl(disk_.get(), F_DUPFD_CLOEXEC, 0));
   }
-  // Frozen, nothing in the sandbox writes while its upper dirs are read.
-  if (!was_paused) {
-    if (auto r = cgroup_->freeze(); !r) {
-      (void)cgroup_->thaw();
-      return r.error();
+  // The walk runs without the cgroup lock: kill, pause and metrics go on meanwhile (a kill
+  // stops the walk), and the timeout clock is never held up by a snapshot.
+  Result<image::DiffResult> diff = ErrnoError(EIO) << "the sandbox's disk cannot be read";
+  if (disk) {
+    std::vector<image::UpperDir> uppers;
+    UniqueFd upper(::openat(disk.get(), runtime::kDiskUpper,
+                            O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    UniqueFd usr;
+    if (upper) uppers.push_back({upper.get(), ""});
+    if (usr_overlay_) {
+      usr.reset(::openat(disk.get(), runtime::kDiskUsrUpper,
+                         O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+      if (usr) uppers.push_back({usr.get(), "usr"});
+    }
+    if (upper && (!usr_overlay_ || usr)) {
+      image::DiffLimits limits;
+      limits.max_file_bytes = spec_.resources.disk_mb << 20;
+      limits.cancel = &snapshot_cancel_;
+      diff = image::writeLayerDiff(uppers, ids_.host_base, ids_.count, out_fd, limits);
     }
   }
-  std::vector<image::UpperDir> uppers;
-  UniqueFd upper(::openat(disk_.get(), runtime::kDiskUpper, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
-  UniqueFd usr;
-  if (upper) uppers.push_back({upper.get(), ""});
-  if (usr_overlay_) {
-    usr.reset(::openat(disk_.get(), runtime::kDiskUsrUpper, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
-    if (usr) uppers.push_back({usr.get(), "usr"});
-  }
-  Result<image::DiffResult> diff = ErrnoError(EIO) << "the sandbox's disk cannot be read";
-  if (upper && (!usr_overlay_ || usr)) {
-    diff = image::writeLayerDiff(uppers, ids_.host_base, ids_.count, out_fd);
-  }
-  if (!was_paused) {
-    if (auto r = cgroup_->thaw(); !r) {
-      logger("runtime")->error("[{}] thaw after the snapshot: {}", id_, r.error().describe());
+  if (froze) {
+    std::lock_guard cgroup_lock(cgroup_mutex_);
+    bool thaw;
+    {
+      std::lock_guard lock(mutex_);
+      thaw = !killed_ && !paused_;  // a pause asked for meanwhile keeps it frozen
+    }
+    if (thaw) {
+      if (auto r = cgroup_->thaw(); !r) {
+        logger("runtime")->error("[{}] thaw after the snapshot: {}", id_, r.error().describe());
+      }
     }
   }
   return diff;

@@ -143,6 +143,8 @@ class Sandbox {
   ResolvedTemplate template_;  // its layers stay pinned while the sandbox lives
   UniqueFd disk_;              // the disk tmpfs's root: upper dirs for snapshots
   bool usr_overlay_ = false;   // /usr is an overlay too (disk/usr holds its changes)
+  std::mutex snapshot_mutex_;  // one snapshot at a time; resume waits for it
+  std::atomic<bool> snapshot_cancel_{false};  // set by kill(): a snapshot's walk stops
 };
 
 }  // namespace declaw::daemon

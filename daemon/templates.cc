@@ -46,7 +46,8 @@ bool Templates::isBuiltin(const std::string& name) {
   return false;
 }
 
-Result<std::unique_ptr<Templates>> Templates::open(const std::string& data_dir) {
+Result<std::unique_ptr<Templates>> Templates::open(const std::string& data_dir,
+                                                   bool writable_usr) {
   auto store = image::TemplateStore::open(data_dir);
   if (!store) return store.error();
   TemplateFeatures f;
@@ -57,7 +58,10 @@ Result<std::unique_ptr<Templates>> Templates::open(const std::string& data_dir) 
                           r.error().describe() + "): image templates need a filesystem that " +
                           "supports idmapped mounts (ext4, xfs, btrfs; tmpfs from 6.3)";
   }
-  if (auto r = runtime::probeIdmappedMount("/usr"); r) {
+  if (!writable_usr) {
+    f.usr_off_reason = "\"builtin_usr\": \"read-only\" in the config: built-in templates get a "
+                       "read-only /usr";
+  } else if (auto r = runtime::probeIdmappedMount("/usr"); r) {
     f.writable_usr = true;
   } else {
     f.usr_off_reason = "the host's /usr cannot be idmapped (" + r.error().describe() +
@@ -66,14 +70,22 @@ Result<std::unique_ptr<Templates>> Templates::open(const std::string& data_dir) 
   return std::unique_ptr<Templates>(new Templates(std::move(*store), std::move(f)));
 }
 
-Result<ResolvedTemplate> Templates::resolve(const std::string& name) {
+Result<image::TemplateRecord> Templates::visibleRecord(const std::string& name,
+                                                       const api::Caller& caller) const {
+  auto record = store_->get(name);
+  if (!record) return record.error();
+  if (!visibleTo(*record, caller)) return ErrnoError(ENOENT) << "template '" << name << "' not found";
+  return record;
+}
+
+Result<ResolvedTemplate> Templates::resolve(const std::string& name, const api::Caller& caller) {
   ResolvedTemplate t;
   t.name = name;
   if (isBuiltin(name)) {
     t.builtin = name;
     return t;
   }
-  auto record = store_->get(name);
+  auto record = visibleRecord(name, caller);
   if (!record) {
     if (record.error().code == ENOENT) {
       return ErrnoError(EINVAL) << "unknown template '" << name << "' (GET /v1/templates lists them)";
@@ -81,9 +93,12 @@ Result<ResolvedTemplate> Templates::resolve(const std::string& name) {
     return record.error();
   }
   if (!features_.images) return ErrnoError(ENOSYS) << features_.images_off_reason;
-  std::vector<image::Digest> diff_ids;
+  // Its layers, and its blobs too: a snapshot or an export of the sandbox needs them after the
+  // template itself is replaced or deleted.
+  std::vector<image::Digest> diff_ids = {record->manifest_digest, record->config_digest};
   for (auto it = record->layers.rbegin(); it != record->layers.rend(); ++it) {
     diff_ids.push_back(it->diff_id);
+    diff_ids.push_back(it->blob.digest);
     const std::string path = store_->layerPath(it->diff_id);
     t.layers.push_back(path);
     if (!record->base.empty() && isDir(path + "/usr")) t.usr_layers.push_back(path + "/usr");
@@ -127,16 +142,18 @@ api::TemplateInfo Templates::toInfo(const image::TemplateRecord& r) {
   return t;
 }
 
-std::vector<api::TemplateInfo> Templates::list() const {
+std::vector<api::TemplateInfo> Templates::list(const api::Caller& caller) const {
   std::vector<api::TemplateInfo> out;
   for (const char* b : kBuiltins) out.push_back(builtinInfo(b));
-  for (const image::TemplateRecord& r : store_->list()) out.push_back(toInfo(r));
+  for (const image::TemplateRecord& r : store_->list()) {
+    if (visibleTo(r, caller)) out.push_back(toInfo(r));
+  }
   return out;
 }
 
-Result<api::TemplateInfo> Templates::info(const std::string& name) const {
+Result<api::TemplateInfo> Templates::info(const std::string& name, const api::Caller& caller) const {
   if (isBuiltin(name)) return builtinInfo(name);
-  auto record = store_->get(name);
+  auto record = visibleRecord(name, caller);
   if (!record) return record.error();
   return toInfo(*record);
 }

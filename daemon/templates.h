@@ -41,19 +41,30 @@ struct TemplateFeatures {
 
 class Templates {
  public:
-  // Opens the store in `data_dir` and probes idmapped mounts of its layers and of /usr.
-  static Result<std::unique_ptr<Templates>> open(const std::string& data_dir);
+  // Opens the store in `data_dir` and probes idmapped mounts of its layers and, where
+  // `writable_usr` is asked for, of /usr.
+  static Result<std::unique_ptr<Templates>> open(const std::string& data_dir, bool writable_usr);
 
   const TemplateFeatures& features() const { return features_; }
   image::TemplateStore& store() { return *store_; }
   static bool isBuiltin(const std::string& name);
 
-  // EINVAL for an unknown name (a 400 on create); ENOSYS for an image when images are off.
-  Result<ResolvedTemplate> resolve(const std::string& name);
+  // EINVAL for an unknown name, or one `caller` may not see (a 400 on create); ENOSYS for an
+  // image when images are off.
+  Result<ResolvedTemplate> resolve(const std::string& name, const api::Caller& caller);
 
-  // The API's view; `sandboxes` is filled in by the caller.
-  std::vector<api::TemplateInfo> list() const;
-  Result<api::TemplateInfo> info(const std::string& name) const;
+  // Who sees a template: root sees all; anyone else their own and root's (root's templates are
+  // the machine's shared ones). Others' are not there for them, as others' sandboxes are not.
+  static bool visibleTo(const image::TemplateRecord& record, const api::Caller& caller) {
+    return caller.isRoot() || record.owner_uid == caller.uid || record.owner_uid == 0;
+  }
+
+  // The API's view, of what `caller` may see; `sandboxes` is filled in by the registry.
+  std::vector<api::TemplateInfo> list(const api::Caller& caller) const;
+  Result<api::TemplateInfo> info(const std::string& name, const api::Caller& caller) const;
+  // The record of a template `caller` may see: ENOENT otherwise, as for an unknown one.
+  Result<image::TemplateRecord> visibleRecord(const std::string& name,
+                                              const api::Caller& caller) const;
   static api::TemplateInfo toInfo(const image::TemplateRecord& record);
 
   // A file for an upload to be spooled into, unlinked (O_TMPFILE in the store's tmp dir).

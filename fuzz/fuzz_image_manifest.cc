@@ -10,6 +10,8 @@
 // known ones); a normalised member path is relative, has no "." or ".." component, no empty
 // component, and is within the length limits; normalising it again changes nothing; a member's
 // classification never names a path outside the layer.
+#include <sys/stat.h>
+
 #include <string>
 #include <string_view>
 

@@ -22,6 +22,18 @@ constexpr int kMaxIndexDepth = 2;  // an index may point at one more index (mult
 
 using ArchivePtr = std::unique_ptr<archive, int (*)(archive*)>;
 
+// gzip and zstd, decompressed by libarchive itself (zlib, libzstd), and nothing else:
+// filter_all would also register lrzip, grzip and lzop, which libarchive runs as external
+// programs found in PATH, as root, on the attacker's bytes. A filter libarchive can only offer
+// through a program answers ARCHIVE_WARN: that is refused too.
+Result<void> supportBuiltinFilters(archive* a) {
+  if (archive_read_support_filter_gzip(a) != ARCHIVE_OK ||
+      archive_read_support_filter_zstd(a) != ARCHIVE_OK) {
+    return ErrnoError(ENOSYS) << "libarchive lacks built-in gzip or zstd support";
+  }
+  return {};
+}
+
 Error libarchiveError(archive* a, const std::string& doing) {
   const char* what = archive_error_string(a);
   int err = archive_errno(a);
@@ -236,9 +248,9 @@ const SavedMember* ArchiveContents::find(const std::string& name) const {
   return nullptr;
 }
 
-Result<ArchiveContents> saveArchiveMembers(int archive_fd, int workspace_fd) {
+Result<ArchiveContents> saveArchiveMembers(int archive_fd, int workspace_fd, uint64_t max_bytes) {
   ArchivePtr a(archive_read_new(), archive_read_free);
-  archive_read_support_filter_all(a.get());
+  if (auto r = supportBuiltinFilters(a.get()); !r) return r.error();
   archive_read_support_format_tar(a.get());
   if (archive_read_open_fd(a.get(), archive_fd, kCopyChunk) != ARCHIVE_OK) {
     return libarchiveError(a.get(), "not an image archive (a tar)");
@@ -246,6 +258,7 @@ Result<ArchiveContents> saveArchiveMembers(int archive_fd, int workspace_fd) {
   ArchiveContents contents;
   std::vector<char> buffer(kCopyChunk);
   size_t count = 0;
+  uint64_t total = 0;
   for (;;) {
     archive_entry* entry = nullptr;
     int rc = archive_read_next_header(a.get(), &entry);
@@ -288,6 +301,12 @@ Result<ArchiveContents> saveArchiveMembers(int archive_fd, int workspace_fd) {
       la_ssize_t n = archive_read_data(a.get(), buffer.data(), buffer.size());
       if (n < 0) return libarchiveError(a.get(), "reading '" + *name + "'");
       if (n == 0) break;
+      // A compressed outer archive may unpack to far more than was uploaded.
+      if (static_cast<uint64_t>(n) > max_bytes - total) {
+        return ErrnoError(EFBIG) << "the archive's members hold more than " << max_bytes
+                                 << " bytes (max_template_bytes)";
+      }
+      total += static_cast<uint64_t>(n);
       hash.update(buffer.data(), static_cast<size_t>(n));
       if (auto w = writeAll(out.get(), buffer.data(), static_cast<size_t>(n)); !w) return w.error();
       saved.size += static_cast<uint64_t>(n);
@@ -308,7 +327,7 @@ Result<ResolvedImage> resolveImage(const ArchiveContents& contents, int workspac
 
 Result<LayerUnpackResult> unpackLayerBlob(int blob_fd, int root_fd, UnpackBudget& budget) {
   ArchivePtr outer(archive_read_new(), archive_read_free);
-  archive_read_support_filter_all(outer.get());
+  if (auto r = supportBuiltinFilters(outer.get()); !r) return r.error();
   archive_read_support_format_raw(outer.get());
   if (archive_read_open_fd(outer.get(), blob_fd, kCopyChunk) != ARCHIVE_OK) {
     return libarchiveError(outer.get(), "opening the layer");

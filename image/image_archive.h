@@ -36,9 +36,10 @@ struct ArchiveContents {
   const SavedMember* find(const std::string& name) const;
 };
 
-// Reads the archive at `archive_fd` (tar, possibly compressed) into `workspace_fd`. EINVAL when
-// it is not a tar (the message says what libarchive found), has duplicate members or too many.
-Result<ArchiveContents> saveArchiveMembers(int archive_fd, int workspace_fd);
+// Reads the archive at `archive_fd` (tar, plain or gzip/zstd) into `workspace_fd`. EINVAL when
+// it is not a tar (the message says what libarchive found), has duplicate members or too many;
+// EFBIG when its members hold more than `max_bytes` (a compressed archive can be a bomb too).
+Result<ArchiveContents> saveArchiveMembers(int archive_fd, int workspace_fd, uint64_t max_bytes);
 
 // A layer as the image names it, not yet unpacked.
 struct LayerRef {
@@ -61,7 +62,8 @@ struct ResolvedImage {
 
 Result<ResolvedImage> resolveImage(const ArchiveContents& contents, int workspace_fd);
 
-// Unpacks a layer blob (tar, gzip or zstd: libarchive detects which) into the empty directory
+// Unpacks a layer blob (tar, gzip or zstd: libarchive detects which, and decompresses with its
+// built-in zlib/libzstd, never an external program) into the empty directory
 // `root_fd` and returns the sha256 of the uncompressed tar, to compare with the diff_id.
 // The uncompressed stream counts against budget.stream_bytes_left.
 struct LayerUnpackResult {

@@ -25,7 +25,7 @@ Result<TemplateRecord> importImage(TemplateStore& store, const ImportRequest& re
   if (!ws) return ws.error();
   const int wsfd = (*ws)->fd();
 
-  auto contents = saveArchiveMembers(req.archive_fd, wsfd);
+  auto contents = saveArchiveMembers(req.archive_fd, wsfd, limits.max_archive_bytes);
   if (!contents) return contents.error();
   auto image = resolveImage(*contents, wsfd);
   if (!image) return image.error();

@@ -15,6 +15,7 @@
 namespace declaw::image {
 
 struct ImportLimits {
+  uint64_t max_archive_bytes = 8ull << 30;    // the outer archive's members, decompressed
   uint64_t max_unpacked_bytes = 32ull << 30;  // all layers' files, declared sizes
   uint64_t max_entries = 2'000'000;           // all layers' members
 };

@@ -14,6 +14,7 @@
 #include <memory>
 
 #include "common/io.h"
+#include "image/layer_entry.h"
 
 namespace declaw::image {
 
@@ -57,6 +58,7 @@ std::vector<std::string> sortedNames(int dirfd) {
     ::close(dup);
     return names;
   }
+  ::rewinddir(d);  // a dup shares the directory's read position with its original
   while (dirent* e = ::readdir(d)) {
     std::string n = e->d_name;
     if (n != "." && n != "..") names.push_back(n);
@@ -68,8 +70,16 @@ std::vector<std::string> sortedNames(int dirfd) {
 
 class DiffWriter {
  public:
-  DiffWriter(int out_fd, uint32_t base, uint32_t count)
-      : a_(archive_write_new(), archive_write_free), out_{out_fd, {}, 0, 0}, base_(base), count_(count) {}
+  DiffWriter(int out_fd, uint32_t base, uint32_t count, const DiffLimits& limits)
+      : out_{out_fd, {}, 0, 0},
+        a_(archive_write_new(), archive_write_free),
+        base_(base),
+        count_(count),
+        limits_(limits) {}
+  // Freeing the archive flushes it through outputWrite into out_: the archive goes first.
+  ~DiffWriter() { a_.reset(); }
+  DiffWriter(const DiffWriter&) = delete;
+  DiffWriter& operator=(const DiffWriter&) = delete;
 
   Result<void> open() {
     archive_write_set_format_pax_restricted(a_.get());
@@ -82,8 +92,9 @@ class DiffWriter {
 
   Result<void> upper(const UpperDir& u) {
     if (!u.prefix.empty()) {
+      // The mount point's own metadata: the upper dir's, as the overlay shows it.
       struct stat st {};
-      st.st_mode = S_IFDIR | 0755;
+      if (::fstat(u.fd, &st) != 0) return ErrnoError() << "stat the upper dir of " << u.prefix;
       EntryPtr e = entryFor(u.prefix, st);
       if (auto r = header(e.get(), u.prefix); !r) return r;
     }
@@ -108,6 +119,18 @@ class DiffWriter {
       }
       const std::string name = top.names[top.next++];
       const std::string path = top.path.empty() ? name : top.path + "/" + name;
+      if (limits_.cancel != nullptr && limits_.cancel->load()) {
+        return ErrnoError(ECANCELED) << "the sandbox ended during the snapshot";
+      }
+      if (name.rfind(".wh.", 0) == 0) {
+        return ErrnoError(EINVAL) << "the sandbox has /" << path << ": a name starting with "
+                                  << "'.wh.' means a deletion in an image layer, so it cannot "
+                                     "be snapshotted (rename it)";
+      }
+      if (stack.size() > kMaxMemberDepth) {
+        return ErrnoError(EINVAL) << "/" << top.path << " nests more than " << kMaxMemberDepth
+                                  << " directories deep, more than an image layer may";
+      }
       auto child = member(top.fd.get(), name, path);
       if (!child) return child.error();
       if (child->has_value()) {
@@ -234,6 +257,12 @@ class DiffWriter {
         return std::optional<UniqueFd>();
       }
     }
+    if (static_cast<uint64_t>(st.st_size) > limits_.max_file_bytes - file_bytes_) {
+      return ErrnoError(EFBIG) << "the sandbox's files hold more than " << limits_.max_file_bytes
+                               << " bytes, its disk size (sparse files count whole: /" << path
+                               << " is " << st.st_size << " bytes)";
+    }
+    file_bytes_ += static_cast<uint64_t>(st.st_size);
     UniqueFd fd(::openat(dirfd, name.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
     if (!fd) return ErrnoError() << "open " << path;
     archive_entry_set_size(e.get(), st.st_size);
@@ -257,19 +286,21 @@ class DiffWriter {
     return std::optional<UniqueFd>();
   }
 
+  Output out_;    // declared before a_, so it outlives it
   ArchivePtr a_;
-  Output out_;
   uint32_t base_;
   uint32_t count_;
+  DiffLimits limits_;
   uint64_t entries_ = 0;
+  uint64_t file_bytes_ = 0;
   std::map<std::pair<dev_t, ino_t>, std::string> links_;
 };
 
 }  // namespace
 
 Result<DiffResult> writeLayerDiff(const std::vector<UpperDir>& uppers, uint32_t id_base,
-                                  uint32_t id_count, int out_fd) {
-  DiffWriter writer(out_fd, id_base, id_count);
+                                  uint32_t id_count, int out_fd, const DiffLimits& limits) {
+  DiffWriter writer(out_fd, id_base, id_count, limits);
   if (auto r = writer.open(); !r) return r.error();
   for (const UpperDir& u : uppers) {
     if (auto r = writer.upper(u); !r) return r.error();

@@ -6,6 +6,7 @@
 // sandbox's: a host id base+N is written as N.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -26,9 +27,20 @@ struct DiffResult {
   uint64_t entries = 0;
 };
 
+struct DiffLimits {
+  // The files' bytes the layer may hold. A sparse file's holes are written as zeros, so a
+  // sandbox could make a tiny file of any apparent size: the daemon passes the sandbox's disk
+  // size, which bounds every honest snapshot. EFBIG past it.
+  uint64_t max_file_bytes = 0;
+  // Set from elsewhere (the sandbox was killed): the walk stops with ECANCELED.
+  const std::atomic<bool>* cancel = nullptr;
+};
+
 // Writes the layer to `out_fd` (from its current offset). `id_base`/`id_count`: the sandbox's
-// host id range; an id outside it is written as 65534 (nobody), as the sandbox saw it.
+// host id range; an id outside it is written as 65534 (nobody), as the sandbox saw it. EINVAL
+// for what a layer cannot hold: a name starting with ".wh." (it would read back as a deletion)
+// or directories nested deeper than image::kMaxMemberDepth.
 Result<DiffResult> writeLayerDiff(const std::vector<UpperDir>& uppers, uint32_t id_base,
-                                  uint32_t id_count, int out_fd);
+                                  uint32_t id_count, int out_fd, const DiffLimits& limits);
 
 }  // namespace declaw::image

@@ -54,6 +54,7 @@ Result<std::string> normalizeMemberPath(std::string_view name) {
                                     << ")";
   }
   std::string out;
+  size_t depth = 0;
   size_t start = 0;
   while (start <= name.size()) {
     size_t end = name.find('/', start);
@@ -71,6 +72,10 @@ Result<std::string> normalizeMemberPath(std::string_view name) {
     }
     if (!out.empty()) out += '/';
     out += part;
+    if (++depth > kMaxMemberDepth) {
+      return ErrnoError(ENAMETOOLONG) << "member '" << shown(name) << "' is nested more than "
+                                      << kMaxMemberDepth << " directories deep";
+    }
   }
   return out;
 }

@@ -16,6 +16,9 @@ namespace declaw::image {
 // Longest path and name a layer member may have (PATH_MAX and NAME_MAX, counting no NUL).
 inline constexpr size_t kMaxMemberPathBytes = 4095;
 inline constexpr size_t kMaxMemberNameBytes = 255;
+// Directories a member may be nested in. Walking and removing a tree holds an fd per level, so
+// depth is bounded well below the fd limit (real images go a few dozen levels deep).
+inline constexpr size_t kMaxMemberDepth = 256;
 
 enum class EntryKind {
   kFile,
@@ -47,7 +50,8 @@ struct LayerEntry {
 };
 
 // "./usr//bin/" -> "usr/bin"; "." or "./" -> "". EINVAL for an absolute name or a ".."
-// component, ENAMETOOLONG past the limits, each with a message naming the member.
+// component, ENAMETOOLONG past the limits (bytes, a component's bytes, depth), each with a
+// message naming the member.
 Result<std::string> normalizeMemberPath(std::string_view name);
 
 // The decision for one member. Refused (EINVAL, naming the member): device nodes other than a

@@ -2,13 +2,15 @@
 
 #include <archive.h>
 #include <archive_entry.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
-#include <set>
+#include <deque>
+#include <map>
 #include <string_view>
 #include <utility>
 #include <vector>
@@ -25,6 +27,10 @@ namespace {
 constexpr uint64_t kStepResolve =
     RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV;
 constexpr const char* kOpaqueXattr = "trusted.overlay.opaque";
+// Directory fds kept for the paths members are written under (a tar lists a directory's
+// members together, so a few dozen cover the common case; a miss walks from the deepest hit).
+constexpr size_t kDirCacheEntries = 64;
+
 
 bool keptXattr(std::string_view name) {
   return name.substr(0, 5) == "user." || name == "security.capability";
@@ -95,20 +101,28 @@ class Unpacker {
     return ErrnoError(EINVAL) << doing << ": " << (what ? what : "not a readable tar archive");
   }
 
-  // The directory `path` ("" = the root), walking one component at a time from the root.
+  // The directory `path` ("" = the root), walking one component at a time from the deepest
+  // directory of the cache that is a prefix of it (the root at worst).
   // create: make missing components (0755, root's), as Docker does for members whose parents
   // the tar omits; one of this layer's whiteouts in the way is replaced by the directory.
   Result<UniqueFd> directory(const std::string& path, bool create, const std::string& member) {
-    if (path == cached_path_ && cached_dir_) {
-      int dup = ::fcntl(cached_dir_.get(), F_DUPFD_CLOEXEC, 0);
-      if (dup < 0) return ErrnoError() << "dup";
-      return UniqueFd(dup);
+    std::string walked = path;
+    auto hit = cache_.end();
+    for (;;) {
+      hit = cache_.find(walked);
+      if (hit != cache_.end() || walked.empty()) break;
+      walked = splitParent(walked).first;
     }
-    auto cur = openAt2(root_, "", O_PATH | O_DIRECTORY, kStepResolve);
-    if (!cur) return cur.error();
-    UniqueFd dir = std::move(*cur);
-    std::string walked;
-    size_t start = 0;
+    UniqueFd dir;
+    if (hit != cache_.end()) {
+      dir.reset(::fcntl(hit->second.get(), F_DUPFD_CLOEXEC, 0));
+      if (!dir) return ErrnoError() << "dup";
+    } else {
+      auto root = openAt2(root_, "", O_PATH | O_DIRECTORY, kStepResolve);
+      if (!root) return root.error();
+      dir = std::move(*root);
+    }
+    size_t start = walked.empty() ? 0 : walked.size() + 1;
     while (start < path.size()) {
       size_t end = path.find('/', start);
       if (end == std::string::npos) end = path.size();
@@ -121,9 +135,9 @@ class Unpacker {
           return ErrnoError() << "mkdir " << walked;
         }
         next = openAt2(dir.get(), part, O_PATH | O_DIRECTORY, kStepResolve);
-      } else if (!next && next.error().code == ENOTDIR && create && whiteouts_.count(walked)) {
+      } else if (!next && next.error().code == ENOTDIR && create &&
+                 isWhiteout(dir.get(), part)) {
         if (::unlinkat(dir.get(), part.c_str(), 0) != 0) return ErrnoError() << "unlink " << walked;
-        whiteouts_.erase(walked);
         if (::mkdirat(dir.get(), part.c_str(), 0755) != 0) return ErrnoError() << "mkdir " << walked;
         next = openAt2(dir.get(), part, O_PATH | O_DIRECTORY, kStepResolve);
       }
@@ -145,11 +159,30 @@ class Unpacker {
       }
       dir = std::move(*next);
     }
-    int dup = ::fcntl(dir.get(), F_DUPFD_CLOEXEC, 0);
-    if (dup < 0) return ErrnoError() << "dup";
-    cached_dir_.reset(dup);
-    cached_path_ = path;
+    remember(path, dir.get());
     return dir;
+  }
+
+  // Directories are never removed or replaced once made (a change of type is refused), so an
+  // fd of one stays right for its path. The cache is bounded; the oldest entry goes first.
+  void remember(const std::string& path, int fd) {
+    if (cache_.count(path)) return;
+    int dup = ::fcntl(fd, F_DUPFD_CLOEXEC, 0);
+    if (dup < 0) return;
+    if (cache_order_.size() >= kDirCacheEntries) {
+      cache_.erase(cache_order_.front());
+      cache_order_.pop_front();
+    }
+    cache_.emplace(path, UniqueFd(dup));
+    cache_order_.push_back(path);
+  }
+
+  // Every device node in the layer is a whiteout this unpack made (members that are devices
+  // are refused): a 0:0 character device.
+  static bool isWhiteout(int dirfd, const std::string& name) {
+    struct stat st {};
+    return ::fstatat(dirfd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISCHR(st.st_mode) &&
+           st.st_rdev == makedev(0, 0);
   }
 
   // Makes room for a new member at (parent, base): refuses a change of type, removes an
@@ -161,11 +194,9 @@ class Unpacker {
       if (errno == ENOENT) return false;
       return ErrnoError() << "stat " << e.path;
     }
-    const bool ours_whiteout = S_ISCHR(st.st_mode) && whiteouts_.count(e.path) > 0;
-    if (ours_whiteout) {
+    if (S_ISCHR(st.st_mode)) {  // one of our whiteouts (see isWhiteout)
       if (e.kind == EntryKind::kWhiteout) return true;  // hidden twice: nothing to do
       if (::unlinkat(parent, base.c_str(), 0) != 0) return ErrnoError() << "unlink " << e.path;
-      whiteouts_.erase(e.path);
       return false;
     }
     if (e.kind == EntryKind::kWhiteout) return true;  // the layer's own entry wins over it
@@ -280,8 +311,7 @@ class Unpacker {
         UniqueFd fd(::openat(pfd, base.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
         if (!fd) return ErrnoError() << "open " << e.path;
         if (auto r = finishFd(fd.get(), entry, e.path, /*times=*/false); !r) return r;
-        dir_times_.push_back({e.path, {archive_entry_mtime(entry), archive_entry_mtime_nsec(entry)}});
-        return {};
+        return rememberTime(fd.get(), entry, e.path);
       }
       case EntryKind::kSymlink: {
         if (::symlinkat(e.link.c_str(), pfd, base.c_str()) != 0) {
@@ -301,7 +331,6 @@ class Unpacker {
         if (::mknodat(pfd, base.c_str(), S_IFCHR | 0000, makedev(0, 0)) != 0) {
           return ErrnoError() << "whiteout " << e.path;
         }
-        whiteouts_.insert(e.path);
         return {};
       default:
         return {};
@@ -335,7 +364,7 @@ class Unpacker {
     }
     struct stat st {};
     if (::fstatat(tparent->get(), tbase.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0 ||
-        whiteouts_.count(e.link) > 0) {
+        S_ISCHR(st.st_mode)) {
       return ErrnoError(EINVAL) << "hard link '" << e.path << "' points to '" << e.link
                                 << "', which is not in the layer before it";
     }
@@ -364,31 +393,85 @@ class Unpacker {
     auto fd = openAt2(root_, "", O_RDONLY | O_DIRECTORY, kStepResolve);
     if (!fd) return fd.error();
     if (auto r = finishFd(fd->get(), entry, "/", /*times=*/false); !r) return r;
-    dir_times_.push_back({"", {archive_entry_mtime(entry), archive_entry_mtime_nsec(entry)}});
+    return rememberTime(fd->get(), entry, "/");
+  }
+
+  // A directory's time, applied at the end (members written into it change it). By inode, so a
+  // directory named again and again costs one entry, whatever its path's length.
+  Result<void> rememberTime(int fd, archive_entry* entry, const std::string& path) {
+    struct stat st {};
+    if (::fstat(fd, &st) != 0) return ErrnoError() << "stat " << path;
+    dir_times_[st.st_ino] = {archive_entry_mtime(entry), archive_entry_mtime_nsec(entry)};
     return {};
   }
 
-  // Directory times last: every member written into a directory changed its mtime.
+  // Directory times last: every member written into a directory changed its mtime. A walk of
+  // the layer by fd, never following a symlink, holding one fd per level (depth is bounded by
+  // kMaxMemberDepth). Setting a directory's times does not touch its parent's, so the order
+  // does not matter.
   Result<void> finishDirectories() {
-    for (const auto& [path, mtime] : dir_times_) {
-      auto dir = directory(path, /*create=*/false, path);
-      if (!dir) return dir.error();
-      auto fd = openAt2(dir->get(), "", O_RDONLY | O_DIRECTORY, kStepResolve);
-      if (!fd) return fd.error();
-      timespec ts[2] = {mtime, mtime};
-      if (::futimens(fd->get(), ts) != 0) return ErrnoError() << "set times of " << path;
+    if (dir_times_.empty()) return {};
+    struct Frame {
+      UniqueFd fd;
+      std::vector<std::string> names;
+      size_t next = 0;
+    };
+    std::vector<Frame> stack;
+    auto enter = [&](UniqueFd fd) -> Result<void> {
+      struct stat st {};
+      if (::fstat(fd.get(), &st) != 0) return ErrnoError() << "stat a directory";
+      if (auto time = dir_times_.find(st.st_ino); time != dir_times_.end()) {
+        timespec ts[2] = {time->second, time->second};
+        if (::futimens(fd.get(), ts) != 0) return ErrnoError() << "set the times of a directory";
+      }
+      std::vector<std::string> names = namesIn(fd.get());
+      stack.push_back(Frame{std::move(fd), std::move(names), 0});
+      return {};
+    };
+    auto root = openAt2(root_, "", O_RDONLY | O_DIRECTORY, kStepResolve);
+    if (!root) return root.error();
+    if (auto r = enter(std::move(*root)); !r) return r;
+    while (!stack.empty()) {
+      Frame& top = stack.back();
+      if (top.next == top.names.size()) {
+        stack.pop_back();
+        continue;
+      }
+      const std::string& name = top.names[top.next++];
+      UniqueFd sub(::openat(top.fd.get(), name.c_str(),
+                            O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+      if (sub) {
+        if (auto r = enter(std::move(sub)); !r) return r;
+      }
     }
     return {};
+  }
+
+  static std::vector<std::string> namesIn(int dirfd) {
+    std::vector<std::string> out;
+    int dup = ::fcntl(dirfd, F_DUPFD_CLOEXEC, 0);
+    DIR* d = dup >= 0 ? ::fdopendir(dup) : nullptr;
+    if (d == nullptr) {
+      if (dup >= 0) ::close(dup);
+      return out;
+    }
+    ::rewinddir(d);  // a dup shares the directory's read position with its original
+    while (dirent* e = ::readdir(d)) {
+      if (e->d_type != DT_DIR && e->d_type != DT_UNKNOWN) continue;
+      std::string n = e->d_name;
+      if (n != "." && n != "..") out.push_back(n);
+    }
+    ::closedir(d);
+    return out;
   }
 
   archive* a_;
   int root_;
   UnpackBudget& budget_;
   UnpackStats stats_;
-  std::set<std::string> whiteouts_;  // whiteout devices this layer made, by path
-  std::vector<std::pair<std::string, timespec>> dir_times_;
-  std::string cached_path_ = "\n";  // no path is a newline: nothing cached
-  UniqueFd cached_dir_;
+  std::map<ino_t, timespec> dir_times_;
+  std::map<std::string, UniqueFd> cache_;  // directory fds (O_PATH) by path
+  std::deque<std::string> cache_order_;
 };
 
 }  // namespace

@@ -55,7 +55,9 @@ Result<TemplateRecord> publishSnapshot(TemplateStore& store, Workspace& ws,
   UniqueFd root(::openat(wsfd, "layer/diff", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
   UniqueFd blob(::openat(wsfd, req.diff_file.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
   if (!root || !blob) return ErrnoError() << "open the snapshot's layer";
-  UnpackBudget budget{~0ull, ~0ull, ~0ull};  // bounded already: by the sandbox's disk
+  // The diff was bounded by the sandbox's disk when it was written; the same bounds again, as
+  // for any layer: its files' bytes, its members (headers of 512 bytes at least), its stream.
+  UnpackBudget budget{req.max_file_bytes, req.diff.size / 512 + 1, req.diff.size};
   auto unpacked = unpackLayerBlob(blob.get(), root.get(), budget);
   if (!unpacked) {
     return ErrnoError(unpacked.error().code) << "the sandbox's changes: " << unpacked.error().message;

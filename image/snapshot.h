@@ -24,6 +24,7 @@ struct SnapshotRequest {
   std::string builtin;                    // the built-in at the bottom ("" for an image)
   std::string diff_file;                  // the layer tar, in the workspace
   DiffResult diff;
+  uint64_t max_file_bytes = 0;            // what the diff was allowed (the sandbox's disk)
 };
 
 // EINVAL when the parent already has kMaxLayers layers (the message says what to do instead).

@@ -19,7 +19,7 @@ using nlohmann::json;
 using nlohmann::ordered_json;
 
 constexpr mode_t kPrivateDir = 0700;
-constexpr size_t kMaxRecordBytes = 1 << 20;
+constexpr size_t kMaxRecordBytes = 1 << 20;  // checked when publishing, so every record reads
 constexpr const char* kBlobs = "blobs/sha256";
 constexpr const char* kLayers = "layers/sha256";
 constexpr const char* kTemplates = "templates";
@@ -268,9 +268,14 @@ Result<TemplateRecord> TemplateStore::publish(Workspace& ws, PublishRequest req)
       return ErrnoError() << "publish blob " << digest.str();
     }
   }
-  if (auto r = writeFileAtomically(dir_.get(), record_path, encodeRecord(req.record)); !r) {
-    return r.error();
+  const std::string encoded = encodeRecord(req.record);
+  if (encoded.size() > kMaxRecordBytes) {
+    return ErrnoError(EINVAL) << "the template's record would take " << encoded.size()
+                              << " bytes: its image config's Env, WorkingDir, User and RepoTags "
+                                 "may take at most "
+                              << (kMaxRecordBytes >> 20) << " MiB";
   }
+  if (auto r = writeFileAtomically(dir_.get(), record_path, encoded); !r) return r.error();
   collectGarbageLocked();  // a replaced template's layers, if nothing else has them
   return req.record;
 }
@@ -394,7 +399,11 @@ size_t TemplateStore::collectGarbageLocked() {
       blobs_used.insert(std::string(l.blob.digest.hex()));
     }
   }
-  for (const auto& [d, count] : pins_) layers_used.insert(std::string(d.hex()));
+  // A pin holds a layer (by diff_id) or a blob (by digest): both are sha256 names.
+  for (const auto& [d, count] : pins_) {
+    layers_used.insert(std::string(d.hex()));
+    blobs_used.insert(std::string(d.hex()));
+  }
   size_t removed = 0;
   UniqueFd layers(::openat(dir_.get(), kLayers, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
   if (layers) {

@@ -87,7 +87,8 @@ struct PublishRequest {
 
 class TemplateStore;
 
-// Holds layers against garbage collection while alive (a sandbox, an import).
+// Holds layers (by diff_id) and blobs (by digest) against garbage collection while alive (a
+// sandbox: its template's layers, manifest, config and layer blobs; an import).
 class LayerPins {
  public:
   LayerPins() = default;
@@ -127,8 +128,9 @@ class TemplateStore {
   };
   Result<std::unique_ptr<NameLease>> reserveName(const std::string& name);
 
-  // Publishes atomically. EEXIST if the name exists and !replace. The layers named in the
-  // record must be in the request's layer_dirs or already in the store.
+  // Publishes atomically. EEXIST if the name exists and !replace; EINVAL for a record over
+  // 1 MiB (an image config's Env and the like). The layers named in the record must be in the
+  // request's layer_dirs or already in the store.
   Result<TemplateRecord> publish(Workspace& workspace, PublishRequest request);
 
   std::vector<TemplateRecord> list() const;

@@ -147,7 +147,7 @@ std::string overlayOptions(const std::vector<int>& lower_fds, int upper_fd, int 
   std::string lower;
   for (int fd : lower_fds) lower += (lower.empty() ? "" : ":") + fdPath(fd);
   return "lowerdir=" + lower + ",upperdir=" + fdPath(upper_fd) + ",workdir=" + fdPath(work_fd) +
-         ",redirect_dir=off,metacopy=off,index=off";
+         ",redirect_dir=nofollow,metacopy=off,index=off";
 }
 
 Result<BuiltRootfs> buildRootfs(const RootfsSpec& spec, const std::string& work_dir) {

@@ -51,8 +51,9 @@ struct RootfsStep {
 };
 
 // The overlay mount options for lowers given as fds (/proc/self/fd/N, top first), an upper and
-// a work dir. Pure. redirect_dir, metacopy and index are off whatever the kernel's defaults:
-// an upper dir then holds whole files and plain whiteouts, which is what a snapshot reads.
+// a work dir. Pure. Redirects are neither made nor followed (redirect_dir=nofollow: "off" would
+// still follow one a lower layer carried), metacopy and index are off, whatever the kernel's
+// defaults: an upper dir then holds whole files and plain whiteouts, what a snapshot reads.
 std::string overlayOptions(const std::vector<int>& lower_fds, int upper_fd, int work_fd);
 
 struct BuiltRootfs {

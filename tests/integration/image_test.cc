@@ -11,6 +11,7 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <catch2/catch.hpp>
 #include <functional>
 #include <map>
@@ -292,7 +293,9 @@ TEST_CASE("a snapshot's diff turns an upper dir into an OCI layer that unpacks t
   REQUIRE(::chown((u + "/stranger").c_str(), 12345, 12345) == 0);  // outside the range
 
   UniqueFd out(::memfd_create("diff", MFD_CLOEXEC));
-  auto diff = writeLayerDiff({{upper_dir.fd(), ""}}, base, 65536, out.get());
+  DiffLimits limits;
+  limits.max_file_bytes = 1 << 20;
+  auto diff = writeLayerDiff({{upper_dir.fd(), ""}}, base, 65536, out.get(), limits);
   INFO((diff ? "" : diff.error().describe()));
   REQUIRE(diff.ok());
   CHECK(diff->entries >= 8);
@@ -398,4 +401,34 @@ TEST_CASE("the store publishes whole, keeps what is used or pinned, and collects
   REQUIRE(reopened.ok());
   CHECK(::access((data / "store/tmp/import-crashed").c_str(), F_OK) != 0);
   CHECK((*reopened)->get("b").ok());
+}
+
+TEST_CASE("a diff stops cleanly past its byte limit, at a .wh. name, or when cancelled") {
+  requireRoot();
+  TempDir upper;
+  UniqueFd sparse(::open((upper / "sparse").c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644));
+  REQUIRE(::ftruncate(sparse.get(), 1ll << 40) == 0);  // 1 TiB of holes, no blocks
+  sparse.reset();
+  DiffLimits limits;
+  limits.max_file_bytes = 16 << 20;
+  UniqueFd out(::memfd_create("diff", MFD_CLOEXEC));
+  auto big = writeLayerDiff({{upper.fd(), ""}}, 0, 65536, out.get(), limits);
+  REQUIRE_FALSE(big.ok());
+  CHECK(big.error().code == EFBIG);
+  CHECK_THAT(big.error().message, Catch::Contains("sparse"));
+
+  REQUIRE(::unlink((upper / "sparse").c_str()) == 0);
+  REQUIRE(writeFile(upper / ".wh.trick", "").ok());
+  auto wh = writeLayerDiff({{upper.fd(), ""}}, 0, 65536, out.get(), limits);
+  REQUIRE_FALSE(wh.ok());
+  CHECK(wh.error().code == EINVAL);
+  CHECK_THAT(wh.error().message, Catch::Contains(".wh.trick"));
+
+  REQUIRE(::unlink((upper / ".wh.trick").c_str()) == 0);
+  REQUIRE(writeFile(upper / "file", "x").ok());
+  std::atomic<bool> cancel{true};
+  limits.cancel = &cancel;
+  auto cancelled = writeLayerDiff({{upper.fd(), ""}}, 0, 65536, out.get(), limits);
+  REQUIRE_FALSE(cancelled.ok());
+  CHECK(cancelled.error().code == ECANCELED);
 }

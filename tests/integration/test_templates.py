@@ -323,6 +323,99 @@ class Running(TemplateTestCase):
         self.assertEqual(self.api.request("GET", f"/v1/templates/{self.name}").status, 200)
 
 
+def as_uid(socket_path, uid, calls):
+    """Runs CALLS (a function of a harness Client, returning JSON-able data) in a child that has
+    become UID, against the daemon's socket; returns what it returned."""
+    from harness import Client
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.close(read_end)
+            os.setgroups([])
+            os.setgid(uid)
+            os.setuid(uid)
+            os.write(write_end, json.dumps(calls(Client(socket_path))).encode())
+        finally:
+            os._exit(0)
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as pipe:
+        data = pipe.read()
+    os.waitpid(pid, 0)
+    return json.loads(data)
+
+
+class Ownership(TemplateTestCase):
+    """A non-root caller sees its own templates and root's (the machine's shared ones), never
+    another user's; only a template's owner or root changes it."""
+
+    ALICE, BOB = 4242, 4343
+
+    def test_another_users_template_is_invisible_and_only_its_owner_changes_it(self):
+        os.chmod(self.daemon.socket, 0o666)
+        archive = Image([busybox_layer(), Layer().file("who", "alice")]).oci_archive()
+        mine, shared = unique("alices"), unique("roots")
+        self.addCleanup(self.delete_quietly, mine)
+        self.import_ok(Image([busybox_layer()]).oci_archive(), name=shared)
+
+        def alice(api):
+            r = import_archive(api, mine, archive)
+            return [r.status, api.request("DELETE", f"/v1/templates/{shared}").status]
+        self.assertEqual(as_uid(self.daemon.socket, self.ALICE, alice), [201, 403])
+
+        def bob(api):
+            names = [t["name"] for t in api.request("GET", "/v1/templates").json()["templates"]]
+            return {
+                "lists_mine": mine in names, "lists_shared": shared in names,
+                "get": api.request("GET", f"/v1/templates/{mine}").status,
+                "export": api.request("GET", f"/v1/templates/{mine}/archive").status,
+                "create": api.request("POST", "/v1/sandboxes", {"template": mine}).status,
+                "replace": import_archive(api, mine, archive, replace=True).status,
+                "delete": api.request("DELETE", f"/v1/templates/{mine}").status,
+            }
+        self.assertEqual(as_uid(self.daemon.socket, self.BOB, bob), {
+            "lists_mine": False, "lists_shared": True, "get": 404, "export": 404, "create": 400,
+            "replace": 409, "delete": 404})
+        info = self.api.request("GET", f"/v1/templates/{mine}").json()
+        self.assertEqual(info["owner_uid"], self.ALICE)  # root sees all, and it is unchanged
+        sbx = self.sandbox(template=mine)
+        self.assertEqual(self.run_ok(sbx, "cat /who"), "alice")
+
+
+class Limits(TemplateTestCase):
+    def test_a_sandbox_using_a_replaced_template_can_still_be_snapshotted_and_exported(self):
+        name, _ = self.import_ok(Image([busybox_layer(), Layer().file("v", "1")]).oci_archive())
+        sbx = self.sandbox(template=name)
+        r = import_archive(self.api, name, Image([busybox_layer(), Layer().file("v", "2")])
+                           .oci_archive(), replace=True)
+        self.assertEqual(r.status, 201, r)
+        snap = unique("after-replace")
+        r = self.api.request("POST", f"/v1/sandboxes/{sbx}/snapshots", {"name": snap})
+        self.assertEqual(r.status, 201, r)
+        self.addCleanup(self.delete_quietly, snap)
+        self.assertEqual(self.api.request("GET", f"/v1/templates/{snap}/archive").status, 200)
+        self.assertEqual(self.run_ok(self.sandbox(template=snap), "cat /v"), "1")
+
+    def test_sparse_files_past_the_disk_and_whiteout_names_are_refused_and_the_sandbox_runs_on(self):
+        sbx = self.sandbox(template="base", resources={"disk_mb": 16})
+        self.run_ok(sbx, "truncate -s 1T ~/sparse")
+        r = self.api.request("POST", f"/v1/sandboxes/{sbx}/snapshots", {"name": unique("sparse")})
+        self.assertEqual(r.status, 413, r)
+        self.assertIn("sparse", r.json()["error"]["message"])
+        self.run_ok(sbx, "rm ~/sparse && touch ~/.wh.trick")
+        r = self.api.request("POST", f"/v1/sandboxes/{sbx}/snapshots", {"name": unique("wh")})
+        self.assertEqual(r.status, 400, r)
+        self.assertIn(".wh.trick", r.json()["error"]["message"])
+        self.assertEqual(self.run_ok(sbx, "echo still running"), "still running\n")
+        self.assertEqual(self.api.request("GET", f"/v1/sandboxes/{sbx}").json()["state"], "running")
+
+    def test_an_image_config_too_big_for_a_record_is_refused(self):
+        image = Image([busybox_layer()], env=["BIG=" + "x" * (2 << 20)])
+        r = import_archive(self.api, unique("big-env"), image.oci_archive())
+        self.assertEqual(r.status, 400, r)
+        self.assertIn("Env", r.json()["error"]["message"])
+
+
 class BuiltinRoots(TemplateTestCase):
     def test_root_installs_into_usr_of_a_built_in_and_the_host_is_untouched(self):
         sbx = self.sandbox(template="base")

@@ -8,6 +8,7 @@ import gzip
 import json
 import os
 import shutil
+import subprocess
 import tempfile
 import unittest
 
@@ -150,6 +151,30 @@ class HostileArchives(DaemonTestCase):
         archive = self.layer_image(bomb, compression="gzip")
         self.assertLess(len(archive), 8 << 20)  # small on the wire: busybox and 100 KiB of gzip
         self.assertRefused(archive, 413, "limit")
+
+    def test_a_compressed_archive_that_unpacks_past_the_limit_is_a_413(self):
+        zeros = tar_of({"zeros": bytes(48 << 20)})  # more than max_template_bytes (32 MiB)
+        packed = subprocess.run(["zstd", "-q", "-19", "-c"], input=zeros, capture_output=True,
+                                check=True).stdout
+        self.assertLess(len(packed), 1 << 20)
+        self.assertRefused(packed, 413, "max_template_bytes")
+
+    def test_compressions_libarchive_would_run_a_program_for_are_not_decompressed(self):
+        # lzop, lrzip and grzip magic: libarchive would exec lzop/lrzip/grzip as root for these;
+        # declaw registers only its built-in gzip and zstd, so the bytes are no tar.
+        for magic in (b"\x89LZO\x00\r\n\x1a\n", b"LRZI\x00\x06", b"GRZipII\x00\x02\x04"):
+            with self.subTest(magic=magic):
+                image = Image([busybox_layer(), Layer().file("x", "y")])
+
+                def fake_compressed(parts, magic=magic):
+                    parts["layers"][1] = magic + parts["layers"][1]
+                    parts["layer_descs"][1]["digest"] = sha256(parts["layers"][1])
+                    parts["layer_descs"][1]["size"] = len(parts["layers"][1])
+                self.assertRefused(image.oci_archive(tamper=fake_compressed), 400, "layer 1")
+
+    def test_members_nested_too_deep_are_refused(self):
+        deep = "/".join(["d"] * 257) + "/f"
+        self.assertRefused(self.layer_image(Layer().file(deep, "x")), 400, "256 directories")
 
     def test_an_archive_over_the_size_limit_is_a_413(self):
         big = Layer().file("noise", os.urandom(40 << 20))
