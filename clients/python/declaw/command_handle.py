@@ -13,16 +13,14 @@ import base64
 import codecs
 import queue
 import threading
-from typing import (TYPE_CHECKING, Any, Callable, Dict, Iterator, List, Optional, Tuple,
-                    Union)
+from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple, Union
 
+from . import _processes
+from ._sandbox_ref import SandboxRef
 from ._sse import EventStream
 from .exceptions import (CommandExitException, ConnectionException, SandboxException,
                          SandboxNotRunningException, TimeoutException)
 from .models import CommandResult, ProcessInfo, PtySize, exit_error
-
-if TYPE_CHECKING:
-    from .sandbox import Sandbox
 
 # A handle keeps at most this much of each stream (the daemon's max_output_bytes default), so a
 # server watched for days does not fill the client's memory. Callbacks still get everything.
@@ -104,7 +102,7 @@ class CommandHandle:
     `signal()` act on the process; `disconnect()` stops receiving and leaves it running.
     """
 
-    def __init__(self, sandbox: "Sandbox", pid: Optional[int], *,
+    def __init__(self, sandbox: SandboxRef, pid: Optional[int], *,
                  stream: Optional[EventStream] = None, what: str = ""):
         self._sandbox = sandbox
         self._pid = pid
@@ -171,24 +169,24 @@ class CommandHandle:
     def kill(self, request_timeout: Optional[float] = None) -> bool:
         """SIGKILL to the process group. True, also when it had already finished; False when
         the daemon does not know the pid."""
-        return self._sandbox.commands.kill(self._pid, request_timeout=request_timeout)
+        return _processes.kill(self._sandbox, self._pid, request_timeout)
 
     def send_stdin(self, data: Union[str, bytes],
                    request_timeout: Optional[float] = None) -> None:
-        self._sandbox.commands.send_stdin(self._pid, data, request_timeout=request_timeout)
+        _processes.send_stdin(self._sandbox, self._pid, data, request_timeout)
 
     def close_stdin(self, request_timeout: Optional[float] = None) -> None:
         """The process reads EOF once what was sent has been read."""
-        self._sandbox.commands.close_stdin(self._pid, request_timeout=request_timeout)
+        _processes.close_stdin(self._sandbox, self._pid, request_timeout)
 
     def signal(self, signal: Union[int, str],
                request_timeout: Optional[float] = None) -> None:
         """Sends a signal (number, signal.Signals, or name such as "TERM") to its group."""
-        self._sandbox.commands.signal(self._pid, signal, request_timeout=request_timeout)
+        _processes.signal(self._sandbox, self._pid, signal, request_timeout)
 
     def info(self, request_timeout: Optional[float] = None) -> ProcessInfo:
         """The daemon's ProcessInfo of the process (running, exit code, ...)."""
-        return self._sandbox.commands.get(self._pid, request_timeout=request_timeout)
+        return _processes.get(self._sandbox, self._pid, request_timeout)
 
     def disconnect(self) -> None:
         """Stops receiving output and closes the stream's connection. The process runs on;
@@ -316,7 +314,7 @@ class CommandHandle:
         if self._stream is None:
             sbx = self._sandbox
             stream = EventStream.open(
-                sbx._transport, "GET", f"{sbx._route}/commands/{int(self._pid)}/stream",
+                sbx.transport, "GET", _processes.process_route(sbx, self._pid, "/stream"),
                 query={"follow": "true"}, timeout=sbx.request_timeout,
                 sandbox_id=sbx.sandbox_id)
             with self._lock:
@@ -440,8 +438,8 @@ class PtyHandle(CommandHandle):
     def send_stdin(self, data: Union[str, bytes],
                    request_timeout: Optional[float] = None) -> None:
         """Bytes to the terminal, as typed: b"\\x03" is Ctrl-C, b"\\x04" Ctrl-D (EOF)."""
-        self._sandbox.pty.send_stdin(self._pid, data, request_timeout=request_timeout)
+        _processes.send_stdin(self._sandbox, self._pid, data, request_timeout)
 
     def resize(self, size: PtySize, request_timeout: Optional[float] = None) -> None:
         """New rows and cols; the process group gets SIGWINCH."""
-        self._sandbox.pty.resize(self._pid, size, request_timeout=request_timeout)
+        _processes.resize(self._sandbox, self._pid, size, request_timeout)

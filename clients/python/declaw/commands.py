@@ -1,18 +1,15 @@
 """sbx.commands: running commands in a sandbox and controlling its processes
 (/v1/sandboxes/{id}/commands...; docs/api.md, "Commands")."""
-import base64
-import json
 import math
 import time
-from typing import TYPE_CHECKING, Any, Dict, List, Optional, Union
+from typing import Any, Dict, List, Optional, Union
 
+from . import _processes
+from ._sandbox_ref import SandboxRef, whole_seconds
 from ._sse import EventStream
 from .command_handle import CommandHandle, OutputCallback, deliver
-from .exceptions import InvalidArgumentException, NotFoundException, TimeoutException
+from .exceptions import InvalidArgumentException, TimeoutException
 from .models import CommandResult, ProcessInfo
-
-if TYPE_CHECKING:
-    from .sandbox import Sandbox
 
 DEFAULT_USER = "user"
 # How much longer than a command's own timeout the SDK waits for the daemon's answer.
@@ -50,32 +47,11 @@ def _stdin_text(stdin: Any) -> Optional[str]:
     raise TypeError(f"stdin must be str or bytes, not {type(stdin).__name__}")
 
 
-def _whole_seconds(timeout: Optional[float]) -> int:
-    """The API takes whole seconds; 0 = no limit. 0.5 s becomes 1 s, not "no limit"."""
-    if timeout is None:
-        return 0
-    if timeout < 0:
-        raise InvalidArgumentException(f"timeout must be >= 0 seconds, not {timeout}")
-    return int(math.ceil(timeout))
-
-
-def stdin_payload(data: Union[str, bytes, bytearray, memoryview]) -> Dict[str, str]:
-    """The body of POST .../stdin: text as it is, bytes base64-encoded (exact)."""
-    if isinstance(data, str):
-        return {"data": data}
-    if isinstance(data, (bytes, bytearray, memoryview)):
-        return {"data_base64": base64.b64encode(bytes(data)).decode("ascii")}
-    raise TypeError(f"stdin data must be str or bytes, not {type(data).__name__}")
-
-
 class Commands:
     """Runs commands inside one sandbox and controls its processes. Get it as `sbx.commands`."""
 
-    def __init__(self, sandbox: "Sandbox"):
+    def __init__(self, sandbox: SandboxRef):
         self._sandbox = sandbox
-
-    def _process_route(self, pid: Any, tail: str = "") -> str:
-        return f"{self._sandbox._route}/commands/{int(pid)}{tail}"
 
     def run(self, cmd: str, background: bool = False, envs: Optional[Dict[str, str]] = None,
             user: str = DEFAULT_USER, cwd: Optional[str] = None,
@@ -111,15 +87,15 @@ class Commands:
             body["stdin"] = text
         if background:
             return self._start_background(body, timeout, on_stdout, on_stderr, request_timeout)
-        seconds = _whole_seconds(timeout)
+        seconds = whole_seconds(timeout)
         body["timeout"] = seconds
         if on_stdout is not None or on_stderr is not None:
             return self._run_streamed(body, seconds, on_stdout, on_stderr, request_timeout)
         if request_timeout is None:
             request_timeout = None if seconds == 0 else max(sbx.request_timeout,
                                                              seconds + ANSWER_MARGIN_S)
-        data = sbx._transport.json("POST", sbx._route + "/commands", body,
-                                   timeout=request_timeout, sandbox_id=sbx.sandbox_id)
+        data = sbx.transport.json("POST", sbx.route + "/commands", body,
+                                  timeout=request_timeout, sandbox_id=sbx.sandbox_id)
         result = CommandResult.from_dict(data)
         if data.get("timed_out"):
             raise self._timed_out(cmd, seconds, result.stdout, result.stderr, result.exit_code)
@@ -138,8 +114,8 @@ class Commands:
         """A foreground command over POST .../commands/stream, its callbacks called in this
         thread as the events arrive."""
         sbx = self._sandbox
-        stream = EventStream.open(sbx._transport, "POST", sbx._route + "/commands/stream",
-                                  payload=body, timeout=sbx._timeout(request_timeout),
+        stream = EventStream.open(sbx.transport, "POST", sbx.route + "/commands/stream",
+                                  payload=body, timeout=sbx.timeout(request_timeout),
                                   sandbox_id=sbx.sandbox_id)
         if request_timeout is not None:
             stream.set_read_timeout(request_timeout)
@@ -166,10 +142,9 @@ class Commands:
         # A server must not die after the foreground default of 60 s: unless the caller gave a
         # timeout, the daemon's background default applies (none).
         if timeout is not DEFAULT_COMMAND_TIMEOUT:
-            body["timeout"] = _whole_seconds(timeout)
-        data = sbx._transport.json("POST", sbx._route + "/commands", body,
-                                   timeout=sbx._timeout(request_timeout),
-                                   sandbox_id=sbx.sandbox_id)
+            body["timeout"] = whole_seconds(timeout)
+        data = sbx.transport.json("POST", sbx.route + "/commands", body,
+                                  timeout=sbx.timeout(request_timeout), sandbox_id=sbx.sandbox_id)
         handle = CommandHandle(sbx, int(data["pid"]))
         if on_stdout is not None or on_stderr is not None:
             handle._start_callbacks(on_stdout=on_stdout, on_stderr=on_stderr)
@@ -181,18 +156,13 @@ class Commands:
         """The sandbox's API processes: the running ones and the most recent finished ones
         (see `running`), oldest first."""
         sbx = self._sandbox
-        data = sbx._transport.json("GET", sbx._route + "/commands",
-                                   timeout=sbx._timeout(request_timeout),
-                                   sandbox_id=sbx.sandbox_id)
+        data = sbx.transport.json("GET", sbx.route + "/commands",
+                                  timeout=sbx.timeout(request_timeout), sandbox_id=sbx.sandbox_id)
         return [ProcessInfo.from_dict(item) for item in (data or {}).get("processes", [])]
 
     def get(self, pid: int, request_timeout: Optional[float] = None) -> ProcessInfo:
         """One process's ProcessInfo; NotFoundException for an unknown pid."""
-        sbx = self._sandbox
-        data = sbx._transport.json("GET", self._process_route(pid),
-                                   timeout=sbx._timeout(request_timeout),
-                                   sandbox_id=sbx.sandbox_id)
-        return ProcessInfo.from_dict(data)
+        return _processes.get(self._sandbox, pid, request_timeout)
 
     def wait(self, pid: int, timeout: Optional[float] = 60,
              request_timeout: Optional[float] = None) -> ProcessInfo:
@@ -208,9 +178,9 @@ class Commands:
             socket_timeout = (request_timeout if request_timeout is not None
                               else max(sbx.request_timeout, step + ANSWER_MARGIN_S))
             try:
-                data = sbx._transport.json("GET", self._process_route(pid, "/wait"),
-                                           query={"timeout": step}, timeout=socket_timeout,
-                                           sandbox_id=sbx.sandbox_id)
+                data = sbx.transport.json("GET", _processes.process_route(sbx, pid, "/wait"),
+                                          query={"timeout": step}, timeout=socket_timeout,
+                                          sandbox_id=sbx.sandbox_id)
                 return ProcessInfo.from_dict(data)
             except TimeoutException as e:
                 if e.status != 408 or (deadline is not None and time.monotonic() >= deadline):
@@ -224,63 +194,27 @@ class Commands:
         daemon thread calls them as output arrives. NotFoundException for an unknown pid.
         `timeout` is accepted for the hosted SDK's signature and ignored: the stream lasts
         until the process ends or disconnect()."""
-        return self._attach(CommandHandle, pid, request_timeout,
-                            on_stdout=on_stdout, on_stderr=on_stderr)
-
-    def _attach(self, cls: Any, pid: int, request_timeout: Optional[float],
-                **callbacks: Any) -> Any:
-        sbx = self._sandbox
-        stream = EventStream.open(sbx._transport, "GET", self._process_route(pid, "/stream"),
-                                  query={"follow": "true"}, timeout=sbx._timeout(request_timeout),
-                                  sandbox_id=sbx.sandbox_id)
-        handle = cls(sbx, int(pid), stream=stream)
-        if any(callback is not None for callback in callbacks.values()):
-            handle._start_callbacks(**callbacks)
-        return handle
+        return _processes.attach(self._sandbox, CommandHandle, pid, request_timeout,
+                                 on_stdout=on_stdout, on_stderr=on_stderr)
 
     def kill(self, pid: int, request_timeout: Optional[float] = None) -> bool:
         """SIGKILL to the process's group: True (also when it had already finished), False
         when the daemon does not know the pid."""
-        sbx = self._sandbox
-        try:
-            sbx._transport.request("DELETE", self._process_route(pid),
-                                   timeout=sbx._timeout(request_timeout),
-                                   sandbox_id=sbx.sandbox_id)
-        except NotFoundException:
-            return False
-        return True
+        return _processes.kill(self._sandbox, pid, request_timeout)
 
     def signal(self, pid: int, signal: Union[int, str],
                request_timeout: Optional[float] = None) -> None:
         """Sends SIGNAL to the process's group: a number, a signal.Signals, or a name with or
         without "SIG" ("TERM", "SIGINT"). ConflictException when it has finished."""
-        if isinstance(signal, bool) or not isinstance(signal, (int, str)):
-            raise TypeError(f"signal must be an int or a name, not {type(signal).__name__}")
-        value: Union[int, str] = int(signal) if isinstance(signal, int) else signal
-        sbx = self._sandbox
-        sbx._transport.request("POST", self._process_route(pid, "/signal"),
-                               body=_json_bytes({"signal": value}), headers=_JSON,
-                               timeout=sbx._timeout(request_timeout), sandbox_id=sbx.sandbox_id)
+        _processes.signal(self._sandbox, pid, signal, request_timeout)
 
     def send_stdin(self, pid: int, data: Union[str, bytes],
                    request_timeout: Optional[float] = None) -> None:
         """Writes DATA (str, or bytes sent exactly) to the process's stdin. ConflictException
         when its stdin is closed or it has finished; RateLimitException when more than the
         daemon's max_stdin_buffer_bytes is waiting unread."""
-        sbx = self._sandbox
-        sbx._transport.request("POST", self._process_route(pid, "/stdin"),
-                               body=_json_bytes(stdin_payload(data)), headers=_JSON,
-                               timeout=sbx._timeout(request_timeout), sandbox_id=sbx.sandbox_id)
+        _processes.send_stdin(self._sandbox, pid, data, request_timeout)
 
     def close_stdin(self, pid: int, request_timeout: Optional[float] = None) -> None:
         """Closes the process's stdin: it reads EOF once what was sent has been read."""
-        sbx = self._sandbox
-        sbx._transport.request("DELETE", self._process_route(pid, "/stdin"),
-                               timeout=sbx._timeout(request_timeout), sandbox_id=sbx.sandbox_id)
-
-
-_JSON = {"Content-Type": "application/json"}
-
-
-def _json_bytes(payload: Any) -> bytes:
-    return json.dumps(payload).encode("utf-8")
+        _processes.close_stdin(self._sandbox, pid, request_timeout)

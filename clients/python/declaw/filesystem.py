@@ -6,13 +6,11 @@ against /home/user by the daemon. Contents travel as raw bytes (GET/PUT .../file
 in chunks, so any file size works without holding extra copies.
 """
 import json
-from typing import TYPE_CHECKING, Any, Dict, Iterable, Iterator, List, Optional, Union
+from typing import Any, Dict, Iterable, Iterator, List, Optional, Union
 
+from ._sandbox_ref import SandboxRef
 from .exceptions import InvalidArgumentException
 from .models import EntryInfo, WriteEntry
-
-if TYPE_CHECKING:
-    from .sandbox import Sandbox
 
 DEFAULT_USER = "user"
 _FORMATS = ("text", "bytes", "stream")
@@ -22,7 +20,7 @@ _OCTET_STREAM = {"Content-Type": "application/octet-stream"}
 class Filesystem:
     """Files inside one sandbox. Get it as `sbx.files`."""
 
-    def __init__(self, sandbox: "Sandbox"):
+    def __init__(self, sandbox: SandboxRef):
         self._sandbox = sandbox
 
     def _call(self, method: str, route: str, path: str, user: str,
@@ -30,9 +28,9 @@ class Filesystem:
         sbx = self._sandbox
         query = {"path": path, "user": user}
         query.update(kwargs.pop("query", {}))
-        return sbx._transport.request(method, f"{sbx._route}/{route}", query=query,
-                                      timeout=sbx._timeout(request_timeout),
-                                      sandbox_id=sbx.sandbox_id, **kwargs)
+        return sbx.transport.request(method, f"{sbx.route}/{route}", query=query,
+                                     timeout=sbx.timeout(request_timeout),
+                                     sandbox_id=sbx.sandbox_id, **kwargs)
 
     def _json(self, method: str, route: str, path: str, user: str,
               request_timeout: Optional[float], payload: Any = None, **kwargs: Any) -> Any:

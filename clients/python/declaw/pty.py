@@ -3,28 +3,20 @@
 A PTY process is an API process like any other: it is listed by commands.list() (is_pty), its
 input goes through .../stdin, its output is the `pty` events of its stream.
 """
-from typing import TYPE_CHECKING, Any, Dict, Optional, Union
+from typing import Any, Dict, Optional, Union
 
+from . import _processes
+from ._processes import terminal_size
+from ._sandbox_ref import SandboxRef, whole_seconds
 from .command_handle import PtyCallback, PtyHandle
-from .commands import DEFAULT_USER, _whole_seconds
+from .commands import DEFAULT_USER
 from .models import PtySize
-
-if TYPE_CHECKING:
-    from .sandbox import Sandbox
-
-
-def _size(size: Any) -> Dict[str, int]:
-    if isinstance(size, (tuple, list)) and len(size) == 2:
-        rows, cols = size
-    else:
-        rows, cols = size.rows, size.cols
-    return {"rows": int(rows), "cols": int(cols)}
 
 
 class Pty:
     """Pseudo-terminals inside one sandbox. Get it as `sbx.pty`."""
 
-    def __init__(self, sandbox: "Sandbox"):
+    def __init__(self, sandbox: SandboxRef):
         self._sandbox = sandbox
 
     def create(self, size: PtySize, user: str = DEFAULT_USER, cwd: Optional[str] = None,
@@ -37,17 +29,16 @@ class Pty:
         seconds until it is killed (default 0: never; the sandbox's own timeout still
         applies). `on_data(bytes)` is called from a daemon thread as the terminal writes."""
         sbx = self._sandbox
-        body: Dict[str, Any] = {"size": _size(size), "user": user,
-                                "timeout": _whole_seconds(timeout)}
+        body: Dict[str, Any] = {"size": terminal_size(size), "user": user,
+                                "timeout": whole_seconds(timeout)}
         if cmd is not None:
             body["cmd"] = cmd
         if cwd:
             body["cwd"] = cwd
         if envs:
             body["envs"] = dict(envs)
-        data = sbx._transport.json("POST", sbx._route + "/pty", body,
-                                   timeout=sbx._timeout(request_timeout),
-                                   sandbox_id=sbx.sandbox_id)
+        data = sbx.transport.json("POST", sbx.route + "/pty", body,
+                                  timeout=sbx.timeout(request_timeout), sandbox_id=sbx.sandbox_id)
         handle = PtyHandle(sbx, int(data["pid"]))
         if on_data is not None:
             handle._start_callbacks(on_pty=on_data)
@@ -57,19 +48,17 @@ class Pty:
                 request_timeout: Optional[float] = None) -> PtyHandle:
         """A PtyHandle attached to a running PTY process: what the daemon still buffers of its
         output, then live output (to `on_data`, from a daemon thread, when given)."""
-        return self._sandbox.commands._attach(PtyHandle, pid, request_timeout, on_pty=on_data)
+        return _processes.attach(self._sandbox, PtyHandle, pid, request_timeout, on_pty=on_data)
 
     def send_stdin(self, pid: int, data: Union[str, bytes],
                    request_timeout: Optional[float] = None) -> None:
         """Bytes (or text, as UTF-8) to the terminal, as typed: b"\\x03" is Ctrl-C."""
-        self._sandbox.commands.send_stdin(pid, data, request_timeout=request_timeout)
+        _processes.send_stdin(self._sandbox, pid, data, request_timeout)
 
     def resize(self, pid: int, size: PtySize, request_timeout: Optional[float] = None) -> None:
         """Sets the terminal's rows and cols; its process group gets SIGWINCH."""
-        sbx = self._sandbox
-        sbx._transport.json("POST", f"{sbx._route}/commands/{int(pid)}/resize", _size(size),
-                            timeout=sbx._timeout(request_timeout), sandbox_id=sbx.sandbox_id)
+        _processes.resize(self._sandbox, pid, size, request_timeout)
 
     def kill(self, pid: int, request_timeout: Optional[float] = None) -> bool:
         """SIGKILL to its process group: True, or False when the daemon does not know it."""
-        return self._sandbox.commands.kill(pid, request_timeout=request_timeout)
+        return _processes.kill(self._sandbox, pid, request_timeout)

@@ -1,9 +1,9 @@
 """Sandbox: create, connect to, list, inspect and kill sandboxes (/v1/sandboxes...)."""
 import functools
-import math
 import urllib.parse
 from typing import Any, Dict, List, Optional, Union
 
+from ._sandbox_ref import SandboxRef, sandbox_route, whole_seconds
 from ._transport import DEFAULT_TIMEOUT, Transport, get_transport
 from .commands import Commands
 from .exceptions import (NotFoundException, NotImplementedException,
@@ -21,10 +21,6 @@ SNAPSHOT_TIMEOUT_S = 900.0
 
 _LIVE_STATES = [SandboxState.CREATING.value, SandboxState.RUNNING.value,
                 SandboxState.PAUSED.value]
-
-
-def _whole_seconds(seconds: Union[int, float]) -> int:
-    return int(math.ceil(seconds))
 
 
 class _InstanceOrClassMethod:
@@ -52,11 +48,6 @@ def _by_id(method: Any) -> Any:
 
     functools.update_wrapper(by_id, method)
     return by_id
-
-
-def sandbox_route(sandbox_id: str) -> str:
-    """/sandboxes/ID, the id quoted so that no id can address another route."""
-    return "/sandboxes/" + urllib.parse.quote(sandbox_id, safe="")
 
 
 def _lifecycle_body(lifecycle: Any) -> Dict[str, Any]:
@@ -100,14 +91,25 @@ class Sandbox:
     def __init__(self, sandbox_id: str, *, socket_path: Optional[str] = None,
                  request_timeout: Optional[float] = None,
                  transport: Optional[Transport] = None):
+        # What sbx.commands, sbx.files, sbx.pty and the handles get, rather than the Sandbox.
+        self._ref = SandboxRef(transport or get_transport(socket_path), sandbox_id,
+                               request_timeout)
         self._sandbox_id = sandbox_id
-        self._route = sandbox_route(sandbox_id)
-        self._transport = transport or get_transport(socket_path)
-        self.request_timeout = (self._transport.request_timeout if request_timeout is None
-                                else request_timeout)
-        self._commands = Commands(self)
-        self._files = Filesystem(self)
-        self._pty = Pty(self)
+        self._route = self._ref.route
+        self._transport = self._ref.transport
+        self._commands = Commands(self._ref)
+        self._files = Filesystem(self._ref)
+        self._pty = Pty(self._ref)
+
+    @property
+    def request_timeout(self) -> Optional[float]:
+        """The default socket timeout of this sandbox's calls; setting it changes it for
+        commands, files, terminals and process handles too."""
+        return self._ref.request_timeout
+
+    @request_timeout.setter
+    def request_timeout(self, value: Optional[float]) -> None:
+        self._ref.request_timeout = value
 
     @property
     def sandbox_id(self) -> str:
@@ -130,7 +132,7 @@ class Sandbox:
         return self._pty
 
     def _timeout(self, request_timeout: Optional[float]) -> Any:
-        return self.request_timeout if request_timeout is None else request_timeout
+        return self._ref.timeout(request_timeout)
 
     def __repr__(self) -> str:
         return f"Sandbox({self._sandbox_id!r}, socket_path={self.socket_path!r})"
@@ -169,7 +171,7 @@ class Sandbox:
         if template is not None:
             body["template"] = template
         if timeout is not None:
-            body["timeout"] = _whole_seconds(timeout)
+            body["timeout"] = whole_seconds(timeout)
         if metadata is not None:
             body["metadata"] = dict(metadata)
         if envs is not None:
@@ -345,7 +347,7 @@ class Sandbox:
         TIMEOUT seconds from now, not from its creation. On a paused sandbox, it sets the time
         it will have once resumed."""
         self._transport.json("PATCH", self._route + "/timeout",
-                             {"timeout": _whole_seconds(timeout)},
+                             {"timeout": whole_seconds(timeout)},
                              timeout=self._timeout(request_timeout), sandbox_id=self._sandbox_id)
 
     def _kill_this(self, request_timeout: Optional[float] = None) -> bool:
