@@ -61,13 +61,19 @@ void checkDevices(int dirfd, int depth) {
   }
 }
 
+// The work dir, removed when the fuzzer exits (libFuzzer ends with exit(): destructors run).
+struct WorkDir {
+  std::string path = "/tmp/declaw-fuzz-unpack-" + std::to_string(::getpid());
+  WorkDir() { ::mkdir(path.c_str(), 0700); }
+  ~WorkDir() {
+    UniqueFd tmp(::open("/tmp", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (tmp) (void)declaw::removeTreeAt(tmp.get(), path.substr(5));
+  }
+};
+
 const std::string& workDir() {
-  static const std::string dir = [] {
-    std::string d = "/tmp/declaw-fuzz-unpack-" + std::to_string(::getpid());
-    ::mkdir(d.c_str(), 0700);
-    return d;
-  }();
-  return dir;
+  static const WorkDir dir;
+  return dir.path;
 }
 
 }  // namespace

@@ -223,3 +223,20 @@ def import_archive(api, name, archive, replace=False, timeout=300):
 
 def unique(prefix):
     return f"{prefix}-{os.getpid()}-{time.monotonic_ns() % 10**9}"
+
+
+def delete_all_templates(api):
+    """Deletes every template but the built-ins (a test class's tearDownClass)."""
+    for t in api.request("GET", "/v1/templates").json()["templates"]:
+        if t["source"] != "builtin":
+            api.request("DELETE", f"/v1/templates/{t['name']}")
+
+
+def import_in_setup(cls, name, archive):
+    """An import in a test class's setUpClass: the TemplateInfo, or the daemon stopped (a failed
+    setUpClass skips tearDownClass) and the failure raised."""
+    r = import_archive(cls.api, name, archive)
+    if r.status != 201:
+        cls.daemon.stop()
+        raise AssertionError(f"import of {name} failed: {r}")
+    return r.json()

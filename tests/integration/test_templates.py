@@ -14,7 +14,8 @@ import unittest
 import urllib.parse
 
 from harness import DaemonTestCase
-from images import Image, Layer, busybox_layer, import_archive, unique
+from images import (Image, Layer, busybox_layer, delete_all_templates, import_archive,
+                    import_in_setup, unique)
 
 
 def tree_digest(root):
@@ -106,14 +107,6 @@ class TemplateTestCase(DaemonTestCase):
             raise unittest.SkipTest("this kernel or data dir cannot idmap layers: image "
                                     "templates are off (Features asserts the 501 instead)")
 
-    @classmethod
-    def import_or_stop(cls, name, archive):
-        """An import in setUpClass: if it fails, the daemon is stopped (tearDownClass does not
-        run after a failed setUpClass) and the failure raised."""
-        r = import_archive(cls.api, name, archive)
-        if r.status != 201:
-            cls.daemon.stop()
-            raise AssertionError(f"import of {name} failed: {r}")
 
     def import_ok(self, archive, name=None, **kw):
         name = name or unique("tpl")
@@ -233,7 +226,7 @@ class Running(TemplateTestCase):
     def setUpClass(cls):
         super().setUpClass()
         cls.name = unique("run")
-        cls.import_or_stop(cls.name, two_layer_image().oci_archive())
+        import_in_setup(cls, cls.name, two_layer_image().oci_archive())
 
     @classmethod
     def tearDownClass(cls):
@@ -436,13 +429,11 @@ class Snapshots(TemplateTestCase):
     def setUpClass(cls):
         super().setUpClass()
         cls.name = unique("snapbase")
-        cls.import_or_stop(cls.name, two_layer_image().oci_archive())
+        import_in_setup(cls, cls.name, two_layer_image().oci_archive())
 
     @classmethod
     def tearDownClass(cls):
-        for t in cls.api.request("GET", "/v1/templates").json()["templates"]:
-            if t["source"] != "builtin":
-                cls.api.request("DELETE", f"/v1/templates/{t['name']}")
+        delete_all_templates(cls.api)
         super().tearDownClass()
 
     def snapshot(self, sbx, name=None, **kw):

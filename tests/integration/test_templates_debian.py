@@ -7,7 +7,7 @@ import os
 import unittest
 
 from harness import DaemonTestCase
-from images import import_archive, unique
+from images import delete_all_templates, import_archive, import_in_setup, unique
 
 IMAGE_DIR = os.environ.get("DECLAW_TEST_IMAGE_DIR", "/var/cache/declaw-test")
 
@@ -26,19 +26,16 @@ class DebianTemplate(DaemonTestCase):
         super().setUpClass()
         cls.name = unique("debian")
         try:
-            with open(image_file("debian-oci.tar"), "rb") as f:
-                r = import_archive(cls.api, cls.name, f.read())
-            assert r.status == 201, r
-        except BaseException:
-            cls.daemon.stop()  # tearDownClass does not run when setUpClass fails
+            archive = image_file("debian-oci.tar")
+        except AssertionError:
+            cls.daemon.stop()
             raise
-        cls.info = r.json()
+        with open(archive, "rb") as f:
+            cls.info = import_in_setup(cls, cls.name, f.read())
 
     @classmethod
     def tearDownClass(cls):
-        for t in cls.api.request("GET", "/v1/templates").json()["templates"]:
-            if t["source"] != "builtin":
-                cls.api.request("DELETE", f"/v1/templates/{t['name']}")
+        delete_all_templates(cls.api)
         super().tearDownClass()
 
     def run_ok(self, sbx, cmd, **kw):

@@ -50,12 +50,17 @@ def ours(pid):
 
 
 def processes():
+    """Every live process. Zombies are left out: they run nothing and hold nothing but a pid,
+    and one whose parent died is reaped by PID 1, which on some machines (a VM's own init)
+    never reaps."""
     for pid in os.listdir("/proc"):
         if not pid.isdigit():
             continue
         try:
             with open(f"/proc/{pid}/status") as f:
                 status = dict(line.rstrip("\n").split(":\t", 1) for line in f if ":\t" in line)
+            if status.get("State", "").startswith("Z"):
+                continue
             yield int(pid), status
         except (OSError, ValueError):
             continue
