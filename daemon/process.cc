@@ -1,7 +1,6 @@
 #include "daemon/process.h"
 
 #include <fcntl.h>
-#include <poll.h>
 #include <signal.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
@@ -22,18 +21,11 @@ using std::chrono::milliseconds;
 using SteadyClock = std::chrono::steady_clock;
 
 constexpr milliseconds kSpawnTimeout{10000};
-constexpr milliseconds kSignalTimeout{5000};
-// After a timeout kill, how long to wait for init to report the exit.
-constexpr milliseconds kExitAfterKill{5000};
-// After the exit, how long to keep collecting output that is still in the pipes (or that a
-// child the process left behind writes) before the process counts as finished.
-constexpr milliseconds kDrainAfterExit{200};
-// One read; and how much one pass of the pump reads from a stream before it looks at the rest.
-constexpr size_t kReadChunk = 64 * 1024;
-constexpr size_t kReadPerPass = 1024 * 1024;
 // The largest piece of output one event carries.
 constexpr size_t kEventChunk = 64 * 1024;
 constexpr int kTimeoutExitCode = 124;  // as coreutils timeout(1)
+// A process killed by signal N exits with 128 + N, as shells report it.
+constexpr int kSignalExitBase = 128;
 // Linux pids are at most 2^22 (PID_MAX_LIMIT); init's answer is checked against it.
 constexpr int64_t kMaxPid = 1 << 22;
 
@@ -46,7 +38,7 @@ void fillExit(std::optional<int> status, bool timed_out, std::optional<int>& exi
     exit_code = WEXITSTATUS(*status);
   } else if (WIFSIGNALED(*status)) {
     signal = WTERMSIG(*status);
-    exit_code = 128 + WTERMSIG(*status);
+    exit_code = kSignalExitBase + WTERMSIG(*status);
   }
   if (timed_out) exit_code = kTimeoutExitCode;
 }
@@ -125,215 +117,6 @@ Process::~Process() {
 void Process::wake() {
   uint64_t one = 1;
   (void)::write(wake_fd_.get(), &one, sizeof one);
-}
-
-// --- the pump --------------------------------------------------------------------------------
-
-bool Process::drainOutput(Stream stream) {
-  const bool pty = plan_.spawn.pty;
-  int fd = pty ? term_.get() : out_[stream].get();
-  char chunk[kReadChunk];
-  size_t total = 0;
-  bool open = true;
-  while (total < kReadPerPass) {
-    ssize_t n = ::read(fd, chunk, sizeof chunk);
-    if (n > 0) {
-      std::lock_guard lock(mutex_);
-      buffers_[stream].append(std::string_view(chunk, static_cast<size_t>(n)));
-      total += static_cast<size_t>(n);
-      continue;
-    }
-    if (n < 0 && errno == EINTR) continue;
-    // EIO: a terminal's master once every slave fd is closed (pty(7)).
-    open = n < 0 && errno == EAGAIN;
-    break;
-  }
-  if (total > 0) changed_.notify_all();
-  return open;
-}
-
-void Process::writePendingStdin() {
-  std::lock_guard lock(mutex_);
-  int fd = plan_.spawn.pty ? term_.get() : stdin_.get();
-  while (fd >= 0 && stdin_sent_ < stdin_queue_.size()) {
-    ssize_t n = ::write(fd, stdin_queue_.data() + stdin_sent_, stdin_queue_.size() - stdin_sent_);
-    if (n > 0) {
-      stdin_sent_ += static_cast<size_t>(n);
-      // Drop what was written once it is most of the queue (amortised: no quadratic erasing).
-      if (stdin_sent_ == stdin_queue_.size() || stdin_sent_ > stdin_queue_.size() / 2) {
-        stdin_queue_.erase(0, stdin_sent_);
-        stdin_sent_ = 0;
-      }
-      continue;
-    }
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0 && errno == EAGAIN) return;
-    // The reader is gone (EPIPE): nothing queued can arrive any more.
-    stdin_queue_.clear();
-    stdin_sent_ = 0;
-    if (!plan_.spawn.pty) closeStdinLocked();
-    return;
-  }
-  if (stdin_sent_ == stdin_queue_.size() && stdin_close_requested_) closeStdinLocked();
-}
-
-void Process::closeStdinLocked() {
-  stdin_.reset();
-  stdin_queue_.clear();
-  stdin_sent_ = 0;
-  stdin_open_ = false;
-}
-
-void Process::markFinished(std::optional<int> wait_status, std::string error) {
-  // Outside the lock: it reads a cgroup file.
-  const bool oom = plan_.oom_kills && plan_.oom_kills() > oom_kills_at_start_;
-  std::lock_guard lock(mutex_);
-  oom_killed_ = oom;
-  finished_ = true;
-  wait_status_ = wait_status;
-  error_ = std::move(error);
-  ended_at_ = api::Clock::now();
-  for (int s : {kOut, kErr}) end_at_finish_[s] = buffers_[s].end();
-  closeStdinLocked();
-  changed_.notify_all();
-}
-
-void Process::pumpLoop() {
-  const bool pty = plan_.spawn.pty;
-  const bool has_timeout = plan_.timeout.count() > 0;
-  std::optional<SteadyClock::time_point> drain_until;
-  std::optional<SteadyClock::time_point> kill_deadline;
-  std::optional<int> status;
-  bool finished = false;
-  for (;;) {
-    auto now = SteadyClock::now();
-    {
-      std::lock_guard lock(mutex_);
-      if (stop_) break;
-    }
-    // The command timeout does not run while the sandbox is paused (resumeClock shifts it).
-    bool clock_paused;
-    SteadyClock::time_point timeout_at;
-    {
-      std::lock_guard lock(mutex_);
-      clock_paused = clock_paused_at_.has_value();
-      timeout_at = started_steady_ + plan_.timeout + clock_shift_;
-    }
-    int wait_status = 0;
-    if (!status && init_->pollExit(pid_, &wait_status)) {
-      init_->forgetExit(pid_);
-      status = wait_status;
-      drain_until = now + kDrainAfterExit;
-    }
-    const bool outputs_open = pty ? term_.valid() : (out_[kOut].valid() || out_[kErr].valid());
-    const bool init_alive = init_->alive();
-    if (!finished) {
-      if (status && (!outputs_open || now >= *drain_until)) {
-        markFinished(status, "");
-        finished = true;
-      } else if (!status && !init_alive) {
-        for (int s : {kOut, kErr}) {
-          if (pty ? (s == kOut && term_) : out_[s].valid()) drainOutput(static_cast<Stream>(s));
-        }
-        markFinished(std::nullopt, "the sandbox ended while the process ran");
-        finished = true;
-      } else if (kill_deadline && now >= *kill_deadline) {
-        markFinished(std::nullopt, "the process did not exit after it was killed");
-        finished = true;
-      }
-    }
-    // Finished: keep reading only what a child the process left behind still writes, so that
-    // it does not die of SIGPIPE, until it closes the pipes or the sandbox ends.
-    if (finished && (!outputs_open || !init_alive)) break;
-    if (!finished && has_timeout && !clock_paused && !kill_deadline && now >= timeout_at) {
-      {
-        std::lock_guard lock(mutex_);
-        timed_out_ = true;
-      }
-      (void)init_->signal(runtime::SignalRequest{0, pid_, SIGKILL, true}, kSignalTimeout);
-      kill_deadline = SteadyClock::now() + kExitAfterKill;
-    }
-
-    bool want_stdin;
-    {
-      std::lock_guard lock(mutex_);
-      want_stdin = stdin_sent_ < stdin_queue_.size();
-      if (!pty && stdin_ && !want_stdin && stdin_close_requested_) closeStdinLocked();
-      if (finished && stdin_) closeStdinLocked();
-    }
-    std::array<pollfd, 4> fds{};
-    size_t count = 0;
-    fds[count++] = {wake_fd_.get(), POLLIN, 0};
-    int out_index[2] = {-1, -1};
-    int stdin_index = -1;
-    if (pty) {
-      if (term_) {
-        out_index[kOut] = static_cast<int>(count);
-        fds[count++] = {term_.get(), static_cast<short>(POLLIN | (want_stdin ? POLLOUT : 0)), 0};
-      }
-    } else {
-      for (int s : {kOut, kErr}) {
-        if (out_[s]) {
-          out_index[s] = static_cast<int>(count);
-          fds[count++] = {out_[s].get(), POLLIN, 0};
-        }
-      }
-      if (stdin_ && want_stdin) {
-        stdin_index = static_cast<int>(count);
-        fds[count++] = {stdin_.get(), POLLOUT, 0};
-      }
-    }
-    std::optional<SteadyClock::time_point> next;
-    auto consider = [&](std::optional<SteadyClock::time_point> t) {
-      if (t && (!next || *t < *next)) next = t;
-    };
-    if (!finished) {
-      if (has_timeout && !clock_paused && !kill_deadline) consider(timeout_at);
-      if (status) consider(drain_until);
-      consider(kill_deadline);
-    }
-    int wait_ms = -1;
-    if (next) {
-      auto left = std::chrono::duration_cast<milliseconds>(*next - SteadyClock::now());
-      wait_ms = static_cast<int>(std::clamp<int64_t>(left.count() + 1, 0, 60000));
-    }
-    int n = ::poll(fds.data(), count, wait_ms);
-    if (n < 0 && errno != EINTR) break;
-    if (n <= 0) continue;
-    if (fds[0].revents & POLLIN) {
-      uint64_t value;
-      (void)::read(wake_fd_.get(), &value, sizeof value);
-    }
-    for (int s : {kOut, kErr}) {
-      if (out_index[s] < 0) continue;
-      short revents = fds[static_cast<size_t>(out_index[s])].revents;
-      if ((revents & (POLLIN | POLLHUP | POLLERR)) == 0) continue;
-      if (!drainOutput(static_cast<Stream>(s))) {
-        std::lock_guard lock(mutex_);
-        if (pty) {
-          term_.reset();
-          closeStdinLocked();
-        } else {
-          out_[s].reset();
-        }
-      }
-    }
-    if (want_stdin && (stdin_index >= 0 || pty)) writePendingStdin();
-  }
-  std::lock_guard lock(mutex_);
-  if (!finished_) {
-    // Stopped before the end (the daemon forgets the process): it counts as finished.
-    finished_ = true;
-    wait_status_ = status;
-    if (!status) error_ = "the daemon stopped watching the process";
-    ended_at_ = api::Clock::now();
-    for (int s : {kOut, kErr}) end_at_finish_[s] = buffers_[s].end();
-  }
-  out_[kOut].reset();
-  out_[kErr].reset();
-  term_.reset();
-  closeStdinLocked();
-  changed_.notify_all();
 }
 
 // --- control ---------------------------------------------------------------------------------

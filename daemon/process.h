@@ -23,6 +23,7 @@
 #include "common/result.h"
 #include "common/unique_fd.h"
 #include "daemon/output_buffer.h"
+#include "daemon/pump_step.h"
 #include "runtime/init_client.h"
 
 namespace declaw::daemon {
@@ -32,12 +33,12 @@ struct ProcessPlan {
   std::string cmd;              // for ProcessInfo
   std::string user;
   bool background = false;
-  std::string stdin_data;  // written first
-  bool stdin_open = false; // then keep stdin open (else EOF after stdin_data)
+  std::string stdin_data;                // written first
+  bool stdin_open = false;               // then keep stdin open (else EOF after stdin_data)
   std::chrono::milliseconds timeout{0};  // 0 = none
   OutputBuffer::Keep keep = OutputBuffer::Keep::kTail;
-  uint64_t buffer_bytes = 0;      // per stream
-  uint64_t max_stdin_bytes = 0;   // queued, unread stdin
+  uint64_t buffer_bytes = 0;     // per stream
+  uint64_t max_stdin_bytes = 0;  // queued, unread stdin
   // The sandbox's OOM kill count (its memory cgroup); null without cgroups. Read at start and
   // when the process finishes: a difference means the OOM killer struck meanwhile.
   std::function<uint64_t()> oom_kills;
@@ -89,7 +90,20 @@ class Process : public std::enable_shared_from_this<Process> {
 
   enum Stream { kOut = 0, kErr = 1 };
 
+  static constexpr std::chrono::milliseconds kSignalTimeout{5000};
+
+  // The pump (process_pump.cc): each pass looks at init and the clock, carries out what
+  // decidePumpStep says, then polls the pipes (or the terminal) and moves bytes.
   void pumpLoop();
+  bool outputsOpen() const;
+  void finishPumped(PumpFinish finish, std::optional<int> status);
+  void killForTimeout();
+  // Closes the stdin pipe when its time has come; true while queued stdin waits to be written.
+  bool settleStdin(bool finished);
+  // One poll of at most `wait_ms` and the I/O it allows; false when poll itself fails.
+  bool pollOnce(bool want_stdin, int wait_ms);
+  // The pump is done (or told to stop): close everything, and count the process finished.
+  void endPump(std::optional<int> status);
   // Reads what is there now; false at EOF or a read error.
   bool drainOutput(Stream stream);
   void writePendingStdin();
@@ -104,9 +118,9 @@ class Process : public std::enable_shared_from_this<Process> {
   UniqueFd wake_fd_;  // eventfd: exit reported, stdin queued, stop
 
   // Owned by the pump thread; closed only by it, under mutex_ (resize reads term_ under it).
-  UniqueFd out_[2];   // pipes (not used for a PTY)
-  UniqueFd term_;     // a PTY's master: output and input
-  UniqueFd stdin_;    // the stdin pipe's write end
+  UniqueFd out_[2];  // pipes (not used for a PTY)
+  UniqueFd term_;    // a PTY's master: output and input
+  UniqueFd stdin_;   // the stdin pipe's write end
 
   mutable std::mutex mutex_;
   std::condition_variable changed_;
