@@ -9,6 +9,7 @@
 
 #include "common/log.h"
 #include "netpolicy/dns_message.h"
+#include "netsvc/listeners.h"
 #include "netsvc/sockets.h"
 #include "netsvc/stub_policy.h"
 
@@ -26,8 +27,6 @@ constexpr size_t kMaxTcpQueryBytes = 1024;
 constexpr size_t kMaxTcpAnswerBytes = 65535;
 // Received datagrams larger than this are cut, and then refused by the parser.
 constexpr size_t kUdpReceiveBuffer = 2048;
-// After accept fails for lack of fds, wait before accepting again rather than spin.
-constexpr std::chrono::milliseconds kAcceptBackoff{100};
 
 // A reply of no bytes means: drop the query (UDP) or close the connection (TCP).
 using Reply = std::function<void(std::vector<uint8_t>)>;
@@ -82,7 +81,7 @@ class DnsStub::Impl {
 
   ~Impl() {
     stop();
-    listeners_.clear();
+    listeners_.closeAll();  // those added while the thread never ran
     resolver_.reset();
   }
 
@@ -90,8 +89,7 @@ class DnsStub::Impl {
 
   void stop() {
     thread_.stop([this] {
-      for (auto& [key, listener] : listeners_) closeListener(*listener);
-      listeners_.clear();
+      listeners_.closeAll();
       resolver_->shutdown();
     });
   }
@@ -102,22 +100,21 @@ class DnsStub::Impl {
 
  private:
   struct TcpSession;
-  struct Listener {
-    explicit Listener(asio::io_context& io) : udp_socket(io), acceptor(io), backoff(io) {}
-    SocketAddress local;
+  // A gateway address served over UDP too.
+  struct DnsListener : Listener {
+    DnsListener(asio::io_context& io, const SocketAddress& local)
+        : Listener(io, local), udp_socket(io) {}
+    void closeMore() override {
+      boost::system::error_code ignored;
+      udp_socket.close(ignored);
+    }
     udp::socket udp_socket;
-    tcp::acceptor acceptor;
-    asio::steady_timer backoff;
     std::array<uint8_t, kUdpReceiveBuffer> buffer{};
     udp::endpoint from;
-    bool open = true;
-    std::vector<std::weak_ptr<TcpSession>> sessions;
   };
 
-  void receiveUdp(const std::shared_ptr<Listener>& listener);
-  void acceptTcp(const std::shared_ptr<Listener>& listener);
+  void receiveUdp(const std::shared_ptr<DnsListener>& listener);
   void onTcpConnection(const std::shared_ptr<Listener>& listener, UniqueFd fd);
-  void closeListener(Listener& listener);
   void handleQuery(const std::shared_ptr<const SandboxContext>& sandbox,
                    std::span<const uint8_t> message, size_t max_answer, Reply reply);
 
@@ -127,11 +124,14 @@ class DnsStub::Impl {
   SandboxLookup lookup_;
   AnswerHook hook_;
   std::unique_ptr<Resolver> resolver_;
-  std::map<std::string, std::shared_ptr<Listener>> listeners_;
+  ListenerSet listeners_{"dns stub",
+                         [this](const std::shared_ptr<Listener>& listener, UniqueFd fd) {
+                           onTcpConnection(listener, std::move(fd));
+                         }};
 };
 
 // One TCP connection: length-prefixed queries answered one at a time, in order.
-struct DnsStub::Impl::TcpSession : std::enable_shared_from_this<TcpSession> {
+struct DnsStub::Impl::TcpSession : Connection, std::enable_shared_from_this<TcpSession> {
   TcpSession(asio::io_context& io, std::shared_ptr<const SandboxContext> s,
              std::shared_ptr<StubGauges> g)
       : socket(io), timer(io), sandbox(std::move(s)), gauges(std::move(g)) {}
@@ -140,7 +140,7 @@ struct DnsStub::Impl::TcpSession : std::enable_shared_from_this<TcpSession> {
     --gauges->tcp_active;
   }
 
-  void close() {
+  void close() override {
     boost::system::error_code ignored;
     socket.close(ignored);
     timer.cancel();
@@ -206,63 +206,40 @@ Result<void> DnsStub::Impl::addListener(const SocketAddress& local) {
   auto tcp_fd = openBoundSocket(local, SOCK_STREAM);
   if (!tcp_fd) return PlainError() << "dns stub tcp: " << tcp_fd.error().describe();
   return thread_.runSync([&]() -> Result<void> {
-    std::string key = local.toString();
-    if (listeners_.count(key)) return PlainError() << "dns stub: already serving " << key;
-    auto listener = std::make_shared<Listener>(thread_.io());
-    listener->local = local;
+    auto listener = std::make_shared<DnsListener>(thread_.io(), local);
     boost::system::error_code ec;
-    listener->udp_socket.assign(local.address.isV4() ? udp::v4() : udp::v6(), udp_fd->release(),
-                                ec);
-    if (!ec) listener->udp_socket.non_blocking(true, ec);
+    listener->udp_socket.assign(local.address.isV4() ? udp::v4() : udp::v6(), udp_fd->get(), ec);
     if (!ec) {
-      listener->acceptor.assign(local.address.isV4() ? tcp::v4() : tcp::v6(), tcp_fd->release(),
-                                ec);
+      udp_fd->release();  // the socket's now (a failed assign leaves it ours, to close)
+      listener->udp_socket.non_blocking(true, ec);
     }
-    if (ec) return PlainError() << "dns stub " << key << ": " << ec.message();
-    listeners_.emplace(key, listener);
+    if (ec) return PlainError() << "dns stub " << local.toString() << ": " << ec.message();
+    if (auto added = listeners_.add(listener, std::move(*tcp_fd)); !added) return added;
     receiveUdp(listener);
-    acceptTcp(listener);
     return Ok{};
   });
 }
 
 void DnsStub::Impl::removeListener(const SocketAddress& local) {
-  thread_.runSync([&] {
-    auto it = listeners_.find(local.toString());
-    if (it == listeners_.end()) return;
-    closeListener(*it->second);
-    listeners_.erase(it);
-  });
+  thread_.runSync([&] { listeners_.remove(local); });
 }
 
-void DnsStub::Impl::closeListener(Listener& listener) {
-  listener.open = false;
-  boost::system::error_code ignored;
-  listener.udp_socket.close(ignored);
-  listener.acceptor.close(ignored);
-  listener.backoff.cancel();
-  for (auto& weak : listener.sessions) {
-    if (auto session = weak.lock()) session->close();
-  }
-  listener.sessions.clear();
-}
-
-void DnsStub::Impl::receiveUdp(const std::shared_ptr<Listener>& listener) {
+void DnsStub::Impl::receiveUdp(const std::shared_ptr<DnsListener>& listener) {
   listener->udp_socket.async_receive_from(
       asio::buffer(listener->buffer), listener->from,
       [this, listener](boost::system::error_code ec, size_t n) {
-        if (!listener->open || ec == asio::error::operation_aborted) return;
+        if (!listener->isOpen() || ec == asio::error::operation_aborted) return;
         if (!ec) {
           netpolicy::IpAddress peer = fromAsio(listener->from.address());
-          auto sandbox = lookup_(listener->local.address, peer);
+          auto sandbox = lookup_(listener->local().address, peer);
           if (!sandbox) {
             logger("netsvc")->debug("dns: query from {} to {}: no such sandbox", peer.toString(),
-                                    listener->local.toString());
+                                    listener->local().toString());
           } else {
             udp::endpoint to = listener->from;
             handleQuery(sandbox, std::span<const uint8_t>(listener->buffer.data(), n),
                         netpolicy::kMaxDnsUdpPayload, [listener, to](std::vector<uint8_t> answer) {
-                          if (answer.empty() || !listener->open) return;
+                          if (answer.empty() || !listener->isOpen()) return;
                           boost::system::error_code ignored;  // a full buffer drops the answer
                           listener->udp_socket.send_to(asio::buffer(answer), to, 0, ignored);
                         });
@@ -272,30 +249,10 @@ void DnsStub::Impl::receiveUdp(const std::shared_ptr<Listener>& listener) {
       });
 }
 
-void DnsStub::Impl::acceptTcp(const std::shared_ptr<Listener>& listener) {
-  listener->acceptor.async_wait(tcp::acceptor::wait_read, [this,
-                                                           listener](boost::system::error_code ec) {
-    if (!listener->open || ec == asio::error::operation_aborted) return;
-    auto fd = acceptConnection(listener->acceptor.native_handle());
-    if (fd) {
-      onTcpConnection(listener, std::move(*fd));
-    } else if (fd.error().code == EMFILE || fd.error().code == ENFILE ||
-               fd.error().code == ENOBUFS || fd.error().code == ENOMEM) {
-      logger("netsvc")->warn("dns stub {}: {}", listener->local.toString(), fd.error().describe());
-      listener->backoff.expires_after(kAcceptBackoff);
-      listener->backoff.async_wait([this, listener](boost::system::error_code e) {
-        if (!e && listener->open) acceptTcp(listener);
-      });
-      return;
-    }
-    acceptTcp(listener);
-  });
-}
-
 void DnsStub::Impl::onTcpConnection(const std::shared_ptr<Listener>& listener, UniqueFd fd) {
   auto peer = peerAddress(fd.get());
   if (!peer) return;
-  auto sandbox = lookup_(listener->local.address, peer->address);
+  auto sandbox = lookup_(listener->local().address, peer->address);
   if (!sandbox) return;
   if (!tryAcquire(gauges_->tcp_active, options_.max_tcp_connections)) {
     ++sandbox->stats->dns_failed;
@@ -312,8 +269,7 @@ void DnsStub::Impl::onTcpConnection(const std::shared_ptr<Listener>& listener, U
   boost::system::error_code ec;
   session->socket.assign(peer->address.isV4() ? tcp::v4() : tcp::v6(), fd.release(), ec);
   if (ec) return;
-  std::erase_if(listener->sessions, [](const auto& weak) { return weak.expired(); });
-  listener->sessions.push_back(session);
+  listener->track(session);
   session->readQuery(this);
 }
 

@@ -4,11 +4,11 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
-#include <map>
 #include <vector>
 
 #include "common/log.h"
 #include "netpolicy/dns_message.h"
+#include "netsvc/listeners.h"
 #include "netsvc/proxy_policy.h"
 #include "netsvc/service_thread.h"
 #include "netsvc/sockets.h"
@@ -22,7 +22,6 @@ using netpolicy::IpAddress;
 
 namespace {
 
-constexpr std::chrono::milliseconds kAcceptBackoff{100};
 // After a refusal, what the client still sends is read and dropped (up to this much) before the
 // close, so the close is a FIN rather than a reset that could destroy the 403 or the alert in
 // flight.
@@ -42,15 +41,14 @@ class EgressProxy::Impl {
         resolver_(std::make_unique<Resolver>(thread_.io(), options_.resolver)) {}
   ~Impl() {
     stop();
-    listeners_.clear();
+    listeners_.closeAll();  // those added while the thread never ran
     resolver_.reset();
   }
 
   void start() { thread_.start(); }
   void stop() {
     thread_.stop([this] {
-      for (auto& [key, listener] : listeners_) closeListener(*listener);
-      listeners_.clear();
+      listeners_.closeAll();
       resolver_->shutdown();
     });
   }
@@ -63,29 +61,22 @@ class EgressProxy::Impl {
   const EgressProxyOptions& options() const { return options_; }
 
  private:
-  struct Listener {
-    explicit Listener(asio::io_context& io) : acceptor(io), backoff(io) {}
-    SocketAddress local;
-    tcp::acceptor acceptor;
-    asio::steady_timer backoff;
-    bool open = true;
-    std::vector<std::weak_ptr<Session>> sessions;
-  };
-  void accept(const std::shared_ptr<Listener>& listener);
   void onConnection(const std::shared_ptr<Listener>& listener, UniqueFd fd);
-  void closeListener(Listener& listener);
 
   std::shared_ptr<ProxyGauges> gauges_ = std::make_shared<ProxyGauges>();
   ServiceThread thread_;
   EgressProxyOptions options_;
   SandboxLookup lookup_;
   std::unique_ptr<Resolver> resolver_;
-  std::map<std::string, std::shared_ptr<Listener>> listeners_;
+  ListenerSet listeners_{"egress proxy",
+                         [this](const std::shared_ptr<Listener>& listener, UniqueFd fd) {
+                           onConnection(listener, std::move(fd));
+                         }};
 };
 
 // One proxied connection, through its phases: first bytes, decision, resolution, connect,
 // replay, copy. One timer serves every phase's deadline.
-class EgressProxy::Impl::Session : public std::enable_shared_from_this<Session> {
+class EgressProxy::Impl::Session : public Connection, public std::enable_shared_from_this<Session> {
  public:
   Session(Impl* proxy, tcp::socket client, std::shared_ptr<const SandboxContext> sandbox,
           std::shared_ptr<ProxyGauges> gauges, SocketAddress original)
@@ -110,7 +101,7 @@ class EgressProxy::Impl::Session : public std::enable_shared_from_this<Session> 
     readFirstBytes();
   }
 
-  void close() {
+  void close() override {
     phase_ = Phase::kClosed;
     boost::system::error_code ignored;
     client_.close(ignored);
@@ -397,67 +388,21 @@ Result<void> EgressProxy::Impl::addListener(const SocketAddress& local) {
   auto fd = openBoundSocket(local, SOCK_STREAM);
   if (!fd) return PlainError() << "egress proxy: " << fd.error().describe();
   return thread_.runSync([&]() -> Result<void> {
-    std::string key = local.toString();
-    if (listeners_.count(key)) return PlainError() << "egress proxy: already listening on " << key;
-    auto listener = std::make_shared<Listener>(thread_.io());
-    listener->local = local;
-    boost::system::error_code ec;
-    listener->acceptor.assign(local.address.isV4() ? tcp::v4() : tcp::v6(), fd->release(), ec);
-    if (ec) return PlainError() << "egress proxy " << key << ": " << ec.message();
-    listeners_.emplace(key, listener);
-    accept(listener);
-    return Ok{};
+    return listeners_.add(std::make_shared<Listener>(thread_.io(), local), std::move(*fd));
   });
 }
 
 void EgressProxy::Impl::removeListener(const SocketAddress& local) {
-  thread_.runSync([&] {
-    auto it = listeners_.find(local.toString());
-    if (it == listeners_.end()) return;
-    closeListener(*it->second);
-    listeners_.erase(it);
-  });
-}
-
-void EgressProxy::Impl::closeListener(Listener& listener) {
-  listener.open = false;
-  boost::system::error_code ignored;
-  listener.acceptor.close(ignored);
-  listener.backoff.cancel();
-  for (auto& weak : listener.sessions) {
-    if (auto session = weak.lock()) session->close();
-  }
-  listener.sessions.clear();
-}
-
-void EgressProxy::Impl::accept(const std::shared_ptr<Listener>& listener) {
-  listener->acceptor.async_wait(
-      tcp::acceptor::wait_read, [this, listener](boost::system::error_code ec) {
-        if (!listener->open || ec == asio::error::operation_aborted) return;
-        auto fd = acceptConnection(listener->acceptor.native_handle());
-        if (fd) {
-          onConnection(listener, std::move(*fd));
-        } else if (fd.error().code == EMFILE || fd.error().code == ENFILE ||
-                   fd.error().code == ENOBUFS || fd.error().code == ENOMEM) {
-          logger("netsvc")->warn("egress proxy {}: {}", listener->local.toString(),
-                                 fd.error().describe());
-          listener->backoff.expires_after(kAcceptBackoff);
-          listener->backoff.async_wait([this, listener](boost::system::error_code e) {
-            if (!e && listener->open) accept(listener);
-          });
-          return;
-        }
-        accept(listener);
-      });
+  thread_.runSync([&] { listeners_.remove(local); });
 }
 
 void EgressProxy::Impl::onConnection(const std::shared_ptr<Listener>& listener, UniqueFd fd) {
   auto peer = peerAddress(fd.get());
   if (!peer) return;
-  auto sandbox = lookup_(listener->local.address, peer->address);
+  auto sandbox = lookup_(listener->local().address, peer->address);
   if (!sandbox) {
     logger("netsvc")->debug("proxy: connection from {} to {}: no such sandbox", peer->toString(),
-                            listener->local.toString());
+                            listener->local().toString());
     return;
   }
   SandboxNetStats& stats = *sandbox->stats;
@@ -481,16 +426,15 @@ void EgressProxy::Impl::onConnection(const std::shared_ptr<Listener>& listener, 
   auto original = originalDestination(client.native_handle(), peer->address.family());
   auto session = std::make_shared<Session>(
       this, std::move(client), sandbox, gauges_,
-      original ? *original : SocketAddress{listener->local.address, listener->local.port});
-  if (ec || !original || *original == listener->local) {
+      original ? *original : SocketAddress{listener->local().address, listener->local().port});
+  if (ec || !original || *original == listener->local()) {
     // Not redirected by nftables: someone connected to the proxy port itself.
     ++stats.proxy_refused;
     logRefusal(*sandbox, "proxy: refused a connection to the proxy port itself");
     session->close();
     return;
   }
-  std::erase_if(listener->sessions, [](const auto& weak) { return weak.expired(); });
-  listener->sessions.push_back(session);
+  listener->track(session);
   session->start();
 }
 
