@@ -2,9 +2,11 @@
 
 #include <nlohmann/json.hpp>
 
+#include <limits>
 #include <set>
 
 #include "common/io.h"
+#include "runtime/protocol.h"
 
 namespace declaw::daemon {
 
@@ -116,7 +118,8 @@ Result<void> loadConfigFile(const std::string& path, Config& c) {
     return PlainError() << "config " << path << ": output buffers must hold at least one byte";
   }
   if (c.id_pool_slots == 0 ||
-      uint64_t{c.id_pool_base} + uint64_t{c.id_pool_slots} * 65536 > 0xFFFFFFFFull) {
+      uint64_t{c.id_pool_base} + uint64_t{c.id_pool_slots} * runtime::kIdsPerSandbox >
+          std::numeric_limits<uint32_t>::max()) {
     return PlainError() << "config " << path << ": the id pool does not fit in 32-bit ids";
   }
   return {};

@@ -1,16 +1,19 @@
-// Allocates host uid/gid ranges to sandboxes: each live sandbox gets its own slot of 65536 ids,
-// returned to the pool when the sandbox is gone. Pure logic, unit-tested.
+// Allocates host uid/gid ranges to sandboxes: each live sandbox gets its own slot of
+// runtime::kIdsPerSandbox ids, returned to the pool when the sandbox is gone. Pure logic,
+// unit-tested.
 #pragma once
 
 #include <cstdint>
 #include <optional>
 #include <vector>
 
+#include "runtime/protocol.h"
+
 namespace declaw::daemon {
 
 class IdPool {
  public:
-  static constexpr uint32_t kSlotSize = 65536;
+  static constexpr uint32_t kSlotSize = runtime::kIdsPerSandbox;  // one sandbox's ids
 
   IdPool(uint32_t base, uint32_t slots) : base_(base), used_(slots, false) {}
 

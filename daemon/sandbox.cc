@@ -167,8 +167,8 @@ Result<std::shared_ptr<Sandbox>> Sandbox::start(const SandboxStart& s) {
   sbx->started_at_ = api::Clock::now();
   sbx->deadline_ = std::chrono::steady_clock::now() + std::chrono::seconds(s.spec.timeout_s);
   sbx->started_cpu_ = {std::chrono::steady_clock::now(), 0};
-  log->info("[{}] running (init pid {}, ids {}+65536, template {}{})", s.id, sbx->init_pid_,
-            s.ids.host_base, s.spec.template_name,
+  log->info("[{}] running (init pid {}, ids {}+{}, template {}{})", s.id, sbx->init_pid_,
+            s.ids.host_base, s.ids.count, s.spec.template_name,
             host_backed && !sbx->usr_overlay_ ? ", read-only /usr" : "");
   return sbx;
 }

@@ -15,12 +15,13 @@
 
 #include "common/result.h"
 #include "common/unique_fd.h"
+#include "runtime/protocol.h"
 
 namespace declaw::runtime {
 
 struct IdRange {
   uint32_t host_base = 0;  // sandbox id 0 maps to this host id
-  uint32_t count = 65536;
+  uint32_t count = kIdsPerSandbox;
 };
 
 struct LaunchSpec {

@@ -27,6 +27,10 @@ namespace declaw::runtime {
 inline constexpr int kControlFd = 3;
 // The largest packet either side sends or accepts.
 inline constexpr size_t kMaxPacketBytes = 256 * 1024;
+// Every sandbox has this many uids and as many gids: its user namespace maps ids
+// 0..kIdsPerSandbox-1 to a range of host ids (the daemon's id pool hands the ranges out), and
+// init refuses a request for any id beyond.
+inline constexpr uint32_t kIdsPerSandbox = 65536;
 
 enum class MsgType : uint8_t {
   kConfig = 1,

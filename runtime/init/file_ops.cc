@@ -15,7 +15,6 @@ namespace declaw::runtime::init {
 
 namespace {
 
-constexpr uint32_t kIdsInSandbox = 65536;
 constexpr mode_t kNewDirMode = 0755;
 
 Result<void> checkPath(const std::string& path) {
@@ -168,7 +167,7 @@ Result<FileOpResult> dispatch(const FileOpRequest& r) {
   if (::close_range(4, ~0U, 0) != 0) {
     result.reply.error = errno;
     result.reply.message = "close_range";
-  } else if (request.uid >= kIdsInSandbox || request.gid >= kIdsInSandbox) {
+  } else if (request.uid >= kIdsPerSandbox || request.gid >= kIdsPerSandbox) {
     result.reply.error = EINVAL;
     result.reply.message = "uid/gid outside the sandbox";
   } else if (CredsFailure f = becomeIdentity(Identity{request.uid, request.gid, true})) {

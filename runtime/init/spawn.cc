@@ -20,8 +20,6 @@ namespace declaw::runtime::init {
 
 namespace {
 
-// Ids a request may name: the sandbox's uid/gid map covers 0..65535.
-constexpr uint32_t kIdsInSandbox = 65536;
 // The exit code of a child that failed before execve, as shells use for "cannot execute".
 constexpr int kExitSpawnFailed = 127;
 // How long the child may take from fork to execve.
@@ -138,7 +136,7 @@ Result<void> validateSpawn(const SpawnRequest& r, size_t fd_count) {
   if (hasNul(r.cwd) || hasNul(r.fallback_cwd)) {
     return ErrnoError(EINVAL) << "spawn: NUL byte in cwd";
   }
-  if (r.uid >= kIdsInSandbox || r.gid >= kIdsInSandbox) {
+  if (r.uid >= kIdsPerSandbox || r.gid >= kIdsPerSandbox) {
     return ErrnoError(EINVAL) << "spawn: uid/gid outside the sandbox";
   }
   return {};
