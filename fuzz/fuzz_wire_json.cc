@@ -19,10 +19,12 @@
 #include "api/text.h"
 #include "api/wire.h"
 #include "fuzz/fuzz_check.h"
+#include "image/template_name.h"
 
 namespace {
 
 namespace api = declaw::api;
+namespace image = declaw::image;
 
 // Runs one decoder: a value goes to `check`; ApiError is an answer; anything else is a bug.
 template <typename Decode, typename Check>
@@ -43,7 +45,8 @@ bool isNormalised(const std::string& path) {
 void checkRunSpec(const api::RunSpec& spec, const api::Limits& limits) {
   FUZZ_CHECK(spec.cmd.find('\0') == std::string::npos);
   FUZZ_CHECK(spec.cmd.size() <= api::kMaxCommandBytes);
-  FUZZ_CHECK(spec.user == "user" || spec.user == "root", spec.user);
+  // Empty: the template's default user (an image's User), resolved by the daemon.
+  FUZZ_CHECK(spec.user.empty() || spec.user == "user" || spec.user == "root", spec.user);
   FUZZ_CHECK(spec.cwd.empty() || isNormalised(spec.cwd), spec.cwd);
   FUZZ_CHECK(spec.timeout_s <= limits.max_sandbox_timeout_s);
   FUZZ_CHECK(spec.envs.size() <= api::kMaxEnvEntries);
@@ -64,7 +67,7 @@ void decodeAll(const nlohmann::json& body, const api::Limits& limits) {
   decodes(
       "parseCreateSandboxSpec", [&] { return api::parseCreateSandboxSpec(body, limits); },
       [&](const api::CreateSandboxSpec& spec) {
-        FUZZ_CHECK(spec.template_name == "base" || spec.template_name == "python");
+        FUZZ_CHECK(image::templateNameProblem(spec.template_name).empty(), spec.template_name);
         FUZZ_CHECK(spec.timeout_s >= 1 && spec.timeout_s <= limits.max_sandbox_timeout_s);
         FUZZ_CHECK(spec.metadata.size() <= limits.max_metadata_entries);
         FUZZ_CHECK(spec.on_timeout == "kill" || spec.on_timeout == "pause");
