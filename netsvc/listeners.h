@@ -55,6 +55,7 @@ class Listener {
   boost::asio::ip::tcp::acceptor acceptor_;
   boost::asio::steady_timer backoff_;
   bool open_ = true;
+  bool starved_ = false;  // accept is paused for lack of fds or memory (logged once a pause)
   std::vector<std::weak_ptr<Connection>> connections_;
 };
 
