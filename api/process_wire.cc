@@ -119,6 +119,11 @@ nlohmann::json toJson(const ProcessInfo& info) {
                         {"is_pty", info.is_pty},
                         {"background", info.background},
                         {"stdin_open", info.stdin_open}};
+  if (!info.argv.empty()) {
+    nlohmann::json argv = nlohmann::json::array();
+    for (const std::string& arg : info.argv) argv.push_back(replaceInvalidUtf8(arg));
+    out["argv"] = std::move(argv);
+  }
   if (info.ended_at) out["ended_at"] = formatTime(*info.ended_at);
   if (info.oom_killed) out["oom_killed"] = true;
   if (!info.error.empty()) out["error"] = info.error;

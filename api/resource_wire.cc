@@ -111,6 +111,17 @@ std::string prometheusText(const DaemonMetrics& m) {
   auto metric = [&](const std::string& name, const std::string& type, const std::string& help) {
     out += "# HELP " + name + " " + help + "\n# TYPE " + name + " " + type + "\n";
   };
+  auto histogram = [&](const std::string& name, const std::string& labels, const Histogram& h) {
+    const std::string prefix = labels.empty() ? "" : labels + ",";
+    for (size_t i = 0; i < h.bounds.size() && i < h.counts.size(); ++i) {
+      out += name + "_bucket{" + prefix + "le=\"" + number(h.bounds[i]) + "\"} " +
+             std::to_string(h.counts[i]) + "\n";
+    }
+    out += name + "_bucket{" + prefix + "le=\"+Inf\"} " + std::to_string(h.count) + "\n";
+    const std::string braces = labels.empty() ? "" : "{" + labels + "}";
+    out += name + "_sum" + braces + " " + number(h.sum) + "\n";
+    out += name + "_count" + braces + " " + std::to_string(h.count) + "\n";
+  };
   metric("declaw_sandboxes", "gauge", "Sandboxes by state.");
   for (const char* state : {"running", "paused"}) {
     auto it = m.sandboxes_by_state.find(state);
@@ -127,13 +138,19 @@ std::string prometheusText(const DaemonMetrics& m) {
          "Sandboxes a previous daemon left behind, cleaned at start.");
   out += "declaw_leftovers_cleaned_total " + std::to_string(m.leftovers_cleaned) + "\n";
   metric("declaw_command_duration_seconds", "histogram", "Foreground command run time.");
-  for (size_t i = 0; i < m.command_seconds_bounds.size(); ++i) {
-    out += "declaw_command_duration_seconds_bucket{le=\"" + number(m.command_seconds_bounds[i]) +
-           "\"} " + std::to_string(m.command_seconds_counts[i]) + "\n";
+  histogram("declaw_command_duration_seconds", "",
+            Histogram{m.command_seconds_bounds, m.command_seconds_counts, m.commands,
+                      m.command_seconds_sum});
+  if (!m.create_phase_seconds.empty()) {
+    metric("declaw_create_phase_seconds", "histogram",
+           "Time in each phase of a sandbox create (total: the whole create in the daemon).");
+    for (const auto& [phase, h] : m.create_phase_seconds) {
+      histogram("declaw_create_phase_seconds", "phase=\"" + phase + "\"", h);
+    }
   }
-  out += "declaw_command_duration_seconds_bucket{le=\"+Inf\"} " + std::to_string(m.commands) + "\n";
-  out += "declaw_command_duration_seconds_sum " + number(m.command_seconds_sum) + "\n";
-  out += "declaw_command_duration_seconds_count " + std::to_string(m.commands) + "\n";
+  metric("declaw_exec_seconds", "histogram",
+         "Time from a process's start request to its exec in the sandbox.");
+  histogram("declaw_exec_seconds", "", m.exec_seconds);
   metric("declaw_http_responses_total", "counter", "API answers by HTTP status.");
   for (const auto& [status, count] : m.responses_by_status) {
     out += "declaw_http_responses_total{code=\"" + std::to_string(status) + "\"} " +

@@ -120,6 +120,14 @@ struct SandboxMetrics {
 };
 
 // The daemon's own counters, for GET /metrics (Prometheus text).
+// A Prometheus histogram: cumulative counts per upper bound, then the +Inf count and the sum.
+struct Histogram {
+  std::vector<double> bounds;
+  std::vector<uint64_t> counts;  // cumulative, one per bound
+  uint64_t count = 0;
+  double sum = 0;
+};
+
 struct DaemonMetrics {
   std::map<std::string, uint64_t> sandboxes_by_state;  // running, paused
   uint64_t creates = 0;
@@ -131,10 +139,16 @@ struct DaemonMetrics {
   double command_seconds_sum = 0;
   std::map<int, uint64_t> responses_by_status;
   uint64_t leftovers_cleaned = 0;
+  // Where a create's time goes, by phase (docs/performance.md), and how long a process takes
+  // to start (from the request to its exec).
+  std::vector<std::pair<std::string, Histogram>> create_phase_seconds;
+  Histogram exec_seconds;
 };
 
 struct RunSpec {
-  std::string cmd;  // run as /bin/bash -l -c CMD
+  std::string cmd;  // run as /bin/bash -l -c CMD (an image's: /bin/bash -c CMD)
+  // Or, when not empty, run directly: argv[0] looked up in PATH, no shell (cmd is then empty).
+  std::vector<std::string> argv;
   StringMap envs;   // merged over the sandbox's envs
   std::string cwd;  // empty: the user's home
   std::string user;  // "user" | "root"; empty: the template's default (an image's User), else user
@@ -157,7 +171,8 @@ struct RunResult {
 // A process started through the API (foreground, background, streamed or on a PTY).
 struct ProcessInfo {
   int pid = 0;  // inside the sandbox; also its process group and session id
-  std::string cmd;  // as asked; empty for an interactive PTY shell
+  std::string cmd;  // as asked (an argv, shell-quoted); empty for an interactive PTY shell
+  std::vector<std::string> argv;  // as asked, when the command was an argv
   std::string user;
   std::string cwd;
   Clock::time_point started_at;

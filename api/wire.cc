@@ -59,11 +59,48 @@ uint32_t parseTimeoutUpdate(const nlohmann::json& body, const Limits& limits) {
   return static_cast<uint32_t>(*timeout);
 }
 
+namespace {
+
+std::vector<std::string> parseArgv(const nlohmann::json& argv) {
+  const char* kShape = "'argv' must be a non-empty array of strings, the program first";
+  if (!argv.is_array() || argv.empty()) throw badRequest(kShape);
+  if (argv.size() > kMaxArgvEntries) {
+    throw tooLarge("'argv' has more than " + std::to_string(kMaxArgvEntries) + " arguments");
+  }
+  std::vector<std::string> out;
+  out.reserve(argv.size());
+  size_t total = 0;
+  for (const auto& arg : argv) {
+    if (!arg.is_string()) throw badRequest(kShape);
+    std::string text = arg.get<std::string>();
+    if (text.find('\0') != std::string::npos) {
+      throw badRequest("'argv' must not contain NUL bytes");
+    }
+    if (text.size() > kMaxCommandBytes) {
+      throw tooLarge("an 'argv' argument is longer than " + std::to_string(kMaxCommandBytes) +
+                     " bytes");
+    }
+    total += text.size() + 1;
+    if (total > kMaxArgvBytes) {
+      throw tooLarge("'argv' is longer than " + std::to_string(kMaxArgvBytes) + " bytes");
+    }
+    out.push_back(std::move(text));
+  }
+  if (out.front().empty()) throw badRequest("'argv[0]' (the program) must not be empty");
+  return out;
+}
+
+}  // namespace
+
 RunSpec parseRunSpec(const nlohmann::json& body, const Limits& limits, RunDefaults defaults) {
   RunSpec spec;
   auto cmd = stringField(body, "cmd");
-  if (!defaults.cmd_optional && (!cmd || cmd->empty())) {
-    throw badRequest("'cmd' is required and must not be empty");
+  if (const nlohmann::json* argv = findField(body, "argv"); argv && !argv->is_null()) {
+    if (cmd) throw badRequest("give 'cmd' (a shell command line) or 'argv', not both");
+    spec.argv = parseArgv(*argv);
+    cmd = std::string();
+  } else if (!defaults.cmd_optional && (!cmd || cmd->empty())) {
+    throw badRequest("'cmd' or 'argv' is required and must not be empty");
   }
   if (!cmd) cmd = std::string();
   if (cmd->find('\0') != std::string::npos) throw badRequest("'cmd' must not contain NUL bytes");

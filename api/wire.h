@@ -18,6 +18,10 @@ inline constexpr size_t kMaxMapValueBytes = 4096;  // metadata and env values
 inline constexpr size_t kMaxEnvEntries = 256;      // envs of a sandbox or a command
 // One exec argument holds at most MAX_ARG_STRLEN (32 pages) bytes, NUL included; see execve(2).
 inline constexpr size_t kMaxCommandBytes = 32 * 4096 - 1;
+// An argv command: each argument as above; at most this many arguments and bytes in all (the
+// kernel takes a quarter of the 8 MiB default stack for argv and envp together).
+inline constexpr size_t kMaxArgvEntries = 4096;
+inline constexpr size_t kMaxArgvBytes = 1024 * 1024;
 
 // Request bodies. All throw ApiError naming the offending field.
 
@@ -26,9 +30,11 @@ inline constexpr size_t kMaxCommandBytes = 32 * 4096 - 1;
 CreateSandboxSpec parseCreateSandboxSpec(const nlohmann::json& body, const Limits& limits);
 // PATCH /v1/sandboxes/{id}/timeout: {"timeout": N}, N in 1 .. max_sandbox_timeout_s.
 uint32_t parseTimeoutUpdate(const nlohmann::json& body, const Limits& limits);
-// POST /v1/sandboxes/{id}/commands. cmd over kMaxCommandBytes: 413; background true: 501.
-// What a request may leave out: a PTY runs a login shell without `cmd`, and background and PTY
-// processes have no command timeout unless asked.
+// POST /v1/sandboxes/{id}/commands: exactly one of "cmd" (a shell command line) and "argv" (a
+// program and its arguments); both or neither: 400 (neither is a PTY's login shell). cmd or an
+// argument over kMaxCommandBytes, argv over kMaxArgvEntries/kMaxArgvBytes: 413.
+// What a request may leave out: a PTY runs a login shell without a command, and background and
+// PTY processes have no command timeout unless asked.
 struct RunDefaults {
   bool cmd_optional = false;
   std::optional<uint32_t> timeout_s;  // unset: limits.default_command_timeout_s

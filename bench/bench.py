@@ -7,7 +7,8 @@ Measures
                 busybox image (an overlay over its idmapped layers)
   ... internet: the same with allow_internet_access and an allow_out list (veth, nft chains,
                 DNS stub and proxy listeners; the daemon runs in a network namespace of its own)
-  exec true:    POST .../commands `true` in a live sandbox (API round trip)
+  exec true:    POST .../commands `true` in a live sandbox (API round trip), as a shell command
+                line (`bash -l -c true`) and as an argv (`["true"]`, no shell)
   bwrap true:   bwrap --unshare-all ... /usr/bin/true (a fresh sandbox per run, from a shell)
   import:       PUT /v1/templates/{name} of a 100 MiB image (busybox + 100 MiB of random files)
   snapshot:     POST .../snapshots of a sandbox that wrote 50 MiB (50 files of 1 MiB)
@@ -60,9 +61,16 @@ def main():
     d = Daemon()
     api = d.client
     try:
-        def create_first(**spec):
+        def run_argv(sbx, argv):
+            r = api.request("POST", f"/v1/sandboxes/{sbx}/commands", {"argv": argv})
+            assert r.status == 200 and r.json()["exit_code"] == 0, r
+
+        def create_first(argv=False, **spec):
             sbx = api.create(timeout=60, **spec)
-            assert api.run(sbx, "true")["exit_code"] == 0
+            if argv:
+                run_argv(sbx, ["true"])
+            else:
+                assert api.run(sbx, "true")["exit_code"] == 0
             api.kill(sbx)
 
         created = []
@@ -74,7 +82,10 @@ def main():
         sbx = api.create(timeout=600)
         api.run(sbx, "true")  # warm
         exec_true = timed(lambda: api.run(sbx, "true"), args.runs)
+        run_argv(sbx, ["true"])  # warm
+        exec_argv = timed(lambda: run_argv(sbx, ["true"]), args.runs)
         api.kill(sbx)
+        created_argv = timed(lambda: create_first(argv=True), args.runs)
 
         # From an imported image: a busybox root of two layers.
         r = import_archive(api, "bench-busybox",
@@ -129,9 +140,12 @@ def main():
         netns.close()
 
     rows = [("declaw create+first command", created),
+            ("declaw create+first, argv", created_argv),
             ("declaw create+first, busybox image", from_image),
             ("declaw exec `true` (live)", exec_true),
+            ("declaw exec argv [true] (live)", exec_argv),
             ("declaw create+first, internet", networked)]
+    declaw_rows = len(rows)
     if shutil.which("bwrap"):
         subprocess.run(BWRAP, check=True)  # warm
         bw = timed(lambda: subprocess.run(BWRAP, check=True), args.runs)
@@ -145,10 +159,12 @@ def main():
         print(f"{name:34} {pct(v, 50):9.2f} {pct(v, 99):9.2f} {statistics.mean(v):9.2f}")
     if bw:
         print("\nratios to bwrap (p50; < 1 means declaw is faster):")
-        for name, v in rows[:4]:
+        for name, v in rows[:declaw_rows]:
             print(f"  {name:32} {pct(v, 50) / pct(bw, 50):6.2f}x   p99 {pct(v, 99) / pct(bw, 99):6.2f}x")
 
 
+    print(f"\nthe login shell costs {pct(exec_true, 50) - pct(exec_argv, 50):.2f} ms of an exec "
+          f"(p50 shell minus p50 argv)")
     print(f"\ninternet access costs {pct(networked, 50) / pct(created, 50):.2f}x the create+first "
           "command of a sandbox without (p50)")
     print(f"\n{'heavy':34} {'min ms':>9} {'p50 ms':>9} {'max ms':>9}   (n={args.heavy_runs})")

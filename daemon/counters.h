@@ -6,6 +6,7 @@
 #include <cstdint>
 
 #include "api/services.h"
+#include "daemon/histogram.h"
 
 namespace declaw::daemon {
 
@@ -27,6 +28,17 @@ class DaemonCounters {
     command_micros_ += static_cast<uint64_t>(seconds * 1e6);
   }
 
+  // The phases of a create that went through (a phase that did not run is left out).
+  void recordCreate(const PhaseClock& phases) {
+    for (size_t i = 0; i < create_phases_.size(); ++i) {
+      const double s = phases.seconds(static_cast<CreatePhase>(i));
+      if (s >= 0) create_phases_[i].record(s);
+    }
+  }
+
+  // From a process's spawn request to its exec (or its failure).
+  void recordExec(double seconds) { exec_.record(seconds); }
+
   void recordResponse(int status) {
     if (status >= 100 && status < 600) ++responses_[static_cast<size_t>(status - 100)];
   }
@@ -41,6 +53,11 @@ class DaemonCounters {
     out.command_seconds_bounds.assign(kCommandBounds.begin(), kCommandBounds.end());
     out.command_seconds_counts.clear();
     for (const auto& bucket : command_buckets_) out.command_seconds_counts.push_back(bucket);
+    out.create_phase_seconds.clear();
+    for (size_t i = 0; i < create_phases_.size(); ++i) {
+      out.create_phase_seconds.emplace_back(kCreatePhaseNames[i], create_phases_[i].snapshot());
+    }
+    out.exec_seconds = exec_.snapshot();
     for (size_t i = 0; i < responses_.size(); ++i) {
       if (uint64_t n = responses_[i]) out.responses_by_status[static_cast<int>(i + 100)] = n;
     }
@@ -51,6 +68,8 @@ class DaemonCounters {
   std::atomic<uint64_t> commands_{0};
   std::atomic<uint64_t> command_micros_{0};
   std::array<std::atomic<uint64_t>, 500> responses_{};
+  std::array<LatencyHistogram, static_cast<size_t>(CreatePhase::kCount)> create_phases_{};
+  LatencyHistogram exec_;
 };
 
 }  // namespace declaw::daemon

@@ -217,6 +217,7 @@ api::ProcessInfo Process::info() const {
   api::ProcessInfo i;
   i.pid = pid_;
   i.cmd = plan_.cmd;
+  i.argv = plan_.argv;
   i.user = plan_.user;
   i.cwd = plan_.spawn.cwd;
   i.started_at = started_at_;

@@ -209,8 +209,10 @@ Result<api::SandboxInfo> Registry::createSandbox(const api::Caller& caller,
   if (spec.allow_internet_access) {
     if (auto r = parts_.network->checkAllows(spec.network.allow_out); !r) return r.error();
   }
+  PhaseClock phases;
   auto tmpl = parts_.templates->resolve(spec.template_name, caller);
   if (!tmpl) return tmpl.error();
+  phases.mark(CreatePhase::kTemplate);
   std::optional<uint32_t> id_base;
   std::string id;
   {
@@ -228,6 +230,7 @@ Result<api::SandboxInfo> Registry::createSandbox(const api::Caller& caller,
   auto log = logger("daemon");
   StateRecord record{id, *id_base, 0, 0};
   auto recorded = records_.write(record);
+  phases.mark(CreatePhase::kStateRecord);
   SandboxStart start;
   start.id = id;
   start.spec = spec;
@@ -242,6 +245,8 @@ Result<api::SandboxInfo> Registry::createSandbox(const api::Caller& caller,
   start.tmpl = &*tmpl;
   start.writable_usr = parts_.templates->features().writable_usr;
   start.rootfs_work_dir = parts_.rootfs_work_dir;
+  start.phases = &phases;
+  start.counters = &counters_;
   start.on_launched = [&](pid_t pid, uint64_t ticks) {
     record.init_pid = pid;
     record.init_start_ticks = ticks;
@@ -276,6 +281,8 @@ Result<api::SandboxInfo> Registry::createSandbox(const api::Caller& caller,
   }
   live_[id] = *sbx;
   ++counters_.creates;
+  phases.finish();
+  counters_.recordCreate(phases);
   clock_changed_.notify_all();
   log->info("[{}] created for uid {}", id, caller.uid);
   return (*sbx)->info();

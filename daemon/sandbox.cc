@@ -9,6 +9,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
+#include <cstring>
 
 #include "common/log.h"
 #include "daemon/command_env.h"
@@ -35,6 +37,26 @@ constexpr size_t kMaxCpuObservers = 32;
 
 namespace {
 
+// An argv as a shell would read it back, for listings: plain words as they are, others in
+// single quotes.
+std::string displayArgv(const std::vector<std::string>& argv) {
+  auto plain = [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || std::strchr("_@%+=:,./-", c) != nullptr;
+  };
+  std::string out;
+  for (const std::string& arg : argv) {
+    if (!out.empty()) out += ' ';
+    if (!arg.empty() && std::all_of(arg.begin(), arg.end(), plain)) {
+      out += arg;
+      continue;
+    }
+    out += '\'';
+    for (char c : arg) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+    out += '\'';
+  }
+  return out;
+}
+
 Result<netpolicy::Policy> policyOf(bool internet, const api::NetworkLists& lists) {
   return netpolicy::parsePolicy({internet, lists.allow_out, lists.deny_out});
 }
@@ -52,6 +74,9 @@ Result<std::shared_ptr<SandboxNetwork>> reserveNetwork(const SandboxStart& s) {
 
 Result<std::shared_ptr<Sandbox>> Sandbox::start(const SandboxStart& s) {
   auto log = logger("runtime");
+  auto mark = [&](CreatePhase phase) {
+    if (s.phases) s.phases->mark(phase);
+  };
   // The cgroup exists before init does, and init joins it before it runs: nothing of the
   // sandbox is ever outside its limits. (The state record naming the sandbox is already
   // written, so a crash from here on leaves nothing a restart cannot find.)
@@ -60,6 +85,7 @@ Result<std::shared_ptr<Sandbox>> Sandbox::start(const SandboxStart& s) {
     auto made = s.cgroups->create(s.id, s.spec.resources);
     if (!made) return made.error();
     cgroup = std::move(*made);
+    mark(CreatePhase::kCgroup);
   }
   auto removeCgroup = [&] {
     if (!cgroup) return;
@@ -73,6 +99,7 @@ Result<std::shared_ptr<Sandbox>> Sandbox::start(const SandboxStart& s) {
     return reserved.error();
   }
   std::shared_ptr<SandboxNetwork> net = std::move(*reserved);
+  if (net) mark(CreatePhase::kNetworkReserve);
   auto releaseNetwork = [&] {
     if (net) s.network->release(*net);
   };
@@ -84,8 +111,10 @@ Result<std::shared_ptr<Sandbox>> Sandbox::start(const SandboxStart& s) {
     releaseNetwork();
     return launched.error();
   }
+  mark(CreatePhase::kLaunch);
 
   std::shared_ptr<Sandbox> sbx(new Sandbox());
+  sbx->counters_ = s.counters;
   sbx->id_ = s.id;
   sbx->owner_ = s.owner;
   sbx->ids_ = s.ids;
@@ -125,6 +154,7 @@ Result<std::shared_ptr<Sandbox>> Sandbox::start(const SandboxStart& s) {
   }
   sbx->disk_ = std::move(built->disk);
   sbx->usr_overlay_ = built->usr.valid();
+  mark(CreatePhase::kRootfs);
 
   runtime::InitConfig config;
   config.sandbox_id = s.id;
@@ -142,6 +172,7 @@ Result<std::shared_ptr<Sandbox>> Sandbox::start(const SandboxStart& s) {
       return plugged.error();
     }
     config.network = *plugged;
+    mark(CreatePhase::kNetworkPlug);
   }
   std::vector<int> root_fds = {built->root.get()};
   if (built->usr) root_fds.push_back(built->usr.get());
@@ -153,6 +184,7 @@ Result<std::shared_ptr<Sandbox>> Sandbox::start(const SandboxStart& s) {
     sbx->kill();
     return ready.error();
   }
+  mark(CreatePhase::kSetup);
   sbx->client_ = std::make_shared<runtime::InitClient>(std::move(launched->control));
   // The pumps learn of exits, and of init's end, from the client's reader thread.
   // Weak: the table holds processes, which hold the client; a strong reference back would
@@ -375,7 +407,11 @@ ProcessPlan Sandbox::planFor(const api::ProcessSpec& spec) const {
   // would (a login shell's /etc/profile would replace the image's PATH), or /bin/sh where the
   // image has no bash.
   const bool image = template_.kind == runtime::RootKind::kImage;
-  if (spec.pty && run.cmd.empty()) {
+  if (!run.argv.empty()) {
+    // No shell: the program itself, found in the command's PATH by init (execvp's rules).
+    plan.spawn.argv = run.argv;
+    plan.spawn.search_path = true;
+  } else if (spec.pty && run.cmd.empty()) {
     plan.spawn.argv = image ? std::vector<std::string>{"/bin/bash", "-i"}
                             : std::vector<std::string>{"/bin/bash", "-i", "-l"};
     plan.spawn.fallback_argv = {"/bin/sh", "-i"};
@@ -399,7 +435,8 @@ ProcessPlan Sandbox::planFor(const api::ProcessSpec& spec) const {
   plan.spawn.pty = spec.pty;
   plan.spawn.rows = spec.rows;
   plan.spawn.cols = spec.cols;
-  plan.cmd = run.cmd;
+  plan.cmd = run.argv.empty() ? run.cmd : displayArgv(run.argv);
+  plan.argv = run.argv;
   plan.user = user;
   plan.background = spec.background;
   plan.stdin_data = run.stdin_data;
@@ -424,7 +461,12 @@ ProcessPlan Sandbox::planFor(const api::ProcessSpec& spec) const {
 Result<std::shared_ptr<Process>> Sandbox::start(ProcessPlan plan) {
   auto c = client();
   if (!c) return ErrnoError(ESRCH) << "sandbox " << id_ << " is not running";
+  const auto asked = std::chrono::steady_clock::now();
   auto process = processes_->start(std::move(c), std::move(plan));
+  if (counters_) {
+    counters_->recordExec(
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - asked).count());
+  }
   if (!process && process.error().code == EPIPE) {
     return ErrnoError(ESRCH) << "sandbox " << id_ << " is not running";
   }

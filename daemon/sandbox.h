@@ -19,6 +19,7 @@
 #include "runtime/init_client.h"
 #include "runtime/launcher.h"
 #include "daemon/cgroups.h"
+#include "daemon/counters.h"
 #include "daemon/network.h"
 #include "daemon/process_table.h"
 #include "daemon/templates.h"
@@ -41,6 +42,8 @@ struct SandboxStart {
   ResolvedTemplate* tmpl = nullptr;      // moved into the sandbox
   bool writable_usr = false;             // built-ins: an overlay over the host's /usr
   std::string rootfs_work_dir;           // where runtime::buildRootfs attaches its mounts
+  PhaseClock* phases = nullptr;          // marks each phase of the start (null: untimed)
+  DaemonCounters* counters = nullptr;    // where the sandbox's process starts are timed
 };
 
 class Sandbox {
@@ -113,6 +116,7 @@ class Sandbox {
   api::CreateSandboxSpec spec_;
   api::Limits limits_;
   // Shared with the init client's callbacks, which wake the processes' pumps.
+  DaemonCounters* counters_ = nullptr;  // the daemon's, which outlives every sandbox
   std::shared_ptr<ProcessTable> processes_;
   api::Clock::time_point started_at_;
   pid_t init_pid_ = -1;

@@ -194,6 +194,7 @@ std::string encode(const SpawnRequest& m) {
   w.u32(m.cols);
   w.strs(m.fallback_argv);
   w.str(m.fallback_cwd);
+  w.u8(m.search_path ? 1 : 0);
   return w.data();
 }
 
@@ -215,6 +216,7 @@ bool decode(std::string_view packet, SpawnRequest& m) {
   m.cols = static_cast<uint16_t>(cols);
   m.fallback_argv = r.strs();
   m.fallback_cwd = r.str();
+  m.search_path = r.u8() != 0;
   return r.atEnd();
 }
 

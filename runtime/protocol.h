@@ -93,7 +93,9 @@ struct InitConfig {
 
 struct SpawnRequest {
   uint64_t request_id = 0;
-  std::vector<std::string> argv;  // argv[0] is the absolute path to exec
+  // argv[0] is the absolute path to exec; with search_path, a program name looked up in the
+  // env's PATH (or a path with a slash, relative to cwd), as execvp(3) would.
+  std::vector<std::string> argv;
   std::vector<std::string> env;   // "K=V"
   std::string cwd;
   uint32_t uid = 0;  // inside the sandbox
@@ -109,6 +111,9 @@ struct SpawnRequest {
   // The directory to start in when `cwd` cannot be entered (empty: none, the spawn fails): a
   // default cwd (an image's WorkingDir) the user may not enter gives way to the user's home.
   std::string fallback_cwd;
+  // argv[0] is a command as a user typed it: looked up in PATH; a command that is not found or
+  // cannot be executed exits 127 or 126 with a line on its stderr, as a shell's would.
+  bool search_path = false;
 };
 
 struct SignalRequest {

@@ -3,7 +3,9 @@
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <cctype>
+#include <optional>
 #include <sstream>
+#include <string_view>
 
 #include "clients/ctl/cli_flags.h"
 #include "clients/ctl/cli_template.h"
@@ -201,6 +203,16 @@ ParsedArgs parseCommandLine(int argc, const char* const* argv) {
 
   cli::TemplateVerbs templates(app, line);
 
+  // The command after -- is the user's, word for word: CLI11 would read a word in brackets
+  // ("[%s]", "[a,b]") as a list and split or drop it.
+  std::optional<std::vector<std::string>> command_words;
+  for (int i = 1; i < argc; ++i) {
+    if (std::string_view(argv[i]) == "--") {
+      command_words.emplace(argv + i + 1, argv + argc);
+      break;
+    }
+  }
+
   std::ostringstream out, err;
   try {
     app.parse(argc, argv);
@@ -211,6 +223,11 @@ ParsedArgs parseCommandLine(int argc, const char* const* argv) {
     parsed.out = out.str();
     parsed.err = err.str();
     return parsed;
+  }
+
+  if (command_words) {
+    exec_flags.spec.argv = *command_words;
+    run_exec_flags.spec.argv = *command_words;
   }
 
   if (templates.given()) {

@@ -11,35 +11,6 @@
 namespace declaw::ctl {
 namespace {
 
-bool isShellSafe(char c) {
-  if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
-  return std::string_view("_@%+=:,./-").find(c) != std::string_view::npos;
-}
-
-// Words bash treats specially in command position (bash(1), RESERVED WORDS).
-constexpr std::array<std::string_view, 22> kReservedWords = {
-    "!",  "case", "coproc", "do",   "done",  "elif",  "else", "esac", "fi",   "for", "function",
-    "if", "in",   "select", "then", "until", "while", "{",    "}",    "time", "[[",  "]]"};
-
-bool needsCommandPositionQuote(std::string_view word) {
-  if (word.find('=') != std::string_view::npos) return true;  // would be an assignment
-  if (!word.empty() && word.front() == '%') return true;      // would be a job spec
-  return std::find(kReservedWords.begin(), kReservedWords.end(), word) != kReservedWords.end();
-}
-
-std::string singleQuote(std::string_view word) {
-  std::string out = "'";
-  for (char c : word) {
-    if (c == '\'') {
-      out += "'\\''";
-    } else {
-      out += c;
-    }
-  }
-  out += '\'';
-  return out;
-}
-
 bool isUnreserved(char c) {
   if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
   return c == '-' || c == '.' || c == '_' || c == '~';
@@ -62,27 +33,6 @@ bool isTrue(const nlohmann::json& object, const char* key) {
 }
 
 }  // namespace
-
-std::string shellQuote(std::string_view word) {
-  if (!word.empty() && std::all_of(word.begin(), word.end(), isShellSafe)) {
-    return std::string(word);
-  }
-  return singleQuote(word);
-}
-
-std::string shellJoin(const std::vector<std::string>& argv) {
-  if (argv.size() == 1) return argv.front();
-  std::string out;
-  for (size_t i = 0; i < argv.size(); ++i) {
-    if (i > 0) out += ' ';
-    if (i == 0 && needsCommandPositionQuote(argv[i])) {
-      out += singleQuote(argv[i]);
-    } else {
-      out += shellQuote(argv[i]);
-    }
-  }
-  return out;
-}
 
 Result<std::pair<std::string, std::string>> parseKeyValue(std::string_view arg) {
   size_t eq = arg.find('=');

@@ -14,16 +14,6 @@
 
 namespace declaw::ctl {
 
-// Quotes one word for bash so it reaches the command as exactly these bytes: words made only of
-// [A-Za-z0-9_@%+=:,./-] stay as they are, anything else is single-quoted ('' for empty).
-std::string shellQuote(std::string_view word);
-
-// Joins an argv into one bash command line that runs that argv. A single argument is taken
-// verbatim as a command line (so `exec ID -- 'ls | wc -l'` works). Otherwise every word is quoted,
-// and the first word is quoted even when it is "safe" but would not be a plain command name to
-// bash: an assignment (FOO=1), a job spec (%1) or a reserved word (if, time, ...).
-std::string shellJoin(const std::vector<std::string>& argv);
-
 // Parses "K=V" (split at the first '='; V may be empty, K may not).
 Result<std::pair<std::string, std::string>> parseKeyValue(std::string_view arg);
 

@@ -99,6 +99,11 @@ nlohmann::json buildNetworkPatch(const NetworkUpdate& update) {
   return request;
 }
 
+nlohmann::json commandFields(const std::vector<std::string>& argv) {
+  if (argv.size() == 1) return {{"cmd", argv.front()}};
+  return {{"argv", argv}};
+}
+
 bool waitsForExit(ExecMode mode) {
   return mode == ExecMode::kWait || mode == ExecMode::kBuffered || mode == ExecMode::kInteractive;
 }
@@ -110,7 +115,7 @@ int64_t commandTimeout(const ExecSpec& spec) {
 
 Result<nlohmann::json> buildCommandRequest(const ExecSpec& spec, const std::string& stdin_data) {
   if (spec.argv.empty()) return PlainError() << "no command given (put it after --)";
-  nlohmann::json request = {{"cmd", shellJoin(spec.argv)}};
+  nlohmann::json request = commandFields(spec.argv);
   if (auto r = addProcessFlags(spec, request); !r) return r.error();
   switch (spec.mode) {
     case ExecMode::kWait:
@@ -137,7 +142,7 @@ Result<nlohmann::json> buildCommandRequest(const ExecSpec& spec, const std::stri
 
 Result<nlohmann::json> buildPtyRequest(const ExecSpec& spec, TerminalSize size) {
   nlohmann::json request = {{"size", {{"rows", size.rows}, {"cols", size.cols}}}};
-  if (!spec.argv.empty()) request["cmd"] = shellJoin(spec.argv);
+  if (!spec.argv.empty()) request.update(commandFields(spec.argv));
   if (auto r = addProcessFlags(spec, request); !r) return r.error();
   return request;
 }

@@ -92,8 +92,13 @@ struct ExecSpec {
   std::vector<std::string> envs;     // K=V
   std::optional<int64_t> timeout_s;  // --timeout; see commandTimeout()
   bool send_stdin = false;           // --stdin: all of stdin up front, as the request's `stdin`
-  std::vector<std::string> argv;     // joined with shellJoin(); may be empty for kTerminal
+  std::vector<std::string> argv;     // see commandFields(); may be empty for kTerminal
 };
+
+// The command of a request: one word is a shell command line ({"cmd": ...}, so
+// `exec ID -- 'ls | wc -l'` works, as with ssh); several are a program and its arguments
+// ({"argv": [...]}), run without a shell.
+nlohmann::json commandFields(const std::vector<std::string>& argv);
 
 // The command timeout in effect: --timeout, else the API's default for the mode (60 s for a
 // command declawctl waits for, none for a background process or a terminal).

@@ -6,6 +6,7 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
+#include <climits>
 #include <cstring>
 #include <string>
 #include <string_view>
@@ -22,6 +23,9 @@ namespace {
 
 // The exit code of a child that failed before execve, as shells use for "cannot execute".
 constexpr int kExitSpawnFailed = 127;
+// A shell's exit codes for a command it did not find, and for one it found but could not run.
+constexpr int kExitNotFound = 127;
+constexpr int kExitNotExecutable = 126;
 // How long the child may take from fork to execve.
 constexpr int kExecWaitMs = 5000;
 
@@ -41,6 +45,7 @@ struct ChildArgs {
   const char* fallback_cwd;  // null: none
   char* const* argv;
   char* const* fallback_argv;  // null: none
+  char* const* candidates;     // search_path: the paths to try (null-terminated); else null
   char* const* envp;
   Identity identity;
 };
@@ -51,6 +56,69 @@ struct ChildArgs {
   for (size_t i = 0; i + 1 < sizeof f.what && what[i] != '\0'; ++i) f.what[i] = what[i];
   (void)writeAll(error_pipe, &f, sizeof f);
   ::_exit(kExitSpawnFailed);
+}
+
+// errno as a shell reports it, for the few an exec of a found command fails with.
+const char* execErrorText(int error) {
+  switch (error) {
+    case ENOENT: return "No such file or directory";
+    case EACCES: return "Permission denied";
+    case ENOEXEC: return "Exec format error";
+    case E2BIG: return "Argument list too long";
+    case ENOMEM: return "Cannot allocate memory";
+    case ETXTBSY: return "Text file busy";
+    case EISDIR: return "Is a directory";
+    case ELOOP: return "Too many levels of symbolic links";
+    case ENAMETOOLONG: return "File name too long";
+    default: return "cannot execute";
+  }
+}
+
+// Appends `text` to buf[*at..size) and returns the new end (never past size).
+size_t append(char* buf, size_t size, size_t at, const char* text) {
+  for (size_t i = 0; text[i] != '\0' && at < size; ++i) buf[at++] = text[i];
+  return at;
+}
+
+// search_path: each candidate in turn, as execvp(3); what is not found goes on to the next, a
+// candidate that exists but cannot be executed is remembered (EACCES) as execvp does.
+[[noreturn]] void execCommand(const ChildArgs& a) {
+  int error = ENOENT;
+  bool denied = false;
+  for (char* const* c = a.candidates; *c != nullptr; ++c) {
+    ::execve(*c, a.argv, a.envp);
+    switch (errno) {
+      case EACCES: denied = true; continue;
+      case ENOENT:
+      case ENOTDIR:
+      case ESTALE:
+      case ENODEV:
+      case ETIMEDOUT: continue;
+      default: error = errno; break;
+    }
+    break;
+  }
+  if (denied && error == ENOENT) error = EACCES;
+  // The command was asked for and not there: the caller's mistake, told as a shell tells it,
+  // on the command's own stderr with a shell's exit code. The spawn itself went through.
+  ::close(a.error_pipe);
+  const char* name = a.argv[0];
+  bool has_slash = false;
+  for (const char* p = name; *p != '\0'; ++p) has_slash = has_slash || *p == '/';
+  char line[512];
+  size_t n = append(line, sizeof line - 1, 0, "declaw: ");
+  n = append(line, sizeof line - 1, n, name);
+  n = append(line, sizeof line - 1, n, ": ");
+  n = append(line, sizeof line - 1, n,
+             error == ENOENT && !has_slash ? "command not found" : execErrorText(error));
+  line[n++] = '\n';
+  for (size_t done = 0; done < n;) {
+    ssize_t w = ::write(2, line + done, n - done);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) break;
+    done += static_cast<size_t>(w);
+  }
+  ::_exit(error == ENOENT ? kExitNotFound : kExitNotExecutable);
 }
 
 // Runs in the forked child: async-signal-safe calls only (STYLE rule 3).
@@ -89,6 +157,7 @@ struct ChildArgs {
   if (::chdir(a.cwd) != 0 && (a.fallback_cwd == nullptr || ::chdir(a.fallback_cwd) != 0)) {
     childFail(a.error_pipe, "chdir", errno);
   }
+  if (a.candidates != nullptr) execCommand(a);
   ::execve(a.argv[0], a.argv, a.envp);
   if (errno == ENOENT && a.fallback_argv != nullptr) {
     ::execve(a.fallback_argv[0], a.fallback_argv, a.envp);
@@ -108,6 +177,26 @@ std::vector<char*> cStrings(const std::vector<std::string>& strings) {
 
 }  // namespace
 
+std::vector<std::string> commandCandidates(const std::string& command,
+                                           const std::vector<std::string>& env) {
+  if (command.find('/') != std::string::npos) return {command};
+  std::string_view path = "/bin:/usr/bin";  // execvp's default where PATH is unset
+  for (const std::string& entry : env) {
+    if (entry.starts_with("PATH=")) path = std::string_view(entry).substr(5);
+  }
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (start <= path.size()) {
+    size_t end = path.find(':', start);
+    if (end == std::string_view::npos) end = path.size();
+    std::string_view dir = path.substr(start, end - start);
+    std::string candidate = dir.empty() ? command : std::string(dir) + "/" + command;
+    if (candidate.size() < PATH_MAX) out.push_back(std::move(candidate));
+    start = end + 1;
+  }
+  return out;
+}
+
 Result<void> validateSpawn(const SpawnRequest& r, size_t fd_count) {
   const size_t expected = r.pty ? 0 : kSpawnFdCount;
   if (fd_count != expected) {
@@ -116,8 +205,12 @@ Result<void> validateSpawn(const SpawnRequest& r, size_t fd_count) {
   if (r.pty && (r.rows == 0 || r.cols == 0)) {
     return ErrnoError(EINVAL) << "spawn: a terminal needs rows and cols";
   }
-  if (r.argv.empty() || r.argv[0].empty() || r.argv[0][0] != '/') {
+  if (r.argv.empty() || r.argv[0].empty()) return ErrnoError(EINVAL) << "spawn: no argv[0]";
+  if (!r.search_path && r.argv[0][0] != '/') {
     return ErrnoError(EINVAL) << "spawn: argv[0] must be an absolute path";
+  }
+  if (r.search_path && !r.fallback_argv.empty()) {
+    return ErrnoError(EINVAL) << "spawn: a PATH lookup has no fallback argv";
   }
   for (const auto& s : r.argv) {
     if (hasNul(s)) return ErrnoError(EINVAL) << "spawn: NUL byte in argv";
@@ -161,6 +254,12 @@ Result<SpawnedCommand> spawnCommand(const SpawnRequest& request,
   std::vector<char*> argv = cStrings(request.argv);
   std::vector<char*> fallback = cStrings(request.fallback_argv);
   std::vector<char*> envp = cStrings(request.env);
+  std::vector<std::string> candidate_paths;
+  std::vector<char*> candidates;
+  if (request.search_path) {
+    candidate_paths = commandCandidates(request.argv[0], request.env);
+    candidates = cStrings(candidate_paths);
+  }
   ChildArgs args{{fds[0], fds[1], fds[2]},
                  request.pty,
                  error_pipe->write.get(),
@@ -168,6 +267,7 @@ Result<SpawnedCommand> spawnCommand(const SpawnRequest& request,
                  request.fallback_cwd.empty() ? nullptr : request.fallback_cwd.c_str(),
                  argv.data(),
                  request.fallback_argv.empty() ? nullptr : fallback.data(),
+                 request.search_path ? candidates.data() : nullptr,
                  envp.data(),
                  Identity{request.uid, request.gid, request.keep_caps}};
   pid_t pid = ::fork();

@@ -3,6 +3,7 @@ with its exit code, its stdout and stderr kept apart and byte-exact, after apply
 user, stdin and a timeout that kills the whole process group."""
 import base64
 import hashlib
+import json
 import threading
 import time
 import unittest
@@ -188,6 +189,85 @@ class RunningCommands(SharedSandboxTestCase):
             t.join()
         self.assertEqual([r["stdout"] for r in results], ["ok\n"] * 3)
         self.assertLess(time.monotonic() - started, 5.5, "commands ran one after another")
+
+
+class ArgvCommands(SharedSandboxTestCase):
+    """{"argv": [...]} runs the program itself: no shell reads the words, PATH finds the program
+    as execvp would, and envs, cwd, user, stdin and timeout apply as they do to a cmd."""
+
+    def argv(self, argv, expect=200, **kw):
+        body = {"argv": argv}
+        body.update(kw)
+        r = self.api.request("POST", f"/v1/sandboxes/{self.sbx}/commands", body)
+        self.assertEqual(r.status, expect, r)
+        return r.json()
+
+    def test_every_argument_arrives_as_it_was_given(self):
+        words = ["", "a b", "$HOME", "*", "'q'", "\"d\"", "x;y", "é"]
+        res = self.argv(["python3", "-c", "import sys, json; print(json.dumps(sys.argv[1:]))"]
+                        + words)
+        self.assertEqual(res["exit_code"], 0, res)
+        self.assertEqual(json.loads(res["stdout"]), words)
+
+    def test_no_shell_stands_between_init_and_the_program(self):
+        res = self.argv(["python3", "-c", "import os; print(os.getppid())"])
+        self.assertEqual(res["stdout"], "1\n", "the program is init's child")
+        self.assertNotIn("bash", self.argv(["cat", "/proc/self/cmdline"])["stdout"])
+
+    def test_the_program_is_found_in_the_commands_path(self):
+        self.assertEqual(self.argv(["id", "-u"])["stdout"], "1000\n")
+        self.api.run(self.sbx, "mkdir -p ~/bin && printf '#!/bin/sh\\necho mine \"$@\"\\n' > ~/bin/hello"
+                     " && chmod 755 ~/bin/hello")
+        res = self.argv(["hello", "there"], envs={"PATH": "/home/user/bin:/usr/bin:/bin"})
+        self.assertEqual((res["exit_code"], res["stdout"]), (0, "mine there\n"), res)
+        res = self.argv(["./bin/hello"], cwd="/home/user")
+        self.assertEqual(res["stdout"], "mine\n", "a name with a slash is a path from the cwd")
+
+    def test_user_cwd_env_and_stdin_apply(self):
+        self.assertEqual(self.argv(["id", "-u"], user="root")["stdout"], "0\n")
+        self.assertEqual(self.argv(["pwd"])["stdout"], "/home/user\n")
+        self.assertEqual(self.argv(["pwd"], cwd="/tmp")["stdout"], "/tmp\n")
+        self.assertEqual(self.argv(["printenv", "K"], envs={"K": "v w"})["stdout"], "v w\n")
+        self.assertEqual(self.argv(["cat"], stdin="in\n")["stdout"], "in\n")
+
+    def test_a_timeout_ends_an_argv_command(self):
+        res = self.argv(["sleep", "60"], timeout=1)
+        self.assertTrue(res["timed_out"], res)
+        self.assertEqual(res["exit_code"], 124)
+
+    def test_a_missing_program_exits_127_and_says_so_as_a_shell_would(self):
+        res = self.argv(["no-such-program-declaw", "x"])
+        self.assertEqual(res["exit_code"], 127, res)
+        self.assertEqual(res["stderr"], "declaw: no-such-program-declaw: command not found\n")
+        res = self.argv(["/no/such/path"])
+        self.assertEqual(res["exit_code"], 127, res)
+        self.assertIn("No such file or directory", res["stderr"])
+
+    def test_a_program_that_cannot_be_executed_exits_126(self):
+        self.api.run(self.sbx, "printf 'echo hi\\n' > ~/plain && chmod 644 ~/plain")
+        for target in ("/home/user/plain", "/tmp"):
+            with self.subTest(target=target):
+                res = self.argv([target])
+                self.assertEqual(res["exit_code"], 126, res)
+                self.assertIn("Permission denied", res["stderr"])
+
+    def test_a_background_argv_is_listed_with_its_argv(self):
+        started = self.argv(["sleep", "30"], background=True)
+        pid = started["pid"]
+        try:
+            listed = self.api.request("GET", f"/v1/sandboxes/{self.sbx}/commands").json()
+            mine = [p for p in listed["processes"] if p["pid"] == pid]
+            self.assertEqual(len(mine), 1, listed)
+            self.assertEqual(mine[0]["argv"], ["sleep", "30"])
+            self.assertEqual(mine[0]["cmd"], "sleep 30")
+        finally:
+            self.api.request("DELETE", f"/v1/sandboxes/{self.sbx}/commands/{pid}")
+
+    def test_cmd_and_argv_together_are_refused(self):
+        r = self.api.request("POST", f"/v1/sandboxes/{self.sbx}/commands",
+                             {"cmd": "true", "argv": ["true"]})
+        self.assertEqual(r.status, 400, r)
+        self.assertIn("not both", r.json()["error"]["message"])
 
 
 class UnreadStdin(SharedSandboxTestCase):

@@ -163,6 +163,13 @@ class CtlProcesses(SharedSandboxTestCase):
         r = self.ctl("exec", self.sbx, "--", "echo out; echo err >&2; exit 3")
         self.assertEqual((r.returncode, r.stdout, r.stderr), (3, b"out\n", b"err\n"))
 
+    def test_exec_with_several_words_runs_them_as_an_argv_without_a_shell(self):
+        r = self.ctl("exec", self.sbx, "--", "printf", "[%s]", "a b", "$HOME", "*")
+        self.assertEqual((r.returncode, r.stdout), (0, b"[a b][$HOME][*]"))
+        r = self.ctl("exec", self.sbx, "--", "no-such-program-declaw", "x")
+        self.assertEqual(r.returncode, 127, r)
+        self.assertIn(b"command not found", r.stderr)
+
     def test_exec_output_that_is_not_utf8_arrives_byte_for_byte(self):
         r = self.ctl("exec", self.sbx, "--", "printf 'a\\377\\000b\\n'")
         self.assertEqual((r.returncode, r.stdout), (0, b"a\xff\x00b\n"))

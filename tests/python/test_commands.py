@@ -132,5 +132,45 @@ class RunningCommands(SdkTestCase):
             self.run_cmd("")
 
 
+class ArgvCommands(SdkTestCase):
+    """commands.run(["prog", "arg"]): the program itself, no shell; the rest as for a str."""
+    shared_sandbox = {"template": "python"}
+
+    def test_a_list_runs_the_program_with_its_arguments_as_they_are(self):
+        words = ["a b", "$HOME", "*", "", "it's"]
+        result = self.shared.commands.run(["printf", "[%s]"] + words)
+        self.assertEqual(result.stdout, "".join(f"[{w}]" for w in words))
+        self.assertEqual(self.shared.commands.run(("id", "-u"), user="root").stdout, "0\n")
+
+    def test_a_missing_program_exits_127_like_a_shell(self):
+        result = self.shared.commands.run(["no-such-program-declaw"])
+        self.assertEqual(result.exit_code, 127)
+        self.assertIn("command not found", result.stderr)
+        with self.assertRaises(declaw.CommandExitException):
+            result.check()
+
+    def test_callbacks_timeouts_and_background_work_with_an_argv(self):
+        seen = []
+        result = self.shared.commands.run(["echo", "streamed"], on_stdout=seen.append)
+        self.assertEqual((result.stdout, seen), ("streamed\n", ["streamed\n"]))
+        with self.assertRaises(declaw.TimeoutException) as caught:
+            self.shared.commands.run(["sleep", "30"], timeout=1)
+        self.assertIn("'sleep 30'", str(caught.exception))
+        handle = self.shared.commands.run(["sleep", "30"], background=True)
+        try:
+            info = self.shared.commands.get(handle.pid)
+            self.assertEqual((info.argv, info.cmd), (["sleep", "30"], "sleep 30"))
+        finally:
+            handle.kill()
+
+    def test_a_bad_argv_is_refused_before_sending(self):
+        with self.assertRaises(declaw.InvalidArgumentException):
+            self.shared.commands.run([])
+        with self.assertRaises(declaw.InvalidArgumentException):
+            self.shared.commands.run(["echo", 3])
+        with self.assertRaises(TypeError):
+            self.shared.commands.run(42)
+
+
 if __name__ == "__main__":
     unittest.main()

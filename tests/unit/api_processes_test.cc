@@ -162,6 +162,34 @@ TEST_CASE("the process list answers every process", "[api][processes]") {
   CHECK(list[1].at("running") == true);
   CHECK(list[1].at("is_pty") == true);
   CHECK_FALSE(list[1].contains("ended_at"));
+  CHECK_FALSE(list[1].contains("argv"));  // only a command given as an argv has one
+}
+
+TEST_CASE("a process started from an argv lists it beside its shell-quoted cmd",
+          "[api][processes]") {
+  Api api;
+  ProcessInfo p;
+  p.pid = 5;
+  p.cmd = "python3 -c 'print(1)'";
+  p.argv = {"python3", "-c", "print(1)"};
+  api.services.processes = {p};
+  const json list = jsonOf(api.call("GET", kSandbox + "/commands")).at("processes");
+  REQUIRE(list.size() == 1);
+  CHECK(list[0].at("cmd") == "python3 -c 'print(1)'");
+  CHECK(list[0].at("argv") == json{"python3", "-c", "print(1)"});
+}
+
+TEST_CASE("a background or PTY process may be an argv", "[api][processes]") {
+  Api api;
+  REQUIRE(api.call("POST", kSandbox + "/commands",
+                   json{{"argv", {"sleep", "100"}}, {"background", true}})
+              .status == 200);
+  CHECK(api.services.last_process.run.argv == std::vector<std::string>{"sleep", "100"});
+  REQUIRE(api.call("POST", kSandbox + "/pty",
+                   json{{"argv", {"top"}}, {"size", {{"rows", 24}, {"cols", 80}}}})
+              .status == 200);
+  CHECK(api.services.last_process.run.argv == std::vector<std::string>{"top"});
+  CHECK(api.services.last_process.pty);
 }
 
 TEST_CASE("signals are taken by name, with or without SIG, or by number", "[api][processes]") {

@@ -113,6 +113,31 @@ TEST_CASE("GET /metrics is Prometheus text with every series", "[api][resources]
   }
 }
 
+TEST_CASE("GET /metrics has a histogram per create phase and one for process starts",
+          "[api][resources]") {
+  Api api;
+  Histogram launch{{0.001, 0.01}, {1, 3}, 4, 0.05};
+  api.services.daemon_metrics.create_phase_seconds = {{"launch", launch}, {"setup", Histogram{}}};
+  api.services.daemon_metrics.exec_seconds = Histogram{{0.002}, {5}, 6, 0.02};
+  const std::string text = api.call("GET", "/metrics").body;
+  for (const char* line :
+       {"# TYPE declaw_create_phase_seconds histogram\n",
+        "declaw_create_phase_seconds_bucket{phase=\"launch\",le=\"0.001\"} 1\n",
+        "declaw_create_phase_seconds_bucket{phase=\"launch\",le=\"0.01\"} 3\n",
+        "declaw_create_phase_seconds_bucket{phase=\"launch\",le=\"+Inf\"} 4\n",
+        "declaw_create_phase_seconds_sum{phase=\"launch\"} 0.05\n",
+        "declaw_create_phase_seconds_count{phase=\"launch\"} 4\n",
+        "declaw_create_phase_seconds_count{phase=\"setup\"} 0\n",
+        "# TYPE declaw_exec_seconds histogram\n", "declaw_exec_seconds_bucket{le=\"0.002\"} 5\n",
+        "declaw_exec_seconds_bucket{le=\"+Inf\"} 6\n", "declaw_exec_seconds_count 6\n"}) {
+    INFO(line);
+    CHECK(text.find(line) != std::string::npos);
+  }
+  // One HELP/TYPE pair for all phases.
+  CHECK(text.find("# TYPE declaw_create_phase_seconds") ==
+        text.rfind("# TYPE declaw_create_phase_seconds"));
+}
+
 TEST_CASE("every answer is counted by status", "[api][resources]") {
   Api api;
   api.call("GET", "/v1/health");

@@ -1,5 +1,6 @@
 // The sandbox and command handlers of api::Router: validation of create, list filters, kill,
 // set_timeout and run, and the JSON they answer. Over FakeServices.
+#include "api/wire.h"
 #include "api_test_helpers.h"
 
 namespace declaw::api::testing {
@@ -306,7 +307,7 @@ TEST_CASE("a command passes envs, cwd, user, stdin and timeout", "[api][commands
 TEST_CASE("a command is refused without a usable cmd or with a bad user or timeout",
           "[api][commands]") {
   const std::vector<std::pair<json, std::string>> cases = {
-      {json::object(), "'cmd'"},
+      {json::object(), "'cmd' or 'argv'"},
       {{{"cmd", ""}}, "'cmd'"},
       {{{"cmd", 42}}, "'cmd'"},
       {{{"cmd", std::string("echo\0hi", 7)}}, "'cmd'"},
@@ -326,6 +327,54 @@ TEST_CASE("a command is refused without a usable cmd or with a bad user or timeo
     CHECK(mentions(response, field));
     CHECK_FALSE(api.services.called("runCommand"));
   }
+}
+
+TEST_CASE("a command may be an argv, run without a shell", "[api][commands]") {
+  Api api;
+  const json body = {{"argv", {"python3", "-c", "print('a b')", ""}}, {"user", "root"}};
+  REQUIRE(api.call("POST", kSandbox + "/commands", body).status == 200);
+  const RunSpec& spec = api.services.last_run;
+  CHECK(spec.argv == std::vector<std::string>{"python3", "-c", "print('a b')", ""});
+  CHECK(spec.cmd.empty());
+  CHECK(spec.user == "root");
+  // null is as good as absent
+  REQUIRE(api.call("POST", kSandbox + "/commands", json{{"cmd", "true"}, {"argv", nullptr}})
+              .status == 200);
+  CHECK(api.services.last_run.argv.empty());
+}
+
+TEST_CASE("a command is cmd or argv, never both, and an argv is a non-empty list of strings",
+          "[api][commands]") {
+  const std::vector<std::pair<json, std::string>> cases = {
+      {{{"cmd", "true"}, {"argv", {"true"}}}, "not both"},
+      {{{"cmd", ""}, {"argv", {"true"}}}, "not both"},
+      {{{"argv", json::array()}}, "'argv'"},
+      {{{"argv", "true"}}, "'argv'"},
+      {{{"argv", {"true", 1}}}, "'argv'"},
+      {{{"argv", {""}}}, "'argv[0]'"},
+      {{{"argv", {"echo", std::string("a\0b", 3)}}}, "NUL"},
+  };
+  for (const auto& [body, words] : cases) {
+    Api api;
+    const Response response = api.call("POST", kSandbox + "/commands", body);
+    INFO(body.dump() << " -> " << response.body);
+    CHECK(response.status == 400);
+    CHECK(mentions(response, words));
+    CHECK_FALSE(api.services.called("runCommand"));
+  }
+}
+
+TEST_CASE("an argv over the kernel's limits is a 413", "[api][commands]") {
+  Api api;
+  CHECK(api.call("POST", kSandbox + "/commands", json{{"argv", {"echo", std::string(200000, 'x')}}})
+            .status == 413);
+  CHECK(api.call("POST", kSandbox + "/commands",
+                 json{{"argv", std::vector<std::string>(kMaxArgvEntries + 1, "x")}})
+            .status == 413);
+  CHECK(api.call("POST", kSandbox + "/commands",
+                 json{{"argv", std::vector<std::string>(20, std::string(60000, 'x'))}})
+            .status == 413);
+  CHECK_FALSE(api.services.called("runCommand"));
 }
 
 TEST_CASE("a cmd longer than one exec argument can hold is a 413", "[api][commands]") {

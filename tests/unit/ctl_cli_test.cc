@@ -24,6 +24,13 @@ TEST_CASE("plain exec waits for the command with the default timeout") {
   CHECK(ctl::commandTimeout(line.exec) == 60);
 }
 
+TEST_CASE("the words after -- reach the command as they are, brackets and all") {
+  auto line = command({"exec", "sbx-1", "--", "printf", "[%s]", "[a,b]", "[]", "--", "-x"});
+  CHECK(line.exec.argv ==
+        std::vector<std::string>{"printf", "[%s]", "[a,b]", "[]", "--", "-x"});
+  CHECK(command({"run", "--", "echo", "[x]"}).exec.argv == std::vector<std::string>{"echo", "[x]"});
+}
+
 TEST_CASE("exec -d, -i and -it select the mode; -it needs no command") {
   CHECK(command({"exec", "-d", "sbx-1", "--", "sleep", "9"}).exec.mode == ctl::ExecMode::kDetach);
   CHECK(command({"exec", "--detach", "sbx-1", "--", "x"}).exec.mode == ctl::ExecMode::kDetach);

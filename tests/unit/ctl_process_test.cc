@@ -83,18 +83,18 @@ TEST_CASE("base64Encode pads and round-trips any bytes") {
 TEST_CASE("a waited-for command always names its timeout; a background one only when given") {
   ctl::ExecSpec spec;
   spec.argv = {"sleep", "1"};
-  CHECK(*ctl::buildCommandRequest(spec, "") == json{{"cmd", "sleep 1"}, {"timeout", 60}});
+  CHECK(*ctl::buildCommandRequest(spec, "") == json{{"argv", {"sleep", "1"}}, {"timeout", 60}});
   spec.mode = ctl::ExecMode::kBuffered;
-  CHECK(*ctl::buildCommandRequest(spec, "") == json{{"cmd", "sleep 1"}, {"timeout", 60}});
+  CHECK(*ctl::buildCommandRequest(spec, "") == json{{"argv", {"sleep", "1"}}, {"timeout", 60}});
   spec.mode = ctl::ExecMode::kInteractive;
   CHECK(*ctl::buildCommandRequest(spec, "") ==
-        json{{"cmd", "sleep 1"}, {"timeout", 60}, {"stdin_open", true}});
+        json{{"argv", {"sleep", "1"}}, {"timeout", 60}, {"stdin_open", true}});
   spec.mode = ctl::ExecMode::kDetach;
-  CHECK(*ctl::buildCommandRequest(spec, "") == json{{"cmd", "sleep 1"}, {"background", true}});
+  CHECK(*ctl::buildCommandRequest(spec, "") == json{{"argv", {"sleep", "1"}}, {"background", true}});
   CHECK(ctl::commandTimeout(spec) == 0);
   spec.timeout_s = 30;
   CHECK(*ctl::buildCommandRequest(spec, "") ==
-        json{{"cmd", "sleep 1"}, {"background", true}, {"timeout", 30}});
+        json{{"argv", {"sleep", "1"}}, {"background", true}, {"timeout", 30}});
   spec.send_stdin = true;
   CHECK((*ctl::buildCommandRequest(spec, "text"))["stdin"] == "text");
   spec.mode = ctl::ExecMode::kTerminal;
@@ -111,7 +111,7 @@ TEST_CASE("a terminal request carries the size, and the command only when one wa
   spec.envs = {"TERM=vt100"};
   spec.timeout_s = 0;
   CHECK(*ctl::buildPtyRequest(spec, {50, 132}) ==
-        json::parse(R"({"size": {"rows": 50, "cols": 132}, "cmd": "top -b", "user": "root",
+        json::parse(R"({"size": {"rows": 50, "cols": 132}, "argv": ["top", "-b"], "user": "root",
                         "cwd": "/tmp", "envs": {"TERM": "vt100"}, "timeout": 0})"));
   spec.envs = {"bad"};
   CHECK_FALSE(ctl::buildPtyRequest(spec, {24, 80}).ok());

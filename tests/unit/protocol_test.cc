@@ -49,9 +49,20 @@ TEST_CASE("a spawn request carries its fallback argv, or none") {
   CHECK(out.argv == in.argv);
   CHECK(out.fallback_argv == in.fallback_argv);
   CHECK(out.fallback_cwd == "/home/user");
+  CHECK_FALSE(out.search_path);
   in.fallback_argv.clear();
   REQUIRE(decode(encode(in), out));
   CHECK(out.fallback_argv.empty());
+}
+
+TEST_CASE("a spawn request says whether argv[0] is looked up in PATH") {
+  SpawnRequest in;
+  in.argv = {"python3", "-c", "print(1)"};
+  in.search_path = true;
+  SpawnRequest out;
+  REQUIRE(decode(encode(in), out));
+  CHECK(out.argv == in.argv);
+  CHECK(out.search_path);
 }
 
 TEST_CASE("the init config carries the seccomp program byte for byte") {

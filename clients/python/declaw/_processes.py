@@ -3,14 +3,39 @@ sbx.commands, sbx.pty and the process handles all do, in one place that needs ne
 Sandbox nor the handle classes. Internal."""
 import base64
 import json
-from typing import Any, Dict, Optional, Union
+import shlex
+from typing import Any, Dict, Optional, Sequence, Union
 
 from ._sandbox_ref import SandboxRef
 from ._sse import EventStream
-from .exceptions import NotFoundException
+from .exceptions import InvalidArgumentException, NotFoundException
 from .models import ProcessInfo
 
 _JSON = {"Content-Type": "application/json"}
+
+
+Command = Union[str, Sequence[str]]
+
+
+def command_fields(cmd: Command) -> Dict[str, Any]:
+    """The request's command: a str is a shell command line ("cmd", run by bash), a list or
+    tuple of str is a program and its arguments ("argv", run directly, found in PATH)."""
+    if isinstance(cmd, str):
+        return {"cmd": cmd}
+    if isinstance(cmd, (list, tuple)):
+        argv = list(cmd)
+        if not argv or not all(isinstance(arg, str) for arg in argv):
+            raise InvalidArgumentException(
+                "an argv command is a non-empty list of str, the program first")
+        return {"argv": argv}
+    raise TypeError(f"cmd must be a str (a shell command line) or a list of str (an argv), "
+                    f"not {type(cmd).__name__}")
+
+
+def describe_command(fields: Dict[str, Any], limit: int = 80) -> str:
+    """The command of a request body, as a shell would read it, cut to `limit` characters."""
+    text = fields["cmd"] if "cmd" in fields else shlex.join(fields["argv"])
+    return text[:limit]
 
 
 def process_route(ref: SandboxRef, pid: Any, tail: str = "") -> str:

@@ -5,6 +5,7 @@ import time
 from typing import Any, Dict, List, Optional, Union
 
 from . import _processes
+from ._processes import Command, command_fields, describe_command
 from ._sandbox_ref import SandboxRef, whole_seconds
 from ._sse import EventStream
 from .command_handle import CommandHandle, OutputCallback, deliver
@@ -53,14 +54,16 @@ class Commands:
     def __init__(self, sandbox: SandboxRef):
         self._sandbox = sandbox
 
-    def run(self, cmd: str, background: bool = False, envs: Optional[Dict[str, str]] = None,
+    def run(self, cmd: Command, background: bool = False, envs: Optional[Dict[str, str]] = None,
             user: str = DEFAULT_USER, cwd: Optional[str] = None,
             on_stdout: Optional[OutputCallback] = None,
             on_stderr: Optional[OutputCallback] = None,
             stdin: Union[str, bytes, bool, None] = None,
             timeout: Optional[float] = DEFAULT_COMMAND_TIMEOUT,
             request_timeout: Optional[float] = None) -> Union[CommandResult, CommandHandle]:
-        """Runs CMD with `/bin/bash -l -c CMD`.
+        """Runs CMD: a str with `/bin/bash -l -c CMD`; a list of str (`["prog", "arg"]`)
+        as that program and its arguments, without a shell, the program found in PATH (a
+        missing one exits 127, as in a shell).
 
         Foreground (the default): waits for the end and returns a CommandResult; a non-zero
         exit code is returned, not raised (`result.check()` raises CommandExitException).
@@ -77,7 +80,8 @@ class Commands:
         command's stdin is then closed; a background one's stays open for send_stdin().
         """
         sbx = self._sandbox
-        body: Dict[str, Any] = {"cmd": cmd, "background": bool(background), "user": user}
+        body: Dict[str, Any] = command_fields(cmd)
+        body.update({"background": bool(background), "user": user})
         if envs:
             body["envs"] = dict(envs)
         if cwd:
@@ -98,14 +102,14 @@ class Commands:
                                   timeout=request_timeout, sandbox_id=sbx.sandbox_id)
         result = CommandResult.from_dict(data)
         if data.get("timed_out"):
-            raise self._timed_out(cmd, seconds, result.stdout, result.stderr, result.exit_code)
+            raise self._timed_out(body, seconds, result.stdout, result.stderr, result.exit_code)
         return result
 
-    def _timed_out(self, cmd: str, seconds: int, stdout: str, stderr: str,
+    def _timed_out(self, body: Dict[str, Any], seconds: int, stdout: str, stderr: str,
                    exit_code: Optional[int]) -> TimeoutException:
         return TimeoutException(
-            f"command timed out after {seconds} s and was killed: {cmd[:80]!r} (pass a "
-            "larger timeout, or timeout=0 for none)", stdout=stdout, stderr=stderr,
+            f"command timed out after {seconds} s and was killed: {describe_command(body)!r} "
+            "(pass a larger timeout, or timeout=0 for none)", stdout=stdout, stderr=stderr,
             exit_code=exit_code, sandbox_id=self._sandbox.sandbox_id, code="timeout")
 
     def _run_streamed(self, body: Dict[str, Any], seconds: int,
@@ -119,7 +123,7 @@ class Commands:
                                   sandbox_id=sbx.sandbox_id)
         if request_timeout is not None:
             stream.set_read_timeout(request_timeout)
-        handle = CommandHandle(sbx, None, stream=stream, what=f"command {body['cmd'][:80]!r}")
+        handle = CommandHandle(sbx, None, stream=stream, what=f"command {describe_command(body)!r}")
         try:
             for kind, value in handle._consume():
                 deliver(on_stdout if kind == "stdout" else on_stderr, value)
@@ -131,7 +135,7 @@ class Commands:
         except TimeoutException as e:
             if e.code != "timeout" or e.status is not None:
                 raise  # the socket, not the command, timed out
-            raise self._timed_out(body["cmd"], seconds, e.stdout, e.stderr,
+            raise self._timed_out(body, seconds, e.stdout, e.stderr,
                                   e.exit_code) from None
 
     def _start_background(self, body: Dict[str, Any], timeout: Optional[float],

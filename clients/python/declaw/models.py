@@ -302,7 +302,8 @@ class CommandResult:
 @dataclass
 class ProcessInfo:
     """A process the daemon started through the API (GET .../commands): running, or recently
-    finished. `cmd` is the command as given (it runs as `/bin/bash -l -c cmd`)."""
+    finished. `cmd` is the command as given (it runs as `/bin/bash -l -c cmd`); for a command
+    given as an argv, `argv` is that list and `cmd` its shell-quoted form."""
 
     pid: int
     cmd: str = ""
@@ -321,6 +322,7 @@ class ProcessInfo:
     stdin_open: bool = False
     ended_at: Optional[datetime.datetime] = None
     error: Optional[str] = None
+    argv: Optional[List[str]] = None
 
     @classmethod
     def from_dict(cls, data: Dict[str, Any]) -> "ProcessInfo":
@@ -339,6 +341,7 @@ class ProcessInfo:
             stdin_open=bool(data.get("stdin_open", False)),
             ended_at=parse_time(data.get("ended_at")),
             error=data.get("error"),
+            argv=list(data["argv"]) if data.get("argv") else None,
         )
 
 

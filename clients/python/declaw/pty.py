@@ -6,7 +6,7 @@ input goes through .../stdin, its output is the `pty` events of its stream.
 from typing import Any, Dict, Optional, Union
 
 from . import _processes
-from ._processes import terminal_size
+from ._processes import Command, command_fields, terminal_size
 from ._sandbox_ref import SandboxRef, whole_seconds
 from .command_handle import PtyCallback, PtyHandle
 from .commands import DEFAULT_USER
@@ -22,8 +22,10 @@ class Pty:
     def create(self, size: PtySize, user: str = DEFAULT_USER, cwd: Optional[str] = None,
                envs: Optional[Dict[str, str]] = None, timeout: Optional[float] = 0,
                request_timeout: Optional[float] = None, *,
-               on_data: Optional[PtyCallback] = None, cmd: Optional[str] = None) -> PtyHandle:
-        """Starts `/bin/bash -i -l` (or `/bin/bash -l -c CMD`) on a new terminal of SIZE
+               on_data: Optional[PtyCallback] = None,
+               cmd: Optional[Command] = None) -> PtyHandle:
+        """Starts `/bin/bash -i -l` (or `/bin/bash -l -c CMD`, or CMD itself when it is a list
+        of str: a program and its arguments) on a new terminal of SIZE
         (PtySize(rows, cols), 1..1000 each), as the leader of its own session, and returns
         its PtyHandle. TERM is xterm-256color unless `envs` says otherwise. `timeout`:
         seconds until it is killed (default 0: never; the sandbox's own timeout still
@@ -32,7 +34,7 @@ class Pty:
         body: Dict[str, Any] = {"size": terminal_size(size), "user": user,
                                 "timeout": whole_seconds(timeout)}
         if cmd is not None:
-            body["cmd"] = cmd
+            body.update(command_fields(cmd))
         if cwd:
             body["cwd"] = cwd
         if envs:

@@ -1,0 +1,54 @@
+// The daemon's latency histograms and create phase clock, without a daemon.
+#include <catch2/catch.hpp>
+#include <thread>
+
+#include "daemon/counters.h"
+#include "daemon/histogram.h"
+
+using namespace declaw::daemon;
+
+TEST_CASE("a latency histogram counts cumulatively per bound and sums") {
+  LatencyHistogram h;
+  h.record(0.0004);
+  h.record(0.003);
+  h.record(100);  // above every bound: only in +Inf
+  const auto snap = h.snapshot();
+  REQUIRE(snap.bounds.size() == LatencyHistogram::kBounds.size());
+  CHECK(snap.counts.front() == 1);                      // <= 0.5 ms
+  CHECK(snap.counts[3] == 2);                           // <= 5 ms
+  CHECK(snap.counts.back() == 2);                       // <= 60 s
+  CHECK(snap.count == 3);
+  CHECK(snap.sum == Approx(100.0034));
+}
+
+TEST_CASE("a phase clock gives each phase the time since the previous mark") {
+  PhaseClock clock;
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  clock.mark(CreatePhase::kTemplate);
+  clock.mark(CreatePhase::kLaunch);
+  clock.finish();
+  CHECK(clock.seconds(CreatePhase::kTemplate) >= 0.02);
+  CHECK(clock.seconds(CreatePhase::kLaunch) >= 0);
+  CHECK(clock.seconds(CreatePhase::kLaunch) < clock.seconds(CreatePhase::kTemplate));
+  CHECK(clock.seconds(CreatePhase::kTotal) >= clock.seconds(CreatePhase::kTemplate));
+  CHECK(clock.seconds(CreatePhase::kCgroup) < 0);  // never marked: did not run
+}
+
+TEST_CASE("the counters record only the phases a create went through, by name") {
+  DaemonCounters counters;
+  PhaseClock clock;
+  clock.mark(CreatePhase::kTemplate);
+  clock.mark(CreatePhase::kLaunch);
+  clock.finish();
+  counters.recordCreate(clock);
+  counters.recordExec(0.004);
+  declaw::api::DaemonMetrics m;
+  counters.snapshot(m);
+  REQUIRE(m.create_phase_seconds.size() == kCreatePhaseNames.size());
+  for (const auto& [name, h] : m.create_phase_seconds) {
+    INFO(name);
+    const bool ran = name == "template" || name == "launch" || name == "total";
+    CHECK(h.count == (ran ? 1u : 0u));
+  }
+  CHECK(m.exec_seconds.count == 1);
+}
