@@ -45,6 +45,17 @@ bool isNormalised(const std::string& path) {
 void checkRunSpec(const api::RunSpec& spec, const api::Limits& limits) {
   FUZZ_CHECK(spec.cmd.find('\0') == std::string::npos);
   FUZZ_CHECK(spec.cmd.size() <= api::kMaxCommandBytes);
+  // An argv: instead of cmd, a program first, each argument and the whole within the limits.
+  FUZZ_CHECK(spec.argv.empty() || spec.cmd.empty());
+  FUZZ_CHECK(spec.argv.size() <= api::kMaxArgvEntries);
+  FUZZ_CHECK(spec.argv.empty() || !spec.argv.front().empty());
+  size_t argv_bytes = 0;
+  for (const std::string& arg : spec.argv) {
+    FUZZ_CHECK(arg.find('\0') == std::string::npos);
+    FUZZ_CHECK(arg.size() <= api::kMaxCommandBytes);
+    argv_bytes += arg.size() + 1;
+  }
+  FUZZ_CHECK(argv_bytes <= api::kMaxArgvBytes);
   // Empty: the template's default user (an image's User), resolved by the daemon.
   FUZZ_CHECK(spec.user.empty() || spec.user == "user" || spec.user == "root", spec.user);
   FUZZ_CHECK(spec.cwd.empty() || isNormalised(spec.cwd), spec.cwd);
@@ -82,7 +93,7 @@ void decodeAll(const nlohmann::json& body, const api::Limits& limits) {
         [&] { return api::parseRunSpec(body, limits, {.cmd_optional = cmd_optional}); },
         [&](const api::RunSpec& spec) {
           checkRunSpec(spec, limits);
-          if (!cmd_optional) FUZZ_CHECK(!spec.cmd.empty());
+          if (!cmd_optional) FUZZ_CHECK(!spec.cmd.empty() || !spec.argv.empty());
         });
   }
   for (auto kind :
