@@ -26,8 +26,8 @@ int statusForErrno(int err) {
     case EEXIST:
     case EBUSY:       // a template in use, or a built-in one
     case EOPNOTSUPP:  // an export of a template that has no image of its own
-    case ENOTCONN:  // internet access asked of a sandbox without a network link
-    case ESRCH:     // the sandbox is not running
+    case ENOTCONN:    // internet access asked of a sandbox without a network link
+    case ESRCH:       // the sandbox is not running
       return kStatusConflict;
     case ETIMEDOUT:
       return kStatusTimeout;

@@ -134,12 +134,12 @@ Response Router::handle(const Caller& caller, const Request& request) {
     sandbox_id = route.sandbox_id;
     // The session enforces body limits too; the router does not rely on it.
     const uint64_t body_limit = isTemplateUpload(route.route) ? limits_.max_template_bytes
-                                : isUploadRoute(route.route) ? limits_.max_upload_bytes
-                                                             : limits_.max_json_body_bytes;
+                                : isUploadRoute(route.route)  ? limits_.max_upload_bytes
+                                                              : limits_.max_json_body_bytes;
     if (request.body.size() > body_limit) {
       throw tooLarge("request body is larger than " + std::to_string(body_limit) + " bytes");
     }
-    const Context ctx{services_,   limits_,          caller,   request,
+    const Context ctx{services_,   limits_,          caller,    request,
                       route.query, route.sandbox_id, route.pid, route.name};
     return counted(route.route->handler(ctx));
   } catch (...) {
@@ -172,7 +172,7 @@ std::variant<Upload, Response> Router::beginUpload(const Caller& caller, const R
       return errorForStatus(kStatusInternal, "beginUpload called for a request that is no upload");
     }
     sandbox_id = route.sandbox_id;
-    const Context ctx{services_,   limits_,          caller,   request,
+    const Context ctx{services_,   limits_,          caller,    request,
                       route.query, route.sandbox_id, route.pid, route.name};
     if (isTemplateUpload(route.route)) return openTemplateUpload(ctx, declared_size);
     return openUpload(ctx, declared_size);

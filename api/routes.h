@@ -1,6 +1,6 @@
 // Matching a request path against a route table such as {"GET", "/v1/sandboxes/{id}", ...}:
-// "{id}", "{pid}" and "{name}" capture one segment, everything else is literal. The table itself lives in
-// router.cc.
+// "{id}", "{pid}" and "{name}" capture one segment, everything else is literal. The table itself
+// lives in router.cc.
 #pragma once
 
 #include <span>

@@ -1,4 +1,5 @@
-// Handlers of /v1/health, /v1/sandboxes[/{id}[/timeout|/network|/pause|...]] and /v1/sandboxes/{id}/commands.
+// Handlers of /v1/health, /v1/sandboxes[/{id}[/timeout|/network|/pause|...]] and
+// /v1/sandboxes/{id}/commands.
 #include <algorithm>
 
 #include "api/handlers.h"
@@ -77,8 +78,9 @@ Response getSandboxNetwork(const Context& ctx) {
 
 Response updateSandboxNetwork(const Context& ctx) {
   const NetworkUpdate update = parseNetworkUpdate(bodyOf(ctx));
-  return jsonResponse(kStatusOk, networkView(unwrap(
-                                     ctx.services.updateNetwork(ctx.caller, ctx.sandbox_id, update))));
+  return jsonResponse(
+      kStatusOk,
+      networkView(unwrap(ctx.services.updateNetwork(ctx.caller, ctx.sandbox_id, update))));
 }
 
 Response pauseSandbox(const Context& ctx) {

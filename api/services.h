@@ -79,11 +79,11 @@ struct NetworkInfo {
 struct CreateSandboxSpec {
   std::string template_name = "base";
   uint32_t timeout_s = 300;
-  StringMap envs;      // default environment of every command
+  StringMap envs;  // default environment of every command
   StringMap metadata;
   bool allow_internet_access = false;
   NetworkLists network;
-  Resources resources;  // filled in by the API layer: what was asked, else the defaults
+  Resources resources;              // filled in by the API layer: what was asked, else the defaults
   std::string on_timeout = "kill";  // lifecycle: "kill" | "pause"
 };
 
@@ -105,9 +105,9 @@ struct SandboxInfo {
 // What a sandbox uses now (GET .../metrics). Absent values: not measurable on this host.
 struct SandboxMetrics {
   Clock::time_point timestamp;
-  double cpu_cores_used = 0;     // average since the previous sample (or since start)
-  double cpu_limit_cores = 0;    // 0: unlimited
-  uint64_t cpu_usage_ns = 0;     // total
+  double cpu_cores_used = 0;   // average since the previous sample (or since start)
+  double cpu_limit_cores = 0;  // 0: unlimited
+  uint64_t cpu_usage_ns = 0;   // total
   uint64_t memory_used = 0;
   uint64_t memory_limit = 0;
   uint64_t pids = 0;
@@ -149,17 +149,17 @@ struct RunSpec {
   std::string cmd;  // run as /bin/bash -l -c CMD (an image's: /bin/bash -c CMD)
   // Or, when not empty, run directly: argv[0] looked up in PATH, no shell (cmd is then empty).
   std::vector<std::string> argv;
-  StringMap envs;   // merged over the sandbox's envs
-  std::string cwd;  // empty: the user's home
+  StringMap envs;    // merged over the sandbox's envs
+  std::string cwd;   // empty: the user's home
   std::string user;  // "user" | "root"; empty: the template's default (an image's User), else user
-  std::string stdin_data;     // written to the command's stdin, then closed
-  uint32_t timeout_s = 60;    // 0 = no command timeout (the sandbox timeout still applies)
+  std::string stdin_data;   // written to the command's stdin, then closed
+  uint32_t timeout_s = 60;  // 0 = no command timeout (the sandbox timeout still applies)
 };
 
 struct RunResult {
   std::string stdout_data;  // raw bytes, at most the configured cap
   std::string stderr_data;
-  int exit_code = -1;  // the exit status, or 128 + signal
+  int exit_code = -1;         // the exit status, or 128 + signal
   std::optional<int> signal;  // set when the process was killed by a signal
   int pid = 0;
   bool timed_out = false;
@@ -170,7 +170,7 @@ struct RunResult {
 
 // A process started through the API (foreground, background, streamed or on a PTY).
 struct ProcessInfo {
-  int pid = 0;  // inside the sandbox; also its process group and session id
+  int pid = 0;      // inside the sandbox; also its process group and session id
   std::string cmd;  // as asked (an argv, shell-quoted); empty for an interactive PTY shell
   std::vector<std::string> argv;  // as asked, when the command was an argv
   std::string user;
@@ -185,12 +185,12 @@ struct ProcessInfo {
   bool background = false;
   bool stdin_open = false;
   bool oom_killed = false;  // the OOM killer struck in the sandbox while it ran
-  std::string error;  // why there is no exit code (the sandbox ended under the process)
+  std::string error;        // why there is no exit code (the sandbox ended under the process)
 };
 
 // What to start: a command (RunSpec) and how it runs.
 struct ProcessSpec {
-  RunSpec run;  // run.cmd empty with pty: an interactive login shell
+  RunSpec run;              // run.cmd empty with pty: an interactive login shell
   bool background = false;  // reported in ProcessInfo; output goes to ring buffers
   bool stdin_open = false;  // keep stdin open after run.stdin_data for writeStdin
   bool pty = false;
@@ -202,10 +202,10 @@ struct ProcessSpec {
 struct OutputEvent {
   enum class Kind { kStdout, kStderr, kPty, kLost, kExit, kEnd };
   Kind kind = Kind::kEnd;
-  std::string data;        // kStdout, kStderr, kPty: raw bytes
-  std::string stream;      // kLost: "stdout" | "stderr" | "pty"
-  uint64_t lost_bytes = 0; // kLost
-  ProcessInfo process;     // kExit: the finished process
+  std::string data;         // kStdout, kStderr, kPty: raw bytes
+  std::string stream;       // kLost: "stdout" | "stderr" | "pty"
+  uint64_t lost_bytes = 0;  // kLost
+  ProcessInfo process;      // kExit: the finished process
 };
 
 // A reader's position in a process's output. Events come in order per stream; stdout and
@@ -238,8 +238,8 @@ struct OpenedFile {
 
 // A template's layer, as stored.
 struct TemplateLayer {
-  std::string digest;     // of the blob as stored ("sha256:...")
-  std::string diff_id;    // of the uncompressed tar
+  std::string digest;   // of the blob as stored ("sha256:...")
+  std::string diff_id;  // of the uncompressed tar
   std::string media_type;
   uint64_t size = 0;            // the blob's bytes
   uint64_t unpacked_bytes = 0;  // its files' bytes
@@ -253,9 +253,9 @@ struct TemplateInfo {
   uint64_t size = 0;   // the files of its layers, unpacked (shared layers counted in each)
   std::vector<TemplateLayer> layers;
   std::optional<Clock::time_point> created_at;  // absent for a built-in
-  size_t sandboxes = 0;  // live sandboxes made from it
-  std::string base;      // the host-backed built-in at its bottom, "" for an image
-  std::string parent;    // a snapshot's template
+  size_t sandboxes = 0;                         // live sandboxes made from it
+  std::string base;                // the host-backed built-in at its bottom, "" for an image
+  std::string parent;              // a snapshot's template
   std::optional<uid_t> owner_uid;  // who imported or snapshotted it
   // What applies from the image config: Env, WorkingDir, User (and declaw's reading of User).
   std::vector<std::string> env;
@@ -283,7 +283,7 @@ struct HealthInfo {
   std::map<std::string, bool> features;  // "user_namespaces", "seccomp", "pidfd", ...
   std::map<std::string, uint64_t> limits;
   size_t sandboxes_running = 0;
-  std::string cgroup;  // "v1" | "v2" | "off": how resources are enforced
+  std::string cgroup;              // "v1" | "v2" | "off": how resources are enforced
   uint64_t leftovers_cleaned = 0;  // sandboxes a previous daemon left, cleaned at start
   std::optional<HealthNetwork> network;
 };
@@ -294,7 +294,8 @@ class Services {
 
   virtual HealthInfo health() = 0;
 
-  virtual Result<SandboxInfo> createSandbox(const Caller& caller, const CreateSandboxSpec& spec) = 0;
+  virtual Result<SandboxInfo> createSandbox(const Caller& caller,
+                                            const CreateSandboxSpec& spec) = 0;
   // The caller's sandboxes (all for root), newest first, killed ones included while remembered.
   virtual std::vector<SandboxInfo> listSandboxes(const Caller& caller) = 0;
   virtual Result<SandboxInfo> getSandbox(const Caller& caller, const std::string& id) = 0;
@@ -328,8 +329,7 @@ class Services {
   virtual Result<std::vector<ProcessInfo>> listProcesses(const Caller& caller,
                                                          const std::string& id) = 0;
   // ENOENT for a pid the API did not start (or has forgotten).
-  virtual Result<ProcessInfo> getProcess(const Caller& caller, const std::string& id,
-                                         int pid) = 0;
+  virtual Result<ProcessInfo> getProcess(const Caller& caller, const std::string& id, int pid) = 0;
   // Output from the oldest byte still buffered; then live output when `follow`.
   virtual Result<std::unique_ptr<ProcessWatch>> watchProcess(const Caller& caller,
                                                              const std::string& id, int pid,
@@ -358,8 +358,8 @@ class Services {
                                                  const std::string& path, uint32_t depth,
                                                  const std::string& user) = 0;
   // true if created, false if it already existed as a directory.
-  virtual Result<bool> makeDir(const Caller& caller, const std::string& id,
-                               const std::string& path, const std::string& user) = 0;
+  virtual Result<bool> makeDir(const Caller& caller, const std::string& id, const std::string& path,
+                               const std::string& user) = 0;
   virtual Result<void> removePath(const Caller& caller, const std::string& id,
                                   const std::string& path, const std::string& user) = 0;
   virtual Result<FileEntry> renamePath(const Caller& caller, const std::string& id,
@@ -393,27 +393,27 @@ class Services {
 
 // Limits the API layer enforces (the daemon's config fills them in).
 struct Limits {
-  uint64_t max_json_body_bytes = 16ull << 20;     // JSON request bodies (text file writes too)
-  uint64_t max_upload_bytes = 1ull << 30;         // raw PUT bodies
-  uint64_t max_template_bytes = 8ull << 30;       // an image archive (PUT /v1/templates/{name})
+  uint64_t max_json_body_bytes = 16ull << 20;  // JSON request bodies (text file writes too)
+  uint64_t max_upload_bytes = 1ull << 30;      // raw PUT bodies
+  uint64_t max_template_bytes = 8ull << 30;    // an image archive (PUT /v1/templates/{name})
   uint64_t max_template_unpacked_bytes = 32ull << 30;  // its layers' files, unpacked
-  uint64_t max_header_bytes = 16 * 1024;          // request line + headers
-  uint64_t max_text_read_bytes = 16ull << 20;     // GET files (JSON); raw has no such cap
-  uint32_t idle_timeout_s = 60;                   // a connection with no complete request
-  uint32_t request_timeout_s = 30;                // a request's header, or one upload chunk
+  uint64_t max_header_bytes = 16 * 1024;               // request line + headers
+  uint64_t max_text_read_bytes = 16ull << 20;          // GET files (JSON); raw has no such cap
+  uint32_t idle_timeout_s = 60;                        // a connection with no complete request
+  uint32_t request_timeout_s = 30;                     // a request's header, or one upload chunk
   uint32_t max_connections = 64;
   uint32_t max_sandboxes = 64;
-  uint64_t max_output_bytes = 8ull << 20;         // captured stdout/stderr per command, each
+  uint64_t max_output_bytes = 8ull << 20;  // captured stdout/stderr per command, each
   uint32_t default_sandbox_timeout_s = 300;
   uint32_t max_sandbox_timeout_s = 86400;
   uint32_t default_command_timeout_s = 60;
   uint32_t max_list_depth = 16;
-  uint64_t output_buffer_bytes = 1ull << 20;      // ring per stream of a background process
-  uint32_t max_processes = 128;                   // running API processes per sandbox
-  uint32_t max_finished_processes = 64;           // finished ones remembered per sandbox
-  uint64_t max_stdin_buffer_bytes = 1ull << 20;   // queued stdin a process has not read
+  uint64_t output_buffer_bytes = 1ull << 20;          // ring per stream of a background process
+  uint32_t max_processes = 128;                       // running API processes per sandbox
+  uint32_t max_finished_processes = 64;               // finished ones remembered per sandbox
+  uint64_t max_stdin_buffer_bytes = 1ull << 20;       // queued stdin a process has not read
   uint64_t max_buffered_output_bytes = 256ull << 20;  // all output buffers of one sandbox
-  uint32_t max_wait_s = 3600;                     // GET .../wait?timeout=
+  uint32_t max_wait_s = 3600;                         // GET .../wait?timeout=
   // resources= on create: what is used when not asked, and the most that may be asked.
   Resources default_resources{1.0, 2048, 1024, 1024};
   Resources max_resources{64, 65536, 65536, 65536};

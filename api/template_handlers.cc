@@ -46,8 +46,7 @@ Response exportTemplate(const Context& ctx) {
   OpenedFile archive = unwrap(ctx.services.exportTemplate(ctx.caller, name));
   Response response;
   response.content_type = kTarContentType;
-  response.headers.emplace_back("Content-Disposition",
-                                "attachment; filename=\"" + name + ".tar\"");
+  response.headers.emplace_back("Content-Disposition", "attachment; filename=\"" + name + ".tar\"");
   response.file = std::move(archive.fd);
   response.file_size = archive.size;
   return response;
@@ -55,8 +54,9 @@ Response exportTemplate(const Context& ctx) {
 
 Response snapshotSandbox(const Context& ctx) {
   const ImportSpec spec = parseSnapshotSpec(bodyOf(ctx));
-  return jsonResponse(kStatusCreated,
-                      toJson(unwrap(ctx.services.snapshotSandbox(ctx.caller, ctx.sandbox_id, spec))));
+  return jsonResponse(
+      kStatusCreated,
+      toJson(unwrap(ctx.services.snapshotSandbox(ctx.caller, ctx.sandbox_id, spec))));
 }
 
 Response importTemplateBuffered(const Context& ctx) {

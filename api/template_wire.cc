@@ -17,24 +17,27 @@ nlohmann::json toJson(const TemplateInfo& t) {
                       {"size", l.size},
                       {"unpacked_bytes", l.unpacked_bytes}});
   }
-  auto orNull = [](const std::string& s) { return s.empty() ? nlohmann::json() : nlohmann::json(s); };
-  return {{"name", t.name},
-          {"source", t.source},
-          {"digest", orNull(t.digest)},
-          {"size", t.size},
-          {"layer_count", t.layers.size()},
-          {"layers", layers},
-          {"created_at", t.created_at ? nlohmann::json(formatTime(*t.created_at)) : nlohmann::json()},
-          {"sandboxes", t.sandboxes},
-          {"base", orNull(t.base)},
-          {"parent", orNull(t.parent)},
-          {"owner_uid", t.owner_uid ? nlohmann::json(*t.owner_uid) : nlohmann::json()},
-          {"config",
-           {{"env", t.env},
-            {"working_dir", orNull(t.working_dir)},
-            {"user", orNull(t.user)},
-            {"default_user", t.default_user}}},
-          {"repo_tags", t.repo_tags}};
+  auto orNull = [](const std::string& s) {
+    return s.empty() ? nlohmann::json() : nlohmann::json(s);
+  };
+  return {
+      {"name", t.name},
+      {"source", t.source},
+      {"digest", orNull(t.digest)},
+      {"size", t.size},
+      {"layer_count", t.layers.size()},
+      {"layers", layers},
+      {"created_at", t.created_at ? nlohmann::json(formatTime(*t.created_at)) : nlohmann::json()},
+      {"sandboxes", t.sandboxes},
+      {"base", orNull(t.base)},
+      {"parent", orNull(t.parent)},
+      {"owner_uid", t.owner_uid ? nlohmann::json(*t.owner_uid) : nlohmann::json()},
+      {"config",
+       {{"env", t.env},
+        {"working_dir", orNull(t.working_dir)},
+        {"user", orNull(t.user)},
+        {"default_user", t.default_user}}},
+      {"repo_tags", t.repo_tags}};
 }
 
 std::string validateTemplateName(const std::string& name, std::string_view field) {

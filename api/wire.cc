@@ -1,7 +1,5 @@
 #include "api/wire.h"
 
-#include "api/template_wire.h"
-
 #include <algorithm>
 #include <ctime>
 
@@ -10,6 +8,7 @@
 #include "api/network_wire.h"
 #include "api/paths.h"
 #include "api/resource_wire.h"
+#include "api/template_wire.h"
 #include "api/text.h"
 
 namespace declaw::api {
@@ -46,8 +45,8 @@ CreateSandboxSpec parseCreateSandboxSpec(const nlohmann::json& body, const Limit
   // allow_internet_access then defaults to true. An explicit false denies everything.
   spec.network = parseNetworkLists(body);
   const nlohmann::json* network = findField(body, "network");
-  spec.allow_internet_access = boolField(body, "allow_internet_access")
-                                   .value_or(network != nullptr && !network->is_null());
+  spec.allow_internet_access =
+      boolField(body, "allow_internet_access").value_or(network != nullptr && !network->is_null());
   spec.resources = parseResources(body, limits);
   spec.on_timeout = parseLifecycle(body);
   return spec;

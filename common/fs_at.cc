@@ -76,8 +76,8 @@ Result<void> emptyDirectory(UniqueFd dir) {
       result = ErrnoError() << "rmdir " << name;
       break;
     }
-    UniqueFd child(::openat(top.fd.get(), name.c_str(),
-                            O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    UniqueFd child(
+        ::openat(top.fd.get(), name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
     if (!child) {
       result = ErrnoError() << "open " << name;
       break;

@@ -1,12 +1,11 @@
 #include "common/io.h"
 
-#include <vector>
-
 #include <fcntl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <cstring>
+#include <vector>
 
 namespace declaw {
 

@@ -57,9 +57,9 @@ inline ErrorBuilder PlainError() { return ErrorBuilder(0); }
 template <typename T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : v_(std::move(value)) {}                  // NOLINT: implicit by design
-  Result(Error error) : v_(std::move(error)) {}              // NOLINT
-  Result(const ErrorBuilder& error) : v_(error.error()) {}   // NOLINT
+  Result(T value) : v_(std::move(value)) {}                 // NOLINT: implicit by design
+  Result(Error error) : v_(std::move(error)) {}             // NOLINT
+  Result(const ErrorBuilder& error) : v_(error.error()) {}  // NOLINT
 
   bool ok() const { return v_.index() == 0; }
   explicit operator bool() const { return ok(); }
@@ -85,8 +85,8 @@ template <>
 class [[nodiscard]] Result<void> {
  public:
   Result() = default;
-  Result(Ok) {}                                             // NOLINT
-  Result(Error error) : error_(std::move(error)), ok_(false) {}  // NOLINT
+  Result(Ok) {}                                                             // NOLINT
+  Result(Error error) : error_(std::move(error)), ok_(false) {}             // NOLINT
   Result(const ErrorBuilder& error) : error_(error.error()), ok_(false) {}  // NOLINT
 
   bool ok() const { return ok_; }

@@ -1,8 +1,7 @@
 #include "daemon/config.h"
 
-#include <nlohmann/json.hpp>
-
 #include <limits>
+#include <nlohmann/json.hpp>
 #include <set>
 
 #include "common/io.h"
@@ -36,41 +35,37 @@ Result<void> loadConfigFile(const std::string& path, Config& c) {
     }
   };
   api::Limits& l = c.limits;
-  bool ok = read("socket_group", c.socket_group) && read("log_level", c.log_level) &&
-            read("init_path", c.init_path) && read("id_pool_base", c.id_pool_base) &&
-            read("id_pool_slots", c.id_pool_slots) && read("cgroups", c.cgroups) &&
-            read("cgroup_subtree", c.cgroup_subtree) &&
-            read("default_cpu", l.default_resources.cpu) &&
-            read("default_memory_mb", l.default_resources.memory_mb) &&
-            read("default_pids", l.default_resources.pids) &&
-            read("default_disk_mb", l.default_resources.disk_mb) &&
-            read("max_cpu", l.max_resources.cpu) &&
-            read("max_memory_mb", l.max_resources.memory_mb) &&
-            read("max_pids", l.max_resources.pids) &&
-            read("max_disk_mb", l.max_resources.disk_mb) &&
-            read("killed_records_kept", c.killed_records_kept) &&
-            read("max_json_body_bytes", l.max_json_body_bytes) &&
-            read("max_upload_bytes", l.max_upload_bytes) &&
-            read("max_template_bytes", l.max_template_bytes) &&
-            read("max_template_unpacked_bytes", l.max_template_unpacked_bytes) &&
-            read("data_dir", c.data_dir) && read("builtin_usr", c.builtin_usr) &&
-            read("max_header_bytes", l.max_header_bytes) &&
-            read("max_text_read_bytes", l.max_text_read_bytes) &&
-            read("idle_timeout_s", l.idle_timeout_s) &&
-            read("request_timeout_s", l.request_timeout_s) &&
-            read("max_connections", l.max_connections) &&
-            read("max_sandboxes", l.max_sandboxes) &&
-            read("max_output_bytes", l.max_output_bytes) &&
-            read("default_sandbox_timeout_s", l.default_sandbox_timeout_s) &&
-            read("max_sandbox_timeout_s", l.max_sandbox_timeout_s) &&
-            read("default_command_timeout_s", l.default_command_timeout_s) &&
-            read("output_buffer_bytes", l.output_buffer_bytes) &&
-            read("max_processes", l.max_processes) &&
-            read("max_finished_processes", l.max_finished_processes) &&
-            read("max_stdin_buffer_bytes", l.max_stdin_buffer_bytes) &&
-            read("max_buffered_output_bytes", l.max_buffered_output_bytes) &&
-            read("network", c.network) && read("net_pool", c.net_pool) &&
-            read("dns_upstream", c.dns_upstream) && read("proxy_port", c.proxy_port);
+  bool ok =
+      read("socket_group", c.socket_group) && read("log_level", c.log_level) &&
+      read("init_path", c.init_path) && read("id_pool_base", c.id_pool_base) &&
+      read("id_pool_slots", c.id_pool_slots) && read("cgroups", c.cgroups) &&
+      read("cgroup_subtree", c.cgroup_subtree) && read("default_cpu", l.default_resources.cpu) &&
+      read("default_memory_mb", l.default_resources.memory_mb) &&
+      read("default_pids", l.default_resources.pids) &&
+      read("default_disk_mb", l.default_resources.disk_mb) &&
+      read("max_cpu", l.max_resources.cpu) && read("max_memory_mb", l.max_resources.memory_mb) &&
+      read("max_pids", l.max_resources.pids) && read("max_disk_mb", l.max_resources.disk_mb) &&
+      read("killed_records_kept", c.killed_records_kept) &&
+      read("max_json_body_bytes", l.max_json_body_bytes) &&
+      read("max_upload_bytes", l.max_upload_bytes) &&
+      read("max_template_bytes", l.max_template_bytes) &&
+      read("max_template_unpacked_bytes", l.max_template_unpacked_bytes) &&
+      read("data_dir", c.data_dir) && read("builtin_usr", c.builtin_usr) &&
+      read("max_header_bytes", l.max_header_bytes) &&
+      read("max_text_read_bytes", l.max_text_read_bytes) &&
+      read("idle_timeout_s", l.idle_timeout_s) && read("request_timeout_s", l.request_timeout_s) &&
+      read("max_connections", l.max_connections) && read("max_sandboxes", l.max_sandboxes) &&
+      read("max_output_bytes", l.max_output_bytes) &&
+      read("default_sandbox_timeout_s", l.default_sandbox_timeout_s) &&
+      read("max_sandbox_timeout_s", l.max_sandbox_timeout_s) &&
+      read("default_command_timeout_s", l.default_command_timeout_s) &&
+      read("output_buffer_bytes", l.output_buffer_bytes) &&
+      read("max_processes", l.max_processes) &&
+      read("max_finished_processes", l.max_finished_processes) &&
+      read("max_stdin_buffer_bytes", l.max_stdin_buffer_bytes) &&
+      read("max_buffered_output_bytes", l.max_buffered_output_bytes) &&
+      read("network", c.network) && read("net_pool", c.net_pool) &&
+      read("dns_upstream", c.dns_upstream) && read("proxy_port", c.proxy_port);
   // Keys whose null means "the default".
   auto readOptional = [&](const char* key, auto& out) {
     known.insert(key);
@@ -98,7 +93,8 @@ Result<void> loadConfigFile(const std::string& path, Config& c) {
     return PlainError() << "config " << path << ": 'cgroups' must be \"auto\" or \"off\"";
   }
   if (c.builtin_usr != "overlay" && c.builtin_usr != "read-only") {
-    return PlainError() << "config " << path << ": 'builtin_usr' must be \"overlay\" or \"read-only\"";
+    return PlainError() << "config " << path
+                        << ": 'builtin_usr' must be \"overlay\" or \"read-only\"";
   }
   if (c.network != "auto" && c.network != "off") {
     return PlainError() << "config " << path << ": 'network' must be \"auto\" or \"off\"";

@@ -14,9 +14,8 @@ namespace declaw::daemon {
 // and a ceiling for the slow ones. record() from any thread.
 class LatencyHistogram {
  public:
-  static constexpr std::array<double, 16> kBounds = {0.0005, 0.001, 0.002, 0.005, 0.01, 0.02,
-                                                     0.05,   0.1,   0.2,   0.5,   1,    2,
-                                                     5,      10,    30,    60};
+  static constexpr std::array<double, 16> kBounds = {
+      0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 30, 60};
 
   void record(double seconds) {
     for (size_t i = 0; i < kBounds.size(); ++i) {
@@ -56,8 +55,9 @@ enum class CreatePhase : size_t {
 };
 
 inline constexpr std::array<const char*, static_cast<size_t>(CreatePhase::kCount)>
-    kCreatePhaseNames = {"template", "state_record", "cgroup", "network_reserve", "launch",
-                         "rootfs",   "network_plug", "setup",  "total"};
+    kCreatePhaseNames = {"template",        "state_record", "cgroup",
+                         "network_reserve", "launch",       "rootfs",
+                         "network_plug",    "setup",        "total"};
 
 // Times the phases of one create: mark(phase) ends the phase that ran since the previous mark.
 class PhaseClock {

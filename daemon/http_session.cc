@@ -2,10 +2,10 @@
 
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <boost/beast/core/file_posix.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http.hpp>
-#include <algorithm>
 #include <cstdio>
 
 #include "api/errors.h"
@@ -259,7 +259,8 @@ void serveConnection(int socket, const api::Caller& caller, api::Router& router)
       sendContinue();
       auto& upload = std::get<api::Upload>(begun);
       http::request_parser<http::buffer_body> body_parser{std::move(header_parser)};
-      const uint64_t body_limit = upload.max_bytes != 0 ? upload.max_bytes : limits.max_upload_bytes;
+      const uint64_t body_limit =
+          upload.max_bytes != 0 ? upload.max_bytes : limits.max_upload_bytes;
       body_parser.body_limit(body_limit);
       auto streamed = streamUpload(stream, buffer, body_parser, upload, request_timeout);
       upload.sink.reset();

@@ -1,8 +1,8 @@
 // declawd: the declaw daemon. Runs in the foreground (systemd's Type=exec or a terminal).
 #include <fcntl.h>
-#include <signal.h>
 #include <limits.h>
 #include <linux/close_range.h>
+#include <signal.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -13,6 +13,7 @@
 #include <filesystem>
 
 #include "api/router.h"
+#include "common/fs_at.h"
 #include "common/log.h"
 #include "daemon/cgroups.h"
 #include "daemon/config.h"
@@ -21,7 +22,6 @@
 #include "daemon/server.h"
 #include "daemon/state_records.h"
 #include "daemon/templates.h"
-#include "common/fs_at.h"
 #include "runtime/launcher.h"
 #include "runtime/rootfs.h"
 #include "runtime/seccomp_policy.h"
@@ -38,8 +38,8 @@ std::string defaultInitPath() {
     self[n] = '\0';
     auto beside = std::filesystem::path(self).parent_path() / "declaw-init";
     if (std::filesystem::exists(beside)) return beside;
-    auto libexec = std::filesystem::path(self).parent_path().parent_path() / "libexec" /
-                   "declaw" / "declaw-init";
+    auto libexec = std::filesystem::path(self).parent_path().parent_path() / "libexec" / "declaw" /
+                   "declaw-init";
     if (std::filesystem::exists(libexec)) return libexec;
   }
   return kInstalledInit;
@@ -125,8 +125,10 @@ int main(int argc, char** argv) {
   if (config.cgroups == "auto") {
     auto opened = daemon::CgroupHost::open(config.cgroup_subtree);
     if (!opened) {
-      log->error("cgroups: {} (set \"cgroups\": \"off\" in the config to run without "
-                 "resource limits)", opened.error().describe());
+      log->error(
+          "cgroups: {} (set \"cgroups\": \"off\" in the config to run without "
+          "resource limits)",
+          opened.error().describe());
       return 1;
     }
     cgroups = std::move(*opened);

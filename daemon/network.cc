@@ -123,7 +123,8 @@ Result<std::unique_ptr<NetworkHost>> NetworkHost::start(const NetworkSettings& s
     if (!fromHost) return PlainError() << "DNS upstream: " << fromHost.error().describe();
     upstreams = *fromHost;
   } else {
-    for (const auto& text : settings.dns_upstream) upstreams.push_back(*netsvc::SocketAddress::parse(text));
+    for (const auto& text : settings.dns_upstream)
+      upstreams.push_back(*netsvc::SocketAddress::parse(text));
   }
   for (const auto& u : upstreams) host->upstream_text_.push_back(u.toString());
 
@@ -175,7 +176,8 @@ Result<std::unique_ptr<NetworkHost>> NetworkHost::start(const NetworkSettings& s
   host->stub_->start();
   host->proxy_->start();
   std::string upstream_list;
-  for (const auto& u : host->upstream_text_) upstream_list += (upstream_list.empty() ? "" : ", ") + u;
+  for (const auto& u : host->upstream_text_)
+    upstream_list += (upstream_list.empty() ? "" : ", ") + u;
   log->info("network: pool {}{}{}, DNS upstream {}, proxy port {}", settings.pool4.toString(),
             settings.pool6 ? " and " : "", settings.pool6 ? settings.pool6->toString() : "",
             upstream_list, settings.proxy_port);
@@ -232,7 +234,8 @@ void NetworkHost::setContext(const SandboxNetwork& sandbox, netpolicy::Decider d
       netsvc::SandboxContext{sandbox.id_, std::move(decider), sandbox.stats_});
   std::lock_guard lock(mutex_);
   by_gateway_[sandbox.lease_.v4.host] = {sandbox.lease_.v4.sandbox, context};
-  if (sandbox.lease_.v6) by_gateway_[sandbox.lease_.v6->host] = {sandbox.lease_.v6->sandbox, context};
+  if (sandbox.lease_.v6)
+    by_gateway_[sandbox.lease_.v6->host] = {sandbox.lease_.v6->sandbox, context};
 }
 
 Result<void> NetworkHost::checkAllows(const std::vector<std::string>& allow_out) const {
@@ -262,7 +265,8 @@ Result<std::shared_ptr<SandboxNetwork>> NetworkHost::reserve(const std::string& 
   {
     std::lock_guard lock(mutex_);
     auto lease = pool_->allocate();
-    if (!lease) return ErrnoError(EDQUOT) << "no free address in the pool " << settings_.pool4.toString();
+    if (!lease)
+      return ErrnoError(EDQUOT) << "no free address in the pool " << settings_.pool4.toString();
     sandbox->lease_ = *lease;
   }
   setContext(*sandbox, netpolicy::Decider(policy, table_.boundaries));
@@ -350,7 +354,8 @@ void NetworkHost::release(SandboxNetwork& sandbox) {
   if (sandbox.nft_added_) {
     auto plan = netpolicy::planSandboxRemove(sandbox.key_);
     if (plan) {
-      if (auto r = applyNft(*plan); !r) log->warn("[{}] nft remove: {}", sandbox.id_, r.error().describe());
+      if (auto r = applyNft(*plan); !r)
+        log->warn("[{}] nft remove: {}", sandbox.id_, r.error().describe());
     }
   }
   if (sandbox.link_created_) {

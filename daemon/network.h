@@ -119,7 +119,7 @@ class NetworkHost {
   Result<netpolicy::Decider> deciderFor(const netpolicy::Policy& policy) const;
   Result<std::string> applyNft(const nlohmann::json& document);
   std::shared_ptr<const netsvc::SandboxContext> lookup(const netpolicy::IpAddress& local,
-                                                        const netpolicy::IpAddress& peer);
+                                                       const netpolicy::IpAddress& peer);
   void setContext(const SandboxNetwork& sandbox, netpolicy::Decider decider);
 
   NetworkSettings settings_;

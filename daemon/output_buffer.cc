@@ -71,8 +71,7 @@ std::string_view OutputBuffer::read(uint64_t offset, size_t max) const {
   size_t available = static_cast<size_t>(end() - from);
   if (available == 0 || max == 0) return {};
   size_t index = (start_ + static_cast<size_t>(from - begin_)) % buf_.size();
-  return std::string_view(buf_.data() + index,
-                          std::min({max, available, buf_.size() - index}));
+  return std::string_view(buf_.data() + index, std::min({max, available, buf_.size() - index}));
 }
 
 std::string OutputBuffer::contents() const {

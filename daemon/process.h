@@ -29,8 +29,8 @@
 namespace declaw::daemon {
 
 struct ProcessPlan {
-  runtime::SpawnRequest spawn;  // argv, env, cwd, ids, and pty with its size
-  std::string cmd;              // for ProcessInfo
+  runtime::SpawnRequest spawn;    // argv, env, cwd, ids, and pty with its size
+  std::string cmd;                // for ProcessInfo
   std::vector<std::string> argv;  // for ProcessInfo: the command when it was an argv
   std::string user;
   bool background = false;

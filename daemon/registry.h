@@ -13,10 +13,10 @@
 
 #include "api/services.h"
 #include "daemon/cgroups.h"
-#include "daemon/network.h"
 #include "daemon/config.h"
 #include "daemon/counters.h"
 #include "daemon/id_pool.h"
+#include "daemon/network.h"
 #include "daemon/sandbox.h"
 #include "daemon/state_records.h"
 #include "daemon/templates.h"
@@ -34,8 +34,8 @@ struct RegistryParts {
   NetworkHost* network = nullptr;       // null: networking is off
   std::string network_off_reason;       // why, when it is
   uint64_t leftovers_cleaned = 0;
-  Templates* templates = nullptr;       // built-ins and the data dir's store
-  std::string rootfs_work_dir;          // attach points for building roots (runtime/rootfs.h)
+  Templates* templates = nullptr;  // built-ins and the data dir's store
+  std::string rootfs_work_dir;     // attach points for building roots (runtime/rootfs.h)
 };
 
 class Registry : public api::Services {
@@ -59,8 +59,7 @@ class Registry : public api::Services {
   Result<api::SandboxInfo> updateNetwork(const api::Caller& caller, const std::string& id,
                                          const api::NetworkUpdate& update) override;
   Result<api::SandboxInfo> pauseSandbox(const api::Caller& caller, const std::string& id) override;
-  Result<api::SandboxInfo> resumeSandbox(const api::Caller& caller,
-                                         const std::string& id) override;
+  Result<api::SandboxInfo> resumeSandbox(const api::Caller& caller, const std::string& id) override;
   Result<api::SandboxMetrics> sandboxMetrics(const api::Caller& caller,
                                              const std::string& id) override;
   api::DaemonMetrics daemonMetrics() override;
@@ -68,7 +67,7 @@ class Registry : public api::Services {
   Result<api::RunResult> runCommand(const api::Caller& caller, const std::string& id,
                                     const api::RunSpec& spec) override;
   Result<api::ProcessInfo> startProcess(const api::Caller& caller, const std::string& id,
-                                       const api::ProcessSpec& spec) override;
+                                        const api::ProcessSpec& spec) override;
   Result<std::vector<api::ProcessInfo>> listProcesses(const api::Caller& caller,
                                                       const std::string& id) override;
   Result<api::ProcessInfo> getProcess(const api::Caller& caller, const std::string& id,
@@ -83,8 +82,8 @@ class Registry : public api::Services {
   Result<void> writeStdin(const api::Caller& caller, const std::string& id, int pid,
                           std::string data) override;
   Result<void> closeStdin(const api::Caller& caller, const std::string& id, int pid) override;
-  Result<void> resizePty(const api::Caller& caller, const std::string& id, int pid,
-                         uint16_t rows, uint16_t cols) override;
+  Result<void> resizePty(const api::Caller& caller, const std::string& id, int pid, uint16_t rows,
+                         uint16_t cols) override;
   Result<api::FileEntry> statPath(const api::Caller& caller, const std::string& id,
                                   const std::string& path, const std::string& user) override;
   Result<std::vector<api::FileEntry>> listDir(const api::Caller& caller, const std::string& id,
@@ -92,8 +91,8 @@ class Registry : public api::Services {
                                               const std::string& user) override;
   Result<bool> makeDir(const api::Caller& caller, const std::string& id, const std::string& path,
                        const std::string& user) override;
-  Result<void> removePath(const api::Caller& caller, const std::string& id,
-                          const std::string& path, const std::string& user) override;
+  Result<void> removePath(const api::Caller& caller, const std::string& id, const std::string& path,
+                          const std::string& user) override;
   Result<api::FileEntry> renamePath(const api::Caller& caller, const std::string& id,
                                     const std::string& from, const std::string& to,
                                     const std::string& user) override;

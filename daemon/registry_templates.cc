@@ -98,7 +98,8 @@ Result<api::TemplateInfo> Registry::importTemplate(const api::Caller& caller,
     return ErrnoError(ENOSYS) << parts_.templates->features().images_off_reason;
   }
   if (spec.replace) {
-    if (auto r = checkReplaceable(parts_.templates->store(), spec.name, caller); !r) return r.error();
+    if (auto r = checkReplaceable(parts_.templates->store(), spec.name, caller); !r)
+      return r.error();
   }
   const auto started = std::chrono::steady_clock::now();
   image::ImportLimits limits;
@@ -111,12 +112,11 @@ Result<api::TemplateInfo> Registry::importTemplate(const api::Caller& caller,
                            record.error().describe());
     return record.error();
   }
-  logger("daemon")->info(
-      "template {} imported: {} layers, {} ({} ms)", spec.name, record->layers.size(),
-      record->manifest_digest.str(),
-      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() -
-                                                            started)
-          .count());
+  logger("daemon")->info("template {} imported: {} layers, {} ({} ms)", spec.name,
+                         record->layers.size(), record->manifest_digest.str(),
+                         std::chrono::duration_cast<std::chrono::milliseconds>(
+                             std::chrono::steady_clock::now() - started)
+                             .count());
   return withUse(Templates::toInfo(*record));
 }
 
@@ -153,13 +153,14 @@ Result<api::TemplateInfo> Registry::snapshotSandbox(const api::Caller& caller,
                               << "' exists (delete it first, or snapshot with replace)";
   }
   if (existing) {
-    if (auto r = checkReplaceable(parts_.templates->store(), spec.name, caller); !r) return r.error();
+    if (auto r = checkReplaceable(parts_.templates->store(), spec.name, caller); !r)
+      return r.error();
   }
   auto ws = store.newWorkspace("snapshot");
   if (!ws) return ws.error();
   const char* diff_file = "layer.tar";
-  UniqueFd out(::openat((*ws)->fd(), diff_file, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-                        0600));
+  UniqueFd out(
+      ::openat((*ws)->fd(), diff_file, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
   if (!out) return ErrnoError() << "create the snapshot's layer";
   const auto started = std::chrono::steady_clock::now();
   auto diff = (*sbx)->writeChanges(out.get());
@@ -179,12 +180,11 @@ Result<api::TemplateInfo> Registry::snapshotSandbox(const api::Caller& caller,
   req.max_file_bytes = (*sbx)->info().resources.disk_mb << 20;
   auto record = image::publishSnapshot(store, **ws, req);
   if (!record) return record.error();
-  logger("daemon")->info(
-      "[{}] snapshot {}: {} bytes of changes, {} layers ({} ms)", id, spec.name, diff->size,
-      record->layers.size(),
-      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() -
-                                                            started)
-          .count());
+  logger("daemon")->info("[{}] snapshot {}: {} bytes of changes, {} layers ({} ms)", id, spec.name,
+                         diff->size, record->layers.size(),
+                         std::chrono::duration_cast<std::chrono::milliseconds>(
+                             std::chrono::steady_clock::now() - started)
+                             .count());
   return withUse(Templates::toInfo(*record));
 }
 

@@ -131,7 +131,7 @@ Result<std::shared_ptr<Sandbox>> Sandbox::start(const SandboxStart& s) {
   sbx->init_pid_ = launched->pid;
   sbx->pidfd_ = std::move(launched->pidfd);
   sbx->network_ = s.network;
-  sbx->net_ = net;  // from here on, kill() releases it
+  sbx->net_ = net;                      // from here on, kill() releases it
   sbx->template_ = std::move(*s.tmpl);  // and its pins
   if (s.on_launched) s.on_launched(launched->pid, StateRecords::processStartTicks(launched->pid));
 
@@ -176,8 +176,8 @@ Result<std::shared_ptr<Sandbox>> Sandbox::start(const SandboxStart& s) {
   }
   std::vector<int> root_fds = {built->root.get()};
   if (built->usr) root_fds.push_back(built->usr.get());
-  auto ready = runtime::InitClient::handshake(launched->control.get(), config, root_fds,
-                                              kSetupTimeout);
+  auto ready =
+      runtime::InitClient::handshake(launched->control.get(), config, root_fds, kSetupTimeout);
   built->root.reset();  // init has attached its own copies, or failed
   built->usr.reset();
   if (!ready) {
@@ -259,8 +259,8 @@ Result<void> Sandbox::updateNetwork(const api::NetworkUpdate& update) {
   }
   if (internet && !net_) {
     return ErrnoError(ENOTCONN) << "sandbox " << id_
-                              << " was created without internet access, which cannot be added "
-                                 "later: create a new sandbox with allow_internet_access";
+                                << " was created without internet access, which cannot be added "
+                                   "later: create a new sandbox with allow_internet_access";
   }
   auto policy = policyOf(internet, lists);
   if (!policy) return ErrnoError(EINVAL) << policy.error().message;
@@ -389,8 +389,9 @@ Result<api::SandboxMetrics> Sandbox::metrics(pid_t observer) {
   }
   if (previous == cpu_by_observer_.end() && cpu_by_observer_.size() >= kMaxCpuObservers) {
     // Forget the observer that asked longest ago.
-    auto oldest = std::min_element(cpu_by_observer_.begin(), cpu_by_observer_.end(),
-                                   [](const auto& a, const auto& b) { return a.second.at < b.second.at; });
+    auto oldest =
+        std::min_element(cpu_by_observer_.begin(), cpu_by_observer_.end(),
+                         [](const auto& a, const auto& b) { return a.second.at < b.second.at; });
     cpu_by_observer_.erase(oldest);
   }
   cpu_by_observer_[observer] = {now, m.cpu_usage_ns};
@@ -423,7 +424,7 @@ ProcessPlan Sandbox::planFor(const api::ProcessSpec& spec) const {
   api::StringMap envs = run.envs;
   if (spec.pty) envs.try_emplace("TERM", "xterm-256color");
   plan.spawn.env = commandEnvironment(user, home, template_.env, spec_.envs, envs);
-  plan.spawn.cwd = !run.cwd.empty()                ? run.cwd
+  plan.spawn.cwd = !run.cwd.empty()                 ? run.cwd
                    : !template_.working_dir.empty() ? template_.working_dir
                                                     : home;
   // A cwd the request named must work; the image's default may be closed to this user (an
@@ -583,7 +584,8 @@ Result<image::DiffResult> Sandbox::writeChanges(int out_fd) {
   bool froze = false;
   {
     std::lock_guard cgroup_lock(cgroup_mutex_);
-    if (!cgroup_) return ErrnoError(ENOSYS) << "snapshots need cgroups (the freezer), which are off";
+    if (!cgroup_)
+      return ErrnoError(ENOSYS) << "snapshots need cgroups (the freezer), which are off";
     bool was_paused;
     {
       std::lock_guard lock(mutex_);
@@ -605,8 +607,8 @@ Result<image::DiffResult> Sandbox::writeChanges(int out_fd) {
   Result<image::DiffResult> diff = ErrnoError(EIO) << "the sandbox's disk cannot be read";
   if (disk) {
     std::vector<image::UpperDir> uppers;
-    UniqueFd upper(::openat(disk.get(), runtime::kDiskUpper,
-                            O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    UniqueFd upper(
+        ::openat(disk.get(), runtime::kDiskUpper, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
     UniqueFd usr;
     if (upper) uppers.push_back({upper.get(), ""});
     if (usr_overlay_) {

@@ -6,9 +6,9 @@
 
 #include <atomic>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
-#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -16,14 +16,14 @@
 #include "api/services.h"
 #include "common/result.h"
 #include "common/unique_fd.h"
-#include "runtime/init_client.h"
-#include "runtime/launcher.h"
 #include "daemon/cgroups.h"
 #include "daemon/counters.h"
 #include "daemon/network.h"
 #include "daemon/process_table.h"
 #include "daemon/templates.h"
 #include "image/layer_diff.h"
+#include "runtime/init_client.h"
+#include "runtime/launcher.h"
 
 namespace declaw::daemon {
 
@@ -35,15 +35,15 @@ struct SandboxStart {
   int init_exe_fd = -1;
   int devnull_fd = -1;
   const std::vector<uint8_t>* seccomp_bpf = nullptr;
-  const CgroupHost* cgroups = nullptr;   // null: cgroups are off
-  NetworkHost* network = nullptr;        // null: networking is off (no sandbox gets a link)
+  const CgroupHost* cgroups = nullptr;  // null: cgroups are off
+  NetworkHost* network = nullptr;       // null: networking is off (no sandbox gets a link)
   const api::Limits* limits = nullptr;  // output caps and buffers, process limits
   std::function<void(pid_t pid, uint64_t start_ticks)> on_launched;  // record before setup runs
-  ResolvedTemplate* tmpl = nullptr;      // moved into the sandbox
-  bool writable_usr = false;             // built-ins: an overlay over the host's /usr
-  std::string rootfs_work_dir;           // where runtime::buildRootfs attaches its mounts
-  PhaseClock* phases = nullptr;          // marks each phase of the start (null: untimed)
-  DaemonCounters* counters = nullptr;    // where the sandbox's process starts are timed
+  ResolvedTemplate* tmpl = nullptr;                                  // moved into the sandbox
+  bool writable_usr = false;           // built-ins: an overlay over the host's /usr
+  std::string rootfs_work_dir;         // where runtime::buildRootfs attaches its mounts
+  PhaseClock* phases = nullptr;        // marks each phase of the start (null: untimed)
+  DaemonCounters* counters = nullptr;  // where the sandbox's process starts are timed
 };
 
 class Sandbox {
@@ -135,19 +135,19 @@ class Sandbox {
     std::chrono::steady_clock::time_point at;
     uint64_t usage_ns = 0;
   };
-  CpuSample started_cpu_;                   // under mutex_
+  CpuSample started_cpu_;                       // under mutex_
   std::map<pid_t, CpuSample> cpu_by_observer_;  // under mutex_, at most kMaxCpuObservers
   api::Clock::time_point killed_at_;
   bool killed_ = false;
   std::shared_ptr<runtime::InitClient> client_;
   NetworkHost* network_ = nullptr;
-  std::shared_ptr<SandboxNetwork> net_;  // with internet access
-  std::mutex network_mutex_;             // serialises policy updates
+  std::shared_ptr<SandboxNetwork> net_;            // with internet access
+  std::mutex network_mutex_;                       // serialises policy updates
   std::optional<api::NetworkInfo> final_network_;  // the last view, kept at kill
-  ResolvedTemplate template_;  // its layers stay pinned while the sandbox lives
-  UniqueFd disk_;              // the disk tmpfs's root: upper dirs for snapshots
-  bool usr_overlay_ = false;   // /usr is an overlay too (disk/usr holds its changes)
-  std::mutex snapshot_mutex_;  // one snapshot at a time; resume waits for it
+  ResolvedTemplate template_;                      // its layers stay pinned while the sandbox lives
+  UniqueFd disk_;                             // the disk tmpfs's root: upper dirs for snapshots
+  bool usr_overlay_ = false;                  // /usr is an overlay too (disk/usr holds its changes)
+  std::mutex snapshot_mutex_;                 // one snapshot at a time; resume waits for it
   std::atomic<bool> snapshot_cancel_{false};  // set by kill(): a snapshot's walk stops
 };
 

@@ -6,9 +6,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <nlohmann/json.hpp>
-
 #include <cstring>
+#include <nlohmann/json.hpp>
 #include <thread>
 
 #include "common/io.h"
@@ -24,9 +23,10 @@ constexpr int kListenBacklog = 128;
 void refuse(int fd, const std::string& message) {
   std::string body =
       nlohmann::json{{"error", {{"code", "rate_limited"}, {"message", message}}}}.dump();
-  std::string response = "HTTP/1.1 429 Too Many Requests\r\nContent-Type: application/json\r\n"
-                         "Connection: close\r\nContent-Length: " +
-                         std::to_string(body.size()) + "\r\n\r\n" + body;
+  std::string response =
+      "HTTP/1.1 429 Too Many Requests\r\nContent-Type: application/json\r\n"
+      "Connection: close\r\nContent-Length: " +
+      std::to_string(body.size()) + "\r\n\r\n" + body;
   (void)::send(fd, response.data(), response.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
 }
 }  // namespace

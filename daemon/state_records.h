@@ -20,8 +20,8 @@ namespace declaw::daemon {
 struct StateRecord {
   std::string sandbox_id;
   uint32_t id_base = 0;
-  pid_t init_pid = 0;               // 0 until launched
-  uint64_t init_start_ticks = 0;    // /proc/<pid>/stat field 22, to tell a reused pid apart
+  pid_t init_pid = 0;             // 0 until launched
+  uint64_t init_start_ticks = 0;  // /proc/<pid>/stat field 22, to tell a reused pid apart
 };
 
 class StateRecords {

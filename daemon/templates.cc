@@ -46,8 +46,7 @@ bool Templates::isBuiltin(const std::string& name) {
   return false;
 }
 
-Result<std::unique_ptr<Templates>> Templates::open(const std::string& data_dir,
-                                                   bool writable_usr) {
+Result<std::unique_ptr<Templates>> Templates::open(const std::string& data_dir, bool writable_usr) {
   auto store = image::TemplateStore::open(data_dir);
   if (!store) return store.error();
   TemplateFeatures f;
@@ -59,8 +58,9 @@ Result<std::unique_ptr<Templates>> Templates::open(const std::string& data_dir,
                           "supports idmapped mounts (ext4, xfs, btrfs; tmpfs from 6.3)";
   }
   if (!writable_usr) {
-    f.usr_off_reason = "\"builtin_usr\": \"read-only\" in the config: built-in templates get a "
-                       "read-only /usr";
+    f.usr_off_reason =
+        "\"builtin_usr\": \"read-only\" in the config: built-in templates get a "
+        "read-only /usr";
   } else if (auto r = runtime::probeIdmappedMount("/usr"); r) {
     f.writable_usr = true;
   } else {
@@ -74,7 +74,8 @@ Result<image::TemplateRecord> Templates::visibleRecord(const std::string& name,
                                                        const api::Caller& caller) const {
   auto record = store_->get(name);
   if (!record) return record.error();
-  if (!visibleTo(*record, caller)) return ErrnoError(ENOENT) << "template '" << name << "' not found";
+  if (!visibleTo(*record, caller))
+    return ErrnoError(ENOENT) << "template '" << name << "' not found";
   return record;
 }
 
@@ -88,7 +89,8 @@ Result<ResolvedTemplate> Templates::resolve(const std::string& name, const api::
   auto record = visibleRecord(name, caller);
   if (!record) {
     if (record.error().code == ENOENT) {
-      return ErrnoError(EINVAL) << "unknown template '" << name << "' (GET /v1/templates lists them)";
+      return ErrnoError(EINVAL) << "unknown template '" << name
+                                << "' (GET /v1/templates lists them)";
     }
     return record.error();
   }
@@ -151,7 +153,8 @@ std::vector<api::TemplateInfo> Templates::list(const api::Caller& caller) const 
   return out;
 }
 
-Result<api::TemplateInfo> Templates::info(const std::string& name, const api::Caller& caller) const {
+Result<api::TemplateInfo> Templates::info(const std::string& name,
+                                          const api::Caller& caller) const {
   if (isBuiltin(name)) return builtinInfo(name);
   auto record = visibleRecord(name, caller);
   if (!record) return record.error();

@@ -21,19 +21,19 @@ namespace declaw::daemon {
 struct ResolvedTemplate {
   std::string name;
   runtime::RootKind kind = runtime::RootKind::kHost;
-  std::string builtin;                  // kHost: "base" | "python" | "node"
-  std::vector<std::string> layers;      // host paths of unpacked layers, topmost first
-  std::vector<std::string> usr_layers;  // kHost: their usr/ dirs that exist, topmost first
-  image::LayerPins pins;                // the layers stay while the sandbox lives
-  std::vector<std::string> env;         // the image config's Env, "K=V"
-  std::string working_dir;              // "" : the user's home
-  std::string default_user = "user";    // "user" | "root"
+  std::string builtin;                          // kHost: "base" | "python" | "node"
+  std::vector<std::string> layers;              // host paths of unpacked layers, topmost first
+  std::vector<std::string> usr_layers;          // kHost: their usr/ dirs that exist, topmost first
+  image::LayerPins pins;                        // the layers stay while the sandbox lives
+  std::vector<std::string> env;                 // the image config's Env, "K=V"
+  std::string working_dir;                      // "" : the user's home
+  std::string default_user = "user";            // "user" | "root"
   std::optional<image::TemplateRecord> record;  // absent for a built-in
 };
 
 // What the host offers, found at start.
 struct TemplateFeatures {
-  bool images = false;        // layers in the data dir can be idmapped: image templates work
+  bool images = false;  // layers in the data dir can be idmapped: image templates work
   std::string images_off_reason;
   bool writable_usr = false;  // the host's /usr can be idmapped: built-ins get a writable /usr
   std::string usr_off_reason;

@@ -97,8 +97,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const unsigned char kind = rest.size() > (nl2 == std::string_view::npos ? 0 : nl2 + 1)
                                    ? static_cast<unsigned char>(rest.back())
                                    : 0;
-    static constexpr mode_t kTypes[] = {S_IFREG, S_IFDIR, S_IFLNK, S_IFIFO, S_IFCHR, S_IFBLK,
-                                        S_IFSOCK};
+    static constexpr mode_t kTypes[] = {S_IFREG, S_IFDIR, S_IFLNK, S_IFIFO,
+                                        S_IFCHR, S_IFBLK, S_IFSOCK};
     member.type = kTypes[kind % 7];
     if (kind & 0x80) {
       member.hardlink = link;

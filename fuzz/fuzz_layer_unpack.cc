@@ -83,7 +83,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   FUZZ_CHECK(work.valid(), "cannot open the work dir (run as root)");
   (void)declaw::removeTreeAt(work.get(), "root");
   (void)declaw::removeTreeAt(work.get(), "outside");
-  FUZZ_CHECK(::mkdirat(work.get(), "root", 0755) == 0 && ::mkdirat(work.get(), "outside", 0777) == 0);
+  FUZZ_CHECK(::mkdirat(work.get(), "root", 0755) == 0 &&
+             ::mkdirat(work.get(), "outside", 0777) == 0);
   UniqueFd root(::openat(work.get(), "root", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   UniqueFd blob(::memfd_create("layer", MFD_CLOEXEC));
   FUZZ_CHECK(root.valid() && blob.valid());

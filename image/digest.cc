@@ -25,7 +25,9 @@ std::optional<Digest> Digest::parse(std::string_view text) {
   return Digest(std::string(text));
 }
 
-Digest Digest::fromHex(std::string_view hex) { return Digest(std::string(kPrefix) + std::string(hex)); }
+Digest Digest::fromHex(std::string_view hex) {
+  return Digest(std::string(kPrefix) + std::string(hex));
+}
 
 struct Sha256::Ctx {
   EVP_MD_CTX* md = nullptr;

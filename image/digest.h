@@ -19,7 +19,7 @@ class Digest {
   static std::optional<Digest> parse(std::string_view text);
   static Digest fromHex(std::string_view hex);  // hex must be valid (64 lowercase digits)
 
-  const std::string& str() const { return text_; }            // "sha256:ab12..."
+  const std::string& str() const { return text_; }  // "sha256:ab12..."
   std::string_view hex() const { return std::string_view(text_).substr(7); }
   bool operator==(const Digest& other) const { return text_ == other.text_; }
   bool operator<(const Digest& other) const { return text_ < other.text_; }

@@ -86,7 +86,8 @@ Result<const SavedMember*> ociBlob(const ArchiveContents& c, const Descriptor& d
                                    const std::string& what) {
   const std::string name = "blobs/sha256/" + std::string(d.digest.hex());
   const SavedMember* m = c.find(name);
-  if (m == nullptr) return ErrnoError(EINVAL) << what << " " << d.digest.str() << " is not in the archive";
+  if (m == nullptr)
+    return ErrnoError(EINVAL) << what << " " << d.digest.str() << " is not in the archive";
   if (!(m->digest == d.digest)) {
     return ErrnoError(EINVAL) << what << " " << name << " does not match its digest: its sha256 is "
                               << m->digest.str();
@@ -182,8 +183,8 @@ Result<ResolvedImage> resolveDocker(const ArchiveContents& c, int ws) {
   // docker save names its config after the config's sha256 ("<hex>.json" or blobs/sha256/<hex>).
   Manifest manifest;
   manifest.media_type = std::string(media::kOciManifest);
-  manifest.config = Descriptor{std::string(media::kOciConfig), config_member->digest,
-                               config_member->size, ""};
+  manifest.config =
+      Descriptor{std::string(media::kOciConfig), config_member->digest, config_member->size, ""};
   for (size_t i = 0; i < docker->layer_paths.size(); ++i) {
     auto name = normalizeMemberPath(docker->layer_paths[i]);
     const SavedMember* m = name ? c.find(*name) : nullptr;
@@ -264,12 +265,11 @@ Result<ArchiveContents> saveArchiveMembers(int archive_fd, int workspace_fd, uin
     int rc = archive_read_next_header(a.get(), &entry);
     if (rc == ARCHIVE_EOF) break;
     if (rc < ARCHIVE_WARN) {
-      return libarchiveError(a.get(), count == 0 ? "not an image archive (a tar)"
-                                                 : "reading the image archive");
+      return libarchiveError(
+          a.get(), count == 0 ? "not an image archive (a tar)" : "reading the image archive");
     }
     if (++count > kMaxArchiveMembers) {
-      return ErrnoError(EINVAL) << "the archive has more than " << kMaxArchiveMembers
-                                << " members";
+      return ErrnoError(EINVAL) << "the archive has more than " << kMaxArchiveMembers << " members";
     }
     const char* raw_name = archive_entry_pathname(entry);
     auto name = normalizeMemberPath(raw_name ? raw_name : "");
@@ -341,12 +341,14 @@ Result<LayerUnpackResult> unpackLayerBlob(int blob_fd, int root_fd, UnpackBudget
   ArchivePtr inner(archive_read_new(), archive_read_free);
   archive_read_support_format_tar(inner.get());
   if (archive_read_open(inner.get(), &source, nullptr, innerRead, nullptr) != ARCHIVE_OK) {
-    if (source.over_budget) return ErrnoError(EFBIG) << "the layer is past the image's unpacked size limit";
+    if (source.over_budget)
+      return ErrnoError(EFBIG) << "the layer is past the image's unpacked size limit";
     return libarchiveError(inner.get(), "the layer is not a tar");
   }
   auto stats = unpackLayer(inner.get(), root_fd, budget);
   if (!stats) {
-    if (source.over_budget) return ErrnoError(EFBIG) << "the layer is past the image's unpacked size limit";
+    if (source.over_budget)
+      return ErrnoError(EFBIG) << "the layer is past the image's unpacked size limit";
     return stats.error();
   }
   // The diff_id covers the whole uncompressed stream, past the tar's end marker too.

@@ -45,18 +45,18 @@ Result<ArchiveContents> saveArchiveMembers(int archive_fd, int workspace_fd, uin
 struct LayerRef {
   Descriptor blob;  // media type, digest and size of the blob as stored
   Digest diff_id = Digest::fromHex(std::string(64, '0'));  // what the config says
-  std::string file;  // the blob's file in the workspace
+  std::string file;                                        // the blob's file in the workspace
 };
 
 // The image an archive holds, every blob checked against its descriptor.
 struct ResolvedImage {
-  std::string source;  // "oci" | "docker"
+  std::string source;         // "oci" | "docker"
   std::string manifest_json;  // the manifest as stored (docker save: one declaw writes)
   Digest manifest_digest = Digest::fromHex(std::string(64, '0'));
   Manifest manifest;
   std::string config_json;
   ImageConfig config;
-  std::vector<LayerRef> layers;  // base first
+  std::vector<LayerRef> layers;        // base first
   std::vector<std::string> repo_tags;  // docker save's RepoTags, for information
 };
 

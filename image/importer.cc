@@ -64,8 +64,8 @@ Result<TemplateRecord> importImage(TemplateStore& store, const ImportRequest& re
           ::mkdirat(wsfd, (dir + "/diff").c_str(), 0755) != 0) {
         return ErrnoError() << "mkdir " << dir;
       }
-      UniqueFd root(::openat(wsfd, (dir + "/diff").c_str(),
-                             O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+      UniqueFd root(
+          ::openat(wsfd, (dir + "/diff").c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
       UniqueFd blob(::openat(wsfd, ref.file.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
       if (!root || !blob) return ErrnoError() << "open layer " << i;
       auto unpacked = unpackLayerBlob(blob.get(), root.get(), budget);
@@ -99,8 +99,8 @@ Result<TemplateRecord> importImage(TemplateStore& store, const ImportRequest& re
   for (const auto& [digest, text, name] :
        {std::tuple{image->manifest_digest, &image->manifest_json, std::string("manifest")},
         std::tuple{image->manifest.config.digest, &image->config_json, std::string("config")}}) {
-    UniqueFd fd(::openat(wsfd, name.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-                         0600));
+    UniqueFd fd(
+        ::openat(wsfd, name.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
     if (!fd) return ErrnoError() << "create " << name;
     if (::write(fd.get(), text->data(), text->size()) != static_cast<ssize_t>(text->size())) {
       return ErrnoError() << "write " << name;

@@ -151,8 +151,8 @@ class DiffWriter {
   Error failure(const std::string& what) {
     int err = out_.error != 0 ? out_.error : archive_errno(a_.get());
     return ErrnoError(err > 0 ? err : EIO)
-           << "writing the layer (" << what << "): "
-           << (archive_error_string(a_.get()) ? archive_error_string(a_.get()) : "");
+           << "writing the layer (" << what
+           << "): " << (archive_error_string(a_.get()) ? archive_error_string(a_.get()) : "");
   }
 
   uint32_t shift(uint32_t id) const {
@@ -286,7 +286,7 @@ class DiffWriter {
     return std::optional<UniqueFd>();
   }
 
-  Output out_;    // declared before a_, so it outlives it
+  Output out_;  // declared before a_, so it outlives it
   ArchivePtr a_;
   uint32_t base_;
   uint32_t count_;

@@ -49,9 +49,9 @@ Result<std::string> normalizeMemberPath(std::string_view name) {
     return ErrnoError(EINVAL) << "member '" << shown(name) << "' has an absolute name";
   }
   if (name.size() > kMaxMemberPathBytes) {
-    return ErrnoError(ENAMETOOLONG) << "member '" << shown(name) << "' has a name of "
-                                    << name.size() << " bytes (at most " << kMaxMemberPathBytes
-                                    << ")";
+    return ErrnoError(ENAMETOOLONG)
+           << "member '" << shown(name) << "' has a name of " << name.size() << " bytes (at most "
+           << kMaxMemberPathBytes << ")";
   }
   std::string out;
   size_t depth = 0;
@@ -66,9 +66,9 @@ Result<std::string> normalizeMemberPath(std::string_view name) {
       return ErrnoError(EINVAL) << "member '" << shown(name) << "' has a '..' component";
     }
     if (part.size() > kMaxMemberNameBytes) {
-      return ErrnoError(ENAMETOOLONG) << "member '" << shown(name) << "' has a component of "
-                                      << part.size() << " bytes (at most "
-                                      << kMaxMemberNameBytes << ")";
+      return ErrnoError(ENAMETOOLONG)
+             << "member '" << shown(name) << "' has a component of " << part.size()
+             << " bytes (at most " << kMaxMemberNameBytes << ")";
     }
     if (!out.empty()) out += '/';
     out += part;

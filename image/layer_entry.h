@@ -36,7 +36,7 @@ const char* kindName(EntryKind kind);
 // A member as libarchive reports it, before any decision.
 struct RawMember {
   std::string name;
-  mode_t type = 0;  // S_IFREG, S_IFDIR, ... (archive_entry_filetype)
+  mode_t type = 0;       // S_IFREG, S_IFDIR, ... (archive_entry_filetype)
   std::string hardlink;  // non-empty for a hard link
   std::string symlink;   // the target of a symlink
   unsigned rdev_major = 0;

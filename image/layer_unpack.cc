@@ -31,7 +31,6 @@ constexpr const char* kOpaqueXattr = "trusted.overlay.opaque";
 // members together, so a few dozen cover the common case; a miss walks from the deepest hit).
 constexpr size_t kDirCacheEntries = 64;
 
-
 bool keptXattr(std::string_view name) {
   return name.substr(0, 5) == "user." || name == "security.capability";
 }
@@ -135,18 +134,18 @@ class Unpacker {
           return ErrnoError() << "mkdir " << walked;
         }
         next = openAt2(dir.get(), part, O_PATH | O_DIRECTORY, kStepResolve);
-      } else if (!next && next.error().code == ENOTDIR && create &&
-                 isWhiteout(dir.get(), part)) {
+      } else if (!next && next.error().code == ENOTDIR && create && isWhiteout(dir.get(), part)) {
         if (::unlinkat(dir.get(), part.c_str(), 0) != 0) return ErrnoError() << "unlink " << walked;
-        if (::mkdirat(dir.get(), part.c_str(), 0755) != 0) return ErrnoError() << "mkdir " << walked;
+        if (::mkdirat(dir.get(), part.c_str(), 0755) != 0)
+          return ErrnoError() << "mkdir " << walked;
         next = openAt2(dir.get(), part, O_PATH | O_DIRECTORY, kStepResolve);
       }
       if (!next) {
         switch (next.error().code) {
           case ELOOP:
           case EXDEV:
-            return ErrnoError(EINVAL) << "member '" << member << "' is written through '"
-                                      << walked << "', a symlink in the layer";
+            return ErrnoError(EINVAL) << "member '" << member << "' is written through '" << walked
+                                      << "', a symlink in the layer";
           case ENOTDIR:
             return ErrnoError(EINVAL) << "member '" << member << "' is written under '" << walked
                                       << "', which is not a directory";
@@ -194,7 +193,7 @@ class Unpacker {
       if (errno == ENOENT) return false;
       return ErrnoError() << "stat " << e.path;
     }
-    if (S_ISCHR(st.st_mode)) {  // one of our whiteouts (see isWhiteout)
+    if (S_ISCHR(st.st_mode)) {                          // one of our whiteouts (see isWhiteout)
       if (e.kind == EntryKind::kWhiteout) return true;  // hidden twice: nothing to do
       if (::unlinkat(parent, base.c_str(), 0) != 0) return ErrnoError() << "unlink " << e.path;
       return false;
@@ -229,7 +228,8 @@ class Unpacker {
     if (::fchown(fd, archive_entry_uid(entry), archive_entry_gid(entry)) != 0) {
       return ErrnoError() << "chown " << path;
     }
-    if (::fchmod(fd, archive_entry_perm(entry) & 07777) != 0) return ErrnoError() << "chmod " << path;
+    if (::fchmod(fd, archive_entry_perm(entry) & 07777) != 0)
+      return ErrnoError() << "chmod " << path;
     if (auto r = setXattrs(fd, entry, path); !r) return r;
     if (times) {
       timespec ts[2] = {{archive_entry_mtime(entry), archive_entry_mtime_nsec(entry)},
@@ -438,8 +438,8 @@ class Unpacker {
         continue;
       }
       const std::string& name = top.names[top.next++];
-      UniqueFd sub(::openat(top.fd.get(), name.c_str(),
-                            O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+      UniqueFd sub(
+          ::openat(top.fd.get(), name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
       if (sub) {
         if (auto r = enter(std::move(sub)); !r) return r;
       }

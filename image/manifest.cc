@@ -200,8 +200,8 @@ Result<ImageConfig> parseConfig(std::string_view text) {
     if (!env) return env.error();
     for (const std::string& e : *env) {
       if (e.empty() || e.front() == '=' || e.find('\0') != std::string::npos) {
-        return ErrnoError(EINVAL) << "config.config.Env has an invalid entry '"
-                                  << e.substr(0, 80) << "'";
+        return ErrnoError(EINVAL) << "config.config.Env has an invalid entry '" << e.substr(0, 80)
+                                  << "'";
       }
     }
     c.env = std::move(*env);
@@ -264,12 +264,12 @@ Result<DockerImage> parseDockerManifest(std::string_view text) {
 
 Result<void> checkImage(const Manifest& manifest, const ImageConfig& config) {
   if (config.diff_ids.size() != manifest.layers.size()) {
-    return ErrnoError(EINVAL) << "the config lists " << config.diff_ids.size()
-                              << " diff_ids for " << manifest.layers.size() << " layers";
+    return ErrnoError(EINVAL) << "the config lists " << config.diff_ids.size() << " diff_ids for "
+                              << manifest.layers.size() << " layers";
   }
   if (manifest.layers.size() > kMaxLayers) {
-    return ErrnoError(EINVAL) << "the image has " << manifest.layers.size()
-                              << " layers; at most " << kMaxLayers << " are supported";
+    return ErrnoError(EINVAL) << "the image has " << manifest.layers.size() << " layers; at most "
+                              << kMaxLayers << " are supported";
   }
   if (!config.os.empty() && config.os != "linux") {
     return ErrnoError(EINVAL) << "the image is for " << config.os << ", not linux";

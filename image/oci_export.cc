@@ -19,8 +19,8 @@ constexpr size_t kCopyChunk = 256 * 1024;
 
 Error writeError(archive* a, const std::string& what) {
   int err = archive_errno(a);
-  return ErrnoError(err > 0 ? err : EIO) << "write " << what << ": "
-                                         << (archive_error_string(a) ? archive_error_string(a) : "");
+  return ErrnoError(err > 0 ? err : EIO)
+         << "write " << what << ": " << (archive_error_string(a) ? archive_error_string(a) : "");
 }
 
 class TarWriter {
@@ -44,7 +44,8 @@ class TarWriter {
 
   Result<void> file(const std::string& name, const std::string& data) {
     if (auto r = header(name, data.size()); !r) return r;
-    if (archive_write_data(a_.get(), data.data(), data.size()) != static_cast<la_ssize_t>(data.size())) {
+    if (archive_write_data(a_.get(), data.data(), data.size()) !=
+        static_cast<la_ssize_t>(data.size())) {
       return writeError(a_.get(), name);
     }
     return {};

@@ -31,8 +31,8 @@ std::string architecture() {
 }
 
 Result<void> writeWorkspaceFile(int wsfd, const std::string& name, const std::string& data) {
-  UniqueFd fd(::openat(wsfd, name.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-                       0600));
+  UniqueFd fd(
+      ::openat(wsfd, name.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
   if (!fd) return ErrnoError() << "create " << name;
   return writeAll(fd.get(), data);
 }
@@ -60,7 +60,8 @@ Result<TemplateRecord> publishSnapshot(TemplateStore& store, Workspace& ws,
   UnpackBudget budget{req.max_file_bytes, req.diff.size / 512 + 1, req.diff.size};
   auto unpacked = unpackLayerBlob(blob.get(), root.get(), budget);
   if (!unpacked) {
-    return ErrnoError(unpacked.error().code) << "the sandbox's changes: " << unpacked.error().message;
+    return ErrnoError(unpacked.error().code)
+           << "the sandbox's changes: " << unpacked.error().message;
   }
   if (!(unpacked->diff_id == req.diff.digest)) {
     return ErrnoError(EIO) << "the snapshot's layer changed between writing and reading it";
@@ -100,7 +101,8 @@ Result<TemplateRecord> publishSnapshot(TemplateStore& store, Workspace& ws,
 
   Manifest manifest;
   manifest.media_type = std::string(media::kOciManifest);
-  manifest.config = Descriptor{std::string(media::kOciConfig), config_digest, config_json.size(), ""};
+  manifest.config =
+      Descriptor{std::string(media::kOciConfig), config_digest, config_json.size(), ""};
   PublishRequest pub;
   pub.replace = req.replace;
   TemplateRecord& r = pub.record;

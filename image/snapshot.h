@@ -19,12 +19,12 @@ struct SnapshotRequest {
   uid_t owner_uid = 0;
   bool replace = false;
   std::string sandbox_id;
-  std::string parent_name;                // the template the sandbox was made from
-  std::optional<TemplateRecord> parent;   // nullopt when that is a built-in
-  std::string builtin;                    // the built-in at the bottom ("" for an image)
-  std::string diff_file;                  // the layer tar, in the workspace
+  std::string parent_name;               // the template the sandbox was made from
+  std::optional<TemplateRecord> parent;  // nullopt when that is a built-in
+  std::string builtin;                   // the built-in at the bottom ("" for an image)
+  std::string diff_file;                 // the layer tar, in the workspace
   DiffResult diff;
-  uint64_t max_file_bytes = 0;            // what the diff was allowed (the sandbox's disk)
+  uint64_t max_file_bytes = 0;  // what the diff was allowed (the sandbox's disk)
 };
 
 // EINVAL when the parent already has kMaxLayers layers (the message says what to do instead).

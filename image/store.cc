@@ -65,8 +65,8 @@ bool existsAt(int dirfd, const std::string& path) {
 
 Result<void> writeFileAtomically(int dirfd, const std::string& path, const std::string& data) {
   const std::string tmp = path + ".tmp";
-  UniqueFd fd(::openat(dirfd, tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC,
-                       0600));
+  UniqueFd fd(
+      ::openat(dirfd, tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600));
   if (!fd) return ErrnoError() << "create " << tmp;
   if (auto r = writeAll(fd.get(), data); !r) return r;
   if (::fsync(fd.get()) != 0) return ErrnoError() << "fsync " << tmp;

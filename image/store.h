@@ -43,11 +43,11 @@ struct StoredLayer {
 
 struct TemplateRecord {
   std::string name;
-  std::string source;           // "import" | "snapshot"
-  int64_t created_at = 0;       // unix seconds
+  std::string source;      // "import" | "snapshot"
+  int64_t created_at = 0;  // unix seconds
   uid_t owner_uid = 0;
-  std::string base;             // "" for a standalone image, else the host-backed built-in below
-  std::string parent;           // a snapshot's template, for information
+  std::string base;    // "" for a standalone image, else the host-backed built-in below
+  std::string parent;  // a snapshot's template, for information
   Digest manifest_digest = Digest::fromHex(std::string(64, '0'));
   Digest config_digest = Digest::fromHex(std::string(64, '0'));
   std::vector<StoredLayer> layers;  // base first
@@ -80,8 +80,8 @@ class Workspace {
 // workspace, by name there.
 struct PublishRequest {
   TemplateRecord record;  // name, source, owner, base, parent, layers, config fields
-  std::map<Digest, std::string> blob_files;   // digest -> file in the workspace
-  std::map<Digest, std::string> layer_dirs;   // diff_id -> directory in the workspace
+  std::map<Digest, std::string> blob_files;  // digest -> file in the workspace
+  std::map<Digest, std::string> layer_dirs;  // diff_id -> directory in the workspace
   bool replace = false;
 };
 

@@ -71,32 +71,30 @@ void ListenerSet::closeAll() {
 }
 
 void ListenerSet::accept(const std::shared_ptr<Listener>& listener) {
-  listener->acceptor_.async_wait(
-      tcp::acceptor::wait_read, [this, listener](boost::system::error_code ec) {
-        if (!listener->open_ || ec == asio::error::operation_aborted) return;
-        auto fd = acceptConnection(listener->acceptor_.native_handle());
-        if (fd) {
-          if (listener->starved_) {
-            listener->starved_ = false;
-            logger("netsvc")->info("{} {}: accepting again", service_,
-                                   listener->local().toString());
-          }
-          on_connection_(listener, std::move(*fd));
-        } else if (outOfResources(fd.error().code)) {
-          if (!listener->starved_) {  // once a pause, not every kAcceptBackoff
-            listener->starved_ = true;
-            logger("netsvc")->warn("{} {}: {}; connections wait in the backlog",
-                                   service_, listener->local().toString(),
-                                   fd.error().describe());
-          }
-          listener->backoff_.expires_after(kAcceptBackoff);
-          listener->backoff_.async_wait([this, listener](boost::system::error_code e) {
-            if (!e && listener->open_) accept(listener);
-          });
-          return;
-        }
-        accept(listener);
+  listener->acceptor_.async_wait(tcp::acceptor::wait_read, [this, listener](
+                                                               boost::system::error_code ec) {
+    if (!listener->open_ || ec == asio::error::operation_aborted) return;
+    auto fd = acceptConnection(listener->acceptor_.native_handle());
+    if (fd) {
+      if (listener->starved_) {
+        listener->starved_ = false;
+        logger("netsvc")->info("{} {}: accepting again", service_, listener->local().toString());
+      }
+      on_connection_(listener, std::move(*fd));
+    } else if (outOfResources(fd.error().code)) {
+      if (!listener->starved_) {  // once a pause, not every kAcceptBackoff
+        listener->starved_ = true;
+        logger("netsvc")->warn("{} {}: {}; connections wait in the backlog", service_,
+                               listener->local().toString(), fd.error().describe());
+      }
+      listener->backoff_.expires_after(kAcceptBackoff);
+      listener->backoff_.async_wait([this, listener](boost::system::error_code e) {
+        if (!e && listener->open_) accept(listener);
       });
+      return;
+    }
+    accept(listener);
+  });
 }
 
 }  // namespace declaw::netsvc

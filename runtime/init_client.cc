@@ -44,12 +44,13 @@ Result<void> waitReadable(int fd, InitClient::Duration timeout) {
 }
 }  // namespace
 
-Result<void> InitClient::handshake(int control, const InitConfig& config,
-                                   std::span<const int> fds, Duration timeout) {
+Result<void> InitClient::handshake(int control, const InitConfig& config, std::span<const int> fds,
+                                   Duration timeout) {
   if (auto r = sendPacket(control, encode(config), fds); !r) return r;
   if (auto r = waitReadable(control, timeout); !r) return r;
   auto packet = recvPacket(control, kMaxPacketBytes);
-  if (!packet) return ErrnoError(EPIPE) << "init ended during setup (" << packet.error().describe() << ")";
+  if (!packet)
+    return ErrnoError(EPIPE) << "init ended during setup (" << packet.error().describe() << ")";
   if (peekType(packet->data) == MsgType::kReady && packet->data.size() == 1) return {};
   SetupFailed failed;
   if (decode(packet->data, failed)) {

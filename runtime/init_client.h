@@ -8,11 +8,11 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
-#include <functional>
 #include <deque>
+#include <functional>
 #include <map>
-#include <set>
 #include <mutex>
+#include <set>
 #include <span>
 #include <string>
 #include <thread>
@@ -87,9 +87,9 @@ class InitClient {
   std::map<uint64_t, bool> waiting_;          // request ids someone waits for
   void forgetExitLocked(int32_t pid);
 
-  std::map<int32_t, int> exits_;              // pid -> wait status
-  std::deque<int32_t> exit_order_;            // pids of exits_, oldest first
-  std::set<uint64_t> spawn_ids_;              // request ids of spawns awaiting their reply
+  std::map<int32_t, int> exits_;    // pid -> wait status
+  std::deque<int32_t> exit_order_;  // pids of exits_, oldest first
+  std::set<uint64_t> spawn_ids_;    // request ids of spawns awaiting their reply
   bool alive_ = true;
   std::function<void()> on_closed_;
   std::function<void(int32_t)> on_exit_;

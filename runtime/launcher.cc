@@ -24,8 +24,8 @@ constexpr unsigned long kNamespaceFlags = CLONE_NEWUSER | CLONE_NEWNS | CLONE_NE
 
 // Everything the child needs, prepared before clone so the child only makes syscalls.
 struct ChildArgs {
-  int sync_read;     // the parent writes one byte when the id maps are in place
-  int control;       // becomes kControlFd
+  int sync_read;  // the parent writes one byte when the id maps are in place
+  int control;    // becomes kControlFd
   int init_exe;
   int devnull;
   char* const* argv;
@@ -108,8 +108,8 @@ Result<LaunchedInit> launchInit(const LaunchSpec& spec) {
   // clone(2) in its fork-like form (no new stack): the child continues here with a copy of the
   // address space. CLONE_PIDFD stores a pidfd at the parent_tid argument.
   int pidfd = -1;
-  long rc = ::syscall(SYS_clone, kNamespaceFlags | CLONE_PIDFD | SIGCHLD, nullptr, &pidfd,
-                      nullptr, nullptr);
+  long rc = ::syscall(SYS_clone, kNamespaceFlags | CLONE_PIDFD | SIGCHLD, nullptr, &pidfd, nullptr,
+                      nullptr);
   if (rc < 0) return ErrnoError() << "clone";
   if (rc == 0) childMain(args);
 

@@ -26,9 +26,9 @@ struct IdRange {
 
 struct LaunchSpec {
   std::string sandbox_id;
-  IdRange ids;             // used for both uids and gids
-  int init_exe_fd = -1;    // declaw-init, opened O_PATH|O_CLOEXEC at daemon start
-  int devnull_fd = -1;     // /dev/null, becomes the child's 0, 1 and 2
+  IdRange ids;           // used for both uids and gids
+  int init_exe_fd = -1;  // declaw-init, opened O_PATH|O_CLOEXEC at daemon start
+  int devnull_fd = -1;   // /dev/null, becomes the child's 0, 1 and 2
   // Runs in the parent after the id maps are written and before the child may exec init: the
   // place to put the child into its cgroup, so nothing of the sandbox ever runs outside it.
   std::function<Result<void>(pid_t)> before_exec;

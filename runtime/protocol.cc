@@ -7,7 +7,7 @@ namespace declaw::runtime {
 namespace {
 // A list longer than this is malformed, whatever its bytes say.
 constexpr uint32_t kMaxListItems = 1 << 20;
-}
+}  // namespace
 
 void WireWriter::u32(uint32_t v) {
   char b[4];
@@ -129,8 +129,8 @@ std::string encode(const InitConfig& m) {
   w.u8(m.usr_mount ? 1 : 0);
   w.u32(m.user_uid);
   w.u32(m.user_gid);
-  w.str(std::string_view(reinterpret_cast<const char*>(m.seccomp_bpf.data()),
-                         m.seccomp_bpf.size()));
+  w.str(
+      std::string_view(reinterpret_cast<const char*>(m.seccomp_bpf.data()), m.seccomp_bpf.size()));
   w.u8(m.network ? 1 : 0);
   if (m.network) {
     const NetworkConfig& n = *m.network;

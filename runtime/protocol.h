@@ -84,7 +84,7 @@ struct InitConfig {
   // kHost: /usr is the second fd (an overlay over the host's /usr); false: init binds the
   // host's /usr read-only (a host whose /usr cannot be idmapped).
   bool usr_mount = false;
-  uint32_t user_uid = 1000;      // "user" inside the sandbox
+  uint32_t user_uid = 1000;  // "user" inside the sandbox
   uint32_t user_gid = 1000;
   std::vector<uint8_t> seccomp_bpf;  // struct sock_filter[], installed by init before serving
   // Absent: the network namespace keeps only lo (allow_internet_access=false).
@@ -96,7 +96,7 @@ struct SpawnRequest {
   // argv[0] is the absolute path to exec; with search_path, a program name looked up in the
   // env's PATH (or a path with a slash, relative to cwd), as execvp(3) would.
   std::vector<std::string> argv;
-  std::vector<std::string> env;   // "K=V"
+  std::vector<std::string> env;  // "K=V"
   std::string cwd;
   uint32_t uid = 0;  // inside the sandbox
   uint32_t gid = 0;
@@ -136,11 +136,11 @@ enum class FileOpKind : uint8_t {
 struct FileOpRequest {
   uint64_t request_id = 0;
   FileOpKind kind = FileOpKind::kStat;
-  std::string path;   // absolute, inside the sandbox
-  std::string path2;  // rename target
+  std::string path;     // absolute, inside the sandbox
+  std::string path2;    // rename target
   uint32_t uid = 1000;  // the op runs as this user inside the sandbox
   uint32_t gid = 1000;
-  uint32_t depth = 1;   // kList
+  uint32_t depth = 1;    // kList
   uint32_t mode = 0644;  // kOpenWrite (new files), kMkdir uses 0755
 };
 
@@ -153,10 +153,10 @@ struct SetupFailed {
 
 struct Reply {
   uint64_t request_id = 0;
-  int32_t error = 0;       // errno; 0 = success
-  std::string message;     // context for errors ("open /x")
-  int64_t value = 0;       // spawn: pid; open: file size; mkdir: 1 created / 0 existed
-  std::string payload;     // kStat: encoded entry
+  int32_t error = 0;    // errno; 0 = success
+  std::string message;  // context for errors ("open /x")
+  int64_t value = 0;    // spawn: pid; open: file size; mkdir: 1 created / 0 existed
+  std::string payload;  // kStat: encoded entry
 };
 
 struct Exited {
@@ -229,8 +229,8 @@ std::string encodeReady();
 std::string encode(const SetupFailed& m);
 std::string encode(const Reply& m);
 std::string encode(const Exited& m);
-std::string encodeEntry(const Entry& e);                   // no type byte
-std::string encodeEntries(const std::vector<Entry>& es);   // no type byte
+std::string encodeEntry(const Entry& e);                  // no type byte
+std::string encodeEntries(const std::vector<Entry>& es);  // no type byte
 
 // Each decode returns false on any malformed, short or over-long input (and the type byte must
 // match). Strings are limited by kMaxPacketBytes through the packet size.

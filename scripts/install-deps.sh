@@ -18,6 +18,8 @@ packages=(
   # scripts/asan-build.sh: clang with libFuzzer and the sanitizer runtimes (Debian 12: clang 14),
   # and llvm-symbolizer (package llvm), without which sanitizer reports show bare addresses.
   clang libclang-rt-dev llvm
+  # scripts/lint.sh: the C/C++ layout (.clang-format) and the Python SDK's static checks.
+  clang-format python3-pyflakes
 )
 
 missing=()

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# README command 2: installs dependencies, builds, runs every test (unit + integration) as root,
+# README command 2: installs dependencies, checks the layout (scripts/lint.sh), builds, runs every
+# test (unit + integration) as root,
 # then the sanitized build (scripts/asan-build.sh, build-asan/): the fuzz targets for about a
 # minute (scripts/fuzz.sh) and the tests again under ASan+UBSan (scripts/test-asan.sh).
 # Prints how long each phase took.
@@ -30,6 +31,7 @@ report() {
 trap report EXIT
 
 phase install-deps ./scripts/install-deps.sh
+phase lint ./scripts/lint.sh
 phase build ./scripts/build.sh
 phase test-images ./scripts/test-images.sh
 phase tests bash -c 'cd build && ctest --output-on-failure --timeout 900 "$@"' ctest "$@"

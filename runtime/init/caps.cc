@@ -1,10 +1,9 @@
 #include "runtime/init/caps.h"
 
-#include <sys/resource.h>
-
 #include <errno.h>
 #include <grp.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 

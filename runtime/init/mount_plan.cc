@@ -122,8 +122,7 @@ MountStep writeFile(std::string target, std::string contents, uint32_t mode) {
   return s;
 }
 
-void planUsrAndLibs(const InitConfig& config, const HostFacts& host,
-                    std::vector<MountStep>& out) {
+void planUsrAndLibs(const InitConfig& config, const HostFacts& host, std::vector<MountStep>& out) {
   out.push_back(mkdir("/usr", 0755));
   if (config.usr_mount) {
     out.push_back(attach("/usr", 1));  // an overlay over the host's /usr: root may write

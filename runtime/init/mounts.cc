@@ -1,11 +1,11 @@
 #include "runtime/init/mounts.h"
 
 #include <fcntl.h>
+#include <linux/mount.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/syscall.h>
-#include <linux/mount.h>
 #include <unistd.h>
 
 #include "common/fs_at.h"
@@ -125,15 +125,16 @@ Result<void> copyHostFile(const std::string& source, int parent, const std::stri
                         st.st_mode & 0777));
   if (!out) return ErrnoError() << "create " << target;
   if (::fchmod(out.get(), st.st_mode & 0777) != 0) return ErrnoError() << "chmod " << target;
-  if (auto r = writeAll(out.get(), *data); !r) return ErrnoError(r.error().code) << "write " << target;
+  if (auto r = writeAll(out.get(), *data); !r)
+    return ErrnoError(r.error().code) << "write " << target;
   return {};
 }
 
 Result<void> writeNewFile(int parent, const std::string& name, const std::string& target,
                           const std::string& contents, uint32_t mode) {
   if (auto r = clearNonDirectory(parent, name, target); !r) return r;
-  UniqueFd out(::openat(parent, name.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-                        mode));
+  UniqueFd out(
+      ::openat(parent, name.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode));
   if (!out) return ErrnoError() << "create " << target;
   if (::fchmod(out.get(), mode) != 0) return ErrnoError() << "chmod " << target;
   if (auto r = writeAll(out.get(), contents); !r) {
@@ -215,7 +216,8 @@ Result<void> applyStep(const MountStep& s, const std::string& staging, int root,
       }
       auto at = openTarget(root, s.target, O_PATH | O_DIRECTORY);
       if (!at) return at.error();
-      if (moveMount(from, "", at->get(), "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) != 0) {
+      if (moveMount(from, "", at->get(), "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) !=
+          0) {
         return ErrnoError() << "attach";
       }
       return {};

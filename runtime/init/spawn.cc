@@ -61,16 +61,26 @@ struct ChildArgs {
 // errno as a shell reports it, for the few an exec of a found command fails with.
 const char* execErrorText(int error) {
   switch (error) {
-    case ENOENT: return "No such file or directory";
-    case EACCES: return "Permission denied";
-    case ENOEXEC: return "Exec format error";
-    case E2BIG: return "Argument list too long";
-    case ENOMEM: return "Cannot allocate memory";
-    case ETXTBSY: return "Text file busy";
-    case EISDIR: return "Is a directory";
-    case ELOOP: return "Too many levels of symbolic links";
-    case ENAMETOOLONG: return "File name too long";
-    default: return "cannot execute";
+    case ENOENT:
+      return "No such file or directory";
+    case EACCES:
+      return "Permission denied";
+    case ENOEXEC:
+      return "Exec format error";
+    case E2BIG:
+      return "Argument list too long";
+    case ENOMEM:
+      return "Cannot allocate memory";
+    case ETXTBSY:
+      return "Text file busy";
+    case EISDIR:
+      return "Is a directory";
+    case ELOOP:
+      return "Too many levels of symbolic links";
+    case ENAMETOOLONG:
+      return "File name too long";
+    default:
+      return "cannot execute";
   }
 }
 
@@ -88,13 +98,18 @@ size_t append(char* buf, size_t size, size_t at, const char* text) {
   for (char* const* c = a.candidates; *c != nullptr; ++c) {
     ::execve(*c, a.argv, a.envp);
     switch (errno) {
-      case EACCES: denied = true; continue;
+      case EACCES:
+        denied = true;
+        continue;
       case ENOENT:
       case ENOTDIR:
       case ESTALE:
       case ENODEV:
-      case ETIMEDOUT: continue;
-      default: error = errno; break;
+      case ETIMEDOUT:
+        continue;
+      default:
+        error = errno;
+        break;
     }
     break;
   }
@@ -235,8 +250,7 @@ Result<void> validateSpawn(const SpawnRequest& r, size_t fd_count) {
   return {};
 }
 
-Result<SpawnedCommand> spawnCommand(const SpawnRequest& request,
-                                   std::span<const UniqueFd> stdio) {
+Result<SpawnedCommand> spawnCommand(const SpawnRequest& request, std::span<const UniqueFd> stdio) {
   SpawnedCommand spawned;
   UniqueFd slave;
   int fds[3];

@@ -39,7 +39,6 @@ struct SpawnedCommand {
 // the errno and stage that failed; a failed child has _exit(127)ed and is left to the reaper.
 // A search_path command that is not found (or not executable) is not a failed spawn: the child
 // says so on its stderr and exits 127 (126), as a shell does, and its pid is returned.
-Result<SpawnedCommand> spawnCommand(const SpawnRequest& request,
-                                   std::span<const UniqueFd> stdio);
+Result<SpawnedCommand> spawnCommand(const SpawnRequest& request, std::span<const UniqueFd> stdio);
 
 }  // namespace declaw::runtime::init

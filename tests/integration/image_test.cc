@@ -30,7 +30,8 @@ using namespace declaw::image;
 namespace {
 
 void requireRoot() {
-  if (::geteuid() != 0) FAIL("image_test must run as root: it chowns, mknods whiteouts and sets trusted.* xattrs");
+  if (::geteuid() != 0)
+    FAIL("image_test must run as root: it chowns, mknods whiteouts and sets trusted.* xattrs");
 }
 
 class TempDir {
@@ -121,7 +122,8 @@ class TarBuilder {
       if (m.type == AE_IFLNK) archive_entry_set_symlink(e, m.link.c_str());
       if (m.hard) archive_entry_set_hardlink(e, m.link.c_str());
       if (m.type == AE_IFCHR || m.type == AE_IFBLK) archive_entry_set_rdev(e, m.rdev);
-      for (const auto& [k, v] : m.xattrs) archive_entry_xattr_add_entry(e, k.c_str(), v.data(), v.size());
+      for (const auto& [k, v] : m.xattrs)
+        archive_entry_xattr_add_entry(e, k.c_str(), v.data(), v.size());
       archive_entry_set_size(e, m.hard ? 0 : static_cast<la_int64_t>(m.data.size()));
       REQUIRE(archive_write_header(a, e) == ARCHIVE_OK);
       if (!m.data.empty()) archive_write_data(a, m.data.data(), m.data.size());
@@ -172,12 +174,15 @@ TEST_CASE("a layer unpacks with owners, modes, links and times, in overlayfs's f
   TempDir dir;
   TarBuilder tar;
   tar.dir("./").dir("home").dir("home/user", 0700, 1000).file("home/user/mine", "m", 1000, 0600);
-  tar.file("bin/suid", "#!", 0, 04755).symlink("bin/sh", "busybox").hardlink("bin/again", "bin/suid");
+  tar.file("bin/suid", "#!", 0, 04755)
+      .symlink("bin/sh", "busybox")
+      .hardlink("bin/again", "bin/suid");
   tar.add(TarBuilder::member("etc/fifo", AE_IFIFO, 0640));
   tar.file("etc/.wh.motd", "").dir("data").file("data/.wh..wh..opq", "");
   TarBuilder::Member tagged = TarBuilder::member("tagged", AE_IFREG, 0644);
   tagged.data = "t";
-  tagged.xattrs = {{"user.note", "kept"}, {"trusted.overlay.opaque", "y"}, {"security.selinux", "x"}};
+  tagged.xattrs = {
+      {"user.note", "kept"}, {"trusted.overlay.opaque", "y"}, {"security.selinux", "x"}};
   tar.add(tagged);
   auto r = unpackInto(dir, tar.bytes());
   INFO((r ? "" : r.error().describe()));
@@ -226,22 +231,36 @@ TEST_CASE("hostile members are refused and nothing lands outside the layer") {
     const char* message;
   };
   const std::vector<Case> cases = {
-      {"through its own symlink", [](TarBuilder& t, const std::string& bait) {
-         t.symlink("s", bait).file("s/planted", "x"); }, "symlink"},
-      {"through a relative symlink", [](TarBuilder& t, const std::string&) {
-         t.dir("a").symlink("a/up", "../..").file("a/up/planted", "x"); }, "symlink"},
-      {"an opaque marker through a symlink", [](TarBuilder& t, const std::string& bait) {
-         t.symlink("s", bait).file("s/.wh..wh..opq", ""); }, "symlink"},
-      {"a hard link to a later member", [](TarBuilder& t, const std::string&) {
-         t.hardlink("l", "later").file("later", "x"); }, "not in the layer"},
-      {"a hard link through a symlink", [](TarBuilder& t, const std::string& bait) {
-         t.symlink("s", bait).hardlink("l", "s/secret"); }, "not in the layer"},
-      {"a type change", [](TarBuilder& t, const std::string&) {
-         t.dir("x").file("x", "y"); }, "twice"},
-      {"a device", [](TarBuilder& t, const std::string&) {
+      {"through its own symlink",
+       [](TarBuilder& t, const std::string& bait) { t.symlink("s", bait).file("s/planted", "x"); },
+       "symlink"},
+      {"through a relative symlink",
+       [](TarBuilder& t, const std::string&) {
+         t.dir("a").symlink("a/up", "../..").file("a/up/planted", "x");
+       },
+       "symlink"},
+      {"an opaque marker through a symlink",
+       [](TarBuilder& t, const std::string& bait) {
+         t.symlink("s", bait).file("s/.wh..wh..opq", "");
+       },
+       "symlink"},
+      {"a hard link to a later member",
+       [](TarBuilder& t, const std::string&) { t.hardlink("l", "later").file("later", "x"); },
+       "not in the layer"},
+      {"a hard link through a symlink",
+       [](TarBuilder& t, const std::string& bait) {
+         t.symlink("s", bait).hardlink("l", "s/secret");
+       },
+       "not in the layer"},
+      {"a type change", [](TarBuilder& t, const std::string&) { t.dir("x").file("x", "y"); },
+       "twice"},
+      {"a device",
+       [](TarBuilder& t, const std::string&) {
          TarBuilder::Member m = TarBuilder::member("mem", AE_IFCHR, 0600);
          m.rdev = makedev(1, 1);
-         t.add(m); }, "device"},
+         t.add(m);
+       },
+       "device"},
   };
   for (const Case& c : cases) {
     INFO(c.what);

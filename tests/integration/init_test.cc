@@ -133,13 +133,15 @@ TEST_CASE("nothing of the host's private state is visible in the sandbox") {
   ::unlink(host_tmp_marker.c_str());
 }
 
-TEST_CASE("root may write /usr, /etc and / (the overlay); user only its own dirs; the host sees none") {
+TEST_CASE(
+    "root may write /usr, /etc and / (the overlay); user only its own dirs; the host sees none") {
   requireRoot();
   TestSandbox sbx;
   REQUIRE(sbx.ready());
   const std::string marker = "declaw-init-test-" + std::to_string(::getpid());
-  auto root = sbx.run("touch /usr/" + marker + " && echo usr-ok; touch /etc/x && echo etc-ok; "
-                      "touch /x && echo root-ok; stat -c '%U' /usr/bin/env",
+  auto root = sbx.run("touch /usr/" + marker +
+                          " && echo usr-ok; touch /etc/x && echo etc-ok; "
+                          "touch /x && echo root-ok; stat -c '%U' /usr/bin/env",
                       0, true);
   CHECK(root.out == "usr-ok\netc-ok\nroot-ok\nroot\n");
   CHECK(::access(("/usr/" + marker).c_str(), F_OK) != 0);  // the host's /usr is untouched

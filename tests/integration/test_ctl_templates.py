@@ -19,7 +19,7 @@ import threading
 import unittest
 
 from harness import DECLAWCTL, DaemonTestCase
-from images import Image, Layer, busybox_layer, import_archive, unique
+from images import Image, Layer, busybox_layer, unique
 
 ALL_STATES = "creating,running,paused,killed"
 

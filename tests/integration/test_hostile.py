@@ -1,7 +1,5 @@
 """Attacks on the daemon itself, from a sandbox and from a client: each found by a review, each
 must leave the daemon serving everybody else."""
-import http.client
-import os
 import socket
 import threading
 import time

@@ -3,7 +3,6 @@ Server-Sent Events, attaching again to earlier and live output, stdin, PTYs, sig
 flood of output does (nothing) to the daemon and its other sandboxes."""
 import base64
 import json
-import os
 import threading
 import time
 import unittest

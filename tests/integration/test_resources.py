@@ -12,7 +12,7 @@ import time
 import unittest
 
 from harness import Daemon
-from support import DaemonTestCase, random_suffix, wait_for
+from support import DaemonTestCase, wait_for
 
 MIB = 1 << 20
 # How long a test waits for what should take a moment, before it calls it lost.

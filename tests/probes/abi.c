@@ -161,8 +161,8 @@ static void attemptInChild(const char *attempt, const char *abi, long nr, long (
   int status;
   if (waitpid(child, &status, 0) != child) return perror("waitpid");
   if (WIFSIGNALED(status)) {
-    printf("{\"attempt\": \"%s\", \"abi\": \"%s\", \"nr\": %ld, \"signal\": %d}\n", attempt,
-           abi, nr, WTERMSIG(status));
+    printf("{\"attempt\": \"%s\", \"abi\": \"%s\", \"nr\": %ld, \"signal\": %d}\n", attempt, abi,
+           nr, WTERMSIG(status));
     fflush(stdout);
   }
 }
@@ -189,8 +189,8 @@ static void int80From64Bit(void) {
 /* A raw x86_64 system call with the x32 bit in its number (syscall(2) returns -1 and errno). */
 static long x32Call(long nr) {
   errno = 0;
-  const long ret = nr == (kX32SyscallBit | SYS_socket) ? syscall(nr, kAfInet, kSockStream, 0)
-                                                       : syscall(nr);
+  const long ret =
+      nr == (kX32SyscallBit | SYS_socket) ? syscall(nr, kAfInet, kSockStream, 0) : syscall(nr);
   return ret < 0 ? -errno : ret;
 }
 

@@ -219,10 +219,6 @@ class OwnNetworkConfig(InternetOnTestCase):
             ("echo '0 2147483647' > /proc/sys/net/ipv4/ping_group_range", erofs),
         ]
 
-    def own_view(self, sbx):
-        out = self.api.run(sbx, "ip -j addr; echo; ip -j route; echo; ip -j -6 route")["stdout"]
-        return [line for line in out.splitlines() if line.strip()]
-
     def test_control_the_changes_work_where_they_are_allowed(self):
         # A namespace made here with an eth0 set up as a sandbox's is; the host's root, with
         # CAP_NET_ADMIN and its own writable /proc/sys, runs the same commands there.

@@ -50,10 +50,10 @@ class FakeServices : public Services {
   std::optional<uint64_t> reported_size;
   SandboxMetrics metrics;
   DaemonMetrics daemon_metrics;
-  std::vector<int> statuses;  // countResponse
-  ProcessInfo process;                  // startProcess, getProcess, waitProcess
-  std::vector<ProcessInfo> processes;   // listProcesses
-  std::vector<OutputEvent> events;      // what watchProcess's watch yields, in order
+  std::vector<int> statuses;           // countResponse
+  ProcessInfo process;                 // startProcess, getProcess, waitProcess
+  std::vector<ProcessInfo> processes;  // listProcesses
+  std::vector<OutputEvent> events;     // what watchProcess's watch yields, in order
   // Method name -> the error it returns.
   std::map<std::string, Error> failures;
 
@@ -245,7 +245,7 @@ class FakeServices : public Services {
   std::string export_content;           // what exportTemplate hands out
   std::string last_template;
   ImportSpec last_import;
-  std::string imported_bytes;           // what importTemplate read from its fd
+  std::string imported_bytes;  // what importTemplate read from its fd
 
   std::vector<TemplateInfo> listTemplates(const Caller& caller) override {
     record("listTemplates", caller, "");
@@ -305,8 +305,7 @@ class FakeServices : public Services {
     size_t next_ = 0;
   };
 
-  void recordPid(const std::string& method, const Caller& caller, const std::string& id,
-                 int pid) {
+  void recordPid(const std::string& method, const Caller& caller, const std::string& id, int pid) {
     record(method, caller, id);
     last_pid = pid;
   }

@@ -164,7 +164,8 @@ TEST_CASE("create: a policy beyond the entry limit is a 400", "[api][sandboxes][
   Api api;
   json many = json::array();
   for (int i = 0; i < 257; ++i) many.push_back("host" + std::to_string(i) + ".example.com");
-  const Response response = api.call("POST", "/v1/sandboxes", json{{"network", {{"allow_out", many}}}});
+  const Response response =
+      api.call("POST", "/v1/sandboxes", json{{"network", {{"allow_out", many}}}});
   CHECK(response.status == 400);
   CHECK(mentions(response, "allow_out"));
 }
@@ -192,8 +193,7 @@ TEST_CASE("PATCH network passes only the parts given, validated", "[api][sandbox
   for (const json& bad : {json::object(), json{{"allow_out", {"10.0.0.0/33"}}},
                           json{{"allow_internet_access", "yes"}}, json{{"extra", 1}}}) {
     Api again;
-    const Response r =
-        again.call("PATCH", std::string("/v1/sandboxes/") + kId + "/network", bad);
+    const Response r = again.call("PATCH", std::string("/v1/sandboxes/") + kId + "/network", bad);
     INFO(bad.dump() << " -> " << r.body);
     CHECK(r.status == 400);
     CHECK_FALSE(again.services.called("updateNetwork"));
@@ -338,8 +338,9 @@ TEST_CASE("a command may be an argv, run without a shell", "[api][commands]") {
   CHECK(spec.cmd.empty());
   CHECK(spec.user == "root");
   // null is as good as absent
-  REQUIRE(api.call("POST", kSandbox + "/commands", json{{"cmd", "true"}, {"argv", nullptr}})
-              .status == 200);
+  REQUIRE(
+      api.call("POST", kSandbox + "/commands", json{{"cmd", "true"}, {"argv", nullptr}}).status ==
+      200);
   CHECK(api.services.last_run.argv.empty());
 }
 

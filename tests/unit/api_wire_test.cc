@@ -99,26 +99,26 @@ TEST_CASE("SandboxInfo serialises every field of docs/api.md", "[api][wire]") {
   info.envs = {{"K", "V"}};
   info.owner_uid = 1000;
   info.end_at = Clock::time_point(std::chrono::seconds(60));
-  CHECK(toJson(info) == json{{"sandbox_id", "sbx-0123456789ab"},
-                             {"template_id", "python"},
-                             {"state", "killed"},
-                             {"metadata", {{"k", "v"}}},
-                             {"envs", {{"K", "V"}}},
-                             {"allow_internet_access", false},
-                             {"network",
-                              {{"allow_out", json::array()},
-                               {"deny_out", json::array()},
-                               {"address", nullptr},
-                               {"gateway", nullptr},
-                               {"address6", nullptr},
-                               {"interface", nullptr},
-                               {"refused", {{"dns", 0}, {"proxy", 0}, {"firewall_packets", 0}}}}},
-                             {"started_at", "1970-01-01T00:00:00Z"},
-                             {"end_at", "1970-01-01T00:01:00Z"},
-                             {"owner_uid", 1000},
-                             {"resources", {{"cpu", 0.0}, {"memory_mb", 0}, {"pids", 0},
-                                            {"disk_mb", 0}}},
-                             {"lifecycle", {{"on_timeout", "kill"}}}});
+  CHECK(toJson(info) ==
+        json{{"sandbox_id", "sbx-0123456789ab"},
+             {"template_id", "python"},
+             {"state", "killed"},
+             {"metadata", {{"k", "v"}}},
+             {"envs", {{"K", "V"}}},
+             {"allow_internet_access", false},
+             {"network",
+              {{"allow_out", json::array()},
+               {"deny_out", json::array()},
+               {"address", nullptr},
+               {"gateway", nullptr},
+               {"address6", nullptr},
+               {"interface", nullptr},
+               {"refused", {{"dns", 0}, {"proxy", 0}, {"firewall_packets", 0}}}}},
+             {"started_at", "1970-01-01T00:00:00Z"},
+             {"end_at", "1970-01-01T00:01:00Z"},
+             {"owner_uid", 1000},
+             {"resources", {{"cpu", 0.0}, {"memory_mb", 0}, {"pids", 0}, {"disk_mb", 0}}},
+             {"lifecycle", {{"on_timeout", "kill"}}}});
 }
 
 TEST_CASE("a FileEntry has a null symlink_target unless it is a symlink", "[api][wire]") {

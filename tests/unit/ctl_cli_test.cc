@@ -26,8 +26,7 @@ TEST_CASE("plain exec waits for the command with the default timeout") {
 
 TEST_CASE("the words after -- reach the command as they are, brackets and all") {
   auto line = command({"exec", "sbx-1", "--", "printf", "[%s]", "[a,b]", "[]", "--", "-x"});
-  CHECK(line.exec.argv ==
-        std::vector<std::string>{"printf", "[%s]", "[a,b]", "[]", "--", "-x"});
+  CHECK(line.exec.argv == std::vector<std::string>{"printf", "[%s]", "[a,b]", "[]", "--", "-x"});
   CHECK(command({"run", "--", "echo", "[x]"}).exec.argv == std::vector<std::string>{"echo", "[x]"});
 }
 

@@ -157,8 +157,7 @@ TEST_CASE("a create request carries only the flags that were given") {
 TEST_CASE("a command request sends several words as an argv and always names its timeout") {
   ctl::ExecSpec spec;
   spec.argv = {"echo", "a b"};
-  CHECK(*ctl::buildCommandRequest(spec, "") ==
-        json{{"argv", {"echo", "a b"}}, {"timeout", 60}});
+  CHECK(*ctl::buildCommandRequest(spec, "") == json{{"argv", {"echo", "a b"}}, {"timeout", 60}});
   spec.user = "root";
   spec.cwd = "/tmp";
   spec.envs = {"X=1"};
@@ -170,9 +169,11 @@ TEST_CASE("a command request sends several words as an argv and always names its
   CHECK_FALSE(ctl::buildCommandRequest(spec, "\xff\xfe").ok());
   spec.send_stdin = false;
   spec.argv = {"echo hi | wc -c; exit 3"};  // one argument: a shell command line, as ssh has it
-  CHECK(*ctl::buildCommandRequest(spec, "") ==
-        json{{"cmd", "echo hi | wc -c; exit 3"}, {"timeout", 0}, {"user", "root"},
-             {"cwd", "/tmp"}, {"envs", {{"X", "1"}}}});
+  CHECK(*ctl::buildCommandRequest(spec, "") == json{{"cmd", "echo hi | wc -c; exit 3"},
+                                                    {"timeout", 0},
+                                                    {"user", "root"},
+                                                    {"cwd", "/tmp"},
+                                                    {"envs", {{"X", "1"}}}});
   spec.argv.clear();
   CHECK_FALSE(ctl::buildCommandRequest(spec, "").ok());
 }

@@ -90,7 +90,8 @@ TEST_CASE("a waited-for command always names its timeout; a background one only 
   CHECK(*ctl::buildCommandRequest(spec, "") ==
         json{{"argv", {"sleep", "1"}}, {"timeout", 60}, {"stdin_open", true}});
   spec.mode = ctl::ExecMode::kDetach;
-  CHECK(*ctl::buildCommandRequest(spec, "") == json{{"argv", {"sleep", "1"}}, {"background", true}});
+  CHECK(*ctl::buildCommandRequest(spec, "") ==
+        json{{"argv", {"sleep", "1"}}, {"background", true}});
   CHECK(ctl::commandTimeout(spec) == 0);
   spec.timeout_s = 30;
   CHECK(*ctl::buildCommandRequest(spec, "") ==

@@ -14,9 +14,9 @@ TEST_CASE("a latency histogram counts cumulatively per bound and sums") {
   h.record(100);  // above every bound: only in +Inf
   const auto snap = h.snapshot();
   REQUIRE(snap.bounds.size() == LatencyHistogram::kBounds.size());
-  CHECK(snap.counts.front() == 1);                      // <= 0.5 ms
-  CHECK(snap.counts[3] == 2);                           // <= 5 ms
-  CHECK(snap.counts.back() == 2);                       // <= 60 s
+  CHECK(snap.counts.front() == 1);  // <= 0.5 ms
+  CHECK(snap.counts[3] == 2);       // <= 5 ms
+  CHECK(snap.counts.back() == 2);   // <= 60 s
   CHECK(snap.count == 3);
   CHECK(snap.sum == Approx(100.0034));
 }

@@ -1,16 +1,16 @@
 // Pure daemon logic: the uid range pool, command environments, the config file.
 #include <unistd.h>
 
-#include <catch2/catch.hpp>
 #include <algorithm>
+#include <catch2/catch.hpp>
 #include <cstdio>
 #include <fstream>
 
 #include "daemon/command_env.h"
-#include "daemon/templates.h"
 #include "daemon/config.h"
 #include "daemon/id_pool.h"
 #include "daemon/output_buffer.h"
+#include "daemon/templates.h"
 #include "runtime/launcher.h"
 
 using namespace declaw;
@@ -48,7 +48,9 @@ TEST_CASE("an image's Env overrides the defaults, and sandbox and command envs o
   auto env = daemon::commandEnvironment(
       "user", "/home/user", {"PATH=/opt/bin:/bin", "IMG=1", "A=image", "B=image", "=bad"},
       {{"B", "sandbox"}}, {{"A", "command"}});
-  auto has = [&](const std::string& kv) { return std::find(env.begin(), env.end(), kv) != env.end(); };
+  auto has = [&](const std::string& kv) {
+    return std::find(env.begin(), env.end(), kv) != env.end();
+  };
   CHECK(has("PATH=/opt/bin:/bin"));
   CHECK(has("IMG=1"));
   CHECK(has("A=command"));
@@ -75,9 +77,8 @@ TEST_CASE("command envs override sandbox envs, which override the defaults") {
   CHECK(std::find(env.begin(), env.end(), "A=command") != env.end());
   CHECK(std::find(env.begin(), env.end(), "HOME=/x") != env.end());
   CHECK(std::find(env.begin(), env.end(), "USER=user") != env.end());
-  CHECK(std::find_if(env.begin(), env.end(), [](const std::string& s) {
-          return s.rfind("PATH=", 0) == 0;
-        }) != env.end());
+  CHECK(std::find_if(env.begin(), env.end(),
+                     [](const std::string& s) { return s.rfind("PATH=", 0) == 0; }) != env.end());
 }
 
 namespace {
@@ -170,13 +171,13 @@ TEST_CASE("a released buffer keeps nothing more but still counts") {
 TEST_CASE("output shown in pieces is not cut inside a UTF-8 character") {
   using declaw::daemon::utf8SafeLength;
   CHECK(utf8SafeLength("abc") == 3);
-  CHECK(utf8SafeLength("ab\xC3") == 2);                // first byte of a 2-byte character
-  CHECK(utf8SafeLength("ab\xC3\xA9") == 4);            // complete
-  CHECK(utf8SafeLength("a\xE2\x82") == 1);             // 2 of 3
-  CHECK(utf8SafeLength("a\xF0\x9F\x98") == 1);         // 3 of 4
-  CHECK(utf8SafeLength("a\xF0\x9F\x98\x80") == 5);     // complete emoji
-  CHECK(utf8SafeLength("\xC3") == 1);                  // nothing whole to show: all of it
-  CHECK(utf8SafeLength("a\xff") == 2);                 // invalid bytes are not held back
+  CHECK(utf8SafeLength("ab\xC3") == 2);             // first byte of a 2-byte character
+  CHECK(utf8SafeLength("ab\xC3\xA9") == 4);         // complete
+  CHECK(utf8SafeLength("a\xE2\x82") == 1);          // 2 of 3
+  CHECK(utf8SafeLength("a\xF0\x9F\x98") == 1);      // 3 of 4
+  CHECK(utf8SafeLength("a\xF0\x9F\x98\x80") == 5);  // complete emoji
+  CHECK(utf8SafeLength("\xC3") == 1);               // nothing whole to show: all of it
+  CHECK(utf8SafeLength("a\xff") == 2);              // invalid bytes are not held back
 }
 
 TEST_CASE("a ring buffer never holds more memory than its capacity, and wraps in order") {

@@ -95,7 +95,8 @@ TEST_CASE("a symlink's target is kept as written: it is resolved inside the sand
   CHECK_FALSE(classifyMember(s).ok());
 }
 
-TEST_CASE("overlay options name the layers by fd, top first, and turn off what snapshots cannot read") {
+TEST_CASE(
+    "overlay options name the layers by fd, top first, and turn off what snapshots cannot read") {
   CHECK(declaw::runtime::overlayOptions({12, 13, 7}, 20, 21) ==
         "lowerdir=/proc/self/fd/12:/proc/self/fd/13:/proc/self/fd/7,upperdir=/proc/self/fd/20,"
         "workdir=/proc/self/fd/21,redirect_dir=nofollow,metacopy=off,index=off");

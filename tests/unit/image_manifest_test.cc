@@ -70,8 +70,8 @@ TEST_CASE("a manifest names its config and its layers, which must be tar layers"
   REQUIRE(m.ok());
   CHECK(m->layers.size() == 2);
   CHECK(m->config.digest.str() == kDigest);
-  auto foreign = parseManifest(manifest(json::array(
-      {descriptor("application/vnd.docker.image.rootfs.foreign.diff.tar.gzip")})));
+  auto foreign = parseManifest(manifest(
+      json::array({descriptor("application/vnd.docker.image.rootfs.foreign.diff.tar.gzip")})));
   REQUIRE_FALSE(foreign.ok());
   CHECK_THAT(foreign.error().message, Catch::Contains("layers[0]"));
   json bad_digest = descriptor(std::string(media::kOciLayer), "sha256:../../etc/passwd");
@@ -80,7 +80,8 @@ TEST_CASE("a manifest names its config and its layers, which must be tar layers"
   negative["size"] = -1;
   CHECK_FALSE(parseManifest(manifest(json::array({negative}))).ok());
   json many = json::array();
-  for (size_t i = 0; i <= kMaxLayers; ++i) many.push_back(descriptor(std::string(media::kOciLayer)));
+  for (size_t i = 0; i <= kMaxLayers; ++i)
+    many.push_back(descriptor(std::string(media::kOciLayer)));
   auto too_many = parseManifest(manifest(many));
   REQUIRE_FALSE(too_many.ok());
   CHECK_THAT(too_many.error().message, Catch::Contains("101 layers"));
@@ -90,10 +91,11 @@ TEST_CASE("a manifest names its config and its layers, which must be tar layers"
 }
 
 TEST_CASE("the config gives env, workdir, user and diff_ids, and must fit the manifest") {
-  json config = {{"architecture", "amd64"},
-                 {"os", "linux"},
-                 {"config", {{"Env", {"PATH=/bin", "A=b=c"}}, {"WorkingDir", "/app"}, {"User", "1000"}}},
-                 {"rootfs", {{"type", "layers"}, {"diff_ids", {kDigest, kOther}}}}};
+  json config = {
+      {"architecture", "amd64"},
+      {"os", "linux"},
+      {"config", {{"Env", {"PATH=/bin", "A=b=c"}}, {"WorkingDir", "/app"}, {"User", "1000"}}},
+      {"rootfs", {{"type", "layers"}, {"diff_ids", {kDigest, kOther}}}}};
   auto c = parseConfig(config.dump());
   REQUIRE(c.ok());
   CHECK(c->env == std::vector<std::string>{"PATH=/bin", "A=b=c"});

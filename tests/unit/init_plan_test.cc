@@ -106,11 +106,13 @@ TEST_CASE("/usr is the daemon's overlay where it sent one, else a read-only bind
   auto steps = planRootfs(c, debianHost());
   REQUIRE(steps.ok());
   auto with_overlay = described(*steps);
-  CHECK(indexOf(with_overlay, "attach mount 1 -> /usr") > indexOf(with_overlay, "mkdir /usr 0755 0:0"));
+  CHECK(indexOf(with_overlay, "attach mount 1 -> /usr") >
+        indexOf(with_overlay, "mkdir /usr 0755 0:0"));
   CHECK(indexOf(with_overlay, "bind ro rec /usr -> /usr [nosuid,nodev]") < 0);
 }
 
-TEST_CASE("an image root keeps its own /usr and /etc: only names, resolver and accounts are added") {
+TEST_CASE(
+    "an image root keeps its own /usr and /etc: only names, resolver and accounts are added") {
   InitConfig c = config();
   c.root_kind = RootKind::kImage;
   c.template_name = "my-image";
@@ -140,7 +142,8 @@ TEST_CASE("an image root keeps its own /usr and /etc: only names, resolver and a
 }
 
 TEST_CASE("accounts the image lacks are added, by name, and its own lines are kept") {
-  const std::string required = "root:x:0:0:root:/root:/bin/bash\nuser:x:1000:1000::/home/user:/bin/sh\n";
+  const std::string required =
+      "root:x:0:0:root:/root:/bin/bash\nuser:x:1000:1000::/home/user:/bin/sh\n";
   CHECK(mergeAccounts("", required) == required);
   CHECK(mergeAccounts("root:x:0:0:root:/root:/bin/ash\nnode:x:1000:1000::/home/node:/bin/sh",
                       required) ==

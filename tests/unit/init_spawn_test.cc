@@ -1,7 +1,6 @@
 // declaw-init's checks of a spawn request and its PATH lookup for argv commands, without root.
-#include <climits>
-
 #include <catch2/catch.hpp>
+#include <climits>
 
 #include "runtime/init/spawn.h"
 

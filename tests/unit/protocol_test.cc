@@ -1,8 +1,8 @@
 // The daemon<->init wire format: round trips, and malformed input (which sandbox code may send
 // if it takes init over) is rejected rather than misread.
-#include <catch2/catch.hpp>
-
 #include "runtime/protocol.h"
+
+#include <catch2/catch.hpp>
 
 using namespace declaw::runtime;
 

@@ -148,8 +148,9 @@ TEST_CASE("installed in a real kernel, i386 calls through int 0x80 get ENOSYS") 
     // No IA32 here: the filtered call faults the same way, before the filter sees it.
     CHECK(WIFSIGNALED(status));
     CHECK(WTERMSIG(status) == SIGSEGV);
-    WARN("this kernel has no IA32 emulation (int 0x80 raises SIGSEGV, filtered or not); the "
-         "filter's refusal is covered by the BPF table");
+    WARN(
+        "this kernel has no IA32 emulation (int 0x80 raises SIGSEGV, filtered or not); the "
+        "filter's refusal is covered by the BPF table");
     return;
   }
   REQUIRE(WIFEXITED(unfiltered));
