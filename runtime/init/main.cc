@@ -26,6 +26,7 @@
 #include "runtime/init/net_if.h"
 #include "runtime/init/net_lo.h"
 #include "runtime/init/server.h"
+#include "runtime/init/spawn.h"
 #include "runtime/protocol.h"
 
 namespace declaw::runtime::init {
@@ -105,8 +106,9 @@ int initMain() {
   ::prctl(PR_SET_NAME, "declaw-init", 0, 0, 0);
   if (!controlFdIsSeqpacket()) return kExitNoControlSocket;
   // init never writes to a closed pipe (sendmsg uses MSG_NOSIGNAL); this makes sure of it.
-  // Spawned commands get default dispositions back (spawn.cc).
-  ::signal(SIGPIPE, SIG_IGN);
+  // Spawned commands get default dispositions back (spawn.cc): ignore nothing else here
+  // without adding it to kSignalsInitIgnores.
+  for (int sig : kSignalsInitIgnores) ::signal(sig, SIG_IGN);
   auto packet = recvPacket(kControlFd, kMaxPacketBytes);
   if (!packet) return kExitDaemonGone;
   InitConfig config;

@@ -160,9 +160,7 @@ size_t append(char* buf, size_t size, size_t at, const char* text) {
   // Dispositions survive execve only as "ignored"; the mask survives as is (signal(7)).
   struct sigaction dfl {};
   dfl.sa_handler = SIG_DFL;
-  for (int sig = 1; sig < NSIG; ++sig) {
-    if (sig != SIGKILL && sig != SIGSTOP) (void)::sigaction(sig, &dfl, nullptr);
-  }
+  for (int sig : kSignalsInitIgnores) (void)::sigaction(sig, &dfl, nullptr);
   sigset_t none;
   sigemptyset(&none);
   if (::sigprocmask(SIG_SETMASK, &none, nullptr) != 0) {

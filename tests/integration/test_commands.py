@@ -214,6 +214,12 @@ class ArgvCommands(SharedSandboxTestCase):
         self.assertEqual(res["stdout"], "1\n", "the program is init's child")
         self.assertNotIn("bash", self.argv(["cat", "/proc/self/cmdline"])["stdout"])
 
+    def test_the_program_starts_with_no_signal_blocked_or_ignored(self):
+        # Straight from init's spawn, no shell in between to tidy up: what init blocks
+        # (SIGCHLD) or ignores (SIGPIPE) must not reach the command.
+        res = self.argv(["grep", "-E", "^Sig(Blk|Ign):", "/proc/self/status"])
+        self.assertEqual(res["stdout"], "SigBlk:\t0000000000000000\nSigIgn:\t0000000000000000\n")
+
     def test_the_program_is_found_in_the_commands_path(self):
         self.assertEqual(self.argv(["id", "-u"])["stdout"], "1000\n")
         self.api.run(self.sbx, "mkdir -p ~/bin && printf '#!/bin/sh\\necho mine \"$@\"\\n' > ~/bin/hello"

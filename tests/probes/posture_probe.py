@@ -8,7 +8,7 @@ import json
 import os
 
 STATUS_FIELDS = ("Uid", "Gid", "Groups", "CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb",
-                 "NoNewPrivs", "Seccomp", "Seccomp_filters")
+                 "NoNewPrivs", "Seccomp", "Seccomp_filters", "SigBlk")
 
 
 def read(path):
