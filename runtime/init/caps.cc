@@ -20,6 +20,22 @@ constexpr rlim_t kMaxProcessesPerUser = 4096;
 // The inheritable set stays empty, as Docker's has since CVE-2022-24769: it would outlive a
 // later change to a non-zero uid and, at the next execve, hand a program with file-inheritable
 // bits those capabilities (capabilities(7), "Transformation of capabilities during execve()").
+// The bounding set as limitBoundingSet left it; every capability until then. Read by forked
+// children (a plain load: async-signal-safe).
+uint64_t g_bounding_set = ~uint64_t{0};
+
+// Drops every capability of the bounding set that is not in `keep` and was still in it.
+CredsFailure dropBounding(uint64_t keep) {
+  for (int cap = 0; cap <= kMaxCapability; ++cap) {
+    if (((keep >> cap) & 1) != 0 || ((g_bounding_set >> cap) & 1) == 0) continue;
+    if (::prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0) {
+      if (errno == EINVAL) break;  // past the kernel's last capability
+      return {"drop bounding capabilities", errno};
+    }
+  }
+  return {};
+}
+
 int capset(uint64_t mask) {
   __user_cap_header_struct header{_LINUX_CAPABILITY_VERSION_3, 0};
   __user_cap_data_struct data[2] = {};
@@ -52,13 +68,7 @@ CredsFailure becomeIdentity(const Identity& id) {
   // The bounding set limits what any later execve can grant, even to a setuid-root or
   // file-capability binary (capabilities(7), "Capability bounding set"). Dropping needs
   // CAP_SETPCAP, so it comes before the uid change.
-  for (int cap = 0; cap <= kMaxCapability; ++cap) {
-    if ((keep >> cap) & 1) continue;
-    if (::prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0) {
-      if (errno == EINVAL) break;  // past the kernel's last capability
-      return {"drop bounding capabilities", errno};
-    }
-  }
+  if (CredsFailure f = dropBounding(keep)) return f;
   // Ambient capabilities would survive execve of unprivileged binaries.
   if (::prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) != 0 && errno != EINVAL) {
     return {"clear ambient capabilities", errno};
@@ -76,6 +86,12 @@ CredsFailure becomeIdentity(const Identity& id) {
   if (::setresuid(id.uid, id.uid, id.uid) != 0) return {"setresuid", errno};
   if (capset(keep) != 0) return {"capset", errno};
   if (!capsAre(keep)) return {"verify capabilities", EPERM};
+  return {};
+}
+
+CredsFailure limitBoundingSet(uint64_t keep) {
+  if (CredsFailure f = dropBounding(keep)) return f;
+  g_bounding_set = keep;
   return {};
 }
 

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "common/io.h"
+#include "runtime/init/caps.h"
 #include "runtime/init/hardening.h"
 #include "runtime/init/host_facts.h"
 #include "runtime/init/mount_plan.h"
@@ -92,6 +93,11 @@ Result<void> setUp(const InitConfig& config, std::span<const UniqueFd> root_fds)
   if (::close_range(kControlFd + 1, ~0U, 0) != 0) return ErrnoError() << "close_range";
   ::umask(kCommandUmask);
   if (auto r = setNotDumpable(); !r) return r;
+  // No process of the sandbox will ever hold more than Docker's set (caps.h): init's bounding
+  // set says so too, and what each command's start drops gets shorter.
+  if (CredsFailure f = limitBoundingSet(dockerDefaultCapMask())) {
+    return ErrnoError(f.error) << f.what;
+  }
   return installSeccomp(config.seccomp_bpf);
 }
 

@@ -162,6 +162,14 @@ class SandboxPosture(SharedSandboxTestCase):
     def test_pid_1_is_declaw_init(self):
         self.assertEqual(self.run_ok("cat /proc/1/comm").strip(), "declaw-init")
 
+    def test_init_itself_can_grant_no_more_than_dockers_set(self):
+        # init keeps what setup needs, but its bounding set, which every process of the sandbox
+        # inherits, is cut to Docker's: no execve in the sandbox can gain a capability beyond.
+        status = self.api.run(self.sbx, "grep -E '^Cap(Bnd|Amb|Inh):' /proc/1/status",
+                              user="root")["stdout"]
+        self.assertEqual(status, f"CapInh:\t{NO_CAPS_HEX}\nCapBnd:\t{DOCKER_CAPS_HEX}\n"
+                                 f"CapAmb:\t{NO_CAPS_HEX}\n")
+
     def test_host_processes_are_not_visible(self):
         comms = self.run_ok("cat /proc/[0-9]*/comm 2>/dev/null; true").split()
         self.assertIn("declaw-init", comms)
