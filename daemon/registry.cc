@@ -246,6 +246,7 @@ Result<api::SandboxInfo> Registry::createSandbox(const api::Caller& caller,
   start.writable_usr = parts_.templates->features().writable_usr;
   start.rootfs_work_dir = parts_.rootfs_work_dir;
   start.phases = &phases;
+  if (tmpl->kind == runtime::RootKind::kHost) start.host_facts = host_facts_.current();
   start.counters = &counters_;
   start.on_launched = [&](pid_t pid, uint64_t ticks) {
     record.init_pid = pid;

@@ -15,6 +15,7 @@
 #include "daemon/cgroups.h"
 #include "daemon/config.h"
 #include "daemon/counters.h"
+#include "daemon/host_facts_cache.h"
 #include "daemon/id_pool.h"
 #include "daemon/network.h"
 #include "daemon/sandbox.h"
@@ -136,6 +137,7 @@ class Registry : public api::Services {
   StateRecords& records_;
   const CgroupHost* cgroups_;
   DaemonCounters counters_;
+  HostFactsCache host_facts_;
 
   std::mutex mutex_;
   std::condition_variable clock_changed_;

@@ -165,6 +165,7 @@ Result<std::shared_ptr<Sandbox>> Sandbox::start(const SandboxStart& s) {
   config.user_uid = kUserId;
   config.user_gid = kUserId;
   config.seccomp_bpf = *s.seccomp_bpf;
+  if (host_backed && s.host_facts) config.host = *s.host_facts;
   if (net) {
     auto plugged = s.network->plug(*net, launched->pid, sbx->pidfd_.get());
     if (!plugged) {

@@ -44,6 +44,8 @@ struct SandboxStart {
   std::string rootfs_work_dir;         // where runtime::buildRootfs attaches its mounts
   PhaseClock* phases = nullptr;        // marks each phase of the start (null: untimed)
   DaemonCounters* counters = nullptr;  // where the sandbox's process starts are timed
+  // A built-in's root: the host facts its plan reads (null: init probes the host itself).
+  std::shared_ptr<const runtime::HostFacts> host_facts;
 };
 
 class Sandbox {

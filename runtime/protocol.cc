@@ -120,6 +120,42 @@ void readEntry(WireReader& r, Entry& e) {
 
 }  // namespace
 
+namespace {
+
+// At most this many host entries in a config: the fixed paths and the host's /etc, with room.
+constexpr uint32_t kMaxHostEntries = 16384;
+
+void writeHostFacts(WireWriter& w, const HostFacts& facts) {
+  w.u32(static_cast<uint32_t>(facts.entries.size()));
+  for (const auto& [path, entry] : facts.entries) {
+    w.str(path);
+    w.u8(static_cast<uint8_t>(entry.kind));
+    w.str(entry.symlink_target);
+    w.u32(entry.mode);
+  }
+}
+
+bool readHostFacts(WireReader& r, HostFacts& facts) {
+  const uint32_t count = r.u32();
+  if (!r.ok() || count > kMaxHostEntries) return false;
+  for (uint32_t i = 0; i < count; ++i) {
+    std::string path = r.str();
+    const uint8_t kind = r.u8();
+    HostEntry entry;
+    entry.symlink_target = r.str();
+    entry.mode = r.u32();
+    if (!r.ok() || kind > static_cast<uint8_t>(HostKind::kOther) || path.empty() ||
+        path[0] != '/' || entry.mode > 07777) {
+      return false;
+    }
+    entry.kind = static_cast<HostKind>(kind);
+    facts.entries[std::move(path)] = std::move(entry);
+  }
+  return true;
+}
+
+}  // namespace
+
 std::string encode(const InitConfig& m) {
   WireWriter w(MsgType::kConfig);
   w.str(m.sandbox_id);
@@ -143,6 +179,8 @@ std::string encode(const InitConfig& m) {
     w.u32(n.prefix_len6);
     w.str(n.gateway6);
   }
+  w.u8(m.host ? 1 : 0);
+  if (m.host) writeHostFacts(w, *m.host);
   return w.data();
 }
 
@@ -176,6 +214,14 @@ bool decode(std::string_view packet, InitConfig& m) {
     n.prefix_len6 = r.u32();
     n.gateway6 = r.str();
     m.network = std::move(n);
+  }
+  const uint8_t has_host = r.u8();
+  if (has_host > 1) return false;
+  m.host.reset();
+  if (has_host == 1) {
+    HostFacts facts;
+    if (!readHostFacts(r, facts)) return false;
+    m.host = std::move(facts);
   }
   return r.atEnd();
 }

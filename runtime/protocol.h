@@ -21,6 +21,8 @@
 #include <string_view>
 #include <vector>
 
+#include "runtime/host_facts.h"
+
 namespace declaw::runtime {
 
 // The control socket's fd number inside declaw-init (0-2 are /dev/null until the first spawn).
@@ -89,6 +91,9 @@ struct InitConfig {
   std::vector<uint8_t> seccomp_bpf;  // struct sock_filter[], installed by init before serving
   // Absent: the network namespace keeps only lo (allow_internet_access=false).
   std::optional<NetworkConfig> network;
+  // For a built-in's root: what the host has at the paths its plan uses, probed by the daemon
+  // (once for many sandboxes, again when the host's /etc changes). Absent: init probes itself.
+  std::optional<HostFacts> host;
 };
 
 struct SpawnRequest {

@@ -59,7 +59,7 @@ Result<void> reopenStdio() {
 }
 
 Result<void> buildRoot(const InitConfig& config, std::span<const UniqueFd> root_fds) {
-  auto plan = planRootfs(config, probeHost());
+  auto plan = planRootfs(config, config.host ? *config.host : probeHost());
   if (!plan) return plan.error();
   if (auto r = makeMountsPrivate(); !r) return r;
   if (auto r = applyRootfsPlan(*plan, kStagingDir, root_fds); !r) return r;

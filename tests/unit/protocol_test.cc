@@ -65,6 +65,47 @@ TEST_CASE("a spawn request says whether argv[0] is looked up in PATH") {
   CHECK(out.search_path);
 }
 
+TEST_CASE("the init config carries the host facts the daemon probed, or none") {
+  InitConfig in;
+  in.sandbox_id = "sbx-abc";
+  InitConfig out;
+  REQUIRE(decode(encode(in), out));
+  CHECK_FALSE(out.host.has_value());
+  HostFacts facts;
+  facts.set("/usr", {HostKind::kDirectory, "", 0755});
+  facts.set("/lib", {HostKind::kSymlink, "usr/lib", 0777});
+  facts.set("/etc/passwd", {HostKind::kFile, "", 0644});
+  facts.set("/dev/null", {HostKind::kCharDevice, "", 0666});
+  in.host = facts;
+  REQUIRE(decode(encode(in), out));
+  REQUIRE(out.host.has_value());
+  CHECK(*out.host == facts);
+  CHECK(out.host->at("/lib").symlink_target == "usr/lib");
+}
+
+TEST_CASE("host facts with a relative path, a bad kind or mode do not decode") {
+  for (const auto& [path, entry] :
+       std::vector<std::pair<std::string, HostEntry>>{{"etc/passwd", {HostKind::kFile, "", 0644}},
+                                                      {"", {HostKind::kFile, "", 0644}},
+                                                      {"/x", {HostKind::kFile, "", 010000}}}) {
+    InitConfig in;
+    in.host = HostFacts{};
+    in.host->set(path, entry);
+    InitConfig out;
+    INFO(path);
+    CHECK_FALSE(decode(encode(in), out));
+  }
+  InitConfig in;
+  in.host = HostFacts{};
+  in.host->set("/x", {HostKind::kFile, "", 0644});
+  std::string packet = encode(in);
+  // The kind byte sits after the path: 4-byte length, "/x".
+  const size_t kind_at = packet.size() - (4 + 0) - 4 - 1;
+  packet[kind_at] = 9;
+  InitConfig out;
+  CHECK_FALSE(decode(packet, out));
+}
+
 TEST_CASE("the init config carries the seccomp program byte for byte") {
   InitConfig in;
   in.sandbox_id = "sbx-abc";

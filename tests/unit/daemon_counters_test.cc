@@ -1,9 +1,13 @@
-// The daemon's latency histograms and create phase clock, without a daemon.
+// The daemon's latency histograms, create phase clock and host facts cache, without a daemon.
+#include <sys/stat.h>
+
 #include <catch2/catch.hpp>
+#include <cstdlib>
 #include <thread>
 
 #include "daemon/counters.h"
 #include "daemon/histogram.h"
+#include "daemon/host_facts_cache.h"
 
 using namespace declaw::daemon;
 
@@ -51,4 +55,22 @@ TEST_CASE("the counters record only the phases a create went through, by name") 
     CHECK(h.count == (ran ? 1u : 0u));
   }
   CHECK(m.exec_seconds.count == 1);
+}
+
+TEST_CASE("the host facts are probed once, and again when the watched dir changes") {
+  char dir[] = "/tmp/declaw-facts-test.XXXXXX";
+  REQUIRE(::mkdtemp(dir) != nullptr);
+  HostFactsCache cache(dir);
+  auto first = cache.current();
+  REQUIRE(first);
+  CHECK(first->at("/usr").kind == declaw::runtime::HostKind::kDirectory);  // what init would see
+  CHECK_FALSE(first->namesIn("/etc").empty());
+  CHECK(cache.current() == first);  // nothing changed: the same probe
+  const std::string entry = std::string(dir) + "/new";
+  REQUIRE(::mkdir(entry.c_str(), 0755) == 0);
+  auto second = cache.current();
+  CHECK(second != first);
+  CHECK(cache.current() == second);
+  ::rmdir(entry.c_str());
+  ::rmdir(dir);
 }
