@@ -15,7 +15,7 @@
 #include "api/router.h"
 #include "common/fs_at.h"
 #include "common/log.h"
-#include "daemon/cgroups.h"
+#include "daemon/cgroup_host.h"
 #include "daemon/config.h"
 #include "daemon/network.h"
 #include "daemon/registry.h"

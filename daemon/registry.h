@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "api/services.h"
-#include "daemon/cgroups.h"
+#include "daemon/cgroup_host.h"
 #include "daemon/config.h"
 #include "daemon/counters.h"
 #include "daemon/host_facts_cache.h"

@@ -16,7 +16,7 @@
 #include "api/services.h"
 #include "common/result.h"
 #include "common/unique_fd.h"
-#include "daemon/cgroups.h"
+#include "daemon/cgroup_host.h"
 #include "daemon/counters.h"
 #include "daemon/network.h"
 #include "daemon/process_table.h"

@@ -8,8 +8,8 @@
 #include "init_test_support.h"
 #include "net_test_support.h"
 #include "netpolicy/address_pool.h"
-#include "netpolicy/netns.h"
-#include "netpolicy/veth.h"
+#include "netpolicy/kernel/netns.h"
+#include "netpolicy/kernel/veth.h"
 #include "runtime/seccomp_policy.h"
 
 using namespace declaw;

@@ -1,6 +1,6 @@
-// The sandbox network's plumbing on the real kernel: veth pairs (netpolicy/veth.h), the sandbox
-// end configured by declaw-init's own code (runtime/init/net_if.h), and the nftables table of
-// nft_plan.h applied by nft_apply.h. Everything happens in namespaces the test makes: a "host"
+// The sandbox network's plumbing on the real kernel: veth pairs (netpolicy/kernel/veth.h), the
+// sandbox end configured by declaw-init's own code (runtime/init/net_if.h), and the nftables table
+// of nft_plan.h applied by nft_apply.h. Everything happens in namespaces the test makes: a "host"
 // namespace stands in for the real host (its links, sysctls and ruleset are never touched), a
 // "sandbox" namespace for a sandbox's, and an "internet" namespace holds the far hosts, all in
 // 198.18.0.0/15. The namespaces die with their fds, taking links and tables with them.
@@ -18,12 +18,12 @@
 
 #include "net_test_support.h"
 #include "netpolicy/address_pool.h"
-#include "netpolicy/netns.h"
-#include "netpolicy/nft_apply.h"
+#include "netpolicy/kernel/netns.h"
+#include "netpolicy/kernel/nft_apply.h"
+#include "netpolicy/kernel/sysctl.h"
+#include "netpolicy/kernel/veth.h"
 #include "netpolicy/nft_plan.h"
 #include "netpolicy/policy.h"
-#include "netpolicy/sysctl.h"
-#include "netpolicy/veth.h"
 #include "runtime/init/net_if.h"
 
 using namespace declaw;

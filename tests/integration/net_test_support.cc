@@ -13,7 +13,7 @@
 #include <cstdio>
 #include <cstring>
 
-#include "netpolicy/netns.h"
+#include "netpolicy/kernel/netns.h"
 
 namespace declaw::net_test {
 

@@ -2,7 +2,7 @@
 // addresses from the lease, and its sysctl stance.
 #include <catch2/catch.hpp>
 
-#include "netpolicy/veth.h"
+#include "netpolicy/kernel/veth.h"
 
 using namespace declaw::netpolicy;
 

@@ -28,7 +28,7 @@
 #include "common/unique_fd.h"
 #include "netpolicy/addr.h"
 #include "netpolicy/address_pool.h"
-#include "netpolicy/sysctl.h"
+#include "netpolicy/kernel/sysctl.h"
 
 namespace declaw::netpolicy {
 

@@ -1,4 +1,4 @@
-#include "netpolicy/veth.h"
+#include "netpolicy/kernel/veth.h"
 
 #include <linux/if_addr.h>
 #include <net/if.h>

@@ -1,8 +1,8 @@
-#include "netpolicy/nft_apply.h"
+#include "netpolicy/kernel/nft_apply.h"
 
 #include <nftables/libnftables.h>
 
-#include "netpolicy/netns.h"
+#include "netpolicy/kernel/netns.h"
 
 namespace declaw::netpolicy {
 

@@ -1,4 +1,4 @@
-#include "netpolicy/sysctl.h"
+#include "netpolicy/kernel/sysctl.h"
 
 #include <fcntl.h>
 

@@ -1,4 +1,4 @@
-#include "daemon/cgroups.h"
+#include "daemon/cgroup_host.h"
 
 #include "common/log.h"
 

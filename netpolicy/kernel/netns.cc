@@ -1,4 +1,4 @@
-#include "netpolicy/netns.h"
+#include "netpolicy/kernel/netns.h"
 
 #include <fcntl.h>
 #include <pthread.h>
