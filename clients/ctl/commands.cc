@@ -20,6 +20,8 @@ constexpr size_t kMaxStdinBytes = size_t{64} * 1024 * 1024;
 
 SandboxReaper::~SandboxReaper() {
   try {
+    // Cleanup after an interrupt runs to its end (HttpClient::setInterruptible).
+    api_.setInterruptible(false);
     if (auto r = api_.killSandbox(id_); !r) {
       warn("could not kill " + id_ + ": " + r.error().describe());
     }

@@ -235,6 +235,7 @@ int cmdTemplateBuild(const GlobalOptions& global, const std::string& name, const
   installInterruptHandlers();
   api.setInterruptible(true);
   auto info = api.createSandbox(*create);
+  if (!info && g_interrupted != 0) return kSignalExitBase + g_interrupted;
   if (!info) return reportError(info.error());
   if (!info->is_object() || !info->contains("sandbox_id") || !(*info)["sandbox_id"].is_string()) {
     return reportError(PlainError() << "bad response from declawd: no sandbox_id");

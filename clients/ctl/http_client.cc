@@ -251,14 +251,13 @@ std::string formatRequestHead(std::string_view method, std::string_view target,
 
 Result<HttpResponse> HttpClient::send(std::string_view method, std::string_view target,
                                       const RequestBody& body, const BodySink* sink) const {
+  if (interruptible_ && g_interrupted != 0) return interruptedError();
   auto sock = connectUnix(socket_path_);
   if (!sock) return sock.error();
 
   std::optional<uint64_t> length = body.fd >= 0 ? body.fd_size : body.data.size();
   if (body.fd >= 0 && body.chunked) length = std::nullopt;
-  // A request made after the interrupt (the cleanup that follows it: killing a sandbox) runs
-  // to its end, as it would without the wake-up pipe.
-  const Link link{sock->get(), interruptible_ && g_interrupted == 0};
+  const Link link{sock->get(), interruptible_};
   auto sent = sendAll(link, formatRequestHead(method, target, body.content_type, length));
   if (sent) sent = sendBody(link, body);
   if (!sent) {

@@ -56,11 +56,13 @@ class HttpClient {
 
   const std::string& socketPath() const { return socket_path_; }
 
-  // Interruptible: a request begun before SIGINT/SIGTERM ("interrupted") gives up as soon as one
-  // comes (installInterruptHandlers() must have run), however the signal falls between its
-  // system calls. Otherwise (the default) it gives up only when the signal interrupts a blocked
-  // call, as the verbs whose threads block those signals need. Either way a request begun after
-  // the signal runs to its end: that is the caller's cleanup.
+  // Interruptible: a request gives up as soon as SIGINT/SIGTERM comes ("interrupted";
+  // installInterruptHandlers() must have run), however the signal falls between its system
+  // calls, and one asked for after the signal does not start at all (a signal that lands just
+  // before a request would otherwise let it run to its end: a whole build step). Otherwise (the
+  // default) a request gives up only when the signal interrupts a blocked call, as the verbs
+  // whose threads block those signals need, and one begun after the signal runs to its end: so
+  // cleanup after an interrupt turns interruptibility off first (SandboxReaper).
   void setInterruptible(bool interruptible) { interruptible_ = interruptible; }
 
  private:

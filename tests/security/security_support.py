@@ -79,13 +79,21 @@ def read_text(path, default=None):
 
 def sandbox_init_pid(daemon_pid, sbx):
     """The host pid of SBX's declaw-init: the daemon's child whose root holds /etc/hostname =
-    the sandbox id (the host's root can look into a sandbox's root through /proc)."""
-    for task in glob.glob(f"/proc/{daemon_pid}/task/*/children"):
-        for pid in (read_text(task, "") or "").split():
-            if read_text(f"/proc/{pid}/comm", "").strip() != "declaw-init":
-                continue
-            if read_text(f"/proc/{pid}/root/etc/hostname", "").strip() == sbx:
-                return int(pid)
+    the sandbox id (the host's root can look into a sandbox's root through /proc).
+
+    A child of the daemon by PPid (the parent's thread group), not by a thread's `children`
+    list: init's parent is the connection thread that cloned it, and when that thread ends the
+    kernel moves init to another thread, so a walk over the threads' lists can miss it."""
+    for status in glob.glob("/proc/[0-9]*/status"):
+        fields = dict(line.split(":\t", 1) for line in (read_text(status, "") or "").splitlines()
+                      if ":\t" in line)
+        if fields.get("Name", "").strip() != "declaw-init":
+            continue
+        if fields.get("PPid", "").strip() != str(daemon_pid):
+            continue
+        pid = status.split("/")[2]
+        if read_text(f"/proc/{pid}/root/etc/hostname", "").strip() == sbx:
+            return int(pid)
     raise AssertionError(f"no declaw-init of {sbx} among the children of declawd {daemon_pid}")
 
 

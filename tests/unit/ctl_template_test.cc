@@ -2,6 +2,7 @@
 // request bodies of a build, the `template ls` table and `inspect` view, the import progress
 // line, a failed step's report, and an archive of unknown length going out chunked.
 #include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -475,4 +476,52 @@ TEST_CASE("an interruptible request ends at SIGINT even when no system call sees
   REQUIRE_FALSE(response.ok());
   CHECK(response.error().message == "interrupted");
   CHECK(signo == SIGINT);
+}
+
+TEST_CASE("an interruptible request asked for after SIGINT does not start; cleanup still runs") {
+  // A Ctrl-C that lands between a build's "[1/1] step" line and its request: the request must
+  // not run the whole step. The kill that follows (not interruptible) must still go out.
+  char dir_template[] = "/tmp/ctl_template_test.XXXXXX";
+  REQUIRE(::mkdtemp(dir_template) != nullptr);
+  const std::string dir = dir_template;
+  const std::string path = dir + "/s.sock";
+  UniqueFd listener(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+  sockaddr_un addr = {};
+  addr.sun_family = AF_UNIX;
+  std::strncpy(addr.sun_path, path.c_str(), sizeof(addr.sun_path) - 1);
+  REQUIRE(::bind(listener.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0);
+  REQUIRE(::listen(listener.get(), 4) == 0);
+
+  ctl::HttpClient client(path);
+  client.setInterruptible(true);
+  ctl::g_interrupted = SIGINT;
+  auto skipped = client.send("GET", "/v1/templates");
+  REQUIRE_FALSE(skipped.ok());
+  CHECK(skipped.error().message == "interrupted");
+  CHECK(UniqueFd(::accept4(listener.get(), nullptr, nullptr, SOCK_CLOEXEC)).get() < 0);
+  CHECK(errno == EAGAIN);  // it did not even connect
+
+  std::string seen;
+  std::thread server([&] {
+    pollfd ready{listener.get(), POLLIN, 0};
+    if (::poll(&ready, 1, 10000) != 1) return;
+    UniqueFd conn(::accept4(listener.get(), nullptr, nullptr, SOCK_CLOEXEC));
+    char buf[4096];
+    ssize_t n;
+    while (seen.find("\r\n\r\n") == std::string::npos &&
+           (n = ::read(conn.get(), buf, sizeof(buf))) > 0) {
+      seen.append(buf, static_cast<size_t>(n));
+    }
+    const std::string answer = "HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n";
+    (void)!::write(conn.get(), answer.data(), answer.size());
+  });
+  client.setInterruptible(false);
+  auto cleanup = client.send("DELETE", "/v1/sandboxes/sbx-1");
+  server.join();
+  ctl::g_interrupted = 0;
+  ::unlink(path.c_str());
+  ::rmdir(dir.c_str());
+  REQUIRE(cleanup.ok());
+  CHECK(cleanup->head.status == 204);
+  CHECK(seen.rfind("DELETE /v1/sandboxes/sbx-1 ", 0) == 0);
 }
