@@ -367,6 +367,7 @@ class DaemonStops(unittest.TestCase):
             with open(daemon.log_path, "a") as log:
                 restarted = subprocess.Popen(
                     [DECLAWD, "--socket", daemon.socket, "--state-dir", daemon.state,
+                     "--data-dir", daemon.data,
                      "--config", os.path.join(daemon.dir, "config.json"), "--log-level", "debug"],
                     stdout=log, stderr=subprocess.STDOUT)
             client = Client(daemon.socket)
