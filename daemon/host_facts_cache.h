@@ -22,8 +22,10 @@ class HostFactsCache {
 
   // The current facts: probed again when the watched dir's times moved (an entry added, removed
   // or renamed, which is what the plan reads of /etc) or the last probe is older than kMaxAge.
-  // A plan made from facts a moment old is still checked by init, which opens every path it
-  // uses inside the new root and never follows a symlink there.
+  // Directory times come from the kernel's coarse clock, so a change in the same tick as a probe
+  // may not move them: kMaxAge bounds how long such a change goes unseen. A plan made from facts
+  // a moment old is still checked by init, which opens every path it uses inside the new root
+  // and never follows a symlink there.
   std::shared_ptr<const runtime::HostFacts> current();
 
  private:
