@@ -151,6 +151,27 @@ std::string prometheusText(const DaemonMetrics& m) {
   metric("declaw_exec_seconds", "histogram",
          "Time from a process's start request to its exec in the sandbox.");
   histogram("declaw_exec_seconds", "", m.exec_seconds);
+  if (!m.pool.empty()) {
+    auto perTemplate = [&](const char* name, const char* type, const char* help, auto value) {
+      metric(name, type, help);
+      for (const PoolStats& p : m.pool) {
+        out += std::string(name) + "{template=\"" + p.template_name + "\"} " +
+               std::to_string(value(p)) + "\n";
+      }
+    };
+    perTemplate("declaw_pool_target", "gauge", "Ready sandboxes the warm pool keeps per template.",
+                [](const PoolStats& p) { return p.target; });
+    perTemplate("declaw_pool_ready", "gauge", "Ready sandboxes in the warm pool now.",
+                [](const PoolStats& p) { return p.ready; });
+    perTemplate("declaw_pool_hits_total", "counter", "Creates served from the warm pool.",
+                [](const PoolStats& p) { return p.hits; });
+    perTemplate("declaw_pool_misses_total", "counter",
+                "Creates of a pooled template built fresh (pool empty, or settings it cannot "
+                "serve).",
+                [](const PoolStats& p) { return p.misses; });
+    metric("declaw_pool_refill_seconds", "histogram", "Time to build one pooled sandbox.");
+    histogram("declaw_pool_refill_seconds", "", m.pool_refill_seconds);
+  }
   metric("declaw_http_responses_total", "counter", "API answers by HTTP status.");
   for (const auto& [status, count] : m.responses_by_status) {
     out += "declaw_http_responses_total{code=\"" + std::to_string(status) + "\"} " +

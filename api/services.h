@@ -128,6 +128,15 @@ struct Histogram {
   double sum = 0;
 };
 
+// One template's warm pool (GET /metrics).
+struct PoolStats {
+  std::string template_name;
+  uint32_t target = 0;
+  uint32_t ready = 0;
+  uint64_t hits = 0;    // creates served from the pool
+  uint64_t misses = 0;  // creates of this template built fresh
+};
+
 struct DaemonMetrics {
   std::map<std::string, uint64_t> sandboxes_by_state;  // running, paused
   uint64_t creates = 0;
@@ -143,6 +152,8 @@ struct DaemonMetrics {
   // to start (from the request to its exec).
   std::vector<std::pair<std::string, Histogram>> create_phase_seconds;
   Histogram exec_seconds;
+  std::vector<PoolStats> pool;    // empty: no warm pool configured
+  Histogram pool_refill_seconds;  // one pooled sandbox built
 };
 
 struct RunSpec {

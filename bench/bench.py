@@ -2,9 +2,11 @@
 """Side-by-side latency benchmark: declaw vs bubblewrap, in the same run.
 
 Measures
-  create+first: POST /v1/sandboxes then POST .../commands `true` (create-to-first-command),
-                from the built-in `base` (an overlay over the host's /usr) and from an imported
-                busybox image (an overlay over its idmapped layers)
+  create+first: POST /v1/sandboxes then POST .../commands `true` (create-to-first-command;
+                the kill after it is not timed), from the built-in `base` (an overlay over the
+                host's /usr) and from an imported busybox image (an overlay over its idmapped
+                layers); `pooled`: from a daemon with a warm pool of `base` (each sample waits,
+                untimed, until the pool is full again)
   ... internet: the same with allow_internet_access and an allow_out list (veth, nft chains,
                 DNS stub and proxy listeners; the daemon runs in a network namespace of its own)
   exec true:    POST .../commands `true` in a live sandbox (API round trip), as a shell command
@@ -12,10 +14,18 @@ Measures
   bwrap true:   bwrap --unshare-all ... /usr/bin/true (a fresh sandbox per run, from a shell)
   import:       PUT /v1/templates/{name} of a 100 MiB image (busybox + 100 MiB of random files)
   snapshot:     POST .../snapshots of a sandbox that wrote 50 MiB (50 files of 1 MiB)
-and prints p50/p99 and the ratios. Not a test: numbers vary with the machine's load.
+  concurrency:  8 clients creating (and killing) sandboxes at once: creates per second
+  1,000 live:   that many sandboxes at once: declawd's RSS, GET /v1/sandboxes, killing them all
+and prints p50/p99 and the ratios. With --out DIR, writes DIR/results.json (every sample and the
+machine) for bench/plot.py, which draws DIR/latency.png. Not a test: numbers vary with the
+machine's load.
 """
 import argparse
+import json
 import os
+import platform
+import re
+import threading
 import shutil
 import statistics
 import subprocess
@@ -29,6 +39,8 @@ from netns import Netns  # noqa: E402
 
 IMPORT_MIB = 100
 SNAPSHOT_MIB = 50
+POOL_SIZE = 4
+CLIENTS = 8
 
 BWRAP = ["bwrap", "--unshare-all", "--die-with-parent",
          "--ro-bind", "/usr", "/usr", "--symlink", "usr/bin", "/bin",
@@ -52,10 +64,121 @@ def timed(fn, n):
     return out
 
 
+def timed_create_first(api, run_argv=None, **spec):
+    """ms from POST /v1/sandboxes to the first command's answer (`true`: argv when run_argv is
+    given, else the shell); the kill after it is not timed."""
+    t = time.perf_counter()
+    sbx = api.create(timeout=60, **spec)
+    if run_argv:
+        run_argv(sbx, ["true"])
+    else:
+        assert api.run(sbx, "true")["exit_code"] == 0
+    took = (time.perf_counter() - t) * 1000
+    api.kill(sbx)
+    return took
+
+
+def pool_counter(api, name, template="base"):
+    body = api.request("GET", "/metrics").body.decode()
+    m = re.search(rf'^{name}{{template="{template}"}} (\d+)$', body, re.MULTILINE)
+    return int(m.group(1)) if m else None
+
+
+def wait_pool_full(api, timeout=30):
+    deadline = time.monotonic() + timeout
+    while pool_counter(api, "declaw_pool_ready") != POOL_SIZE:
+        assert time.monotonic() < deadline, "the pool did not refill"
+        time.sleep(0.005)
+
+
+def in_parallel(n, fn):
+    """Runs fn(i) for i in range(n) on CLIENTS threads; the wall time in seconds."""
+    next_i = iter(range(n))
+    lock = threading.Lock()
+    errors = []
+
+    def worker():
+        while True:
+            with lock:
+                i = next(next_i, None)
+            if i is None:
+                return
+            try:
+                fn(i)
+            except Exception as e:  # a failed create is a result to report, not a crash
+                errors.append(e)
+
+    threads = [threading.Thread(target=worker) for _ in range(CLIENTS)]
+    t = time.perf_counter()
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    if errors:
+        raise errors[0]
+    return time.perf_counter() - t
+
+
+def creates_per_second(api, n):
+    """CLIENTS clients each creating a sandbox and killing it, n creates in all."""
+    hits = pool_counter(api, "declaw_pool_hits_total") or 0
+
+    def one(_):
+        api.kill(api.create(timeout=60))
+
+    wall = in_parallel(n, one)
+    return {"creates": n, "seconds": wall, "per_s": n / wall,
+            "hits": (pool_counter(api, "declaw_pool_hits_total") or 0) - hits}
+
+
+def rss_mib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        kib = int(re.search(r"^VmRSS:\s+(\d+) kB", f.read(), re.MULTILINE).group(1))
+    return kib / 1024
+
+
+def thousand_live(n):
+    """n sandboxes at once: declawd's RSS with them, listing them, killing them all."""
+    d = Daemon({"max_sandboxes": n + 1, "id_pool_slots": n + 24})
+    api = d.client
+    try:
+        ids = [None] * n
+
+        def make(i):
+            ids[i] = api.create(timeout=3600)
+
+        create_s = in_parallel(n, make)
+        rss = rss_mib(d.proc.pid)
+        list_ms, size = [], 0
+        for _ in range(20):
+            t = time.perf_counter()
+            r = api.request("GET", "/v1/sandboxes")
+            list_ms.append((time.perf_counter() - t) * 1000)
+            assert r.status == 200
+            size = len(r.body)
+        assert len(json.loads(r.body)["sandboxes"]) >= n
+        kill_s = in_parallel(n, lambda i: api.kill(ids[i]))
+        return {"n": n, "create_s": create_s, "rss_mib": rss, "list_ms": list_ms,
+                "list_bytes": size, "kill_s": kill_s}
+    finally:
+        d.stop()
+
+
+def machine():
+    with open("/proc/meminfo") as f:
+        mem_kib = int(f.readline().split()[1])
+    return {"cpus": os.cpu_count(), "memory_gib": round(mem_kib / (1 << 20), 1),
+            "kernel": platform.release(), "python": platform.python_version()}
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=200)
     ap.add_argument("--heavy-runs", type=int, default=5, help="imports and snapshots")
+    ap.add_argument("--concurrent-creates", type=int, default=200,
+                    help=f"creates in all across the {CLIENTS} clients")
+    ap.add_argument("--live", type=int, default=1000, help="sandboxes at once (0: skip)")
+    ap.add_argument("--out", help="directory for results.json")
     args = ap.parse_args()
 
     d = Daemon()
@@ -66,18 +189,15 @@ def main():
             assert r.status == 200 and r.json()["exit_code"] == 0, r
 
         def create_first(argv=False, **spec):
-            sbx = api.create(timeout=60, **spec)
-            if argv:
-                run_argv(sbx, ["true"])
-            else:
-                assert api.run(sbx, "true")["exit_code"] == 0
-            api.kill(sbx)
+            return timed_create_first(api, run_argv if argv else None, **spec)
 
-        created = []
+        created = [create_first() for _ in range(args.runs)]
+        kills = []
         for _ in range(args.runs):
+            sbx = api.create(timeout=60)
             t = time.perf_counter()
-            create_first()
-            created.append((time.perf_counter() - t) * 1000)
+            api.kill(sbx)
+            kills.append((time.perf_counter() - t) * 1000)
 
         sbx = api.create(timeout=600)
         api.run(sbx, "true")  # warm
@@ -85,14 +205,15 @@ def main():
         run_argv(sbx, ["true"])  # warm
         exec_argv = timed(lambda: run_argv(sbx, ["true"]), args.runs)
         api.kill(sbx)
-        created_argv = timed(lambda: create_first(argv=True), args.runs)
+        created_argv = [create_first(argv=True) for _ in range(args.runs)]
 
         # From an imported image: a busybox root of two layers.
         r = import_archive(api, "bench-busybox",
                            Image([busybox_layer(), Layer().file("hello", "hi")]).oci_archive())
         assert r.status == 201, r
         create_first(template="bench-busybox")  # warm
-        from_image = timed(lambda: create_first(template="bench-busybox"), args.runs)
+        from_image = [create_first(template="bench-busybox") for _ in range(args.runs)]
+        concurrent = creates_per_second(api, args.concurrent_creates)
 
         # Import of a 100 MiB image, and a snapshot of 50 MiB of changes.
         big = Layer()
@@ -121,20 +242,35 @@ def main():
     finally:
         d.stop()
 
+    # A warm pool of the built-in: each create takes a ready sandbox.
+    d = Daemon({"pool": {"base": POOL_SIZE}})
+    api = d.client
+    try:
+        def run_argv_pooled(sbx, argv):
+            r = api.request("POST", f"/v1/sandboxes/{sbx}/commands", {"argv": argv})
+            assert r.status == 200 and r.json()["exit_code"] == 0, r
+
+        pooled = []
+        for _ in range(args.runs):
+            wait_pool_full(api)
+            pooled.append(timed_create_first(api, run_argv_pooled))
+        hits = pool_counter(api, "declaw_pool_hits_total")
+        assert hits == args.runs, f"only {hits} of {args.runs} pooled creates were hits"
+        concurrent_pooled = creates_per_second(api, args.concurrent_creates)
+    finally:
+        d.stop()
+
+    live = thousand_live(args.live) if args.live else None
+
     # With a network: everything the daemon does to it stays in a namespace made here.
     netns = Netns()
     d = Daemon({"network": "auto", "net_pool": "198.18.0.0/16", "dns_upstream": ["198.19.0.53"]},
                netns=netns)
     api = d.client
     try:
-        networked = []
-        for _ in range(args.runs):
-            t = time.perf_counter()
-            sbx = api.create(timeout=60, allow_internet_access=True,
-                             network={"allow_out": ["pypi.org", "198.19.0.0/24"]})
-            assert api.run(sbx, "true")["exit_code"] == 0
-            networked.append((time.perf_counter() - t) * 1000)
-            api.kill(sbx)
+        networked = [timed_create_first(api, None, allow_internet_access=True,
+                                        network={"allow_out": ["pypi.org", "198.19.0.0/24"]})
+                     for _ in range(args.runs)]
     finally:
         d.stop()
         netns.close()
@@ -142,9 +278,11 @@ def main():
     rows = [("declaw create+first command", created),
             ("declaw create+first, argv", created_argv),
             ("declaw create+first, busybox image", from_image),
+            ("declaw create+first, argv, pooled", pooled),
             ("declaw exec `true` (live)", exec_true),
             ("declaw exec argv [true] (live)", exec_argv),
-            ("declaw create+first, internet", networked)]
+            ("declaw create+first, internet", networked),
+            ("declaw kill", kills)]
     declaw_rows = len(rows)
     if shutil.which("bwrap"):
         subprocess.run(BWRAP, check=True)  # warm
@@ -167,12 +305,38 @@ def main():
           f"(p50 shell minus p50 argv)")
     print(f"\ninternet access costs {pct(networked, 50) / pct(created, 50):.2f}x the create+first "
           "command of a sandbox without (p50)")
+    print(f"\n{CLIENTS} clients creating and killing at once: {concurrent['per_s']:.0f} creates/s "
+          f"without a pool, {concurrent_pooled['per_s']:.0f} with a pool of {POOL_SIZE} "
+          f"({concurrent_pooled['hits']} of {concurrent_pooled['creates']} from it)")
+    if live:
+        print(f"\n{live['n']} live sandboxes: made in {live['create_s']:.1f} s "
+              f"({live['n'] / live['create_s']:.0f}/s, {CLIENTS} clients); declawd RSS "
+              f"{live['rss_mib']:.1f} MiB; GET /v1/sandboxes p50 {pct(live['list_ms'], 50):.1f} ms "
+              f"({live['list_bytes']} bytes); killing all took {live['kill_s']:.1f} s")
     print(f"\n{'heavy':34} {'min ms':>9} {'p50 ms':>9} {'max ms':>9}   (n={args.heavy_runs})")
     for name, v in ((f"import of a {IMPORT_MIB} MiB image", imports),
                     (f"snapshot of {SNAPSHOT_MIB} MiB of changes", snapshots)):
         print(f"{name:34} {min(v):9.0f} {pct(v, 50):9.0f} {max(v):9.0f}")
     print(f"  import: {IMPORT_MIB / (pct(imports, 50) / 1000):.0f} MiB/s; snapshot: "
           f"{SNAPSHOT_MIB / (pct(snapshots, 50) / 1000):.0f} MiB/s (p50)")
+
+    if args.out:
+        os.makedirs(args.out, exist_ok=True)
+        results = {
+            "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "machine": machine(),
+            "runs": args.runs,
+            "latency_ms": {name: v for name, v in rows},
+            "baseline": "bwrap --unshare-all true" if bw else None,
+            "concurrency": {"clients": CLIENTS, "no_pool": concurrent,
+                            "pool": concurrent_pooled},
+            "live": live,
+            "heavy_ms": {"import": imports, "snapshot": snapshots},
+        }
+        path = os.path.join(args.out, "results.json")
+        with open(path, "w") as f:
+            json.dump(results, f, indent=1)
+        print(f"\nresults in {path} (plot: /usr/bin/python3 bench/plot.py {args.out})")
 
 
 if __name__ == "__main__":

@@ -19,15 +19,34 @@ std::string CgroupHost::version() const {
   return layout_.version == runtime::CgroupVersion::kV2 ? "v2" : "v1";
 }
 
-Result<runtime::Cgroup> CgroupHost::create(const std::string& sandbox_id,
-                                           const api::Resources& resources) const {
+namespace {
+
+runtime::CgroupLimits limitsOf(const api::Resources& resources) {
   runtime::CgroupLimits limits;
   limits.cpu_cores = resources.cpu;
   limits.memory_bytes = resources.memory_mb << 20;
   limits.pids = resources.pids;
-  auto plan = runtime::planSandboxCgroup(layout_, options_, sandbox_id, limits);
+  return limits;
+}
+
+}  // namespace
+
+Result<runtime::Cgroup> CgroupHost::create(const std::string& sandbox_id,
+                                           const api::Resources& resources) const {
+  auto plan = runtime::planSandboxCgroup(layout_, options_, sandbox_id, limitsOf(resources));
   if (!plan) return plan.error();
   return runtime::Cgroup::create(std::move(*plan));
+}
+
+Result<void> CgroupHost::setLimits(const std::string& sandbox_id,
+                                   const api::Resources& resources) const {
+  // The same plan with its directories taken as they are: applying it writes the limits again.
+  auto plan = runtime::planSandboxCgroup(layout_, options_, sandbox_id, limitsOf(resources),
+                                         /*reuse_existing=*/true);
+  if (!plan) return plan.error();
+  auto applied = runtime::Cgroup::create(std::move(*plan));
+  if (!applied) return applied.error();
+  return {};
 }
 
 void CgroupHost::removeLeftover(const std::string& sandbox_id) const {

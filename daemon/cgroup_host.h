@@ -20,6 +20,8 @@ class CgroupHost {
   // Created and limited; the caller attaches the sandbox's init before it runs.
   Result<runtime::Cgroup> create(const std::string& sandbox_id,
                                  const api::Resources& resources) const;
+  // New limits for a sandbox's existing cgroup (a pooled sandbox taken by a create).
+  Result<void> setLimits(const std::string& sandbox_id, const api::Resources& resources) const;
   // Kills what is in a sandbox's cgroup from an earlier run and removes it. Logs failures.
   void removeLeftover(const std::string& sandbox_id) const;
   // At stop: the subtree, if it is empty (another daemon may share it).

@@ -11,7 +11,9 @@ namespace declaw::daemon {
 
 namespace {
 constexpr size_t kMaxConfigBytes = 1 << 20;
-}
+// Each pooled sandbox holds memory and an id range while nobody uses it.
+constexpr uint32_t kMaxPooledPerTemplate = 64;
+}  // namespace
 
 Result<void> loadConfigFile(const std::string& path, Config& c) {
   auto text = readFile(path, kMaxConfigBytes);
@@ -65,7 +67,8 @@ Result<void> loadConfigFile(const std::string& path, Config& c) {
       read("max_stdin_buffer_bytes", l.max_stdin_buffer_bytes) &&
       read("max_buffered_output_bytes", l.max_buffered_output_bytes) &&
       read("network", c.network) && read("net_pool", c.net_pool) &&
-      read("dns_upstream", c.dns_upstream) && read("proxy_port", c.proxy_port);
+      read("dns_upstream", c.dns_upstream) && read("proxy_port", c.proxy_port) &&
+      read("pool", c.pool);
   // Keys whose null means "the default".
   auto readOptional = [&](const char* key, auto& out) {
     known.insert(key);
@@ -117,6 +120,19 @@ Result<void> loadConfigFile(const std::string& path, Config& c) {
       uint64_t{c.id_pool_base} + uint64_t{c.id_pool_slots} * runtime::kIdsPerSandbox >
           std::numeric_limits<uint32_t>::max()) {
     return PlainError() << "config " << path << ": the id pool does not fit in 32-bit ids";
+  }
+  uint64_t pooled = 0;
+  for (const auto& [name, count] : c.pool) {
+    if (name.empty() || count > kMaxPooledPerTemplate) {
+      return PlainError() << "config " << path << ": 'pool' maps template names to at most "
+                          << kMaxPooledPerTemplate << " ready sandboxes each";
+    }
+    pooled += count;
+  }
+  if (pooled >= c.id_pool_slots) {
+    return PlainError() << "config " << path << ": 'pool' holds " << pooled
+                        << " sandboxes, but there are only " << c.id_pool_slots
+                        << " id ranges (id_pool_slots)";
   }
   return {};
 }

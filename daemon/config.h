@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -36,6 +37,9 @@ struct Config {
   std::string cgroups = "auto";
   // The cgroup directory declawd owns, under its own cgroup in each hierarchy.
   std::string cgroup_subtree = "declaw";
+
+  // The warm pool: ready sandboxes kept per template ({"python": 4, "base": 2}); empty: none.
+  std::map<std::string, uint32_t> pool;
 
   uint32_t killed_records_kept = 1000;  // killed sandboxes still listed / shown
 

@@ -50,14 +50,14 @@ enum class CreatePhase : size_t {
   kRootfs,          // the overlay root: disk, layers, mounts attached as fds
   kNetworkPlug,     // veth, addresses, nft elements, DNS and proxy listeners
   kSetup,           // init: mounts, /etc files, hostname, seccomp; until it answers ready
+  kPoolTake,        // a pooled create: take a ready sandbox, apply the create's settings
   kTotal,           // the whole create in the daemon (the rest of a client's wait is HTTP)
   kCount,
 };
 
 inline constexpr std::array<const char*, static_cast<size_t>(CreatePhase::kCount)>
-    kCreatePhaseNames = {"template",        "state_record", "cgroup",
-                         "network_reserve", "launch",       "rootfs",
-                         "network_plug",    "setup",        "total"};
+    kCreatePhaseNames = {"template", "state_record", "cgroup", "network_reserve", "launch",
+                         "rootfs",   "network_plug", "setup",  "pool_take",       "total"};
 
 // Times the phases of one create: mark(phase) ends the phase that ran since the previous mark.
 class PhaseClock {

@@ -162,6 +162,14 @@ int main(int argc, char** argv) {
   if (!features.images) log->warn("image templates are off: {}", features.images_off_reason);
   if (!features.writable_usr) log->warn("{}", features.usr_off_reason);
   log->info("templates in {}", config.data_dir);
+  for (const auto& [name, count] : config.pool) {
+    // A pool of a template that is not there would retry forever: refuse it at start.
+    if (auto r = (*templates)->resolve(name, api::Caller{}); !r) {
+      log->error("pool: template '{}': {}", name, r.error().describe());
+      return 1;
+    }
+    log->info("pool: {} ready sandboxes of {}", count, name);
+  }
 
   auto init_exe = runtime::openInitExecutable(config.init_path);
   if (!init_exe) {

@@ -87,15 +87,23 @@ Registry::Registry(const Config& config, RegistryParts parts)
       parts_(std::move(parts)),
       records_(*parts_.records),
       cgroups_(parts_.cgroups),
-      ids_(config.id_pool_base, config.id_pool_slots) {}
+      ids_(config.id_pool_base, config.id_pool_slots) {
+  if (!config.pool.empty()) {
+    pool_ = std::make_unique<WarmPool>(
+        config.pool, [this](const std::string& name) { return buildPooled(name); },
+        [this](const std::shared_ptr<Sandbox>& sbx, const char* why) { forget(sbx, why); });
+  }
+}
 
 Registry::~Registry() { shutdown(); }
 
 void Registry::start() {
   clock_ = std::thread([this] { clockLoop(); });
+  if (pool_) pool_->start();
 }
 
 void Registry::shutdown() {
+  if (pool_) pool_->stop();
   std::vector<std::shared_ptr<Sandbox>> all;
   {
     std::lock_guard lock(mutex_);
@@ -200,41 +208,25 @@ api::HealthInfo Registry::health() {
   return h;
 }
 
-Result<api::SandboxInfo> Registry::createSandbox(const api::Caller& caller,
-                                                 const api::CreateSandboxSpec& spec) {
-  if (spec.allow_internet_access && !parts_.network) {
-    return ErrnoError(ENOSYS) << "allow_internet_access: this daemon has no networking ("
-                              << parts_.network_off_reason << ")";
-  }
-  if (spec.allow_internet_access) {
-    if (auto r = parts_.network->checkAllows(spec.network.allow_out); !r) return r.error();
-  }
-  PhaseClock phases;
-  auto tmpl = parts_.templates->resolve(spec.template_name, caller);
-  if (!tmpl) return tmpl.error();
-  phases.mark(CreatePhase::kTemplate);
+Result<std::shared_ptr<Sandbox>> Registry::launch(const api::CreateSandboxSpec& spec,
+                                                  ResolvedTemplate tmpl, uid_t owner,
+                                                  PhaseClock* phases) {
   std::optional<uint32_t> id_base;
   std::string id;
   {
     std::lock_guard lock(mutex_);
-    if (stopping_) return ErrnoError(ESRCH) << "the daemon is shutting down";
-    if (live_.size() + starting_ >= config_.limits.max_sandboxes) {
-      return ErrnoError(EDQUOT) << "too many sandboxes (limit " << config_.limits.max_sandboxes
-                                << ")";
-    }
     id_base = ids_.acquire();
     if (!id_base) return ErrnoError(EDQUOT) << "no free uid range for another sandbox";
-    ++starting_;
     id = newSandboxId();
   }
   auto log = logger("daemon");
   StateRecord record{id, *id_base, 0, 0};
   auto recorded = records_.write(record);
-  phases.mark(CreatePhase::kStateRecord);
+  if (phases) phases->mark(CreatePhase::kStateRecord);
   SandboxStart start;
   start.id = id;
   start.spec = spec;
-  start.owner = caller.uid;
+  start.owner = owner;
   start.ids = runtime::IdRange{*id_base, IdPool::kSlotSize};
   start.init_exe_fd = parts_.init_exe.get();
   start.devnull_fd = parts_.devnull.get();
@@ -242,11 +234,11 @@ Result<api::SandboxInfo> Registry::createSandbox(const api::Caller& caller,
   start.cgroups = cgroups_;
   start.network = parts_.network;
   start.limits = &config_.limits;
-  start.tmpl = &*tmpl;
+  start.tmpl = &tmpl;
   start.writable_usr = parts_.templates->features().writable_usr;
   start.rootfs_work_dir = parts_.rootfs_work_dir;
-  start.phases = &phases;
-  if (tmpl->kind == runtime::RootKind::kHost) start.host_facts = host_facts_.current();
+  start.phases = phases;
+  if (tmpl.kind == runtime::RootKind::kHost) start.host_facts = host_facts_.current();
   start.counters = &counters_;
   start.on_launched = [&](pid_t pid, uint64_t ticks) {
     record.init_pid = pid;
@@ -265,27 +257,118 @@ Result<api::SandboxInfo> Registry::createSandbox(const api::Caller& caller,
     }
   };
   Result<std::shared_ptr<Sandbox>> sbx = startSandbox();
-  std::lock_guard lock(mutex_);
-  --starting_;
   if (!sbx) {
-    ++counters_.create_failures;
+    std::lock_guard lock(mutex_);
     ids_.release(*id_base);
     records_.remove(id);
     log->warn("[{}] create failed: {}", id, sbx.error().describe());
+  }
+  return sbx;
+}
+
+void Registry::forget(const std::shared_ptr<Sandbox>& sbx, const char* why) {
+  sbx->kill();
+  std::lock_guard lock(mutex_);
+  ids_.release(sbx->idBase());
+  records_.remove(sbx->id());
+  logger("daemon")->debug("[{}] ended: {}", sbx->id(), why);
+}
+
+Result<std::shared_ptr<Sandbox>> Registry::buildPooled(const std::string& template_name) {
+  auto tmpl = parts_.templates->resolve(template_name, api::Caller{});
+  if (!tmpl) return tmpl.error();
+  api::CreateSandboxSpec spec;
+  spec.template_name = template_name;
+  spec.timeout_s = config_.limits.default_sandbox_timeout_s;
+  spec.resources = config_.limits.default_resources;
+  return launch(spec, std::move(*tmpl), 0, nullptr);
+}
+
+namespace {
+
+// Whether a pooled sandbox's root is what a create of `b` would build now (the same layers,
+// so the same template version, and the same image config).
+bool sameRoot(const ResolvedTemplate& a, const ResolvedTemplate& b) {
+  return a.kind == b.kind && a.builtin == b.builtin && a.layers == b.layers &&
+         a.usr_layers == b.usr_layers && a.env == b.env && a.working_dir == b.working_dir &&
+         a.default_user == b.default_user;
+}
+
+}  // namespace
+
+std::shared_ptr<Sandbox> Registry::takePooled(const api::CreateSandboxSpec& spec,
+                                              const ResolvedTemplate& tmpl, uid_t owner) {
+  if (spec.allow_internet_access) {
+    // Its seccomp filter and its link are fixed before any code runs: a pooled sandbox has
+    // neither, so an internet create is always built fresh.
+    pool_->countMiss(spec.template_name);
+    return nullptr;
+  }
+  std::shared_ptr<const runtime::HostFacts> facts;
+  if (tmpl.kind == runtime::RootKind::kHost) facts = host_facts_.current();
+  auto sbx = pool_->take(spec.template_name, [&](const Sandbox& s) {
+    return sameRoot(s.templ(), tmpl) && s.hostFacts() == facts;
+  });
+  if (!sbx) return nullptr;
+  if (auto r = sbx->claim(spec, owner, cgroups_); !r) {
+    logger("daemon")->warn("[{}] pooled sandbox refused the create's settings: {}", sbx->id(),
+                           r.error().describe());
+    forget(sbx, "the create's settings failed");
+    return nullptr;
+  }
+  return sbx;
+}
+
+Result<api::SandboxInfo> Registry::createSandbox(const api::Caller& caller,
+                                                 const api::CreateSandboxSpec& spec) {
+  if (spec.allow_internet_access && !parts_.network) {
+    return ErrnoError(ENOSYS) << "allow_internet_access: this daemon has no networking ("
+                              << parts_.network_off_reason << ")";
+  }
+  if (spec.allow_internet_access) {
+    if (auto r = parts_.network->checkAllows(spec.network.allow_out); !r) return r.error();
+  }
+  PhaseClock phases;
+  auto tmpl = parts_.templates->resolve(spec.template_name, caller);
+  if (!tmpl) return tmpl.error();
+  phases.mark(CreatePhase::kTemplate);
+  {
+    std::lock_guard lock(mutex_);
+    if (stopping_) return ErrnoError(ESRCH) << "the daemon is shutting down";
+    if (live_.size() + starting_ >= config_.limits.max_sandboxes) {
+      return ErrnoError(EDQUOT) << "too many sandboxes (limit " << config_.limits.max_sandboxes
+                                << ")";
+    }
+    ++starting_;
+  }
+  std::shared_ptr<Sandbox> pooled;
+  if (pool_ && pool_->serves(spec.template_name)) {
+    pooled = takePooled(spec, *tmpl, caller.uid);
+    if (pooled) phases.mark(CreatePhase::kPoolTake);
+  }
+  if (pool_ && !pooled) pool_->noteForeground();
+  Result<std::shared_ptr<Sandbox>> sbx =
+      pooled ? pooled : launch(spec, std::move(*tmpl), caller.uid, &phases);
+  std::unique_lock lock(mutex_);
+  --starting_;
+  if (!sbx) {
+    ++counters_.create_failures;
     return sbx.error();
   }
   if (stopping_) {
-    (*sbx)->kill();
-    ids_.release(*id_base);
-    records_.remove(id);
+    lock.unlock();
+    forget(*sbx, "the daemon is shutting down");
     return ErrnoError(ESRCH) << "the daemon is shutting down";
   }
+  const std::string& id = (*sbx)->id();
   live_[id] = *sbx;
   ++counters_.creates;
   phases.finish();
   counters_.recordCreate(phases);
   clock_changed_.notify_all();
-  log->info("[{}] created for uid {}", id, caller.uid);
+  lock.unlock();
+  logger("daemon")->info("[{}] created for uid {}{}", id, caller.uid,
+                         pooled ? " (from the pool)" : "");
   return (*sbx)->info();
 }
 

@@ -21,6 +21,7 @@
 #include "daemon/sandbox.h"
 #include "daemon/state_records.h"
 #include "daemon/templates.h"
+#include "daemon/warm_pool.h"
 
 namespace declaw::daemon {
 
@@ -127,6 +128,18 @@ class Registry : public api::Services {
                                                int pid);
   Result<runtime::ReplyWithFds> fileOp(const api::Caller& caller, const std::string& id,
                                        runtime::FileOpRequest request, const std::string& user);
+  // Starts a sandbox: an id range, its state record, Sandbox::start; on failure both are given
+  // back. Not counted against max_sandboxes here (the create does that, the pool does not).
+  Result<std::shared_ptr<Sandbox>> launch(const api::CreateSandboxSpec& spec, ResolvedTemplate tmpl,
+                                          uid_t owner, PhaseClock* phases);
+  // Kills a sandbox that never was live (pooled, or made during shutdown) and gives back its id
+  // range and state record.
+  void forget(const std::shared_ptr<Sandbox>& sbx, const char* why);
+  // The warm pool's builder: a sandbox of `template_name` with the default settings.
+  Result<std::shared_ptr<Sandbox>> buildPooled(const std::string& template_name);
+  // A pooled sandbox for this create, its settings applied; null when none fits.
+  std::shared_ptr<Sandbox> takePooled(const api::CreateSandboxSpec& spec,
+                                      const ResolvedTemplate& tmpl, uid_t owner);
   // Kills and forgets one sandbox (blocking, outside the lock).
   void retire(const std::shared_ptr<Sandbox>& sandbox, const char* why);
   void clockLoop();
@@ -147,6 +160,7 @@ class Registry : public api::Services {
   uint32_t starting_ = 0;  // creates in progress, counted against max_sandboxes
   bool stopping_ = false;
   std::thread clock_;
+  std::unique_ptr<WarmPool> pool_;  // null: no pool configured
 };
 
 }  // namespace declaw::daemon

@@ -44,6 +44,10 @@ api::DaemonMetrics Registry::daemonMetrics() {
     for (auto& [id, sbx] : live_) live.push_back(sbx);
   }
   for (const auto& sbx : live) ++m.sandboxes_by_state[sbx->paused() ? "paused" : "running"];
+  if (pool_) {
+    m.pool = pool_->stats();
+    m.pool_refill_seconds = pool_->refillSeconds();
+  }
   return m;
 }
 

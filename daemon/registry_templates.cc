@@ -83,7 +83,10 @@ Result<void> Registry::deleteTemplate(const api::Caller& caller, const std::stri
     }
     return false;
   });
-  if (r) logger("daemon")->info("template {} deleted", name);
+  if (r) {
+    logger("daemon")->info("template {} deleted", name);
+    if (pool_) pool_->invalidate(name);
+  }
   return r;
 }
 
@@ -112,6 +115,7 @@ Result<api::TemplateInfo> Registry::importTemplate(const api::Caller& caller,
                            record.error().describe());
     return record.error();
   }
+  if (pool_) pool_->invalidate(spec.name);
   logger("daemon")->info("template {} imported: {} layers, {} ({} ms)", spec.name,
                          record->layers.size(), record->manifest_digest.str(),
                          std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -180,6 +184,7 @@ Result<api::TemplateInfo> Registry::snapshotSandbox(const api::Caller& caller,
   req.max_file_bytes = (*sbx)->info().resources.disk_mb << 20;
   auto record = image::publishSnapshot(store, **ws, req);
   if (!record) return record.error();
+  if (pool_) pool_->invalidate(spec.name);
   logger("daemon")->info("[{}] snapshot {}: {} bytes of changes, {} layers ({} ms)", id, spec.name,
                          diff->size, record->layers.size(),
                          std::chrono::duration_cast<std::chrono::milliseconds>(

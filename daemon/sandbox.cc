@@ -133,6 +133,7 @@ Result<std::shared_ptr<Sandbox>> Sandbox::start(const SandboxStart& s) {
   sbx->network_ = s.network;
   sbx->net_ = net;                      // from here on, kill() releases it
   sbx->template_ = std::move(*s.tmpl);  // and its pins
+  sbx->host_facts_ = s.host_facts;
   if (s.on_launched) s.on_launched(launched->pid, StateRecords::processStartTicks(launched->pid));
 
   // The root: the template's layers under an overlay whose upper is the sandbox's disk.
@@ -207,6 +208,32 @@ Result<std::shared_ptr<Sandbox>> Sandbox::start(const SandboxStart& s) {
 }
 
 Sandbox::~Sandbox() { kill(); }
+
+Result<void> Sandbox::claim(const api::CreateSandboxSpec& spec, uid_t owner,
+                            const CgroupHost* cgroups) {
+  const api::Resources& want = spec.resources;
+  const api::Resources& has = spec_.resources;
+  if (cgroups && cgroup_ &&
+      (want.cpu != has.cpu || want.memory_mb != has.memory_mb || want.pids != has.pids)) {
+    if (auto r = cgroups->setLimits(id_, want); !r) return r.error();
+  }
+  if (want.disk_mb != has.disk_mb) {
+    if (auto r = runtime::resizeDisk(disk_.get(), want.disk_mb << 20); !r) return r.error();
+  }
+  uint64_t cpu_used = 0;
+  if (cgroup_reader_) {
+    if (auto usage = cgroup_reader_->usage()) cpu_used = usage->cpu_usage_ns.value_or(0);
+  }
+  std::lock_guard lock(mutex_);
+  if (killed_) return ErrnoError(ESRCH) << "sandbox " << id_ << " is not running";
+  const auto now = std::chrono::steady_clock::now();
+  spec_ = spec;
+  owner_ = owner;
+  started_at_ = api::Clock::now();
+  deadline_ = now + std::chrono::seconds(spec.timeout_s);
+  started_cpu_ = {now, cpu_used};
+  return {};
+}
 
 std::shared_ptr<runtime::InitClient> Sandbox::client() const {
   std::lock_guard lock(mutex_);

@@ -86,6 +86,13 @@ class Sandbox {
   std::optional<std::pair<uint64_t, uint64_t>> netTraffic();
 
   const ResolvedTemplate& templ() const { return template_; }
+  // The host facts its root was planned from (null for an image's root).
+  const std::shared_ptr<const runtime::HostFacts>& hostFacts() const { return host_facts_; }
+
+  // A pooled sandbox becomes the caller's: the create's settings (resources, timeout, envs,
+  // metadata, on_timeout) replace the pool's defaults and its clocks start now. An error
+  // (a limit the kernel refuses) leaves it unusable: the caller discards it.
+  Result<void> claim(const api::CreateSandboxSpec& spec, uid_t owner, const CgroupHost* cgroups);
   // The sandbox's changes since it started (its overlay upper dirs), written to `out_fd` as an
   // OCI layer while every process of it is frozen; it is thawed again unless it was paused.
   // ENOSYS without cgroups (no freezer), ESRCH once killed.
@@ -147,6 +154,7 @@ class Sandbox {
   std::mutex network_mutex_;                       // serialises policy updates
   std::optional<api::NetworkInfo> final_network_;  // the last view, kept at kill
   ResolvedTemplate template_;                      // its layers stay pinned while the sandbox lives
+  std::shared_ptr<const runtime::HostFacts> host_facts_;
   UniqueFd disk_;                             // the disk tmpfs's root: upper dirs for snapshots
   bool usr_overlay_ = false;                  // /usr is an overlay too (disk/usr holds its changes)
   std::mutex snapshot_mutex_;                 // one snapshot at a time; resume waits for it

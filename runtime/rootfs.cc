@@ -282,4 +282,19 @@ Result<void> enterPrivateMountNamespace() {
   return {};
 }
 
+Result<void> resizeDisk(int disk_fd, uint64_t bytes) {
+  if (bytes == 0) return ErrnoError(EINVAL) << "the disk size must be set";
+  UniqueFd fs(
+      static_cast<int>(::syscall(SYS_fspick, disk_fd, "", FSPICK_EMPTY_PATH | FSPICK_CLOEXEC)));
+  if (!fs) return ErrnoError() << "fspick the disk";
+  const std::string size = std::to_string(bytes);
+  if (::syscall(SYS_fsconfig, fs.get(), FSCONFIG_SET_STRING, "size", size.c_str(), 0) != 0) {
+    return ErrnoError() << "set the disk's size to " << bytes;
+  }
+  if (::syscall(SYS_fsconfig, fs.get(), FSCONFIG_CMD_RECONFIGURE, nullptr, nullptr, 0) != 0) {
+    return ErrnoError() << "resize the disk to " << bytes << " bytes";
+  }
+  return {};
+}
+
 }  // namespace declaw::runtime

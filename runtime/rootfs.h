@@ -74,6 +74,11 @@ inline constexpr const char* kDiskEmpty = "empty";
 // its last fd).
 Result<BuiltRootfs> buildRootfs(const RootfsSpec& spec, const std::string& work_dir);
 
+// Gives the disk tmpfs (BuiltRootfs::disk) a new size limit, through the new mount API's
+// reconfigure (fspick(2), fsconfig(2) "size"): a taken pooled sandbox gets the disk its create
+// asked for. EINVAL when the tmpfs already holds more than that.
+Result<void> resizeDisk(int disk_fd, uint64_t bytes);
+
 // Whether this kernel and `path`'s filesystem allow an idmapped mount of it (EINVAL/EPERM from
 // mount_setattr otherwise), tried with a throwaway user namespace mapping one id.
 inline constexpr uint32_t kProbeIdBase = 4000000000u;

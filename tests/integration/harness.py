@@ -163,6 +163,10 @@ class Daemon:
         except BaseException:
             if self.own_netns:
                 self.netns.close()
+            if getattr(self, "log", None):
+                self.log.close()
+            if workdir is None and getattr(self, "dir", None):
+                shutil.rmtree(self.dir, ignore_errors=True)
             raise
 
     def _start(self, config, workdir):
@@ -230,11 +234,26 @@ class Daemon:
         except OSError:
             return []
 
+    def mounts_left(self, settle_s=5):
+        """mounts_of_ours() that stay: a root being built (by a create, or the warm pool's filler)
+        has its attach points for a few ms, so only mounts still there after settle_s count."""
+        deadline = time.monotonic() + settle_s
+        first = None
+        while self.proc.poll() is None:
+            mounts = self.mounts_of_ours()
+            first = mounts if first is None else first
+            if not mounts:
+                return []
+            if time.monotonic() >= deadline:
+                return [m for m in mounts if m in first]  # there all along
+            time.sleep(0.05)
+        return []
+
     def stop(self):
         """SIGTERM, expect exit 0, and nothing of ours left: no state record, no mount of a root
         build in declawd's namespace, no import workspace in the data dir, nothing in the
         network namespace (no dcw* link, no inet declaw table, ip_forward as before)."""
-        mounts_left = self.mounts_of_ours() if self.proc.poll() is None else []
+        mounts_left = self.mounts_left()
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:

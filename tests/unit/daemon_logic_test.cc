@@ -116,6 +116,24 @@ TEST_CASE("a config file with a typo or a wrong type is refused with the key nam
   unlink(wrong.c_str());
 }
 
+TEST_CASE("a config file's warm pool maps templates to counts, within bounds") {
+  auto good = writeTemp(R"({"pool": {"python": 4, "base": 2}})");
+  daemon::Config c;
+  REQUIRE(daemon::loadConfigFile(good, c));
+  CHECK(c.pool == std::map<std::string, uint32_t>{{"base", 2}, {"python", 4}});
+  for (const char* bad :
+       {R"({"pool": {"base": -1}})", R"({"pool": ["base"]})", R"({"pool": {"base": 65}})",
+        R"({"pool": {"": 1}})", R"({"pool": {"a": 60, "b": 60}, "id_pool_slots": 100})"}) {
+    auto path = writeTemp(bad);
+    daemon::Config d;
+    auto r = daemon::loadConfigFile(path, d);
+    CHECK_FALSE(r);
+    if (!r) CHECK(r.error().message.find("pool") != std::string::npos);
+    unlink(path.c_str());
+  }
+  unlink(good.c_str());
+}
+
 // --- output buffers ---------------------------------------------------------------------------
 
 TEST_CASE("a head buffer keeps the first bytes and counts the rest as dropped") {
