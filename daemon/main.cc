@@ -133,9 +133,15 @@ int main(int argc, char** argv) {
     }
     cgroups = std::move(*opened);
     log->info("cgroups: {} (subtree {})", cgroups->version(), config.cgroup_subtree);
-  } else {
-    log->warn("cgroups are off: sandboxes have no cpu, memory or pids limits");
   }
+  // A start that fails from here on leaves no subtree behind (it is empty: no sandbox yet).
+  struct SubtreeRemover {
+    const daemon::CgroupHost* host;
+    ~SubtreeRemover() {
+      if (host) host->removeSubtree();
+    }
+  } subtree_remover{cgroups.get()};
+  if (!cgroups) log->warn("cgroups are off: sandboxes have no cpu, memory or pids limits");
   size_t cleaned = records.cleanLeftovers([&](const std::string& id) {
     if (cgroups) cgroups->removeLeftover(id);
     daemon::NetworkHost::removeLeftover(id);
@@ -234,6 +240,7 @@ int main(int argc, char** argv) {
   registry.shutdown();
   if (network) network->stop();
   if (cgroups) cgroups->removeSubtree();
+  subtree_remover.host = nullptr;
   if (!server.drain()) {
     // Connection threads still hold references to the registry and router: leave without
     // running destructors. Every sandbox is already dead and its record removed.
