@@ -27,8 +27,8 @@ class Sandbox;
 
 // The pure part: which template the filler builds next.
 struct PoolSlotState {
-  uint32_t target = 0;    // ready sandboxes wanted
-  uint32_t ready = 0;     // ready now
+  uint32_t target = 0;                               // ready sandboxes wanted
+  uint32_t ready = 0;                                // ready now
   std::chrono::steady_clock::time_point retry_at{};  // after a failed build: not before then
 };
 // The first template (in order) short of its target whose backoff has passed; none when every
@@ -87,7 +87,7 @@ class WarmPool {
     std::string name;
     PoolSlotState state;
     std::deque<Entry> ready;
-    uint32_t failures = 0;  // builds that failed in a row
+    uint32_t failures = 0;    // builds that failed in a row
     uint64_t generation = 0;  // bumped by invalidate(): a build under way is then discarded
     uint64_t hits = 0;
     uint64_t misses = 0;
