@@ -281,6 +281,12 @@ Result<void> Cgroup::waitEmpty() const {
 }
 
 Result<void> Cgroup::killRounds() const {
+  // Empty is empty for good: only a process inside can fork into the cgroup, and only the
+  // daemon attaches to it. After a sandbox's init died (its pid namespace is gone) this is the
+  // usual case, and it spares the freeze and thaw (about 5 ms on the v1 freezer).
+  auto first = pids();
+  if (!first) return first.error();
+  if (first->empty()) return {};
   Backoff backoff(kCgroupSettleTimeout);
   const bool can_freeze = !plan_.files.freeze.empty() && exists(plan_.files.freeze);
   for (;;) {
