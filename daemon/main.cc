@@ -20,6 +20,7 @@
 #include "daemon/network.h"
 #include "daemon/registry.h"
 #include "daemon/server.h"
+#include "daemon/service_notify.h"
 #include "daemon/state_records.h"
 #include "daemon/templates.h"
 #include "runtime/launcher.h"
@@ -226,6 +227,11 @@ int main(int argc, char** argv) {
   }
   registry.start();
   server.startAccepting();
+  daemon::ServiceNotifier notifier([&registry] {
+    const size_t live = registry.health().sandboxes_running;
+    return std::to_string(live) + (live == 1 ? " sandbox" : " sandboxes") + " running";
+  });
+  notifier.ready();  // the socket accepts from here on
 
   boost::asio::signal_set signals(io, SIGINT, SIGTERM);
   signals.async_wait([&](boost::system::error_code, int signo) {
@@ -237,6 +243,7 @@ int main(int argc, char** argv) {
             config.init_path);
   io.run();
 
+  notifier.stopping();
   registry.shutdown();
   if (network) network->stop();
   if (cgroups) cgroups->removeSubtree();

@@ -6,7 +6,7 @@ set -euo pipefail
 packages=(
   build-essential cmake ninja-build ccache pkg-config git
   libboost-dev libboost-system-dev
-  libseccomp-dev seccomp
+  libseccomp-dev seccomp libsystemd-dev
   libnl-3-dev libnl-route-3-dev libnftables-dev
   nlohmann-json3-dev libspdlog-dev libfmt-dev
   catch2 libcli11-dev libcap-dev

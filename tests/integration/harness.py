@@ -151,15 +151,16 @@ class Daemon:
     DNS stub and proxy listeners) happens in that namespace, never in the host's, so daemons of
     several test runs on one machine cannot meet there."""
 
-    def __init__(self, config=None, workdir=None, netns=None):
+    def __init__(self, config=None, workdir=None, netns=None, env=None):
         """workdir: reuse the socket and state dir of an earlier Daemon (one that crashed).
         netns: a netns.Netns to run in, which the caller keeps (and may inspect after stop());
-        by default the daemon gets one of its own, closed when it stops or crashes."""
+        by default the daemon gets one of its own, closed when it stops or crashes.
+        env: variables added to declawd's environment (e.g. NOTIFY_SOCKET)."""
         require_root()
         self.own_netns = netns is None
         self.netns = netns or Netns()
         try:
-            self._start(config, workdir)
+            self._start(config, workdir, env)
         except BaseException:
             if self.own_netns:
                 self.netns.close()
@@ -169,7 +170,7 @@ class Daemon:
                 shutil.rmtree(self.dir, ignore_errors=True)
             raise
 
-    def _start(self, config, workdir):
+    def _start(self, config, workdir, env=None):
         self.dir = workdir or tempfile.mkdtemp(prefix="declaw-test-")
         os.chmod(self.dir, 0o755)
         self.socket = os.path.join(self.dir, "declaw.sock")
@@ -193,7 +194,8 @@ class Daemon:
         self.log = open(self.log_path, "w")
         # nsenter execs declawd (it forks only to enter a pid namespace): proc.pid is declawd's.
         self.proc = subprocess.Popen(["nsenter", f"--net={self.netns.path}", "--", *args],
-                                     stdout=self.log, stderr=subprocess.STDOUT)
+                                     stdout=self.log, stderr=subprocess.STDOUT,
+                                     env={**os.environ, **(env or {})})
         self.client = Client(self.socket)
         deadline = time.time() + 20
         while time.time() < deadline:
