@@ -7,14 +7,16 @@
 Standard library only. The daemon's socket: the `socket_path` argument, else $DECLAW_SOCKET,
 else /run/declaw/declaw.sock. Reference: docs/python.md.
 """
+from ._hosted import HostedOptionWarning
 from ._transport import DEFAULT_SOCKET_PATH, reset_transports, resolve_socket_path
 from .command_handle import CommandHandle, PtyHandle
 from .commands import Commands
 from .exceptions import (AuthenticationException, BuildException, CommandExitException,
-                         ConflictException, ConnectionException, InvalidArgumentException,
-                         NotEnoughSpaceException, NotFoundException, NotImplementedException,
-                         PermissionDeniedException, RateLimitException, SandboxError,
-                         SandboxException, SandboxNotRunningException, TemplateException,
+                         ConflictException, ConnectionException, FileNotFoundException,
+                         InvalidArgumentException, NotEnoughSpaceException, NotFoundException,
+                         NotImplementedException, PermissionDeniedException, RateLimitException,
+                         SandboxError, SandboxException, SandboxNotFoundException,
+                         SandboxNotRunningException, TemplateException,
                          TemplateNotFoundException, TimeoutException, TooLargeException)
 from .filesystem import Filesystem
 from .models import (ALL_TRAFFIC, CommandResult, EntryInfo, FileType, ProcessInfo, PtySize,
@@ -35,6 +37,7 @@ __all__ = [
     "WriteEntry", "WriteInfo",
     "TemplateInfo", "TemplateLayer", "TemplateConfig", "TemplateSource",
     "SandboxException", "SandboxError", "TimeoutException", "NotFoundException",
+    "FileNotFoundException", "SandboxNotFoundException", "HostedOptionWarning",
     "AuthenticationException", "PermissionDeniedException", "InvalidArgumentException",
     "TooLargeException", "NotEnoughSpaceException", "RateLimitException", "ConflictException",
     "SandboxNotRunningException", "NotImplementedException", "ConnectionException",

@@ -1,17 +1,15 @@
 """The calls on one process of a sandbox (/v1/sandboxes/{id}/commands/{pid}...), by pid: what
 sbx.commands, sbx.pty and the process handles all do, in one place that needs neither the
-Sandbox nor the handle classes. Internal."""
+Sandbox nor the handle classes, for Sandbox and AsyncSandbox alike. Internal."""
 import base64
-import json
 import shlex
 from typing import Any, Dict, Optional, Sequence, Union
 
+from ._calls import Call, not_found_is_false
 from ._sandbox_ref import SandboxRef
 from ._sse import EventStream
-from .exceptions import InvalidArgumentException, NotFoundException
+from .exceptions import InvalidArgumentException
 from .models import ProcessInfo
-
-_JSON = {"Content-Type": "application/json"}
 
 
 Command = Union[str, Sequence[str]]
@@ -51,10 +49,6 @@ def stdin_payload(data: Union[str, bytes, bytearray, memoryview]) -> Dict[str, s
     raise TypeError(f"stdin data must be str or bytes, not {type(data).__name__}")
 
 
-def _json_bytes(payload: Any) -> bytes:
-    return json.dumps(payload).encode("utf-8")
-
-
 def attach(ref: SandboxRef, handle_class: Any, pid: int, request_timeout: Optional[float],
            **callbacks: Any) -> Any:
     """A HANDLE_CLASS (CommandHandle or PtyHandle) on the process's output stream, from what
@@ -68,42 +62,82 @@ def attach(ref: SandboxRef, handle_class: Any, pid: int, request_timeout: Option
     return handle
 
 
-def get(ref: SandboxRef, pid: int, request_timeout: Optional[float]) -> ProcessInfo:
-    data = ref.transport.json("GET", process_route(ref, pid),
-                              timeout=ref.timeout(request_timeout), sandbox_id=ref.sandbox_id)
-    return ProcessInfo.from_dict(data)
+# Each call below returns ref.transport.call(...): the value itself on a Sandbox's transport, a
+# coroutine of it on an AsyncSandbox's, so both clients share them.
+
+def get(ref: SandboxRef, pid: int, request_timeout: Optional[float]) -> Any:
+    return ref.transport.call(Call("GET", process_route(ref, pid),
+                                   timeout=ref.timeout(request_timeout),
+                                   sandbox_id=ref.sandbox_id, parse=ProcessInfo.from_dict))
 
 
-def kill(ref: SandboxRef, pid: int, request_timeout: Optional[float]) -> bool:
+def kill(ref: SandboxRef, pid: int, request_timeout: Optional[float]) -> Any:
     """SIGKILL to the process's group: False when the daemon does not know the pid."""
-    try:
-        ref.transport.request("DELETE", process_route(ref, pid),
-                              timeout=ref.timeout(request_timeout), sandbox_id=ref.sandbox_id)
-    except NotFoundException:
-        return False
-    return True
+    return ref.transport.call(Call("DELETE", process_route(ref, pid),
+                                   timeout=ref.timeout(request_timeout),
+                                   sandbox_id=ref.sandbox_id, parse=lambda _: True,
+                                   on_not_found=not_found_is_false))
 
 
 def signal(ref: SandboxRef, pid: int, signal: Union[int, str],
-           request_timeout: Optional[float]) -> None:
+           request_timeout: Optional[float]) -> Any:
     if isinstance(signal, bool) or not isinstance(signal, (int, str)):
         raise TypeError(f"signal must be an int or a name, not {type(signal).__name__}")
     value: Union[int, str] = int(signal) if isinstance(signal, int) else signal
-    ref.transport.request("POST", process_route(ref, pid, "/signal"),
-                          body=_json_bytes({"signal": value}), headers=_JSON,
-                          timeout=ref.timeout(request_timeout), sandbox_id=ref.sandbox_id)
+    return ref.transport.call(Call("POST", process_route(ref, pid, "/signal"),
+                                   payload={"signal": value},
+                                   timeout=ref.timeout(request_timeout),
+                                   sandbox_id=ref.sandbox_id, parse=_nothing))
 
 
 def send_stdin(ref: SandboxRef, pid: int, data: Union[str, bytes],
-               request_timeout: Optional[float]) -> None:
-    ref.transport.request("POST", process_route(ref, pid, "/stdin"),
-                          body=_json_bytes(stdin_payload(data)), headers=_JSON,
-                          timeout=ref.timeout(request_timeout), sandbox_id=ref.sandbox_id)
+               request_timeout: Optional[float]) -> Any:
+    return ref.transport.call(Call("POST", process_route(ref, pid, "/stdin"),
+                                   payload=stdin_payload(data),
+                                   timeout=ref.timeout(request_timeout),
+                                   sandbox_id=ref.sandbox_id, parse=_nothing))
 
 
-def close_stdin(ref: SandboxRef, pid: int, request_timeout: Optional[float]) -> None:
-    ref.transport.request("DELETE", process_route(ref, pid, "/stdin"),
-                          timeout=ref.timeout(request_timeout), sandbox_id=ref.sandbox_id)
+def close_stdin(ref: SandboxRef, pid: int, request_timeout: Optional[float]) -> Any:
+    return ref.transport.call(Call("DELETE", process_route(ref, pid, "/stdin"),
+                                   timeout=ref.timeout(request_timeout),
+                                   sandbox_id=ref.sandbox_id, parse=_nothing))
+
+
+def list_processes(ref: SandboxRef, request_timeout: Optional[float]) -> Any:
+    return ref.transport.call(Call(
+        "GET", ref.route + "/commands", timeout=ref.timeout(request_timeout),
+        sandbox_id=ref.sandbox_id,
+        parse=lambda data: [ProcessInfo.from_dict(item)
+                            for item in (data or {}).get("processes", [])]))
+
+
+def start(ref: SandboxRef, route: str, body: Dict[str, Any], timeout: Any) -> Any:
+    """POST .../commands or .../pty: starts a process; the answer's pid (an int), or for a
+    foreground command the whole answer (a dict)."""
+    parse = _pid if body.get("background", True) else _identity
+    return ref.transport.call(Call("POST", ref.route + route, payload=body, timeout=timeout,
+                                   sandbox_id=ref.sandbox_id, parse=parse))
+
+
+def wait_step(ref: SandboxRef, pid: int, step: int, socket_timeout: Any) -> Any:
+    """One GET .../wait of at most STEP seconds: the ProcessInfo once it has finished;
+    TimeoutException (408) while it runs on."""
+    return ref.transport.call(Call("GET", process_route(ref, pid, "/wait"),
+                                   query={"timeout": step}, timeout=socket_timeout,
+                                   sandbox_id=ref.sandbox_id, parse=ProcessInfo.from_dict))
+
+
+def _nothing(_: Any) -> None:
+    return None
+
+
+def _identity(data: Any) -> Any:
+    return data
+
+
+def _pid(data: Any) -> int:
+    return int(data["pid"])
 
 
 def terminal_size(size: Any) -> Dict[str, int]:
@@ -115,6 +149,8 @@ def terminal_size(size: Any) -> Dict[str, int]:
     return {"rows": int(rows), "cols": int(cols)}
 
 
-def resize(ref: SandboxRef, pid: int, size: Any, request_timeout: Optional[float]) -> None:
-    ref.transport.json("POST", process_route(ref, pid, "/resize"), terminal_size(size),
-                       timeout=ref.timeout(request_timeout), sandbox_id=ref.sandbox_id)
+def resize(ref: SandboxRef, pid: int, size: Any, request_timeout: Optional[float]) -> Any:
+    return ref.transport.call(Call("POST", process_route(ref, pid, "/resize"),
+                                   payload=terminal_size(size),
+                                   timeout=ref.timeout(request_timeout),
+                                   sandbox_id=ref.sandbox_id, parse=_nothing))

@@ -4,11 +4,12 @@ A stream has a connection of its own (Transport.open_stream), never one of the k
 it stays busy for as long as the process runs. Events are `event: NAME` plus `data: JSON` lines
 and a blank line; `:` lines are comments (the daemon's keep-alive every 15 s of silence).
 """
+import collections
 import http.client
 import json
 import socket
 import threading
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Deque, Dict, List, Optional, Tuple
 
 from ._transport import Transport, _UnixConnection
 from .exceptions import ConnectionException, SandboxException
@@ -24,6 +25,62 @@ MIN_READ_TIMEOUT_S = 45.0
 Event = Tuple[str, Dict[str, Any]]
 
 
+class SseDecoder:
+    """Server-Sent Events from the bytes of a stream, fed as they arrive, in any pieces: the
+    parsing both the blocking EventStream and the asyncio client use."""
+
+    def __init__(self, what: str, sandbox_id: Optional[str] = None):
+        self._what = what
+        self._sandbox_id = sandbox_id
+        self._buffer = bytearray()
+        self._name = "message"
+        self._data_lines: List[str] = []
+
+    def feed(self, chunk: bytes) -> List[Event]:
+        """The events CHUNK completes."""
+        self._buffer += chunk
+        events: List[Event] = []
+        while True:
+            end = self._buffer.find(b"\n")
+            if end < 0:
+                break
+            line = bytes(self._buffer[:end])
+            del self._buffer[:end + 1]
+            self._line(line.rstrip(b"\r").decode("utf-8", errors="replace"), events)
+        if len(self._buffer) > MAX_EVENT_BYTES:
+            raise SandboxException(
+                f"the event stream of {self._what} sent a line over {MAX_EVENT_BYTES} "
+                "bytes: is the socket really declawd's?", sandbox_id=self._sandbox_id)
+        return events
+
+    def finish(self) -> List[Event]:
+        """At the end of the stream: a last line without a newline is still a line (an event
+        it leaves unterminated by a blank line is dropped, as before)."""
+        events: List[Event] = []
+        if self._buffer:
+            line = bytes(self._buffer).rstrip(b"\r")
+            self._buffer.clear()
+            self._line(line.decode("utf-8", errors="replace"), events)
+        return events
+
+    def _line(self, line: str, events: List[Event]) -> None:
+        if not line:
+            if self._data_lines:
+                events.append((self._name, _decode("\n".join(self._data_lines))))
+            self._name, self._data_lines = "message", []
+            return
+        if line.startswith(":"):
+            return  # a comment: the daemon's keep-alive
+        field, _, value = line.partition(":")
+        if value.startswith(" "):
+            value = value[1:]
+        if field == "event":
+            self._name = value
+        elif field == "data":
+            self._data_lines.append(value)
+        # "id" and "retry" mean nothing here.
+
+
 class EventStream:
     """The events of one answer. next_event() blocks for the next one; shutdown() may be called
     from another thread to make a blocked next_event() return None (end of stream)."""
@@ -36,7 +93,8 @@ class EventStream:
         self._resp = resp
         self._what = what
         self._sandbox_id = sandbox_id
-        self._buffer = bytearray()
+        self._decoder = SseDecoder(what, sandbox_id)
+        self._pending: Deque[Event] = collections.deque()
         self._eof = False
         self._shut = threading.Event()
 
@@ -60,51 +118,21 @@ class EventStream:
     def next_event(self) -> Optional[Event]:
         """The next (name, data) event; None at the end of the stream or after shutdown().
         A data line that is not a JSON object becomes {"data": the text}."""
-        name, data_lines = "message", []
-        while True:
-            line = self._next_line()
-            if line is None:
-                return None
-            if not line:
-                if data_lines:
-                    return name, _decode("\n".join(data_lines))
-                name = "message"
-                continue
-            if line.startswith(":"):
-                continue  # a comment: the daemon's keep-alive
-            field, _, value = line.partition(":")
-            if value.startswith(" "):
-                value = value[1:]
-            if field == "event":
-                name = value
-            elif field == "data":
-                data_lines.append(value)
-            # "id" and "retry" mean nothing here.
-
-    def _next_line(self) -> Optional[str]:
-        while True:
-            end = self._buffer.find(b"\n")
-            if end >= 0:
-                line = bytes(self._buffer[:end])
-                del self._buffer[:end + 1]
-                return line.rstrip(b"\r").decode("utf-8", errors="replace")
+        while not self._pending:
             if self._eof:
                 return None
-            if len(self._buffer) > MAX_EVENT_BYTES:
-                self.close()
-                raise SandboxException(
-                    f"the event stream of {self._what} sent a line over {MAX_EVENT_BYTES} "
-                    "bytes: is the socket really declawd's?", sandbox_id=self._sandbox_id)
             chunk = self._read()
             if not chunk:
                 self._eof = True
                 self.close()
-                if self._buffer:  # the last line had no newline: still a line
-                    line = bytes(self._buffer).rstrip(b"\r")
-                    self._buffer.clear()
-                    return line.decode("utf-8", errors="replace")
-                return None
-            self._buffer += chunk
+                self._pending.extend(self._decoder.finish())
+                continue
+            try:
+                self._pending.extend(self._decoder.feed(chunk))
+            except SandboxException:
+                self.close()
+                raise
+        return self._pending.popleft()
 
     def _read(self) -> bytes:
         if self._conn is None or self._shut.is_set():

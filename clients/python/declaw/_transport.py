@@ -20,8 +20,9 @@ import urllib.parse
 from typing import Any, Dict, Optional, Tuple
 
 from ._body import CHUNK_BYTES, RequestBody
-from .exceptions import (ConnectionException, PermissionDeniedException, SandboxException,
-                         TimeoutException, exception_from_response)
+from ._calls import DEFAULT_TIMEOUT, Call
+from .exceptions import (ConnectionException, NotFoundException, PermissionDeniedException,
+                         SandboxException, TimeoutException, exception_from_response)
 
 DEFAULT_SOCKET_PATH = "/run/declaw/declaw.sock"
 # How long to wait on the socket (per send or receive) unless a call says otherwise.
@@ -30,8 +31,6 @@ API_PREFIX = "/v1"
 MAX_IDLE_CONNECTIONS = 16
 _RETRY_SAFE_METHODS = ("GET", "HEAD", "DELETE", "PUT")
 _BODY_METHODS = ("POST", "PUT", "PATCH")
-# `timeout` not given: the Transport's request_timeout (None means "no timeout").
-DEFAULT_TIMEOUT = object()
 
 
 def resolve_socket_path(socket_path: Optional[str] = None) -> str:
@@ -336,6 +335,16 @@ class Transport:
                 raise exception_from_response(resp.status, data, sandbox_id)
             return Response(resp.status, dict(resp.getheaders()), data)
         return StreamedResponse(self, conn, resp, what)
+
+    def call(self, call: Call) -> Any:
+        """Sends CALL and returns what it makes of the answer (_calls.py)."""
+        try:
+            answer = self.request(call.method, call.path, query=call.query, body=call.content(),
+                                  headers=call.all_headers(), timeout=call.timeout,
+                                  sandbox_id=call.sandbox_id)
+        except NotFoundException as e:
+            return call.on_not_found(e)
+        return call.parse(answer.json())
 
     def json(self, method: str, path: str, payload: Any = None, **kwargs: Any) -> Any:
         """A request with a JSON body (when payload is not None); returns the decoded answer."""

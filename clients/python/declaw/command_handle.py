@@ -9,86 +9,18 @@ each sees the output from the start. The reader is whichever consumer finds its 
 and the read lock free; one that stops early (its callback raised, its loop was left) wakes
 the others so that one of them reads on. Consumers never poll.
 """
-import base64
-import codecs
 import queue
 import threading
-from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple, Union
+from typing import Any, Iterator, List, Optional, Tuple, Union
 
 from . import _processes
+from ._output import Chunk, OutputCallback, OutputState, PtyCallback, deliver
 from ._sandbox_ref import SandboxRef
 from ._sse import EventStream
-from .exceptions import (CommandExitException, ConnectionException, SandboxException,
-                         SandboxNotRunningException, TimeoutException)
-from .models import CommandResult, ProcessInfo, PtySize, exit_error
-
-# A handle keeps at most this much of each stream (the daemon's max_output_bytes default), so a
-# server watched for days does not fill the client's memory. Callbacks still get everything.
-MAX_CAPTURED_BYTES = 8 << 20
-
-OutputCallback = Callable[[str], Any]
-PtyCallback = Callable[[bytes], Any]
-Chunk = Tuple[Optional[str], Optional[str], Optional[bytes]]
+from .models import CommandResult, ProcessInfo, PtySize
 
 _END = object()   # the stream is over: the handle has its result or its error
 _WAKE = object()  # the reading consumer left: someone else should read
-
-
-def _lines(text: str) -> List[str]:
-    """TEXT cut after each "\\n" (the last piece may lack one). Only "\\n" separates lines:
-    "\\r" and the other characters str.splitlines() knows stay in the text."""
-    pieces = text.split("\n")
-    lines = [piece + "\n" for piece in pieces[:-1]]
-    if pieces[-1]:
-        lines.append(pieces[-1])
-    return lines
-
-
-def deliver(callback: Optional[OutputCallback], text: str) -> None:
-    """Calls CALLBACK once per line of TEXT (a piece without "\\n" is delivered as it is)."""
-    if callback is None:
-        return
-    for line in _lines(text):
-        callback(line)
-
-
-def _event_bytes(data: Dict[str, Any]) -> bytes:
-    encoded = data.get("data_base64")
-    if encoded is not None:
-        return base64.b64decode(encoded)
-    return str(data.get("data") or "").encode("utf-8")
-
-
-class _Capture:
-    """One stream's bytes, kept up to a cap, and the decoder that turns live chunks into text
-    without splitting a UTF-8 character across chunks."""
-
-    def __init__(self, limit: int):
-        self.data = bytearray()
-        self.limit = limit
-        self.truncated = False
-        self.decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-
-    def add(self, chunk: bytes) -> str:
-        room = self.limit - len(self.data)
-        if len(chunk) > room:
-            self.truncated = True
-            chunk_kept = chunk[:max(room, 0)]
-        else:
-            chunk_kept = chunk
-        self.data += chunk_kept
-        return self.decoder.decode(chunk)
-
-    def flush(self) -> str:
-        """What an incomplete character left in the decoder becomes (U+FFFD), at a gap or
-        at the end."""
-        return self.decoder.decode(b"", final=True)
-
-    def text(self) -> str:
-        """The captured text, less the bytes of a character still incomplete."""
-        pending = len(self.decoder.getstate()[0])
-        end = len(self.data) if self.truncated else len(self.data) - pending
-        return self.data[:end].decode("utf-8", errors="replace")
 
 
 class CommandHandle:
@@ -105,64 +37,57 @@ class CommandHandle:
     def __init__(self, sandbox: SandboxRef, pid: Optional[int], *,
                  stream: Optional[EventStream] = None, what: str = ""):
         self._sandbox = sandbox
-        self._pid = pid
-        self._what = what or (f"process {pid}" if pid is not None else "command")
+        self._out = OutputState(pid, what, self._is_pty())
         self._stream = stream
         self._lock = threading.RLock()       # state, captures and consumer queues
         self._read_lock = threading.Lock()   # held by the one consumer reading the stream
         self._queues: List[Any] = []
-        self._stdout = _Capture(MAX_CAPTURED_BYTES)
-        self._stderr = _Capture(MAX_CAPTURED_BYTES)
-        self._lost: Dict[str, int] = {}
-        self._exit: Optional[Dict[str, Any]] = None
         self._finished = False
         self._error: Optional[BaseException] = None
         self._disconnected = False
         self._thread: Optional[threading.Thread] = None
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}(pid={self._pid}, sandbox_id={self._sandbox.sandbox_id!r})"
+        return f"{type(self).__name__}(pid={self.pid}, sandbox_id={self._sandbox.sandbox_id!r})"
 
     # -- what is known so far ----------------------------------------------------------------
 
     @property
     def pid(self) -> Optional[int]:
         """The process id inside the sandbox."""
-        return self._pid
+        return self._out.pid
+
+    @property
+    def _pid(self) -> Optional[int]:
+        return self._out.pid
 
     @property
     def stdout(self) -> str:
         """The stdout received so far (for a PTY: the terminal's output)."""
         with self._lock:
-            return self._stdout.text()
+            return self._out.stdout.text()
 
     @property
     def stderr(self) -> str:
         with self._lock:
-            return self._stderr.text()
+            return self._out.stderr.text()
 
     @property
     def exit_code(self) -> Optional[int]:
         """The exit code once the end was received, else None."""
-        exit_info = self._exit
-        return None if exit_info is None else exit_info.get("exit_code")
+        return self._out.exit_code
 
     @property
     def error(self) -> Optional[str]:
         """Why the process did not exit normally, once known ("killed by signal 9")."""
-        exit_info = self._exit
-        if exit_info is None:
-            return None
-        if exit_info.get("error"):
-            return str(exit_info["error"])
-        return f"killed by signal {exit_info['signal']}" if exit_info.get("signal") else None
+        return self._out.error
 
     @property
     def lost_bytes(self) -> int:
         """Output the daemon dropped because this handle read slower than the process wrote
         (beyond its ring buffer, `output_buffer_bytes`): the stream's `lost` events, summed."""
         with self._lock:
-            return sum(self._lost.values())
+            return self._out.lost_bytes
 
     # -- controls ----------------------------------------------------------------------------
 
@@ -234,15 +159,7 @@ class CommandHandle:
                 deliver(on_stderr, value)
             elif on_pty is not None:
                 on_pty(value)
-        result = self._result()
-        if result.exit_code != 0:
-            raise CommandExitException(
-                f"{self._what} exited with code {result.exit_code}"
-                + (f" ({result.error})" if result.error else "")
-                + (f": {result.stderr.strip()[-500:]}" if result.stderr.strip() else ""),
-                exit_code=result.exit_code, stdout=result.stdout, stderr=result.stderr,
-                error=result.error, sandbox_id=self._sandbox.sandbox_id)
-        return result
+        return self._out.checked(self._result(), self._sandbox.sandbox_id)
 
     def _start_callbacks(self, on_stdout: Optional[OutputCallback] = None,
                          on_stderr: Optional[OutputCallback] = None,
@@ -268,15 +185,8 @@ class CommandHandle:
         """("stdout"|"stderr", str) and ("pty", bytes) items: the replay, then live ones."""
         own: "queue.SimpleQueue[Any]" = queue.SimpleQueue()
         with self._lock:
-            for kind, capture in (("stdout", self._stdout), ("stderr", self._stderr)):
-                if not capture.data:
-                    continue
-                if kind == "stdout" and self._is_pty():
-                    own.put(("pty", bytes(capture.data)))
-                else:
-                    text = capture.text()
-                    if text:
-                        own.put((kind, text))
+            for item in self._out.replay():
+                own.put(item)
             if self._finished:
                 own.put(_END)
             self._queues.append(own)
@@ -337,32 +247,11 @@ class CommandHandle:
             self._end()
             return
         name, data = event
-        if name in ("stdout", "stderr", "pty"):
-            chunk = _event_bytes(data)
-            with self._lock:
-                capture = self._stderr if name == "stderr" else self._stdout
-                text = capture.add(chunk)
-                if name == "pty":
-                    self._broadcast(("pty", chunk))
-                elif text:
-                    self._broadcast((name, text))
-        elif name == "lost":
-            stream_name = str(data.get("stream") or "stdout")
-            with self._lock:
-                self._lost[stream_name] = (self._lost.get(stream_name, 0)
-                                           + int(data.get("bytes") or 0))
-                capture = self._stderr if stream_name == "stderr" else self._stdout
-                tail = capture.flush()  # the gap cuts any character in progress
-                if tail and stream_name in ("stdout", "stderr"):
-                    self._broadcast((stream_name, tail))
-        elif name == "start":
-            if self._pid is None and data.get("pid") is not None:
-                self._pid = int(data["pid"])
-                self._what = f"process {self._pid}"
-        elif name == "exit":
-            self._exit = data
+        with self._lock:
+            for item in self._out.apply(name, data):
+                self._broadcast(item)
+        if name == "exit":
             self._end()
-        # Other events are newer than this SDK: ignored.
 
     def _broadcast(self, item: Any) -> None:
         for own in self._queues:
@@ -373,16 +262,11 @@ class CommandHandle:
             if self._finished:
                 return
             self._finished = True
-            if error is None and self._exit is None and not self._disconnected:
-                error = ConnectionException(
-                    f"the output stream of {self._what} ended before the process did: is "
-                    "declawd still running? (commands.connect(pid) attaches again)",
-                    sandbox_id=self._sandbox.sandbox_id)
+            if error is None and self._out.exit is None and not self._disconnected:
+                error = self._out.ended_early(self._sandbox.sandbox_id)
             self._error = error
-            for kind, capture in (("stdout", self._stdout), ("stderr", self._stderr)):
-                tail = capture.flush()
-                if tail and not self._is_pty():
-                    self._broadcast((kind, tail))
+            for item in self._out.tails():
+                self._broadcast(item)
             self._broadcast(_END)
             stream = self._stream
         if stream is not None:
@@ -394,37 +278,10 @@ class CommandHandle:
         """The CommandResult of the exit event; raises what kept it from coming, or
         TimeoutException/SandboxNotRunningException for a command timeout or a dead sandbox.
         A non-zero exit is returned."""
-        sandbox_id = self._sandbox.sandbox_id
         if self._error is not None:
             raise self._error
-        exit_info = self._exit
-        if exit_info is None:
-            raise SandboxException(
-                f"disconnected from {self._what} before it ended: it keeps running; "
-                f"commands.connect({self._pid}) attaches again", sandbox_id=sandbox_id)
         with self._lock:
-            out, err = bytes(self._stdout.data), bytes(self._stderr.data)
-            stdout_truncated, stderr_truncated = self._stdout.truncated, self._stderr.truncated
-            lost = sum(self._lost.values())
-        stdout = out.decode("utf-8", errors="replace")
-        stderr = err.decode("utf-8", errors="replace")
-        if exit_info.get("exit_code") is None:
-            raise SandboxNotRunningException(
-                f"{self._what} did not finish: {exit_info.get('error') or 'the sandbox ended'}",
-                sandbox_id=sandbox_id, code="conflict")
-        exit_code = int(exit_info["exit_code"])
-        sig = exit_info.get("signal")
-        oom_killed = bool(exit_info.get("oom_killed", False))  # if the daemon ever sends it
-        if exit_info.get("timed_out"):
-            raise TimeoutException(
-                f"{self._what} ran past its timeout and was killed (give it a larger timeout, "
-                "or timeout=0 for none)", stdout=stdout, stderr=stderr, exit_code=exit_code,
-                sandbox_id=sandbox_id, code="timeout")
-        return CommandResult(
-            stdout=stdout, stderr=stderr, exit_code=exit_code,
-            error=exit_error(sig, oom_killed), pid=self._pid, signal=sig,
-            stdout_truncated=stdout_truncated, stderr_truncated=stderr_truncated,
-            stdout_bytes=out, stderr_bytes=err, lost_bytes=lost, oom_killed=oom_killed)
+            return self._out.result(self._sandbox.sandbox_id)
 
 
 class PtyHandle(CommandHandle):

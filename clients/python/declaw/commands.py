@@ -2,7 +2,7 @@
 (/v1/sandboxes/{id}/commands...; docs/api.md, "Commands")."""
 import math
 import time
-from typing import Any, Dict, List, Optional, Union
+from typing import Any, Dict, List, Optional, Tuple, Union
 
 from . import _processes
 from ._processes import Command, command_fields, describe_command
@@ -48,6 +48,80 @@ def _stdin_text(stdin: Any) -> Optional[str]:
     raise TypeError(f"stdin must be str or bytes, not {type(stdin).__name__}")
 
 
+def run_body(cmd: Command, background: bool, envs: Optional[Dict[str, str]], user: str,
+             cwd: Optional[str], stdin: Any, timeout: Optional[float]) -> Dict[str, Any]:
+    """The body of POST .../commands (and .../commands/stream) for commands.run()."""
+    body: Dict[str, Any] = command_fields(cmd)
+    body.update({"background": bool(background), "user": user})
+    if envs:
+        body["envs"] = dict(envs)
+    if cwd:
+        body["cwd"] = cwd
+    text = _stdin_text(stdin)
+    if text is not None:
+        body["stdin"] = text
+    # A server must not die after the foreground default of 60 s: unless the caller gave a
+    # timeout, a background command gets the daemon's background default (none).
+    if not background or timeout is not DEFAULT_COMMAND_TIMEOUT:
+        body["timeout"] = whole_seconds(timeout)
+    return body
+
+
+def foreground_socket_timeout(ref: SandboxRef, body: Dict[str, Any],
+                              request_timeout: Optional[float]) -> Any:
+    """How long a foreground run() waits for its answer: the command's timeout and a margin,
+    or none for a command without one, unless request_timeout says otherwise."""
+    if request_timeout is not None:
+        return request_timeout
+    seconds = body["timeout"]
+    return None if seconds == 0 else max(ref.request_timeout, seconds + ANSWER_MARGIN_S)
+
+
+def timed_out(ref: SandboxRef, body: Dict[str, Any], stdout: str, stderr: str,
+              exit_code: Optional[int]) -> TimeoutException:
+    """The TimeoutException of a foreground command its `timeout` killed."""
+    return TimeoutException(
+        f"command timed out after {body['timeout']} s and was killed: "
+        f"{describe_command(body)!r} (pass a larger timeout, or timeout=0 for none)",
+        stdout=stdout, stderr=stderr, exit_code=exit_code, sandbox_id=ref.sandbox_id,
+        code="timeout")
+
+
+def is_command_timeout(error: TimeoutException) -> bool:
+    """A handle's TimeoutException for the command's own timeout (not the socket's)."""
+    return error.code == "timeout" and error.status is None
+
+
+def foreground_result(ref: SandboxRef, body: Dict[str, Any],
+                      data: Dict[str, Any]) -> CommandResult:
+    """The CommandResult of a foreground POST .../commands answer; TimeoutException when the
+    command's timeout killed it."""
+    result = CommandResult.from_dict(data)
+    if data.get("timed_out"):
+        raise timed_out(ref, body, result.stdout, result.stderr, result.exit_code)
+    return result
+
+
+def wait_deadline(timeout: Optional[float]) -> Optional[float]:
+    return None if not timeout else time.monotonic() + timeout
+
+
+def wait_step_timeouts(ref: SandboxRef, deadline: Optional[float],
+                       request_timeout: Optional[float]) -> Tuple[int, Any]:
+    """commands.wait(): the seconds of the next GET .../wait and its socket timeout."""
+    step = MAX_WAIT_S
+    if deadline is not None:
+        step = min(MAX_WAIT_S, max(1, int(math.ceil(deadline - time.monotonic()))))
+    socket_timeout = (request_timeout if request_timeout is not None
+                      else max(ref.request_timeout, step + ANSWER_MARGIN_S))
+    return step, socket_timeout
+
+
+def wait_goes_on(error: TimeoutException, deadline: Optional[float]) -> bool:
+    """After a GET .../wait timed out: whether to ask again (the daemon's 408, time left)."""
+    return error.status == 408 and (deadline is None or time.monotonic() < deadline)
+
+
 class Commands:
     """Runs commands inside one sandbox and controls its processes. Get it as `sbx.commands`."""
 
@@ -79,40 +153,17 @@ class Commands:
         `stdin` (str or UTF-8 bytes) is written to the command's stdin. A foreground
         command's stdin is then closed; a background one's stays open for send_stdin().
         """
-        sbx = self._sandbox
-        body: Dict[str, Any] = command_fields(cmd)
-        body.update({"background": bool(background), "user": user})
-        if envs:
-            body["envs"] = dict(envs)
-        if cwd:
-            body["cwd"] = cwd
-        text = _stdin_text(stdin)
-        if text is not None:
-            body["stdin"] = text
+        body = run_body(cmd, background, envs, user, cwd, stdin, timeout)
         if background:
-            return self._start_background(body, timeout, on_stdout, on_stderr, request_timeout)
-        seconds = whole_seconds(timeout)
-        body["timeout"] = seconds
+            return self._start_background(body, on_stdout, on_stderr, request_timeout)
         if on_stdout is not None or on_stderr is not None:
-            return self._run_streamed(body, seconds, on_stdout, on_stderr, request_timeout)
-        if request_timeout is None:
-            request_timeout = None if seconds == 0 else max(sbx.request_timeout,
-                                                             seconds + ANSWER_MARGIN_S)
-        data = sbx.transport.json("POST", sbx.route + "/commands", body,
-                                  timeout=request_timeout, sandbox_id=sbx.sandbox_id)
-        result = CommandResult.from_dict(data)
-        if data.get("timed_out"):
-            raise self._timed_out(body, seconds, result.stdout, result.stderr, result.exit_code)
-        return result
+            return self._run_streamed(body, on_stdout, on_stderr, request_timeout)
+        ref = self._sandbox
+        data = _processes.start(ref, "/commands", body,
+                                foreground_socket_timeout(ref, body, request_timeout))
+        return foreground_result(ref, body, data)
 
-    def _timed_out(self, body: Dict[str, Any], seconds: int, stdout: str, stderr: str,
-                   exit_code: Optional[int]) -> TimeoutException:
-        return TimeoutException(
-            f"command timed out after {seconds} s and was killed: {describe_command(body)!r} "
-            "(pass a larger timeout, or timeout=0 for none)", stdout=stdout, stderr=stderr,
-            exit_code=exit_code, sandbox_id=self._sandbox.sandbox_id, code="timeout")
-
-    def _run_streamed(self, body: Dict[str, Any], seconds: int,
+    def _run_streamed(self, body: Dict[str, Any],
                       on_stdout: Optional[OutputCallback], on_stderr: Optional[OutputCallback],
                       request_timeout: Optional[float]) -> CommandResult:
         """A foreground command over POST .../commands/stream, its callbacks called in this
@@ -133,23 +184,16 @@ class Commands:
         try:
             return handle._result()
         except TimeoutException as e:
-            if e.code != "timeout" or e.status is not None:
+            if not is_command_timeout(e):
                 raise  # the socket, not the command, timed out
-            raise self._timed_out(body, seconds, e.stdout, e.stderr,
-                                  e.exit_code) from None
+            raise timed_out(sbx, body, e.stdout, e.stderr, e.exit_code) from None
 
-    def _start_background(self, body: Dict[str, Any], timeout: Optional[float],
-                          on_stdout: Optional[OutputCallback],
+    def _start_background(self, body: Dict[str, Any], on_stdout: Optional[OutputCallback],
                           on_stderr: Optional[OutputCallback],
                           request_timeout: Optional[float]) -> CommandHandle:
-        sbx = self._sandbox
-        # A server must not die after the foreground default of 60 s: unless the caller gave a
-        # timeout, the daemon's background default applies (none).
-        if timeout is not DEFAULT_COMMAND_TIMEOUT:
-            body["timeout"] = whole_seconds(timeout)
-        data = sbx.transport.json("POST", sbx.route + "/commands", body,
-                                  timeout=sbx.timeout(request_timeout), sandbox_id=sbx.sandbox_id)
-        handle = CommandHandle(sbx, int(data["pid"]))
+        ref = self._sandbox
+        pid = _processes.start(ref, "/commands", body, ref.timeout(request_timeout))
+        handle = CommandHandle(ref, pid)
         if on_stdout is not None or on_stderr is not None:
             handle._start_callbacks(on_stdout=on_stdout, on_stderr=on_stderr)
         return handle
@@ -159,10 +203,7 @@ class Commands:
     def list(self, request_timeout: Optional[float] = None) -> List[ProcessInfo]:
         """The sandbox's API processes: the running ones and the most recent finished ones
         (see `running`), oldest first."""
-        sbx = self._sandbox
-        data = sbx.transport.json("GET", sbx.route + "/commands",
-                                  timeout=sbx.timeout(request_timeout), sandbox_id=sbx.sandbox_id)
-        return [ProcessInfo.from_dict(item) for item in (data or {}).get("processes", [])]
+        return _processes.list_processes(self._sandbox, request_timeout)
 
     def get(self, pid: int, request_timeout: Optional[float] = None) -> ProcessInfo:
         """One process's ProcessInfo; NotFoundException for an unknown pid."""
@@ -173,21 +214,14 @@ class Commands:
         """Waits until the process has finished and returns its ProcessInfo (a non-zero exit
         is not raised; no output is read). TimeoutException if it still runs after `timeout`
         seconds (0 or None: wait as long as it takes)."""
-        sbx = self._sandbox
-        deadline = None if not timeout else time.monotonic() + timeout
+        ref = self._sandbox
+        deadline = wait_deadline(timeout)
         while True:
-            step = MAX_WAIT_S
-            if deadline is not None:
-                step = min(MAX_WAIT_S, max(1, int(math.ceil(deadline - time.monotonic()))))
-            socket_timeout = (request_timeout if request_timeout is not None
-                              else max(sbx.request_timeout, step + ANSWER_MARGIN_S))
+            step, socket_timeout = wait_step_timeouts(ref, deadline, request_timeout)
             try:
-                data = sbx.transport.json("GET", _processes.process_route(sbx, pid, "/wait"),
-                                          query={"timeout": step}, timeout=socket_timeout,
-                                          sandbox_id=sbx.sandbox_id)
-                return ProcessInfo.from_dict(data)
+                return _processes.wait_step(ref, pid, step, socket_timeout)
             except TimeoutException as e:
-                if e.status != 408 or (deadline is not None and time.monotonic() >= deadline):
+                if not wait_goes_on(e, deadline):
                     raise
 
     def connect(self, pid: int, on_stdout: Optional[OutputCallback] = None,

@@ -43,7 +43,19 @@ class TimeoutException(SandboxException):
 
 
 class NotFoundException(SandboxException):
-    """The sandbox, file or route does not exist (404)."""
+    """The sandbox, file, process or route does not exist (404). The hosted SDK's name; catch
+    it for any of them, or a subclass for one."""
+
+
+class FileNotFoundException(NotFoundException, FileNotFoundError):
+    """A path that files.* was given does not exist in the sandbox (the hosted SDK's name and
+    base). Also a FileNotFoundError."""
+
+
+class SandboxNotFoundException(NotFoundException):
+    """No sandbox of that id: it never existed, or the daemon no longer remembers it (the
+    hosted SDK's name and base). A sandbox that was killed but is still remembered is
+    SandboxNotRunningException instead."""
 
 
 class AuthenticationException(SandboxException):
@@ -176,6 +188,9 @@ _HINTS = {
                "one: create a new sandbox with allow_internet_access=True",
 }
 
+# How the daemon's router says a sandbox id is unknown (api/router.cc).
+_SANDBOX_NOT_FOUND = re.compile(r"sandbox \S+ not found$")
+
 # A conflict about one of the sandbox's processes, not the sandbox (api/process_handlers).
 _PROCESS_MESSAGE = re.compile(r"(stdin of )?process \d+ ")
 
@@ -213,6 +228,8 @@ def exception_from_response(status: int, body: bytes,
     elif cls is ConflictException and ("is not running" in message
                                        or message.endswith("No such process")):
         cls, hint = SandboxNotRunningException, _HINTS["not_running"]
+    if cls is NotFoundException and _SANDBOX_NOT_FOUND.match(message):
+        cls = SandboxNotFoundException
     if cls is NotImplementedException:
         message = _explain_not_implemented(message)
     text = f"{message}: {hint}" if hint else message

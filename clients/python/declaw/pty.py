@@ -13,6 +13,20 @@ from .commands import DEFAULT_USER
 from .models import PtySize
 
 
+def pty_body(size: Any, user: str, cwd: Optional[str], envs: Optional[Dict[str, str]],
+             timeout: Optional[float], cmd: Optional[Command]) -> Dict[str, Any]:
+    """The body of POST .../pty for pty.create()."""
+    body: Dict[str, Any] = {"size": terminal_size(size), "user": user,
+                            "timeout": whole_seconds(timeout)}
+    if cmd is not None:
+        body.update(command_fields(cmd))
+    if cwd:
+        body["cwd"] = cwd
+    if envs:
+        body["envs"] = dict(envs)
+    return body
+
+
 class Pty:
     """Pseudo-terminals inside one sandbox. Get it as `sbx.pty`."""
 
@@ -30,18 +44,10 @@ class Pty:
         its PtyHandle. TERM is xterm-256color unless `envs` says otherwise. `timeout`:
         seconds until it is killed (default 0: never; the sandbox's own timeout still
         applies). `on_data(bytes)` is called from a daemon thread as the terminal writes."""
-        sbx = self._sandbox
-        body: Dict[str, Any] = {"size": terminal_size(size), "user": user,
-                                "timeout": whole_seconds(timeout)}
-        if cmd is not None:
-            body.update(command_fields(cmd))
-        if cwd:
-            body["cwd"] = cwd
-        if envs:
-            body["envs"] = dict(envs)
-        data = sbx.transport.json("POST", sbx.route + "/pty", body,
-                                  timeout=sbx.timeout(request_timeout), sandbox_id=sbx.sandbox_id)
-        handle = PtyHandle(sbx, int(data["pid"]))
+        ref = self._sandbox
+        pid = _processes.start(ref, "/pty", pty_body(size, user, cwd, envs, timeout, cmd),
+                               ref.timeout(request_timeout))
+        handle = PtyHandle(ref, pid)
         if on_data is not None:
             handle._start_callbacks(on_pty=on_data)
         return handle

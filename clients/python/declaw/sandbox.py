@@ -1,26 +1,17 @@
 """Sandbox: create, connect to, list, inspect and kill sandboxes (/v1/sandboxes...)."""
 import functools
-import urllib.parse
 from typing import Any, Dict, List, Optional, Union
 
-from ._sandbox_ref import SandboxRef, sandbox_route, whole_seconds
-from ._transport import DEFAULT_TIMEOUT, Transport, get_transport
+from . import _sandbox_calls as calls
+from ._hosted import check_hosted_options
+from ._sandbox_ref import SandboxRef
+from ._transport import Transport, get_transport
 from .commands import Commands
-from .exceptions import (NotFoundException, NotImplementedException,
-                         SandboxNotRunningException)
+from .exceptions import NotFoundException
 from .filesystem import Filesystem
 from .models import (SandboxInfo, SandboxMetrics, SandboxQuery, SandboxResources, SandboxState,
-                     TemplateInfo, network_body, network_list)
+                     TemplateInfo)
 from .pty import Pty
-
-# Sandbox.list() without a state: those that hold resources, as the hosted API lists running
-# and paused sandboxes and hides killed ones.
-# Socket timeout of a snapshot unless request_timeout says otherwise: the daemon copies every
-# change of the sandbox before it answers.
-SNAPSHOT_TIMEOUT_S = 900.0
-
-_LIVE_STATES = [SandboxState.CREATING.value, SandboxState.RUNNING.value,
-                SandboxState.PAUSED.value]
 
 
 class _InstanceOrClassMethod:
@@ -48,28 +39,6 @@ def _by_id(method: Any) -> Any:
 
     functools.update_wrapper(by_id, method)
     return by_id
-
-
-def _lifecycle_body(lifecycle: Any) -> Dict[str, Any]:
-    """The create request's "lifecycle". The hosted SDK's `auto_resume` (resume a paused
-    sandbox when a request reaches it) is not built here: False is dropped, True refused."""
-    body = dict(lifecycle.to_dict() if hasattr(lifecycle, "to_dict") else lifecycle)
-    if body.get("auto_resume"):
-        raise NotImplementedException(
-            "lifecycle auto_resume is not available in declaw: a paused sandbox answers "
-            "commands and file calls with ConflictException until sbx.resume() or "
-            "Sandbox.connect() resumes it", code="not_implemented")
-    body.pop("auto_resume", None)
-    return body
-
-
-def _kill_sandbox(transport: Transport, sandbox_id: str, timeout: Any) -> bool:
-    try:
-        transport.request("DELETE", sandbox_route(sandbox_id), timeout=timeout,
-                          sandbox_id=sandbox_id)
-    except NotFoundException:
-        return False
-    return True
 
 
 class Sandbox:
@@ -147,7 +116,7 @@ class Sandbox:
                resources: Optional[Union[SandboxResources, Dict[str, Any]]] = None,
                secure: bool = True, api_key: Optional[str] = None,
                domain: Optional[str] = None, request_timeout: Optional[float] = None,
-               socket_path: Optional[str] = None) -> "Sandbox":
+               socket_path: Optional[str] = None, **hosted_options: Any) -> "Sandbox":
         """Creates a sandbox and returns it, running.
 
         `template`: "base" (default), "python", "node", or any template of Template.list()
@@ -165,48 +134,32 @@ class Sandbox:
         those not given take the daemon's defaults; out of range is InvalidArgumentException.
         `lifecycle`: {"on_timeout": "pause"} pauses the sandbox at its timeout instead of
         killing it. `secure` (the hosted TLS proxy) is ignored.
+        Other options of the hosted SDKs (`security`, `vault_refs`, `volumes`, ...) are
+        NotImplementedException where ignoring them would change the sandbox, else ignored
+        with a HostedOptionWarning (docs/python.md).
         """
+        check_hosted_options("Sandbox.create", hosted_options)
         transport = get_transport(socket_path)
-        body: Dict[str, Any] = {"allow_internet_access": bool(allow_internet_access)}
-        if template is not None:
-            body["template"] = template
-        if timeout is not None:
-            body["timeout"] = whole_seconds(timeout)
-        if metadata is not None:
-            body["metadata"] = dict(metadata)
-        if envs is not None:
-            body["envs"] = dict(envs)
-        if network is not None:
-            body["network"] = network_body(network)
-        if lifecycle is not None:
-            body["lifecycle"] = _lifecycle_body(lifecycle)
-        if resources is not None:
-            body["resources"] = (resources.to_dict() if hasattr(resources, "to_dict")
-                                 else dict(resources))
-        timeout_s = DEFAULT_TIMEOUT if request_timeout is None else request_timeout
-        data = transport.json("POST", "/sandboxes", body, timeout=timeout_s)
-        return cls(data["sandbox_id"], request_timeout=request_timeout, transport=transport)
+        sandbox_id = transport.call(calls.create_call(
+            template, timeout, metadata, envs, allow_internet_access, network, lifecycle,
+            resources, request_timeout))
+        return cls(sandbox_id, request_timeout=request_timeout, transport=transport)
 
     @classmethod
     def connect(cls, sandbox_id: str, timeout: Optional[int] = None,
                 api_key: Optional[str] = None, domain: Optional[str] = None,
                 request_timeout: Optional[float] = None,
-                socket_path: Optional[str] = None) -> "Sandbox":
+                socket_path: Optional[str] = None, **hosted_options: Any) -> "Sandbox":
         """A Sandbox for an existing sandbox (one you created, unless you are root), running:
         a paused sandbox is resumed, as the hosted SDK does. `timeout` (seconds), when given,
         resets its timeout as set_timeout() does. Raises NotFoundException for an unknown id
-        and SandboxNotRunningException for a killed sandbox. To look at a paused sandbox
+        (SandboxNotFoundException) and SandboxNotRunningException for a killed sandbox. To look at a paused sandbox
         without resuming it, use Sandbox.get_info(sandbox_id)."""
+        check_hosted_options("Sandbox.connect", hosted_options)
         sbx = cls(sandbox_id, socket_path=socket_path, request_timeout=request_timeout)
-        info = sbx.get_info()
-        if info.state == SandboxState.PAUSED:
+        if calls.connect_step(sbx.get_info(), sandbox_id) == "resume":
             sbx.resume(timeout)
-            return sbx
-        if info.state != SandboxState.RUNNING:
-            raise SandboxNotRunningException(
-                f"sandbox {sandbox_id} is {getattr(info.state, 'value', info.state)}, not "
-                "running: create a new sandbox", sandbox_id=sandbox_id, code="conflict")
-        if timeout is not None:
+        elif timeout is not None:
             sbx.set_timeout(timeout)
         return sbx
 
@@ -220,39 +173,21 @@ class Sandbox:
         (all pairs must match) and state; without a state, only live (creating, running or
         paused) sandboxes are listed, as the hosted API hides killed ones. `limit` keeps the
         first N. `next_token` is accepted for compatibility; there is only one page."""
-        if isinstance(query, dict):
-            query = SandboxQuery(**query)
-        query = query or SandboxQuery()
-        params: Dict[str, Any] = {
-            "state": [getattr(s, "value", s) for s in query.state] if query.state
-            else _LIVE_STATES}
-        if query.metadata:
-            params["metadata"] = urllib.parse.urlencode(query.metadata)
-        transport = get_transport(socket_path)
-        timeout_s = DEFAULT_TIMEOUT if request_timeout is None else request_timeout
-        data = transport.json("GET", "/sandboxes", query=params, timeout=timeout_s)
-        infos = [SandboxInfo.from_dict(item) for item in data.get("sandboxes", [])]
-        return infos if limit is None else infos[:limit]
+        return get_transport(socket_path).call(calls.list_call(query, limit, request_timeout))
 
     # -- this sandbox ------------------------------------------------------------------------
 
+    def _call(self, call: Any) -> Any:
+        return self._transport.call(call)
+
     def _get_info(self, request_timeout: Optional[float] = None) -> SandboxInfo:
-        data = self._transport.json("GET", self._route,
-                                    timeout=self._timeout(request_timeout),
-                                    sandbox_id=self._sandbox_id)
-        return SandboxInfo.from_dict(data)
+        return self._call(calls.info_call(self._ref, request_timeout))
 
     def _get_metrics(self, request_timeout: Optional[float] = None) -> SandboxMetrics:
-        data = self._transport.json("GET", self._route + "/metrics",
-                                    timeout=self._timeout(request_timeout),
-                                    sandbox_id=self._sandbox_id)
-        return SandboxMetrics.from_dict(data)
+        return self._call(calls.metrics_call(self._ref, request_timeout))
 
     def _pause(self, request_timeout: Optional[float] = None) -> SandboxInfo:
-        data = self._transport.json("POST", self._route + "/pause",
-                                    timeout=self._timeout(request_timeout),
-                                    sandbox_id=self._sandbox_id)
-        return SandboxInfo.from_dict(data)
+        return self._call(calls.pause_call(self._ref, request_timeout))
 
     # sbx.get_info() or Sandbox.get_info(sandbox_id): its SandboxInfo, whatever its state.
     get_info = _InstanceOrClassMethod(_get_info, _by_id(_get_info))
@@ -275,15 +210,10 @@ class Sandbox:
         if timeout is not None:
             # While paused this only sets the time left, so the clock starts with it.
             self.set_timeout(timeout, request_timeout)
-        data = self._transport.json("POST", self._route + "/resume",
-                                    timeout=self._timeout(request_timeout),
-                                    sandbox_id=self._sandbox_id)
-        return SandboxInfo.from_dict(data)
+        return self._call(calls.resume_call(self._ref, request_timeout))
 
     def _get_network(self, request_timeout: Optional[float] = None) -> Dict[str, Any]:
-        return self._transport.json("GET", self._route + "/network",
-                                    timeout=self._timeout(request_timeout),
-                                    sandbox_id=self._sandbox_id)
+        return self._call(calls.get_network_call(self._ref, request_timeout))
 
     # sbx.get_network() or Sandbox.get_network(sandbox_id): its egress rules, link and refusal
     # counts as a dict: {"allow_internet_access": bool, "allow_out": [...], "deny_out": [...],
@@ -303,18 +233,8 @@ class Sandbox:
         with internet access (else ConflictException: create a new sandbox). A bad entry is
         InvalidArgumentException naming it. Returns what get_network() would (with no
         argument, it is get_network())."""
-        body: Dict[str, Any] = {}
-        if allow_out is not None:
-            body["allow_out"] = network_list(allow_out, "allow_out")
-        if deny_out is not None:
-            body["deny_out"] = network_list(deny_out, "deny_out")
-        if allow_internet_access is not None:
-            body["allow_internet_access"] = bool(allow_internet_access)
-        if not body:
-            return self._get_network(request_timeout)  # the daemon refuses an empty change
-        return self._transport.json("PATCH", self._route + "/network", body,
-                                    timeout=self._timeout(request_timeout),
-                                    sandbox_id=self._sandbox_id)
+        return self._call(calls.update_network_call(self._ref, allow_out, deny_out,
+                                                    allow_internet_access, request_timeout))
 
     def create_snapshot(self, name: str, replace: bool = False,
                         request_timeout: Optional[float] = None) -> TemplateInfo:
@@ -326,13 +246,7 @@ class Sandbox:
         InvalidArgumentException). NotImplementedException when the daemon runs without
         cgroups (the freezer). `request_timeout` defaults to 900 s: the copy takes a while for
         a sandbox that changed a lot."""
-        timeout = request_timeout
-        if timeout is None:
-            timeout = max(self.request_timeout, SNAPSHOT_TIMEOUT_S)
-        data = self._transport.json("POST", self._route + "/snapshots",
-                                    {"name": name, "replace": bool(replace)}, timeout=timeout,
-                                    sandbox_id=self._sandbox_id)
-        return TemplateInfo.from_dict(data)
+        return self._call(calls.snapshot_call(self._ref, name, replace, request_timeout))
 
     def is_running(self, request_timeout: Optional[float] = None) -> bool:
         """True while the sandbox runs; False while paused, once killed, or if the daemon
@@ -346,18 +260,16 @@ class Sandbox:
         """The sandbox will now be killed (or paused, with lifecycle on_timeout "pause")
         TIMEOUT seconds from now, not from its creation. On a paused sandbox, it sets the time
         it will have once resumed."""
-        self._transport.json("PATCH", self._route + "/timeout",
-                             {"timeout": whole_seconds(timeout)},
-                             timeout=self._timeout(request_timeout), sandbox_id=self._sandbox_id)
+        self._call(calls.set_timeout_call(self._ref, timeout, request_timeout))
 
     def _kill_this(self, request_timeout: Optional[float] = None) -> bool:
-        return _kill_sandbox(self._transport, self._sandbox_id, self._timeout(request_timeout))
+        return self._call(calls.kill_call(self._sandbox_id, self._timeout(request_timeout)))
 
     def _kill_by_id(cls, sandbox_id: str, request_timeout: Optional[float] = None,
                     api_key: Optional[str] = None, domain: Optional[str] = None,
                     socket_path: Optional[str] = None) -> bool:
-        timeout_s = DEFAULT_TIMEOUT if request_timeout is None else request_timeout
-        return _kill_sandbox(get_transport(socket_path), sandbox_id, timeout_s)
+        return get_transport(socket_path).call(
+            calls.kill_call(sandbox_id, calls.class_timeout(request_timeout)))
 
     # sbx.kill() or Sandbox.kill(sandbox_id): kills the sandbox and everything in it. True when
     # killed (also if it already was), False when the daemon does not know the sandbox.

@@ -1,0 +1,167 @@
+"""The calls on sandboxes (/v1/sandboxes...) as Call values (_calls.py), shared by Sandbox and
+AsyncSandbox: request bodies, query parameters and answer parsing, without I/O. Internal."""
+import urllib.parse
+from typing import Any, Dict, List, Optional, Union
+
+from ._calls import DEFAULT_TIMEOUT, Call, not_found_is_false, sandbox_not_found
+from ._sandbox_ref import SandboxRef, sandbox_route, whole_seconds
+from .exceptions import NotImplementedException, SandboxNotRunningException
+from .models import (SandboxInfo, SandboxMetrics, SandboxQuery, SandboxResources, SandboxState,
+                     TemplateInfo, network_body, network_list)
+
+# Sandbox.list() without a state: those that hold resources, as the hosted API lists running
+# and paused sandboxes and hides killed ones.
+LIVE_STATES = [SandboxState.CREATING.value, SandboxState.RUNNING.value,
+               SandboxState.PAUSED.value]
+# Socket timeout of a snapshot unless request_timeout says otherwise: the daemon copies every
+# change of the sandbox before it answers.
+SNAPSHOT_TIMEOUT_S = 900.0
+
+
+def class_timeout(request_timeout: Optional[float]) -> Any:
+    """The socket timeout of a class-level call: its own, else the transport's default."""
+    return DEFAULT_TIMEOUT if request_timeout is None else request_timeout
+
+
+def lifecycle_body(lifecycle: Any) -> Dict[str, Any]:
+    """The create request's "lifecycle". The hosted SDK's `auto_resume` (resume a paused
+    sandbox when a request reaches it) is not built here: False is dropped, True refused."""
+    body = dict(lifecycle.to_dict() if hasattr(lifecycle, "to_dict") else lifecycle)
+    if body.get("auto_resume"):
+        raise NotImplementedException(
+            "lifecycle auto_resume is not available in declaw: a paused sandbox answers "
+            "commands and file calls with ConflictException until sbx.resume() or "
+            "Sandbox.connect() resumes it", code="not_implemented")
+    body.pop("auto_resume", None)
+    return body
+
+
+def create_call(template: Optional[str], timeout: Optional[int],
+                metadata: Optional[Dict[str, str]], envs: Optional[Dict[str, str]],
+                allow_internet_access: bool, network: Any, lifecycle: Any,
+                resources: Optional[Union[SandboxResources, Dict[str, Any]]],
+                request_timeout: Optional[float]) -> Call:
+    """POST /sandboxes; parses to the new sandbox's id."""
+    body: Dict[str, Any] = {"allow_internet_access": bool(allow_internet_access)}
+    if template is not None:
+        body["template"] = template
+    if timeout is not None:
+        body["timeout"] = whole_seconds(timeout)
+    if metadata is not None:
+        body["metadata"] = dict(metadata)
+    if envs is not None:
+        body["envs"] = dict(envs)
+    if network is not None:
+        body["network"] = network_body(network)
+    if lifecycle is not None:
+        body["lifecycle"] = lifecycle_body(lifecycle)
+    if resources is not None:
+        body["resources"] = (resources.to_dict() if hasattr(resources, "to_dict")
+                             else dict(resources))
+    return Call("POST", "/sandboxes", payload=body, timeout=class_timeout(request_timeout),
+                parse=lambda data: data["sandbox_id"])
+
+
+def list_call(query: Optional[Union[SandboxQuery, Dict[str, Any]]], limit: Optional[int],
+              request_timeout: Optional[float]) -> Call:
+    """GET /sandboxes; parses to [SandboxInfo], newest first, at most LIMIT."""
+    if isinstance(query, dict):
+        query = SandboxQuery(**query)
+    query = query or SandboxQuery()
+    params: Dict[str, Any] = {
+        "state": [getattr(s, "value", s) for s in query.state] if query.state else LIVE_STATES}
+    if query.metadata:
+        params["metadata"] = urllib.parse.urlencode(query.metadata)
+
+    def parse(data: Any) -> List[SandboxInfo]:
+        infos = [SandboxInfo.from_dict(item) for item in data.get("sandboxes", [])]
+        return infos if limit is None else infos[:limit]
+
+    return Call("GET", "/sandboxes", query=params, timeout=class_timeout(request_timeout),
+                parse=parse)
+
+
+def _on_sandbox(ref: SandboxRef, method: str, tail: str, request_timeout: Optional[float],
+                parse: Any, **fields: Any) -> Call:
+    """A call on the sandbox itself: a 404 can only mean an unknown sandbox."""
+    return Call(method, ref.route + tail, timeout=ref.timeout(request_timeout),
+                sandbox_id=ref.sandbox_id, parse=parse, on_not_found=sandbox_not_found,
+                **fields)
+
+
+def info_call(ref: SandboxRef, request_timeout: Optional[float]) -> Call:
+    return _on_sandbox(ref, "GET", "", request_timeout, SandboxInfo.from_dict)
+
+
+def metrics_call(ref: SandboxRef, request_timeout: Optional[float]) -> Call:
+    return _on_sandbox(ref, "GET", "/metrics", request_timeout, SandboxMetrics.from_dict)
+
+
+def pause_call(ref: SandboxRef, request_timeout: Optional[float]) -> Call:
+    return _on_sandbox(ref, "POST", "/pause", request_timeout, SandboxInfo.from_dict)
+
+
+def resume_call(ref: SandboxRef, request_timeout: Optional[float]) -> Call:
+    return _on_sandbox(ref, "POST", "/resume", request_timeout, SandboxInfo.from_dict)
+
+
+def get_network_call(ref: SandboxRef, request_timeout: Optional[float]) -> Call:
+    return _on_sandbox(ref, "GET", "/network", request_timeout, _identity)
+
+
+def update_network_call(ref: SandboxRef, allow_out: Optional[List[str]],
+                        deny_out: Optional[List[str]], allow_internet_access: Optional[bool],
+                        request_timeout: Optional[float]) -> Call:
+    """PATCH .../network with the parts given; with none, GET .../network (the daemon refuses
+    an empty change)."""
+    body: Dict[str, Any] = {}
+    if allow_out is not None:
+        body["allow_out"] = network_list(allow_out, "allow_out")
+    if deny_out is not None:
+        body["deny_out"] = network_list(deny_out, "deny_out")
+    if allow_internet_access is not None:
+        body["allow_internet_access"] = bool(allow_internet_access)
+    if not body:
+        return get_network_call(ref, request_timeout)
+    return _on_sandbox(ref, "PATCH", "/network", request_timeout, _identity, payload=body)
+
+
+def set_timeout_call(ref: SandboxRef, timeout: int, request_timeout: Optional[float]) -> Call:
+    return _on_sandbox(ref, "PATCH", "/timeout", request_timeout, _nothing,
+                       payload={"timeout": whole_seconds(timeout)})
+
+
+def snapshot_call(ref: SandboxRef, name: str, replace: bool,
+                  request_timeout: Optional[float]) -> Call:
+    timeout = request_timeout
+    if timeout is None:
+        timeout = max(ref.request_timeout, SNAPSHOT_TIMEOUT_S)
+    return Call("POST", ref.route + "/snapshots", payload={"name": name, "replace": bool(replace)},
+                timeout=timeout, sandbox_id=ref.sandbox_id, parse=TemplateInfo.from_dict,
+                on_not_found=sandbox_not_found)
+
+
+def kill_call(sandbox_id: str, timeout: Any) -> Call:
+    """DELETE /sandboxes/ID: True when killed (also if it already was), False if unknown."""
+    return Call("DELETE", sandbox_route(sandbox_id), timeout=timeout, sandbox_id=sandbox_id,
+                parse=lambda _: True, on_not_found=not_found_is_false)
+
+
+def connect_step(info: SandboxInfo, sandbox_id: str) -> str:
+    """What connect() does after get_info(): "resume" a paused sandbox, go on with a
+    "running" one; a killed one raises SandboxNotRunningException."""
+    if info.state == SandboxState.PAUSED:
+        return "resume"
+    if info.state != SandboxState.RUNNING:
+        raise SandboxNotRunningException(
+            f"sandbox {sandbox_id} is {getattr(info.state, 'value', info.state)}, not "
+            "running: create a new sandbox", sandbox_id=sandbox_id, code="conflict")
+    return "running"
+
+
+def _identity(data: Any) -> Any:
+    return data
+
+
+def _nothing(_: Any) -> None:
+    return None
