@@ -4,7 +4,8 @@
     with Sandbox.create(template="python", allow_internet_access=False) as sbx:
         print(sbx.commands.run("python3 -c 'print(6*7)'").stdout)
 
-Standard library only. The daemon's socket: the `socket_path` argument, else $DECLAW_SOCKET,
+Standard library only; AsyncSandbox (declaw.AsyncSandbox, imported on first use) needs httpx.
+The daemon's socket: the `socket_path` argument, else $DECLAW_SOCKET,
 else /run/declaw/declaw.sock. Reference: docs/python.md.
 """
 from ._hosted import HostedOptionWarning
@@ -43,4 +44,36 @@ __all__ = [
     "SandboxNotRunningException", "NotImplementedException", "ConnectionException",
     "CommandExitException", "TemplateException", "TemplateNotFoundException", "BuildException",
     "DEFAULT_SOCKET_PATH", "resolve_socket_path", "reset_transports",
+    "AsyncSandbox", "AsyncCommands", "AsyncFilesystem", "AsyncPty", "AsyncCommandHandle",
+    "AsyncPtyHandle", "reset_async_transports",
 ]
+
+# The asyncio client, imported when first asked for, so that `import declaw` (and Sandbox) work
+# without httpx.
+_ASYNC_NAMES = {
+    "AsyncSandbox": "sandbox_async",
+    "AsyncCommands": "commands_async",
+    "AsyncPty": "commands_async",
+    "AsyncFilesystem": "filesystem_async",
+    "AsyncCommandHandle": "command_handle_async",
+    "AsyncPtyHandle": "command_handle_async",
+    "reset_async_transports": "_transport_async",
+}
+
+
+def __getattr__(name: str) -> object:
+    module_name = _ASYNC_NAMES.get(name)
+    if module_name is None:
+        raise AttributeError(f"module 'declaw' has no attribute {name!r}")
+    import importlib
+    try:
+        module = importlib.import_module(f".{module_name}", __name__)
+    except ModuleNotFoundError as e:
+        if e.name != "httpx":
+            raise
+        raise ImportError(
+            f"declaw.{name} needs httpx: apt install python3-httpx, or pip install "
+            "'declaw[async]'") from e
+    value = getattr(module, name)
+    globals()[name] = value
+    return value

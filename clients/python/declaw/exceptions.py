@@ -189,7 +189,7 @@ _HINTS = {
 }
 
 # How the daemon's router says a sandbox id is unknown (api/router.cc).
-_SANDBOX_NOT_FOUND = re.compile(r"sandbox \S+ not found$")
+_SANDBOX_NOT_FOUND = re.compile(r"sandbox \S+ not found\b")
 
 # A conflict about one of the sandbox's processes, not the sandbox (api/process_handlers).
 _PROCESS_MESSAGE = re.compile(r"(stdin of )?process \d+ ")
