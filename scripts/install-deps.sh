@@ -10,7 +10,7 @@ packages=(
   libnl-3-dev libnl-route-3-dev libnftables-dev
   nlohmann-json3-dev libspdlog-dev libfmt-dev
   catch2 libcli11-dev libcap-dev
-  python3 python3-pip python3-setuptools python3-wheel
+  python3 python3-pip python3-setuptools python3-wheel python3-httpx
   curl iproute2 bubblewrap util-linux procps nftables
   # Templates: libarchive (every tar and compression), OpenSSL (sha256), and for the tests real
   # image tools and a static busybox to build images from.

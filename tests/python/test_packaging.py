@@ -57,5 +57,20 @@ class PipInstall(unittest.TestCase):
         self.assertEqual((version, documented), ("0.1.0", "True"))
 
 
+class WithoutHttpx(unittest.TestCase):
+    def test_the_blocking_client_imports_and_AsyncSandbox_says_what_it_needs(self):
+        probe = subprocess.run(
+            [sys.executable, "-c", "import sys; sys.modules['httpx'] = None\n"
+             "import declaw\nprint(declaw.Sandbox.__name__, declaw.NotFoundException.__name__)\n"
+             "try:\n    declaw.AsyncSandbox\nexcept ImportError as e:\n    print(e)"],
+            capture_output=True, text=True, timeout=60,
+            env=dict(os.environ, PYTHONPATH=SOURCE))
+        self.assertEqual(probe.returncode, 0, probe.stderr)
+        self.assertEqual(probe.stdout.splitlines(), [
+            "Sandbox NotFoundException",
+            "declaw.AsyncSandbox needs httpx: apt install python3-httpx, or pip install "
+            "'declaw[async]'"])
+
+
 if __name__ == "__main__":
     unittest.main()
