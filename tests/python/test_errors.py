@@ -53,6 +53,28 @@ class ErrorCodeTable(unittest.TestCase):
         self.assertIn("bad gateway", str(error))
         self.assertIs(type(exception_from_response(431, b"")), declaw.TooLargeException)
 
+    def test_the_daemon_saying_a_sandbox_is_unknown_is_SandboxNotFoundException(self):
+        for message in ("sandbox 'sbx-1a2b3c4d5e6f' not found",
+                        "sandbox 'sbx-1a2b3c4d5e6f' not found: No such file or directory",
+                        "sandbox 'not an id' not found", "sandbox sbx-1a2b3c4d5e6f not found"):
+            with self.subTest(message=message):
+                error = exception_from_response(404, error_body("not_found", message))
+                self.assertIs(type(error), declaw.SandboxNotFoundException)
+                self.assertIsInstance(error, declaw.NotFoundException)
+        for message in ("process 12 not found", "open /tmp/x: No such file or directory",
+                        "no route GET /v1/sandboxes/sbx-1/nothing"):
+            with self.subTest(message=message):
+                self.assertIs(type(exception_from_response(404, error_body("not_found", message))),
+                              declaw.NotFoundException)
+
+    def test_the_hosted_names_have_the_hosted_bases(self):
+        self.assertTrue(issubclass(declaw.FileNotFoundException, declaw.NotFoundException))
+        self.assertTrue(issubclass(declaw.FileNotFoundException, FileNotFoundError))
+        self.assertTrue(issubclass(declaw.SandboxNotFoundException, declaw.NotFoundException))
+        self.assertTrue(issubclass(declaw.NotFoundException, declaw.SandboxException))
+        for name in ("FileNotFoundException", "SandboxNotFoundException", "HostedOptionWarning"):
+            self.assertIn(name, declaw.__all__)
+
     def test_the_sandbox_id_of_the_request_is_kept_when_the_answer_has_none(self):
         error = exception_from_response(404, error_body("not_found"), sandbox_id="sbx-2")
         self.assertEqual(error.sandbox_id, "sbx-2")

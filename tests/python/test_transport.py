@@ -18,6 +18,7 @@ from harness import require_root
 
 import declaw
 from declaw import Sandbox
+from declaw._sse import SseDecoder
 from declaw._transport import DEFAULT_SOCKET_PATH, Transport, _UnixConnection, resolve_socket_path
 
 
@@ -48,6 +49,32 @@ class FakeDaemon(UnixHttpServer):
         request.conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
                              b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
         return self.decide(conn_no, request_no, method) != "answer-then-close"
+
+
+class EventDecoding(unittest.TestCase):
+    """SseDecoder, the Server-Sent Events parsing both clients share."""
+
+    STREAM = (b": keep-alive\n\nevent: start\ndata: {\"pid\": 7}\n\n"
+              b"event: stdout\r\ndata: {\"data\": \"h\u00e9\"}\r\n\r\n"
+              b"data: not json\n\nevent: exit\ndata: {\"exit_code\": 0}\n\n")
+    EVENTS = [("start", {"pid": 7}), ("stdout", {"data": "h\u00e9"}),
+              ("message", {"data": "not json"}), ("exit", {"exit_code": 0})]
+
+    def test_events_come_out_the_same_whatever_the_pieces(self):
+        for size in (1, 2, 7, 64, len(self.STREAM)):
+            with self.subTest(piece=size):
+                decoder = SseDecoder("GET /x")
+                events = []
+                for start in range(0, len(self.STREAM), size):
+                    events += decoder.feed(self.STREAM[start:start + size])
+                events += decoder.finish()
+                self.assertEqual(events, self.EVENTS)
+
+    def test_a_line_past_the_limit_is_refused(self):
+        decoder = SseDecoder("GET /x", "sbx-1")
+        with mock.patch("declaw._sse.MAX_EVENT_BYTES", 100):
+            with self.assertRaisesRegex(declaw.SandboxException, "over 100 bytes"):
+                decoder.feed(b"data: " + b"x" * 200)
 
 
 class SocketChoice(unittest.TestCase):

@@ -188,8 +188,9 @@ _HINTS = {
                "one: create a new sandbox with allow_internet_access=True",
 }
 
-# How the daemon's router says a sandbox id is unknown (api/router.cc).
-_SANDBOX_NOT_FOUND = re.compile(r"sandbox \S+ not found\b")
+# How the daemon says a sandbox id is unknown (api/router.cc: the id quoted, any text in it;
+# some routes append the errno's text).
+_SANDBOX_NOT_FOUND = re.compile(r"sandbox ('.*'|\S+) not found\b")
 
 # A conflict about one of the sandbox's processes, not the sandbox (api/process_handlers).
 _PROCESS_MESSAGE = re.compile(r"(stdin of )?process \d+ ")
