@@ -17,6 +17,8 @@ NetworkLists checked(const netpolicy::NetworkSpec& spec, const std::string& pref
   return {policy->allow.entries, policy->deny.entries};
 }
 
+constexpr const char* kLoopbackInet = "loopback_inet";
+
 nlohmann::json orNull(const std::optional<std::string>& value) {
   return value ? nlohmann::json(*value) : nlohmann::json(nullptr);
 }
@@ -26,12 +28,35 @@ nlohmann::json orNull(const std::optional<std::string>& value) {
 NetworkLists parseNetworkLists(const nlohmann::json& body) {
   const nlohmann::json* network = findField(body, "network");
   if (!network || network->is_null()) return {};
-  auto spec = netpolicy::networkSpecFromJson(*network, true);
+  nlohmann::json lists = *network;
+  if (lists.is_object()) lists.erase(kLoopbackInet);  // not a list: parseLoopbackInet's
+  auto spec = netpolicy::networkSpecFromJson(lists, true);
   if (!spec) throw badRequest("network." + spec.error().message);
   return checked(*spec, "network.");
 }
 
+bool parseLoopbackInet(const nlohmann::json& body) {
+  const nlohmann::json* network = findField(body, "network");
+  if (!network || !network->is_object()) return false;
+  auto it = network->find(kLoopbackInet);
+  if (it == network->end() || it->is_null()) return false;
+  if (!it->is_boolean()) throw badRequest("network.loopback_inet must be a boolean");
+  return it->get<bool>();
+}
+
+bool namesEgressPolicy(const nlohmann::json& body) {
+  const nlohmann::json* network = findField(body, "network");
+  if (!network || network->is_null()) return false;
+  // {"network": {}} has always meant "with a network"; only loopback_inet alone does not.
+  return !(network->is_object() && network->size() == 1 && network->contains(kLoopbackInet));
+}
+
 NetworkUpdate parseNetworkUpdate(const nlohmann::json& body) {
+  if (body.is_object() && body.contains(kLoopbackInet)) {
+    throw badRequest(
+        "loopback_inet is fixed when a sandbox is created (it decides the sandbox's seccomp "
+        "filter): create a new sandbox with network.loopback_inet");
+  }
   NetworkUpdate update;
   nlohmann::json lists = nlohmann::json::object();
   for (const auto& [key, value] : body.items()) {
@@ -67,8 +92,14 @@ nlohmann::json toJson(const NetworkInfo& info) {
             {"firewall_packets", info.refused.firewall_packets}}}};
 }
 
-nlohmann::json networkView(const SandboxInfo& info) {
+nlohmann::json networkJson(const SandboxInfo& info) {
   nlohmann::json out = toJson(info.network);
+  out[kLoopbackInet] = info.loopback_inet;
+  return out;
+}
+
+nlohmann::json networkView(const SandboxInfo& info) {
+  nlohmann::json out = networkJson(info);
   out["allow_internet_access"] = info.allow_internet_access;
   return out;
 }

@@ -82,6 +82,9 @@ struct CreateSandboxSpec {
   StringMap envs;  // default environment of every command
   StringMap metadata;
   bool allow_internet_access = false;
+  // Without internet access: AF_INET/AF_INET6 sockets that reach only the sandbox's own lo
+  // (docs/security.md, "Loopback without internet"). Fixed at create.
+  bool loopback_inet = false;
   NetworkLists network;
   Resources resources;              // filled in by the API layer: what was asked, else the defaults
   std::string on_timeout = "kill";  // lifecycle: "kill" | "pause"
@@ -97,6 +100,7 @@ struct SandboxInfo {
   std::string state;         // "creating" | "running" | "paused" | "killed"
   uid_t owner_uid = 0;
   bool allow_internet_access = false;
+  bool loopback_inet = false;
   NetworkInfo network;
   Resources resources;
   std::string on_timeout = "kill";

@@ -44,9 +44,10 @@ CreateSandboxSpec parseCreateSandboxSpec(const nlohmann::json& body, const Limit
   // A client that names an egress policy means the sandbox to have a network: absent
   // allow_internet_access then defaults to true. An explicit false denies everything.
   spec.network = parseNetworkLists(body);
-  const nlohmann::json* network = findField(body, "network");
   spec.allow_internet_access =
-      boolField(body, "allow_internet_access").value_or(network != nullptr && !network->is_null());
+      boolField(body, "allow_internet_access").value_or(namesEgressPolicy(body));
+  // With internet access, loopback works anyway: the flag is then implied, not an error.
+  spec.loopback_inet = parseLoopbackInet(body) || spec.allow_internet_access;
   spec.resources = parseResources(body, limits);
   spec.on_timeout = parseLifecycle(body);
   return spec;
@@ -178,7 +179,7 @@ nlohmann::json toJson(const SandboxInfo& info) {
           {"metadata", info.metadata},
           {"envs", info.envs},
           {"allow_internet_access", info.allow_internet_access},
-          {"network", toJson(info.network)},
+          {"network", networkJson(info)},
           {"started_at", formatTime(info.started_at)},
           {"end_at", formatTime(info.end_at)},
           {"owner_uid", info.owner_uid},

@@ -230,7 +230,10 @@ Result<std::shared_ptr<Sandbox>> Registry::launch(const api::CreateSandboxSpec& 
   start.ids = runtime::IdRange{*id_base, IdPool::kSlotSize};
   start.init_exe_fd = parts_.init_exe.get();
   start.devnull_fd = parts_.devnull.get();
-  start.seccomp_bpf = spec.allow_internet_access ? &parts_.seccomp_inet_bpf : &parts_.seccomp_bpf;
+  // Inet sockets are allowed with internet access, and for loopback-only TCP (whose second
+  // layer is the loopback filter Sandbox::start puts in the sandbox's network namespace).
+  const bool inet = spec.allow_internet_access || spec.loopback_inet;
+  start.seccomp_bpf = inet ? &parts_.seccomp_inet_bpf : &parts_.seccomp_bpf;
   start.cgroups = cgroups_;
   start.network = parts_.network;
   start.limits = &config_.limits;
@@ -298,9 +301,9 @@ bool sameRoot(const ResolvedTemplate& a, const ResolvedTemplate& b) {
 
 std::shared_ptr<Sandbox> Registry::takePooled(const api::CreateSandboxSpec& spec,
                                               const ResolvedTemplate& tmpl, uid_t owner) {
-  if (spec.allow_internet_access) {
-    // Its seccomp filter and its link are fixed before any code runs: a pooled sandbox has
-    // neither, so an internet create is always built fresh.
+  if (spec.allow_internet_access || spec.loopback_inet) {
+    // Its seccomp filter (and link, or loopback filter) are fixed before any code runs: a
+    // pooled sandbox has none of them, so such a create is always built fresh.
     pool_->countMiss(spec.template_name);
     return nullptr;
   }

@@ -15,6 +15,9 @@
 #include "common/log.h"
 #include "daemon/command_env.h"
 #include "daemon/state_records.h"
+#include "netpolicy/kernel/netns.h"
+#include "netpolicy/kernel/nft_apply.h"
+#include "netpolicy/loopback_plan.h"
 #include "runtime/rootfs.h"
 
 namespace declaw::daemon {
@@ -68,6 +71,14 @@ Result<std::shared_ptr<SandboxNetwork>> reserveNetwork(const SandboxStart& s) {
   auto policy = policyOf(true, s.spec.network);
   if (!policy) return ErrnoError(EINVAL) << policy.error().message;
   return s.network->reserve(s.id, *policy);
+}
+
+Result<void> applyLoopbackFilter(pid_t init_pid, int pidfd) {
+  auto netns = netpolicy::openNetnsOf(init_pid, pidfd);
+  if (!netns) return netns.error();
+  auto applied = netpolicy::applyNftIn(*netns, netpolicy::planLoopbackOnly());
+  if (!applied) return applied.error();
+  return {};
 }
 
 }  // namespace
@@ -175,6 +186,15 @@ Result<std::shared_ptr<Sandbox>> Sandbox::start(const SandboxStart& s) {
     }
     config.network = *plugged;
     mark(CreatePhase::kNetworkPlug);
+  } else if (s.spec.loopback_inet) {
+    // Inet sockets without internet access: the namespace has only lo, and this table drops
+    // whatever would use another interface, should one ever appear (netpolicy/loopback_plan.h).
+    auto applied = applyLoopbackFilter(launched->pid, sbx->pidfd_.get());
+    if (!applied) {
+      sbx->kill();
+      return ErrnoError(applied.error().code) << "loopback filter: " << applied.error().message;
+    }
+    mark(CreatePhase::kNetworkPlug);
   }
   std::vector<int> root_fds = {built->root.get()};
   if (built->usr) root_fds.push_back(built->usr.get());
@@ -261,6 +281,7 @@ api::SandboxInfo Sandbox::info() const {
   i.state = killed_ ? "killed" : paused_ ? "paused" : "running";
   i.owner_uid = owner_;
   i.allow_internet_access = spec_.allow_internet_access;
+  i.loopback_inet = spec_.loopback_inet;
   i.network = final_network_ ? *final_network_ : networkInfo();
   i.resources = spec_.resources;
   i.on_timeout = spec_.on_timeout;

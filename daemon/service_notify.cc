@@ -10,8 +10,7 @@
 
 namespace declaw::daemon {
 
-ServiceNotifier::ServiceNotifier(std::function<std::string()> status)
-    : status_(std::move(status)) {
+ServiceNotifier::ServiceNotifier(std::function<std::string()> status) : status_(std::move(status)) {
   const char* socket = std::getenv("NOTIFY_SOCKET");
   enabled_ = socket != nullptr && socket[0] != '\0';
 }

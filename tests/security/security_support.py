@@ -7,11 +7,28 @@ import errno
 import glob
 import hashlib
 import os
+import socket
 
 from harness import BIN_DIR
 from support import SharedSandboxTestCase, json_lines, put_binary_probe, random_suffix
 
 USERS = ("user", "root")
+
+
+def inet_filter_socket_errno(attempt):
+    """What the inet seccomp variant (internet access, or loopback_inet) lets through (the kernel
+    then decides: 0) and what it refuses: it adds AF_INET and AF_INET6 to AF_UNIX and
+    NETLINK_ROUTE, nothing else."""
+    family = attempt["family"]
+    if family == socket.AF_UNIX:
+        return 0
+    if attempt["attempt"] == "socketpair":
+        return errno.EACCES
+    if family in (socket.AF_INET, socket.AF_INET6):
+        return 0
+    if family == socket.AF_NETLINK:
+        return 0 if attempt["protocol"] == 0 else errno.EACCES
+    return errno.EACCES
 IDS_PER_SANDBOX = 65536
 
 

@@ -25,7 +25,7 @@ from network_on_support import (ANSWER_WAIT_S, UNUSED_POOL_ADDRESS, DaemonNamesp
                                 UdpRecorder, ip_json, run_in_netns, run_unfiltered_in,
                                 set_up_module, tear_down_module)
 from network_support import host, internet
-from security_support import USERS, probe_attempts
+from security_support import USERS, inet_filter_socket_errno, probe_attempts
 from support import put_binary_probe, wait_for
 
 SPOOF_PORT = 9901
@@ -122,19 +122,7 @@ class SocketFamilies(InternetOnTestCase):
     """The inet seccomp variant adds AF_INET and AF_INET6 to AF_UNIX and NETLINK_ROUTE, nothing
     else: no link-layer access, whatever the capabilities."""
 
-    @staticmethod
-    def expected_socket_errno(attempt):
-        """What the filter lets through (the kernel then decides: 0) and what it refuses."""
-        family = attempt["family"]
-        if family == socket.AF_UNIX:
-            return 0
-        if attempt["attempt"] == "socketpair":
-            return errno.EACCES
-        if family in (socket.AF_INET, socket.AF_INET6):
-            return 0
-        if family == socket.AF_NETLINK:
-            return 0 if attempt["protocol"] == 0 else errno.EACCES
-        return errno.EACCES
+    expected_socket_errno = staticmethod(inet_filter_socket_errno)
 
     def test_only_unix_netlink_route_inet_and_inet6_sockets_can_be_made(self):
         sbx = self.sandbox()

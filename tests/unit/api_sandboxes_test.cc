@@ -139,6 +139,40 @@ TEST_CASE("create: network lists imply internet access unless it is said false",
   }
 }
 
+TEST_CASE("network.loopback_inet: alone it means no internet; it must be a boolean; it is fixed",
+          "[api][sandboxes][network]") {
+  struct Case {
+    json body;
+    bool internet;
+    bool loopback;
+  };
+  const std::vector<Case> cases = {
+      {json::object(), false, false},
+      {{{"network", {{"loopback_inet", true}}}}, false, true},
+      {{{"network", {{"loopback_inet", false}}}}, false, false},
+      {{{"network", {{"loopback_inet", nullptr}}}}, false, false},
+      // With internet access loopback works anyway: implied, not refused.
+      {{{"allow_internet_access", true}}, true, true},
+      {{{"network", {{"loopback_inet", true}, {"allow_out", {"example.com"}}}}}, true, true},
+  };
+  for (const auto& c : cases) {
+    Api api;
+    const Response response = api.call("POST", "/v1/sandboxes", c.body);
+    INFO(c.body.dump() << " -> " << response.body);
+    REQUIRE(response.status == 201);
+    CHECK(api.services.last_create.allow_internet_access == c.internet);
+    CHECK(api.services.last_create.loopback_inet == c.loopback);
+  }
+  Api api;
+  const Response bad = api.call("POST", "/v1/sandboxes", json{{"network", {{"loopback_inet", 1}}}});
+  CHECK(bad.status == 400);
+  CHECK(bad.body.find("loopback_inet") != std::string::npos);
+  const Response patch = api.call("PATCH", std::string("/v1/sandboxes/") + kId + "/network",
+                                  json{{"loopback_inet", true}});
+  CHECK(patch.status == 400);
+  CHECK(patch.body.find("fixed") != std::string::npos);
+}
+
 TEST_CASE("create: a bad network entry is a 400 naming the list, index and entry",
           "[api][sandboxes][network]") {
   const std::vector<std::pair<json, std::string>> cases = {

@@ -113,6 +113,7 @@ TEST_CASE("SandboxInfo serialises every field of docs/api.md", "[api][wire]") {
                {"gateway", nullptr},
                {"address6", nullptr},
                {"interface", nullptr},
+               {"loopback_inet", false},
                {"refused", {{"dns", 0}, {"proxy", 0}, {"firewall_packets", 0}}}}},
              {"started_at", "1970-01-01T00:00:00Z"},
              {"end_at", "1970-01-01T00:01:00Z"},

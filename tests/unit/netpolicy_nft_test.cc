@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "netpolicy/loopback_plan.h"
 #include "netpolicy/nft_plan.h"
 #include "tests/unit/netpolicy_nft_model.h"
 
@@ -475,4 +476,24 @@ TEST_CASE("plans refuse keys that would not make an interface name, and missing 
   CHECK(planSandboxAdd(config, s, deciderFor(config, {"allowed.test"}, {})).error().message ==
         "sandbox abc123: name rules need the egress proxy port");
   CHECK(planSandboxAdd(config, s, deciderFor(config, {"1.1.1.1"}, {})).ok());
+}
+
+TEST_CASE("the loopback-only table: every hook drops, lo alone is accepted") {
+  const auto doc = planLoopbackOnly()["nftables"];
+  REQUIRE(doc.size() == 6);
+  CHECK(doc[0]["add"]["table"]["name"] == kLoopbackTable);
+  for (size_t i = 1; i <= 3; ++i) {
+    const auto& chain = doc[i]["add"]["chain"];
+    CHECK(chain["policy"] == "drop");
+    CHECK(chain["table"] == kLoopbackTable);
+    CHECK(chain["hook"] == chain["name"]);
+  }
+  const auto& input = doc[4]["add"]["rule"];
+  CHECK(input["chain"] == "input");
+  CHECK(input["expr"][0]["match"]["left"]["meta"]["key"] == "iifname");
+  CHECK(input["expr"][0]["match"]["right"] == "lo");
+  CHECK(input["expr"][1].contains("accept"));
+  const auto& output = doc[5]["add"]["rule"];
+  CHECK(output["chain"] == "output");
+  CHECK(output["expr"][0]["match"]["left"]["meta"]["key"] == "oifname");
 }
