@@ -131,6 +131,18 @@ class AsyncBackground(AsyncSdkTestCase):
         self.assertEqual((out, err), ("a\nc\n", "b\n"))
         self.assertEqual((await handle.wait()).stdout, "a\nc\n")
 
+    async def test_wait_callbacks_get_the_output_from_the_start(self):
+        handle = await self.sbx.commands.run("echo one; sleep 0.3; echo two >&2",
+                                             background=True)
+        await asyncio.sleep(0.1)  # "one" is out before wait() is called
+        out, err = [], []
+
+        async def on_stderr(line):
+            err.append(line)
+
+        result = await handle.wait(on_stdout=out.append, on_stderr=on_stderr)
+        self.assertEqual((out, err, result.exit_code), (["one\n"], ["two\n"], 0))
+
     async def test_list_get_connect_wait_signal_and_kill_by_pid(self):
         commands = self.sbx.commands
         handle = await commands.run("echo started; sleep 60", background=True)

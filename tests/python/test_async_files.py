@@ -28,6 +28,10 @@ class AsyncFiles(AsyncSdkTestCase):
         await self.files.write("/tmp/blob", payload)
         chunks = [chunk async for chunk in await self.files.read("/tmp/blob", format="stream")]
         self.assertEqual(b"".join(chunks), payload)
+        async with await self.files.read("/tmp/blob", format="stream") as body:
+            first = await body.__anext__()  # then left early: its connection is closed
+        self.assertEqual(first, payload[:len(first)])
+        self.assertEqual(await self.files.read("dir/note.txt"), "héllo\n")
         with self.assertRaises(declaw.InvalidArgumentException):
             await self.files.read("/tmp/blob", format="json")
 

@@ -119,17 +119,10 @@ class AsyncTransport:
         except httpx.HTTPError as e:
             raise self._error(e, what, None, sandbox_id) from None
 
-    async def chunks(self, response: httpx.Response, what: str,
-                     sandbox_id: Optional[str]) -> AsyncIterator[bytes]:
-        """The body of RESPONSE as it arrives; closes it at the end or when left early."""
-        try:
-            async for chunk in response.aiter_raw():
-                if chunk:
-                    yield chunk
-        except httpx.HTTPError as e:
-            raise self._error(e, what, None, sandbox_id) from None
-        finally:
-            await response.aclose()
+    def body(self, response: httpx.Response, what: str,
+             sandbox_id: Optional[str]) -> "AsyncBody":
+        """The body of RESPONSE as it arrives, an async iterator of bytes."""
+        return AsyncBody(self, response, what, sandbox_id)
 
     async def open_stream(self, method: str, path: str, *,
                           query: Optional[Dict[str, Any]] = None, payload: Any = None,
@@ -143,7 +136,7 @@ class AsyncTransport:
                                    headers=headers, timeout=timeout, sandbox_id=sandbox_id,
                                    read_floor=MIN_READ_TIMEOUT_S)
         what = f"{method} {API_PREFIX}{path}"
-        return AsyncEventStream(self.chunks(response, what, sandbox_id),
+        return AsyncEventStream(self.body(response, what, sandbox_id),
                                 SseDecoder(what, sandbox_id))
 
     def _error(self, error: Exception, what: str, timeout: Any,
@@ -167,11 +160,53 @@ class AsyncTransport:
             f"is the service still running at {self.socket_path}?", sandbox_id=sandbox_id)
 
 
+class AsyncBody:
+    """An answer's body as it arrives: `async for chunk in body`. The connection goes back to
+    the pool once the body has been read to its end; aclose() (or `async with`) before that
+    closes it instead."""
+
+    def __init__(self, transport: AsyncTransport, response: httpx.Response, what: str,
+                 sandbox_id: Optional[str]):
+        self._transport = transport
+        self._response = response
+        self._raw = response.aiter_raw()
+        self._what = what
+        self._sandbox_id = sandbox_id
+
+    def __aiter__(self) -> "AsyncBody":
+        return self
+
+    async def __anext__(self) -> bytes:
+        while True:
+            try:
+                chunk = await self._raw.__anext__()
+            except StopAsyncIteration:
+                await self.aclose()
+                raise
+            except httpx.HTTPError as e:
+                await self.aclose()
+                raise self._transport._error(e, self._what, None, self._sandbox_id) from None
+            except BaseException:
+                await self.aclose()
+                raise
+            if chunk:
+                return chunk
+
+    async def aclose(self) -> None:
+        await self._response.aclose()
+
+    async def __aenter__(self) -> "AsyncBody":
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self.aclose()
+
+
 class AsyncEventStream:
     """The events of one answer: `async for name, data in stream`, or next_event(). aclose()
     ends it (the connection is closed, not pooled, when the body was not read to its end)."""
 
-    def __init__(self, chunks: AsyncIterator[bytes], decoder: SseDecoder):
+    def __init__(self, chunks: AsyncBody, decoder: SseDecoder):
         self._chunks = chunks
         self._decoder = decoder
         self._pending: List[Event] = []
@@ -201,7 +236,7 @@ class AsyncEventStream:
 
     async def aclose(self) -> None:
         self._eof = True
-        await self._chunks.aclose()  # type: ignore[attr-defined]
+        await self._chunks.aclose()
 
 
 def _os_error(error: BaseException) -> Optional[OSError]:

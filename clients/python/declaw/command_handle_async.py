@@ -126,11 +126,27 @@ class AsyncCommandHandle:
 
     # -- following the output ----------------------------------------------------------------
 
-    async def wait(self) -> CommandResult:
-        """Follows the output until the process ends and returns its CommandResult. Raises
-        CommandExitException on a non-zero exit, TimeoutException when its timeout killed it,
-        SandboxNotRunningException when the sandbox ended under it, SandboxException after
-        disconnect(), and what a callback raised (the process runs on)."""
+    async def wait(self, on_pty: Optional[AsyncPtyCallback] = None,
+                   on_stdout: Optional[AsyncOutputCallback] = None,
+                   on_stderr: Optional[AsyncOutputCallback] = None) -> CommandResult:
+        """Follows the output until the process ends and returns its CommandResult. The
+        callbacks (plain or coroutine functions) get the output from its start as it
+        arrives. Raises CommandExitException on a non-zero exit, TimeoutException when its
+        timeout killed it, SandboxNotRunningException when the sandbox ended under it,
+        SandboxException after disconnect(), and what a callback raised (the process runs
+        on)."""
+        if on_pty is not None or on_stdout is not None or on_stderr is not None:
+            try:
+                async for stdout, stderr, pty in self:
+                    if stdout is not None:
+                        await deliver_lines(on_stdout, stdout)
+                    elif stderr is not None:
+                        await deliver_lines(on_stderr, stderr)
+                    else:
+                        await call_back(on_pty, pty)
+            except Exception as e:
+                if e is not self._error:
+                    raise  # a callback of this wait() raised
         result = await self._result()
         return self._out.checked(result, self._sandbox.sandbox_id)
 

@@ -22,7 +22,7 @@ class AsyncFilesystem:
                    ) -> Union[str, bytearray, AsyncIterator[bytes]]:
         """`format="text"`: a str (U+FFFD for bytes that are not UTF-8); "bytes": a
         bytearray; "stream": an async iterator of bytes chunks (read it to the end, or
-        aclose() it, to free its connection)."""
+        aclose() it, or use it in `async with`, to free its connection)."""
         check_read_format(format)
         ref = self._sandbox
         route = f"{ref.route}/files/raw"
@@ -33,7 +33,7 @@ class AsyncFilesystem:
         except NotFoundException as e:
             file_not_found(e)
         if format == "stream":
-            return ref.transport.chunks(response, f"GET {route}", ref.sandbox_id)
+            return ref.transport.body(response, f"GET {route}", ref.sandbox_id)
         try:
             data = bytearray(await response.aread())
         finally:
