@@ -234,7 +234,7 @@ class NetworkRulesWithoutALink(SdkTestCase):
         self.assertEqual(network, {"allow_internet_access": False, "allow_out": [],
                                    "deny_out": [], "address": None, "gateway": None,
                                    "address6": None, "interface": None,
-                                   "refused": NO_REFUSALS})
+                                   "loopback_inet": False, "refused": NO_REFUSALS})
 
     def test_listed_sandboxes_carry_their_rules(self):
         sbx = self.create(network={"allow_out": ["example.com"]})
