@@ -68,6 +68,20 @@ class AsyncRun(AsyncSdkTestCase):
                 self.assertEqual(caught.exception.stdout, "before\n")
                 self.assertIn("timed out after 1 s", str(caught.exception))
 
+    async def test_a_cancelled_run_stops_waiting_and_the_command_runs_on(self):
+        for callbacks in ({}, {"on_stdout": lambda line: None}):
+            with self.subTest(streamed=bool(callbacks)):
+                marker = f"/tmp/cancelled-{len(callbacks)}"
+                with self.assertRaises(asyncio.TimeoutError):
+                    await asyncio.wait_for(self.sbx.commands.run(
+                        f"sleep 1; touch {marker}", **callbacks), 0.3)
+                deadline = time.monotonic() + 15
+                while (not await self.sbx.files.exists(marker)
+                       and time.monotonic() < deadline):
+                    await asyncio.sleep(0.1)
+                self.assertTrue(await self.sbx.files.exists(marker))
+        self.assertEqual((await self.sbx.commands.run("echo still fine")).stdout, "still fine\n")
+
     async def test_ten_commands_run_at_once_on_one_sandbox(self):
         started = time.monotonic()
         results = await asyncio.gather(*(
