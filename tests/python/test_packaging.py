@@ -61,6 +61,7 @@ class WithoutHttpx(unittest.TestCase):
     def test_the_blocking_client_imports_and_AsyncSandbox_says_what_it_needs(self):
         probe = subprocess.run(
             [sys.executable, "-c", "import sys; sys.modules['httpx'] = None\n"
+             "from declaw import *\n"
              "import declaw\nprint(declaw.Sandbox.__name__, declaw.NotFoundException.__name__)\n"
              "try:\n    declaw.AsyncSandbox\nexcept ImportError as e:\n    print(e)"],
             capture_output=True, text=True, timeout=60,

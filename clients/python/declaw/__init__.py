@@ -8,6 +8,9 @@ Standard library only; AsyncSandbox (declaw.AsyncSandbox, imported on first use)
 The daemon's socket: the `socket_path` argument, else $DECLAW_SOCKET,
 else /run/declaw/declaw.sock. Reference: docs/python.md.
 """
+import importlib
+import importlib.util
+
 from ._hosted import HostedOptionWarning
 from ._transport import DEFAULT_SOCKET_PATH, reset_transports, resolve_socket_path
 from .command_handle import CommandHandle, PtyHandle
@@ -44,8 +47,6 @@ __all__ = [
     "SandboxNotRunningException", "NotImplementedException", "ConnectionException",
     "CommandExitException", "TemplateException", "TemplateNotFoundException", "BuildException",
     "DEFAULT_SOCKET_PATH", "resolve_socket_path", "reset_transports",
-    "AsyncSandbox", "AsyncCommands", "AsyncFilesystem", "AsyncPty", "AsyncCommandHandle",
-    "AsyncPtyHandle", "reset_async_transports",
 ]
 
 # The asyncio client, imported when first asked for, so that `import declaw` (and Sandbox) work
@@ -61,11 +62,15 @@ _ASYNC_NAMES = {
 }
 
 
+# `from declaw import *` takes the async names only where they import.
+if importlib.util.find_spec("httpx") is not None:
+    __all__ += list(_ASYNC_NAMES)
+
+
 def __getattr__(name: str) -> object:
     module_name = _ASYNC_NAMES.get(name)
     if module_name is None:
         raise AttributeError(f"module 'declaw' has no attribute {name!r}")
-    import importlib
     try:
         module = importlib.import_module(f".{module_name}", __name__)
     except ModuleNotFoundError as e:
