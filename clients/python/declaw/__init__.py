@@ -58,6 +58,7 @@ _ASYNC_NAMES = {
     "AsyncFilesystem": "filesystem_async",
     "AsyncCommandHandle": "command_handle_async",
     "AsyncPtyHandle": "command_handle_async",
+    "AsyncTemplate": "template_async",
     "reset_async_transports": "_transport_async",
 }
 

@@ -10,6 +10,7 @@ import os
 import urllib.parse
 from typing import Any, BinaryIO, Callable, Dict, List, Optional, Sequence, Union
 
+from ._calls import Call, not_found_is_false
 from ._transport import DEFAULT_TIMEOUT, Transport, get_transport
 from .exceptions import (BuildException, ConflictException, InvalidArgumentException,
                          NotFoundException, SandboxException, TemplateNotFoundException,
@@ -56,6 +57,81 @@ def _step_failure(index: int, count: int, cmd: str, how: str, stdout: str, stder
     return f"{text}: {output}" if output else text
 
 
+# The calls and checks of Template, shared with AsyncTemplate (template_async.py).
+
+def _template_not_found(error: NotFoundException) -> Any:
+    raise _not_found(error) from None
+
+
+def import_call(name: str, body: Any, replace: bool, timeout: Any) -> Call:
+    """PUT /templates/NAME with the archive BODY (a binary file object); its TemplateInfo."""
+    return Call("PUT", template_route(name), query={"replace": "true"} if replace else None,
+                body=body, headers={"Content-Type": "application/x-tar"}, timeout=timeout,
+                parse=TemplateInfo.from_dict)
+
+
+def list_call(request_timeout: Optional[float]) -> Call:
+    return Call("GET", "/templates", timeout=_timeout(request_timeout),
+                parse=lambda data: [TemplateInfo.from_dict(item)
+                                    for item in data.get("templates", [])])
+
+
+def get_call(name: str, request_timeout: Optional[float]) -> Call:
+    return Call("GET", template_route(name), timeout=_timeout(request_timeout),
+                parse=TemplateInfo.from_dict, on_not_found=_template_not_found)
+
+
+def delete_call(name: str, request_timeout: Optional[float]) -> Call:
+    return Call("DELETE", template_route(name), timeout=_timeout(request_timeout),
+                parse=lambda _: True, on_not_found=not_found_is_false)
+
+
+def check_steps(steps: Sequence[str]) -> List[str]:
+    steps = list(steps)
+    if not steps:
+        raise InvalidArgumentException("steps: give at least one command to run")
+    for n, cmd in enumerate(steps):
+        if not isinstance(cmd, str) or not cmd:
+            raise InvalidArgumentException(f"steps[{n}] must be a non-empty str, not {cmd!r}")
+    return steps
+
+
+def check_build_name(existing: Optional[TemplateInfo], name: str, replace: bool) -> None:
+    """A build that could not be published fails before it starts."""
+    if existing is None:
+        return
+    if existing.source == TemplateSource.BUILTIN:
+        raise ConflictException(f"template {name} is a built-in and cannot be replaced",
+                                code="conflict")
+    if not replace:
+        raise ConflictException(f"template {name} already exists: pass replace=True to "
+                                "replace it", code="conflict")
+
+
+def step_timed_out(sbx: Any, n: int, steps: List[str], step_timeout: Optional[float],
+                   error: TimeoutException) -> BuildException:
+    cmd = steps[n]
+    return BuildException(
+        _step_failure(n, len(steps), cmd, f"timed out after {step_timeout} s", error.stdout,
+                      error.stderr),
+        step=n, cmd=cmd, exit_code=124, stdout=error.stdout, stderr=error.stderr,
+        sandbox_id=sbx.sandbox_id)
+
+
+def check_step_result(sbx: Any, n: int, steps: List[str], result: Any) -> None:
+    """BuildException for a step that exited non-zero."""
+    if result.exit_code == 0:
+        return
+    cmd = steps[n]
+    how = f"exited with code {result.exit_code}"
+    if result.error:
+        how += f" ({result.error})"
+    raise BuildException(
+        _step_failure(n, len(steps), cmd, how, result.stdout, result.stderr),
+        step=n, cmd=cmd, exit_code=result.exit_code, stdout=result.stdout,
+        stderr=result.stderr, error=result.error, sandbox_id=sbx.sandbox_id)
+
+
 class Template:
     """Templates on the local declawd. Every method is a class method; each takes
     `request_timeout` (seconds to wait on the socket) and `socket_path` (default:
@@ -76,36 +152,23 @@ class Template:
         TooLargeException. `request_timeout` defaults to 900 s: after the upload the daemon
         checks and unpacks every layer before it answers."""
         transport = get_transport(socket_path)
-        query = {"replace": "true"} if replace else None
-        headers = {"Content-Type": "application/x-tar"}
         timeout = _long_timeout(transport, request_timeout)
         if hasattr(path, "read"):
-            answer = transport.request("PUT", template_route(name), query=query, body=path,
-                                       headers=headers, timeout=timeout)
-        else:
-            with open(path, "rb") as f:
-                answer = transport.request("PUT", template_route(name), query=query, body=f,
-                                           headers=headers, timeout=timeout)
-        return TemplateInfo.from_dict(answer.json())
+            return transport.call(import_call(name, path, replace, timeout))
+        with open(path, "rb") as f:
+            return transport.call(import_call(name, f, replace, timeout))
 
     @staticmethod
     def list(request_timeout: Optional[float] = None,
              socket_path: Optional[str] = None) -> List[TemplateInfo]:
         """Every template, the built-ins (base, python, node) first."""
-        data = get_transport(socket_path).json("GET", "/templates",
-                                               timeout=_timeout(request_timeout))
-        return [TemplateInfo.from_dict(item) for item in data.get("templates", [])]
+        return get_transport(socket_path).call(list_call(request_timeout))
 
     @staticmethod
     def get(name: str, request_timeout: Optional[float] = None,
             socket_path: Optional[str] = None) -> TemplateInfo:
         """One template; TemplateNotFoundException (a NotFoundException) when there is none."""
-        try:
-            data = get_transport(socket_path).json("GET", template_route(name),
-                                                   timeout=_timeout(request_timeout))
-        except NotFoundException as e:
-            raise _not_found(e) from None
-        return TemplateInfo.from_dict(data)
+        return get_transport(socket_path).call(get_call(name, request_timeout))
 
     @staticmethod
     def exists(name: str, request_timeout: Optional[float] = None,
@@ -123,12 +186,7 @@ class Template:
         """Deletes a template, and the layers no other template uses: True, or False when there
         was no such template (as Sandbox.kill). ConflictException while a live sandbox uses it,
         and for a built-in; PermissionDeniedException for another user's template."""
-        try:
-            get_transport(socket_path).request("DELETE", template_route(name),
-                                               timeout=_timeout(request_timeout))
-        except NotFoundException:
-            return False
-        return True
+        return get_transport(socket_path).call(delete_call(name, request_timeout))
 
     @staticmethod
     def export(name: str, path: PathOrFile, request_timeout: Optional[float] = None,
@@ -181,13 +239,13 @@ class Template:
         built-in's always. `on_stdout`/`on_stderr` get the steps' output as it comes.
         The steps run under the sandbox's network policy: `allow_internet_access` defaults
         to True, as in Sandbox.create()."""
-        steps = list(steps)
-        if not steps:
-            raise InvalidArgumentException("steps: give at least one command to run")
-        for n, cmd in enumerate(steps):
-            if not isinstance(cmd, str) or not cmd:
-                raise InvalidArgumentException(f"steps[{n}] must be a non-empty str, not {cmd!r}")
-        _check_build_name(name, replace, request_timeout, socket_path)
+        steps = check_steps(steps)
+        try:
+            existing: Optional[TemplateInfo] = Template.get(
+                name, request_timeout=request_timeout, socket_path=socket_path)
+        except TemplateNotFoundException:
+            existing = None
+        check_build_name(existing, name, replace)
         sbx = Sandbox.create(template=from_template, timeout=timeout, envs=envs,
                              allow_internet_access=allow_internet_access, network=network,
                              resources=resources, request_timeout=request_timeout,
@@ -211,38 +269,12 @@ def _copy_chunks(answer: Any, f: Any) -> int:
     return written
 
 
-def _check_build_name(name: str, replace: bool, request_timeout: Optional[float],
-                      socket_path: Optional[str]) -> None:
-    try:
-        existing = Template.get(name, request_timeout=request_timeout, socket_path=socket_path)
-    except TemplateNotFoundException:
-        return
-    if existing.source == TemplateSource.BUILTIN:
-        raise ConflictException(f"template {name} is a built-in and cannot be replaced",
-                                code="conflict")
-    if not replace:
-        raise ConflictException(f"template {name} already exists: pass replace=True to "
-                                "replace it", code="conflict")
-
-
 def _run_step(sbx: Sandbox, n: int, steps: List[str], step_timeout: Optional[float],
               on_stdout: Optional[Callable[[str], None]],
               on_stderr: Optional[Callable[[str], None]]) -> None:
-    cmd = steps[n]
     try:
-        result = sbx.commands.run(cmd, user="root", timeout=step_timeout or 0,
+        result = sbx.commands.run(steps[n], user="root", timeout=step_timeout or 0,
                                   on_stdout=on_stdout, on_stderr=on_stderr)
     except TimeoutException as e:
-        raise BuildException(
-            _step_failure(n, len(steps), cmd, f"timed out after {step_timeout} s", e.stdout,
-                          e.stderr),
-            step=n, cmd=cmd, exit_code=124, stdout=e.stdout, stderr=e.stderr,
-            sandbox_id=sbx.sandbox_id) from None
-    if result.exit_code != 0:
-        how = f"exited with code {result.exit_code}"
-        if result.error:
-            how += f" ({result.error})"
-        raise BuildException(
-            _step_failure(n, len(steps), cmd, how, result.stdout, result.stderr),
-            step=n, cmd=cmd, exit_code=result.exit_code, stdout=result.stdout,
-            stderr=result.stderr, error=result.error, sandbox_id=sbx.sandbox_id)
+        raise step_timed_out(sbx, n, steps, step_timeout, e) from None
+    check_step_result(sbx, n, steps, result)
