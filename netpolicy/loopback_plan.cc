@@ -28,8 +28,7 @@ json loopbackRule(std::string_view chain, std::string_view ifname_key) {
            {{"family", "inet"},
             {"table", kLoopbackTable},
             {"chain", chain},
-            {"expr",
-             {nftjson::match(nftjson::meta(ifname_key), "==", "lo"), nftjson::accept()}}}}};
+            {"expr", {nftjson::match(nftjson::meta(ifname_key), "==", "lo"), nftjson::accept()}}}}};
 }
 
 }  // namespace
