@@ -23,7 +23,13 @@ std::shared_ptr<const runtime::HostFacts> HostFactsCache::current() {
       now - probed_at_ < kMaxAge) {
     return facts_;
   }
-  facts_ = std::make_shared<const runtime::HostFacts>(runtime::init::probeHost());
+  auto probed = runtime::init::probeHost();
+  ++probes_;
+  // Unchanged facts keep their object: a pooled sandbox built from it still fits a create
+  // (the warm pool compares these pointers).
+  if (!facts_ || !(*facts_ == probed)) {
+    facts_ = std::make_shared<const runtime::HostFacts>(std::move(probed));
+  }
   probed_at_ = now;
   etc_ctime_ = stat_ok ? etc.st_ctim : timespec{};
   etc_mtime_ = stat_ok ? etc.st_mtim : timespec{};

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -26,12 +27,19 @@ class HostFactsCache {
   // may not move them: kMaxAge bounds how long such a change goes unseen. A plan made from facts
   // a moment old is still checked by init, which opens every path it uses inside the new root
   // and never follows a symlink there.
+  // Facts equal to the previous probe's keep its object, so pointers compare as the facts do.
   std::shared_ptr<const runtime::HostFacts> current();
+  // How many times the host was probed (tests).
+  uint64_t probes() const {
+    std::lock_guard lock(mutex_);
+    return probes_;
+  }
 
  private:
   const std::string watched_;
-  std::mutex mutex_;
+  mutable std::mutex mutex_;
   std::shared_ptr<const runtime::HostFacts> facts_;
+  uint64_t probes_ = 0;
   std::chrono::steady_clock::time_point probed_at_;
   struct timespec etc_ctime_ {};
   struct timespec etc_mtime_ {};

@@ -66,6 +66,7 @@ TEST_CASE("the host facts are probed once, and again when the watched dir change
   CHECK(first->at("/usr").kind == declaw::runtime::HostKind::kDirectory);  // what init would see
   CHECK_FALSE(first->namesIn("/etc").empty());
   CHECK(cache.current() == first);  // nothing changed: the same probe
+  CHECK(cache.probes() == 1);
   const std::string entry = std::string(dir) + "/new";
   REQUIRE(::mkdir(entry.c_str(), 0755) == 0);
   // The kernel stamps directory times from a coarse clock: a change in the same tick as the
@@ -73,8 +74,10 @@ TEST_CASE("the host facts are probed once, and again when the watched dir change
   const timespec times[2] = {{0, UTIME_OMIT}, {1, 0}};
   REQUIRE(::utimensat(AT_FDCWD, dir, times, 0) == 0);
   auto second = cache.current();
-  CHECK(second != first);
+  CHECK(cache.probes() == 2);  // probed again ...
+  CHECK(second == first);      // ... and the host's facts did not change: the same object
   CHECK(cache.current() == second);
+  CHECK(cache.probes() == 2);
   ::rmdir(entry.c_str());
   ::rmdir(dir);
 }
