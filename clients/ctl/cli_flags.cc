@@ -75,6 +75,11 @@ void SandboxFlags::add(CLI::App* cmd, SandboxFlagsFor for_verb) {
   auto* off = cmd->add_flag("--no-internet", no_internet,
                             "No internet access (the default): no network link at all");
   on->excludes(off);
+  if (verb != SandboxFlagsFor::kBuild) {
+    cmd->add_flag("--loopback-inet", loopback_inet,
+                  "Without internet access: inet sockets that reach only the sandbox's own lo "
+                  "(a server inside on 127.0.0.1)");
+  }
   cmd->add_option("--allow-out", spec.allow_out, kAllowOutHelp)->allow_extra_args(false);
   cmd->add_option("--deny-out", spec.deny_out, kDenyOutHelp)->allow_extra_args(false);
   // Upper bounds are the daemon's (its max_resources); a sign or a typo is caught here.
@@ -100,6 +105,7 @@ SandboxSpec SandboxFlags::resolve(CLI::App* cmd) const {
   // Rules are for a sandbox with internet access, so they imply it.
   if (internet || !out.allow_out.empty() || !out.deny_out.empty()) out.internet = true;
   if (no_internet) out.internet = false;
+  out.loopback_inet = loopback_inet;
   if (cmd->count("--cpu") > 0) out.resources.cpu = cpu;
   if (cmd->count("--memory") > 0) out.resources.memory_mb = memory_mb;
   if (cmd->count("--pids") > 0) out.resources.pids = pids;

@@ -35,6 +35,7 @@ struct SandboxFlags {
   int64_t timeout_s = 0;
   bool internet = false;
   bool no_internet = false;
+  bool loopback_inet = false;
   double cpu = 0;
   int64_t memory_mb = 0;
   int64_t pids = 0;

@@ -71,6 +71,7 @@ Result<nlohmann::json> buildCreateRequest(const SandboxSpec& spec) {
   nlohmann::json network = nlohmann::json::object();
   if (!spec.allow_out.empty()) network["allow_out"] = spec.allow_out;
   if (!spec.deny_out.empty()) network["deny_out"] = spec.deny_out;
+  if (spec.loopback_inet) network["loopback_inet"] = true;
   if (!network.empty()) request["network"] = std::move(network);
   return request;
 }

@@ -49,6 +49,7 @@ struct SandboxSpec {
   // `network` only when one is.
   std::vector<std::string> allow_out;
   std::vector<std::string> deny_out;
+  bool loopback_inet = false;  // network.loopback_inet: TCP on its own lo without internet
 };
 
 // Flags of `network ID`: what PATCH .../network changes. A part left unset is not sent, so the

@@ -171,3 +171,11 @@ TEST_CASE("info from a daemon without the network object shows it as unknown") {
   REQUIRE(lines.size() == 4);
   for (const auto& [key, value] : lines) CHECK(value == "-");
 }
+
+TEST_CASE("create --loopback-inet asks for loopback TCP and nothing else") {
+  CHECK(createBody({"create", "--loopback-inet"}) ==
+        json::parse(R"({"network": {"loopback_inet": true}})"));
+  CHECK(createBody({"run", "--loopback-inet", "--", "true"})["network"] ==
+        json::parse(R"({"loopback_inet": true})"));
+  CHECK_FALSE(createBody({"create"}).contains("network"));
+}
