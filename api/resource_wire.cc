@@ -29,7 +29,7 @@ void refuseUnknownKeys(const nlohmann::json& object, const std::string& what,
 
 std::string number(double v) {
   char text[64];
-  std::snprintf(text, sizeof text, "%.9g", v);
+  (void)std::snprintf(text, sizeof text, "%.9g", v);
   return text;
 }
 

@@ -73,7 +73,7 @@ int main(int argc, char** argv) {
 
   if (!config_file.empty()) {
     if (auto r = daemon::loadConfigFile(config_file, config); !r) {
-      std::fprintf(stderr, "declawd: %s\n", r.error().describe().c_str());
+      (void)std::fprintf(stderr, "declawd: %s\n", r.error().describe().c_str());
       return 2;
     }
   }
@@ -83,13 +83,13 @@ int main(int argc, char** argv) {
   if (!dns_upstream.empty()) config.dns_upstream = dns_upstream;
   auto net_settings = daemon::networkSettingsFrom(config);
   if (!net_settings) {
-    std::fprintf(stderr, "declawd: %s\n", net_settings.error().describe().c_str());
+    (void)std::fprintf(stderr, "declawd: %s\n", net_settings.error().describe().c_str());
     return 2;
   }
   setupLogging(config.log_level);
   // A command that exits without reading its stdin must not kill the daemon with SIGPIPE: a
   // failed write reports EPIPE instead. (Spawned commands get default dispositions back.)
-  ::signal(SIGPIPE, SIG_IGN);
+  (void)::signal(SIGPIPE, SIG_IGN);
   auto log = logger("daemon");
   // fds inherited from whoever started us must not reach a sandbox either.
   ::close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);

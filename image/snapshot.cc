@@ -21,7 +21,8 @@ std::string rfc3339(time_t t) {
   char buf[32];
   struct tm tm {};
   ::gmtime_r(&t, &tm);
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  // 0 would leave buf undefined; it cannot happen (any time_t's date fits in 32 bytes).
+  if (std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0) return {};
   return buf;
 }
 

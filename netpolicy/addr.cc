@@ -195,8 +195,8 @@ std::vector<Cidr> PrefixSet::normalized(Family family) const {
 Cidr cidrLiteral(std::string_view text) {
   auto c = Cidr::parse(text);
   if (!c) {
-    std::fprintf(stderr, "bad CIDR literal '%.*s': %s\n", static_cast<int>(text.size()),
-                 text.data(), c.error().describe().c_str());
+    (void)std::fprintf(stderr, "bad CIDR literal '%.*s': %s\n", static_cast<int>(text.size()),
+                       text.data(), c.error().describe().c_str());
     std::abort();
   }
   return *c;
@@ -205,8 +205,8 @@ Cidr cidrLiteral(std::string_view text) {
 IpAddress ipLiteral(std::string_view text) {
   auto a = IpAddress::parse(text);
   if (!a) {
-    std::fprintf(stderr, "bad IP literal '%.*s': %s\n", static_cast<int>(text.size()), text.data(),
-                 a.error().describe().c_str());
+    (void)std::fprintf(stderr, "bad IP literal '%.*s': %s\n", static_cast<int>(text.size()),
+                       text.data(), a.error().describe().c_str());
     std::abort();
   }
   return *a;

@@ -45,7 +45,7 @@ int runLive(ApiClient& api, const GlobalOptions& global, const std::string& id,
   installInterruptHandlers();
   // A reader of our output that goes away is an EPIPE, handled below, not a sudden death that
   // would leave the command running.
-  ::signal(SIGPIPE, SIG_IGN);
+  (void)::signal(SIGPIPE, SIG_IGN);
 
   EventPrinter printer({});
   std::unique_ptr<StdinPump> pump;

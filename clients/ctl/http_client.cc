@@ -91,7 +91,7 @@ Result<void> sendAll(Link link, std::string_view data) {
 // ends the body.
 Result<void> sendChunk(Link link, std::string_view data) {
   char size_line[24];
-  std::snprintf(size_line, sizeof(size_line), "%zx\r\n", data.size());
+  (void)std::snprintf(size_line, sizeof(size_line), "%zx\r\n", data.size());
   if (auto r = sendAll(link, size_line); !r) return r;
   if (auto r = sendAll(link, data); !r) return r;
   return sendAll(link, "\r\n");

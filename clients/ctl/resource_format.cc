@@ -32,7 +32,7 @@ std::optional<uint64_t> countField(const nlohmann::json& object, const char* key
 
 std::string printed(const char* format, double value) {
   std::array<char, 64> text{};
-  std::snprintf(text.data(), text.size(), format, value);
+  (void)std::snprintf(text.data(), text.size(), format, value);
   return text.data();
 }
 

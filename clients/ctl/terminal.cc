@@ -80,7 +80,7 @@ void installTerminalSignalHandlers() {
   sigemptyset(&sa.sa_mask);
   sa.sa_flags = 0;  // no SA_RESTART: the blocked stream read must return EINTR
   for (int signo : {SIGINT, SIGTERM, SIGHUP}) ::sigaction(signo, &sa, nullptr);
-  ::signal(SIGPIPE, SIG_IGN);
+  (void)::signal(SIGPIPE, SIG_IGN);
 }
 
 void notifyWindowChanges(int wake_fd) {

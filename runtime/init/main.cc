@@ -114,7 +114,7 @@ int initMain() {
   // init never writes to a closed pipe (sendmsg uses MSG_NOSIGNAL); this makes sure of it.
   // Spawned commands get default dispositions back (spawn.cc): ignore nothing else here
   // without adding it to kSignalsInitIgnores.
-  for (int sig : kSignalsInitIgnores) ::signal(sig, SIG_IGN);
+  for (int sig : kSignalsInitIgnores) (void)::signal(sig, SIG_IGN);
   auto packet = recvPacket(kControlFd, kMaxPacketBytes);
   if (!packet) return kExitDaemonGone;
   InitConfig config;

@@ -259,7 +259,7 @@ std::string describe(const MountStep& s) {
   appendFlag(flags, s.flags, MS_NOEXEC, "noexec");
   const std::string suffix = flags.empty() ? "" : " [" + flags + "]";
   char mode[16];
-  std::snprintf(mode, sizeof mode, "%04o", s.mode);
+  (void)std::snprintf(mode, sizeof mode, "%04o", s.mode);
   switch (s.kind) {
     case StepKind::kAttach:
       return "attach mount " + std::to_string(s.fd_index) + " -> " + s.target;

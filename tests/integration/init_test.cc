@@ -44,7 +44,7 @@ std::string capLine(const std::string& status, const std::string& name) {
 
 std::string hex16(uint64_t v) {
   char buf[17];
-  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(v));
+  (void)std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(v));
   return std::string("\t") + buf;
 }
 

@@ -237,7 +237,7 @@ namespace {
 
 std::string chunk(const std::string& data) {
   char size[32];
-  std::snprintf(size, sizeof(size), "%zx\r\n", data.size());
+  (void)std::snprintf(size, sizeof(size), "%zx\r\n", data.size());
   return size + data + "\r\n";
 }
 

@@ -131,11 +131,11 @@ TEST_CASE("installed in a real kernel, i386 calls through int 0x80 get ENOSYS") 
   // ia32_emulation=0) faults int 0x80 with SIGSEGV. SIG_DFL: a sanitizer's SIGSEGV handler
   // would turn the fault into an exit and a report.
   const int unfiltered = inChild([&] {
-    ::signal(SIGSEGV, SIG_DFL);
+    (void)::signal(SIGSEGV, SIG_DFL);
     return i386Syscall(kI386Getpid, 0, 0) > 0 ? 0 : 1;
   });
   int status = inChild([&] {
-    ::signal(SIGSEGV, SIG_DFL);
+    (void)::signal(SIGSEGV, SIG_DFL);
     sock_fprog fprog{static_cast<unsigned short>(program.size()),
                      const_cast<sock_filter*>(program.data())};
     if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) return 1;
