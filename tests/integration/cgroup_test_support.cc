@@ -1,6 +1,7 @@
 #include "cgroup_test_support.h"
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -17,6 +18,11 @@ namespace declaw::cgroup_test {
 
 using namespace declaw::runtime;
 
+namespace {
+// /proc/self/mounts: a few kB on a test host, a few hundred on a busy container host.
+constexpr size_t kMaxMountsBytes = 4 << 20;
+}  // namespace
+
 void requireRoot() {
   if (::geteuid() != 0) {
     FAIL(
@@ -28,18 +34,16 @@ void requireRoot() {
 // Unique on the host (v1 root cgroups are shared by its containers), and written to the ledger
 // integration.zz_leaks reads.
 const std::string& subtreeName() {
-  static const std::string name = [] {
+  static const std::string kName = [] {
     std::random_device random;
     std::string n = "declaw-test-" + std::to_string(::getpid()) + "-" + std::to_string(random());
     if (const char* ledger = std::getenv("DECLAW_TEST_CGROUP_LEDGER")) {
-      if (FILE* f = std::fopen(ledger, "a")) {
-        std::fprintf(f, "%s\n", n.c_str());
-        std::fclose(f);
-      }
+      UniqueFd f(::open(ledger, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644));
+      if (f) (void)writeAll(f.get(), n + "\n");
     }
     return n;
   }();
-  return name;
+  return kName;
 }
 
 CgroupOptions testOptions() { return CgroupOptions{subtreeName(), CgroupParent::kOwnCgroup}; }
@@ -47,25 +51,21 @@ CgroupOptions testOptions() { return CgroupOptions{subtreeName(), CgroupParent::
 CgroupLayout hostLayout() {
   auto layout = detectCgroupLayout();
   if (!layout) FAIL("detectCgroupLayout: " << layout.error().describe());
-  static const bool said = [&] {
+  static const bool kPrintedOnce = [&] {
     std::printf("cgroups on this host: %s%s, cgroup2 mount %s\n",
                 layout->version == CgroupVersion::kV1 ? "v1" : "v2",
                 layout->hybrid ? " (hybrid)" : "",
                 layout->v2.mount_point.empty() ? "none" : layout->v2.mount_point.c_str());
     return true;
   }();
-  (void)said;
+  (void)kPrintedOnce;
   return *layout;
 }
 
 bool hostHasCgroup2Mount() {
-  std::string mounts;
-  FILE* f = std::fopen("/proc/self/mounts", "re");
-  REQUIRE(f != nullptr);
-  char line[4096];
-  while (std::fgets(line, sizeof line, f) != nullptr) mounts += line;
-  std::fclose(f);
-  return mounts.find(" cgroup2 ") != std::string::npos;
+  auto mounts = readFile("/proc/self/mounts", kMaxMountsBytes);
+  REQUIRE(mounts);
+  return mounts->find(" cgroup2 ") != std::string::npos;
 }
 
 bool exists(const std::string& path) {
@@ -117,12 +117,12 @@ void TestSubtree::cleanUp() const {
   if (auto names = listSandboxCgroups(layout_, testOptions())) {
     for (const std::string& name : *names) {
       if (auto r = removeLeftoverCgroup(layout_, testOptions(), name); !r) {
-        std::fprintf(stderr, "cleanup %s: %s\n", name.c_str(), r.error().describe().c_str());
+        (void)std::fprintf(stderr, "cleanup %s: %s\n", name.c_str(), r.error().describe().c_str());
       }
     }
   }
   if (auto r = removeSubtree(layout_, testOptions()); !r) {
-    std::fprintf(stderr, "cleanup: %s\n", r.error().describe().c_str());
+    (void)std::fprintf(stderr, "cleanup: %s\n", r.error().describe().c_str());
   }
 }
 

@@ -1,6 +1,7 @@
 // The listeners the DNS stub and the egress proxy share (netsvc/listeners.h), on loopback: each
 // accepted connection reaches the service, an address is served once, removing a listener closes
 // what it accepted, and running out of fds pauses accepting instead of losing the listener.
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -138,7 +139,7 @@ bool peerClosed(int fd) {
 
 // The lowest fd number free now: the one the next accept would get.
 int lowestFreeFd() {
-  int fd = ::dup(0);
+  int fd = ::fcntl(0, F_DUPFD_CLOEXEC, 0);
   ::close(fd);
   return fd;
 }
