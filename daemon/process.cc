@@ -159,7 +159,7 @@ void Process::waitFinished() {
   changed_.wait(lock, [&] { return finished_; });
 }
 
-Result<void> Process::writeStdin(std::string data) {
+Result<void> Process::writeStdin(const std::string& data) {
   {
     std::lock_guard lock(mutex_);
     if (finished_ || !stdin_open_ || stdin_close_requested_) {

@@ -77,7 +77,7 @@ class Process : public std::enable_shared_from_this<Process> {
   void pauseClock();
   void resumeClock();
 
-  Result<void> writeStdin(std::string data);
+  Result<void> writeStdin(const std::string& data);
   Result<void> closeStdin();
   Result<void> signal(int sig);
   Result<void> resize(uint16_t rows, uint16_t cols);

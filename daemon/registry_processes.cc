@@ -62,7 +62,7 @@ Result<void> Registry::writeStdin(const api::Caller& caller, const std::string& 
                                   std::string data) {
   auto process = findProcess(caller, id, pid);
   if (!process) return process.error();
-  return (*process)->writeStdin(std::move(data));
+  return (*process)->writeStdin(data);
 }
 
 Result<void> Registry::closeStdin(const api::Caller& caller, const std::string& id, int pid) {

@@ -1,7 +1,6 @@
 #include "netpolicy/address_pool.h"
 
 #include <cerrno>
-#include <utility>
 
 namespace declaw::netpolicy {
 namespace {
@@ -18,7 +17,7 @@ LinkAddresses linkAt(const Cidr& pool, int slot_prefix, uint64_t slot) {
 }  // namespace
 
 AddressPool::AddressPool(const Cidr& pool4, std::optional<Cidr> pool6, uint64_t slots)
-    : pool4_(pool4), pool6_(std::move(pool6)), taken_(slots, false) {}
+    : pool4_(pool4), pool6_(pool6), taken_(slots, false) {}
 
 Result<AddressPool> AddressPool::create(const Cidr& pool4, std::optional<Cidr> pool6) {
   if (pool4.family() != Family::kV4) {
@@ -42,7 +41,7 @@ Result<AddressPool> AddressPool::create(const Cidr& pool4, std::optional<Cidr> p
                           << " has /" << kSandboxV4PrefixLength;
     }
   }
-  return AddressPool(pool4, std::move(pool6), slots);
+  return AddressPool(pool4, pool6, slots);
 }
 
 Lease AddressPool::leaseFor(uint32_t slot) const {

@@ -29,10 +29,10 @@ json baseChainObject(std::string_view name, std::string_view type, std::string_v
   return {{"chain", std::move(c)}};
 }
 
-json setObject(std::string_view name, Family family, std::vector<std::string> flags) {
+json setObject(std::string_view name, Family family, const std::vector<std::string>& flags) {
   json s = inTable(name);
   s["type"] = family == Family::kV4 ? "ipv4_addr" : "ipv6_addr";
-  s["flags"] = std::move(flags);
+  s["flags"] = flags;
   return {{"set", std::move(s)}};
 }
 

@@ -73,7 +73,7 @@ json tableObject();
 json chainObject(std::string_view name);
 json baseChainObject(std::string_view name, std::string_view type, std::string_view hook,
                      int priority);
-json setObject(std::string_view name, Family family, std::vector<std::string> flags);
+json setObject(std::string_view name, Family family, const std::vector<std::string>& flags);
 // A verdict map keyed by interface name.
 json ifnameVmapObject(std::string_view name);
 json counterObject(std::string_view name);

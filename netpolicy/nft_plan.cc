@@ -105,7 +105,9 @@ json refuse(const Names& n) { return gotoChain(n.refuse()); }
 // else (UDP, ICMP) can only be told by ICMP: admin-prohibited, which says a filter refused it.
 // The kernel itself never answers an ICMP error, a reset, or a broadcast or multicast packet.
 void fillRefuseChain(std::vector<json>& cmds, const SandboxNet& s, const Names& n) {
-  auto rule = [&](std::vector<json> expr) { cmds.push_back(add(ruleObject(n.refuse(), expr))); };
+  auto rule = [&](std::vector<json> expr) {
+    cmds.push_back(add(ruleObject(n.refuse(), std::move(expr))));
+  };
   std::string log_prefix = std::string(kRefusedLogHead) + n.key + std::string(kRefusedLogTail);
   json logged = kernelLog(log_prefix, kRefusedLogLevel);
   rule({limitPerSecond(kRefusedLogRate, kRefusedLogBurst), std::move(logged)});
@@ -162,7 +164,9 @@ void addAntiSpoof(std::vector<json>& cmds, const std::string& chain, const Sandb
 void addForwardRules(std::vector<json>& cmds, const SandboxNet& s, const Names& n,
                      const Policy& policy) {
   const std::string chain = n.fwd();
-  auto rule = [&](std::vector<json> expr) { cmds.push_back(add(ruleObject(chain, expr))); };
+  auto rule = [&](std::vector<json> expr) {
+    cmds.push_back(add(ruleObject(chain, std::move(expr))));
+  };
   auto dropped = [&](json m) { rule({std::move(m), refuse(n)}); };
   if (!policy.internet) {
     rule({refuse(n)});
@@ -191,7 +195,9 @@ void addForwardRules(std::vector<json>& cmds, const SandboxNet& s, const Names& 
 void addInputRules(std::vector<json>& cmds, const TableConfig& config, const SandboxNet& s,
                    const Names& n, const Policy& policy) {
   const std::string chain = n.in();
-  auto rule = [&](std::vector<json> expr) { cmds.push_back(add(ruleObject(chain, expr))); };
+  auto rule = [&](std::vector<json> expr) {
+    cmds.push_back(add(ruleObject(chain, std::move(expr))));
+  };
   if (s.lease.v6) {
     // Neighbour discovery to the host's link-local address precedes any IPv6 traffic, and its
     // source may be link-local or unspecified, so it comes before anti-spoofing.
@@ -220,7 +226,9 @@ void addNatRules(std::vector<json>& cmds, const TableConfig& config, const Sandb
                  const Names& n, const Policy& policy) {
   if (!policy.needsProxy()) return;
   const std::string chain = n.nat();
-  auto rule = [&](std::vector<json> expr) { cmds.push_back(add(ruleObject(chain, expr))); };
+  auto rule = [&](std::vector<json> expr) {
+    cmds.push_back(add(ruleObject(chain, std::move(expr))));
+  };
   // Destinations the forward chain decides by address alone keep their address: the always
   // denied and private ones (dropped there unless allowed by CIDR), and the allowed ones.
   auto families = familiesOf(s);

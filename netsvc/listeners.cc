@@ -23,7 +23,7 @@ bool outOfResources(int code) {
 }  // namespace
 
 Listener::Listener(asio::io_context& io, SocketAddress local)
-    : local_(std::move(local)), acceptor_(io), backoff_(io) {}
+    : local_(local), acceptor_(io), backoff_(io) {}
 
 void Listener::track(const std::shared_ptr<Connection>& connection) {
   std::erase_if(connections_, [](const auto& weak) { return weak.expired(); });

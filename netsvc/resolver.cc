@@ -254,7 +254,7 @@ void Resolver::nextUpstream(const std::shared_ptr<Lookup>& lookup, const std::st
   startAttempt(lookup);
 }
 
-void Resolver::finish(const std::shared_ptr<Lookup>& lookup, Resolution resolution) {
+void Resolver::finish(const std::shared_ptr<Lookup>& lookup, const Resolution& resolution) {
   if (lookup->finished) return;
   lookup->finished = true;
   lookup->closeSockets();

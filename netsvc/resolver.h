@@ -85,7 +85,7 @@ class Resolver {
   void onResponse(const std::shared_ptr<Lookup>& lookup, std::span<const uint8_t> message,
                   bool over_tcp);
   void nextUpstream(const std::shared_ptr<Lookup>& lookup, const std::string& why);
-  void finish(const std::shared_ptr<Lookup>& lookup, Resolution resolution);
+  void finish(const std::shared_ptr<Lookup>& lookup, const Resolution& resolution);
   void post(Callback done, Resolution resolution);
 
   boost::asio::io_context& io_;

@@ -297,7 +297,7 @@ TEST_CASE("a snapshot's diff turns an upper dir into an OCI layer that unpacks t
   requireRoot();
   TempDir upper_dir;
   const uint32_t base = 300000;
-  const std::string u = upper_dir.path();
+  const std::string& u = upper_dir.path();
   REQUIRE(::mkdir((u + "/home").c_str(), 0755) == 0);
   REQUIRE(::chown((u + "/home").c_str(), base, base) == 0);
   REQUIRE(writeFile(u + "/home/mine", "mine").ok());
@@ -369,7 +369,7 @@ TEST_CASE("the store publishes whole, keeps what is used or pinned, and collects
     auto ws = store.newWorkspace("test");
     REQUIRE(ws.ok());
     const std::string tar = TarBuilder().file("f", layer_content).bytes();
-    const Digest id = sha256Of(tar);
+    Digest id = sha256Of(tar);
     REQUIRE(::mkdirat((*ws)->fd(), "layer", 0700) == 0);
     REQUIRE(::mkdirat((*ws)->fd(), "layer/diff", 0755) == 0);
     REQUIRE(writeFile((*ws)->path() + "/blob", tar).ok());

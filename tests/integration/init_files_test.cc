@@ -176,6 +176,7 @@ TEST_CASE("kList to depth 2 lists sorted entries and does not follow symlinks") 
   auto r = sbx.fileOp(req);
   std::vector<Entry> entries = listing(r);
   std::vector<std::string> paths;
+  paths.reserve(entries.size());
   for (const auto& e : entries) paths.push_back(e.path);
   CHECK(paths == std::vector<std::string>{"/home/user/l/a", "/home/user/l/a/deeper",
                                           "/home/user/l/a/x", "/home/user/l/b", "/home/user/l/f",

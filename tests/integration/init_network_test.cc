@@ -51,7 +51,8 @@ InitConfig configWithNetwork(const netpolicy::Lease& lease) {
 }
 
 // The daemon's step between launch and config: the veth, its peer into init's namespace.
-BeforeConfig createVethFrom(const UniqueFd& host, std::string key, const netpolicy::Lease& lease) {
+BeforeConfig createVethFrom(const UniqueFd& host, const std::string& key,
+                            const netpolicy::Lease& lease) {
   return [&host, key, lease](const LaunchedInit& init) {
     auto plan = netpolicy::planSandboxVeth(key, lease);
     REQUIRE(plan.ok());

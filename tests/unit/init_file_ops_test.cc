@@ -121,6 +121,7 @@ TEST_CASE("kList walks to the requested depth, sorted, reporting symlinks unfoll
     std::vector<Entry> entries;
     REQUIRE(decodeEntries(data, entries));
     std::vector<std::string> rel;
+    rel.reserve(entries.size());
     for (const auto& e : entries) rel.push_back(e.path.substr(dir.path.size()));
     return std::make_pair(rel, entries);
   };

@@ -65,6 +65,7 @@ InitConfig config() {
 
 std::vector<std::string> described(const std::vector<MountStep>& steps) {
   std::vector<std::string> out;
+  out.reserve(steps.size());
   for (const auto& s : steps) out.push_back(describe(s));
   return out;
 }

@@ -380,7 +380,7 @@ TEST_CASE("what a sandbox may send to the host, and spoofed sources") {
   NftModel m = modelWith(config, s, deciderFor(config, {"allowed.test"}, {}));
   IpAddress me = s.lease.v4.sandbox;
   IpAddress gateway = s.lease.v4.host;
-  auto input = [&](NftPacket p) { return m.evaluate("input", p); };
+  auto input = [&](const NftPacket& p) { return m.evaluate("input", p); };
   CHECK(input({"dcwabc123", "", me, gateway, "udp", 53}) == "accept");
   CHECK(input({"dcwabc123", "", me, gateway, "tcp", 53}) == "accept");
   CHECK(input({"dcwabc123", "", me, gateway, "tcp", kProxyPort}) == "accept");
