@@ -269,14 +269,15 @@ class DiffWriter {
     addXattrs(fd.get(), e.get());
     if (auto r = header(e.get(), path); !r) return r.error();
     std::vector<char> buf(kCopyChunk);
+    const auto chunk = static_cast<int64_t>(buf.size());
     int64_t left = st.st_size;
     while (left > 0) {
-      ssize_t n = ::read(fd.get(), buf.data(), std::min<int64_t>(left, buf.size()));
+      ssize_t n = ::read(fd.get(), buf.data(), static_cast<size_t>(std::min(left, chunk)));
       if (n < 0 && errno == EINTR) continue;
       if (n < 0) return ErrnoError() << "read " << path;
       if (n == 0) {  // shrank under us (the sandbox is frozen, so it should not): pad
         std::fill(buf.begin(), buf.end(), '\0');
-        n = static_cast<ssize_t>(std::min<int64_t>(left, buf.size()));
+        n = static_cast<ssize_t>(std::min(left, chunk));
       }
       if (archive_write_data(a_.get(), buf.data(), static_cast<size_t>(n)) != n) {
         return failure(path);

@@ -133,7 +133,9 @@ Result<Cidr> Cidr::parse(std::string_view text) {
   if (!allDigits(len_text) || len_text.size() > 3 || (len_text.size() > 1 && len_text[0] == '0')) {
     return PlainError() << "prefix length must be 0.." << max_len;
   }
-  return make(*address, std::atoi(std::string(len_text).c_str()));
+  int len = 0;
+  for (char digit : len_text) len = len * 10 + (digit - '0');
+  return make(*address, len);
 }
 
 bool Cidr::contains(const IpAddress& address) const {

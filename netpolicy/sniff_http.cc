@@ -129,7 +129,7 @@ SniffResult sniffHttpHost(std::span<const uint8_t> data) {
   size_t end_lf = text.find("\n\n");
   end = std::min(end == std::string_view::npos ? end : end + 3,
                  end_lf == std::string_view::npos ? end_lf : end_lf + 2);
-  if (end == std::string_view::npos || end > kMaxHttpHeadBytes) {
+  if (end > kMaxHttpHeadBytes) {  // npos, no end yet, is larger too
     if (text.size() >= kMaxHttpHeadBytes) return invalid("HTTP request head too large");
     return {SniffStatus::kNeedMore, {}, {}};
   }

@@ -98,7 +98,8 @@ TEST_CASE("v2: a clone3 child starts in the cgroup; freeze, thaw and cgroup.kill
 
   std::this_thread::sleep_for(300ms);
   const uint64_t ran = cpuNs(cg);
-  std::printf("v2 core: cpu.stat usage after 0.3 s of spinning: %.3f s\n", ran / 1e9);
+  std::printf("v2 core: cpu.stat usage after 0.3 s of spinning: %.3f s\n",
+              static_cast<double>(ran) / 1e9);
   CHECK(ran > 50'000'000u);
 
   REQUIRE(cg.freeze().ok());
@@ -106,7 +107,8 @@ TEST_CASE("v2: a clone3 child starts in the cgroup; freeze, thaw and cgroup.kill
   const uint64_t frozen_at = cpuNs(cg);
   std::this_thread::sleep_for(300ms);
   const uint64_t frozen_delta = cpuNs(cg) - frozen_at;
-  std::printf("v2 core: cpu while frozen for 0.3 s: %.6f s\n", frozen_delta / 1e9);
+  std::printf("v2 core: cpu while frozen for 0.3 s: %.6f s\n",
+              static_cast<double>(frozen_delta) / 1e9);
   CHECK(frozen_delta < 2'000'000u);
 
   REQUIRE(cg.thaw().ok());

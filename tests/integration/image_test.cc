@@ -429,7 +429,7 @@ TEST_CASE("a diff stops cleanly past its byte limit, at a .wh. name, or when can
   requireRoot();
   TempDir upper;
   UniqueFd sparse(::open((upper / "sparse").c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644));
-  REQUIRE(::ftruncate(sparse.get(), 1ll << 40) == 0);  // 1 TiB of holes, no blocks
+  REQUIRE(::ftruncate(sparse.get(), 1LL << 40) == 0);  // 1 TiB of holes, no blocks
   sparse.reset();
   DiffLimits limits;
   limits.max_file_bytes = 16 << 20;

@@ -151,10 +151,11 @@ TEST_CASE("a sandbox's refused packets are logged within a rate limit, and all c
   SandboxNet s = testSandbox(config);
   NftModel m = modelWith(config, s, deciderFor(config, {"allowed.test"}, {}));
   const std::string counted = "counter name sbx_abc123_dropped ";
+  const std::string logged =
+      "limit rate 10/second burst 20 packets log prefix \"declaw sbx-abc123 refused: \" level info";
   CHECK(m.renderChain("sbx_abc123_refuse") ==
         Strings{
-            "limit rate 10/second burst 20 packets "
-            "log prefix \"declaw sbx-abc123 refused: \" level info",
+            logged,
             "ip saddr 198.18.0.6 meta l4proto tcp " + counted + "reject with tcp reset",
             "ip saddr 198.18.0.6 " + counted + "reject with icmpx admin-prohibited",
             "ip6 saddr fd00:dc::6 meta l4proto tcp " + counted + "reject with tcp reset",
