@@ -239,38 +239,46 @@ class EgressProxy::Impl::Session : public Connection, public std::enable_shared_
     connectNext();
   }
 
+  // Starts connecting to the next candidate; one whose socket cannot be made is skipped here,
+  // one whose connect fails brings the callback back here.
   void connectNext() {
-    phase_ = Phase::kConnecting;
-    ++attempt_;
-    if (next_candidate_ >= candidates_.size()) {
-      ++sandbox_->stats->proxy_failed;
-      logRefusal(*sandbox_, "proxy: " + where() + ": could not connect (" + last_error_ + ")");
-      return sendThenClose(unreachableMessage(protocol_, host_));
+    for (;;) {
+      phase_ = Phase::kConnecting;
+      ++attempt_;
+      if (next_candidate_ >= candidates_.size()) {
+        ++sandbox_->stats->proxy_failed;
+        logRefusal(*sandbox_, "proxy: " + where() + ": could not connect (" + last_error_ + ")");
+        return sendThenClose(unreachableMessage(protocol_, host_));
+      }
+      IpAddress address = candidates_[next_candidate_++];
+      if (auto opened = openUpstream(address); !opened) {
+        last_error_ = opened.error().describe();
+        continue;
+      }
+      armDeadline(options_.connect_timeout);
+      upstream_.async_connect(
+          {toAsio(address), original_.port},
+          [self = shared_from_this(), attempt = attempt_, address](boost::system::error_code ec) {
+            if (self->phase_ != Phase::kConnecting || self->attempt_ != attempt) return;
+            if (ec) {
+              self->last_error_ = address.toString() + ": " + ec.message();
+              return self->connectNext();
+            }
+            self->onConnected(address);
+          });
+      return;
     }
-    IpAddress address = candidates_[next_candidate_++];
+  }
+
+  // A fresh socket for `address` in upstream_.
+  Result<void> openUpstream(const IpAddress& address) {
     boost::system::error_code ec;
     upstream_.close(ec);
     auto fd = openSocket(address, SOCK_STREAM);
-    if (!fd) {
-      last_error_ = fd.error().describe();
-      return connectNext();
-    }
+    if (!fd) return fd.error();
     upstream_.assign(address.isV4() ? tcp::v4() : tcp::v6(), fd->release(), ec);
-    if (ec) {
-      last_error_ = ec.message();
-      return connectNext();
-    }
-    armDeadline(options_.connect_timeout);
-    upstream_.async_connect(
-        {toAsio(address), original_.port},
-        [self = shared_from_this(), attempt = attempt_, address](boost::system::error_code ec) {
-          if (self->phase_ != Phase::kConnecting || self->attempt_ != attempt) return;
-          if (ec) {
-            self->last_error_ = address.toString() + ": " + ec.message();
-            return self->connectNext();
-          }
-          self->onConnected(address);
-        });
+    if (ec) return PlainError() << ec.message();
+    return {};
   }
 
   void onConnected(const IpAddress& address) {

@@ -126,29 +126,42 @@ void Resolver::resolve(const std::string& name, uint16_t qtype, Callback done) {
 }
 
 void Resolver::startAttempt(const std::shared_ptr<Lookup>& lookup) {
-  lookup->closeSockets();
-  unsigned attempt = ++lookup->attempt;
-  if (lookup->upstream >= options_.upstreams.size() || Clock::now() >= lookup->deadline) {
-    std::string why = lookup->last_error.empty() ? "no upstream answered" : lookup->last_error;
-    return finish(lookup, {ResolveStatus::kFailed, {}, 0, why});
-  }
-  const SocketAddress& upstream = options_.upstreams[lookup->upstream];
-  lookup->id = randomId();
-  auto query = buildUpstreamQuery(lookup->id, lookup->name, lookup->qtype);
-  if (!query) return finish(lookup, {ResolveStatus::kFailed, {}, 0, query.error().message});
-  lookup->query = std::move(*query);
+  // An upstream whose socket cannot be made or written is skipped here; one that does not
+  // answer, or answers badly, is skipped by the callbacks (nextUpstream).
+  for (;;) {
+    lookup->closeSockets();
+    unsigned attempt = ++lookup->attempt;
+    if (lookup->upstream >= options_.upstreams.size() || Clock::now() >= lookup->deadline) {
+      std::string why = lookup->last_error.empty() ? "no upstream answered" : lookup->last_error;
+      return finish(lookup, {ResolveStatus::kFailed, {}, 0, why});
+    }
+    const SocketAddress& upstream = options_.upstreams[lookup->upstream];
+    lookup->id = randomId();
+    auto query = buildUpstreamQuery(lookup->id, lookup->name, lookup->qtype);
+    if (!query) return finish(lookup, {ResolveStatus::kFailed, {}, 0, query.error().message});
+    lookup->query = std::move(*query);
 
-  auto fd = openSocket(upstream.address, SOCK_DGRAM);
-  if (!fd) return nextUpstream(lookup, fd.error().describe());
-  boost::system::error_code ec;
-  auto protocol = upstream.address.isV4() ? udp::v4() : udp::v6();
-  lookup->udp_socket.assign(protocol, fd->release(), ec);
-  if (!ec) lookup->udp_socket.connect({toAsio(upstream.address), upstream.port}, ec);
-  if (!ec) lookup->udp_socket.non_blocking(true, ec);
-  if (!ec) lookup->udp_socket.send(asio::buffer(lookup->query), 0, ec);
-  if (ec) return nextUpstream(lookup, upstream.toString() + ": " + ec.message());
-  armTimer(lookup, attempt);
-  receiveUdp(lookup, attempt);
+    auto fd = openSocket(upstream.address, SOCK_DGRAM);
+    if (!fd) {
+      lookup->last_error = fd.error().describe();
+      ++lookup->upstream;
+      continue;
+    }
+    boost::system::error_code ec;
+    auto protocol = upstream.address.isV4() ? udp::v4() : udp::v6();
+    lookup->udp_socket.assign(protocol, fd->release(), ec);
+    if (!ec) lookup->udp_socket.connect({toAsio(upstream.address), upstream.port}, ec);
+    if (!ec) lookup->udp_socket.non_blocking(true, ec);
+    if (!ec) lookup->udp_socket.send(asio::buffer(lookup->query), 0, ec);
+    if (ec) {
+      lookup->last_error = upstream.toString() + ": " + ec.message();
+      ++lookup->upstream;
+      continue;
+    }
+    armTimer(lookup, attempt);
+    receiveUdp(lookup, attempt);
+    return;
+  }
 }
 
 void Resolver::armTimer(const std::shared_ptr<Lookup>& lookup, unsigned attempt) {

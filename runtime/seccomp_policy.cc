@@ -97,8 +97,9 @@ scmp_arg_cmp low32(unsigned arg, Low32 match) {
 std::vector<Low32> allLowBitsExcept(int width, std::initializer_list<uint32_t> excluded) {
   const uint32_t field = width == 32 ? kLow32Mask : (uint32_t{1} << width) - 1;
   std::vector<Low32> blocks;
-  // The block of values that share the top `bits` bits of the field with `prefix`.
-  auto cover = [&](auto& self, uint32_t prefix, int bits) -> void {
+  // The block of values that share the top `bits` bits of the field with `prefix`. Recursion
+  // at most `width` (<= 32) deep.
+  auto cover = [&](auto& self, uint32_t prefix, int bits) -> void {  // NOLINT(misc-no-recursion)
     uint32_t mask = bits == 0 ? 0 : (~uint32_t{0} << (width - bits)) & field;
     bool holds_excluded = std::any_of(excluded.begin(), excluded.end(),
                                       [&](uint32_t value) { return (value & mask) == prefix; });
