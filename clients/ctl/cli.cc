@@ -5,7 +5,9 @@
 #include <cctype>
 #include <optional>
 #include <sstream>
+#include <string>
 #include <string_view>
+#include <vector>
 
 #include "clients/ctl/cli_flags.h"
 #include "clients/ctl/cli_template.h"
@@ -71,6 +73,249 @@ bool allDigits(const std::string& s) {
   });
 }
 
+// The sandbox and process verbs (the template verbs are cli::TemplateVerbs), and what CLI11
+// writes for them beyond CommandLine's own fields. CLI11 keeps pointers into this object, which
+// must therefore stay where it is until the parse is over. The add* functions below add the verbs
+// in the order `declawctl --help` lists them.
+struct Verbs {
+  CLI::App* create = nullptr;
+  CLI::App* ls = nullptr;
+  CLI::App* info = nullptr;
+  CLI::App* kill = nullptr;
+  CLI::App* exec = nullptr;
+  CLI::App* run = nullptr;
+  CLI::App* cp = nullptr;
+  CLI::App* timeout = nullptr;
+  CLI::App* ps = nullptr;
+  CLI::App* logs = nullptr;
+  CLI::App* signal = nullptr;
+  CLI::App* pause = nullptr;
+  CLI::App* resume = nullptr;
+  CLI::App* network = nullptr;
+  CLI::App* stats = nullptr;
+
+  SandboxFlags create_flags;
+  ExecFlags exec_flags;
+  bool detach = false, interactive = false, tty = false;
+  SandboxFlags run_flags;
+  ExecFlags run_exec_flags;
+  std::string signal_text;
+  std::vector<std::string> net_allow, net_deny;
+  bool clear_allow = false, clear_deny = false, net_on = false, net_off = false;
+  bool no_stream = false;
+};
+
+// create, ls, info, kill.
+void addSandboxVerbs(CLI::App& app, CommandLine& line, Verbs& v) {
+  v.create = app.add_subcommand("create", "Create a sandbox and print its id");
+  v.create_flags.add(v.create, SandboxFlagsFor::kCreate);
+
+  v.ls = app.add_subcommand("ls", "List sandboxes");
+  v.ls->add_option("--state", line.states,
+                   "Only these states: creating, running, paused, killed (repeatable)")
+      ->allow_extra_args(false);
+  v.ls->add_option("--meta", line.metadata, "Only sandboxes with this K=V metadata (repeatable)")
+      ->allow_extra_args(false);
+
+  v.info = app.add_subcommand("info", "Show one sandbox");
+  v.info->add_option("id", line.id, "Sandbox id")->required();
+
+  v.kill = app.add_subcommand(
+      "kill", "Kill sandboxes (idempotent), or with --pid processes in one sandbox");
+  v.kill->add_option("id", line.ids, "Sandbox ids (one with --pid)")->required();
+  v.kill
+      ->add_option("--pid", line.pids,
+                   "Kill this process of the sandbox instead (SIGKILL to its process group; "
+                   "repeatable)")
+      ->allow_extra_args(false)
+      ->check(kPidValidator);
+}
+
+// exec, run: the verbs that run a command.
+void addCommandVerbs(CLI::App& app, CommandLine& line, Verbs& v) {
+  v.exec = app.add_subcommand("exec",
+                              "Run a command in a sandbox, output live; exit with its exit code");
+  v.exec->footer(kExecFooter);
+  v.exec->add_option("id", line.id, "Sandbox id")->required();
+  v.exec
+      ->add_option("--env", v.exec_flags.spec.envs, "K=V environment for the command (repeatable)")
+      ->allow_extra_args(false);
+  v.exec_flags.add(v.exec, "Command timeout in seconds, 0 = none (default 60; none with -d, -it)");
+  auto* detach_flag = v.exec->add_flag("-d,--detach", v.detach,
+                                       "Start the command in the background, print its pid");
+  auto* interactive_flag = v.exec->add_flag("-i,--interactive", v.interactive,
+                                            "Stream declawctl's stdin to the command as it comes");
+  auto* tty_flag = v.exec->add_flag("-t,--tty", v.tty,
+                                    "With -i: an interactive terminal (PTY) in raw mode; CMD is "
+                                    "optional (default: a login shell)");
+  tty_flag->needs(interactive_flag);
+  detach_flag->excludes(interactive_flag)->excludes(tty_flag)->excludes(v.exec_flags.buffered_flag);
+  interactive_flag->excludes(v.exec_flags.stdin_flag)->excludes(v.exec_flags.buffered_flag);
+  v.exec->add_option("cmd", v.exec_flags.spec.argv,
+                     "Command after --; one argument is a shell command line, several are an argv");
+
+  v.run = app.add_subcommand("run", "Create a sandbox, run a command, kill the sandbox");
+  v.run_flags.add(v.run, SandboxFlagsFor::kRun);
+  v.run_exec_flags.add(v.run, "Command timeout in seconds, 0 = none (default 60)");
+  v.run
+      ->add_option("cmd", v.run_exec_flags.spec.argv,
+                   "Command after --; one argument is a shell command line, several are an argv")
+      ->required();
+}
+
+// cp, timeout, ps, logs, signal, pause, resume.
+void addFileAndProcessVerbs(CLI::App& app, CommandLine& line, Verbs& v) {
+  v.cp = app.add_subcommand("cp", "Copy a file into (LOCAL ID:/path) or out of a sandbox");
+  v.cp->add_option("src", line.src, "Source: LOCAL, - (stdin) or ID:/path")->required();
+  v.cp->add_option("dst", line.dst, "Destination: LOCAL, - (stdout) or ID:/path")->required();
+
+  v.timeout = app.add_subcommand("timeout", "Set a sandbox to be killed SECONDS from now");
+  v.timeout->add_option("id", line.id, "Sandbox id")->required();
+  v.timeout->add_option("seconds", line.seconds, "Seconds from now")->required();
+
+  v.ps = app.add_subcommand("ps", "List the processes started through the API in a sandbox");
+  v.ps->add_option("id", line.id, "Sandbox id")->required();
+
+  v.logs = app.add_subcommand(
+      "logs", "Print a process's output (what declawd's buffer still holds; -f: then follow)");
+  v.logs->add_option("id", line.id, "Sandbox id")->required();
+  v.logs->add_option("pid", line.pid, "Process id (from exec -d or ps)")
+      ->required()
+      ->check(kPidValidator);
+  v.logs->add_flag("-f,--follow", line.follow, "Keep printing new output until the process exits");
+
+  v.signal = app.add_subcommand("signal", "Send a signal to a process's process group");
+  v.signal->add_option("id", line.id, "Sandbox id")->required();
+  v.signal->add_option("pid", line.pid, "Process id (from exec -d or ps)")
+      ->required()
+      ->check(kPidValidator);
+  v.signal->add_option("signal", v.signal_text, "TERM, SIGTERM, 15, KILL, HUP, INT, ...")
+      ->required();
+
+  v.pause = app.add_subcommand(
+      "pause", "Freeze every process of sandboxes; their timeout clock stops until resume");
+  v.pause->add_option("id", line.ids, "Sandbox ids")->required();
+
+  v.resume = app.add_subcommand("resume", "Thaw paused sandboxes");
+  v.resume->add_option("id", line.ids, "Sandbox ids")->required();
+}
+
+// network, stats.
+void addNetworkAndStatsVerbs(CLI::App& app, CommandLine& line, Verbs& v) {
+  v.network = app.add_subcommand(
+      "network", "Show a sandbox's egress rules, address and refusals, or change its rules");
+  v.network->footer(kNetworkFooter);
+  v.network->add_option("id", line.id, "Sandbox id")->required();
+  auto* allow_flag =
+      v.network
+          ->add_option("--allow-out", v.net_allow,
+                       "Allow only these destinations from now on (repeatable; replaces allow_out)")
+          ->allow_extra_args(false);
+  auto* deny_flag = v.network
+                        ->add_option("--deny-out", v.net_deny,
+                                     "Deny these destinations from now on (repeatable; replaces "
+                                     "deny_out)")
+                        ->allow_extra_args(false);
+  v.network->add_flag("--clear-allow", v.clear_allow, "Empty allow_out")->excludes(allow_flag);
+  v.network->add_flag("--clear-deny", v.clear_deny, "Empty deny_out")->excludes(deny_flag);
+  auto* net_on_flag = v.network->add_flag(
+      "--internet", v.net_on, "Give internet access back (only to a sandbox created with it)");
+  v.network->add_flag("--no-internet", v.net_off, "Cut the sandbox off (it keeps its rules)")
+      ->excludes(net_on_flag);
+
+  v.stats = app.add_subcommand(
+      "stats", "Show what sandboxes use (CPU, memory, pids, disk), refreshed every second");
+  v.stats->add_option("id", line.ids, "Sandbox ids (default: every running or paused sandbox)");
+  v.stats->add_flag("--no-stream", v.no_stream, "Print one sample and exit");
+}
+
+// `kill sbx-1 12` is almost certainly meant for process 12: never kill the sandbox then.
+std::optional<ParsedArgs> resolveKill(CommandLine& line) {
+  if (!line.pids.empty()) {
+    if (line.ids.size() != 1) return usageError("kill", "--pid takes exactly one sandbox id");
+    line.id = line.ids.front();
+    return std::nullopt;
+  }
+  for (const auto& id : line.ids) {
+    if (allDigits(id)) {
+      return usageError("kill", "'" + id + "' is not a sandbox id; to kill process " + id +
+                                    " use `kill ID --pid " + id + "`");
+    }
+  }
+  return std::nullopt;
+}
+
+std::optional<ParsedArgs> resolveExec(const Verbs& v, CommandLine& line) {
+  line.exec = v.exec_flags.resolve(v.exec, line.json);
+  if (v.detach) {
+    line.exec.mode = ExecMode::kDetach;
+  } else if (v.tty) {
+    line.exec.mode = ExecMode::kTerminal;
+  } else if (v.interactive) {
+    line.exec.mode = ExecMode::kInteractive;
+  }
+  const bool streams_input = v.interactive;
+  if (streams_input && line.json) {
+    return usageError("exec", "--json cannot be combined with -i or -it");
+  }
+  if (line.exec.argv.empty() && line.exec.mode != ExecMode::kTerminal) {
+    return usageError("exec", "no command given (put it after --)");
+  }
+  return std::nullopt;
+}
+
+// After a successful parse: sets line.verb, and what goes with it, for the verb given; a usage
+// error for arguments that do not fit together.
+std::optional<ParsedArgs> resolveVerb(const Verbs& v, CommandLine& line) {
+  if (*v.create) {
+    line.verb = Verb::kCreate;
+    line.sandbox = v.create_flags.resolve(v.create);
+    if (auto bad = rulesWithoutInternet(line.sandbox)) return usageError("create", *bad);
+  } else if (*v.ls) {
+    line.verb = Verb::kList;
+  } else if (*v.info) {
+    line.verb = Verb::kInfo;
+  } else if (*v.kill) {
+    line.verb = Verb::kKill;
+    return resolveKill(line);
+  } else if (*v.exec) {
+    line.verb = Verb::kExec;
+    return resolveExec(v, line);
+  } else if (*v.run) {
+    line.verb = Verb::kRun;
+    line.sandbox = v.run_flags.resolve(v.run);
+    if (auto bad = rulesWithoutInternet(line.sandbox)) return usageError("run", *bad);
+    line.exec = v.run_exec_flags.resolve(v.run, line.json);
+  } else if (*v.cp) {
+    line.verb = Verb::kCopy;
+  } else if (*v.timeout) {
+    line.verb = Verb::kTimeout;
+  } else if (*v.ps) {
+    line.verb = Verb::kPs;
+  } else if (*v.logs) {
+    line.verb = Verb::kLogs;
+  } else if (*v.pause) {
+    line.verb = Verb::kPause;
+  } else if (*v.resume) {
+    line.verb = Verb::kResume;
+  } else if (*v.stats) {
+    line.verb = Verb::kStats;
+    line.stream = !v.no_stream;
+  } else if (*v.network) {
+    line.verb = Verb::kNetwork;
+    if (!v.net_allow.empty() || v.clear_allow) line.network.allow_out = v.net_allow;
+    if (!v.net_deny.empty() || v.clear_deny) line.network.deny_out = v.net_deny;
+    if (v.net_on) line.network.internet = true;
+    if (v.net_off) line.network.internet = false;
+  } else if (*v.signal) {
+    line.verb = Verb::kSignal;
+    auto number = parseSignal(v.signal_text);
+    if (!number) return usageError("signal", number.error().message);
+    line.signal = *number;
+  }
+  return std::nullopt;
+}
+
 }  // namespace
 
 ParsedArgs parseCommandLine(int argc, const char* const* argv) {
@@ -83,124 +328,11 @@ ParsedArgs parseCommandLine(int argc, const char* const* argv) {
   app.add_flag("--json", line.json,
                "Machine-readable JSON (create, ls, info, timeout, exec, exec -d, ps, logs, "
                "pause, resume, stats, network, template, snapshot)");
-
-  SandboxFlags create_flags;
-  auto* create = app.add_subcommand("create", "Create a sandbox and print its id");
-  create_flags.add(create, SandboxFlagsFor::kCreate);
-
-  auto* ls = app.add_subcommand("ls", "List sandboxes");
-  ls->add_option("--state", line.states,
-                 "Only these states: creating, running, paused, killed (repeatable)")
-      ->allow_extra_args(false);
-  ls->add_option("--meta", line.metadata, "Only sandboxes with this K=V metadata (repeatable)")
-      ->allow_extra_args(false);
-
-  auto* info = app.add_subcommand("info", "Show one sandbox");
-  info->add_option("id", line.id, "Sandbox id")->required();
-
-  auto* kill = app.add_subcommand(
-      "kill", "Kill sandboxes (idempotent), or with --pid processes in one sandbox");
-  kill->add_option("id", line.ids, "Sandbox ids (one with --pid)")->required();
-  kill->add_option("--pid", line.pids,
-                   "Kill this process of the sandbox instead (SIGKILL to its process group; "
-                   "repeatable)")
-      ->allow_extra_args(false)
-      ->check(kPidValidator);
-
-  ExecFlags exec_flags;
-  bool detach = false, interactive = false, tty = false;
-  auto* exec = app.add_subcommand(
-      "exec", "Run a command in a sandbox, output live; exit with its exit code");
-  exec->footer(kExecFooter);
-  exec->add_option("id", line.id, "Sandbox id")->required();
-  exec->add_option("--env", exec_flags.spec.envs, "K=V environment for the command (repeatable)")
-      ->allow_extra_args(false);
-  exec_flags.add(exec, "Command timeout in seconds, 0 = none (default 60; none with -d, -it)");
-  auto* detach_flag =
-      exec->add_flag("-d,--detach", detach, "Start the command in the background, print its pid");
-  auto* interactive_flag = exec->add_flag("-i,--interactive", interactive,
-                                          "Stream declawctl's stdin to the command as it comes");
-  auto* tty_flag = exec->add_flag("-t,--tty", tty,
-                                  "With -i: an interactive terminal (PTY) in raw mode; CMD is "
-                                  "optional (default: a login shell)");
-  tty_flag->needs(interactive_flag);
-  detach_flag->excludes(interactive_flag)->excludes(tty_flag)->excludes(exec_flags.buffered_flag);
-  interactive_flag->excludes(exec_flags.stdin_flag)->excludes(exec_flags.buffered_flag);
-  exec->add_option("cmd", exec_flags.spec.argv,
-                   "Command after --; one argument is a shell command line, several are an argv");
-
-  SandboxFlags run_flags;
-  ExecFlags run_exec_flags;
-  auto* run = app.add_subcommand("run", "Create a sandbox, run a command, kill the sandbox");
-  run_flags.add(run, SandboxFlagsFor::kRun);
-  run_exec_flags.add(run, "Command timeout in seconds, 0 = none (default 60)");
-  run->add_option("cmd", run_exec_flags.spec.argv,
-                  "Command after --; one argument is a shell command line, several are an argv")
-      ->required();
-
-  auto* cp = app.add_subcommand("cp", "Copy a file into (LOCAL ID:/path) or out of a sandbox");
-  cp->add_option("src", line.src, "Source: LOCAL, - (stdin) or ID:/path")->required();
-  cp->add_option("dst", line.dst, "Destination: LOCAL, - (stdout) or ID:/path")->required();
-
-  auto* timeout = app.add_subcommand("timeout", "Set a sandbox to be killed SECONDS from now");
-  timeout->add_option("id", line.id, "Sandbox id")->required();
-  timeout->add_option("seconds", line.seconds, "Seconds from now")->required();
-
-  auto* ps = app.add_subcommand("ps", "List the processes started through the API in a sandbox");
-  ps->add_option("id", line.id, "Sandbox id")->required();
-
-  auto* logs = app.add_subcommand(
-      "logs", "Print a process's output (what declawd's buffer still holds; -f: then follow)");
-  logs->add_option("id", line.id, "Sandbox id")->required();
-  logs->add_option("pid", line.pid, "Process id (from exec -d or ps)")
-      ->required()
-      ->check(kPidValidator);
-  logs->add_flag("-f,--follow", line.follow, "Keep printing new output until the process exits");
-
-  std::string signal_text;
-  auto* signal = app.add_subcommand("signal", "Send a signal to a process's process group");
-  signal->add_option("id", line.id, "Sandbox id")->required();
-  signal->add_option("pid", line.pid, "Process id (from exec -d or ps)")
-      ->required()
-      ->check(kPidValidator);
-  signal->add_option("signal", signal_text, "TERM, SIGTERM, 15, KILL, HUP, INT, ...")->required();
-
-  auto* pause = app.add_subcommand(
-      "pause", "Freeze every process of sandboxes; their timeout clock stops until resume");
-  pause->add_option("id", line.ids, "Sandbox ids")->required();
-
-  auto* resume = app.add_subcommand("resume", "Thaw paused sandboxes");
-  resume->add_option("id", line.ids, "Sandbox ids")->required();
-
-  std::vector<std::string> net_allow, net_deny;
-  bool clear_allow = false, clear_deny = false, net_on = false, net_off = false;
-  auto* network = app.add_subcommand(
-      "network", "Show a sandbox's egress rules, address and refusals, or change its rules");
-  network->footer(kNetworkFooter);
-  network->add_option("id", line.id, "Sandbox id")->required();
-  auto* allow_flag =
-      network
-          ->add_option("--allow-out", net_allow,
-                       "Allow only these destinations from now on (repeatable; replaces allow_out)")
-          ->allow_extra_args(false);
-  auto* deny_flag = network
-                        ->add_option("--deny-out", net_deny,
-                                     "Deny these destinations from now on (repeatable; replaces "
-                                     "deny_out)")
-                        ->allow_extra_args(false);
-  network->add_flag("--clear-allow", clear_allow, "Empty allow_out")->excludes(allow_flag);
-  network->add_flag("--clear-deny", clear_deny, "Empty deny_out")->excludes(deny_flag);
-  auto* net_on_flag = network->add_flag(
-      "--internet", net_on, "Give internet access back (only to a sandbox created with it)");
-  network->add_flag("--no-internet", net_off, "Cut the sandbox off (it keeps its rules)")
-      ->excludes(net_on_flag);
-
-  bool no_stream = false;
-  auto* stats = app.add_subcommand(
-      "stats", "Show what sandboxes use (CPU, memory, pids, disk), refreshed every second");
-  stats->add_option("id", line.ids, "Sandbox ids (default: every running or paused sandbox)");
-  stats->add_flag("--no-stream", no_stream, "Print one sample and exit");
-
+  Verbs verbs;
+  addSandboxVerbs(app, line, verbs);
+  addCommandVerbs(app, line, verbs);
+  addFileAndProcessVerbs(app, line, verbs);
+  addNetworkAndStatsVerbs(app, line, verbs);
   cli::TemplateVerbs templates(app, line);
 
   // The command after -- is the user's, word for word: CLI11 would read a word in brackets
@@ -226,82 +358,13 @@ ParsedArgs parseCommandLine(int argc, const char* const* argv) {
   }
 
   if (command_words) {
-    exec_flags.spec.argv = *command_words;
-    run_exec_flags.spec.argv = *command_words;
+    verbs.exec_flags.spec.argv = *command_words;
+    verbs.run_exec_flags.spec.argv = *command_words;
   }
-
   if (templates.given()) {
     if (auto bad = templates.resolve(line)) return std::move(*bad);
-  } else if (*create) {
-    line.verb = Verb::kCreate;
-    line.sandbox = create_flags.resolve(create);
-    if (auto bad = rulesWithoutInternet(line.sandbox)) return usageError("create", *bad);
-  } else if (*ls) {
-    line.verb = Verb::kList;
-  } else if (*info) {
-    line.verb = Verb::kInfo;
-  } else if (*kill) {
-    line.verb = Verb::kKill;
-    if (!line.pids.empty()) {
-      if (line.ids.size() != 1) return usageError("kill", "--pid takes exactly one sandbox id");
-      line.id = line.ids.front();
-    } else {
-      // `kill sbx-1 12` is almost certainly meant for process 12: never kill the sandbox then.
-      for (const auto& id : line.ids) {
-        if (allDigits(id)) {
-          return usageError("kill", "'" + id + "' is not a sandbox id; to kill process " + id +
-                                        " use `kill ID --pid " + id + "`");
-        }
-      }
-    }
-  } else if (*exec) {
-    line.verb = Verb::kExec;
-    line.exec = exec_flags.resolve(exec, line.json);
-    if (detach) {
-      line.exec.mode = ExecMode::kDetach;
-    } else if (tty) {
-      line.exec.mode = ExecMode::kTerminal;
-    } else if (interactive) {
-      line.exec.mode = ExecMode::kInteractive;
-    }
-    const bool streams_input = interactive;
-    if (streams_input && line.json) {
-      return usageError("exec", "--json cannot be combined with -i or -it");
-    }
-    if (line.exec.argv.empty() && line.exec.mode != ExecMode::kTerminal) {
-      return usageError("exec", "no command given (put it after --)");
-    }
-  } else if (*run) {
-    line.verb = Verb::kRun;
-    line.sandbox = run_flags.resolve(run);
-    if (auto bad = rulesWithoutInternet(line.sandbox)) return usageError("run", *bad);
-    line.exec = run_exec_flags.resolve(run, line.json);
-  } else if (*cp) {
-    line.verb = Verb::kCopy;
-  } else if (*timeout) {
-    line.verb = Verb::kTimeout;
-  } else if (*ps) {
-    line.verb = Verb::kPs;
-  } else if (*logs) {
-    line.verb = Verb::kLogs;
-  } else if (*pause) {
-    line.verb = Verb::kPause;
-  } else if (*resume) {
-    line.verb = Verb::kResume;
-  } else if (*stats) {
-    line.verb = Verb::kStats;
-    line.stream = !no_stream;
-  } else if (*network) {
-    line.verb = Verb::kNetwork;
-    if (!net_allow.empty() || clear_allow) line.network.allow_out = net_allow;
-    if (!net_deny.empty() || clear_deny) line.network.deny_out = net_deny;
-    if (net_on) line.network.internet = true;
-    if (net_off) line.network.internet = false;
-  } else if (*signal) {
-    line.verb = Verb::kSignal;
-    auto number = parseSignal(signal_text);
-    if (!number) return usageError("signal", number.error().message);
-    line.signal = *number;
+  } else if (auto bad = resolveVerb(verbs, line)) {
+    return std::move(*bad);
   }
   ParsedArgs parsed;
   parsed.command = std::move(line);
