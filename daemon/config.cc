@@ -13,6 +13,8 @@ namespace {
 constexpr size_t kMaxConfigBytes = 1 << 20;
 // Each pooled sandbox holds memory and an id range while nobody uses it.
 constexpr uint32_t kMaxPooledPerTemplate = 64;
+// The values loadConfigFile read, against each other and the choices each key allows.
+Result<void> checkValues(const Config& c, const std::string& path);
 }  // namespace
 
 Result<void> loadConfigFile(const std::string& path, Config& c) {
@@ -92,6 +94,13 @@ Result<void> loadConfigFile(const std::string& path, Config& c) {
       return PlainError() << "config " << path << ": unknown key '" << it.key() << "'";
     }
   }
+  return checkValues(c, path);
+}
+
+namespace {
+
+Result<void> checkValues(const Config& c, const std::string& path) {
+  const api::Limits& l = c.limits;
   if (c.cgroups != "auto" && c.cgroups != "off") {
     return PlainError() << "config " << path << ": 'cgroups' must be \"auto\" or \"off\"";
   }
@@ -136,5 +145,7 @@ Result<void> loadConfigFile(const std::string& path, Config& c) {
   }
   return {};
 }
+
+}  // namespace
 
 }  // namespace declaw::daemon

@@ -190,6 +190,46 @@ void drainAndClose(int socket, FdStream& stream, boost::beast::flat_buffer& buff
   }
 }
 
+// Reads the next request's header into `parser`: its first byte under the idle deadline, then
+// the whole header under the request deadline. Answers a header that is too large, late or
+// malformed itself. False: the connection is over.
+bool readHeader(FdStream& stream, boost::beast::flat_buffer& buffer,
+                http::request_parser<http::empty_body>& parser, const api::Limits& limits) {
+  // Idle: wait for the next request's first bytes; then the whole header must follow soon.
+  stream.setDeadline(FdStream::Clock::now() + std::chrono::seconds(limits.idle_timeout_s));
+  parser.header_limit(static_cast<uint32_t>(limits.max_header_bytes));
+  // The largest body any route takes: each upload's own limit applies once it is known.
+  parser.body_limit(std::max(limits.max_upload_bytes, limits.max_template_bytes));
+  error_code ec;
+  if (buffer.size() == 0) {
+    // Wait for the first byte under the idle deadline, then switch to the request deadline.
+    buffer.commit(stream.read_some(buffer.prepare(4096), ec));
+    if (ec) return false;  // closed, idle timeout or error: nothing to answer
+  }
+  // The whole header (and later each upload chunk) must arrive within request_timeout_s.
+  stream.setDeadline(FdStream::Clock::now() + std::chrono::seconds(limits.request_timeout_s));
+  http::read_header(stream, buffer, parser, ec);
+  if (ec == http::error::header_limit) {
+    sendError(stream, 431, "too_large", "request header is larger than the configured limit");
+    return false;
+  }
+  if (ec == http::error::body_limit) {  // a declared Content-Length over the upload limit
+    sendError(stream, 413, "too_large", "request body is larger than the configured limit");
+    return false;
+  }
+  if (ec == boost::asio::error::timed_out) {
+    sendError(stream, 408, "timeout", "request not received in time");
+    return false;
+  }
+  if (ec) {
+    if (ec != http::error::end_of_stream && ec != boost::asio::error::eof) {
+      sendError(stream, 400, "invalid_argument", "malformed HTTP request: " + ec.message());
+    }
+    return false;
+  }
+  return true;
+}
+
 }  // namespace
 
 void serveConnection(int socket, const api::Caller& caller, api::Router& router) {
@@ -200,39 +240,8 @@ void serveConnection(int socket, const api::Caller& caller, api::Router& router)
   // not grow it without limit.
   boost::beast::flat_buffer buffer(limits.max_header_bytes + kUploadChunk);
   for (;;) {
-    // Idle: wait for the next request's first bytes; then the whole header must follow soon.
-    stream.setDeadline(FdStream::Clock::now() + std::chrono::seconds(limits.idle_timeout_s));
     http::request_parser<http::empty_body> header_parser;
-    header_parser.header_limit(static_cast<uint32_t>(limits.max_header_bytes));
-    // The largest body any route takes: each upload's own limit applies once it is known.
-    header_parser.body_limit(std::max(limits.max_upload_bytes, limits.max_template_bytes));
-    error_code ec;
-    if (buffer.size() == 0) {
-      // Wait for the first byte under the idle deadline, then switch to the request deadline.
-      buffer.commit(stream.read_some(buffer.prepare(4096), ec));
-      if (ec) return;  // closed, idle timeout or error: nothing to answer
-    }
-    // The whole header (and later each upload chunk) must arrive within request_timeout_s.
-    stream.setDeadline(FdStream::Clock::now() + request_timeout);
-    http::read_header(stream, buffer, header_parser, ec);
-    if (ec == http::error::header_limit) {
-      sendError(stream, 431, "too_large", "request header is larger than the configured limit");
-      return;
-    }
-    if (ec == http::error::body_limit) {  // a declared Content-Length over the upload limit
-      sendError(stream, 413, "too_large", "request body is larger than the configured limit");
-      return;
-    }
-    if (ec == boost::asio::error::timed_out) {
-      sendError(stream, 408, "timeout", "request not received in time");
-      return;
-    }
-    if (ec) {
-      if (ec != http::error::end_of_stream && ec != boost::asio::error::eof) {
-        sendError(stream, 400, "invalid_argument", "malformed HTTP request: " + ec.message());
-      }
-      return;
-    }
+    if (!readHeader(stream, buffer, header_parser, limits)) return;
     const auto& header = header_parser.get();
     unsigned version = header.version();
     api::Request request = toRequest(header);
@@ -280,6 +289,7 @@ void serveConnection(int socket, const api::Caller& caller, api::Router& router)
       sendContinue();
       http::request_parser<http::string_body> body_parser{std::move(header_parser)};
       body_parser.body_limit(limits.max_json_body_bytes);
+      error_code ec;
       http::read(stream, buffer, body_parser, ec);
       if (ec == http::error::body_limit) {
         sendError(stream, 413, "too_large", "request body is larger than the configured limit");
