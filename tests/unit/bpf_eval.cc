@@ -2,6 +2,7 @@
 
 #include <cstddef>
 #include <cstring>
+#include <optional>
 #include <string>
 
 namespace declaw::testing {
@@ -24,6 +25,52 @@ Result<uint32_t> loadWord(const seccomp_data& data, uint32_t offset) {
   uint32_t word;
   std::memcpy(&word, reinterpret_cast<const char*>(&data) + offset, sizeof word);
   return word;
+}
+
+// A BPF_ALU instruction's result; none for a division by zero, which ends the program with 0, as
+// in the kernel.
+std::optional<uint32_t> alu(const sock_filter& insn, uint32_t a, uint32_t x) {
+  const uint32_t operand = source(insn, x);
+  switch (BPF_OP(insn.code)) {
+    case BPF_ADD:
+      return a + operand;
+    case BPF_SUB:
+      return a - operand;
+    case BPF_MUL:
+      return a * operand;
+    case BPF_DIV:
+      if (operand == 0) return std::nullopt;
+      return a / operand;
+    case BPF_AND:
+      return a & operand;
+    case BPF_OR:
+      return a | operand;
+    case BPF_XOR:
+      return a ^ operand;
+    case BPF_LSH:
+      return operand >= 32 ? 0 : a << operand;
+    case BPF_RSH:
+      return operand >= 32 ? 0 : a >> operand;
+    case BPF_NEG:
+      return 0u - a;
+  }
+  return a;
+}
+
+// Whether a conditional BPF_JMP instruction jumps to jt (else jf).
+bool jumpTaken(const sock_filter& insn, uint32_t a, uint32_t x) {
+  const uint32_t operand = source(insn, x);
+  switch (BPF_OP(insn.code)) {
+    case BPF_JEQ:
+      return a == operand;
+    case BPF_JGT:
+      return a > operand;
+    case BPF_JGE:
+      return a >= operand;
+    case BPF_JSET:
+      return (a & operand) != 0;
+  }
+  return false;
 }
 
 }  // namespace
@@ -184,67 +231,18 @@ Result<uint32_t> evalSeccomp(std::span<const sock_filter> program, const seccomp
         scratch[insn.k] = x;
         break;
       case BPF_ALU: {
-        uint32_t operand = source(insn, x);
-        switch (BPF_OP(insn.code)) {
-          case BPF_ADD:
-            a += operand;
-            break;
-          case BPF_SUB:
-            a -= operand;
-            break;
-          case BPF_MUL:
-            a *= operand;
-            break;
-          // Division by a zero X ends the program with 0, as in the kernel.
-          case BPF_DIV:
-            if (operand == 0) return 0u;
-            a /= operand;
-            break;
-          case BPF_AND:
-            a &= operand;
-            break;
-          case BPF_OR:
-            a |= operand;
-            break;
-          case BPF_XOR:
-            a ^= operand;
-            break;
-          case BPF_LSH:
-            a = operand >= 32 ? 0 : a << operand;
-            break;
-          case BPF_RSH:
-            a = operand >= 32 ? 0 : a >> operand;
-            break;
-          case BPF_NEG:
-            a = 0u - a;
-            break;
-        }
+        auto result = alu(insn, a, x);
+        if (!result) return 0u;
+        a = *result;
         break;
       }
-      case BPF_JMP: {
+      case BPF_JMP:
         if (BPF_OP(insn.code) == BPF_JA) {
           pc += insn.k;
-          break;
+        } else {
+          pc += jumpTaken(insn, a, x) ? insn.jt : insn.jf;
         }
-        uint32_t operand = source(insn, x);
-        bool taken = false;
-        switch (BPF_OP(insn.code)) {
-          case BPF_JEQ:
-            taken = a == operand;
-            break;
-          case BPF_JGT:
-            taken = a > operand;
-            break;
-          case BPF_JGE:
-            taken = a >= operand;
-            break;
-          case BPF_JSET:
-            taken = (a & operand) != 0;
-            break;
-        }
-        pc += taken ? insn.jt : insn.jf;
         break;
-      }
       case BPF_RET:
         return BPF_RVAL(insn.code) == BPF_A ? a : insn.k;
       case BPF_MISC:

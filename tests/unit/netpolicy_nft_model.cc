@@ -137,94 +137,113 @@ void NftModel::apply(const json& document) {
     REQUIRE(o["table"] == "declaw");
     const std::string name = o.contains("name") ? o["name"].get<std::string>() : "";
     if (kind == "set" || kind == "map") {
-      bool is_map = kind == "map";
-      if (verb == "add") {
-        REQUIRE((is_map ? vmaps_.count(name) : sets_.count(name)) == 0);
-        if (is_map) {
-          vmaps_[name];
-        } else {
-          sets_[name];
-        }
-      } else if (verb == "flush") {
-        REQUIRE(sets_.count(name) == 1);
-        sets_[name].clear();
-      } else {
-        REQUIRE(verb == "delete");
-        REQUIRE(sets_.count(name) == 1);
-        for (const auto& [chain, rules] : chains_) {
-          for (const auto& r : rules) REQUIRE_FALSE(referencesName(r, name));
-        }
-        sets_.erase(name);
-      }
+      applySet(verb, name, kind == "map");
     } else if (kind == "chain") {
-      if (verb == "add") {
-        REQUIRE(chains_.count(name) == 0);
-        chains_[name];
-      } else if (verb == "flush") {
-        REQUIRE(chains_.count(name) == 1);
-        chains_[name].clear();
-      } else {
-        REQUIRE(verb == "delete");
-        REQUIRE(chains_.count(name) == 1);
-        REQUIRE(chains_[name].empty());
-        for (const auto& [map, elements] : vmaps_) {
-          for (const auto& [ifname, target] : elements) REQUIRE(target != name);
-        }
-        for (const auto& [chain, rules] : chains_) {
-          for (const auto& r : rules) REQUIRE_FALSE(referencesName(r, name));
-        }
-        chains_.erase(name);
-      }
+      applyChain(verb, name);
     } else if (kind == "rule") {
-      REQUIRE(verb == "add");
-      const std::string chain = o["chain"];
-      REQUIRE(chains_.count(chain) == 1);
-      forEachString(o["expr"], [&](const std::string& s) {
-        if (s.starts_with("@")) {
-          std::string ref = s.substr(1);
-          REQUIRE((sets_.count(ref) + vmaps_.count(ref)) == 1);
-        }
-      });
-      for (const auto& e : o["expr"]) {
-        if (e.contains("counter")) REQUIRE(counters_.count(e["counter"].get<std::string>()) == 1);
-        for (const char* verdict : {"jump", "goto"}) {
-          if (e.contains(verdict)) REQUIRE(chains_.count(e[verdict]["target"]) == 1);
-        }
-      }
-      chains_[chain].push_back(o["expr"]);
+      applyRule(verb, o);
     } else if (kind == "element") {
-      REQUIRE(o["elem"].is_array());
-      REQUIRE_FALSE(o["elem"].empty());
-      if (vmaps_.count(name)) {
-        auto& map = vmaps_[name];
-        for (const auto& e : o["elem"]) {
-          if (verb == "add") {
-            const std::string target = e[1]["jump"]["target"];
-            REQUIRE(chains_.count(target) == 1);
-            map[e[0].get<std::string>()] = target;
-          } else {
-            REQUIRE(verb == "delete");
-            REQUIRE(map.erase(e.get<std::string>()) == 1);
-          }
-        }
-      } else {
-        REQUIRE(verb == "add");
-        REQUIRE(sets_.count(name) == 1);
-        for (const auto& e : o["elem"]) sets_[name].push_back(elementCidr(e));
-      }
+      applyElement(verb, name, o);
     } else if (kind == "counter") {
-      if (verb == "add") {
-        counters_[name] = true;
-      } else {
-        REQUIRE(verb == "delete");
-        REQUIRE(counters_.erase(name) == 1);
-        for (const auto& [chain, rules] : chains_) {
-          for (const auto& r : rules) REQUIRE_FALSE(referencesName(r, name));
-        }
-      }
+      applyCounter(verb, name);
     } else {
       FAIL("the model does not know " << kind);
     }
+  }
+}
+
+void NftModel::requireUnreferenced(const std::string& name) const {
+  for (const auto& [chain, rules] : chains_) {
+    for (const auto& r : rules) REQUIRE_FALSE(referencesName(r, name));
+  }
+}
+
+void NftModel::applySet(const std::string& verb, const std::string& name, bool is_map) {
+  if (verb == "add") {
+    REQUIRE((is_map ? vmaps_.count(name) : sets_.count(name)) == 0);
+    if (is_map) {
+      vmaps_[name];
+    } else {
+      sets_[name];
+    }
+  } else if (verb == "flush") {
+    REQUIRE(sets_.count(name) == 1);
+    sets_[name].clear();
+  } else {
+    REQUIRE(verb == "delete");
+    REQUIRE(sets_.count(name) == 1);
+    requireUnreferenced(name);
+    sets_.erase(name);
+  }
+}
+
+void NftModel::applyChain(const std::string& verb, const std::string& name) {
+  if (verb == "add") {
+    REQUIRE(chains_.count(name) == 0);
+    chains_[name];
+  } else if (verb == "flush") {
+    REQUIRE(chains_.count(name) == 1);
+    chains_[name].clear();
+  } else {
+    REQUIRE(verb == "delete");
+    REQUIRE(chains_.count(name) == 1);
+    REQUIRE(chains_[name].empty());
+    for (const auto& [map, elements] : vmaps_) {
+      for (const auto& [ifname, target] : elements) REQUIRE(target != name);
+    }
+    requireUnreferenced(name);
+    chains_.erase(name);
+  }
+}
+
+void NftModel::applyRule(const std::string& verb, const json& o) {
+  REQUIRE(verb == "add");
+  const std::string chain = o["chain"];
+  REQUIRE(chains_.count(chain) == 1);
+  forEachString(o["expr"], [&](const std::string& s) {
+    if (s.starts_with("@")) {
+      std::string ref = s.substr(1);
+      REQUIRE((sets_.count(ref) + vmaps_.count(ref)) == 1);
+    }
+  });
+  for (const auto& e : o["expr"]) {
+    if (e.contains("counter")) REQUIRE(counters_.count(e["counter"].get<std::string>()) == 1);
+    for (const char* verdict : {"jump", "goto"}) {
+      if (e.contains(verdict)) REQUIRE(chains_.count(e[verdict]["target"]) == 1);
+    }
+  }
+  chains_[chain].push_back(o["expr"]);
+}
+
+void NftModel::applyElement(const std::string& verb, const std::string& name, const json& o) {
+  REQUIRE(o["elem"].is_array());
+  REQUIRE_FALSE(o["elem"].empty());
+  if (vmaps_.count(name)) {
+    auto& map = vmaps_[name];
+    for (const auto& e : o["elem"]) {
+      if (verb == "add") {
+        const std::string target = e[1]["jump"]["target"];
+        REQUIRE(chains_.count(target) == 1);
+        map[e[0].get<std::string>()] = target;
+      } else {
+        REQUIRE(verb == "delete");
+        REQUIRE(map.erase(e.get<std::string>()) == 1);
+      }
+    }
+  } else {
+    REQUIRE(verb == "add");
+    REQUIRE(sets_.count(name) == 1);
+    for (const auto& e : o["elem"]) sets_[name].push_back(elementCidr(e));
+  }
+}
+
+void NftModel::applyCounter(const std::string& verb, const std::string& name) {
+  if (verb == "add") {
+    counters_[name] = true;
+  } else {
+    REQUIRE(verb == "delete");
+    REQUIRE(counters_.erase(name) == 1);
+    requireUnreferenced(name);
   }
 }
 

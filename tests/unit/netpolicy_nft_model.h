@@ -65,6 +65,14 @@ class NftModel {
   NftTrace trace(const std::string& chain, const NftPacket& packet) const;
 
  private:
+  // apply's commands, by the kind of object they change.
+  void applySet(const std::string& verb, const std::string& name, bool is_map);
+  void applyChain(const std::string& verb, const std::string& name);
+  void applyRule(const std::string& verb, const nlohmann::json& o);
+  void applyElement(const std::string& verb, const std::string& name, const nlohmann::json& o);
+  void applyCounter(const std::string& verb, const std::string& name);
+  // No rule mentions `name` (a set, map, chain or counter about to be deleted).
+  void requireUnreferenced(const std::string& name) const;
   bool matches(const nlohmann::json& match, const NftPacket& packet) const;
   std::string walk(const std::string& chain, const NftPacket& packet, NftTrace& trace) const;
 
