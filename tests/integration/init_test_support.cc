@@ -129,12 +129,12 @@ TestSandbox::TestSandbox(const InitConfig& config, const BeforeConfig& before_co
   }
   // The root as declawd builds it: an overlay over an empty lower and /usr over the host's,
   // both on a disk tmpfs, made in this process's own mount namespace.
-  static const bool private_mounts = [] {
+  static const bool kInPrivateMounts = [] {
     auto r = enterPrivateMountNamespace();
     if (!r) FAIL("enterPrivateMountNamespace: " << r.error().describe());
     return true;
   }();
-  (void)private_mounts;
+  (void)kInPrivateMounts;
   // The attach points' parent, removed when the test program ends (each build removes its own
   // attach points, so it is empty by then).
   struct WorkDir {
@@ -147,9 +147,9 @@ TestSandbox::TestSandbox(const InitConfig& config, const BeforeConfig& before_co
       if (!path.empty()) ::rmdir(path.c_str());
     }
   };
-  static const WorkDir work;
-  REQUIRE_FALSE(work.path.empty());
-  const std::string& work_dir = work.path;
+  static const WorkDir kWorkDir;
+  REQUIRE_FALSE(kWorkDir.path.empty());
+  const std::string& work_dir = kWorkDir.path;
   RootfsSpec rootfs;
   rootfs.sandbox_id = config.sandbox_id;
   rootfs.disk_bytes = kRootBytes;
