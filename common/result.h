@@ -41,7 +41,7 @@ class ErrorBuilder {
     return std::move(*this);
   }
   Error error() const { return Error{code_, stream_.str()}; }
-  operator Error() const { return error(); }  // NOLINT: implicit by design
+  operator Error() const { return error(); }  // NOLINT(google-explicit-constructor): by design
 
  private:
   int code_;
@@ -57,9 +57,13 @@ inline ErrorBuilder PlainError() { return ErrorBuilder(0); }
 template <typename T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : v_(std::move(value)) {}                 // NOLINT: implicit by design
-  Result(Error error) : v_(std::move(error)) {}             // NOLINT
-  Result(const ErrorBuilder& error) : v_(error.error()) {}  // NOLINT
+  // Implicit from a value or an error, so that `return value;` and `return ErrnoError() << ...;`
+  // both read plainly.
+  // NOLINTBEGIN(google-explicit-constructor)
+  Result(T value) : v_(std::move(value)) {}
+  Result(Error error) : v_(std::move(error)) {}
+  Result(const ErrorBuilder& error) : v_(error.error()) {}
+  // NOLINTEND(google-explicit-constructor)
 
   bool ok() const { return v_.index() == 0; }
   explicit operator bool() const { return ok(); }
@@ -85,9 +89,11 @@ template <>
 class [[nodiscard]] Result<void> {
  public:
   Result() = default;
-  Result(Ok) {}                                                             // NOLINT
-  Result(Error error) : error_(std::move(error)), ok_(false) {}             // NOLINT
-  Result(const ErrorBuilder& error) : error_(error.error()), ok_(false) {}  // NOLINT
+  // NOLINTBEGIN(google-explicit-constructor): as Result<T>'s
+  Result(Ok) {}
+  Result(Error error) : error_(std::move(error)), ok_(false) {}
+  Result(const ErrorBuilder& error) : error_(error.error()), ok_(false) {}
+  // NOLINTEND(google-explicit-constructor)
 
   bool ok() const { return ok_; }
   explicit operator bool() const { return ok_; }

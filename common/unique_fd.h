@@ -40,7 +40,8 @@ class UniqueFd {
 // A non-owning view of an fd, for parameters.
 class BorrowedFd {
  public:
-  BorrowedFd(const UniqueFd& fd) : fd_(fd.get()) {}  // NOLINT: implicit by design
+  // Implicit by design: a UniqueFd passes where a BorrowedFd is asked for.
+  BorrowedFd(const UniqueFd& fd) : fd_(fd.get()) {}  // NOLINT(google-explicit-constructor)
   explicit BorrowedFd(int fd) : fd_(fd) {}
   int get() const { return fd_; }
 
