@@ -18,8 +18,9 @@ packages=(
   # scripts/asan-build.sh: clang with libFuzzer and the sanitizer runtimes (Debian 12: clang 14),
   # and llvm-symbolizer (package llvm), without which sanitizer reports show bare addresses.
   clang libclang-rt-dev llvm
-  # scripts/lint.sh: the C/C++ layout (.clang-format) and the Python SDK's static checks.
-  clang-format python3-pyflakes
+  # scripts/lint.sh: the C/C++ layout (.clang-format) and the Python SDK's static checks;
+  # scripts/tidy.sh: clang-tidy (.clang-tidy).
+  clang-format python3-pyflakes clang-tidy
 )
 
 missing=()

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# README command 2: installs dependencies, checks the layout (scripts/lint.sh), builds, runs every
-# test (unit + integration) as root,
+# README command 2: installs dependencies, checks the layout (scripts/lint.sh), builds, runs
+# clang-tidy on what the last commits changed (scripts/tidy.sh), runs every test (unit +
+# integration) as root,
 # then the sanitized build (scripts/asan-build.sh, build-asan/): the fuzz targets for about a
 # minute (scripts/fuzz.sh) and the tests again under ASan+UBSan (scripts/test-asan.sh).
 # Prints how long each phase took.
@@ -33,6 +34,9 @@ trap report EXIT
 phase install-deps ./scripts/install-deps.sh
 phase lint ./scripts/lint.sh
 phase build ./scripts/build.sh
+# After the build: clang-tidy reads build/compile_commands.json. The files of the last commits
+# (a clean clone has nothing else to compare against); why not all: docs/static-analysis.md.
+phase tidy ./scripts/tidy.sh
 phase test-images ./scripts/test-images.sh
 phase tests bash -c 'cd build && ctest --output-on-failure --timeout 900 "$@"' ctest "$@"
 
