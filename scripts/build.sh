@@ -6,3 +6,10 @@ cd "$(dirname "$0")/.."
 export CCACHE_BASEDIR="$PWD" CCACHE_NOHASHDIR=1
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE="${BUILD_TYPE:-RelWithDebInfo}" >/dev/null
 cmake --build build -j"$(nproc)"
+# The TypeScript SDK (clients/js/dist, and examples/*.ts into dist/examples): tsc, with the
+# devDependencies scripts/install-deps.sh installed (npm ci needs the registry; this step does not).
+if [ -d clients/js/node_modules/typescript ]; then
+  (cd clients/js && npm run --silent build)
+else
+  echo "build.sh: clients/js has no node_modules: run scripts/install-deps.sh to build the TypeScript SDK" >&2
+fi

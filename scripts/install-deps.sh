@@ -37,3 +37,15 @@ fi
 
 # The API socket is group `declaw` (mode 0660): members may use the daemon.
 getent group declaw >/dev/null || groupadd --system declaw
+
+# The TypeScript SDK (clients/js): Node and npm, then its devDependencies (typescript,
+# @types/node) exactly as its package-lock.json pins them (npm ci, a few seconds). Debian's nodejs
+# and npm only where there is no npm yet: a NodeSource nodejs bundles its own npm, which Debian's
+# npm package would conflict with.
+if ! command -v npm >/dev/null; then
+  echo "install-deps: installing nodejs npm"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
+fi
+(cd "$(dirname "$0")/../clients/js" && npm ci --no-audit --no-fund --loglevel=error)
