@@ -85,6 +85,15 @@ std::optional<std::string> Query::single(std::string_view name) const {
   return found;
 }
 
+std::optional<bool> Query::flag(std::string_view name) const {
+  auto value = single(name);
+  if (!value) return std::nullopt;
+  if (*value == "true" || *value == "1") return true;
+  if (*value == "false" || *value == "0") return false;
+  throw badRequest("query parameter '" + std::string(name) + "' must be true or false, not " +
+                   quoteInput(*value));
+}
+
 std::vector<std::string> Query::all(std::string_view name) const {
   std::vector<std::string> values;
   for (const auto& [key, value] : params_) {

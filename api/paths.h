@@ -30,6 +30,9 @@ class Query {
 
   // The one value of a parameter, or nullopt when absent. Given twice: ApiError(400).
   std::optional<std::string> single(std::string_view name) const;
+  // A true/false parameter ("true" | "1" | "false" | "0"), or nullopt when absent. Anything
+  // else: ApiError(400).
+  std::optional<bool> flag(std::string_view name) const;
   // Every value of a repeatable parameter.
   std::vector<std::string> all(std::string_view name) const;
 

@@ -55,12 +55,7 @@ Response processResponse(const ProcessInfo& info) { return jsonResponse(kStatusO
 
 int pidOf(const Context& ctx) { return parsePid(ctx.pid); }
 
-bool followOf(const Context& ctx) {
-  auto follow = ctx.query.single("follow");
-  if (!follow || *follow == "true" || *follow == "1") return true;
-  if (*follow == "false" || *follow == "0") return false;
-  throw badRequest("query parameter 'follow' must be true or false");
-}
+bool followOf(const Context& ctx) { return ctx.query.flag("follow").value_or(true); }
 
 }  // namespace
 

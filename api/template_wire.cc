@@ -50,13 +50,7 @@ std::string validateTemplateName(const std::string& name, std::string_view field
 ImportSpec parseImportSpec(const std::string& name, const Query& query) {
   ImportSpec spec;
   spec.name = validateTemplateName(name);
-  if (auto replace = query.single("replace")) {
-    if (*replace == "true" || *replace == "1") {
-      spec.replace = true;
-    } else if (*replace != "false" && *replace != "0") {
-      throw badRequest("'replace' must be true or false, not " + quoteInput(*replace));
-    }
-  }
+  spec.replace = query.flag("replace").value_or(false);
   return spec;
 }
 

@@ -47,6 +47,18 @@ TEST_CASE("a query keeps repeated values and refuses a repeated single value", "
   CHECK_THROWS_AS(Query::parse("a=%z"), ApiError);
 }
 
+TEST_CASE("a flag parameter is true, 1, false or 0, absent as nullopt", "[api][paths]") {
+  Query query = Query::parse("a=true&b=1&c=false&d=0&e=yes&f=");
+  CHECK(query.flag("a") == true);
+  CHECK(query.flag("b") == true);
+  CHECK(query.flag("c") == false);
+  CHECK(query.flag("d") == false);
+  CHECK_FALSE(query.flag("absent").has_value());
+  CHECK_THROWS_AS(query.flag("e"), ApiError);
+  CHECK_THROWS_AS(query.flag("f"), ApiError);
+  CHECK_THROWS_AS(Query::parse("a=1&a=0").flag("a"), ApiError);
+}
+
 TEST_CASE("a sandbox id is sbx- and twelve lowercase letters or digits", "[api][paths]") {
   CHECK(isValidSandboxId("sbx-0123456789ab"));
   CHECK(isValidSandboxId("sbx-zzzzzzzzzzzz"));
