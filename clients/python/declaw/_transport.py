@@ -380,6 +380,10 @@ class Transport:
                 with self.io_errors(what):
                     data = resp.read()
                 raise exception_from_response(resp.status, data, sandbox_id)
+        except SandboxException:
+            # The daemon's answer (some are OSErrors too, such as PermissionDeniedException).
+            conn.close()
+            raise
         except socket.timeout:
             conn.close()
             raise TimeoutException(f"declawd did not answer {what} within {timeout} s",
