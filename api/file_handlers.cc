@@ -5,6 +5,7 @@
 
 #include "api/handlers.h"
 #include "api/json_fields.h"
+#include "api/process_wire.h"  // sseEvent
 #include "api/text.h"
 #include "api/wire.h"
 #include "common/io.h"
@@ -39,6 +40,39 @@ uint32_t listDepth(const Query& query, const Limits& limits) {
   }
   return static_cast<uint32_t>(depth);
 }
+
+// A directory watch as Server-Sent Events: start, the changes, then end.
+class WatchEventSource : public BodySource {
+ public:
+  WatchEventSource(std::string path, std::unique_ptr<DirWatch> watch)
+      : path_(std::move(path)), watch_(std::move(watch)) {}
+
+  std::optional<std::string> next(std::chrono::milliseconds idle) override {
+    if (!started_) {
+      started_ = true;
+      return sseEvent("start", {{"path", path_}});
+    }
+    if (ended_) return std::nullopt;
+    auto event = watch_->next(idle);
+    if (!event) return std::string(kSseKeepAlive);
+    switch (event->kind) {
+      case WatchEvent::Kind::kChange:
+        return sseEvent("fs", {{"type", event->type}, {"name", event->name}});
+      case WatchEvent::Kind::kLost:
+        return sseEvent("lost", {{"reason", "overflow"}});
+      case WatchEvent::Kind::kEnd:
+        break;
+    }
+    ended_ = true;
+    return sseEvent("end", {{"reason", event->reason}, {"message", event->message}});
+  }
+
+ private:
+  std::string path_;
+  std::unique_ptr<DirWatch> watch_;
+  bool started_ = false;
+  bool ended_ = false;
+};
 
 // Creates or truncates the file (parents too), writes the bytes, and describes the result.
 FileEntry writeWholeFile(const Context& ctx, const FileTarget& target, std::string_view bytes) {
@@ -129,6 +163,8 @@ Response fileExists(const Context& ctx) {
   auto entry = ctx.services.statPath(ctx.caller, ctx.sandbox_id, target.path, target.user);
   // ENOTDIR: a parent is a file, so the path does not exist either (as os.path.exists says).
   if (!entry && (entry.error().code == ENOENT || entry.error().code == ENOTDIR)) {
+    // ENOENT also means an unknown sandbox, which is a 404, not a path that does not exist.
+    unwrap(ctx.services.getSandbox(ctx.caller, ctx.sandbox_id));
     return jsonResponse(kStatusOk, {{"exists", false}});
   }
   unwrap(std::move(entry));
@@ -140,6 +176,18 @@ Response makeDir(const Context& ctx) {
   const bool created =
       unwrap(ctx.services.makeDir(ctx.caller, ctx.sandbox_id, target.path, target.user));
   return jsonResponse(created ? kStatusCreated : kStatusOk, {{"created", created}});
+}
+
+Response watchDir(const Context& ctx) {
+  const FileTarget target = fileTarget(ctx.query);
+  const bool recursive = ctx.query.flag("recursive").value_or(false);
+  auto watch = unwrap(
+      ctx.services.watchDir(ctx.caller, ctx.sandbox_id, target.path, recursive, target.user));
+  Response response;
+  response.content_type = "text/event-stream";
+  response.headers.emplace_back("Cache-Control", "no-store");
+  response.stream = std::make_unique<WatchEventSource>(target.path, std::move(watch));
+  return response;
 }
 
 Upload openUpload(const Context& ctx, uint64_t declared_size) {

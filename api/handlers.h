@@ -94,6 +94,7 @@ Response listDir(const Context& ctx);
 Response statFile(const Context& ctx);
 Response fileExists(const Context& ctx);
 Response makeDir(const Context& ctx);
+Response watchDir(const Context& ctx);
 
 // The two halves of a streamed raw upload (Router::beginUpload / finishUpload).
 Upload openUpload(const Context& ctx, uint64_t declared_size);

@@ -49,6 +49,7 @@ constexpr Route kRoutes[] = {
     {"GET", "/v1/sandboxes/{id}/files/info", statFile},
     {"GET", "/v1/sandboxes/{id}/files/exists", fileExists},
     {"POST", "/v1/sandboxes/{id}/files/mkdir", makeDir},
+    {"GET", "/v1/sandboxes/{id}/files/watch", watchDir},
     {"POST", "/v1/sandboxes/{id}/snapshots", snapshotSandbox},
     {"GET", "/v1/templates", listTemplates},
     {"GET", "/v1/templates/{name}", getTemplate},

@@ -246,6 +246,25 @@ struct FileEntry {
   std::string symlink_target;  // for symlinks
 };
 
+// One event of a directory watch (GET .../files/watch).
+struct WatchEvent {
+  enum class Kind { kChange, kLost, kEnd };
+  Kind kind = Kind::kEnd;
+  std::string type;     // kChange: "create" | "write" | "remove" | "rename" | "chmod"
+  std::string name;     // kChange: relative to the watched directory
+  std::string reason;   // kEnd: "removed" | "sandbox_ended" | "error"
+  std::string message;  // kEnd: what happened, in words
+};
+
+// A directory watch's events as they come. Ending the watch (destroying it) stops the watcher
+// in the sandbox.
+class DirWatch {
+ public:
+  virtual ~DirWatch() = default;
+  // The next event, waiting at most `wait`; nullopt if nothing happened in time. kEnd is last.
+  virtual std::optional<WatchEvent> next(std::chrono::milliseconds wait) = 0;
+};
+
 struct OpenedFile {
   UniqueFd fd;
   uint64_t size = 0;
@@ -386,6 +405,11 @@ class Services {
   // Creates parent directories; truncates.
   virtual Result<UniqueFd> openForWrite(const Caller& caller, const std::string& id,
                                         const std::string& path, const std::string& user) = 0;
+  // Watches the directory (and, when recursive, every directory below it, up to
+  // max_watch_dirs) as `user`. ENOTDIR for a file, E2BIG past the bound.
+  virtual Result<std::unique_ptr<DirWatch>> watchDir(const Caller& caller, const std::string& id,
+                                                     const std::string& path, bool recursive,
+                                                     const std::string& user) = 0;
 
   // Templates (docs/templates.md). Built-ins are listed with the rest and cannot be changed.
   virtual std::vector<TemplateInfo> listTemplates(const Caller& caller) = 0;
@@ -423,6 +447,7 @@ struct Limits {
   uint32_t max_sandbox_timeout_s = 86400;
   uint32_t default_command_timeout_s = 60;
   uint32_t max_list_depth = 16;
+  uint32_t max_watch_dirs = 4096;                     // directories one recursive watch covers
   uint64_t output_buffer_bytes = 1ull << 20;          // ring per stream of a background process
   uint32_t max_processes = 128;                       // running API processes per sandbox
   uint32_t max_finished_processes = 64;               // finished ones remembered per sandbox

@@ -66,6 +66,7 @@ Result<void> loadConfigFile(const std::string& path, Config& c) {
       read("output_buffer_bytes", l.output_buffer_bytes) &&
       read("max_processes", l.max_processes) &&
       read("max_finished_processes", l.max_finished_processes) &&
+      read("max_watch_dirs", l.max_watch_dirs) &&
       read("max_stdin_buffer_bytes", l.max_stdin_buffer_bytes) &&
       read("max_buffered_output_bytes", l.max_buffered_output_bytes) &&
       read("network", c.network) && read("net_pool", c.net_pool) &&
@@ -121,6 +122,9 @@ Result<void> checkValues(const Config& c, const std::string& path) {
       d.disk_mb == 0) {
     return PlainError() << "config " << path
                         << ": default resources must be within the maxima, and disk at least 1 MB";
+  }
+  if (l.max_watch_dirs == 0) {
+    return PlainError() << "config " << path << ": 'max_watch_dirs' must be at least 1";
   }
   if (l.output_buffer_bytes == 0 || l.max_output_bytes == 0) {
     return PlainError() << "config " << path << ": output buffers must hold at least one byte";

@@ -8,6 +8,7 @@
 #include "api/wire.h"
 #include "common/io.h"
 #include "common/log.h"
+#include "daemon/dir_watch.h"
 
 namespace declaw::daemon {
 
@@ -542,6 +543,29 @@ Result<api::OpenedFile> Registry::openForRead(const api::Caller& caller, const s
   auto reply = fileOp(caller, id, fileRequest(runtime::FileOpKind::kOpenRead, path), user);
   if (!reply) return reply.error();
   return takeRegularFile(*reply, path);
+}
+
+Result<std::unique_ptr<api::DirWatch>> Registry::watchDir(const api::Caller& caller,
+                                                          const std::string& id,
+                                                          const std::string& path, bool recursive,
+                                                          const std::string& user) {
+  auto sbx = findUsable(caller, id);
+  if (!sbx) return sbx.error();
+  auto req = fileRequest(runtime::FileOpKind::kWatch, path);
+  req.depth = recursive ? config_.limits.max_watch_dirs : 1;
+  auto reply = fileOp(caller, id, std::move(req), user);
+  if (!reply) return reply.error();
+  // Init is untrusted: only a pipe is read as a watch (never a file or device it names).
+  struct stat st {};
+  if (reply->fds.size() != 1 || ::fstat(reply->fds[0].get(), &st) != 0 || !S_ISFIFO(st.st_mode)) {
+    return ErrnoError(EPROTO) << "sandbox init sent no pipe for the watch of " << path;
+  }
+  std::weak_ptr<Sandbox> sandbox = *sbx;
+  return std::unique_ptr<api::DirWatch>(
+      std::make_unique<PipeDirWatch>(std::move(reply->fds[0]), [sandbox] {
+        auto live = sandbox.lock();
+        return live && live->running();
+      }));
 }
 
 Result<UniqueFd> Registry::openForWrite(const api::Caller& caller, const std::string& id,

@@ -102,6 +102,9 @@ class Registry : public api::Services {
                                       const std::string& path, const std::string& user) override;
   Result<UniqueFd> openForWrite(const api::Caller& caller, const std::string& id,
                                 const std::string& path, const std::string& user) override;
+  Result<std::unique_ptr<api::DirWatch>> watchDir(const api::Caller& caller, const std::string& id,
+                                                  const std::string& path, bool recursive,
+                                                  const std::string& user) override;
 
   // registry_templates.cc
   std::vector<api::TemplateInfo> listTemplates(const api::Caller& caller) override;

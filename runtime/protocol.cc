@@ -303,7 +303,7 @@ bool decode(std::string_view packet, FileOpRequest& m) {
   if (!open(packet, MsgType::kFileOp, r)) return false;
   m.request_id = r.u64();
   uint8_t kind = r.u8();
-  if (kind < 1 || kind > 7) return false;
+  if (kind < 1 || kind > static_cast<uint8_t>(FileOpKind::kWatch)) return false;
   m.kind = static_cast<FileOpKind>(kind);
   m.path = r.str();
   m.path2 = r.str();

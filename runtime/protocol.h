@@ -136,6 +136,10 @@ enum class FileOpKind : uint8_t {
   kMkdir = 5,      // with parents; reply value 1 if created, 0 if it existed as a directory
   kRemove = 6,     // recursive; does not follow symlinks
   kRename = 7,     // path -> path2
+  // A directory watch (runtime/init/dir_watch.h): reply: the read end of a pipe of watch
+  // records (runtime/watch_wire.h). `depth` is the most directories it may watch: 1 watches
+  // the directory alone, more watches its subdirectories too, as they appear.
+  kWatch = 8,
 };
 
 struct FileOpRequest {
@@ -145,7 +149,7 @@ struct FileOpRequest {
   std::string path2;    // rename target
   uint32_t uid = 1000;  // the op runs as this user inside the sandbox
   uint32_t gid = 1000;
-  uint32_t depth = 1;    // kList
+  uint32_t depth = 1;    // kList; kWatch: the most directories to watch
   uint32_t mode = 0644;  // kOpenWrite (new files), kMkdir uses 0755
 };
 

@@ -1,14 +1,18 @@
 #include "runtime/init/file_ops.h"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>  // renameat2
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <array>
+
 #include "common/io.h"
 #include "runtime/init/caps.h"
+#include "runtime/init/dir_watch.h"
 #include "runtime/init/file_tree.h"
 
 namespace declaw::runtime::init {
@@ -157,8 +161,39 @@ Result<FileOpResult> dispatch(const FileOpRequest& r) {
       return remove(r);
     case FileOpKind::kRename:
       return rename(r);
+    case FileOpKind::kWatch:
+      break;  // only a helper runs one (runWatch)
   }
   return ErrnoError(EINVAL) << "unknown file op";
+}
+
+// A watch's helper, once it is the requesting user: sets the watches, sends the pipe's read end
+// as the reply, then lets go of the control socket and writes records until the watch ends.
+[[noreturn]] void runWatch(const FileOpRequest& request) {
+  Reply reply;
+  reply.request_id = request.request_id;
+  auto watcher = DirWatcher::open(request.path, request.depth);
+  std::array<int, 2> ends{-1, -1};
+  if (!watcher) {
+    reply.error = watcher.error().code != 0 ? watcher.error().code : EIO;
+    reply.message = watcher.error().message;
+  } else if (::pipe2(ends.data(), O_CLOEXEC) != 0) {
+    reply.error = errno;
+    reply.message = "pipe2";
+  }
+  UniqueFd read_end(ends[0]);
+  UniqueFd write_end(ends[1]);
+  int fd = read_end.get();
+  std::span<const int> fds;
+  if (fd >= 0) fds = std::span<const int>(&fd, 1);
+  (void)sendPacket(kControlFd, encode(reply), fds);
+  ::close(kControlFd);
+  if (reply.error != 0) ::_exit(0);
+  read_end.reset();
+  // A daemon that stops reading closes its end: the write fails with EPIPE, not a signal.
+  ::signal(SIGPIPE, SIG_IGN);
+  watcher->run(write_end.get());
+  ::_exit(0);
 }
 
 // The helper: a fork of single-threaded init that never execs, so it may allocate.
@@ -179,6 +214,7 @@ Result<FileOpResult> dispatch(const FileOpRequest& r) {
     result.reply.message = "prctl(PR_SET_DUMPABLE)";
   } else {
     ::umask(0);  // new files get exactly the requested mode
+    if (request.kind == FileOpKind::kWatch) runWatch(request);
     result = performFileOp(request);
   }
   result.reply.request_id = request.request_id;

@@ -74,7 +74,10 @@ class Client:
     def __init__(self, socket_path):
         self.socket_path = socket_path
 
-    def request(self, method, path, body=None, query=None, headers=None, raw=False, timeout=120):
+    def request(self, method, path, body=None, query=None, headers=None, raw=False, timeout=120,
+                on_status=None):
+        """on_status: called once the status line and headers are in, before the body is read
+        (for a stream that ends only once something happens)."""
         if query:
             path += "?" + urllib.parse.urlencode(query)
         conn = UnixHTTPConnection(self.socket_path, timeout=timeout)
@@ -86,6 +89,8 @@ class Client:
                 hdrs.setdefault("Content-Type", "application/json")
             conn.request(method, path, body=data, headers=hdrs)
             r = conn.getresponse()
+            if on_status is not None:
+                on_status(r.status)
             return Response(r.status, dict(r.getheaders()), r.read())
         finally:
             conn.close()

@@ -186,7 +186,10 @@ class SpecHoldsTogether(unittest.TestCase):
                     continue
                 with self.subTest(route=f"{method.upper()} {template} {status}"):
                     events = content["text/event-stream"]["x-events"]
-                    self.assertLessEqual({"start", "stdout", "stderr", "exit"}, set(events))
+                    if template.endswith("/files/watch"):
+                        self.assertLessEqual({"start", "fs", "lost", "end"}, set(events))
+                    else:
+                        self.assertLessEqual({"start", "stdout", "stderr", "exit"}, set(events))
                     for schema in events.values():
                         self.assertEqual(resolve(schema)["type"], "object")
 
@@ -230,7 +233,7 @@ class Call:
     a body sent as it is, with `content_type`."""
 
     def __init__(self, method, template, status, query=None, body=None, raw=None, pid=None,
-                 name=None, content_type="application/octet-stream"):
+                 name=None, content_type="application/octet-stream", during=None):
         self.method = method
         self.template = template
         self.status = status
@@ -240,6 +243,9 @@ class Call:
         self.pid = pid
         self.name = name
         self.content_type = content_type
+        # Called with the sandbox id once the answer's status is in, before its body is read:
+        # what makes a stream (a watch) end.
+        self.during = during
 
 
 def archive_call(status, name, archive, query=None):
@@ -378,6 +384,13 @@ class DaemonAnswersAsSpecified(SdkTestCase):
             Call("POST", s + "/files/mkdir", 201, query={"path": "/tmp/d/e"}),
             Call("POST", s + "/files/mkdir", 200, query={"path": "/tmp/d/e"}),
             Call("POST", s + "/files/mkdir", 409, query={"path": "/tmp/t.txt"}),
+            # The watch ends (end: removed) once its directory goes.
+            Call("POST", s + "/files/mkdir", 201, query={"path": "/tmp/wd/sub"}),
+            Call("GET", s + "/files/watch", 200, query={"path": "/tmp/wd", "recursive": "true"},
+                 during=lambda sbx: self.api.run(sbx, "touch /tmp/wd/sub/n && rm -r /tmp/wd")),
+            Call("GET", s + "/files/watch", 404, query={"path": "/tmp/nothing"}),
+            Call("GET", s + "/files/watch", 400, query={"path": "/tmp/t.txt"}),
+            Call("GET", s + "/files/watch", 400, query={"path": "/tmp", "recursive": "maybe"}),
             Call("GET", s + "/files/list", 200, query={"path": "/tmp", "depth": 2}),
             Call("GET", s + "/files/list", 400, query={"path": "/tmp", "depth": 0}),
             Call("GET", s + "/files/list", 404, query={"path": "/tmp/missing"}),
@@ -497,7 +510,13 @@ class DaemonAnswersAsSpecified(SdkTestCase):
             answer = self.api.request(call.method, path, call.raw, query=call.query, raw=True,
                                       headers={"Content-Type": call.content_type})
         else:
-            answer = self.api.request(call.method, path, call.body, query=call.query)
+            during = None
+            if call.during is not None:
+                def during(status, sandbox_id=sandbox_id):
+                    if status == 200:
+                        call.during(sandbox_id)
+            answer = self.api.request(call.method, path, call.body, query=call.query,
+                                      on_status=during)
         if call.method == "POST" and template == "/v1/sandboxes" and answer.status == 201:
             self.addCleanup(self.api.kill, answer.json()["sandbox_id"])
         self.assertEqual(answer.status, call.status, answer)

@@ -29,6 +29,21 @@ inline std::string readMemFile(const UniqueFd& fd) {
   return bytes ? *bytes : std::string("<unreadable>");
 }
 
+// A watch that gives a fixed list of events.
+class ScriptedDirWatch : public DirWatch {
+ public:
+  explicit ScriptedDirWatch(std::vector<std::optional<WatchEvent>> events)
+      : events_(std::move(events)) {}
+  std::optional<WatchEvent> next(std::chrono::milliseconds /*wait*/) override {
+    if (next_ >= events_.size()) return std::nullopt;
+    return events_[next_++];
+  }
+
+ private:
+  std::vector<std::optional<WatchEvent>> events_;
+  size_t next_ = 0;
+};
+
 class FakeServices : public Services {
  public:
   // Canned answers.
@@ -237,6 +252,17 @@ class FakeServices : public Services {
     UniqueFd fd = makeMemFile("");
     written = UniqueFd(::fcntl(fd.get(), F_DUPFD_CLOEXEC, 0));
     return fd;
+  }
+  // watchDir: the events the watch gives, in order (nullopt: a quiet interval), then none.
+  std::vector<std::optional<WatchEvent>> watch_events;
+  bool last_recursive = false;
+  Result<std::unique_ptr<DirWatch>> watchDir(const Caller& caller, const std::string& id,
+                                             const std::string& path, bool recursive,
+                                             const std::string& user) override {
+    recordFile("watchDir", caller, id, path, user);
+    last_recursive = recursive;
+    if (auto it = failures.find("watchDir"); it != failures.end()) return it->second;
+    return std::unique_ptr<DirWatch>(std::make_unique<ScriptedDirWatch>(watch_events));
   }
 
   // Templates.

@@ -230,6 +230,13 @@ TEST_CASE("exists is false for ENOENT and ENOTDIR, an error for anything else", 
   CHECK(api.call("GET", kFiles + "/exists?path=/root/x").status == 403);
 }
 
+TEST_CASE("exists on an unknown sandbox is a 404, not false", "[api][files]") {
+  Api api;
+  api.services.failures["statPath"] = ErrnoError(ENOENT) << "sandbox sbx-x not found";
+  api.services.failures["getSandbox"] = ErrnoError(ENOENT) << "sandbox sbx-x not found";
+  CHECK(api.call("GET", kFiles + "/exists?path=/a").status == 404);
+}
+
 TEST_CASE("mkdir is 201 when created, 200 when it was already a directory, 409 on a file",
           "[api][files]") {
   Api api;
@@ -329,6 +336,70 @@ TEST_CASE("a raw PUT that the session buffered is written in one go", "[api][upl
   CHECK(api.services.writtenBytes() == std::string("\0raw", 4));
   api.limits.max_upload_bytes = 3;
   CHECK(api.call("PUT", kFiles + "/raw?path=/a", "four").status == 413);
+}
+
+WatchEvent change(std::string type, std::string name) {
+  WatchEvent e;
+  e.kind = WatchEvent::Kind::kChange;
+  e.type = std::move(type);
+  e.name = std::move(name);
+  return e;
+}
+
+TEST_CASE("a watch answers start, its changes, lost, keep-alives and end as SSE", "[api][files]") {
+  Api api;
+  WatchEvent lost;
+  lost.kind = WatchEvent::Kind::kLost;
+  WatchEvent end;
+  end.reason = "removed";
+  end.message = "the watched directory was removed";
+  api.services.watch_events = {change("create", "a.txt"), std::nullopt, lost,
+                               change("write", "sub/b"), end};
+  Response response = api.call("GET", kFiles + "/watch?path=~/w&recursive=true&user=root");
+  REQUIRE(response.status == 200);
+  CHECK(response.content_type == "text/event-stream");
+  CHECK(api.services.last_path == "/home/user/w");
+  CHECK(api.services.last_user == "root");
+  CHECK(api.services.last_recursive);
+  REQUIRE(response.stream);
+  std::string body;
+  for (int i = 0; i < 20; ++i) {
+    auto piece = response.stream->next(std::chrono::milliseconds(0));
+    if (!piece) break;
+    body += *piece;
+  }
+  CHECK(body ==
+        "event: start\ndata: {\"path\":\"/home/user/w\"}\n\n"
+        "event: fs\ndata: {\"name\":\"a.txt\",\"type\":\"create\"}\n\n"
+        ": keep-alive\n\n"
+        "event: lost\ndata: {\"reason\":\"overflow\"}\n\n"
+        "event: fs\ndata: {\"name\":\"sub/b\",\"type\":\"write\"}\n\n"
+        "event: end\ndata: {\"message\":\"the watched directory was removed\","
+        "\"reason\":\"removed\"}\n\n");
+}
+
+TEST_CASE("a watch is not recursive unless asked; bad flags and paths are 400s", "[api][files]") {
+  Api api;
+  CHECK(api.call("GET", kFiles + "/watch?path=/tmp").status == 200);
+  CHECK_FALSE(api.services.last_recursive);
+  CHECK(api.services.last_user == "user");
+  Response bad = api.call("GET", kFiles + "/watch?path=/tmp&recursive=yes");
+  CHECK(bad.status == 400);
+  CHECK(bad.body.find("'recursive' must be true or false, not 'yes'") != std::string::npos);
+  CHECK(api.call("GET", kFiles + "/watch").status == 400);
+  CHECK(api.call("GET", kFiles + "/watch?path=/tmp&user=nobody").status == 400);
+  CHECK(api.call("POST", kFiles + "/watch?path=/tmp").status == 405);
+}
+
+TEST_CASE("watch errors map as file errors: missing 404, a file 400, over the bound 413",
+          "[api][files]") {
+  const std::vector<std::pair<int, int>> cases = {
+      {ENOENT, 404}, {ENOTDIR, 400}, {E2BIG, 413}, {EACCES, 403}, {ESRCH, 409}};
+  for (const auto& [code, status] : cases) {
+    Api api;
+    api.services.failures["watchDir"] = ErrnoError(code) << "watch /x";
+    CHECK(api.call("GET", kFiles + "/watch?path=/x").status == status);
+  }
 }
 
 }  // namespace

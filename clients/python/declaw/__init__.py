@@ -23,20 +23,23 @@ from .exceptions import (AuthenticationException, BuildException, CommandExitExc
                          SandboxNotRunningException, TemplateException,
                          TemplateNotFoundException, TimeoutException, TooLargeException)
 from .filesystem import Filesystem
-from .models import (ALL_TRAFFIC, CommandResult, EntryInfo, FileType, ProcessInfo, PtySize,
+from .models import (ALL_TRAFFIC, CommandResult, EntryInfo, FilesystemEvent,
+                     FilesystemEventType, FileType, ProcessInfo, PtySize,
                      SandboxInfo, SandboxMetrics, SandboxNetworkOpts, SandboxQuery,
                      SandboxResources, SandboxState, TemplateConfig, TemplateInfo,
                      TemplateLayer, TemplateSource, WriteEntry, WriteInfo)
 from .pty import Pty
 from .sandbox import Sandbox
 from .template import Template
+from .watch_handle import WatchHandle
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Sandbox", "Template", "Commands", "Filesystem", "Pty",
     "CommandHandle", "PtyHandle", "ProcessInfo", "PtySize",
-    "CommandResult", "EntryInfo", "FileType", "SandboxInfo", "SandboxQuery", "SandboxState",
+    "CommandResult", "EntryInfo", "FileType", "FilesystemEvent", "FilesystemEventType",
+    "WatchHandle", "SandboxInfo", "SandboxQuery", "SandboxState",
     "SandboxResources", "SandboxMetrics", "SandboxNetworkOpts", "ALL_TRAFFIC",
     "WriteEntry", "WriteInfo",
     "TemplateInfo", "TemplateLayer", "TemplateConfig", "TemplateSource",
@@ -59,6 +62,7 @@ _ASYNC_NAMES = {
     "AsyncCommandHandle": "command_handle_async",
     "AsyncPtyHandle": "command_handle_async",
     "AsyncTemplate": "template_async",
+    "AsyncWatchHandle": "watch_handle_async",
     "reset_async_transports": "_transport_async",
 }
 

@@ -5,12 +5,14 @@ sandbox's own permissions apply and paths cannot leave it. Relative paths and "~
 against /home/user by the daemon. Contents travel as raw bytes (GET/PUT .../files/raw), streamed
 in chunks, so any file size works without holding extra copies.
 """
-from typing import Any, Dict, Iterable, Iterator, List, Optional, Union
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Union
 
 from ._calls import Call, file_not_found
 from ._sandbox_ref import SandboxRef
+from ._sse import EventStream
 from .exceptions import InvalidArgumentException, NotFoundException
 from .models import EntryInfo, WriteEntry
+from .watch_handle import WatchCallback, WatchHandle, watch_query
 
 DEFAULT_USER = "user"
 _FORMATS = ("text", "bytes", "stream")
@@ -170,3 +172,28 @@ class Filesystem:
         """Creates the directory and its parents. True if it was created, False if it already
         was a directory; a file there raises ConflictException."""
         return self._call(make_dir_call(self._sandbox, path, user, request_timeout))
+
+    def watch_dir(self, path: str, user: str = DEFAULT_USER,
+                  request_timeout: Optional[float] = None, recursive: bool = False,
+                  on_event: Optional[WatchCallback] = None,
+                  on_exit: Optional[Callable[[Optional[Exception]], Any]] = None,
+                  timeout: Optional[float] = None) -> WatchHandle:
+        """Watches the directory PATH (and with `recursive`, every directory below it, as
+        they appear) and returns a WatchHandle: get_new_events() gives the FilesystemEvents
+        (name relative to PATH, type create/write/remove/rename/chmod) since the last call,
+        stop() ends the watch. `on_event` is called with each event as it comes (on the
+        handle's thread), `on_exit` with None or the error once the watch ends; `timeout`
+        (seconds) stops the watch by itself. The watch is set when this returns. A missing
+        PATH raises FileNotFoundException, a file InvalidArgumentException, a tree over the
+        daemon's bound (max_watch_dirs) TooLargeException."""
+        ref = self._sandbox
+        route = f"{ref.route}/files/watch"
+        try:
+            stream = EventStream.open(ref.transport, "GET", route,
+                                      query=watch_query(path, recursive, user),
+                                      timeout=ref.timeout(request_timeout),
+                                      sandbox_id=ref.sandbox_id)
+        except NotFoundException as e:
+            file_not_found(e)
+        return WatchHandle(stream, path, ref.sandbox_id, on_event=on_event, on_exit=on_exit,
+                           timeout=timeout)

@@ -1,6 +1,6 @@
 """sbx.files of an AsyncSandbox: Filesystem with awaitable methods, the same requests
 (filesystem.py's calls) and results. A missing path is FileNotFoundException."""
-from typing import Any, AsyncIterator, Dict, Iterable, List, Optional, Union
+from typing import Any, AsyncIterator, Callable, Dict, Iterable, List, Optional, Union
 
 from ._calls import file_not_found
 from ._sandbox_ref import SandboxRef
@@ -8,7 +8,9 @@ from .exceptions import NotFoundException
 from .filesystem import (DEFAULT_USER, check_read_format, exists_call, info_call, list_call,
                          make_dir_call, path_query, remove_call, rename_call, write_call,
                          write_entries)
-from .models import EntryInfo, WriteEntry
+from .models import EntryInfo, FilesystemEvent, WriteEntry
+from .watch_handle import watch_query
+from .watch_handle_async import AsyncWatchHandle
 
 
 class AsyncFilesystem:
@@ -83,3 +85,23 @@ class AsyncFilesystem:
                        request_timeout: Optional[float] = None) -> bool:
         return await self._sandbox.transport.call(
             make_dir_call(self._sandbox, path, user, request_timeout))
+
+    async def watch_dir(self, path: str,
+                        on_event: Optional[Callable[[FilesystemEvent], Any]] = None,
+                        on_exit: Optional[Callable[[Optional[Exception]], Any]] = None,
+                        user: str = DEFAULT_USER, request_timeout: Optional[float] = None,
+                        timeout: Optional[float] = None,
+                        recursive: bool = False) -> AsyncWatchHandle:
+        """Watches the directory PATH (recursively with `recursive`): `on_event` (a plain or
+        coroutine function) gets each FilesystemEvent, `on_exit` None or the error once the
+        watch ends; `timeout` (seconds; None or 0: until stopped) ends it by itself. Returns
+        once the watch is set. Errors as for the blocking Filesystem.watch_dir."""
+        ref = self._sandbox
+        try:
+            stream = await ref.transport.open_stream(
+                "GET", f"{ref.route}/files/watch", query=watch_query(path, recursive, user),
+                timeout=ref.timeout(request_timeout), sandbox_id=ref.sandbox_id)
+        except NotFoundException as e:
+            file_not_found(e)
+        return AsyncWatchHandle(stream, path, ref.sandbox_id, on_event=on_event,
+                                on_exit=on_exit, timeout=timeout)

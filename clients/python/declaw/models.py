@@ -398,6 +398,33 @@ class EntryInfo:
         )
 
 
+class FilesystemEventType(str, Enum):
+    """What happened to an entry of a watched directory (files.watch_dir)."""
+
+    CHMOD = "chmod"
+    CREATE = "create"
+    REMOVE = "remove"
+    RENAME = "rename"
+    WRITE = "write"
+
+
+@dataclass
+class FilesystemEvent:
+    """One change under a watched directory: `name` is relative to it ("sub/file.txt")."""
+
+    name: str
+    type: Union[FilesystemEventType, str]
+
+    @classmethod
+    def from_dict(cls, data: Dict[str, Any]) -> "FilesystemEvent":
+        kind = data.get("type", "")
+        try:
+            kind = FilesystemEventType(kind)
+        except ValueError:
+            pass
+        return cls(name=data.get("name", ""), type=kind)
+
+
 # files.write() answers with an EntryInfo: it has the hosted WriteInfo's path and size (and
 # E2B's name and type).
 WriteInfo = EntryInfo
