@@ -66,6 +66,8 @@ class TypeScriptSdk(unittest.TestCase):
         # node's test runner's summary: some tests ran, none failed.
         self.assertRegex(done.stdout, r"(?m)^# pass [1-9]\d*$", output)
         self.assertRegex(done.stdout, r"(?m)^# fail 0$", output)
+        # Nothing is skipped: every test ran against this daemon.
+        self.assertRegex(done.stdout, r"(?m)^# skipped 0$", output)
         self.assertEqual(self.running(), 0, "a test left a sandbox running\n" + output)
 
     def test_the_exfiltration_example_passes_every_step(self):

@@ -128,6 +128,7 @@ test('a missing path is a FileNotFoundError (a NotFoundError); an unknown sandbo
   const ghost = new Sandbox({ sandboxId: 'sbx-doesnotexist' })
   await assert.rejects(ghost.files.write('/tmp/x', 'x'), SandboxNotFoundError)
   await assert.rejects(ghost.files.getInfo('/tmp/x'), SandboxNotFoundError)
+  await assert.rejects(ghost.files.exists('/tmp/x'), SandboxNotFoundError)
 })
 
 test("files act as the sandbox's user: root's home is root's", async () => {

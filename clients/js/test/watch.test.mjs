@@ -1,5 +1,4 @@
-// files.watchDir against the real daemon (GET .../files/watch). Skipped, saying so, on a
-// daemon that has no such route yet.
+// files.watchDir against the real daemon (GET .../files/watch).
 import assert from 'node:assert/strict'
 import { after, before, test } from 'node:test'
 
@@ -7,7 +6,6 @@ import {
   FileNotFoundError,
   FilesystemEventType,
   InvalidArgumentError,
-  NotFoundError,
   Sandbox,
   SandboxNotRunningError,
   TimeoutError,
@@ -15,24 +13,12 @@ import {
 } from 'declaw'
 
 let sbx
-let routeMissing = false
 before(async () => {
   sbx = await Sandbox.create({ allowInternetAccess: false, timeoutMs: 300_000 })
-  try {
-    await (await sbx.files.watchDir('/tmp', () => {})).stop()
-  } catch (e) {
-    if (!(e instanceof NotFoundError && /^no route for /.test(e.message))) throw e
-    routeMissing = true
-  }
 })
 after(async () => {
   await sbx.kill()
 })
-
-function skipWithoutRoute(t) {
-  if (routeMissing) t.skip('this declawd has no GET .../files/watch route yet')
-  return routeMissing
-}
 
 /** Waits until PREDICATE holds (checked every 20 ms), at most 10 s. */
 async function until(predicate, what) {
@@ -45,8 +31,7 @@ async function until(predicate, what) {
 
 const has = (events, type, name) => events.some((e) => e.type === type && e.name === name)
 
-test('changes in the directory come as events named relative to it', async (t) => {
-  if (skipWithoutRoute(t)) return
+test('changes in the directory come as events named relative to it', async () => {
   await sbx.files.makeDir('/home/user/watched')
   const events = []
   const handle = await sbx.files.watchDir('/home/user/watched', (event) => events.push(event))
@@ -66,8 +51,7 @@ test('changes in the directory come as events named relative to it', async (t) =
   assert.equal(events.length, count)
 })
 
-test('a recursive watch sees subdirectories, also new ones; a plain one does not', async (t) => {
-  if (skipWithoutRoute(t)) return
+test('a recursive watch sees subdirectories, also new ones; a plain one does not', async () => {
   await sbx.files.makeDir('/tmp/rec/old')
   const deep = []
   const flat = []
@@ -86,15 +70,13 @@ test('a recursive watch sees subdirectories, also new ones; a plain one does not
   await plain.stop()
 })
 
-test('a missing path is FileNotFoundError, a file InvalidArgumentError', async (t) => {
-  if (skipWithoutRoute(t)) return
+test('a missing path is FileNotFoundError, a file InvalidArgumentError', async () => {
   await assert.rejects(sbx.files.watchDir('/tmp/no-such-dir', () => {}), FileNotFoundError)
   await sbx.files.write('/tmp/plain-file', 'x')
   await assert.rejects(sbx.files.watchDir('/tmp/plain-file', () => {}), InvalidArgumentError)
 })
 
-test('the watch ends by itself: at its timeoutMs, when the directory goes, when the sandbox ends', async (t) => {
-  if (skipWithoutRoute(t)) return
+test('the watch ends by itself: at its timeoutMs, when the directory goes, when the sandbox ends', async () => {
   const exits = {}
   const record = (name) => (error) => {
     exits[name] = error ?? null
