@@ -11,6 +11,8 @@ packages=(
   nlohmann-json3-dev libspdlog-dev libfmt-dev
   catch2 libcli11-dev libcap-dev
   python3 python3-pip python3-setuptools python3-wheel python3-httpx
+  # run_code's kernel inside python/base sandboxes (they use the host's /usr).
+  python3-ipykernel python3-jupyter-client
   curl iproute2 bubblewrap util-linux procps nftables
   # Templates: libarchive (every tar and compression), OpenSSL (sha256), and for the tests real
   # image tools and a static busybox to build images from.
