@@ -14,6 +14,7 @@ import importlib.util
 from ._hosted import HostedOptionWarning
 from ._transport import DEFAULT_SOCKET_PATH, reset_transports, resolve_socket_path
 from .command_handle import CommandHandle, PtyHandle
+from .code_models import Context, Execution, ExecutionError, Logs, OutputMessage, Result
 from .commands import Commands
 from .exceptions import (AuthenticationException, BuildException, CommandExitException,
                          ConflictException, ConnectionException, FileNotFoundException,
@@ -42,6 +43,7 @@ __all__ = [
     "WatchHandle", "SandboxInfo", "SandboxQuery", "SandboxState",
     "SandboxResources", "SandboxMetrics", "SandboxNetworkOpts", "ALL_TRAFFIC",
     "WriteEntry", "WriteInfo",
+    "Execution", "Result", "Logs", "ExecutionError", "OutputMessage", "Context",
     "TemplateInfo", "TemplateLayer", "TemplateConfig", "TemplateSource",
     "SandboxException", "SandboxError", "TimeoutException", "NotFoundException",
     "FileNotFoundException", "SandboxNotFoundException", "HostedOptionWarning",

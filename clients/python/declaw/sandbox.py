@@ -1,11 +1,13 @@
 """Sandbox: create, connect to, list, inspect and kill sandboxes (/v1/sandboxes...)."""
 import functools
-from typing import Any, Dict, List, Optional, Union
+from typing import Any, Callable, Dict, List, Optional, Union
 
 from . import _sandbox_calls as calls
 from ._hosted import check_hosted_options
 from ._sandbox_ref import SandboxRef
 from ._transport import Transport, get_transport
+from .code_interpreter import CodeInterpreter
+from .code_models import Context, Execution, ExecutionError, OutputMessage, Result
 from .commands import Commands
 from .exceptions import NotFoundException
 from .filesystem import Filesystem
@@ -69,6 +71,7 @@ class Sandbox:
         self._commands = Commands(self._ref)
         self._files = Filesystem(self._ref)
         self._pty = Pty(self._ref)
+        self._code = CodeInterpreter(self._ref, self._commands, self._files)
 
     @property
     def request_timeout(self) -> Optional[float]:
@@ -248,6 +251,52 @@ class Sandbox:
         a sandbox that changed a lot."""
         return self._call(calls.snapshot_call(self._ref, name, replace, request_timeout))
 
+    # -- running code (E2B's code interpreter) -----------------------------------------------
+
+    def run_code(self, code: str, language: Optional[str] = None,
+                 context: Optional[Context] = None,
+                 on_stdout: Optional[Callable[[OutputMessage], Any]] = None,
+                 on_stderr: Optional[Callable[[OutputMessage], Any]] = None,
+                 on_result: Optional[Callable[[Result], Any]] = None,
+                 on_error: Optional[Callable[[ExecutionError], Any]] = None,
+                 envs: Optional[Dict[str, str]] = None, timeout: Optional[float] = None,
+                 request_timeout: Optional[float] = None) -> Execution:
+        """Runs Python CODE in a stateful IPython kernel inside the sandbox and returns its
+        Execution: `results` (display() calls and the last expression's value, with text,
+        html, png... representations), `logs.stdout`/`logs.stderr`, `error` (the exception
+        it raised: name, value, traceback) and `.text`. Variables, imports and the working
+        directory persist from call to call in the same context: `context` (from
+        create_code_context()), else the language's default context, started on first use.
+        The callbacks get each piece as it comes. `envs` are set for this execution only.
+        `timeout` in seconds (default 300, 0: none): past it the code is interrupted (the
+        context keeps its variables) and TimeoutException is raised. Works without internet
+        access. One execution at a time per context; contexts run in parallel. Needs
+        python3-ipykernel in the template (NotImplementedException otherwise).
+        docs/python.md, "Running code: run_code"."""
+        return self._code.run_code(code, language, context, on_stdout, on_stderr, on_result,
+                                   on_error, envs, timeout, request_timeout)
+
+    def create_code_context(self, cwd: Optional[str] = None, language: Optional[str] = None,
+                            request_timeout: Optional[float] = None) -> Context:
+        """A new context, a kernel of its own (started now) with its own variables, whose
+        code runs in `cwd` (default /home/user). Pass it to run_code(context=...)."""
+        return self._code.create_code_context(cwd, language, request_timeout)
+
+    def list_code_contexts(self, request_timeout: Optional[float] = None) -> List[Context]:
+        """The contexts whose kernels run in the sandbox (the default one once used)."""
+        return self._code.list_code_contexts(request_timeout)
+
+    def restart_code_context(self, context: Union[Context, str, None] = None,
+                             request_timeout: Optional[float] = None) -> None:
+        """A fresh kernel for the context (default: Python's default context): its
+        variables are gone."""
+        self._code.restart_code_context(context, request_timeout)
+
+    def remove_code_context(self, context: Union[Context, str],
+                            request_timeout: Optional[float] = None) -> None:
+        """Shuts the context's kernel down. Removing an unknown context does nothing."""
+        self._code.remove_code_context(context, request_timeout)
+
     def is_running(self, request_timeout: Optional[float] = None) -> bool:
         """True while the sandbox runs; False while paused, once killed, or if the daemon
         forgot it."""
@@ -263,7 +312,9 @@ class Sandbox:
         self._call(calls.set_timeout_call(self._ref, timeout, request_timeout))
 
     def _kill_this(self, request_timeout: Optional[float] = None) -> bool:
-        return self._call(calls.kill_call(self._sandbox_id, self._timeout(request_timeout)))
+        killed = self._call(calls.kill_call(self._sandbox_id, self._timeout(request_timeout)))
+        self._code.close()
+        return killed
 
     def _kill_by_id(cls, sandbox_id: str, request_timeout: Optional[float] = None,
                     api_key: Optional[str] = None, domain: Optional[str] = None,

@@ -13,6 +13,8 @@ from . import _sandbox_calls as calls
 from ._hosted import check_hosted_options
 from ._sandbox_ref import SandboxRef
 from ._transport_async import AsyncTransport, get_async_transport
+from .code_interpreter_async import AsyncCodeInterpreter
+from .code_models import Context, Execution
 from .commands_async import AsyncCommands, AsyncPty
 from .exceptions import NotFoundException
 from .filesystem_async import AsyncFilesystem
@@ -40,6 +42,7 @@ class AsyncSandbox:
         self._commands = AsyncCommands(self._ref)
         self._files = AsyncFilesystem(self._ref)
         self._pty = AsyncPty(self._ref)
+        self._code = AsyncCodeInterpreter(self._ref, self._commands, self._files)
 
     @property
     def request_timeout(self) -> Optional[float]:
@@ -159,6 +162,36 @@ class AsyncSandbox:
                               request_timeout: Optional[float] = None) -> TemplateInfo:
         return await self._call(calls.snapshot_call(self._ref, name, replace, request_timeout))
 
+    # -- running code: as Sandbox's; callbacks may be plain or coroutine functions -----------
+
+    async def run_code(self, code: str, language: Optional[str] = None,
+                       context: Optional[Context] = None, on_stdout: Optional[Any] = None,
+                       on_stderr: Optional[Any] = None, on_result: Optional[Any] = None,
+                       on_error: Optional[Any] = None, envs: Optional[Dict[str, str]] = None,
+                       timeout: Optional[float] = None,
+                       request_timeout: Optional[float] = None) -> Execution:
+        """Runs Python CODE in the context's IPython kernel, as Sandbox.run_code(). Calls on
+        different contexts run at once (asyncio.gather); on one context, one after another."""
+        return await self._code.run_code(code, language, context, on_stdout, on_stderr,
+                                         on_result, on_error, envs, timeout, request_timeout)
+
+    async def create_code_context(self, cwd: Optional[str] = None,
+                                  language: Optional[str] = None,
+                                  request_timeout: Optional[float] = None) -> Context:
+        return await self._code.create_code_context(cwd, language, request_timeout)
+
+    async def list_code_contexts(self, request_timeout: Optional[float] = None
+                                 ) -> List[Context]:
+        return await self._code.list_code_contexts(request_timeout)
+
+    async def restart_code_context(self, context: Union[Context, str, None] = None,
+                                   request_timeout: Optional[float] = None) -> None:
+        await self._code.restart_code_context(context, request_timeout)
+
+    async def remove_code_context(self, context: Union[Context, str],
+                                  request_timeout: Optional[float] = None) -> None:
+        await self._code.remove_code_context(context, request_timeout)
+
     async def is_running(self, request_timeout: Optional[float] = None) -> bool:
         try:
             return (await self.get_info(request_timeout)).state == SandboxState.RUNNING
@@ -169,8 +202,10 @@ class AsyncSandbox:
         await self._call(calls.set_timeout_call(self._ref, timeout, request_timeout))
 
     async def _kill_this(self, request_timeout: Optional[float] = None) -> bool:
-        return await self._call(calls.kill_call(self._sandbox_id,
-                                                self._ref.timeout(request_timeout)))
+        killed = await self._call(calls.kill_call(self._sandbox_id,
+                                                  self._ref.timeout(request_timeout)))
+        await self._code.close()
+        return killed
 
     async def _kill_by_id(cls, sandbox_id: str, request_timeout: Optional[float] = None,
                           api_key: Optional[str] = None, domain: Optional[str] = None,
