@@ -51,7 +51,8 @@ class CodeInterpreter:
         self._commands = commands
         self._files = files
         self._sessions: Dict[str, _Session] = {}
-        self._lock = threading.Lock()  # _sessions and _bridge_path
+        self._lock = threading.Lock()  # _sessions
+        self._install_lock = threading.Lock()  # one writer of the bridge: no half-written file
         self._bridge_path: Optional[str] = None
 
     # -- the public calls --------------------------------------------------------------------
@@ -203,9 +204,12 @@ class CodeInterpreter:
 
     def _bridge(self, request_timeout: Optional[float]) -> str:
         """Writes the bridge into the sandbox (once per Sandbox object) and returns its path."""
-        with self._lock:
-            if self._bridge_path is not None:
-                return self._bridge_path
+        with self._install_lock:
+            if self._bridge_path is None:
+                self._bridge_path = self._install_bridge(request_timeout)
+            return self._bridge_path
+
+    def _install_bridge(self, request_timeout: Optional[float]) -> str:
         try:
             if not self._files.exists(rc.BRIDGE_PATH, user="root",
                                       request_timeout=request_timeout):
@@ -216,8 +220,6 @@ class CodeInterpreter:
             self._files.write(rc.FALLBACK_BRIDGE_PATH, rc.BRIDGE_SOURCE,
                               user=rc.KERNEL_USER, request_timeout=request_timeout)
             path = rc.FALLBACK_BRIDGE_PATH
-        with self._lock:
-            self._bridge_path = path
         return path
 
     # -- requests ----------------------------------------------------------------------------

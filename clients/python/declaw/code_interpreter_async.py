@@ -46,6 +46,7 @@ class AsyncCodeInterpreter:
         self._files = files
         self._sessions: Dict[str, _Session] = {}
         self._bridge_path: Optional[str] = None
+        self._install_lock: Optional[asyncio.Lock] = None
 
     async def run_code(self, code: str, language: Optional[str] = None,
                        context: Optional[Context] = None, on_stdout: Handler = None,
@@ -190,8 +191,14 @@ class AsyncCodeInterpreter:
             raise
 
     async def _bridge(self, request_timeout: Optional[float]) -> str:
-        if self._bridge_path is not None:
+        if self._install_lock is None:
+            self._install_lock = asyncio.Lock()
+        async with self._install_lock:  # one writer: no bridge starts from a half-written file
+            if self._bridge_path is None:
+                self._bridge_path = await self._install_bridge(request_timeout)
             return self._bridge_path
+
+    async def _install_bridge(self, request_timeout: Optional[float]) -> str:
         try:
             if not await self._files.exists(rc.BRIDGE_PATH, user="root",
                                             request_timeout=request_timeout):
@@ -202,7 +209,6 @@ class AsyncCodeInterpreter:
             await self._files.write(rc.FALLBACK_BRIDGE_PATH, rc.BRIDGE_SOURCE,
                                     user=rc.KERNEL_USER, request_timeout=request_timeout)
             path = rc.FALLBACK_BRIDGE_PATH
-        self._bridge_path = path
         return path
 
     # -- requests ----------------------------------------------------------------------------
