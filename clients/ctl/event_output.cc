@@ -9,6 +9,14 @@
 
 namespace declaw::ctl {
 
+std::string eventJsonLine(const SseEvent& event) {
+  auto data = nlohmann::json::parse(event.data, nullptr, /*allow_exceptions=*/false);
+  if (data.is_discarded()) data = nullptr;
+  return nlohmann::json{{"event", event.type}, {"data", data}}.dump(
+             -1, ' ', false, nlohmann::json::error_handler_t::replace) +
+         "\n";
+}
+
 Result<void> EventPrinter::write(int fd, std::string_view bytes) {
   auto r = writeFully(fd, bytes);
   if (r) return Ok{};
@@ -27,11 +35,7 @@ Result<bool> EventPrinter::onEvent(const SseEvent& event) {
   if (!decoded) return decoded.error();
 
   if (options_.json_lines && !std::holds_alternative<std::monostate>(*decoded)) {
-    auto data = nlohmann::json::parse(event.data, nullptr, /*allow_exceptions=*/false);
-    std::string line = nlohmann::json{{"event", event.type}, {"data", data}}.dump(
-                           -1, ' ', false, nlohmann::json::error_handler_t::replace) +
-                       "\n";
-    if (auto r = write(STDOUT_FILENO, line); !r) return r.error();
+    if (auto r = write(STDOUT_FILENO, eventJsonLine(event)); !r) return r.error();
   }
 
   if (auto* start = std::get_if<StartEvent>(&*decoded)) {

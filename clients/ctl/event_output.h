@@ -6,11 +6,16 @@
 #include <cstdint>
 #include <functional>
 #include <optional>
+#include <string>
 
 #include "clients/ctl/api_client.h"
 #include "clients/ctl/process_events.h"
 
 namespace declaw::ctl {
+
+// An event as one line of `--json` output (`logs`, `watch`): {"event": TYPE, "data": DATA},
+// DATA being the event's JSON body (null when it is not JSON), newline-terminated.
+std::string eventJsonLine(const SseEvent& event);
 
 class EventPrinter {
  public:
