@@ -199,6 +199,14 @@ Result<void> ApiClient::attachProcess(std::string_view id, int64_t pid, bool fol
                     nullptr, handler);
 }
 
+Result<void> ApiClient::watchDir(std::string_view id, std::string_view path, bool recursive,
+                                 std::string_view user, const EventHandler& handler) {
+  std::string target = filesTarget(id, "/watch", path);
+  target += recursive ? "&recursive=true" : "&recursive=false";
+  if (!user.empty()) target += "&user=" + percentEncode(user);
+  return readEvents("GET", target, nullptr, handler);
+}
+
 Result<nlohmann::json> ApiClient::startTerminal(std::string_view id,
                                                 const nlohmann::json& request) {
   return callJson("POST", sandboxPath(id) + "/pty", &request);

@@ -26,8 +26,9 @@ Result<nlohmann::json> parseJsonBody(std::string_view body);
 // Serializes a request body; strings that are not UTF-8 cannot be sent as JSON and are an Error.
 Result<std::string> serializeJson(const nlohmann::json& value);
 
-// Receives the events of a process's output stream in order, as they arrive. Returning true
-// ends the stream there (the `exit` event has come); an Error ends it and is passed on.
+// Receives the events of a stream (a process's output, a directory watch) in order, as they
+// arrive. Returning true ends the stream there (its last event, `exit` or `end`, has come); an
+// Error ends it and is passed on.
 using EventHandler = std::function<Result<bool>(const SseEvent&)>;
 
 // What became of bytes sent to a process's stdin.
@@ -69,6 +70,11 @@ class ApiClient {
   // GET .../commands/{pid}/stream?follow=...: what the ring buffers hold, then (follow) live.
   Result<void> attachProcess(std::string_view id, int64_t pid, bool follow,
                              const EventHandler& handler);
+  // GET .../files/watch: the changes under the directory path as events (start, fs, lost, end),
+  // until handler is done or the stream ends. user empty: the daemon's default ("user"). Errors
+  // before the watch starts (a missing path, a file, no permission) are API errors.
+  Result<void> watchDir(std::string_view id, std::string_view path, bool recursive,
+                        std::string_view user, const EventHandler& handler);
   // POST .../pty: a ProcessInfo.
   Result<nlohmann::json> startTerminal(std::string_view id, const nlohmann::json& request);
   // GET .../commands, unwrapped to the array of ProcessInfo.

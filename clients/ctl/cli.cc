@@ -85,6 +85,7 @@ struct Verbs {
   CLI::App* exec = nullptr;
   CLI::App* run = nullptr;
   CLI::App* cp = nullptr;
+  CLI::App* watch = nullptr;
   CLI::App* timeout = nullptr;
   CLI::App* ps = nullptr;
   CLI::App* logs = nullptr;
@@ -163,11 +164,20 @@ void addCommandVerbs(CLI::App& app, CommandLine& line, Verbs& v) {
       ->required();
 }
 
-// cp, timeout, ps, logs, signal, pause, resume.
+// cp, watch, timeout, ps, logs, signal, pause, resume.
 void addFileAndProcessVerbs(CLI::App& app, CommandLine& line, Verbs& v) {
   v.cp = app.add_subcommand("cp", "Copy a file into (LOCAL ID:/path) or out of a sandbox");
   v.cp->add_option("src", line.src, "Source: LOCAL, - (stdin) or ID:/path")->required();
   v.cp->add_option("dst", line.dst, "Destination: LOCAL, - (stdout) or ID:/path")->required();
+
+  v.watch =
+      app.add_subcommand("watch", "Print each change under a directory of a sandbox as it happens");
+  v.watch->add_option("id", line.id, "Sandbox id")->required();
+  v.watch->add_option("path", line.path, "The directory in the sandbox")->required();
+  v.watch->add_flag("-r,--recursive", line.recursive,
+                    "Every directory below too, including those created later");
+  v.watch->add_option("--user", line.user, "Watch as: user (default) or root")
+      ->check(CLI::IsMember({"user", "root"}));
 
   v.timeout = app.add_subcommand("timeout", "Set a sandbox to be killed SECONDS from now");
   v.timeout->add_option("id", line.id, "Sandbox id")->required();
@@ -288,6 +298,8 @@ std::optional<ParsedArgs> resolveVerb(const Verbs& v, CommandLine& line) {
     line.exec = v.run_exec_flags.resolve(v.run, line.json);
   } else if (*v.cp) {
     line.verb = Verb::kCopy;
+  } else if (*v.watch) {
+    line.verb = Verb::kWatch;
   } else if (*v.timeout) {
     line.verb = Verb::kTimeout;
   } else if (*v.ps) {
@@ -327,7 +339,7 @@ ParsedArgs parseCommandLine(int argc, const char* const* argv) {
                  "declawd socket (default: $DECLAW_SOCKET, else /run/declaw/declaw.sock)");
   app.add_flag("--json", line.json,
                "Machine-readable JSON (create, ls, info, timeout, exec, exec -d, ps, logs, "
-               "pause, resume, stats, network, template, snapshot)");
+               "watch, pause, resume, stats, network, template, snapshot)");
   Verbs verbs;
   addSandboxVerbs(app, line, verbs);
   addCommandVerbs(app, line, verbs);

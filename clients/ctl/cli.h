@@ -24,6 +24,7 @@ enum class Verb {
   kExec,
   kRun,
   kCopy,
+  kWatch,
   kTimeout,
   kPs,
   kLogs,
@@ -63,6 +64,9 @@ struct CommandLine {
   std::vector<std::string> metadata;  // ls --meta
   std::string src;                    // cp
   std::string dst;                    // cp
+  std::string path;                   // watch: the directory in the sandbox
+  bool recursive = false;             // watch -r
+  std::string user;                   // watch --user (empty: the daemon's default, user)
   int64_t seconds = 0;                // timeout
   int64_t pid = 0;                    // logs, signal
   bool follow = false;                // logs -f

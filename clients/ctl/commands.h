@@ -40,6 +40,12 @@ int cmdSignal(const GlobalOptions& global, const std::string& id, int64_t pid, i
 int cmdKillProcesses(const GlobalOptions& global, const std::string& id,
                      const std::vector<int64_t>& pids);
 
+// `watch ID PATH`: one line per change under the directory PATH as it comes (--json: one
+// {"event", "data"} line per event), until the directory is removed (0), the watch ends
+// otherwise (1, the daemon's reason on stderr) or SIGINT/SIGTERM (128+N).
+int cmdWatch(const GlobalOptions& global, const std::string& id, const std::string& path,
+             bool recursive, const std::string& user);
+
 // Pause or resume each sandbox (idempotent); --json prints each SandboxInfo.
 int cmdPause(const GlobalOptions& global, const std::vector<std::string>& ids);
 int cmdResume(const GlobalOptions& global, const std::vector<std::string>& ids);

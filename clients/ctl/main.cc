@@ -30,6 +30,8 @@ int runVerb(const CommandLine& line) {
       return ctl::cmdRun(global, line.sandbox, line.exec);
     case Verb::kCopy:
       return ctl::cmdCopy(global, line.src, line.dst);
+    case Verb::kWatch:
+      return ctl::cmdWatch(global, line.id, line.path, line.recursive, line.user);
     case Verb::kTimeout:
       return ctl::cmdSetTimeout(global, line.id, line.seconds);
     case Verb::kPs:

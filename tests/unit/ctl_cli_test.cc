@@ -238,3 +238,24 @@ TEST_CASE("stats streams every live sandbox by default; --no-stream samples once
 TEST_CASE("ls --state accepts paused") {
   CHECK(command({"ls", "--state", "paused"}).states == std::vector<std::string>{"paused"});
 }
+
+TEST_CASE("watch takes a sandbox and a directory; -r and --user are optional") {
+  auto plain = command({"watch", "sbx-1", "/home/user/w"});
+  CHECK(plain.verb == ctl::Verb::kWatch);
+  CHECK(plain.id == "sbx-1");
+  CHECK(plain.path == "/home/user/w");
+  CHECK_FALSE(plain.recursive);
+  CHECK(plain.user.empty());
+  auto full = command({"--json", "watch", "-r", "--user", "root", "sbx-1", "/etc"});
+  CHECK(full.recursive);
+  CHECK(full.user == "root");
+  CHECK(full.json);
+  CHECK(command({"watch", "sbx-1", "w", "--recursive"}).recursive);
+}
+
+TEST_CASE("watch without its directory, or as an unknown user, is a usage error") {
+  usageError({"watch"});
+  usageError({"watch", "sbx-1"});
+  usageError({"watch", "sbx-1", "/a", "/b"});
+  usageError({"watch", "--user", "nobody", "sbx-1", "/a"});
+}

@@ -1,11 +1,14 @@
-// declawctl's reading of live output: the SSE parser fed in arbitrary pieces, the process events
-// decoded from it, and what declawctl makes of them (notes, exit codes).
+// declawctl's reading of live output: the SSE parser fed in arbitrary pieces, the process and
+// directory-watch events decoded from it, and what declawctl makes of them (lines, notes, exit
+// codes).
 #include <catch2/catch.hpp>
 #include <string>
 #include <vector>
 
+#include "clients/ctl/event_output.h"
 #include "clients/ctl/process_events.h"
 #include "clients/ctl/sse_parse.h"
+#include "clients/ctl/watch_events.h"
 
 namespace ctl = declaw::ctl;
 
@@ -198,4 +201,76 @@ TEST_CASE("declawctl exits with the process's code, 124 after a timeout, 255 for
   CHECK(ctl::exitStatus(exit) == 255);
   exit.exit_code = -1;
   CHECK(ctl::exitStatus(exit) == 255);
+}
+
+TEST_CASE("a watch stream decodes to its start, changes, gap and end") {
+  auto events = parseWhole(
+      "event: start\ndata: {\"path\": \"/home/user/w\"}\n\n"
+      ": keep-alive\n\n"
+      "event: fs\ndata: {\"type\": \"create\", \"name\": \"sub/a.txt\"}\n\n"
+      "event: lost\ndata: {\"reason\": \"overflow\"}\n\n"
+      "event: end\ndata: {\"reason\": \"removed\", \"message\": \"gone\"}\n\n");
+  REQUIRE(events.size() == 4);
+  std::vector<ctl::WatchEvent> decoded;
+  for (const auto& event : events) {
+    auto d = ctl::decodeWatchEvent(event);
+    REQUIRE(d.ok());
+    decoded.push_back(*d);
+  }
+  CHECK(std::get<ctl::WatchStart>(decoded[0]).path == "/home/user/w");
+  CHECK(std::get<ctl::WatchChange>(decoded[1]).type == "create");
+  CHECK(std::get<ctl::WatchChange>(decoded[1]).name == "sub/a.txt");
+  CHECK(std::get<ctl::WatchLost>(decoded[2]).reason == "overflow");
+  CHECK(std::get<ctl::WatchEnd>(decoded[3]).reason == "removed");
+  CHECK(std::get<ctl::WatchEnd>(decoded[3]).message == "gone");
+}
+
+TEST_CASE("an unknown watch event is skipped; a known one with a bad body is an error") {
+  auto unknown = ctl::decodeWatchEvent(sse("progress", "not json"));
+  REQUIRE(unknown.ok());
+  CHECK(std::holds_alternative<std::monostate>(*unknown));
+  CHECK_FALSE(ctl::decodeWatchEvent(sse("fs", "{")).ok());
+  CHECK_FALSE(ctl::decodeWatchEvent(sse("fs", R"({"name": "a"})")).ok());
+  CHECK_FALSE(ctl::decodeWatchEvent(sse("fs", R"({"type": "create"})")).ok());
+  CHECK_FALSE(ctl::decodeWatchEvent(sse("start", R"({"path": 1})")).ok());
+  CHECK_FALSE(ctl::decodeWatchEvent(sse("end", R"({"message": "x"})")).ok());
+  CHECK(ctl::decodeWatchEvent(sse("end", "[]")).error().message ==
+        "bad response from declawd: `end` event is not a JSON object");
+}
+
+TEST_CASE("each change is one line with the names in one column, whatever the type") {
+  CHECK(ctl::watchChangeLine({"create", "sub/a.txt"}) == "create  sub/a.txt\n");
+  CHECK(ctl::watchChangeLine({"write", "sub/a.txt"}) == "write   sub/a.txt\n");
+  CHECK(ctl::watchChangeLine({"chmod", "b"}) == "chmod   b\n");
+  CHECK(ctl::watchChangeLine({"remove", "b"}) == "remove  b\n");
+  CHECK(ctl::watchChangeLine({"rename", "b"}) == "rename  b\n");
+  // A longer word from a newer daemon still leaves a gap before the name.
+  CHECK(ctl::watchChangeLine({"truncated", "b"}) == "truncated  b\n");
+}
+
+TEST_CASE("a name with a newline or an escape is still one line") {
+  CHECK(ctl::watchChangeLine({"create", "evil\ncreate  /etc/passwd"}) ==
+        "create  evil\\ncreate  /etc/passwd\n");
+  CHECK(ctl::watchChangeLine({"write", "\x1b[2Jx"}) == "write   \\x1b[2Jx\n");
+}
+
+TEST_CASE("a watch ends with 0 when its directory is removed and 1 otherwise, with the reason") {
+  ctl::WatchEnd removed{"removed", "the watched directory was removed"};
+  CHECK(ctl::watchExitCode(removed) == 0);
+  CHECK(ctl::watchEndNote(removed) == "the watched directory was removed");
+  ctl::WatchEnd ended{"sandbox_ended", "the sandbox ended"};
+  CHECK(ctl::watchExitCode(ended) == 1);
+  CHECK(ctl::watchEndNote(ended) == "the sandbox ended (sandbox_ended)");
+  ctl::WatchEnd error{"error", ""};
+  CHECK(ctl::watchExitCode(error) == 1);
+  CHECK(ctl::watchEndNote(error) == "error");
+  CHECK(ctl::watchLostNote() == "events were dropped (the watch fell behind)");
+}
+
+TEST_CASE("--json prints each event as one {event, data} line") {
+  CHECK(ctl::eventJsonLine(sse("fs", R"({"type": "create", "name": "a"})")) ==
+        R"({"data":{"name":"a","type":"create"},"event":"fs"})"
+        "\n");
+  CHECK(ctl::eventJsonLine(sse("end", "not json")) == R"({"data":null,"event":"end"})"
+                                                      "\n");
 }
