@@ -1,5 +1,12 @@
 // Sandbox: create, connect to, list, inspect and kill sandboxes (/v1/sandboxes...).
 
+import {
+  CodeInterpreter,
+  type Context,
+  type CreateCodeContextOpts,
+  type Execution,
+  type RunCodeOpts,
+} from './codeInterpreter.js'
 import { Commands } from './commands.js'
 import { type RequestOpts, SandboxContext } from './context.js'
 import { NotFoundError, NotImplementedError, SandboxNotRunningError, sandboxNotFound } from './errors.js'
@@ -206,6 +213,7 @@ export class Sandbox {
   readonly commands: Commands
   readonly files: Filesystem
   private readonly context: SandboxContext
+  private readonly code: CodeInterpreter
 
   /** @internal Use Sandbox.create() or Sandbox.connect(). */
   constructor(opts: { sandboxId: string } & ConnectionOpts) {
@@ -214,6 +222,38 @@ export class Sandbox {
     this.context = new SandboxContext(transport, opts.sandboxId, requestTimeout(transport, opts))
     this.commands = new Commands(this.context)
     this.files = new Filesystem(this.context)
+    this.code = new CodeInterpreter(this.context, this.commands, this.files)
+  }
+
+  /**
+   * Runs Python CODE in a stateful IPython kernel inside the sandbox (E2B's code interpreter):
+   * the context's variables persist from call to call. Without `context`, the default Python
+   * context, started on first use. Resolves with an Execution (results, logs, error, text); the
+   * callbacks get each piece as it comes. `timeoutMs` (default 300 000, 0 for none): past it the
+   * code is interrupted and TimeoutError thrown. clients/js/README.md, "runCode".
+   */
+  async runCode(code: string, opts?: RunCodeOpts & { language?: string; context?: Context }): Promise<Execution> {
+    return this.code.runCode(code, opts)
+  }
+
+  /** A new context: a kernel of its own (started now), running in `cwd` (default /home/user). */
+  async createCodeContext(opts?: CreateCodeContextOpts): Promise<Context> {
+    return this.code.createCodeContext(opts)
+  }
+
+  /** The contexts whose kernels run in the sandbox. */
+  async listCodeContexts(opts?: RequestOpts): Promise<Context[]> {
+    return this.code.listCodeContexts(opts)
+  }
+
+  /** A fresh kernel for the context: its variables are gone. */
+  async restartCodeContext(context: Context | string, opts?: RequestOpts): Promise<void> {
+    return this.code.restartCodeContext(context, opts)
+  }
+
+  /** Shuts the context's kernel down; an unknown context is fine. */
+  async removeCodeContext(context: Context | string, opts?: RequestOpts): Promise<void> {
+    return this.code.removeCodeContext(context, opts)
   }
 
   /** The daemon's socket this sandbox is reached on. */
@@ -288,6 +328,7 @@ export class Sandbox {
         sandboxId: this.sandboxId,
         signal: opts?.signal,
       })
+      this.code.close()
       return true
     } catch (error) {
       if (error instanceof NotFoundError) return false
