@@ -23,7 +23,7 @@ struct Context {
   const Query& query;
   const std::string& sandbox_id;  // valid when the route has {id}, else empty
   const std::string& pid;         // the {pid} segment as sent (parsePid checks it)
-  const std::string& name;        // the {name} segment as sent (a template; checked by handlers)
+  const std::string& name;        // the {name} or {port} segment as sent (checked by handlers)
 };
 
 using Handler = Response (*)(const Context&);
@@ -95,6 +95,12 @@ Response statFile(const Context& ctx);
 Response fileExists(const Context& ctx);
 Response makeDir(const Context& ctx);
 Response watchDir(const Context& ctx);
+
+// port_handlers.cc
+Response getPort(const Context& ctx);
+Response openPort(const Context& ctx);
+Response closePort(const Context& ctx);
+Response listPorts(const Context& ctx);
 
 // The two halves of a streamed raw upload (Router::beginUpload / finishUpload).
 Upload openUpload(const Context& ctx, uint64_t declared_size);

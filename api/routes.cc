@@ -29,7 +29,7 @@ bool matchPattern(std::string_view pattern, const std::vector<std::string>& segm
     } else if (part == "{pid}") {
       if (segment.empty()) return false;
       captures.pid = segment;
-    } else if (part == "{name}") {
+    } else if (part == "{name}" || part == "{port}") {
       if (segment.empty()) return false;
       captures.name = segment;
     } else if (part != segment) {

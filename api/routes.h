@@ -1,6 +1,6 @@
 // Matching a request path against a route table such as {"GET", "/v1/sandboxes/{id}", ...}:
-// "{id}", "{pid}" and "{name}" capture one segment, everything else is literal. The table itself
-// lives in router.cc.
+// "{id}", "{pid}", "{name}" and "{port}" capture one segment, everything else is literal. The table
+// itself lives in router.cc.
 #pragma once
 
 #include <span>
@@ -22,7 +22,7 @@ struct RouteLookup {
   const Route* route = nullptr;  // null: no route for this method (see allowed_methods)
   std::string sandbox_id;        // the {id} segment, as sent (not yet validated)
   std::string pid;               // the {pid} segment
-  std::string name;              // the {name} segment (a template)
+  std::string name;              // the {name} segment (a template) or the {port} one
   // When route is null: the methods the path does accept ("GET, DELETE"), so a 405; empty
   // when no pattern matches the path at all, so a 404.
   std::string allowed_methods;

@@ -265,6 +265,13 @@ class DirWatch {
   virtual std::optional<WatchEvent> next(std::chrono::milliseconds wait) = 0;
 };
 
+// A port of a sandbox, forwarded from the host (GET/POST .../ports/{port}).
+struct PortInfo {
+  uint16_t port = 0;
+  std::string unix_socket;          // on the host, the sandbox owner's, mode 0600
+  std::optional<std::string> host;  // "127.0.0.1:N" when a TCP listener was asked for
+};
+
 struct OpenedFile {
   UniqueFd fd;
   uint64_t size = 0;
@@ -410,6 +417,17 @@ class Services {
   virtual Result<std::unique_ptr<DirWatch>> watchDir(const Caller& caller, const std::string& id,
                                                      const std::string& path, bool recursive,
                                                      const std::string& user) = 0;
+
+  // Ports (docs/api.md "Ports"): connections to a socket on the host reach 127.0.0.1:port in
+  // the sandbox. forwardPort makes the forward if there is none (idempotent), with a TCP
+  // listener on the host's loopback too when `listen` is given ("127.0.0.1:0"). ENOTCONN for a
+  // sandbox that cannot have inet sockets; EINVAL for a listen address off the loopback;
+  // EEXIST for a second, different one; EDQUOT past the forwards a sandbox may have.
+  virtual Result<PortInfo> forwardPort(const Caller& caller, const std::string& id, uint16_t port,
+                                       const std::optional<std::string>& listen) = 0;
+  virtual Result<std::vector<PortInfo>> listPorts(const Caller& caller, const std::string& id) = 0;
+  // ENOENT when the port is not forwarded.
+  virtual Result<void> closePort(const Caller& caller, const std::string& id, uint16_t port) = 0;
 
   // Templates (docs/templates.md). Built-ins are listed with the rest and cannot be changed.
   virtual std::vector<TemplateInfo> listTemplates(const Caller& caller) = 0;

@@ -221,6 +221,12 @@ int main(int argc, char** argv) {
   parts.leftovers_cleaned = cleaned;
   parts.templates = templates->get();
   parts.rootfs_work_dir = rootfs_work_dir;
+  // Forwarded ports' sockets; a previous daemon's are removed (their sandboxes are gone).
+  if (auto ports = daemon::PortsRoot::open(config.state_dir); ports) {
+    parts.ports = std::move(*ports);
+  } else {
+    log->warn("ports cannot be forwarded: {}", ports.error().describe());
+  }
   daemon::Registry registry(config, std::move(parts));
   api::Router router(registry, config.limits);
   boost::asio::io_context io;

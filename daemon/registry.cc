@@ -244,6 +244,7 @@ Result<std::shared_ptr<Sandbox>> Registry::launch(const api::CreateSandboxSpec& 
   start.phases = phases;
   if (tmpl.kind == runtime::RootKind::kHost) start.host_facts = host_facts_.current();
   start.counters = &counters_;
+  start.ports = parts_.ports ? &*parts_.ports : nullptr;
   start.on_launched = [&](pid_t pid, uint64_t ticks) {
     record.init_pid = pid;
     record.init_start_ticks = ticks;
@@ -566,6 +567,28 @@ Result<std::unique_ptr<api::DirWatch>> Registry::watchDir(const api::Caller& cal
         auto live = sandbox.lock();
         return live && live->running();
       }));
+}
+
+Result<api::PortInfo> Registry::forwardPort(const api::Caller& caller, const std::string& id,
+                                            uint16_t port,
+                                            const std::optional<std::string>& listen) {
+  auto sbx = findUsable(caller, id);
+  if (!sbx) return sbx.error();
+  const bool own = (*sbx)->owner() == caller.uid;
+  return (*sbx)->forwardPort(port, listen, own ? caller.gid : 0);
+}
+
+Result<std::vector<api::PortInfo>> Registry::listPorts(const api::Caller& caller,
+                                                       const std::string& id) {
+  auto sbx = findLive(caller, id);
+  if (!sbx) return sbx.error();
+  return (*sbx)->ports();
+}
+
+Result<void> Registry::closePort(const api::Caller& caller, const std::string& id, uint16_t port) {
+  auto sbx = findLive(caller, id);
+  if (!sbx) return sbx.error();
+  return (*sbx)->closePort(port);
 }
 
 Result<UniqueFd> Registry::openForWrite(const api::Caller& caller, const std::string& id,

@@ -38,6 +38,7 @@ struct RegistryParts {
   uint64_t leftovers_cleaned = 0;
   Templates* templates = nullptr;  // built-ins and the data dir's store
   std::string rootfs_work_dir;     // attach points for building roots (runtime/rootfs.h)
+  std::optional<PortsRoot> ports;  // where forwarded ports' sockets go (absent: no ports)
 };
 
 class Registry : public api::Services {
@@ -105,6 +106,11 @@ class Registry : public api::Services {
   Result<std::unique_ptr<api::DirWatch>> watchDir(const api::Caller& caller, const std::string& id,
                                                   const std::string& path, bool recursive,
                                                   const std::string& user) override;
+  Result<api::PortInfo> forwardPort(const api::Caller& caller, const std::string& id, uint16_t port,
+                                    const std::optional<std::string>& listen) override;
+  Result<std::vector<api::PortInfo>> listPorts(const api::Caller& caller,
+                                               const std::string& id) override;
+  Result<void> closePort(const api::Caller& caller, const std::string& id, uint16_t port) override;
 
   // registry_templates.cc
   std::vector<api::TemplateInfo> listTemplates(const api::Caller& caller) override;

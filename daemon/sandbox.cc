@@ -144,6 +144,7 @@ Result<std::shared_ptr<Sandbox>> Sandbox::start(const SandboxStart& s) {
   sbx->cgroup_ = std::move(cgroup);
   sbx->init_pid_ = launched->pid;
   sbx->pidfd_ = std::move(launched->pidfd);
+  sbx->ports_ = std::make_unique<PortTable>(s.ports, s.id);
   sbx->network_ = s.network;
   sbx->net_ = net;                      // from here on, kill() releases it
   sbx->template_ = std::move(*s.tmpl);  // and its pins
@@ -562,6 +563,28 @@ Result<runtime::ReplyWithFds> Sandbox::fileOp(runtime::FileOpRequest request) {
   return reply;
 }
 
+Result<api::PortInfo> Sandbox::forwardPort(uint16_t port, const std::optional<std::string>& listen,
+                                           gid_t group) {
+  uid_t owner = 0;
+  {
+    std::lock_guard lock(mutex_);
+    if (!spec_.allow_internet_access && !spec_.loopback_inet) {
+      return ErrnoError(ENOTCONN)
+             << "sandbox " << id_
+             << " cannot have inet sockets, so nothing in it listens on 127.0.0.1: create it "
+                "with network.loopback_inet (or internet access) to forward its ports";
+    }
+    owner = owner_;
+  }
+  if (!running()) return ErrnoError(ESRCH) << "sandbox " << id_ << " is not running";
+  return ports_->forward(port, listen, owner, group,
+                         [this] { return netpolicy::openNetnsOf(init_pid_, pidfd_.get()); });
+}
+
+std::vector<api::PortInfo> Sandbox::ports() const { return ports_->list(); }
+
+Result<void> Sandbox::closePort(uint16_t port) { return ports_->close(port); }
+
 bool Sandbox::kill() {
   std::lock_guard kill_lock(kill_mutex_);
   std::shared_ptr<runtime::InitClient> client;
@@ -606,6 +629,7 @@ bool Sandbox::kill() {
   }
   processes_->close();
   client.reset();
+  ports_->closeAll();
   if (cgroup_) {
     if (auto r = cgroup_->killAll(); !r)
       logger("runtime")->warn("[{}] cgroup: {}", id_, r.error().describe());

@@ -19,6 +19,7 @@
 #include "daemon/cgroup_host.h"
 #include "daemon/counters.h"
 #include "daemon/network.h"
+#include "daemon/port_forward.h"
 #include "daemon/process_table.h"
 #include "daemon/templates.h"
 #include "image/layer_diff.h"
@@ -46,6 +47,7 @@ struct SandboxStart {
   DaemonCounters* counters = nullptr;  // where the sandbox's process starts are timed
   // A built-in's root: the host facts its plan reads (null: init probes the host itself).
   std::shared_ptr<const runtime::HostFacts> host_facts;
+  const PortsRoot* ports = nullptr;  // where its forwards' sockets go (null: no ports)
 };
 
 class Sandbox {
@@ -106,6 +108,14 @@ class Sandbox {
   std::vector<api::ProcessInfo> processes();
   Result<runtime::ReplyWithFds> fileOp(runtime::FileOpRequest request);
 
+  // Its forwarded ports (port_forward.h); they end when it is killed. ENOTCONN for a sandbox
+  // without inet sockets (nothing in it can listen on 127.0.0.1). The socket is the owner's,
+  // with `group`.
+  Result<api::PortInfo> forwardPort(uint16_t port, const std::optional<std::string>& listen,
+                                    gid_t group);
+  std::vector<api::PortInfo> ports() const;
+  Result<void> closePort(uint16_t port);
+
   // SIGKILL to init (the kernel kills the whole pid namespace), reap it, drop the control
   // channel. Idempotent; returns true the first time. Every caller returns only once the
   // sandbox's processes are gone (a concurrent second caller waits for the first).
@@ -130,6 +140,7 @@ class Sandbox {
   api::Clock::time_point started_at_;
   pid_t init_pid_ = -1;
   UniqueFd pidfd_;
+  std::unique_ptr<PortTable> ports_;
 
   std::mutex kill_mutex_;  // held for the whole kill, so concurrent kills wait for the first
   mutable std::mutex mutex_;

@@ -233,7 +233,7 @@ class Call:
     a body sent as it is, with `content_type`."""
 
     def __init__(self, method, template, status, query=None, body=None, raw=None, pid=None,
-                 name=None, content_type="application/octet-stream", during=None):
+                 name=None, content_type="application/octet-stream", during=None, port=8000):
         self.method = method
         self.template = template
         self.status = status
@@ -246,6 +246,7 @@ class Call:
         # Called with the sandbox id once the answer's status is in, before its body is read:
         # what makes a stream (a watch) end.
         self.during = during
+        self.port = port  # for a {port} route
 
 
 def archive_call(status, name, archive, query=None):
@@ -276,6 +277,8 @@ class DaemonAnswersAsSpecified(SdkTestCase):
         self.pids = {"bg": background.json()["pid"], "pty": terminal.json()["pid"],
                      "done": api.run(self.sbx, "echo done")["pid"], "gone": 999999}
         self.covered = set()
+        self.loopback = api.create(network={"loopback_inet": True})
+        self.addCleanup(api.kill, self.loopback)
 
     def calls(self):
         s = "/v1/sandboxes/{sandbox_id}"
@@ -389,6 +392,19 @@ class DaemonAnswersAsSpecified(SdkTestCase):
             Call("GET", s + "/files/watch", 200, query={"path": "/tmp/wd", "recursive": "true"},
                  during=lambda sbx: self.api.run(sbx, "touch /tmp/wd/sub/n && rm -r /tmp/wd")),
             Call("GET", s + "/files/watch", 404, query={"path": "/tmp/nothing"}),
+            # This sandbox has no inet sockets: nothing in it can listen on 127.0.0.1.
+            Call("GET", s + "/ports/{port}", 409),
+            Call("POST", s + "/ports/{port}", 409, body={"listen": "127.0.0.1:0"}),
+            Call("GET", s + "/ports/{port}", 400, port=0),
+            Call("GET", s + "/ports", 200),
+            Call("DELETE", s + "/ports/{port}", 404),
+            Call("GET", "/v1/sandboxes/LOOPBACK/ports/{port}", 200),
+            Call("POST", "/v1/sandboxes/LOOPBACK/ports/{port}", 200,
+                 body={"listen": "127.0.0.1:0"}),
+            Call("POST", "/v1/sandboxes/LOOPBACK/ports/{port}", 400, port=8001,
+                 body={"listen": "0.0.0.0:80"}),
+            Call("GET", "/v1/sandboxes/LOOPBACK/ports", 200),
+            Call("DELETE", "/v1/sandboxes/LOOPBACK/ports/{port}", 204),
             Call("GET", s + "/files/watch", 400, query={"path": "/tmp/t.txt"}),
             Call("GET", s + "/files/watch", 400, query={"path": "/tmp", "recursive": "maybe"}),
             Call("GET", s + "/files/list", 200, query={"path": "/tmp", "depth": 2}),
@@ -495,6 +511,9 @@ class DaemonAnswersAsSpecified(SdkTestCase):
         sandbox_id = self.sbx
         if "/KILLED" in template:
             template, sandbox_id = template.replace("KILLED", "{sandbox_id}"), self.killed
+        if "/LOOPBACK" in template:
+            template = template.replace("LOOPBACK", "{sandbox_id}")
+            sandbox_id = self.loopback
         if "/NEW" in template:
             template, sandbox_id = template.replace("NEW", "{sandbox_id}"), self.api.create()
         path = template.replace("{sandbox_id}", sandbox_id)
@@ -502,6 +521,7 @@ class DaemonAnswersAsSpecified(SdkTestCase):
             path = path.replace("{pid}", str(self.pids[call.pid]))
         if call.name:
             path = path.replace("{name}", call.name)
+        path = path.replace("{port}", str(call.port))
         if template not in SPEC["paths"] and "sbx-000000000000" in template:
             template = template.replace("sbx-000000000000", "{sandbox_id}")
         op = SPEC["paths"][template][call.method.lower()]

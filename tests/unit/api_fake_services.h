@@ -253,6 +253,26 @@ class FakeServices : public Services {
     written = UniqueFd(::fcntl(fd.get(), F_DUPFD_CLOEXEC, 0));
     return fd;
   }
+  // Ports.
+  PortInfo port_info;
+  std::optional<std::string> last_listen;
+  uint16_t last_port = 0;
+  Result<PortInfo> forwardPort(const Caller& caller, const std::string& id, uint16_t port,
+                               const std::optional<std::string>& listen) override {
+    record("forwardPort", caller, id);
+    last_port = port;
+    last_listen = listen;
+    return answer("forwardPort", port_info);
+  }
+  Result<std::vector<PortInfo>> listPorts(const Caller& caller, const std::string& id) override {
+    record("listPorts", caller, id);
+    return answer("listPorts", std::vector<PortInfo>{port_info});
+  }
+  Result<void> closePort(const Caller& caller, const std::string& id, uint16_t port) override {
+    record("closePort", caller, id);
+    last_port = port;
+    return answerVoid("closePort");
+  }
   // watchDir: the events the watch gives, in order (nullopt: a quiet interval), then none.
   std::vector<std::optional<WatchEvent>> watch_events;
   bool last_recursive = false;

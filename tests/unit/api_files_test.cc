@@ -402,5 +402,39 @@ TEST_CASE("watch errors map as file errors: missing 404, a file 400, over the bo
   }
 }
 
+TEST_CASE("ports: GET forwards, POST adds a TCP listener, DELETE ends it", "[api][ports]") {
+  Api api;
+  api.services.port_info = PortInfo{8000, "/run/declaw/ports/sbx/8000.sock", std::nullopt};
+  Response got = api.call("GET", kSandbox + "/ports/8000");
+  REQUIRE(got.status == 200);
+  CHECK(jsonOf(got) == json{{"port", 8000},
+                            {"unix_socket", "/run/declaw/ports/sbx/8000.sock"},
+                            {"host", nullptr}});
+  CHECK(api.services.last_port == 8000);
+  CHECK_FALSE(api.services.last_listen.has_value());
+  api.services.port_info.host = "127.0.0.1:40000";
+  CHECK(jsonOf(api.call("POST", kSandbox + "/ports/8000", "{}"))["host"] == "127.0.0.1:40000");
+  CHECK(api.services.last_listen == "127.0.0.1:0");  // the default
+  api.call("POST", kSandbox + "/ports/8000", R"({"listen": "[::1]:9000"})");
+  CHECK(api.services.last_listen == "[::1]:9000");
+  CHECK(api.call("DELETE", kSandbox + "/ports/8000").status == 204);
+  CHECK(jsonOf(api.call("GET", kSandbox + "/ports"))["ports"].size() == 1);
+}
+
+TEST_CASE("a port is 1..65535; refusals map to their statuses", "[api][ports]") {
+  Api api;
+  for (const char* bad : {"0", "65536", "abc", "-1", "123456", "8o"}) {
+    INFO(bad);
+    CHECK(api.call("GET", kSandbox + "/ports/" + bad).status == 400);
+  }
+  CHECK(api.call("POST", kSandbox + "/ports/80", R"({"listen": 5})").status == 400);
+  api.services.failures["forwardPort"] = ErrnoError(ENOTCONN) << "no inet sockets";
+  CHECK(api.call("GET", kSandbox + "/ports/80").status == 409);
+  api.services.failures["forwardPort"] = ErrnoError(EDQUOT) << "too many";
+  CHECK(api.call("GET", kSandbox + "/ports/80").status == 429);
+  api.services.failures["closePort"] = ErrnoError(ENOENT) << "not forwarded";
+  CHECK(api.call("DELETE", kSandbox + "/ports/80").status == 404);
+}
+
 }  // namespace
 }  // namespace declaw::api::testing
