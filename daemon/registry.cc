@@ -99,6 +99,7 @@ Registry::~Registry() { shutdown(); }
 
 void Registry::start() {
   clock_ = std::thread([this] { clockLoop(); });
+  if (config_.metrics_history.samples() > 0) sampler_ = std::thread([this] { samplerLoop(); });
   if (pool_) pool_->start();
 }
 
@@ -112,6 +113,7 @@ void Registry::shutdown() {
   }
   clock_changed_.notify_all();
   if (clock_.joinable()) clock_.join();
+  if (sampler_.joinable()) sampler_.join();
   for (auto& sbx : all) retire(sbx, "daemon shutting down");
 }
 
@@ -243,6 +245,7 @@ Result<std::shared_ptr<Sandbox>> Registry::launch(const api::CreateSandboxSpec& 
   start.phases = phases;
   if (tmpl.kind == runtime::RootKind::kHost) start.host_facts = host_facts_.current();
   start.counters = &counters_;
+  start.history_samples = config_.metrics_history.samples();
   start.on_launched = [&](pid_t pid, uint64_t ticks) {
     record.init_pid = pid;
     record.init_start_ticks = ticks;
@@ -370,6 +373,8 @@ Result<api::SandboxInfo> Registry::createSandbox(const api::Caller& caller,
   counters_.recordCreate(phases);
   clock_changed_.notify_all();
   lock.unlock();
+  // The history starts at the create, so it is never empty while the sandbox lives.
+  if (config_.metrics_history.samples() > 0) (*sbx)->recordSample();
   logger("daemon")->info("[{}] created for uid {}{}", id, caller.uid,
                          pooled ? " (from the pool)" : "");
   return (*sbx)->info();
