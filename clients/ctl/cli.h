@@ -61,6 +61,7 @@ struct CommandLine {
   std::vector<int64_t> pids;          // kill --pid: processes to kill instead of sandboxes
   std::vector<std::string> states;    // ls --state
   std::vector<std::string> metadata;  // ls --meta
+  bool all = false;                   // ls -a: killed sandboxes too
   std::string src;                    // cp
   std::string dst;                    // cp
   int64_t seconds = 0;                // timeout

@@ -238,3 +238,9 @@ TEST_CASE("stats streams every live sandbox by default; --no-stream samples once
 TEST_CASE("ls --state accepts paused") {
   CHECK(command({"ls", "--state", "paused"}).states == std::vector<std::string>{"paused"});
 }
+
+TEST_CASE("ls lists live sandboxes; ls -a killed ones too") {
+  CHECK_FALSE(command({"ls"}).all);
+  CHECK(command({"ls", "-a"}).all);
+  CHECK(command({"ls", "--all", "--meta", "k=v"}).all);
+}
