@@ -61,8 +61,9 @@ class AsyncSandboxLifecycle(AsyncSdkTestCase):
         listed = await AsyncSandbox.list(query=SandboxQuery(metadata={"run": tag}),
                                          socket_path=self.socket)
         self.assertEqual({i.sandbox_id for i in listed}, {first.sandbox_id, second.sandbox_id})
-        self.assertEqual(len(await AsyncSandbox.list(query={"metadata": {"run": tag}}, limit=1,
-                                                     socket_path=self.socket)), 1)
+        page = await AsyncSandbox.list(query={"metadata": {"run": tag}}, limit=1,
+                                       socket_path=self.socket).next_items()
+        self.assertEqual(len(page), 1)
         await second.kill()
         killed = await AsyncSandbox.list(
             query=SandboxQuery(metadata={"run": tag}, state=[SandboxState.KILLED]),

@@ -24,9 +24,11 @@ from .exceptions import (AuthenticationException, BuildException, CommandExitExc
                          TemplateNotFoundException, TimeoutException, TooLargeException)
 from .filesystem import Filesystem
 from .models import (ALL_TRAFFIC, CommandResult, EntryInfo, FileType, ProcessInfo, PtySize,
-                     SandboxInfo, SandboxMetrics, SandboxNetworkOpts, SandboxQuery,
+                     SandboxInfo, SandboxMetrics, SandboxMetricsList, SandboxNetworkOpts,
+                     SandboxQuery,
                      SandboxResources, SandboxState, TemplateConfig, TemplateInfo,
                      TemplateLayer, TemplateSource, WriteEntry, WriteInfo)
+from .paginator import AsyncSandboxPaginator, SandboxPaginator
 from .pty import Pty
 from .sandbox import Sandbox
 from .template import Template
@@ -37,7 +39,8 @@ __all__ = [
     "Sandbox", "Template", "Commands", "Filesystem", "Pty",
     "CommandHandle", "PtyHandle", "ProcessInfo", "PtySize",
     "CommandResult", "EntryInfo", "FileType", "SandboxInfo", "SandboxQuery", "SandboxState",
-    "SandboxResources", "SandboxMetrics", "SandboxNetworkOpts", "ALL_TRAFFIC",
+    "SandboxResources", "SandboxMetrics", "SandboxMetricsList", "SandboxNetworkOpts",
+    "ALL_TRAFFIC", "SandboxPaginator", "AsyncSandboxPaginator",
     "WriteEntry", "WriteInfo",
     "TemplateInfo", "TemplateLayer", "TemplateConfig", "TemplateSource",
     "SandboxException", "SandboxError", "TimeoutException", "NotFoundException",
