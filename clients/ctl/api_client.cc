@@ -103,8 +103,8 @@ Result<nlohmann::json> ApiClient::listSandboxes(std::string_view query) {
   nlohmann::json all = nlohmann::json::array();
   std::string token;
   for (size_t page = 0; page < kMaxListPages; ++page) {
-    auto doc = callJson("GET", target + "limit=1000" + (token.empty() ? "" : "&next_token=" + token),
-                        nullptr);
+    auto doc = callJson(
+        "GET", target + "limit=1000" + (token.empty() ? "" : "&next_token=" + token), nullptr);
     if (!doc) return doc;
     // {"sandboxes": [...], "next_token": "..." | null}; a bare array (one page) is accepted too.
     if (doc->is_array()) return doc;
