@@ -29,7 +29,6 @@ void MetricsHistory::record(const api::SandboxMetrics& m) {
   sample.net_tx_bytes = m.net_tx_bytes.value_or(UsageSample::kNoNet);
   sample.pids = static_cast<uint32_t>(m.pids);
   sample.oom_kills = static_cast<uint32_t>(m.oom_kills);
-  sample.cpu_cores_used = static_cast<float>(m.cpu_cores_used);
   std::lock_guard lock(mutex_);
   if (last_) {
     const int64_t elapsed_ms = sample.unix_ms - last_->unix_ms;

@@ -71,9 +71,9 @@ class MetricsHistory {
 
   explicit MetricsHistory(size_t capacity) : ring_(capacity) {}
 
-  // Thread-safe: the sampler records while the API reads. `metrics` is a reading whose
-  // cpu_cores_used is the average since the sandbox started; the history replaces it by the
-  // average since its previous sample when it has one.
+  // Thread-safe: the sampler records while the API reads. A sample's cpu_cores_used is the
+  // average since the previous sample; the first one's is 0 (it is taken at the create, when
+  // the sandbox's setup is most of its CPU time and the window next to nothing).
   void record(const api::SandboxMetrics& metrics);
   void clear();
   // The samples taken in `range`, oldest first.

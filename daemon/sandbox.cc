@@ -464,10 +464,6 @@ Result<api::SandboxMetrics> Sandbox::metrics(pid_t observer) {
 void Sandbox::recordSample() {
   auto m = measure();
   if (!m) return;  // killed meanwhile, or its cgroup unreadable: no sample this time
-  if (cgroup_) {
-    std::lock_guard lock(mutex_);
-    m->cpu_cores_used = coresSince(started_cpu_, m->cpu_usage_ns, std::chrono::steady_clock::now());
-  }
   history_->record(*m);
 }
 

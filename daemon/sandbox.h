@@ -81,7 +81,7 @@ class Sandbox {
   // view and an SDK) each see their own window.
   Result<api::SandboxMetrics> metrics(pid_t observer);
   // Takes a sample for the metrics history (the registry's sampler calls it); nothing once
-  // killed. Its CPU use is the average since the previous sample.
+  // killed. Its CPU use is the average since the previous sample (MetricsHistory::record).
   void recordSample();
   // The samples in `range`, oldest first; ESRCH once killed.
   Result<std::vector<api::SandboxMetrics>> metricsHistory(const api::MetricsRange& range);

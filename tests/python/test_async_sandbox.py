@@ -40,7 +40,7 @@ class AsyncSandboxLifecycle(AsyncSdkTestCase):
         info = await AsyncSandbox.get_info(sbx.sandbox_id, socket_path=self.socket)
         self.assertEqual(info.sandbox_id, sbx.sandbox_id)
         metrics = await AsyncSandbox.get_metrics(sbx.sandbox_id, socket_path=self.socket)
-        self.assertIsInstance(metrics, declaw.SandboxMetrics)
+        self.assertIsInstance(metrics[-1], declaw.SandboxMetrics)
         self.assertTrue(await AsyncSandbox.kill(sbx.sandbox_id, socket_path=self.socket))
         self.assertFalse(await sbx.is_running())
         self.assertFalse(await AsyncSandbox.kill_by_id(UNKNOWN_ID, socket_path=self.socket))

@@ -12,7 +12,6 @@ api::SandboxMetrics readingAt(int64_t unix_s, uint64_t cpu_usage_ns) {
   api::SandboxMetrics m;
   m.timestamp = api::Clock::time_point(seconds(unix_s));
   m.cpu_usage_ns = cpu_usage_ns;
-  m.cpu_cores_used = 0.5;  // since the sandbox started
   m.cpu_limit_cores = 2;
   m.memory_used = static_cast<uint64_t>(unix_s) * 1000;
   m.memory_limit = 1 << 20;
@@ -83,7 +82,7 @@ TEST_CASE("each sample's CPU use is the average since the one before", "[daemon]
   history.record(readingAt(110, 6'000'000'000));  // idle
   const auto samples = history.between({});
   REQUIRE(samples.size() == 3);
-  CHECK(samples[0].cpu_cores_used == Approx(0.5));  // the first: since the sandbox started
+  CHECK(samples[0].cpu_cores_used == 0);  // the first has no window
   CHECK(samples[1].cpu_cores_used == Approx(1.0));
   CHECK(samples[2].cpu_cores_used == Approx(0.0));
   CHECK(samples[1].memory_used == 105000);
