@@ -23,6 +23,7 @@ api::SandboxMetrics readingAt(int64_t unix_s, uint64_t cpu_usage_ns) {
 
 std::vector<int64_t> timesOf(const std::vector<api::SandboxMetrics>& samples) {
   std::vector<int64_t> out;
+  out.reserve(samples.size());
   for (const auto& m : samples) {
     out.push_back(std::chrono::duration_cast<seconds>(m.timestamp.time_since_epoch()).count());
   }
