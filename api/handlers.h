@@ -63,6 +63,7 @@ Response runCommand(const Context& ctx);
 Response pauseSandbox(const Context& ctx);
 Response resumeSandbox(const Context& ctx);
 Response sandboxMetrics(const Context& ctx);
+Response sandboxMetricsHistory(const Context& ctx);
 Response daemonMetrics(const Context& ctx);
 // The body of a JSON request ({} when empty and `empty_is_object`).
 nlohmann::json bodyOf(const Context& ctx, bool empty_is_object = false);

@@ -1,5 +1,6 @@
 #include "api/resource_wire.h"
 
+#include <charconv>
 #include <cmath>
 #include <cstdio>
 #include <set>
@@ -17,6 +18,9 @@ constexpr double kMinCpu = 0.01;  // the kernel's smallest CFS quota (1 ms per 1
 constexpr uint64_t kMinMemoryMb = 16;
 constexpr uint64_t kMinPids = 8;
 constexpr uint64_t kMinDiskMb = 1;
+// Unix seconds as a query parameter: up to the year 33658, far past any sample.
+constexpr size_t kMaxUnixSecondsDigits = 12;
+constexpr size_t kNanosecondDigits = 9;
 
 void refuseUnknownKeys(const nlohmann::json& object, const std::string& what,
                        const std::set<std::string>& known) {
@@ -79,6 +83,80 @@ std::string parseLifecycle(const nlohmann::json& body) {
                      quoteInput(on_timeout, 32));
   }
   return on_timeout;
+}
+
+Clock::time_point parseTimeParam(std::string_view text, std::string_view name) {
+  using namespace std::chrono;
+  auto fail = [&]() {
+    return badRequest("'" + std::string(name) +
+                      "' must be an RFC 3339 time (2026-01-02T03:04:05Z) or unix seconds, not " +
+                      quoteInput(text));
+  };
+  // Reads exactly `width` digits at `at` (or up to `width` when `exact` is false).
+  size_t at = 0;
+  auto number = [&](size_t width, bool exact = true) -> int64_t {
+    int64_t value = 0;
+    size_t digits = 0;
+    while (at < text.size() && digits < width && text[at] >= '0' && text[at] <= '9') {
+      value = value * 10 + (text[at++] - '0');
+      ++digits;
+    }
+    if (digits == 0 || (exact && digits != width)) throw fail();
+    return value;
+  };
+  auto expect = [&](std::string_view options) {
+    if (at >= text.size() || options.find(text[at]) == std::string_view::npos) throw fail();
+    return text[at++];
+  };
+  if (!text.empty() && text.find_first_not_of("0123456789") == std::string_view::npos) {
+    if (text.size() > kMaxUnixSecondsDigits) throw fail();
+    return Clock::time_point(seconds(number(kMaxUnixSecondsDigits, false)));
+  }
+  const int64_t y = number(4);
+  expect("-");
+  const int64_t mo = number(2);
+  expect("-");
+  const int64_t d = number(2);
+  expect("Tt ");
+  const int64_t h = number(2);
+  expect(":");
+  const int64_t mi = number(2);
+  expect(":");
+  const int64_t s = number(2);
+  nanoseconds fraction{0};
+  if (at < text.size() && text[at] == '.') {
+    ++at;
+    const size_t from = at;
+    int64_t digits = number(kNanosecondDigits, false);
+    for (size_t n = at - from; n < kNanosecondDigits; ++n) digits *= 10;
+    fraction = nanoseconds(digits);
+    while (at < text.size() && text[at] >= '0' && text[at] <= '9') ++at;  // past nanoseconds
+  }
+  minutes offset{0};
+  const char zone = expect("Zz+-");
+  if (zone == '+' || zone == '-') {
+    const int64_t oh = number(2);
+    expect(":");
+    const int64_t om = number(2);
+    if (oh > 23 || om > 59) throw fail();
+    offset = minutes((zone == '-' ? -1 : 1) * (oh * 60 + om));
+  }
+  const year_month_day date{year(static_cast<int>(y)), month(static_cast<unsigned>(mo)),
+                            day(static_cast<unsigned>(d))};
+  if (at != text.size() || !date.ok() || h > 23 || mi > 59 || s > 60) throw fail();
+  const sys_time<nanoseconds> utc =
+      sys_days(date) + hours(h) + minutes(mi) + seconds(s) + fraction - offset;
+  return time_point_cast<Clock::duration>(utc);
+}
+
+MetricsRange parseMetricsRange(const Query& query) {
+  MetricsRange range;
+  if (auto start = query.single("start")) range.start = parseTimeParam(*start, "start");
+  if (auto end = query.single("end")) range.end = parseTimeParam(*end, "end");
+  if (range.start && range.end && *range.start > *range.end) {
+    throw badRequest("'start' is after 'end'");
+  }
+  return range;
 }
 
 nlohmann::json toJson(const Resources& r) {

@@ -27,6 +27,7 @@ constexpr Route kRoutes[] = {
     {"POST", "/v1/sandboxes/{id}/pause", pauseSandbox},
     {"POST", "/v1/sandboxes/{id}/resume", resumeSandbox},
     {"GET", "/v1/sandboxes/{id}/metrics", sandboxMetrics},
+    {"GET", "/v1/sandboxes/{id}/metrics/history", sandboxMetricsHistory},
     {"POST", "/v1/sandboxes/{id}/commands", runCommand},
     {"GET", "/v1/sandboxes/{id}/commands", listProcesses},
     {"POST", "/v1/sandboxes/{id}/commands/stream", streamCommand},

@@ -1,29 +1,13 @@
 // Handlers of /v1/health, /v1/sandboxes[/{id}[/timeout|/network|/pause|...]] and
 // /v1/sandboxes/{id}/commands.
-#include <algorithm>
-
 #include "api/handlers.h"
 #include "api/json_fields.h"
+#include "api/list_paging.h"
 #include "api/network_wire.h"
 #include "api/resource_wire.h"
 #include "api/wire.h"
 
 namespace declaw::api {
-
-namespace {
-
-bool matchesFilters(const SandboxInfo& sandbox, const std::vector<std::string>& states,
-                    const StringMap& metadata) {
-  if (!states.empty() && std::find(states.begin(), states.end(), sandbox.state) == states.end()) {
-    return false;
-  }
-  return std::all_of(metadata.begin(), metadata.end(), [&](const auto& pair) {
-    auto it = sandbox.metadata.find(pair.first);
-    return it != sandbox.metadata.end() && it->second == pair.second;
-  });
-}
-
-}  // namespace
 
 nlohmann::json bodyOf(const Context& ctx, bool empty_is_object) {
   return parseJsonObject(ctx.request.body, ctx.limits.max_json_body_bytes, empty_is_object);
@@ -41,13 +25,13 @@ Response getHealth(const Context& ctx) {
 }
 
 Response listSandboxes(const Context& ctx) {
-  const std::vector<std::string> states = parseStateFilter(ctx.query.all("state"));
-  const StringMap metadata = parseMetadataFilter(ctx.query.single("metadata").value_or(""));
+  const ListQuery query = parseListQuery(ctx.query);
+  const ListPage page = pageSandboxes(ctx.services.listSandboxes(ctx.caller), query);
   nlohmann::json sandboxes = nlohmann::json::array();
-  for (const SandboxInfo& sandbox : ctx.services.listSandboxes(ctx.caller)) {
-    if (matchesFilters(sandbox, states, metadata)) sandboxes.push_back(toJson(sandbox));
-  }
-  return jsonResponse(kStatusOk, {{"sandboxes", sandboxes}});
+  for (const SandboxInfo& sandbox : page.sandboxes) sandboxes.push_back(toJson(sandbox));
+  return jsonResponse(kStatusOk, {{"sandboxes", sandboxes},
+                                  {"next_token", page.next_token ? nlohmann::json(*page.next_token)
+                                                                 : nlohmann::json(nullptr)}});
 }
 
 Response createSandbox(const Context& ctx) {
@@ -96,6 +80,16 @@ Response resumeSandbox(const Context& ctx) {
 Response sandboxMetrics(const Context& ctx) {
   return jsonResponse(kStatusOk,
                       toJson(unwrap(ctx.services.sandboxMetrics(ctx.caller, ctx.sandbox_id))));
+}
+
+Response sandboxMetricsHistory(const Context& ctx) {
+  const MetricsRange range = parseMetricsRange(ctx.query);
+  nlohmann::json samples = nlohmann::json::array();
+  for (const SandboxMetrics& sample :
+       unwrap(ctx.services.sandboxMetricsHistory(ctx.caller, ctx.sandbox_id, range))) {
+    samples.push_back(toJson(sample));
+  }
+  return jsonResponse(kStatusOk, {{"metrics", samples}});
 }
 
 Response daemonMetrics(const Context& ctx) {

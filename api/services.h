@@ -123,6 +123,12 @@ struct SandboxMetrics {
   std::optional<uint64_t> net_tx_bytes;
 };
 
+// GET .../metrics/history: samples taken from start to end, both included; absent: open.
+struct MetricsRange {
+  std::optional<Clock::time_point> start;
+  std::optional<Clock::time_point> end;
+};
+
 // The daemon's own counters, for GET /metrics (Prometheus text).
 // A Prometheus histogram: cumulative counts per upper bound, then the +Inf count and the sum.
 struct Histogram {
@@ -337,7 +343,8 @@ class Services {
 
   virtual Result<SandboxInfo> createSandbox(const Caller& caller,
                                             const CreateSandboxSpec& spec) = 0;
-  // The caller's sandboxes (all for root), newest first, killed ones included while remembered.
+  // The caller's sandboxes (all for root), killed ones included while remembered; the API
+  // layer filters, orders and pages them (api/list_paging.h).
   virtual std::vector<SandboxInfo> listSandboxes(const Caller& caller) = 0;
   virtual Result<SandboxInfo> getSandbox(const Caller& caller, const std::string& id) = 0;
   // Idempotent: killing a killed sandbox succeeds.
@@ -358,6 +365,11 @@ class Services {
   virtual Result<SandboxInfo> pauseSandbox(const Caller& caller, const std::string& id) = 0;
   virtual Result<SandboxInfo> resumeSandbox(const Caller& caller, const std::string& id) = 0;
   virtual Result<SandboxMetrics> sandboxMetrics(const Caller& caller, const std::string& id) = 0;
+  // The samples the daemon took of the sandbox in `range`, oldest first (a bounded history,
+  // docs/architecture.md); each sample's CPU use is the average since the one before it.
+  virtual Result<std::vector<SandboxMetrics>> sandboxMetricsHistory(const Caller& caller,
+                                                                    const std::string& id,
+                                                                    const MetricsRange& range) = 0;
   virtual DaemonMetrics daemonMetrics() = 0;
   // Every answer the API gives, by HTTP status (for DaemonMetrics).
   virtual void countResponse(int /*status*/) {}

@@ -13,6 +13,12 @@ namespace {
 constexpr size_t kMaxConfigBytes = 1 << 20;
 // Each pooled sandbox holds memory and an id range while nobody uses it.
 constexpr uint32_t kMaxPooledPerTemplate = 64;
+// A day of samples at 5 s: 64 bytes each, so at most ~1.1 MB per sandbox.
+constexpr uint32_t kMaxHistorySamples = 17280;
+constexpr uint32_t kMaxHistoryIntervalS = 3600;
+// "metrics_history": {"interval_s": N, "keep_s": N}, over the defaults.
+Result<void> readMetricsHistory(const nlohmann::json& j, MetricsHistoryConfig& out,
+                                const std::string& path);
 // The values loadConfigFile read, against each other and the choices each key allows.
 Result<void> checkValues(const Config& c, const std::string& path);
 }  // namespace
@@ -90,6 +96,10 @@ Result<void> loadConfigFile(const std::string& path, Config& c) {
        readOptional("private_ranges", c.private_ranges);
   if (pool6) c.net_pool6 = *pool6;
   if (!ok) return PlainError() << "config " << path << ": '" << bad << "' has the wrong type";
+  known.insert("metrics_history");
+  if (auto it = j.find("metrics_history"); it != j.end()) {
+    if (auto r = readMetricsHistory(*it, c.metrics_history, path); !r) return r;
+  }
   for (auto it = j.begin(); it != j.end(); ++it) {
     if (!known.contains(it.key())) {
       return PlainError() << "config " << path << ": unknown key '" << it.key() << "'";
@@ -99,6 +109,32 @@ Result<void> loadConfigFile(const std::string& path, Config& c) {
 }
 
 namespace {
+
+Result<void> readMetricsHistory(const nlohmann::json& j, MetricsHistoryConfig& out,
+                                const std::string& path) {
+  auto wrong = [&](const std::string& what) {
+    return PlainError() << "config " << path << ": 'metrics_history' " << what;
+  };
+  if (!j.is_object()) return wrong("must be an object {\"interval_s\": 5, \"keep_s\": 3600}");
+  for (auto it = j.begin(); it != j.end(); ++it) {
+    if (it.key() != "interval_s" && it.key() != "keep_s") {
+      return wrong("has an unknown key '" + it.key() + "'");
+    }
+    if (!it->is_number_unsigned() || it->get<uint64_t>() > std::numeric_limits<uint32_t>::max()) {
+      return wrong("'" + it.key() + "' must be a whole number of seconds");
+    }
+  }
+  out.interval_s = j.value("interval_s", out.interval_s);
+  out.keep_s = j.value("keep_s", out.keep_s);
+  if (out.interval_s > kMaxHistoryIntervalS) {
+    return wrong("'interval_s' must be 0 (no history) to " + std::to_string(kMaxHistoryIntervalS));
+  }
+  if (out.interval_s != 0 && (out.keep_s < out.interval_s || out.samples() > kMaxHistorySamples)) {
+    return wrong("'keep_s' must hold 1 to " + std::to_string(kMaxHistorySamples) +
+                 " samples of 'interval_s'");
+  }
+  return {};
+}
 
 Result<void> checkValues(const Config& c, const std::string& path) {
   const api::Limits& l = c.limits;

@@ -12,6 +12,14 @@
 
 namespace declaw::daemon {
 
+// The metrics history of each live sandbox (docs/operations.md): a sample every interval_s for
+// the last keep_s. interval_s 0: no history is kept.
+struct MetricsHistoryConfig {
+  uint32_t interval_s = 5;
+  uint32_t keep_s = 3600;
+  size_t samples() const { return interval_s == 0 ? 0 : keep_s / interval_s; }
+};
+
 struct Config {
   std::string socket_path = "/run/declaw/declaw.sock";
   std::string state_dir = "/run/declaw";
@@ -42,6 +50,7 @@ struct Config {
   std::map<std::string, uint32_t> pool;
 
   uint32_t killed_records_kept = 1000;  // killed sandboxes still listed / shown
+  MetricsHistoryConfig metrics_history;
 
   // Networking (docs/network.md). "auto": set up at start; if that fails, declawd runs without
   // (sandboxes asking for internet access get 501, /v1/health says why). "off": never.

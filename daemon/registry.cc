@@ -100,6 +100,7 @@ Registry::~Registry() { shutdown(); }
 
 void Registry::start() {
   clock_ = std::thread([this] { clockLoop(); });
+  if (config_.metrics_history.samples() > 0) sampler_ = std::thread([this] { samplerLoop(); });
   if (pool_) pool_->start();
 }
 
@@ -113,6 +114,7 @@ void Registry::shutdown() {
   }
   clock_changed_.notify_all();
   if (clock_.joinable()) clock_.join();
+  if (sampler_.joinable()) sampler_.join();
   for (auto& sbx : all) retire(sbx, "daemon shutting down");
 }
 
@@ -245,6 +247,7 @@ Result<std::shared_ptr<Sandbox>> Registry::launch(const api::CreateSandboxSpec& 
   if (tmpl.kind == runtime::RootKind::kHost) start.host_facts = host_facts_.current();
   start.counters = &counters_;
   start.ports = parts_.ports ? &*parts_.ports : nullptr;
+  start.history_samples = config_.metrics_history.samples();
   start.on_launched = [&](pid_t pid, uint64_t ticks) {
     record.init_pid = pid;
     record.init_start_ticks = ticks;
@@ -372,6 +375,8 @@ Result<api::SandboxInfo> Registry::createSandbox(const api::Caller& caller,
   counters_.recordCreate(phases);
   clock_changed_.notify_all();
   lock.unlock();
+  // The history starts at the create, so it is never empty while the sandbox lives.
+  if (config_.metrics_history.samples() > 0) (*sbx)->recordSample();
   logger("daemon")->info("[{}] created for uid {}{}", id, caller.uid,
                          pooled ? " (from the pool)" : "");
   return (*sbx)->info();

@@ -65,6 +65,8 @@ class Registry : public api::Services {
   Result<api::SandboxInfo> resumeSandbox(const api::Caller& caller, const std::string& id) override;
   Result<api::SandboxMetrics> sandboxMetrics(const api::Caller& caller,
                                              const std::string& id) override;
+  Result<std::vector<api::SandboxMetrics>> sandboxMetricsHistory(
+      const api::Caller& caller, const std::string& id, const api::MetricsRange& range) override;
   api::DaemonMetrics daemonMetrics() override;
   void countResponse(int status) override;
   Result<api::RunResult> runCommand(const api::Caller& caller, const std::string& id,
@@ -152,6 +154,8 @@ class Registry : public api::Services {
   // Kills and forgets one sandbox (blocking, outside the lock).
   void retire(const std::shared_ptr<Sandbox>& sandbox, const char* why);
   void clockLoop();
+  // registry_resources.cc: a sample of every live sandbox each metrics_history.interval_s.
+  void samplerLoop();
   std::string newSandboxId();
 
   const Config& config_;
@@ -169,6 +173,7 @@ class Registry : public api::Services {
   uint32_t starting_ = 0;  // creates in progress, counted against max_sandboxes
   bool stopping_ = false;
   std::thread clock_;
+  std::thread sampler_;             // not started when metrics_history.interval_s is 0
   std::unique_ptr<WarmPool> pool_;  // null: no pool configured
 };
 

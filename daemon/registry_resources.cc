@@ -1,4 +1,7 @@
-// The Services methods for pause/resume and metrics.
+// The Services methods for pause/resume and metrics, and the metrics history's sampler.
+#include <algorithm>
+
+#include "common/log.h"
 #include "daemon/registry.h"
 
 namespace declaw::daemon {
@@ -32,6 +35,40 @@ Result<api::SandboxMetrics> Registry::sandboxMetrics(const api::Caller& caller,
   auto sbx = findLive(caller, id);
   if (!sbx) return sbx.error();
   return (*sbx)->metrics(caller.pid);
+}
+
+Result<std::vector<api::SandboxMetrics>> Registry::sandboxMetricsHistory(
+    const api::Caller& caller, const std::string& id, const api::MetricsRange& range) {
+  auto sbx = findLive(caller, id);
+  if (!sbx) return sbx.error();
+  return (*sbx)->metricsHistory(range);
+}
+
+// One thread for all sandboxes: each round copies the live list under the lock and reads each
+// sandbox's cgroup files and disk outside it (docs/architecture.md, "Metrics history"). Rounds
+// keep their pace from the start, so a slow round does not shift the ones after it.
+void Registry::samplerLoop() {
+  const auto interval = std::chrono::seconds(config_.metrics_history.interval_s);
+  auto next = std::chrono::steady_clock::now() + interval;
+  std::unique_lock lock(mutex_);
+  while (!stopping_) {
+    if (clock_changed_.wait_until(lock, next, [this] { return stopping_; })) break;
+    std::vector<std::shared_ptr<Sandbox>> live;
+    live.reserve(live_.size());
+    for (auto& [id, sbx] : live_) live.push_back(sbx);
+    lock.unlock();
+    const auto started = std::chrono::steady_clock::now();
+    for (const auto& sbx : live) sbx->recordSample();
+    const auto took = std::chrono::steady_clock::now() - started;
+    if (took > interval) {
+      logger("daemon")->warn(
+          "metrics history: sampling {} sandboxes took {} ms, longer than "
+          "the interval",
+          live.size(), std::chrono::duration_cast<std::chrono::milliseconds>(took).count());
+    }
+    next = std::max(next + interval, std::chrono::steady_clock::now());
+    lock.lock();
+  }
 }
 
 api::DaemonMetrics Registry::daemonMetrics() {

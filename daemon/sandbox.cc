@@ -225,6 +225,7 @@ Result<std::shared_ptr<Sandbox>> Sandbox::start(const SandboxStart& s) {
   sbx->started_at_ = api::Clock::now();
   sbx->deadline_ = std::chrono::steady_clock::now() + std::chrono::seconds(s.spec.timeout_s);
   sbx->started_cpu_ = {std::chrono::steady_clock::now(), 0};
+  sbx->history_ = std::make_unique<MetricsHistory>(s.history_samples);
   log->info("[{}] running (init pid {}, ids {}+{}, template {}{})", s.id, sbx->init_pid_,
             s.ids.host_base, s.ids.count, s.spec.template_name,
             host_backed && !sbx->usr_overlay_ ? ", read-only /usr" : "");
@@ -403,7 +404,7 @@ Result<void> Sandbox::resume() {
   return {};
 }
 
-Result<api::SandboxMetrics> Sandbox::metrics(pid_t observer) {
+Result<api::SandboxMetrics> Sandbox::measure() {
   api::SandboxMetrics m;
   m.timestamp = api::Clock::now();
   m.cpu_limit_cores = spec_.resources.cpu;
@@ -432,14 +433,24 @@ Result<api::SandboxMetrics> Sandbox::metrics(pid_t observer) {
   m.pids = usage->pids.value_or(0);
   m.pids_limit = usage->pids_limit.value_or(0);
   m.oom_kills = usage->oom_kills.value_or(0);
+  return m;
+}
+
+double Sandbox::coresSince(const CpuSample& since, uint64_t usage_ns,
+                           std::chrono::steady_clock::time_point now) {
+  const double seconds = std::chrono::duration<double>(now - since.at).count();
+  if (seconds <= 0 || usage_ns < since.usage_ns) return 0;
+  return static_cast<double>(usage_ns - since.usage_ns) / 1e9 / seconds;
+}
+
+Result<api::SandboxMetrics> Sandbox::metrics(pid_t observer) {
+  auto m = measure();
+  if (!m || !cgroup_) return m;
   auto now = std::chrono::steady_clock::now();
   std::lock_guard lock(mutex_);
   auto previous = cpu_by_observer_.find(observer);
   const CpuSample since = previous == cpu_by_observer_.end() ? started_cpu_ : previous->second;
-  double seconds = std::chrono::duration<double>(now - since.at).count();
-  if (seconds > 0 && m.cpu_usage_ns >= since.usage_ns) {
-    m.cpu_cores_used = static_cast<double>(m.cpu_usage_ns - since.usage_ns) / 1e9 / seconds;
-  }
+  m->cpu_cores_used = coresSince(since, m->cpu_usage_ns, now);
   if (previous == cpu_by_observer_.end() && cpu_by_observer_.size() >= kMaxCpuObservers) {
     // Forget the observer that asked longest ago.
     auto oldest =
@@ -447,8 +458,22 @@ Result<api::SandboxMetrics> Sandbox::metrics(pid_t observer) {
                          [](const auto& a, const auto& b) { return a.second.at < b.second.at; });
     cpu_by_observer_.erase(oldest);
   }
-  cpu_by_observer_[observer] = {now, m.cpu_usage_ns};
+  cpu_by_observer_[observer] = {now, m->cpu_usage_ns};
   return m;
+}
+
+void Sandbox::recordSample() {
+  auto m = measure();
+  if (!m) return;  // killed meanwhile, or its cgroup unreadable: no sample this time
+  history_->record(*m);
+}
+
+Result<std::vector<api::SandboxMetrics>> Sandbox::metricsHistory(const api::MetricsRange& range) {
+  {
+    std::lock_guard lock(mutex_);
+    if (killed_) return ErrnoError(ESRCH) << "sandbox " << id_ << " is not running";
+  }
+  return history_->between(range);
 }
 
 ProcessPlan Sandbox::planFor(const api::ProcessSpec& spec) const {

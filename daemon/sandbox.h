@@ -18,6 +18,7 @@
 #include "common/unique_fd.h"
 #include "daemon/cgroup_host.h"
 #include "daemon/counters.h"
+#include "daemon/metrics_history.h"
 #include "daemon/network.h"
 #include "daemon/port_forward.h"
 #include "daemon/process_table.h"
@@ -48,6 +49,7 @@ struct SandboxStart {
   // A built-in's root: the host facts its plan reads (null: init probes the host itself).
   std::shared_ptr<const runtime::HostFacts> host_facts;
   const PortsRoot* ports = nullptr;  // where its forwards' sockets go (null: no ports)
+  size_t history_samples = 0;        // the metrics history's capacity (0: none kept)
 };
 
 class Sandbox {
@@ -80,6 +82,11 @@ class Sandbox {
   // process, by its pid), or since the sandbox started: two clients polling at once (a stats
   // view and an SDK) each see their own window.
   Result<api::SandboxMetrics> metrics(pid_t observer);
+  // Takes a sample for the metrics history (the registry's sampler calls it); nothing once
+  // killed. Its CPU use is the average since the previous sample (MetricsHistory::record).
+  void recordSample();
+  // The samples in `range`, oldest first; ESRCH once killed.
+  Result<std::vector<api::SandboxMetrics>> metricsHistory(const api::MetricsRange& range);
 
   // The egress policy (PATCH .../network): ENOTCONN asking for internet access on a sandbox made
   // without it (its netns has no link and its seccomp filter refuses inet sockets).
@@ -126,6 +133,8 @@ class Sandbox {
   std::shared_ptr<runtime::InitClient> client() const;
   ProcessPlan planFor(const api::ProcessSpec& spec) const;
   Result<std::shared_ptr<Process>> start(ProcessPlan plan);
+  // A reading of what the sandbox uses now, without CPU use (which is relative to a window).
+  Result<api::SandboxMetrics> measure();
 
   api::NetworkInfo networkInfo() const;  // under mutex_
 
@@ -155,8 +164,11 @@ class Sandbox {
     std::chrono::steady_clock::time_point at;
     uint64_t usage_ns = 0;
   };
+  static double coresSince(const CpuSample& since, uint64_t usage_ns,
+                           std::chrono::steady_clock::time_point now);
   CpuSample started_cpu_;                       // under mutex_
   std::map<pid_t, CpuSample> cpu_by_observer_;  // under mutex_, at most kMaxCpuObservers
+  std::unique_ptr<MetricsHistory> history_;     // set by start(), thread-safe itself
   api::Clock::time_point killed_at_;
   bool killed_ = false;
   std::shared_ptr<runtime::InitClient> client_;

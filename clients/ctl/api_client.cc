@@ -10,6 +10,9 @@ constexpr std::string_view kJsonType = "application/json";
 constexpr int kStatusNotFound = 404;
 constexpr int kStatusConflict = 409;
 constexpr int kStatusTooManyRequests = 429;
+// ls follows next_token at most this often (1,000 pages of 1,000): a daemon whose tokens never
+// end cannot keep declawctl looping.
+constexpr size_t kMaxListPages = 1000;
 
 std::string sandboxPath(std::string_view id) {
   return "/v1/sandboxes/" + percentEncode(id, /*keep_slash=*/false);
@@ -96,16 +99,24 @@ Result<nlohmann::json> ApiClient::createSandbox(const nlohmann::json& request) {
 }
 
 Result<nlohmann::json> ApiClient::listSandboxes(std::string_view query) {
-  std::string target = "/v1/sandboxes";
-  if (!query.empty()) target += "?" + std::string(query);
-  auto doc = callJson("GET", target, nullptr);
-  if (!doc) return doc;
-  // {"sandboxes": [...]}; a bare array is accepted too.
-  if (doc->is_array()) return doc;
-  if (doc->is_object() && doc->contains("sandboxes") && (*doc)["sandboxes"].is_array()) {
-    return (*doc)["sandboxes"];
+  const std::string target = "/v1/sandboxes?" + std::string(query) + (query.empty() ? "" : "&");
+  nlohmann::json all = nlohmann::json::array();
+  std::string token;
+  for (size_t page = 0; page < kMaxListPages; ++page) {
+    auto doc = callJson(
+        "GET", target + "limit=1000" + (token.empty() ? "" : "&next_token=" + token), nullptr);
+    if (!doc) return doc;
+    // {"sandboxes": [...], "next_token": "..." | null}; a bare array (one page) is accepted too.
+    if (doc->is_array()) return doc;
+    if (!doc->is_object() || !doc->contains("sandboxes") || !(*doc)["sandboxes"].is_array()) {
+      return PlainError() << "bad response from declawd: no sandboxes array";
+    }
+    for (auto& sandbox : (*doc)["sandboxes"]) all.push_back(std::move(sandbox));
+    auto next = doc->find("next_token");
+    if (next == doc->end() || !next->is_string()) return all;
+    token = percentEncode(next->get<std::string>());
   }
-  return PlainError() << "bad response from declawd: no sandboxes array";
+  return PlainError() << "declawd answered more than " << kMaxListPages << " pages of sandboxes";
 }
 
 Result<nlohmann::json> ApiClient::getSandbox(std::string_view id) {

@@ -117,6 +117,8 @@ void addSandboxVerbs(CLI::App& app, CommandLine& line, Verbs& v) {
       ->allow_extra_args(false);
   v.ls->add_option("--meta", line.metadata, "Only sandboxes with this K=V metadata (repeatable)")
       ->allow_extra_args(false);
+  v.ls->add_flag("-a,--all", line.all,
+                 "Killed sandboxes too, while the daemon remembers them (default: live ones)");
 
   v.info = app.add_subcommand("info", "Show one sandbox");
   v.info->add_option("id", line.id, "Sandbox id")->required();

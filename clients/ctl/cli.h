@@ -62,6 +62,7 @@ struct CommandLine {
   std::vector<int64_t> pids;          // kill --pid: processes to kill instead of sandboxes
   std::vector<std::string> states;    // ls --state
   std::vector<std::string> metadata;  // ls --meta
+  bool all = false;                   // ls -a: killed sandboxes too
   std::string src;                    // cp
   std::string dst;                    // cp
   std::string path;                   // watch: the directory in the sandbox

@@ -122,12 +122,12 @@ int cmdCreate(const GlobalOptions& global, const SandboxSpec& spec) {
 }
 
 int cmdList(const GlobalOptions& global, const std::vector<std::string>& states,
-            const std::vector<std::string>& metadata) {
-  std::string query;
+            const std::vector<std::string>& metadata, bool all) {
+  std::string query = all ? "all=true" : "";
   if (!states.empty()) {
     std::string joined;
     for (const auto& s : states) joined += (joined.empty() ? "" : ",") + s;
-    query = "state=" + percentEncode(joined);
+    query += (query.empty() ? "" : "&") + std::string("state=") + percentEncode(joined);
   }
   if (!metadata.empty()) {
     auto pairs = parseKeyValues(metadata);

@@ -23,8 +23,9 @@ struct GlobalOptions {
 std::string resolveSocketPath(const std::string& flag_value);
 
 int cmdCreate(const GlobalOptions& global, const SandboxSpec& spec);
+// Live sandboxes unless `all` or a state is given; every page of them.
 int cmdList(const GlobalOptions& global, const std::vector<std::string>& states,
-            const std::vector<std::string>& metadata);
+            const std::vector<std::string>& metadata, bool all);
 int cmdInfo(const GlobalOptions& global, const std::string& id);
 int cmdKill(const GlobalOptions& global, const std::vector<std::string>& ids);
 int cmdSetTimeout(const GlobalOptions& global, const std::string& id, int64_t seconds);

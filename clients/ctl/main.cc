@@ -18,7 +18,7 @@ int runVerb(const CommandLine& line) {
     case Verb::kCreate:
       return ctl::cmdCreate(global, line.sandbox);
     case Verb::kList:
-      return ctl::cmdList(global, line.states, line.metadata);
+      return ctl::cmdList(global, line.states, line.metadata, line.all);
     case Verb::kInfo:
       return ctl::cmdInfo(global, line.id);
     case Verb::kKill:

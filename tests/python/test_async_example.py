@@ -50,7 +50,7 @@ class AsyncNetworkExfiltrationExample(SdkTestCase):
         self.assertNotIn("EXFILTRATED", done.stdout)
         self.assertEqual(done.stderr, "", "warnings or errors on stderr")
 
-        self.assertEqual(Sandbox.list(socket_path=self.socket), [], "a sandbox is still live")
+        self.assertEqual(list(Sandbox.list(socket_path=self.socket)), [], "a sandbox is still live")
         everything = Sandbox.list(
             query=SandboxQuery(metadata={"demo": "network-exfiltration-async"},
                                state=[SandboxState.RUNNING, SandboxState.KILLED]),

@@ -40,7 +40,7 @@ class AsyncSandboxLifecycle(AsyncSdkTestCase):
         info = await AsyncSandbox.get_info(sbx.sandbox_id, socket_path=self.socket)
         self.assertEqual(info.sandbox_id, sbx.sandbox_id)
         metrics = await AsyncSandbox.get_metrics(sbx.sandbox_id, socket_path=self.socket)
-        self.assertIsInstance(metrics, declaw.SandboxMetrics)
+        self.assertIsInstance(metrics[-1], declaw.SandboxMetrics)
         self.assertTrue(await AsyncSandbox.kill(sbx.sandbox_id, socket_path=self.socket))
         self.assertFalse(await sbx.is_running())
         self.assertFalse(await AsyncSandbox.kill_by_id(UNKNOWN_ID, socket_path=self.socket))
@@ -61,8 +61,9 @@ class AsyncSandboxLifecycle(AsyncSdkTestCase):
         listed = await AsyncSandbox.list(query=SandboxQuery(metadata={"run": tag}),
                                          socket_path=self.socket)
         self.assertEqual({i.sandbox_id for i in listed}, {first.sandbox_id, second.sandbox_id})
-        self.assertEqual(len(await AsyncSandbox.list(query={"metadata": {"run": tag}}, limit=1,
-                                                     socket_path=self.socket)), 1)
+        page = await AsyncSandbox.list(query={"metadata": {"run": tag}}, limit=1,
+                                       socket_path=self.socket).next_items()
+        self.assertEqual(len(page), 1)
         await second.kill()
         killed = await AsyncSandbox.list(
             query=SandboxQuery(metadata={"run": tag}, state=[SandboxState.KILLED]),

@@ -51,7 +51,7 @@ class NetworkExfiltrationExample(SdkTestCase):
         self.assertIn("BLOCKED getaddrinfo", done.stdout)
         self.assertNotIn("EXFILTRATED", done.stdout)
 
-        self.assertEqual(Sandbox.list(socket_path=self.socket), [], "a sandbox is still live")
+        self.assertEqual(list(Sandbox.list(socket_path=self.socket)), [], "a sandbox is still live")
         everything = Sandbox.list(
             query=SandboxQuery(metadata={"demo": "network-exfiltration"},
                                state=[SandboxState.RUNNING, SandboxState.KILLED]),

@@ -161,8 +161,9 @@ class Metrics(SdkTestCase):
     def test_metrics_by_sandbox_id(self):
         sbx = self.create(resources={"pids": 99})
         metrics = Sandbox.get_metrics(sbx.sandbox_id, socket_path=self.socket)
-        self.assertIsInstance(metrics, declaw.SandboxMetrics)
-        self.assertEqual(metrics.pids_limit, 99)
+        self.assertIsInstance(metrics, list)
+        self.assertTrue(all(isinstance(m, declaw.SandboxMetrics) for m in metrics))
+        self.assertEqual(metrics[-1].pids_limit, 99)
 
 
 class PauseAndResume(SdkTestCase):

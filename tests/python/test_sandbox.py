@@ -101,7 +101,8 @@ class SandboxLifecycle(SdkTestCase):
         first = self.create(metadata={"suite": tag, "n": "1"})
         second = self.create(metadata={"suite": tag, "n": "2"})
         self.create(metadata={"suite": "other"})
-        mine = Sandbox.list(query=SandboxQuery(metadata={"suite": tag}), socket_path=self.socket)
+        mine = list(Sandbox.list(query=SandboxQuery(metadata={"suite": tag}),
+                                 socket_path=self.socket))
         self.assertEqual([i.sandbox_id for i in mine], [second.sandbox_id, first.sandbox_id])
         self.assertTrue(all(isinstance(i, declaw.SandboxInfo) for i in mine))
         both = Sandbox.list(query={"metadata": {"suite": tag, "n": "1"}}, socket_path=self.socket)
@@ -109,7 +110,7 @@ class SandboxLifecycle(SdkTestCase):
         limited = Sandbox.list(query=SandboxQuery(metadata={"suite": tag}), limit=1,
                                next_token=None, api_key="x", domain="y",
                                request_timeout=10, socket_path=self.socket)
-        self.assertEqual([i.sandbox_id for i in limited], [second.sandbox_id])
+        self.assertEqual([i.sandbox_id for i in limited.next_items()], [second.sandbox_id])
 
         first.kill()
         live = Sandbox.list(query=SandboxQuery(metadata={"suite": tag}), socket_path=self.socket)
@@ -122,17 +123,17 @@ class SandboxLifecycle(SdkTestCase):
         every = Sandbox.list(query=SandboxQuery(metadata={"suite": tag},
                                                 state=["running", "killed"]),
                              socket_path=self.socket)
-        self.assertEqual(len(every), 2)
+        self.assertEqual(len(list(every)), 2)
 
     def test_list_matches_metadata_values_with_url_characters_exactly(self):
         odd = {"query": "a&b=c", "sp ace": "ü +%20", "tag": uuid.uuid4().hex}
         sbx = self.create(metadata=odd)
-        found = Sandbox.list(query=SandboxQuery(metadata=odd), socket_path=self.socket)
+        found = list(Sandbox.list(query=SandboxQuery(metadata=odd), socket_path=self.socket))
         self.assertEqual([i.sandbox_id for i in found], [sbx.sandbox_id])
         self.assertEqual(found[0].metadata, odd)
         near = dict(odd, query="a")
-        self.assertEqual(Sandbox.list(query=SandboxQuery(metadata=near), socket_path=self.socket),
-                         [])
+        self.assertEqual(
+            list(Sandbox.list(query=SandboxQuery(metadata=near), socket_path=self.socket)), [])
 
     def test_set_timeout_counts_from_now(self):
         sbx = self.create(timeout=60)

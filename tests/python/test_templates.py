@@ -101,7 +101,7 @@ class TemplateCase(SdkTestCase):
 
     def sandbox_count(self):
         """Every sandbox the daemon knows, killed ones included: a build that made one shows."""
-        return len(Sandbox.list({"state": ALL_STATES}, socket_path=self.socket))
+        return len(list(Sandbox.list({"state": ALL_STATES}, socket_path=self.socket)))
 
     def run_ok(self, sbx, cmd, **kw):
         result = sbx.commands.run(cmd, **kw)

@@ -156,7 +156,7 @@ class DaemonNotRunning(unittest.TestCase):
     def test_a_missing_socket_says_the_service_is_not_running(self):
         path = os.path.join(temp_dir(self), "absent.sock")
         for call in (lambda: Sandbox.create(allow_internet_access=False, socket_path=path),
-                     lambda: Sandbox.list(socket_path=path),
+                     lambda: Sandbox.list(socket_path=path).next_items(),
                      lambda: Sandbox.connect("sbx-000000000000", socket_path=path),
                      lambda: Sandbox.kill("sbx-000000000000", socket_path=path)):
             with self.assertRaises(declaw.ConnectionException) as caught:
@@ -170,7 +170,7 @@ class DaemonNotRunning(unittest.TestCase):
         path = os.path.join(temp_dir(self), "env.sock")
         with mock.patch.dict(os.environ, {"DECLAW_SOCKET": path}):
             with self.assertRaises(declaw.ConnectionException) as caught:
-                Sandbox.list()
+                Sandbox.list().next_items()
         self.assertIn(path, str(caught.exception))
 
     def test_a_stale_socket_file_with_nobody_listening_says_the_same(self):
@@ -179,7 +179,7 @@ class DaemonNotRunning(unittest.TestCase):
         stale.bind(path)
         stale.close()  # the file stays; connecting is refused
         with self.assertRaises(declaw.ConnectionException) as caught:
-            Sandbox.list(socket_path=path)
+            Sandbox.list(socket_path=path).next_items()
         self.assertIn("is the service running?", str(caught.exception))
 
     def test_a_socket_the_caller_may_not_open_says_how_to_get_access(self):
@@ -199,7 +199,7 @@ class DaemonNotRunning(unittest.TestCase):
                 os.setgid(65534)
                 os.setuid(65534)
                 try:
-                    Sandbox.list(socket_path=path)
+                    Sandbox.list(socket_path=path).next_items()
                     outcome = "no error"
                 except declaw.SandboxException as e:
                     outcome = f"{type(e).__name__}|{isinstance(e, PermissionError)}|{e}"

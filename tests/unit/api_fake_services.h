@@ -64,6 +64,8 @@ class FakeServices : public Services {
   // openForRead reports this size instead of the content's (a file that grew after the open).
   std::optional<uint64_t> reported_size;
   SandboxMetrics metrics;
+  std::vector<SandboxMetrics> history;  // sandboxMetricsHistory
+  MetricsRange history_range;           // what it was asked
   DaemonMetrics daemon_metrics;
   std::vector<int> statuses;           // countResponse
   ProcessInfo process;                 // startProcess, getProcess, waitProcess
@@ -153,6 +155,13 @@ class FakeServices : public Services {
   Result<SandboxMetrics> sandboxMetrics(const Caller& caller, const std::string& id) override {
     record("sandboxMetrics", caller, id);
     return answer("sandboxMetrics", metrics);
+  }
+  Result<std::vector<SandboxMetrics>> sandboxMetricsHistory(const Caller& caller,
+                                                            const std::string& id,
+                                                            const MetricsRange& range) override {
+    record("sandboxMetricsHistory", caller, id);
+    history_range = range;
+    return answer("sandboxMetricsHistory", history);
   }
   DaemonMetrics daemonMetrics() override {
     calls.push_back("daemonMetrics");

@@ -87,6 +87,44 @@ TEST_CASE("metrics answer usage and limits", "[api][resources]") {
   CHECK(m.at("net_rx_bytes").is_null());
 }
 
+TEST_CASE("the metrics history answers the samples of the range asked", "[api][resources]") {
+  Api api;
+  api.services.history.resize(2);
+  api.services.history[1].memory_used = 42;
+  const Response response = api.call(
+      "GET", kSandbox + "/metrics/history?start=2026-01-02T03:04:05.5%2B01:00&end=1767330000");
+  REQUIRE(response.status == 200);
+  const json body = jsonOf(response);
+  REQUIRE(body.at("metrics").size() == 2);
+  CHECK(body.at("metrics").at(1).at("mem_used") == 42);
+  CHECK(api.services.last_id == kId);
+  using std::chrono::milliseconds;
+  REQUIRE(api.services.history_range.start);
+  CHECK(api.services.history_range.start->time_since_epoch() ==
+        milliseconds(1767319445500));  // 02:04:05.5Z
+  CHECK(api.services.history_range.end->time_since_epoch() == std::chrono::seconds(1767330000));
+  CHECK(jsonOf(api.call("GET", kSandbox + "/metrics/history")).at("metrics").size() == 2);
+  CHECK_FALSE(api.services.history_range.start);
+  CHECK_FALSE(api.services.history_range.end);
+}
+
+TEST_CASE("the metrics history refuses times it cannot read, and start after end",
+          "[api][resources]") {
+  Api api;
+  for (const char* bad :
+       {"start=yesterday", "start=2026-13-01T00:00:00Z", "start=2026-02-30T00:00:00Z",
+        "start=2026-01-01T00:00:00", "start=2026-01-01T25:00:00Z", "end=2026-01-01T00:00:00Z%2B",
+        "start=-5", "start=1.5", "start=", "start=9999999999999", "start=20&end=10"}) {
+    INFO(bad);
+    CHECK(api.call("GET", kSandbox + "/metrics/history?" + bad).status == 400);
+  }
+  CHECK(
+      mentions(api.call("GET", kSandbox + "/metrics/history?start=20&end=10"), "'start' is after"));
+  CHECK(api.call("GET", kSandbox + "/metrics/history?start=2026-01-01t00:00:00z").status == 200);
+  api.services.failures["sandboxMetricsHistory"] = ErrnoError(ESRCH) << "sandbox is not running";
+  CHECK(api.call("GET", kSandbox + "/metrics/history").status == 409);
+}
+
 TEST_CASE("GET /metrics is Prometheus text with every series", "[api][resources]") {
   Api api;
   api.services.daemon_metrics.sandboxes_by_state = {{"running", 3}};

@@ -253,13 +253,16 @@ TEST_CASE("over max_sandboxes (EDQUOT from Services) is a 429", "[api][sandboxes
   CHECK(api.call("POST", "/v1/sandboxes", "{}").status == 429);
 }
 
-TEST_CASE("list keeps Services' order and filters by state", "[api][sandboxes]") {
+TEST_CASE("list shows live sandboxes unless asked for all, and filters by state",
+          "[api][sandboxes]") {
   Api api;
   api.services.sandboxes = {sandboxWith("sbx-000000000004", "paused", {}),
                             sandboxWith("sbx-000000000003", "running", {}),
                             sandboxWith("sbx-000000000002", "killed", {}),
                             sandboxWith("sbx-000000000001", "running", {})};
-  CHECK(listedIds(api.call("GET", "/v1/sandboxes")).size() == 4);
+  CHECK(listedIds(api.call("GET", "/v1/sandboxes")) ==
+        std::vector<std::string>{"sbx-000000000004", "sbx-000000000003", "sbx-000000000001"});
+  CHECK(listedIds(api.call("GET", "/v1/sandboxes?all=true")).size() == 4);
   CHECK(listedIds(api.call("GET", "/v1/sandboxes?state=running")) ==
         std::vector<std::string>{"sbx-000000000003", "sbx-000000000001"});
   CHECK(listedIds(api.call("GET", "/v1/sandboxes?state=killed")) ==
@@ -269,6 +272,22 @@ TEST_CASE("list keeps Services' order and filters by state", "[api][sandboxes]")
   CHECK(listedIds(api.call("GET", "/v1/sandboxes?state=paused")) ==
         std::vector<std::string>{"sbx-000000000004"});
   CHECK(api.call("GET", "/v1/sandboxes?state=asleep").status == 400);
+}
+
+TEST_CASE("list pages with limit and next_token, null on the last page", "[api][sandboxes]") {
+  Api api;
+  api.services.sandboxes = {sandboxWith("sbx-000000000003", "running", {}),
+                            sandboxWith("sbx-000000000002", "running", {}),
+                            sandboxWith("sbx-000000000001", "running", {})};
+  const Response first = api.call("GET", "/v1/sandboxes?limit=2");
+  CHECK(listedIds(first) == std::vector<std::string>{"sbx-000000000003", "sbx-000000000002"});
+  const std::string token = jsonOf(first).at("next_token").get<std::string>();
+  const Response last = api.call("GET", "/v1/sandboxes?limit=2&next_token=" + token);
+  CHECK(listedIds(last) == std::vector<std::string>{"sbx-000000000001"});
+  CHECK(jsonOf(last).at("next_token").is_null());
+  CHECK(jsonOf(api.call("GET", "/v1/sandboxes")).at("next_token").is_null());
+  CHECK(mentions(api.call("GET", "/v1/sandboxes?next_token=bogus"), "'next_token' is malformed"));
+  CHECK(api.call("GET", "/v1/sandboxes?limit=0").status == 400);
 }
 
 TEST_CASE("list filters by every pair of a URL-encoded metadata string", "[api][sandboxes]") {

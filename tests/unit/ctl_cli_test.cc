@@ -259,3 +259,9 @@ TEST_CASE("watch without its directory, or as an unknown user, is a usage error"
   usageError({"watch", "sbx-1", "/a", "/b"});
   usageError({"watch", "--user", "nobody", "sbx-1", "/a"});
 }
+
+TEST_CASE("ls lists live sandboxes; ls -a killed ones too") {
+  CHECK_FALSE(command({"ls"}).all);
+  CHECK(command({"ls", "-a"}).all);
+  CHECK(command({"ls", "--all", "--meta", "k=v"}).all);
+}

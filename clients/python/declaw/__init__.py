@@ -26,9 +26,11 @@ from .exceptions import (AuthenticationException, BuildException, CommandExitExc
 from .filesystem import Filesystem
 from .models import (ALL_TRAFFIC, CommandResult, EntryInfo, FilesystemEvent,
                      FilesystemEventType, FileType, ProcessInfo, PtySize,
-                     SandboxInfo, SandboxMetrics, SandboxNetworkOpts, SandboxQuery,
+                     SandboxInfo, SandboxMetrics, SandboxMetricsList, SandboxNetworkOpts,
+                     SandboxQuery,
                      SandboxResources, SandboxState, TemplateConfig, TemplateInfo,
                      TemplateLayer, TemplateSource, WriteEntry, WriteInfo)
+from .paginator import AsyncSandboxPaginator, SandboxPaginator
 from .pty import Pty
 from .sandbox import Sandbox
 from .template import Template
@@ -41,7 +43,8 @@ __all__ = [
     "CommandHandle", "PtyHandle", "ProcessInfo", "PtySize",
     "CommandResult", "EntryInfo", "FileType", "FilesystemEvent", "FilesystemEventType",
     "WatchHandle", "SandboxInfo", "SandboxQuery", "SandboxState",
-    "SandboxResources", "SandboxMetrics", "SandboxNetworkOpts", "ALL_TRAFFIC",
+    "SandboxResources", "SandboxMetrics", "SandboxMetricsList", "SandboxNetworkOpts",
+    "ALL_TRAFFIC", "SandboxPaginator", "AsyncSandboxPaginator",
     "WriteEntry", "WriteInfo",
     "Execution", "Result", "Logs", "ExecutionError", "OutputMessage", "Context",
     "TemplateInfo", "TemplateLayer", "TemplateConfig", "TemplateSource",

@@ -1,18 +1,16 @@
 """The calls on sandboxes (/v1/sandboxes...) as Call values (_calls.py), shared by Sandbox and
 AsyncSandbox: request bodies, query parameters and answer parsing, without I/O. Internal."""
+import datetime
 import urllib.parse
-from typing import Any, Dict, List, Optional, Union
+from typing import Any, Dict, List, Optional, Tuple, Union
 
 from ._calls import DEFAULT_TIMEOUT, Call, not_found_is_false, sandbox_not_found
 from ._sandbox_ref import SandboxRef, sandbox_route, whole_seconds
-from .exceptions import NotImplementedException, SandboxNotRunningException
+from .exceptions import (InvalidArgumentException, NotImplementedException,
+                         SandboxNotRunningException)
 from .models import (SandboxInfo, SandboxMetrics, SandboxQuery, SandboxResources, SandboxState,
                      TemplateInfo, network_body, network_list)
 
-# Sandbox.list() without a state: those that hold resources, as the hosted API lists running
-# and paused sandboxes and hides killed ones.
-LIVE_STATES = [SandboxState.CREATING.value, SandboxState.RUNNING.value,
-               SandboxState.PAUSED.value]
 # Socket timeout of a snapshot unless request_timeout says otherwise: the daemon copies every
 # change of the sandbox before it answers.
 SNAPSHOT_TIMEOUT_S = 900.0
@@ -63,19 +61,25 @@ def create_call(template: Optional[str], timeout: Optional[int],
 
 
 def list_call(query: Optional[Union[SandboxQuery, Dict[str, Any]]], limit: Optional[int],
-              request_timeout: Optional[float]) -> Call:
-    """GET /sandboxes; parses to [SandboxInfo], newest first, at most LIMIT."""
+              next_token: Optional[str], request_timeout: Optional[float]) -> Call:
+    """GET /sandboxes, one page; parses to ([SandboxInfo] newest first, next_token or None).
+    Without a state the daemon lists live sandboxes (creating, running, paused) only."""
     if isinstance(query, dict):
         query = SandboxQuery(**query)
     query = query or SandboxQuery()
-    params: Dict[str, Any] = {
-        "state": [getattr(s, "value", s) for s in query.state] if query.state else LIVE_STATES}
+    params: Dict[str, Any] = {}
+    if query.state:
+        params["state"] = [getattr(s, "value", s) for s in query.state]
     if query.metadata:
         params["metadata"] = urllib.parse.urlencode(query.metadata)
+    if limit is not None:
+        params["limit"] = limit
+    if next_token:
+        params["next_token"] = next_token
 
-    def parse(data: Any) -> List[SandboxInfo]:
+    def parse(data: Any) -> Tuple[List[SandboxInfo], Optional[str]]:
         infos = [SandboxInfo.from_dict(item) for item in data.get("sandboxes", [])]
-        return infos if limit is None else infos[:limit]
+        return infos, data.get("next_token") or None
 
     return Call("GET", "/sandboxes", query=params, timeout=class_timeout(request_timeout),
                 parse=parse)
@@ -94,7 +98,35 @@ def info_call(ref: SandboxRef, request_timeout: Optional[float]) -> Call:
 
 
 def metrics_call(ref: SandboxRef, request_timeout: Optional[float]) -> Call:
+    """GET .../metrics: one reading, now."""
     return _on_sandbox(ref, "GET", "/metrics", request_timeout, SandboxMetrics.from_dict)
+
+
+def time_param(value: Any, name: str) -> str:
+    """A datetime (naive ones are local time, as datetime.timestamp() reads them) or unix
+    seconds, as the daemon's start/end parameters: RFC 3339 UTC to the microsecond."""
+    if isinstance(value, datetime.datetime):
+        moment = value.astimezone(datetime.timezone.utc)
+    elif isinstance(value, (int, float)) and not isinstance(value, bool):
+        moment = datetime.datetime.fromtimestamp(value, datetime.timezone.utc)
+    else:
+        raise InvalidArgumentException(
+            f"{name} must be a datetime or unix seconds, not {value!r}", code="invalid_argument")
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def metrics_history_call(ref: SandboxRef, start: Any, end: Any,
+                         request_timeout: Optional[float]) -> Call:
+    """GET .../metrics/history: the samples the daemon kept from START to END (None: open),
+    oldest first."""
+    params: Dict[str, Any] = {}
+    if start is not None:
+        params["start"] = time_param(start, "start")
+    if end is not None:
+        params["end"] = time_param(end, "end")
+    return _on_sandbox(ref, "GET", "/metrics/history", request_timeout,
+                       lambda data: [SandboxMetrics.from_dict(m) for m in data["metrics"]],
+                       query=params)
 
 
 def pause_call(ref: SandboxRef, request_timeout: Optional[float]) -> Call:

@@ -221,10 +221,26 @@ class SandboxMetrics:
         )
 
 
+class SandboxMetricsList(list):
+    """sbx.get_metrics(): a list of SandboxMetrics, oldest first, as the hosted SDKs return.
+
+    For code written when get_metrics() returned one SandboxMetrics, the list also answers
+    that one's fields from its newest sample (`sbx.get_metrics().mem_used`): without `end`
+    that is a reading taken at the call. New code should index: `sbx.get_metrics()[-1]`."""
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_") or name not in SandboxMetrics.__dataclass_fields__:
+            raise AttributeError(name)
+        if not self:
+            raise AttributeError(f"{name}: no metrics samples in the range asked")
+        return getattr(self[-1], name)
+
+
 @dataclass
 class SandboxQuery:
     """Filters for Sandbox.list(): sandboxes whose metadata has all these pairs, in one of these
-    states (default: creating and running, as the hosted API hides killed sandboxes)."""
+    states (default: the live ones, creating, running and paused, as the hosted API hides
+    killed sandboxes; list SandboxState.KILLED to see those the daemon remembers)."""
 
     metadata: Optional[Dict[str, str]] = None
     state: Optional[List[Union[SandboxState, str]]] = None

@@ -11,8 +11,9 @@ from .code_models import Context, Execution, ExecutionError, OutputMessage, Resu
 from .commands import Commands
 from .exceptions import NotFoundException
 from .filesystem import Filesystem
-from .models import (SandboxInfo, SandboxMetrics, SandboxQuery, SandboxResources, SandboxState,
-                     TemplateInfo)
+from .models import (SandboxInfo, SandboxMetricsList, SandboxQuery, SandboxResources,
+                     SandboxState, TemplateInfo)
+from .paginator import SandboxPaginator
 from .pty import Pty
 
 
@@ -38,6 +39,19 @@ def _by_id(method: Any) -> Any:
               api_key: Optional[str] = None, domain: Optional[str] = None,
               socket_path: Optional[str] = None) -> Any:
         return method(cls(sandbox_id, socket_path=socket_path, request_timeout=request_timeout))
+
+    functools.update_wrapper(by_id, method)
+    return by_id
+
+
+def _metrics_by_id(method: Any) -> Any:
+    """`Sandbox.get_metrics(sandbox_id, start=, end=)`: the class form of get_metrics."""
+
+    def by_id(cls: Any, sandbox_id: str, start: Any = None, end: Any = None,
+              request_timeout: Optional[float] = None, api_key: Optional[str] = None,
+              domain: Optional[str] = None, socket_path: Optional[str] = None) -> Any:
+        sbx = cls(sandbox_id, socket_path=socket_path, request_timeout=request_timeout)
+        return method(sbx, start, end)
 
     functools.update_wrapper(by_id, method)
     return by_id
@@ -171,12 +185,18 @@ class Sandbox:
              limit: Optional[int] = None, next_token: Optional[str] = None,
              api_key: Optional[str] = None, domain: Optional[str] = None,
              request_timeout: Optional[float] = None,
-             socket_path: Optional[str] = None) -> List[SandboxInfo]:
-        """Your sandboxes (all of them for root), newest first. `query` filters by metadata
-        (all pairs must match) and state; without a state, only live (creating, running or
-        paused) sandboxes are listed, as the hosted API hides killed ones. `limit` keeps the
-        first N. `next_token` is accepted for compatibility; there is only one page."""
-        return get_transport(socket_path).call(calls.list_call(query, limit, request_timeout))
+             socket_path: Optional[str] = None) -> SandboxPaginator:
+        """Your sandboxes (all of them for root), newest first, a page at a time, as the hosted
+        SDK: `while p.has_next: p.next_items()`. Nothing is asked before the first
+        next_items(). `query` filters by metadata (all pairs must match) and state; without a
+        state, only live (creating, running or paused) sandboxes are listed, as the hosted API
+        hides killed ones. `limit`: sandboxes a page, 1 to 1000 (default 1000).
+        `next_token`: go on from a paginator's next_token. Sandboxes created or killed while
+        you page neither repeat nor hide others. Iterating the paginator
+        (`for info in Sandbox.list()`, `list(Sandbox.list())`) yields every sandbox of the
+        pages left, as list() did before it paged."""
+        return SandboxPaginator(get_transport(socket_path), query, limit, next_token,
+                                request_timeout)
 
     # -- this sandbox ------------------------------------------------------------------------
 
@@ -186,17 +206,25 @@ class Sandbox:
     def _get_info(self, request_timeout: Optional[float] = None) -> SandboxInfo:
         return self._call(calls.info_call(self._ref, request_timeout))
 
-    def _get_metrics(self, request_timeout: Optional[float] = None) -> SandboxMetrics:
-        return self._call(calls.metrics_call(self._ref, request_timeout))
+    def _get_metrics(self, start: Any = None, end: Any = None,
+                     request_timeout: Optional[float] = None) -> SandboxMetricsList:
+        samples = self._call(calls.metrics_history_call(self._ref, start, end, request_timeout))
+        if end is None:
+            samples.append(self._call(calls.metrics_call(self._ref, request_timeout)))
+        return SandboxMetricsList(samples)
 
     def _pause(self, request_timeout: Optional[float] = None) -> SandboxInfo:
         return self._call(calls.pause_call(self._ref, request_timeout))
 
     # sbx.get_info() or Sandbox.get_info(sandbox_id): its SandboxInfo, whatever its state.
     get_info = _InstanceOrClassMethod(_get_info, _by_id(_get_info))
-    # sbx.get_metrics() or Sandbox.get_metrics(sandbox_id): what it uses now, a SandboxMetrics
-    # (one sample; the hosted SDK returns a list of past samples). Also while paused.
-    get_metrics = _InstanceOrClassMethod(_get_metrics, _by_id(_get_metrics))
+    # sbx.get_metrics(start=None, end=None) or Sandbox.get_metrics(sandbox_id, start, end):
+    # what it used, a list of SandboxMetrics oldest first, as the hosted SDK: the samples the
+    # daemon took from `start` to `end` (datetimes or unix seconds; None: open), every 5 s for
+    # the last hour by default; without `end`, the list ends with a reading taken now. The list
+    # also answers the newest sample's fields (`sbx.get_metrics().mem_used`), as get_metrics()
+    # did when it returned one sample. Also while paused.
+    get_metrics = _InstanceOrClassMethod(_get_metrics, _metrics_by_id(_get_metrics))
     # sbx.pause() or Sandbox.pause(sandbox_id): freezes every process of the sandbox and stops
     # its timeout clock; returns its SandboxInfo (state "paused"). Pausing a paused sandbox is
     # fine. Commands and file calls raise ConflictException until resume().

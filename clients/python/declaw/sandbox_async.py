@@ -18,9 +18,10 @@ from .code_models import Context, Execution
 from .commands_async import AsyncCommands, AsyncPty
 from .exceptions import NotFoundException
 from .filesystem_async import AsyncFilesystem
-from .models import (SandboxInfo, SandboxMetrics, SandboxQuery, SandboxResources, SandboxState,
-                     TemplateInfo)
-from .sandbox import _by_id, _InstanceOrClassMethod
+from .models import (SandboxInfo, SandboxMetricsList, SandboxQuery, SandboxResources,
+                     SandboxState, TemplateInfo)
+from .paginator import AsyncSandboxPaginator
+from .sandbox import _by_id, _InstanceOrClassMethod, _metrics_by_id
 
 
 class AsyncSandbox:
@@ -112,14 +113,17 @@ class AsyncSandbox:
         return sbx
 
     @staticmethod
-    async def list(query: Optional[Union[SandboxQuery, Dict[str, Any]]] = None,
-                   limit: Optional[int] = None, next_token: Optional[str] = None,
-                   api_key: Optional[str] = None, domain: Optional[str] = None,
-                   request_timeout: Optional[float] = None,
-                   socket_path: Optional[str] = None) -> List[SandboxInfo]:
-        """[SandboxInfo], newest first, as Sandbox.list()."""
-        return await get_async_transport(socket_path).call(
-            calls.list_call(query, limit, request_timeout))
+    def list(query: Optional[Union[SandboxQuery, Dict[str, Any]]] = None,
+             limit: Optional[int] = None, next_token: Optional[str] = None,
+             api_key: Optional[str] = None, domain: Optional[str] = None,
+             request_timeout: Optional[float] = None,
+             socket_path: Optional[str] = None) -> AsyncSandboxPaginator:
+        """A paginator, as Sandbox.list() and the hosted SDK's AsyncSandbox.list() (not a
+        coroutine): `await paginator.next_items()`, `async for info in paginator`.
+        `await AsyncSandbox.list()` is the list of every sandbox of the pages left, as it was
+        before list() paged."""
+        return AsyncSandboxPaginator(get_async_transport(socket_path), query, limit, next_token,
+                                     request_timeout)
 
     # -- this sandbox ------------------------------------------------------------------------
 
@@ -129,8 +133,13 @@ class AsyncSandbox:
     async def _get_info(self, request_timeout: Optional[float] = None) -> SandboxInfo:
         return await self._call(calls.info_call(self._ref, request_timeout))
 
-    async def _get_metrics(self, request_timeout: Optional[float] = None) -> SandboxMetrics:
-        return await self._call(calls.metrics_call(self._ref, request_timeout))
+    async def _get_metrics(self, start: Any = None, end: Any = None,
+                           request_timeout: Optional[float] = None) -> SandboxMetricsList:
+        samples = await self._call(calls.metrics_history_call(self._ref, start, end,
+                                                              request_timeout))
+        if end is None:
+            samples.append(await self._call(calls.metrics_call(self._ref, request_timeout)))
+        return SandboxMetricsList(samples)
 
     async def _pause(self, request_timeout: Optional[float] = None) -> SandboxInfo:
         return await self._call(calls.pause_call(self._ref, request_timeout))
@@ -140,7 +149,7 @@ class AsyncSandbox:
 
     # `await sbx.get_info()` or `await AsyncSandbox.get_info(sandbox_id)`; likewise below.
     get_info = _InstanceOrClassMethod(_get_info, _by_id(_get_info))
-    get_metrics = _InstanceOrClassMethod(_get_metrics, _by_id(_get_metrics))
+    get_metrics = _InstanceOrClassMethod(_get_metrics, _metrics_by_id(_get_metrics))
     pause = _InstanceOrClassMethod(_pause, _by_id(_pause))
     get_network = _InstanceOrClassMethod(_get_network, _by_id(_get_network))
 
