@@ -4,7 +4,8 @@
 // messages, which are fuzzed too.
 //
 // Input: one packet, as recvPacket would hand it over (type byte first); the same bytes are also
-// decoded as a bare entry and an entry list (which travel without a type byte).
+// decoded as a bare entry and an entry list (which travel without a type byte), and as the
+// records a directory watch writes to its pipe.
 //
 // Invariants: a decoder that accepts a packet accepts the packet its own encoder makes from the
 // result, and that one re-encodes byte for byte (decode . encode is the identity on what decode
@@ -15,6 +16,7 @@
 
 #include "fuzz/fuzz_check.h"
 #include "runtime/protocol.h"
+#include "runtime/watch_wire.h"
 
 namespace {
 
@@ -61,6 +63,31 @@ void checkReader(std::string_view data) {
   }
 }
 
+// A directory watch's records (runtime/watch_wire.h), as the daemon reads them off the pipe:
+// every record taken re-encodes to the bytes it came from, a change's name is relative, and
+// the buffer only shrinks.
+void checkWatchRecords(std::string_view data) {
+  std::string buffer(data);
+  for (;;) {
+    const std::string before = buffer;
+    rt::WatchRecord record;
+    const rt::WatchTake take = rt::takeWatchRecord(buffer, record);
+    if (take != rt::WatchTake::kRecord) {
+      FUZZ_CHECK(buffer == before, "a refused or short record takes nothing");
+      return;
+    }
+    const std::string encoded = rt::encodeWatchRecord(record);
+    FUZZ_CHECK(before.compare(0, encoded.size(), encoded) == 0, show(encoded));
+    FUZZ_CHECK(buffer.size() + encoded.size() == before.size());
+    if (*rt::watchChangeName(record.kind) != '\0') {
+      const std::string& name = record.name;
+      FUZZ_CHECK(!name.empty() && name.front() != '/' && name != ".." &&
+                     name.rfind("../", 0) != 0 && name.find("/../") == std::string::npos,
+                 show(name));
+    }
+  }
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -78,5 +105,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   roundTrip<rt::SignalRequest>(packet);
   roundTrip<rt::FileOpRequest>(packet);
   checkReader(packet);
+  checkWatchRecords(packet);
   return 0;
 }
