@@ -218,6 +218,27 @@ Result<void> ApiClient::watchDir(std::string_view id, std::string_view path, boo
   return readEvents("GET", target, nullptr, handler);
 }
 
+Result<nlohmann::json> ApiClient::forwardPort(std::string_view id, int port,
+                                              const std::string& listen) {
+  nlohmann::json request = {{"listen", listen}};
+  return callJson("POST", sandboxPath(id) + "/ports/" + std::to_string(port), &request);
+}
+
+Result<nlohmann::json> ApiClient::listPorts(std::string_view id) {
+  auto doc = callJson("GET", sandboxPath(id) + "/ports", nullptr);
+  if (!doc) return doc.error();
+  if (!doc->is_object() || !doc->contains("ports") || !(*doc)["ports"].is_array()) {
+    return PlainError() << "bad response from declawd: no ports array";
+  }
+  return (*doc)["ports"];
+}
+
+Result<void> ApiClient::closePort(std::string_view id, int port) {
+  auto doc = callJson("DELETE", sandboxPath(id) + "/ports/" + std::to_string(port), nullptr);
+  if (!doc) return doc.error();
+  return Ok{};
+}
+
 Result<nlohmann::json> ApiClient::startTerminal(std::string_view id,
                                                 const nlohmann::json& request) {
   return callJson("POST", sandboxPath(id) + "/pty", &request);

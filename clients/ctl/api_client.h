@@ -75,6 +75,13 @@ class ApiClient {
   // before the watch starts (a missing path, a file, no permission) are API errors.
   Result<void> watchDir(std::string_view id, std::string_view path, bool recursive,
                         std::string_view user, const EventHandler& handler);
+  // POST .../ports/{port} {"listen": listen}: the PortForward, with its unix socket and a TCP
+  // listener at listen (on the host's loopback).
+  Result<nlohmann::json> forwardPort(std::string_view id, int port, const std::string& listen);
+  // GET .../ports, unwrapped to the array of PortForward.
+  Result<nlohmann::json> listPorts(std::string_view id);
+  // DELETE .../ports/{port}: the forward's listeners, connections and socket go.
+  Result<void> closePort(std::string_view id, int port);
   // POST .../pty: a ProcessInfo.
   Result<nlohmann::json> startTerminal(std::string_view id, const nlohmann::json& request);
   // GET .../commands, unwrapped to the array of ProcessInfo.

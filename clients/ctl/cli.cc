@@ -11,6 +11,7 @@
 
 #include "clients/ctl/cli_flags.h"
 #include "clients/ctl/cli_template.h"
+#include "clients/ctl/port_forward_format.h"
 #include "clients/ctl/signals.h"
 
 namespace declaw::ctl {
@@ -31,6 +32,9 @@ constexpr const char* kExecFooter =
     "One argument after -- is a shell command line; several are an argv.";
 
 const CLI::Validator kPidValidator = positiveInteger("a process id", "PID");
+
+// Ports a sandbox can forward (docs/api.md "Ports").
+constexpr int kMaxPort = 65535;
 
 constexpr const char* kNetworkFooter =
     "Without flags, shows the rules, the sandbox's address and what was refused.\n"
@@ -86,6 +90,7 @@ struct Verbs {
   CLI::App* run = nullptr;
   CLI::App* cp = nullptr;
   CLI::App* watch = nullptr;
+  CLI::App* port_forward = nullptr;
   CLI::App* timeout = nullptr;
   CLI::App* ps = nullptr;
   CLI::App* logs = nullptr;
@@ -101,6 +106,7 @@ struct Verbs {
   SandboxFlags run_flags;
   ExecFlags run_exec_flags;
   std::string signal_text;
+  std::string listen_text;  // port-forward LISTEN as given
   std::vector<std::string> net_allow, net_deny;
   bool clear_allow = false, clear_deny = false, net_on = false, net_off = false;
   bool no_stream = false;
@@ -180,6 +186,16 @@ void addFileAndProcessVerbs(CLI::App& app, CommandLine& line, Verbs& v) {
                     "Every directory below too, including those created later");
   v.watch->add_option("--user", line.user, "Watch as: user (default) or root")
       ->check(CLI::IsMember({"user", "root"}));
+
+  v.port_forward = app.add_subcommand(
+      "port-forward", "Reach a port of a sandbox's 127.0.0.1 from the host until Ctrl-C");
+  v.port_forward->add_option("id", line.id, "Sandbox id")->required();
+  v.port_forward->add_option("port", line.port, "The port inside the sandbox")
+      ->required()
+      ->check(CLI::Range(1, kMaxPort));
+  v.port_forward->add_option("listen", v.listen_text,
+                             "Where to listen on the host: PORT (127.0.0.1:PORT), HOST:PORT or "
+                             "[::1]:PORT (default: 127.0.0.1 on a free port)");
 
   v.timeout = app.add_subcommand("timeout", "Set a sandbox to be killed SECONDS from now");
   v.timeout->add_option("id", line.id, "Sandbox id")->required();
@@ -302,6 +318,12 @@ std::optional<ParsedArgs> resolveVerb(const Verbs& v, CommandLine& line) {
     line.verb = Verb::kCopy;
   } else if (*v.watch) {
     line.verb = Verb::kWatch;
+  } else if (*v.port_forward) {
+    line.verb = Verb::kPortForward;
+    auto listen = v.listen_text.empty() ? Result<std::string>(std::string(kDefaultListen))
+                                        : parseListenAddress(v.listen_text);
+    if (!listen) return usageError("port-forward", listen.error().message);
+    line.listen = *listen;
   } else if (*v.timeout) {
     line.verb = Verb::kTimeout;
   } else if (*v.ps) {
@@ -341,7 +363,7 @@ ParsedArgs parseCommandLine(int argc, const char* const* argv) {
                  "declawd socket (default: $DECLAW_SOCKET, else /run/declaw/declaw.sock)");
   app.add_flag("--json", line.json,
                "Machine-readable JSON (create, ls, info, timeout, exec, exec -d, ps, logs, "
-               "watch, pause, resume, stats, network, template, snapshot)");
+               "watch, port-forward, pause, resume, stats, network, template, snapshot)");
   Verbs verbs;
   addSandboxVerbs(app, line, verbs);
   addCommandVerbs(app, line, verbs);

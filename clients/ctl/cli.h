@@ -25,6 +25,7 @@ enum class Verb {
   kRun,
   kCopy,
   kWatch,
+  kPortForward,
   kTimeout,
   kPs,
   kLogs,
@@ -68,6 +69,8 @@ struct CommandLine {
   std::string path;                   // watch: the directory in the sandbox
   bool recursive = false;             // watch -r
   std::string user;                   // watch --user (empty: the daemon's default, user)
+  int port = 0;                       // port-forward: the port inside the sandbox
+  std::string listen;                 // port-forward: the API's `listen` (from LISTEN or default)
   int64_t seconds = 0;                // timeout
   int64_t pid = 0;                    // logs, signal
   bool follow = false;                // logs -f

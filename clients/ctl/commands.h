@@ -47,6 +47,13 @@ int cmdKillProcesses(const GlobalOptions& global, const std::string& id,
 int cmdWatch(const GlobalOptions& global, const std::string& id, const std::string& path,
              bool recursive, const std::string& user);
 
+// `port-forward ID PORT [LISTEN]`: forwards the sandbox's 127.0.0.1:PORT from a unix socket and
+// a TCP listener at listen on the host, prints "Forwarding from ..." lines (--json: the
+// PortForward), and keeps the forward until SIGINT/SIGTERM (the forward is removed, 0) or until
+// it ends by itself, with the sandbox for instance (1, saying why).
+int cmdPortForward(const GlobalOptions& global, const std::string& id, int port,
+                   const std::string& listen);
+
 // Pause or resume each sandbox (idempotent); --json prints each SandboxInfo.
 int cmdPause(const GlobalOptions& global, const std::vector<std::string>& ids);
 int cmdResume(const GlobalOptions& global, const std::vector<std::string>& ids);

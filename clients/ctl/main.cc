@@ -32,6 +32,8 @@ int runVerb(const CommandLine& line) {
       return ctl::cmdCopy(global, line.src, line.dst);
     case Verb::kWatch:
       return ctl::cmdWatch(global, line.id, line.path, line.recursive, line.user);
+    case Verb::kPortForward:
+      return ctl::cmdPortForward(global, line.id, line.port, line.listen);
     case Verb::kTimeout:
       return ctl::cmdSetTimeout(global, line.id, line.seconds);
     case Verb::kPs:

@@ -265,3 +265,30 @@ TEST_CASE("ls lists live sandboxes; ls -a killed ones too") {
   CHECK(command({"ls", "-a"}).all);
   CHECK(command({"ls", "--all", "--meta", "k=v"}).all);
 }
+
+TEST_CASE("port-forward without LISTEN asks for a free port on 127.0.0.1") {
+  auto line = command({"port-forward", "sbx-1", "8000"});
+  CHECK(line.verb == ctl::Verb::kPortForward);
+  CHECK(line.id == "sbx-1");
+  CHECK(line.port == 8000);
+  CHECK(line.listen == "127.0.0.1:0");
+}
+
+TEST_CASE("port-forward's LISTEN is a port on 127.0.0.1, or an address with its port") {
+  CHECK(command({"port-forward", "sbx-1", "8000", "18000"}).listen == "127.0.0.1:18000");
+  CHECK(command({"port-forward", "sbx-1", "8000", "127.0.0.2:18000"}).listen == "127.0.0.2:18000");
+  CHECK(command({"port-forward", "sbx-1", "8000", "[::1]:18000"}).listen == "[::1]:18000");
+  CHECK(command({"--json", "port-forward", "sbx-1", "8000"}).json);
+}
+
+TEST_CASE("port-forward with a port out of range or a malformed LISTEN is a usage error") {
+  usageError({"port-forward", "sbx-1"});
+  usageError({"port-forward", "sbx-1", "0"});
+  usageError({"port-forward", "sbx-1", "65536"});
+  usageError({"port-forward", "sbx-1", "http"});
+  usageError({"port-forward", "sbx-1", "8000", "70000"});
+  usageError({"port-forward", "sbx-1", "8000", "localhost"});
+  usageError({"port-forward", "sbx-1", "8000", "::1:18000"});
+  usageError({"port-forward", "sbx-1", "8000", "127.0.0.1:x"});
+  usageError({"port-forward", "sbx-1", "8000", "18000", "extra"});
+}
