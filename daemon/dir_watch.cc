@@ -1,6 +1,8 @@
 #include "daemon/dir_watch.h"
 
+#include <fcntl.h>
 #include <poll.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <array>
@@ -15,6 +17,17 @@ namespace {
 constexpr size_t kReadBytes = 64 * 1024;
 
 }  // namespace
+
+Result<UniqueFd> ownReadEnd(const UniqueFd& received) {
+  struct stat st {};
+  if (::fstat(received.get(), &st) != 0 || !S_ISFIFO(st.st_mode)) {
+    return ErrnoError(EPROTO) << "sandbox init sent something other than a pipe for a watch";
+  }
+  const std::string path = "/proc/self/fd/" + std::to_string(received.get());
+  UniqueFd own(::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC));
+  if (!own) return ErrnoError() << "reopen the watch's pipe";
+  return own;
+}
 
 api::WatchEvent PipeDirWatch::end(std::string reason, std::string message) {
   ended_ = true;

@@ -10,9 +10,17 @@
 #include <string>
 
 #include "api/services.h"
+#include "common/result.h"
 #include "common/unique_fd.h"
 
 namespace declaw::daemon {
+
+// The pipe init sent for a watch, as the daemon reads it: only a pipe (never a file or device
+// init names, EPROTO), reopened as a description of the daemon's own, read-only and
+// non-blocking. The fd as sent may be read-write (the daemon would hold a writer and never see
+// the end) or shared with a reader in the sandbox (which could take a record between poll and
+// read, or clear O_NONBLOCK on the shared description).
+Result<UniqueFd> ownReadEnd(const UniqueFd& received);
 
 class PipeDirWatch : public api::DirWatch {
  public:

@@ -12,8 +12,11 @@
 #include <unistd.h>
 
 #include <array>
+#include <atomic>
 #include <cerrno>
 #include <cstring>
+#include <fstream>
+#include <system_error>
 
 #include "netpolicy/kernel/netns.h"
 
@@ -22,7 +25,14 @@ namespace declaw::daemon {
 namespace {
 
 constexpr int kBacklog = 64;
-constexpr size_t kCopyBytes = 64 * 1024;
+constexpr size_t kCopyBytes = 32 * 1024;
+// Relays of every forward of the daemon together (each is two threads): a bound on what local
+// users can make the root daemon hold, whatever their sandboxes and forwards.
+std::atomic<size_t> relays_in_all{0};
+// Listeners of a forward, each with a quota of its own: anyone on the host may connect to a
+// TCP listener, and must not use up the owner's unix socket's.
+constexpr size_t kUnixSlot = 0;
+constexpr size_t kTcpSlot = 1;
 // How long a connect into the sandbox may take: on loopback it is immediate, unless the
 // listener's backlog is full (a paused sandbox).
 constexpr int kConnectTimeoutS = 10;
@@ -52,7 +62,7 @@ bool sendAll(int fd, const char* data, size_t size) {
 
 // One direction of a connection: until `from` ends (or `to` fails), then `to` is half-closed.
 void copyOneWay(int from, int to) {
-  std::array<char, kCopyBytes> buffer{};
+  std::vector<char> buffer(kCopyBytes);
   for (;;) {
     const ssize_t n = ::read(from, buffer.data(), buffer.size());
     if (n < 0 && errno == EINTR) continue;
@@ -130,6 +140,7 @@ struct PortForward::Shared : std::enable_shared_from_this<PortForward::Shared> {
   std::condition_variable idle;
   bool stopping = false;
   size_t active = 0;                         // relays running
+  std::array<size_t, 2> active_by_slot{};    // by listener (kUnixSlot, kTcpSlot)
   std::vector<std::pair<int, int>> sockets;  // of the running relays: shut down at the end
 
   // A socket connected to 127.0.0.1:port in the sandbox, made on a thread in its namespace.
@@ -146,11 +157,14 @@ struct PortForward::Shared : std::enable_shared_from_this<PortForward::Shared> {
       if (::connect(fd.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0) {
         return ErrnoError() << "connect to 127.0.0.1:" << port << " in the sandbox";
       }
+      // The timeout was for the connect: a slow reader inside must not cut the stream.
+      const timeval none{0, 0};
+      ::setsockopt(fd.get(), SOL_SOCKET, SO_SNDTIMEO, &none, sizeof none);
       return fd;
     });
   }
 
-  void relay(UniqueFd client) {
+  void relay(UniqueFd client, size_t slot) {
     auto upstream = connectInside();
     {
       std::lock_guard lock(mutex);
@@ -158,13 +172,26 @@ struct PortForward::Shared : std::enable_shared_from_this<PortForward::Shared> {
     }
     if (upstream && !stopped()) {
       const int inside = upstream->get();
-      std::thread back([&] { copyOneWay(inside, client.get()); });
-      copyOneWay(client.get(), inside);
-      back.join();
+      std::optional<std::thread> back;
+      try {
+        back.emplace([&] { copyOneWay(inside, client.get()); });
+      } catch (const std::system_error&) {
+        // Out of threads: this connection is refused, the daemon goes on.
+      }
+      if (back) {
+        copyOneWay(client.get(), inside);
+        back->join();
+      }
     }
+    finished(slot, client.get(), upstream ? upstream->get() : -1);
+  }
+
+  void finished(size_t slot, int client, int inside) {
+    --relays_in_all;
     std::lock_guard lock(mutex);
-    std::erase(sockets, std::pair<int, int>(client.get(), upstream ? upstream->get() : -1));
+    std::erase(sockets, std::pair<int, int>(client, inside));
     --active;
+    --active_by_slot.at(slot);
     idle.notify_all();
   }
 
@@ -173,7 +200,7 @@ struct PortForward::Shared : std::enable_shared_from_this<PortForward::Shared> {
     return stopping;
   }
 
-  void acceptLoop(int listener) {
+  void acceptLoop(int listener, size_t slot) {
     for (;;) {
       std::array<pollfd, 2> fds{{{listener, POLLIN, 0}, {stop.get(), POLLIN, 0}}};
       if (::poll(fds.data(), fds.size(), -1) < 0) {
@@ -184,13 +211,25 @@ struct PortForward::Shared : std::enable_shared_from_this<PortForward::Shared> {
       if ((fds[0].revents & POLLIN) == 0) continue;
       UniqueFd client(::accept4(listener, nullptr, nullptr, SOCK_CLOEXEC));
       if (!client) continue;
-      std::lock_guard lock(mutex);
-      if (stopping || active >= kMaxConnections) continue;  // closed: refused
-      ++active;
+      {
+        std::lock_guard lock(mutex);
+        if (stopping || active_by_slot.at(slot) >= kMaxConnections) continue;  // refused
+        if (relays_in_all.fetch_add(1) >= kMaxConnectionsInAll) {
+          --relays_in_all;
+          continue;
+        }
+        ++active;
+        ++active_by_slot.at(slot);
+      }
       // Detached: it holds this state alive, and the forward's end waits for `active` to drop.
-      std::thread([self = shared_from_this(), fd = client.release()] {
-        self->relay(UniqueFd(fd));
-      }).detach();
+      const int fd = client.get();
+      try {
+        std::thread([self = shared_from_this(), slot, owned = std::move(client)]() mutable {
+          self->relay(std::move(owned), slot);
+        }).detach();
+      } catch (const std::system_error&) {
+        finished(slot, fd, -1);  // out of threads: refused (the lambda closed the client)
+      }
     }
   }
 };
@@ -207,14 +246,19 @@ Result<std::unique_ptr<PortForward>> PortForward::start(UniqueFd netns, uint16_t
                                                         const std::string& socket_name,
                                                         const std::string& socket_path, uid_t uid,
                                                         gid_t gid) {
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  if (socket_path.size() >= sizeof addr.sun_path) {
+  if (socket_path.size() >= sizeof(sockaddr_un::sun_path)) {
     return ErrnoError(ENAMETOOLONG) << "socket path " << socket_path << " is too long";
   }
-  std::memcpy(addr.sun_path, socket_path.c_str(), socket_path.size() + 1);
   UniqueFd dir(::fcntl(dir_fd, F_DUPFD_CLOEXEC, 0));
   if (!dir) return ErrnoError() << "dup";
+  // Bound through the directory's fd, which the checks were made on, not its path again.
+  const std::string bind_path = "/proc/self/fd/" + std::to_string(dir.get()) + "/" + socket_name;
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  if (bind_path.size() >= sizeof addr.sun_path) {
+    return ErrnoError(ENAMETOOLONG) << "socket path " << bind_path << " is too long";
+  }
+  std::memcpy(addr.sun_path, bind_path.c_str(), bind_path.size() + 1);
   UniqueFd listener(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
   if (!listener) return ErrnoError() << "socket";
   ::unlinkat(dir.get(), socket_name.c_str(), 0);  // a forward's leftover (its sandbox is gone)
@@ -237,13 +281,17 @@ Result<std::unique_ptr<PortForward>> PortForward::start(UniqueFd netns, uint16_t
   if (!shared->stop) return ErrnoError() << "eventfd";
   std::unique_ptr<PortForward> forward(
       new PortForward(std::move(shared), port, dir.release(), socket_name, socket_path));
-  forward->startAcceptor(std::move(listener));
+  try {
+    forward->startAcceptor(std::move(listener), kUnixSlot);
+  } catch (const std::system_error& e) {
+    return ErrnoError(EAGAIN) << "start the forward's thread: " << e.what();
+  }
   return forward;
 }
 
-void PortForward::startAcceptor(UniqueFd listener) {
+void PortForward::startAcceptor(UniqueFd listener, size_t slot) {
   acceptors_.emplace_back(
-      [shared = shared_, fd = std::move(listener)] { shared->acceptLoop(fd.get()); });
+      [shared = shared_, fd = std::move(listener), slot] { shared->acceptLoop(fd.get(), slot); });
 }
 
 Result<std::string> PortForward::listenTcp(const ListenAddress& address) {
@@ -280,9 +328,13 @@ Result<std::string> PortForward::listenTcp(const ListenAddress& address) {
   }
   auto bound = boundAddress(listener.get());
   if (!bound) return bound.error();
+  try {
+    startAcceptor(std::move(listener), kTcpSlot);
+  } catch (const std::system_error& e) {
+    return ErrnoError(EAGAIN) << "start the forward's thread: " << e.what();
+  }
   tcp_address_ = *bound;
   tcp_asked_ = address;
-  startAcceptor(std::move(listener));
   return *bound;
 }
 
@@ -317,6 +369,15 @@ namespace declaw::daemon {
 namespace {
 
 constexpr mode_t kPortsDirMode = 0711;
+constexpr uint32_t kDefaultUnprivilegedPortStart = 1024;
+
+// The first port anyone may bind, as the kernel says for the daemon's network namespace.
+uint32_t unprivilegedPortStart() {
+  std::ifstream in("/proc/sys/net/ipv4/ip_unprivileged_port_start");
+  uint32_t port = kDefaultUnprivilegedPortStart;
+  if (!(in >> port)) return kDefaultUnprivilegedPortStart;
+  return port;
+}
 
 // Removes what is in `dir` (a previous daemon's sockets, one level of directories), never
 // following a symlink.
@@ -397,12 +458,19 @@ Result<int> PortTable::directory() {
 }
 
 Result<api::PortInfo> PortTable::forward(uint16_t port, const std::optional<std::string>& listen,
-                                         uid_t owner, gid_t group,
+                                         uid_t owner, gid_t group, bool privileged,
                                          const std::function<Result<UniqueFd>()>& open_netns) {
   std::optional<ListenAddress> address;
   if (listen) {
     auto parsed = parseListenAddress(*listen);
     if (!parsed) return parsed.error();
+    const uint32_t first_unprivileged = unprivilegedPortStart();
+    if (!privileged && parsed->port != 0 && parsed->port < first_unprivileged) {
+      return ErrnoError(EACCES) << "listen port " << parsed->port << " is below "
+                                << first_unprivileged
+                                << " (net.ipv4.ip_unprivileged_port_start): only root may "
+                                   "forward from it; ask for port 0 or a higher one";
+    }
     address = *parsed;
   }
   std::lock_guard lock(mutex_);

@@ -6,8 +6,12 @@
 // The daemon makes the sandbox-side socket itself, on a thread that joins the sandbox's
 // network namespace for the socket() and connect() only (netpolicy::inNetns): the sandbox's
 // code never handles the host side, and nothing of the host's network is reachable from the
-// sandbox through it. Each connection is a thread that copies both ways (non-blocking, with
-// bounded buffers) until both sides are done; a forward holds at most kMaxConnections.
+// sandbox through it. Each connection is two threads, one copy per direction (blocking, with a
+// bounded buffer; the forward's end shuts their sockets down), until both sides are done; a
+// listener holds at most kMaxConnections, the daemon kMaxConnectionsInAll, and a connection
+// that cannot get its threads is refused. A TCP listener binds a port below the kernel's
+// ip_unprivileged_port_start only for root: the daemon must not bind for others what they
+// could not bind themselves.
 // Destroying the forward closes its listeners and every connection, and removes the socket.
 #pragma once
 
@@ -41,7 +45,9 @@ Result<ListenAddress> parseListenAddress(const std::string& text);
 
 class PortForward {
  public:
+  // Connections at once: per listener of a forward, and of all forwards of the daemon.
   static constexpr size_t kMaxConnections = 64;
+  static constexpr size_t kMaxConnectionsInAll = 512;
 
   // Listens on the unix socket `socket_name` in the directory `dir_fd` (made mode 0600 and
   // owned by uid:gid before anyone else may connect), forwarding to 127.0.0.1:port in `netns`.
@@ -65,7 +71,7 @@ class PortForward {
   struct Shared;
   PortForward(std::shared_ptr<Shared> shared, uint16_t port, int dir_fd, std::string socket_name,
               std::string socket_path);
-  void startAcceptor(UniqueFd listener);
+  void startAcceptor(UniqueFd listener, size_t slot);
 
   std::shared_ptr<Shared> shared_;
   uint16_t port_;
@@ -101,9 +107,10 @@ class PortTable {
 
   // The forward of `port` (made if there is none), with a TCP listener too when `listen` is
   // given. `open_netns` gives the sandbox's network namespace. EDQUOT past kMaxForwards,
-  // EINVAL for a listen address off the loopback, EEXIST for a second, different one.
+  // EINVAL for a listen address off the loopback, EEXIST for a second, different one, EACCES
+  // for a privileged port without `privileged` (the caller is root).
   Result<api::PortInfo> forward(uint16_t port, const std::optional<std::string>& listen,
-                                uid_t owner, gid_t group,
+                                uid_t owner, gid_t group, bool privileged,
                                 const std::function<Result<UniqueFd>()>& open_netns);
   std::vector<api::PortInfo> list() const;
   // ENOENT when the port is not forwarded.

@@ -1,5 +1,6 @@
 #include "daemon/registry.h"
 
+#include <fcntl.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 
@@ -561,17 +562,18 @@ Result<std::unique_ptr<api::DirWatch>> Registry::watchDir(const api::Caller& cal
   req.depth = recursive ? config_.limits.max_watch_dirs : 1;
   auto reply = fileOp(caller, id, std::move(req), user);
   if (!reply) return reply.error();
-  // Init is untrusted: only a pipe is read as a watch (never a file or device it names).
-  struct stat st {};
-  if (reply->fds.size() != 1 || ::fstat(reply->fds[0].get(), &st) != 0 || !S_ISFIFO(st.st_mode)) {
+  // Init is untrusted: see ownReadEnd.
+  if (reply->fds.size() != 1) {
     return ErrnoError(EPROTO) << "sandbox init sent no pipe for the watch of " << path;
   }
+  auto pipe = ownReadEnd(reply->fds[0]);
+  if (!pipe) return pipe.error();
+  reply->fds.clear();
   std::weak_ptr<Sandbox> sandbox = *sbx;
-  return std::unique_ptr<api::DirWatch>(
-      std::make_unique<PipeDirWatch>(std::move(reply->fds[0]), [sandbox] {
-        auto live = sandbox.lock();
-        return live && live->running();
-      }));
+  return std::unique_ptr<api::DirWatch>(std::make_unique<PipeDirWatch>(std::move(*pipe), [sandbox] {
+    auto live = sandbox.lock();
+    return live && live->running();
+  }));
 }
 
 Result<api::PortInfo> Registry::forwardPort(const api::Caller& caller, const std::string& id,
@@ -580,7 +582,7 @@ Result<api::PortInfo> Registry::forwardPort(const api::Caller& caller, const std
   auto sbx = findUsable(caller, id);
   if (!sbx) return sbx.error();
   const bool own = (*sbx)->owner() == caller.uid;
-  return (*sbx)->forwardPort(port, listen, own ? caller.gid : 0);
+  return (*sbx)->forwardPort(port, listen, own ? caller.gid : 0, caller.isRoot());
 }
 
 Result<std::vector<api::PortInfo>> Registry::listPorts(const api::Caller& caller,

@@ -589,7 +589,7 @@ Result<runtime::ReplyWithFds> Sandbox::fileOp(runtime::FileOpRequest request) {
 }
 
 Result<api::PortInfo> Sandbox::forwardPort(uint16_t port, const std::optional<std::string>& listen,
-                                           gid_t group) {
+                                           gid_t group, bool privileged) {
   uid_t owner = 0;
   {
     std::lock_guard lock(mutex_);
@@ -601,9 +601,20 @@ Result<api::PortInfo> Sandbox::forwardPort(uint16_t port, const std::optional<st
     }
     owner = owner_;
   }
-  if (!running()) return ErrnoError(ESRCH) << "sandbox " << id_ << " is not running";
-  return ports_->forward(port, listen, owner, group,
-                         [this] { return netpolicy::openNetnsOf(init_pid_, pidfd_.get()); });
+  // Init as it is now, under the kill lock: a kill that has begun leaves no pidfd to take, and
+  // the copy keeps naming this init (openNetnsOf checks it is alive after the open), never a
+  // process that reused its pid.
+  UniqueFd pidfd;
+  pid_t init_pid = -1;
+  {
+    std::lock_guard kill_lock(kill_mutex_);
+    if (!running() || !pidfd_) return ErrnoError(ESRCH) << "sandbox " << id_ << " is not running";
+    pidfd = UniqueFd(::fcntl(pidfd_.get(), F_DUPFD_CLOEXEC, 0));
+    init_pid = init_pid_;
+  }
+  if (!pidfd) return ErrnoError() << "dup pidfd";
+  return ports_->forward(port, listen, owner, group, privileged,
+                         [&] { return netpolicy::openNetnsOf(init_pid, pidfd.get()); });
 }
 
 std::vector<api::PortInfo> Sandbox::ports() const { return ports_->list(); }

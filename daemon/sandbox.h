@@ -117,9 +117,9 @@ class Sandbox {
 
   // Its forwarded ports (port_forward.h); they end when it is killed. ENOTCONN for a sandbox
   // without inet sockets (nothing in it can listen on 127.0.0.1). The socket is the owner's,
-  // with `group`.
+  // with `group`; `privileged`: the caller is root (port_forward.h).
   Result<api::PortInfo> forwardPort(uint16_t port, const std::optional<std::string>& listen,
-                                    gid_t group);
+                                    gid_t group, bool privileged);
   std::vector<api::PortInfo> ports() const;
   Result<void> closePort(uint16_t port);
 

@@ -191,7 +191,7 @@ Result<FileOpResult> dispatch(const FileOpRequest& r) {
   if (reply.error != 0) ::_exit(0);
   read_end.reset();
   // A daemon that stops reading closes its end: the write fails with EPIPE, not a signal.
-  ::signal(SIGPIPE, SIG_IGN);
+  (void)::signal(SIGPIPE, SIG_IGN);
   watcher->run(write_end.get());
   ::_exit(0);
 }
