@@ -25,7 +25,7 @@ from .exceptions import (AuthenticationException, BuildException, CommandExitExc
                          TemplateNotFoundException, TimeoutException, TooLargeException)
 from .filesystem import Filesystem
 from .models import (ALL_TRAFFIC, CommandResult, EntryInfo, FilesystemEvent,
-                     FilesystemEventType, FileType, ProcessInfo, PtySize,
+                     FilesystemEventType, FileType, PortForward, ProcessInfo, PtySize,
                      SandboxInfo, SandboxMetrics, SandboxMetricsList, SandboxNetworkOpts,
                      SandboxQuery,
                      SandboxResources, SandboxState, TemplateConfig, TemplateInfo,
@@ -40,7 +40,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Sandbox", "Template", "Commands", "Filesystem", "Pty",
-    "CommandHandle", "PtyHandle", "ProcessInfo", "PtySize",
+    "CommandHandle", "PtyHandle", "ProcessInfo", "PtySize", "PortForward",
     "CommandResult", "EntryInfo", "FileType", "FilesystemEvent", "FilesystemEventType",
     "WatchHandle", "SandboxInfo", "SandboxQuery", "SandboxState",
     "SandboxResources", "SandboxMetrics", "SandboxMetricsList", "SandboxNetworkOpts",

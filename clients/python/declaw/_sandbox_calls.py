@@ -6,9 +6,9 @@ from typing import Any, Dict, List, Optional, Tuple, Union
 
 from ._calls import DEFAULT_TIMEOUT, Call, not_found_is_false, sandbox_not_found
 from ._sandbox_ref import SandboxRef, sandbox_route, whole_seconds
-from .exceptions import (InvalidArgumentException, NotImplementedException,
-                         SandboxNotRunningException)
-from .models import (SandboxInfo, SandboxMetrics, SandboxQuery, SandboxResources, SandboxState,
+from .exceptions import (InvalidArgumentException, NotFoundException, NotImplementedException,
+                         SandboxNotFoundException, SandboxNotRunningException)
+from .models import (PortForward, SandboxInfo, SandboxMetrics, SandboxQuery, SandboxResources, SandboxState,
                      TemplateInfo, network_body, network_list)
 
 # Socket timeout of a snapshot unless request_timeout says otherwise: the daemon copies every
@@ -156,6 +156,53 @@ def update_network_call(ref: SandboxRef, allow_out: Optional[List[str]],
     if not body:
         return get_network_call(ref, request_timeout)
     return _on_sandbox(ref, "PATCH", "/network", request_timeout, _identity, payload=body)
+
+
+# get_host()'s listener: the host's loopback, any free port (the daemon's default).
+DEFAULT_PORT_LISTEN = "127.0.0.1:0"
+
+
+def port_number(port: Any) -> int:
+    """PORT as the daemon's path takes it: an int 1..65535 (a bool is not a port)."""
+    if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
+        raise InvalidArgumentException(f"port must be an int 1..65535, not {port!r}",
+                                       code="invalid_argument")
+    return port
+
+
+def port_socket_call(ref: SandboxRef, port: Any, request_timeout: Optional[float]) -> Call:
+    """GET .../ports/PORT: forwards it from a unix socket on the host (made on the first call,
+    the same one after); parses to the socket's path."""
+    return _on_sandbox(ref, "GET", f"/ports/{port_number(port)}", request_timeout,
+                       lambda data: PortForward.from_dict(data).unix_socket)
+
+
+def port_host_call(ref: SandboxRef, port: Any, request_timeout: Optional[float]) -> Call:
+    """POST .../ports/PORT {"listen"}: a TCP listener on the host's loopback too; parses to
+    its "127.0.0.1:N"."""
+    return _on_sandbox(ref, "POST", f"/ports/{port_number(port)}", request_timeout,
+                       lambda data: PortForward.from_dict(data).host,
+                       payload={"listen": DEFAULT_PORT_LISTEN})
+
+
+def _port_not_forwarded(error: NotFoundException) -> bool:
+    """on_not_found of close_port: an unforwarded port is False; an unknown sandbox raises."""
+    if isinstance(error, SandboxNotFoundException):
+        raise error
+    return False
+
+
+def close_port_call(ref: SandboxRef, port: Any, request_timeout: Optional[float]) -> Call:
+    """DELETE .../ports/PORT: True when a forward ended, False when there was none."""
+    return Call("DELETE", f"{ref.route}/ports/{port_number(port)}",
+                timeout=ref.timeout(request_timeout), sandbox_id=ref.sandbox_id,
+                parse=lambda _: True, on_not_found=_port_not_forwarded)
+
+
+def list_ports_call(ref: SandboxRef, request_timeout: Optional[float]) -> Call:
+    """GET .../ports: [PortForward], one per forwarded port."""
+    return _on_sandbox(ref, "GET", "/ports", request_timeout,
+                       lambda data: [PortForward.from_dict(p) for p in data.get("ports", [])])
 
 
 def set_timeout_call(ref: SandboxRef, timeout: int, request_timeout: Optional[float]) -> Call:

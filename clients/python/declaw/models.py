@@ -237,6 +237,22 @@ class SandboxMetricsList(list):
 
 
 @dataclass
+class PortForward:
+    """A port of the sandbox's 127.0.0.1 forwarded to the host (sbx.list_ports()): connect to
+    `unix_socket` (the sandbox owner's, mode 0600) or, when one was asked for with get_host(),
+    to `host` ("127.0.0.1:N" on the host's loopback; None without one)."""
+
+    port: int
+    unix_socket: str
+    host: Optional[str] = None
+
+    @classmethod
+    def from_dict(cls, data: Dict[str, Any]) -> "PortForward":
+        return cls(port=int(data["port"]), unix_socket=str(data["unix_socket"]),
+                   host=data.get("host") or None)
+
+
+@dataclass
 class SandboxQuery:
     """Filters for Sandbox.list(): sandboxes whose metadata has all these pairs, in one of these
     states (default: the live ones, creating, running and paused, as the hosted API hides

@@ -11,8 +11,8 @@ from .code_models import Context, Execution, ExecutionError, OutputMessage, Resu
 from .commands import Commands
 from .exceptions import NotFoundException
 from .filesystem import Filesystem
-from .models import (SandboxInfo, SandboxMetricsList, SandboxQuery, SandboxResources,
-                     SandboxState, TemplateInfo)
+from .models import (PortForward, SandboxInfo, SandboxMetricsList, SandboxQuery,
+                     SandboxResources, SandboxState, TemplateInfo)
 from .paginator import SandboxPaginator
 from .pty import Pty
 
@@ -278,6 +278,43 @@ class Sandbox:
         cgroups (the freezer). `request_timeout` defaults to 900 s: the copy takes a while for
         a sandbox that changed a lot."""
         return self._call(calls.snapshot_call(self._ref, name, replace, request_timeout))
+
+    # -- ports: a server inside, reached from the host ----------------------------------------
+
+    def get_host(self, port: int, request_timeout: Optional[float] = None) -> str:
+        """"127.0.0.1:N": an address on the host's loopback whose connections the daemon
+        forwards to 127.0.0.1:PORT inside the sandbox (e.g. `python3 -m http.server PORT
+        --bind 127.0.0.1` there, then `http://` + get_host(PORT) here). Made on the first call,
+        the same address after; it lasts until close_port(PORT) or the sandbox ends.
+
+        E2B's get_host(port) computes a public hostname (f"{port}-{sandbox_id}.{domain}",
+        without asking the service) behind its TLS proxy, reachable from anywhere, for HTTP and
+        WebSocket. declaw has no proxy and nothing public: this asks the daemon for a plain TCP
+        listener on this host's 127.0.0.1 (so use http://, not https://; any TCP protocol
+        works), which anyone on this host can connect to (not only its owner, unlike
+        get_port_socket()), and nothing off the host. The sandbox needs inet sockets for anything in it to listen:
+        create it with `network={"loopback_inet": True}` (or internet access); otherwise
+        ConflictException. A server that is not listening yet is not an error here: each
+        connection is closed at once until it is."""
+        return self._call(calls.port_host_call(self._ref, port, request_timeout))
+
+    def get_port_socket(self, port: int, request_timeout: Optional[float] = None) -> str:
+        """The path of a unix socket on the host forwarded to 127.0.0.1:PORT inside the sandbox
+        (`<state_dir>/ports/<id>/<port>.sock`): only the sandbox's owner (and root) can
+        connect, as its mode is 0600. Made on the first call (of this or get_host()), the same
+        one after; it goes with close_port(PORT) or the sandbox. E.g. `curl --unix-socket PATH
+        http://x/`. Same conditions as get_host() (ConflictException without loopback_inet)."""
+        return self._call(calls.port_socket_call(self._ref, port, request_timeout))
+
+    def close_port(self, port: int, request_timeout: Optional[float] = None) -> bool:
+        """Ends PORT's forward: its socket and TCP listener go and their connections close.
+        True when it ended, False when the port was not forwarded (as kill() answers for an
+        unknown sandbox)."""
+        return self._call(calls.close_port_call(self._ref, port, request_timeout))
+
+    def list_ports(self, request_timeout: Optional[float] = None) -> List[PortForward]:
+        """The sandbox's forwarded ports: PortForward(port, unix_socket, host or None)."""
+        return self._call(calls.list_ports_call(self._ref, request_timeout))
 
     # -- running code (E2B's code interpreter) -----------------------------------------------
 

@@ -18,8 +18,8 @@ from .code_models import Context, Execution
 from .commands_async import AsyncCommands, AsyncPty
 from .exceptions import NotFoundException
 from .filesystem_async import AsyncFilesystem
-from .models import (SandboxInfo, SandboxMetricsList, SandboxQuery, SandboxResources,
-                     SandboxState, TemplateInfo)
+from .models import (PortForward, SandboxInfo, SandboxMetricsList, SandboxQuery,
+                     SandboxResources, SandboxState, TemplateInfo)
 from .paginator import AsyncSandboxPaginator
 from .sandbox import _by_id, _InstanceOrClassMethod, _metrics_by_id
 
@@ -170,6 +170,25 @@ class AsyncSandbox:
     async def create_snapshot(self, name: str, replace: bool = False,
                               request_timeout: Optional[float] = None) -> TemplateInfo:
         return await self._call(calls.snapshot_call(self._ref, name, replace, request_timeout))
+
+    # -- ports: as Sandbox's ---------------------------------------------------------------
+
+    async def get_host(self, port: int, request_timeout: Optional[float] = None) -> str:
+        """"127.0.0.1:N" on the host's loopback, forwarded to 127.0.0.1:PORT inside, as
+        Sandbox.get_host() (not E2B's public hostname: see there)."""
+        return await self._call(calls.port_host_call(self._ref, port, request_timeout))
+
+    async def get_port_socket(self, port: int, request_timeout: Optional[float] = None) -> str:
+        """The unix socket (mode 0600) forwarded to 127.0.0.1:PORT inside, as
+        Sandbox.get_port_socket()."""
+        return await self._call(calls.port_socket_call(self._ref, port, request_timeout))
+
+    async def close_port(self, port: int, request_timeout: Optional[float] = None) -> bool:
+        """Ends PORT's forward: True, or False when it was not forwarded."""
+        return await self._call(calls.close_port_call(self._ref, port, request_timeout))
+
+    async def list_ports(self, request_timeout: Optional[float] = None) -> List[PortForward]:
+        return await self._call(calls.list_ports_call(self._ref, request_timeout))
 
     # -- running code: as Sandbox's; callbacks may be plain or coroutine functions -----------
 
