@@ -16,6 +16,7 @@ export { CommandHandle } from './commandHandle.js'
 export type { OutputCallback } from './commandHandle.js'
 export { DEFAULT_RUN_CODE_TIMEOUT_MS, Execution, ExecutionError, OutputMessage, Result } from './codeInterpreter.js'
 export type { Context, CreateCodeContextOpts, Logs, RunCodeOpts } from './codeInterpreter.js'
+export type { PortForward } from './ports.js'
 export { Filesystem, DEFAULT_WATCH_TIMEOUT_MS } from './filesystem.js'
 export type {
   FilesystemListOpts,

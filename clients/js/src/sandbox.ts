@@ -23,6 +23,7 @@ import {
   sandboxRoute,
   wholeSeconds,
 } from './models.js'
+import { type PortForward, Ports } from './ports.js'
 import { type Transport, getTransport } from './transport.js'
 
 /** How to reach the daemon. */
@@ -214,6 +215,7 @@ export class Sandbox {
   readonly files: Filesystem
   private readonly context: SandboxContext
   private readonly code: CodeInterpreter
+  private readonly ports: Ports
 
   /** @internal Use Sandbox.create() or Sandbox.connect(). */
   constructor(opts: { sandboxId: string } & ConnectionOpts) {
@@ -223,6 +225,7 @@ export class Sandbox {
     this.commands = new Commands(this.context)
     this.files = new Filesystem(this.context)
     this.code = new CodeInterpreter(this.context, this.commands, this.files)
+    this.ports = new Ports(this.context)
   }
 
   /**
@@ -254,6 +257,36 @@ export class Sandbox {
   /** Shuts the context's kernel down; an unknown context is fine. */
   async removeCodeContext(context: Context | string, opts?: RequestOpts): Promise<void> {
     return this.code.removeCodeContext(context, opts)
+  }
+
+  /**
+   * "127.0.0.1:N": an address on the host's loopback whose connections the daemon forwards to
+   * 127.0.0.1:PORT inside the sandbox; made on the first call, the same after, until
+   * closePort(PORT) or the sandbox ends. Unlike E2B's getHost() (a public hostname behind its
+   * TLS proxy, computed without a request), this asks the daemon for a plain TCP listener on
+   * this host only: use http://, not https://; anyone on the host can connect to it. The
+   * sandbox needs `network: {loopbackInet: true}` (or internet access), else ConflictError.
+   */
+  async getHost(port: number, opts?: RequestOpts): Promise<string> {
+    return this.ports.getHost(port, opts)
+  }
+
+  /**
+   * The path of a unix socket on the host forwarded to 127.0.0.1:PORT inside the sandbox, that
+   * only its owner (and root) can connect to (mode 0600): `http.request({socketPath})`.
+   */
+  async getPortSocket(port: number, opts?: RequestOpts): Promise<string> {
+    return this.ports.getPortSocket(port, opts)
+  }
+
+  /** Ends PORT's forward (its socket, its TCP listener, their connections): true, or false when it was not forwarded. */
+  async closePort(port: number, opts?: RequestOpts): Promise<boolean> {
+    return this.ports.closePort(port, opts)
+  }
+
+  /** The forwarded ports: {port, unixSocket, host?}. */
+  async listPorts(opts?: RequestOpts): Promise<PortForward[]> {
+    return this.ports.listPorts(opts)
   }
 
   /** The daemon's socket this sandbox is reached on. */
