@@ -322,6 +322,43 @@ Result<void> ApiClient::downloadFile(std::string_view id, std::string_view path,
   return Ok{};
 }
 
+Result<bool> ApiClient::fileExists(std::string_view id, std::string_view path,
+                                   std::string_view user) {
+  std::string target = filesTarget(id, "/info", path);
+  if (!user.empty()) target += "&user=" + percentEncode(user);
+  auto response = http_.send("GET", target);
+  if (!response) return response.error();
+  if (response->head.status == kStatusNotFound) return false;
+  if (!isSuccess(response->head.status)) {
+    return apiError(response->head.status, response->head.reason, response->body);
+  }
+  return true;
+}
+
+Result<void> ApiClient::writeFile(std::string_view id, std::string_view path, std::string_view user,
+                                  std::string_view bytes) {
+  std::string target = filesTarget(id, "/raw", path);
+  if (!user.empty()) target += "&user=" + percentEncode(user);
+  RequestBody body;
+  body.content_type = "application/octet-stream";
+  body.data = bytes;
+  auto doc = checked(http_.send("PUT", target, body));
+  if (!doc) return doc.error();
+  return Ok{};
+}
+
+Result<std::string> ApiClient::readFile(std::string_view id, std::string_view path,
+                                        std::string_view user) {
+  std::string target = filesTarget(id, "/raw", path);
+  if (!user.empty()) target += "&user=" + percentEncode(user);
+  auto response = http_.send("GET", target);
+  if (!response) return response.error();
+  if (!isSuccess(response->head.status)) {
+    return apiError(response->head.status, response->head.reason, response->body);
+  }
+  return std::move(response->body);
+}
+
 Result<nlohmann::json> ApiClient::listTemplates() {
   auto doc = callJson("GET", "/v1/templates", nullptr);
   if (!doc) return doc;

@@ -103,6 +103,13 @@ class ApiClient {
   // GET .../files/raw: the bytes go to sink (opened only on success).
   Result<void> downloadFile(std::string_view id, std::string_view path, const BodySink& sink);
 
+  // Small files as a given user (user empty: the daemon's default), in memory: run-code's bridge
+  // and the messages it spills to files. fileExists is false for a 404.
+  Result<bool> fileExists(std::string_view id, std::string_view path, std::string_view user);
+  Result<void> writeFile(std::string_view id, std::string_view path, std::string_view user,
+                         std::string_view bytes);
+  Result<std::string> readFile(std::string_view id, std::string_view path, std::string_view user);
+
   // GET /v1/templates, unwrapped to the array of TemplateInfo.
   Result<nlohmann::json> listTemplates();
   Result<nlohmann::json> getTemplate(std::string_view name);

@@ -91,6 +91,7 @@ struct Verbs {
   CLI::App* cp = nullptr;
   CLI::App* watch = nullptr;
   CLI::App* port_forward = nullptr;
+  CLI::App* run_code = nullptr;
   CLI::App* timeout = nullptr;
   CLI::App* ps = nullptr;
   CLI::App* logs = nullptr;
@@ -196,6 +197,16 @@ void addFileAndProcessVerbs(CLI::App& app, CommandLine& line, Verbs& v) {
   v.port_forward->add_option("listen", v.listen_text,
                              "Where to listen on the host: PORT (127.0.0.1:PORT), HOST:PORT or "
                              "[::1]:PORT (default: 127.0.0.1 on a free port)");
+
+  v.run_code = app.add_subcommand(
+      "run-code", "Run Python on a sandbox's stateful Jupyter kernel (as the SDKs' run_code)");
+  v.run_code->add_option("id", line.id, "Sandbox id")->required();
+  v.run_code->add_option("code", line.code.code, "The code, or - (the default) for stdin");
+  v.run_code->add_option("--context", line.code.context,
+                         "A code context's id (default: the default Python context)");
+  v.run_code
+      ->add_option("--timeout", line.code.timeout_s, "Seconds before it is interrupted (0: none)")
+      ->check(CLI::NonNegativeNumber);
 
   v.timeout = app.add_subcommand("timeout", "Set a sandbox to be killed SECONDS from now");
   v.timeout->add_option("id", line.id, "Sandbox id")->required();
@@ -318,6 +329,9 @@ std::optional<ParsedArgs> resolveVerb(const Verbs& v, CommandLine& line) {
     line.verb = Verb::kCopy;
   } else if (*v.watch) {
     line.verb = Verb::kWatch;
+  } else if (*v.run_code) {
+    line.verb = Verb::kRunCode;
+    line.code.code_given = v.run_code->count("code") > 0;
   } else if (*v.port_forward) {
     line.verb = Verb::kPortForward;
     auto listen = v.listen_text.empty() ? Result<std::string>(std::string(kDefaultListen))
@@ -363,7 +377,7 @@ ParsedArgs parseCommandLine(int argc, const char* const* argv) {
                  "declawd socket (default: $DECLAW_SOCKET, else /run/declaw/declaw.sock)");
   app.add_flag("--json", line.json,
                "Machine-readable JSON (create, ls, info, timeout, exec, exec -d, ps, logs, "
-               "watch, port-forward, pause, resume, stats, network, template, snapshot)");
+               "watch, port-forward, run-code, pause, resume, stats, network, template, snapshot)");
   Verbs verbs;
   addSandboxVerbs(app, line, verbs);
   addCommandVerbs(app, line, verbs);

@@ -26,6 +26,7 @@ enum class Verb {
   kCopy,
   kWatch,
   kPortForward,
+  kRunCode,
   kTimeout,
   kPs,
   kLogs,
@@ -50,6 +51,14 @@ struct TemplateArgs {
   std::string file;                // import: an image archive, or - for stdin
   std::string output;              // export -o: a file, or - / empty for stdout
   bool replace = false;            // import, build, snapshot --replace
+};
+
+// The arguments of `run-code`.
+struct CodeArgs {
+  std::string code;         // CODE, or - for stdin
+  bool code_given = false;  // false: read the code from stdin
+  std::string context;      // --context (empty: the default Python context)
+  double timeout_s = 300;   // --timeout (0: none)
 };
 
 struct CommandLine {
@@ -77,6 +86,7 @@ struct CommandLine {
   int signal = 0;                     // signal
   bool stream = true;                 // stats (false: --no-stream)
   NetworkUpdate network;              // network: what to change (empty: only show)
+  CodeArgs code;                      // run-code
   TemplateArgs templ;                 // template ..., snapshot (whose SANDBOX is `id`)
   BuildSpec build;                    // template build
 };

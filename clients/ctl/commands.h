@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "clients/ctl/cli.h"
 #include "clients/ctl/requests.h"
 
 namespace declaw::ctl {
@@ -53,6 +54,11 @@ int cmdWatch(const GlobalOptions& global, const std::string& id, const std::stri
 // it ends by itself, with the sandbox for instance (1, saying why).
 int cmdPortForward(const GlobalOptions& global, const std::string& id, int port,
                    const std::string& listen);
+
+// `run-code ID [--context C] [--timeout S] [CODE | -]`: runs Python on the context's kernel in
+// the sandbox (started, with the Python SDK's bridge, when it has none); its stdout/stderr and
+// results' text as they come, an error's traceback on stderr and 1 (--json: the Execution).
+int cmdRunCode(const GlobalOptions& global, const std::string& id, const CodeArgs& args);
 
 // Pause or resume each sandbox (idempotent); --json prints each SandboxInfo.
 int cmdPause(const GlobalOptions& global, const std::vector<std::string>& ids);

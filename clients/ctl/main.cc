@@ -34,6 +34,8 @@ int runVerb(const CommandLine& line) {
       return ctl::cmdWatch(global, line.id, line.path, line.recursive, line.user);
     case Verb::kPortForward:
       return ctl::cmdPortForward(global, line.id, line.port, line.listen);
+    case Verb::kRunCode:
+      return ctl::cmdRunCode(global, line.id, line.code);
     case Verb::kTimeout:
       return ctl::cmdSetTimeout(global, line.id, line.seconds);
     case Verb::kPs:

@@ -292,3 +292,20 @@ TEST_CASE("port-forward with a port out of range or a malformed LISTEN is a usag
   usageError({"port-forward", "sbx-1", "8000", "127.0.0.1:x"});
   usageError({"port-forward", "sbx-1", "8000", "18000", "extra"});
 }
+
+TEST_CASE("run-code reads its code from the argument, or stdin; context and timeout default") {
+  auto line = command({"run-code", "sbx-1", "print(1)"});
+  CHECK(line.verb == ctl::Verb::kRunCode);
+  CHECK(line.id == "sbx-1");
+  CHECK(line.code.code == "print(1)");
+  CHECK(line.code.code_given);
+  CHECK(line.code.context.empty());
+  CHECK(line.code.timeout_s == 300);
+  auto piped = command({"run-code", "--context", "c1", "--timeout", "2.5", "sbx-1"});
+  CHECK_FALSE(piped.code.code_given);
+  CHECK(piped.code.context == "c1");
+  CHECK(piped.code.timeout_s == 2.5);
+  CHECK(command({"run-code", "sbx-1", "-"}).code.code == "-");
+  usageError({"run-code"});
+  usageError({"run-code", "sbx-1", "--timeout", "-1", "x"});
+}
