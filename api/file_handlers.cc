@@ -47,6 +47,8 @@ class WatchEventSource : public BodySource {
   WatchEventSource(std::string path, std::unique_ptr<DirWatch> watch)
       : path_(std::move(path)), watch_(std::move(watch)) {}
 
+  std::string keepAlive() const override { return std::string(kSseKeepAlive); }
+
   std::optional<std::string> next(std::chrono::milliseconds idle) override {
     if (!started_) {
       started_ = true;
@@ -54,7 +56,7 @@ class WatchEventSource : public BodySource {
     }
     if (ended_) return std::nullopt;
     auto event = watch_->next(idle);
-    if (!event) return std::string(kSseKeepAlive);
+    if (!event) return std::string();
     switch (event->kind) {
       case WatchEvent::Kind::kChange:
         return sseEvent("fs", {{"type", event->type}, {"name", event->name}});

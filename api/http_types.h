@@ -27,9 +27,12 @@ struct Request {
 class BodySource {
  public:
   virtual ~BodySource() = default;
-  // The next piece of the body, waiting at most `idle` for one (after which the source returns
-  // a piece that keeps the connection busy, such as an SSE comment); nullopt at the end.
-  virtual std::optional<std::string> next(std::chrono::milliseconds idle) = 0;
+  // The next piece of the body, waiting at most `wait` for one: "" when nothing came in time
+  // (the session then checks that its client is still there, so a stream whose reader left
+  // ends within a `wait`, not at the next keep-alive), nullopt at the end.
+  virtual std::optional<std::string> next(std::chrono::milliseconds wait) = 0;
+  // What keeps a silent connection busy (an SSE comment), sent after a while of silence.
+  virtual std::string keepAlive() const { return {}; }
 };
 
 struct Response {

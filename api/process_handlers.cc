@@ -21,6 +21,8 @@ class ProcessEventSource : public BodySource {
  public:
   explicit ProcessEventSource(std::unique_ptr<ProcessWatch> watch) : watch_(std::move(watch)) {}
 
+  std::string keepAlive() const override { return std::string(kSseKeepAlive); }
+
   std::optional<std::string> next(std::chrono::milliseconds idle) override {
     if (!started_) {
       started_ = true;
@@ -28,7 +30,7 @@ class ProcessEventSource : public BodySource {
     }
     if (ended_) return std::nullopt;
     auto event = watch_->next(idle);
-    if (!event) return std::string(kSseKeepAlive);
+    if (!event) return std::string();
     if (event->kind == OutputEvent::Kind::kEnd) {
       ended_ = true;
       return std::nullopt;

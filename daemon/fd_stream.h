@@ -22,6 +22,7 @@ class FdStream {
   explicit FdStream(int fd) : fd_(fd) {}
 
   void setDeadline(Clock::time_point deadline) { deadline_ = deadline; }
+  int fd() const { return fd_; }
 
   template <typename MutableBufferSequence>
   size_t read_some(const MutableBufferSequence& buffers, boost::system::error_code& ec) {

@@ -26,6 +26,8 @@ constexpr size_t kUploadChunk = 256 * 1024;
 // A streamed response with nothing to say sends a keep-alive comment this often, which also
 // finds readers that have gone away.
 constexpr auto kStreamKeepAlive = std::chrono::seconds(15);
+// How long a stream waits for its next piece before it looks whether its client left.
+constexpr auto kStreamPoll = std::chrono::seconds(1);
 // How long to keep discarding the body of a request we refused (see drainAndClose).
 constexpr auto kDrainTimeout = std::chrono::seconds(10);
 constexpr char kServerName[] = "declawd";
@@ -63,6 +65,13 @@ bool writeRaw(FdStream& stream, std::string_view bytes) {
   return true;
 }
 
+// The peer closed the connection (or its sending side: HTTP clients do not half-close while
+// they wait for an answer).
+bool clientLeft(int fd) {
+  pollfd p{fd, POLLRDHUP, 0};
+  return ::poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0;
+}
+
 // A body produced as it goes (Server-Sent Events): chunked for HTTP/1.1, else delimited by the
 // end of the connection. A reader that stops reading is cut off by the write deadline; the
 // process it watched runs on, unaffected.
@@ -84,8 +93,17 @@ bool sendStream(FdStream& stream, api::Response& r, unsigned version, bool keep_
     http::write_some(stream, serializer, ec);
     if (ec) return false;
   }
-  while (auto piece = r.stream->next(kStreamKeepAlive)) {
-    if (piece->empty()) continue;
+  auto last_write = std::chrono::steady_clock::now();
+  while (auto piece = r.stream->next(kStreamPoll)) {
+    if (piece->empty()) {
+      // Nothing to send: a client that hung up ends the stream now (a watch's watcher, say,
+      // stops with it), and a silent one gets a keep-alive now and then.
+      if (clientLeft(stream.fd())) return false;
+      if (std::chrono::steady_clock::now() - last_write < kStreamKeepAlive) continue;
+      *piece = r.stream->keepAlive();
+      if (piece->empty()) continue;
+    }
+    last_write = std::chrono::steady_clock::now();
     if (!chunked) {
       if (!writeRaw(stream, *piece)) return false;
       continue;

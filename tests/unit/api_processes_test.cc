@@ -10,7 +10,7 @@ namespace {
 using json = nlohmann::json;
 
 // Reads a streamed response to its end (the scripted watch yields nothing after its events:
-// the source then answers keep-alives, so stop after `max_pieces`).
+// the source then answers empty pieces, so stop after `max_pieces`).
 std::string drain(Response& response, int max_pieces = 50) {
   REQUIRE(response.stream);
   std::string body;
@@ -104,14 +104,16 @@ TEST_CASE("an exit after the OOM killer struck says so", "[api][processes]") {
   CHECK(jsonOf(api.call("GET", kSandbox + "/commands/7")).at("oom_killed") == true);
 }
 
-TEST_CASE("a stream with nothing to say sends keep-alive comments", "[api][processes]") {
+TEST_CASE("a stream with nothing to say answers an empty piece; its keep-alive is a comment",
+          "[api][processes]") {
   Api api;
   api.services.process.pid = 7;
   Response response = api.call("POST", kSandbox + "/commands/stream", json{{"cmd", "x"}});
   REQUIRE(response.stream);
   CHECK(response.stream->next(std::chrono::milliseconds(0)) ==
         "event: start\ndata: {\"pid\":7}\n\n");
-  CHECK(response.stream->next(std::chrono::milliseconds(0)) == ": keep-alive\n\n");
+  CHECK(response.stream->next(std::chrono::milliseconds(0)) == "");
+  CHECK(response.stream->keepAlive() == ": keep-alive\n\n");
 }
 
 TEST_CASE("a command that cannot start is a JSON error, not a stream", "[api][processes]") {
