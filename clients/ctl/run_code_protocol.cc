@@ -52,7 +52,12 @@ std::optional<std::string> contextOfProcess(const nlohmann::json& process) {
     if (!arg.is_string()) return std::nullopt;
   }
   const std::string program = basename((*argv)[1].get<std::string>());
-  if (program.substr(0, program.find('-')) != kBridgeName) return std::nullopt;
+  // kernel_bridge-<digest>.py, or at the /tmp fallback .declaw-kernel_bridge-<digest>.py (as
+  // the SDK's context_of_process).
+  if (program.rfind(std::string(kBridgeName) + "-", 0) != 0 &&
+      program.rfind(".declaw-" + std::string(kBridgeName) + "-", 0) != 0) {
+    return std::nullopt;
+  }
   for (size_t i = 2; i + 1 < argv->size(); i += 2) {
     if ((*argv)[i] == "--context") return (*argv)[i + 1].get<std::string>();
   }

@@ -29,6 +29,21 @@ def make_png(padding=0):
 """
 
 
+class BridgeProcesses(unittest.TestCase):
+    """Which processes are bridges, so list_code_contexts (and declawctl) find kernels again:
+    also one at the /tmp fallback path of a sandbox that refuses root."""
+
+    def test_a_bridge_names_its_context_wherever_it_was_installed(self):
+        from declaw import _run_code
+        for path in (_run_code.FALLBACK_BRIDGE_PATH, "/opt/declaw/kernel_bridge-abc.py"):
+            with self.subTest(path=path):
+                argv = ["/usr/bin/python3", path, "--context", "c1", "--language", "python"]
+                self.assertEqual(_run_code.context_of_process(argv, "").id, "c1")
+        self.assertIsNone(_run_code.context_of_process(
+            ["/usr/bin/python3", "/tmp/other.py", "--context", "x"], ""))
+        self.assertIsNone(_run_code.context_of_process(["sleep", "1"], ""))
+
+
 class RunCode(SdkTestCase):
     shared_sandbox = {"template": "python", "allow_internet_access": False}
 

@@ -82,7 +82,9 @@ def context_of_process(argv: Optional[List[str]], cmd: str) -> Optional[Context]
     """The Context of a running process when it is a bridge (for list_code_contexts), else
     None."""
     args = list(argv) if argv else _split(cmd)
-    if len(args) < 2 or os.path.basename(args[1]).split("-")[0] != "kernel_bridge":
+    # kernel_bridge-<digest>.py, or at the /tmp fallback .declaw-kernel_bridge-<digest>.py.
+    name = os.path.basename(args[1]) if len(args) >= 2 else ""
+    if not name.startswith(("kernel_bridge-", ".declaw-kernel_bridge-")):
         return None
     values = dict(zip(args[2::2], args[3::2]))
     if "--context" not in values:
