@@ -27,8 +27,8 @@ TEST_CASE("a bridge's ProcessInfo names its context; other processes name none")
   CHECK(ctl::contextOfProcess({{"running", true}, {"argv", argv}}) == "ctx-1");
   // As the SDK's context_of_process(): a bridge at the /tmp fallback path (a sandbox that
   // refuses root) is found again too.
-  CHECK(ctl::contextOfProcess({{"running", true},
-                               {"argv", ctl::bridgeArgv(ctl::fallbackBridgePath(), "c", "/")}}) ==
+  CHECK(ctl::contextOfProcess(
+            {{"running", true}, {"argv", ctl::bridgeArgv(ctl::fallbackBridgePath(), "c", "/")}}) ==
         "c");
   CHECK_FALSE(ctl::contextOfProcess({{"running", false}, {"argv", argv}}));
   CHECK_FALSE(ctl::contextOfProcess(
