@@ -9,7 +9,7 @@ import {
 } from './codeInterpreter.js'
 import { Commands } from './commands.js'
 import { type RequestOpts, SandboxContext } from './context.js'
-import { NotFoundError, NotImplementedError, SandboxNotRunningError, sandboxNotFound } from './errors.js'
+import { InvalidArgumentError, NotFoundError, NotImplementedError, SandboxNotRunningError, sandboxNotFound } from './errors.js'
 import { Filesystem } from './filesystem.js'
 import {
   ALL_TRAFFIC,
@@ -167,6 +167,16 @@ export function createBody(template: string, opts: SandboxOpts): Record<string, 
     body.lifecycle = { on_timeout: typeof onTimeout === 'string' ? onTimeout : onTimeout.action }
   }
   return body
+}
+
+/** A time for a query: RFC 3339 from a Date, or unix seconds as they are. */
+function timeParam(value: Date | number): string {
+  if (value instanceof Date) {
+    if (Number.isNaN(value.getTime())) throw new InvalidArgumentError('start/end must be a valid Date')
+    return value.toISOString()
+  }
+  if (!Number.isFinite(value) || value < 0) throw new InvalidArgumentError('start/end must be unix seconds >= 0 or a Date')
+  return String(Math.floor(value))
 }
 
 /** Pages of Sandbox.list(), as E2B's SandboxPaginator: `while (p.hasNext) await p.nextItems()`. */
@@ -392,9 +402,28 @@ export class Sandbox {
     }
   }
 
-  /** What it uses now: one sample (E2B's SDK returns a list of past samples; this list has one). */
-  async getMetrics(opts?: RequestOpts): Promise<SandboxMetrics[]> {
-    return [sandboxMetrics(await this.call('GET', '/metrics', opts))]
+  /**
+   * What it used, oldest first, as E2B's SDK: the samples the daemon took from `start` to `end`
+   * (Dates or unix seconds; absent: open), every 5 s for the last hour by default
+   * (GET .../metrics/history); without `end`, the list ends with a reading taken now.
+   */
+  async getMetrics(opts?: RequestOpts & { start?: Date | number; end?: Date | number }): Promise<SandboxMetrics[]> {
+    const query: Record<string, string> = {}
+    if (opts?.start !== undefined) query.start = timeParam(opts.start)
+    if (opts?.end !== undefined) query.end = timeParam(opts.end)
+    const data = await this.context.transport
+      .json({
+        method: 'GET',
+        path: sandboxRoute(this.sandboxId) + '/metrics/history',
+        query,
+        timeoutMs: this.context.timeout(opts),
+        sandboxId: this.sandboxId,
+        signal: opts?.signal,
+      })
+      .catch(sandboxNotFound)
+    const samples = ((data?.metrics ?? []) as unknown[]).map(sandboxMetrics)
+    if (opts?.end === undefined) samples.push(sandboxMetrics(await this.call('GET', '/metrics', opts)))
+    return samples
   }
 
   /**

@@ -132,11 +132,20 @@ test('setTimeout moves the end; a sandbox whose timeout passes is killed', async
   assert.equal((await sbx.getInfo()).state, 'killed')
 })
 
-test('metrics are one sample of what the sandbox uses', async (t) => {
+test('metrics are the samples the daemon kept, then one taken now', async (t) => {
   const sbx = await sandbox(t)
-  const [sample, ...rest] = await sbx.getMetrics()
-  assert.equal(rest.length, 0)
-  assert.ok(sample.memTotal > 0 && sample.pidsLimit > 0, JSON.stringify(sample))
+  const samples = await sbx.getMetrics()
+  // The daemon takes one at the create; without `end` a reading of now comes last.
+  assert.ok(samples.length >= 2, JSON.stringify(samples))
+  const now = samples[samples.length - 1]
+  assert.ok(now.memTotal > 0 && now.pidsLimit > 0, JSON.stringify(now))
+  assert.ok(samples[0].timestamp <= now.timestamp)
+  // With an end, only what was kept; a start in the future keeps nothing.
+  const kept = await sbx.getMetrics({ end: new Date() })
+  assert.ok(kept.length >= 1 && kept.length <= samples.length)
+  const future = await sbx.getMetrics({ start: Math.floor(Date.now() / 1000) + 3600 })
+  assert.equal(future.length, 1) // none kept from then on: only the reading of now
+  await assert.rejects(sbx.getMetrics({ start: new Date('nonsense') }), InvalidArgumentError)
 })
 
 test('without a daemon at the socket, calls fail with a ConnectionError that says so', async () => {
