@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "common/io.h"
+#include "init_scratch_dir.h"
 #include "runtime/init/dir_watch.h"
 #include "runtime/init/file_tree.h"
 
@@ -22,16 +23,7 @@ using namespace declaw::runtime::init;
 
 namespace {
 
-struct ScratchDir {
-  std::string path;
-  ScratchDir() {
-    char tmpl[] = "/tmp/declaw-watch-unit-XXXXXX";
-    REQUIRE(::mkdtemp(tmpl) != nullptr);
-    path = tmpl;
-  }
-  ~ScratchDir() { (void)removeTree(path); }
-  std::string operator/(const std::string& name) const { return path + "/" + name; }
-};
+using testing::ScratchDir;
 
 // Runs the watcher on a pipe in a thread; records() reads what it wrote so far.
 struct RunningWatch {

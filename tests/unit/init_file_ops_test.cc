@@ -10,6 +10,7 @@
 #include <fstream>
 
 #include "common/io.h"
+#include "init_scratch_dir.h"
 #include "runtime/init/file_ops.h"
 #include "runtime/init/file_tree.h"
 
@@ -19,17 +20,7 @@ using namespace declaw::runtime::init;
 
 namespace {
 
-// A scratch directory, removed (without following symlinks) at the end.
-struct ScratchDir {
-  std::string path;
-  ScratchDir() {
-    char tmpl[] = "/tmp/declaw-init-unit-XXXXXX";
-    REQUIRE(::mkdtemp(tmpl) != nullptr);
-    path = tmpl;
-  }
-  ~ScratchDir() { (void)removeTree(path); }
-  std::string operator/(const std::string& name) const { return path + "/" + name; }
-};
+using testing::ScratchDir;
 
 FileOpRequest op(FileOpKind kind, const std::string& path) {
   FileOpRequest r;

@@ -55,7 +55,27 @@ class WatchState:
         return events
 
 
-class WatchHandle:
+class WatchStatus:
+    """How a watch stands, for both handles: `lost` counts the times events were dropped
+    because the watch fell behind; `end_reason` says why a watch ended ("removed", the
+    directory was removed; "sandbox_ended"; "error" with `end_message`; "stopped")."""
+
+    _state: WatchState
+
+    @property
+    def lost(self) -> int:
+        return self._state.lost
+
+    @property
+    def end_reason(self) -> Optional[str]:
+        return self._state.end_reason
+
+    @property
+    def end_message(self) -> str:
+        return self._state.end_message
+
+
+class WatchHandle(WatchStatus):
     """A directory being watched. get_new_events() returns what changed since the last call;
     stop() ends the watch. `lost` counts the times events were dropped because the watch fell
     behind; `end_reason` says why a watch ended by itself ("removed": the directory was
@@ -79,18 +99,6 @@ class WatchHandle:
             self._timer.daemon = True
             self._timer.start()
         self._thread.start()
-
-    @property
-    def lost(self) -> int:
-        return self._state.lost
-
-    @property
-    def end_reason(self) -> Optional[str]:
-        return self._state.end_reason
-
-    @property
-    def end_message(self) -> str:
-        return self._state.end_message
 
     def get_new_events(self) -> List[FilesystemEvent]:
         """The changes since the last call, oldest first. SandboxException after stop(), and

@@ -9,10 +9,10 @@ from typing import Any, Callable, List, Optional
 from ._transport_async import AsyncEventStream
 from .command_handle_async import call_back
 from .models import FilesystemEvent
-from .watch_handle import WatchState
+from .watch_handle import WatchState, WatchStatus
 
 
-class AsyncWatchHandle:
+class AsyncWatchHandle(WatchStatus):
     """A directory being watched. `await stop()` ends the watch; get_new_events() gives the
     changes since the last call (also when there is no on_event). `lost`, `end_reason` and
     `end_message` as for WatchHandle."""
@@ -28,18 +28,6 @@ class AsyncWatchHandle:
         self._timeout = timeout
         self._stopped = False
         self._task = asyncio.get_running_loop().create_task(self._read())
-
-    @property
-    def lost(self) -> int:
-        return self._state.lost
-
-    @property
-    def end_reason(self) -> Optional[str]:
-        return self._state.end_reason
-
-    @property
-    def end_message(self) -> str:
-        return self._state.end_message
 
     def get_new_events(self) -> List[FilesystemEvent]:
         return self._state.new_events(self._stopped)
