@@ -7,6 +7,7 @@ import hashlib
 import io
 import os
 import random
+import re
 import sys
 import threading
 import time
@@ -25,6 +26,38 @@ except ImportError:
 from harness import Daemon  # noqa: E402
 
 MIB = 1 << 20
+
+# The seed scenario's examples (examples/network_exfiltration.py, its async twin and the
+# TypeScript one) print these steps, in this order, as "  [PASS] ...".
+EXFILTRATION_PASSES = [
+    r"sandbox sbx-[a-z0-9]+ created without internet access",
+    r"wrote /tmp/secrets\.txt with simulated credentials",
+    r"HTTP exfiltration was blocked",
+    r"DNS exfiltration was blocked \(UDP query and getaddrinfo\)",
+    r"secrets\.txt read back intact through the API",
+    r"secrets\.txt readable by code inside the sandbox",
+    r"sandbox killed",
+    r"sandbox is no longer running",
+    r"sandbox no longer listed as running",
+]
+
+
+def assert_exfiltration_blocked(test, done, steps=EXFILTRATION_PASSES):
+    """An exfiltration example's run DONE (a CompletedProcess with text output): it exited 0,
+    passed every one of STEPS in order, failed none, and saw TCP and DNS blocked, nothing sent
+    out."""
+    output = done.stdout + done.stderr
+    test.assertEqual(done.returncode, 0, output)
+    passes = re.findall(r"^  \[PASS\] (.*)$", done.stdout, re.M)
+    test.assertEqual(len(passes), len(steps), output)
+    for pattern, line in zip(steps, passes):
+        test.assertRegex(line, f"^{pattern}$")
+    test.assertNotIn("[FAIL]", output)
+    test.assertIn("ALL CHECKS PASSED", done.stdout)
+    test.assertIn("BLOCKED: ", done.stdout)
+    test.assertIn("BLOCKED udp 8.8.8.8:53", done.stdout)
+    test.assertIn("BLOCKED getaddrinfo", done.stdout)
+    test.assertNotIn("EXFILTRATED", done.stdout)
 
 
 def kill_quietly(sbx):

@@ -1,28 +1,16 @@
 """examples/network_exfiltration.py against a test daemon (found through DECLAW_SOCKET): every
 step passes, the exit code says so, and no sandbox is left running."""
 import os
-import re
 import subprocess
 import sys
 import unittest
 
-from support import REPO, SdkTestCase
+from support import REPO, SdkTestCase, assert_exfiltration_blocked
 
 import declaw
 from declaw import Sandbox, SandboxQuery, SandboxState
 
 EXAMPLE = os.path.join(REPO, "examples", "network_exfiltration.py")
-EXPECTED_PASSES = [
-    r"sandbox sbx-[a-z0-9]+ created without internet access",
-    r"wrote /tmp/secrets\.txt with simulated credentials",
-    r"HTTP exfiltration was blocked",
-    r"DNS exfiltration was blocked \(UDP query and getaddrinfo\)",
-    r"secrets\.txt read back intact through the API",
-    r"secrets\.txt readable by code inside the sandbox",
-    r"sandbox killed",
-    r"sandbox is no longer running",
-    r"sandbox no longer listed as running",
-]
 
 
 def run_example(socket_path):
@@ -35,21 +23,10 @@ def run_example(socket_path):
 class NetworkExfiltrationExample(SdkTestCase):
     def test_every_step_passes_and_nothing_is_left_running(self):
         done = run_example(self.socket)
-        output = done.stdout + done.stderr
-        self.assertEqual(done.returncode, 0, output)
-        passes = re.findall(r"^  \[PASS\] (.*)$", done.stdout, re.M)
-        self.assertEqual(len(passes), len(EXPECTED_PASSES), output)
-        for pattern, line in zip(EXPECTED_PASSES, passes):
-            self.assertRegex(line, f"^{pattern}$")
-        self.assertNotIn("[FAIL]", output)
-        self.assertIn("ALL CHECKS PASSED", done.stdout)
+        assert_exfiltration_blocked(self, done)
         for banner in ("1. Sandbox creation", "2. Writing secrets", "3. HTTP exfiltration",
                        "4. DNS exfiltration", "5. Local read", "6. Cleanup"):
             self.assertIn(f"--- {banner}", done.stdout)
-        self.assertIn("BLOCKED: ", done.stdout)
-        self.assertIn("BLOCKED udp 8.8.8.8:53", done.stdout)
-        self.assertIn("BLOCKED getaddrinfo", done.stdout)
-        self.assertNotIn("EXFILTRATED", done.stdout)
 
         self.assertEqual(list(Sandbox.list(socket_path=self.socket)), [], "a sandbox is still live")
         everything = Sandbox.list(

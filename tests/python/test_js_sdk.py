@@ -6,12 +6,11 @@ Needs node and npm, and clients/js's devDependencies (scripts/install-deps.sh ru
 there). It compiles the package first (`npm run build`, tsc, a few seconds), so it never runs a
 stale dist/ after a change to the TypeScript sources."""
 import os
-import re
 import shutil
 import subprocess
 import unittest
 
-from support import REPO
+from support import REPO, assert_exfiltration_blocked
 
 from harness import Daemon
 
@@ -19,17 +18,6 @@ JS_DIR = os.path.join(REPO, "clients", "js")
 EXAMPLE = os.path.join(JS_DIR, "dist", "examples", "network_exfiltration.js")
 # node --test and the example each finish in well under a minute; this only stops a hang.
 RUN_TIMEOUT_S = 300
-EXPECTED_PASSES = [
-    r"sandbox sbx-[a-z0-9]+ created without internet access",
-    r"wrote /tmp/secrets\.txt with simulated credentials",
-    r"HTTP exfiltration was blocked",
-    r"DNS exfiltration was blocked \(UDP query and getaddrinfo\)",
-    r"secrets\.txt read back intact through the API",
-    r"secrets\.txt readable by code inside the sandbox",
-    r"sandbox killed",
-    r"sandbox is no longer running",
-    r"sandbox no longer listed as running",
-]
 
 
 def run(args, socket_path, timeout=RUN_TIMEOUT_S):
@@ -72,19 +60,8 @@ class TypeScriptSdk(unittest.TestCase):
 
     def test_the_exfiltration_example_passes_every_step(self):
         done = run(["node", EXAMPLE], self.daemon.socket)
-        output = done.stdout + done.stderr
-        self.assertEqual(done.returncode, 0, output)
-        passes = re.findall(r"^  \[PASS\] (.*)$", done.stdout, re.M)
-        self.assertEqual(len(passes), len(EXPECTED_PASSES), output)
-        for pattern, line in zip(EXPECTED_PASSES, passes):
-            self.assertRegex(line, f"^{pattern}$")
-        self.assertNotIn("[FAIL]", output)
-        self.assertIn("ALL CHECKS PASSED", done.stdout)
-        self.assertIn("BLOCKED: ", done.stdout)
-        self.assertIn("BLOCKED udp 8.8.8.8:53", done.stdout)
-        self.assertIn("BLOCKED getaddrinfo", done.stdout)
-        self.assertNotIn("EXFILTRATED", done.stdout)
-        self.assertEqual(self.running(), 0, output)
+        assert_exfiltration_blocked(self, done)
+        self.assertEqual(self.running(), 0, done.stdout + done.stderr)
 
     def test_the_example_without_a_daemon_fails_and_says_why(self):
         done = run(["node", EXAMPLE], os.path.join(self.daemon.dir, "no-such.sock"))
