@@ -51,3 +51,12 @@ if ! command -v npm >/dev/null; then
   apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
 fi
 (cd "$(dirname "$0")/../clients/js" && npm ci --no-audit --no-fund --loglevel=error)
+
+# tests/packaging_k8s (ctest packaging.kubernetes): the Kubernetes models' validators, exactly as
+# its package-lock.json pins them. Skipped when node_modules was installed from this very lock
+# file (the stamp), so a second run needs no registry.
+k8s_test="$(dirname "$0")/../tests/packaging_k8s"
+if ! cmp -s "$k8s_test/package-lock.json" "$k8s_test/node_modules/.declaw-installed-lock"; then
+  (cd "$k8s_test" && npm ci --no-audit --no-fund --loglevel=error &&
+    cp package-lock.json node_modules/.declaw-installed-lock)
+fi
