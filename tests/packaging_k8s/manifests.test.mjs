@@ -11,11 +11,18 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { parseAllDocuments } from "yaml";
-
-import { validateDocument } from "./k8s_validate.mjs";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
+for (const dependency of ["yaml", "kubernetes-models"]) {
+  if (!fs.existsSync(path.join(here, "node_modules", dependency, "package.json"))) {
+    throw new Error(
+      `tests/packaging_k8s has no node_modules/${dependency}: run scripts/install-deps.sh ` +
+        "(npm ci in tests/packaging_k8s)",
+    );
+  }
+}
+const { parseAllDocuments } = await import("yaml");
+const { validateDocument } = await import("./k8s_validate.mjs");
 const repo = path.resolve(here, "..", "..");
 const k8sDir = path.join(repo, "packaging", "kubernetes");
 const binDir = process.env.DECLAW_BIN_DIR || path.join(repo, "build", "bin");
