@@ -97,6 +97,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   roundTrip<rt::SetupFailed>(packet);
   roundTrip<rt::Reply>(packet);
   roundTrip<rt::Exited>(packet);
+  roundTrip<rt::Held>(packet);
+  roundTrip<rt::Attached>(packet);
   checkEntries(packet);
   if (!packet.empty()) checkEntries(packet.substr(1));
   // daemon -> init.
@@ -104,6 +106,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   roundTrip<rt::SpawnRequest>(packet);
   roundTrip<rt::SignalRequest>(packet);
   roundTrip<rt::FileOpRequest>(packet);
+  roundTrip<rt::Attach>(packet);
   checkReader(packet);
   checkWatchRecords(packet);
   return 0;

@@ -59,6 +59,53 @@ Result<void> InitClient::handshake(int control, const InitConfig& config, std::s
   return ErrnoError(EPROTO) << "init sent an unexpected message during setup";
 }
 
+Result<void> InitClient::hold(int control, int listen_fd) {
+  return sendPacket(control, encodeHold(), std::span<const int>(&listen_fd, 1));
+}
+
+Result<std::vector<HeldProcess>> InitClient::attach(int control, Duration timeout) {
+  // At most what init can hold: running and unreported processes; far above max_processes.
+  constexpr size_t kMaxHeld = 4096;
+  if (auto r = sendPacket(control, encode(Attach{})); !r) return r.error();
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  std::vector<HeldProcess> held;
+  for (;;) {
+    auto left = std::chrono::duration_cast<Duration>(deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) return ErrnoError(ETIMEDOUT) << "sandbox init did not answer attach";
+    if (auto r = waitReadable(control, left); !r) return r.error();
+    auto packet = recvPacket(control, kMaxPacketBytes);
+    if (!packet) return ErrnoError(EPIPE) << "sandbox init closed the connection";
+    if (peekType(packet->data) == MsgType::kAttached) {
+      Attached done;
+      if (decode(packet->data, done)) {
+        if (done.held != held.size()) return ErrnoError(EPROTO) << "init miscounted its processes";
+        return held;
+      }
+      // Another version: its first field is the version in every layout.
+      WireReader r(std::string_view(packet->data).substr(1));
+      const uint32_t version = r.u32();
+      if (r.ok() && version != kProtocolVersion) {
+        return ErrnoError(EPROTONOSUPPORT) << "sandbox init speaks protocol version " << version
+                                           << ", this daemon " << kProtocolVersion;
+      }
+      return ErrnoError(EPROTO) << "malformed attach answer";
+    }
+    HeldProcess h;
+    if (!decode(packet->data, h.held)) return ErrnoError(EPROTO) << "malformed held process";
+    const size_t want = h.held.pty ? 1 : 2;
+    if (packet->fds.size() != want || h.held.pid <= 1 || held.size() >= kMaxHeld) {
+      return ErrnoError(EPROTO) << "init sent a held process with the wrong fds";
+    }
+    h.fds = std::move(packet->fds);
+    held.push_back(std::move(h));
+  }
+}
+
+void InitClient::addExit(int32_t pid, int wait_status) {
+  std::lock_guard lock(mutex_);
+  if (exits_.insert_or_assign(pid, wait_status).second) exit_order_.push_back(pid);
+}
+
 InitClient::InitClient(UniqueFd control) : control_(std::move(control)) {
   wake_.reset(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
   reader_ = std::thread([this] { readLoop(); });

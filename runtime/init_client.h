@@ -29,6 +29,12 @@ struct ReplyWithFds {
   std::vector<UniqueFd> fds;
 };
 
+// A process a held init handed over on attach (live restore).
+struct HeldProcess {
+  Held held;
+  std::vector<UniqueFd> fds;  // pty: [master]; else [stdout, stderr] read ends
+};
+
 class InitClient {
  public:
   using Duration = std::chrono::milliseconds;
@@ -43,6 +49,13 @@ class InitClient {
   static Result<void> handshake(int control, const InitConfig& config, std::span<const int> fds,
                                 Duration timeout);
 
+  // Live restore: gives init the listening socket where the next daemon will connect; from
+  // then on init outlives this connection. Call after handshake, before constructing.
+  static Result<void> hold(int control, int listen_fd);
+  // On a new connection to a held init: sends kAttach and reads what init holds. EPROTO for
+  // anything malformed; EPROTONOSUPPORT (naming both versions) for another protocol version.
+  static Result<std::vector<HeldProcess>> attach(int control, Duration timeout);
+
   // Sends a request (its request_id is assigned here) and waits for the matching reply.
   // ETIMEDOUT after `timeout`; EPIPE if init is gone.
   Result<ReplyWithFds> spawn(SpawnRequest request, std::span<const int> fds, Duration timeout);
@@ -54,6 +67,9 @@ class InitClient {
   Result<int> waitExit(int32_t pid, Duration timeout);
   // Non-blocking: true and the status if the pid has exited.
   bool pollExit(int32_t pid, int* status);
+  // An exit init reported before this client existed (a held process that ended while no
+  // daemon ran): pollExit sees it as if it had just arrived.
+  void addExit(int32_t pid, int wait_status);
   // Forget an exit report nobody will ask for (the command's waiter gave up).
   void forgetExit(int32_t pid);
 

@@ -241,6 +241,8 @@ std::string encode(const SpawnRequest& m) {
   w.strs(m.fallback_argv);
   w.str(m.fallback_cwd);
   w.u8(m.search_path ? 1 : 0);
+  w.u8(m.hold ? 1 : 0);
+  w.str(m.note);
   return w.data();
 }
 
@@ -263,7 +265,9 @@ bool decode(std::string_view packet, SpawnRequest& m) {
   m.fallback_argv = r.strs();
   m.fallback_cwd = r.str();
   m.search_path = r.u8() != 0;
-  return r.atEnd();
+  m.hold = r.u8() != 0;
+  m.note = r.str();
+  return r.atEnd() && m.note.size() <= kMaxNoteBytes;
 }
 
 std::string encode(const SignalRequest& m) {
@@ -315,6 +319,63 @@ bool decode(std::string_view packet, FileOpRequest& m) {
 }
 
 std::string encodeReady() { return WireWriter(MsgType::kReady).data(); }
+
+std::string encodeHold() { return WireWriter(MsgType::kHold).data(); }
+
+bool decodeHold(std::string_view packet) {
+  WireReader r("");
+  return open(packet, MsgType::kHold, r) && r.atEnd();
+}
+
+std::string encode(const Attach& m) {
+  WireWriter w(MsgType::kAttach);
+  w.u32(m.version);
+  return w.data();
+}
+
+bool decode(std::string_view packet, Attach& m) {
+  WireReader r("");
+  if (!open(packet, MsgType::kAttach, r)) return false;
+  m.version = r.u32();
+  return r.atEnd();
+}
+
+std::string encode(const Held& m) {
+  WireWriter w(MsgType::kHeld);
+  w.i32(m.pid);
+  w.u8(m.exited ? 1 : 0);
+  w.i32(m.wait_status);
+  w.u8(m.pty ? 1 : 0);
+  w.str(m.note);
+  return w.data();
+}
+
+bool decode(std::string_view packet, Held& m) {
+  WireReader r("");
+  if (!open(packet, MsgType::kHeld, r)) return false;
+  m.pid = r.i32();
+  m.exited = r.u8() != 0;
+  m.wait_status = r.i32();
+  m.pty = r.u8() != 0;
+  m.note = r.str();
+  return r.atEnd() && m.note.size() <= kMaxNoteBytes;
+}
+
+std::string encode(const Attached& m) {
+  WireWriter w(MsgType::kAttached);
+  w.u32(m.version);
+  w.u32(m.held);
+  return w.data();
+}
+
+bool decode(std::string_view packet, Attached& m) {
+  WireReader r("");
+  if (!open(packet, MsgType::kAttached, r)) return false;
+  m.version = r.u32();
+  if (!r.ok() || m.version != kProtocolVersion) return false;
+  m.held = r.u32();
+  return r.atEnd();
+}
 
 std::string encode(const SetupFailed& m) {
   WireWriter w(MsgType::kSetupFailed);

@@ -11,6 +11,12 @@
 //            (none for a PTY spawn)           master of a PTY spawn)
 //   kSignal                                 kExited (for every spawned pid, when reaped)
 //   kFileOp
+//   kHold    + fd [listening socket]        (no answer)
+//   kAttach  (first, on a new connection)   kHeld per held process + fds, then kAttached
+//
+// Live restore (docs/architecture.md, "Live restore"): after kHold, init outlives its control
+// socket. When the daemon goes, init keeps serving its children (reaping, holding their output
+// pipes) and waits on the listening socket for the next daemon, which sends kAttach first.
 #pragma once
 
 #include <sys/types.h>
@@ -27,6 +33,10 @@ namespace declaw::runtime {
 
 // The control socket's fd number inside declaw-init (0-2 are /dev/null until the first spawn).
 inline constexpr int kControlFd = 3;
+// The version of this protocol. A daemon attaching to the init of an earlier daemon reads the
+// version in kAttached first (its layout never changes) and adopts the sandbox only when it is
+// this one: anything else might be misread.
+inline constexpr uint32_t kProtocolVersion = 1;
 // The largest packet either side sends or accepts.
 inline constexpr size_t kMaxPacketBytes = 256 * 1024;
 // Every sandbox has this many uids and as many gids: its user namespace maps ids
@@ -39,10 +49,14 @@ enum class MsgType : uint8_t {
   kSpawn = 2,
   kSignal = 3,
   kFileOp = 4,
+  kHold = 5,
+  kAttach = 6,
   kReady = 10,
   kSetupFailed = 11,
   kReply = 12,
   kExited = 13,
+  kHeld = 14,
+  kAttached = 15,
 };
 
 // --- daemon -> init -------------------------------------------------------------------------
@@ -119,6 +133,19 @@ struct SpawnRequest {
   // argv[0] is a command as a user typed it: looked up in PATH; a command that is not found or
   // cannot be executed exits 127 or 126 with a line on its stderr, as a shell's would.
   bool search_path = false;
+  // Live restore: init keeps copies of the daemon's ends of the output (two more fds after
+  // the three: the read ends of stdout and stderr; for a PTY, a copy of the master), so that
+  // the process can go on writing while no daemon runs, and hands them to the next daemon
+  // with `note` (kHeld). Init never reads them.
+  bool hold = false;
+  std::string note;  // opaque to init: the daemon's record of the process (at most kMaxNoteBytes)
+};
+
+inline constexpr size_t kMaxNoteBytes = 16 * 1024;
+
+// kAttach: the first message on a connection to a held init's listening socket.
+struct Attach {
+  uint32_t version = kProtocolVersion;
 };
 
 struct SignalRequest {
@@ -171,6 +198,22 @@ struct Reply {
 struct Exited {
   int32_t pid = 0;
   int32_t wait_status = 0;  // as from waitpid()
+};
+
+// kHeld: one process init holds for the daemon, with its fds (pty: [master]; else [stdout
+// read end, stderr read end]). `exited`: it ended while no daemon listened, with `wait_status`.
+struct Held {
+  int32_t pid = 0;
+  bool exited = false;
+  int32_t wait_status = 0;
+  bool pty = false;
+  std::string note;
+};
+
+// kAttached: the end of the list; `version` is always the first field.
+struct Attached {
+  uint32_t version = kProtocolVersion;
+  uint32_t held = 0;  // how many kHeld came before
 };
 
 enum class EntryType : uint8_t { kFile = 1, kDir = 2, kSymlink = 3, kOther = 4 };
@@ -235,6 +278,11 @@ std::string encode(const SpawnRequest& m);
 std::string encode(const SignalRequest& m);
 std::string encode(const FileOpRequest& m);
 std::string encodeReady();
+std::string encodeHold();
+bool decodeHold(std::string_view packet);
+std::string encode(const Attach& m);
+std::string encode(const Held& m);
+std::string encode(const Attached& m);
 std::string encode(const SetupFailed& m);
 std::string encode(const Reply& m);
 std::string encode(const Exited& m);
@@ -250,6 +298,10 @@ bool decode(std::string_view packet, FileOpRequest& m);
 bool decode(std::string_view packet, SetupFailed& m);
 bool decode(std::string_view packet, Reply& m);
 bool decode(std::string_view packet, Exited& m);
+bool decode(std::string_view packet, Attach& m);
+bool decode(std::string_view packet, Held& m);
+// Reads the version even when the rest is of another layout (then returns false).
+bool decode(std::string_view packet, Attached& m);
 bool decodeEntry(std::string_view data, Entry& e);
 bool decodeEntries(std::string_view data, std::vector<Entry>& es);
 

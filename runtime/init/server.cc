@@ -1,9 +1,12 @@
 #include "runtime/init/server.h"
 
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/signalfd.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include "runtime/init/file_ops.h"
 #include "runtime/init/spawn.h"
@@ -44,16 +47,42 @@ Result<Server> Server::create() {
 
 int Server::run() {
   for (;;) {
-    pollfd fds[2] = {{kControlFd, POLLIN, 0}, {signal_fd_.get(), POLLIN, 0}};
+    // Connected: the daemon's requests; detached: the next daemon's connection.
+    const int first = connected_ ? kControlFd : listen_.get();
+    pollfd fds[2] = {{first, POLLIN, 0}, {signal_fd_.get(), POLLIN, 0}};
     int n = ::poll(fds, 2, -1);
     if (n < 0) {
       if (errno == EINTR) continue;
       return 1;
     }
     // Requests first: a spawn's Reply then always precedes its Exited.
-    if ((fds[0].revents & (POLLIN | POLLHUP | POLLERR)) != 0 && !onControlReadable()) return 0;
+    if ((fds[0].revents & (POLLIN | POLLHUP | POLLERR)) != 0) {
+      if (!connected_) {
+        acceptDaemon();
+      } else if (!onControlReadable() && !detach()) {
+        return 0;
+      }
+    }
     if ((fds[1].revents & POLLIN) != 0) reapChildren();
   }
+}
+
+bool Server::detach() {
+  if (!listen_) return false;
+  // fd 3 stays taken (by /dev/null) until the next daemon's connection replaces it, so no
+  // other fd can land on kControlFd meanwhile.
+  UniqueFd null(::open("/dev/null", O_RDWR | O_CLOEXEC));
+  if (!null || ::dup2(null.get(), kControlFd) < 0) return false;
+  connected_ = false;
+  return true;
+}
+
+void Server::acceptDaemon() {
+  UniqueFd conn(::accept4(listen_.get(), nullptr, nullptr, SOCK_CLOEXEC));
+  if (!conn) return;  // a connection that went away before the accept: wait for the next
+  // The listening socket lives in a root-only directory of the host: only the daemon connects.
+  if (::dup2(conn.get(), kControlFd) < 0) return;
+  connected_ = true;  // the first message is the daemon's kAttach
 }
 
 bool Server::onControlReadable() {
@@ -81,12 +110,26 @@ void Server::onPacket(Packet& packet) {
         return;
       }
       auto spawned = spawnCommand(request, packet.fds);
-      packet.fds.clear();  // the command has its copies; init keeps none
       if (!spawned) {
         send(encode(errorReply(request.request_id, spawned.error())));
         return;
       }
       spawned_.insert(spawned->pid);
+      if (request.hold) {
+        // Kept for the next daemon: the daemon's ends of the output, or a copy of the master.
+        HeldProcess held;
+        held.pty = request.pty;
+        held.note = request.note;
+        if (spawned->pty_master) {
+          held.fds.emplace_back(::fcntl(spawned->pty_master.get(), F_DUPFD_CLOEXEC, 0));
+        } else {
+          for (size_t i = kSpawnFdCount; i < packet.fds.size(); ++i) {
+            held.fds.push_back(std::move(packet.fds[i]));
+          }
+        }
+        held_[spawned->pid] = std::move(held);
+      }
+      packet.fds.clear();  // the command has its copies
       Reply reply;
       reply.request_id = request.request_id;
       reply.value = spawned->pid;
@@ -98,6 +141,12 @@ void Server::onPacket(Packet& packet) {
       }
       return;
     }
+    case MsgType::kHold:
+      onHold(packet);
+      return;
+    case MsgType::kAttach:
+      onAttach(packet);
+      return;
     case MsgType::kSignal: {
       SignalRequest request;
       if (!decode(packet.data, request)) break;
@@ -138,15 +187,57 @@ void Server::reapChildren() {
     int status = 0;
     pid_t pid = ::waitpid(-1, &status, WNOHANG);
     if (pid <= 0) return;
-    if (spawned_.erase(pid) != 0) {
-      send(encode(Exited{pid, status}));
+    if (spawned_.erase(pid) == 0) continue;
+    auto held = held_.find(pid);
+    if (connected_ && send(encode(Exited{pid, status}))) {
+      // The daemon has its own ends of the output and knows of the exit.
+      if (held != held_.end()) held_.erase(held);
+    } else if (held != held_.end()) {
+      held->second.exited = true;  // for the next daemon
+      held->second.wait_status = status;
     }
   }
 }
 
-void Server::send(const std::string& message, std::span<const int> fds) {
-  // A failed send means the daemon is gone; the next poll sees the socket's EOF and ends.
-  (void)sendPacket(kControlFd, message, fds);
+void Server::onHold(Packet& packet) {
+  if (!decodeHold(packet.data) || packet.fds.size() != 1) {
+    ++malformed_;
+    return;
+  }
+  int listening = 0;
+  socklen_t len = sizeof listening;
+  if (::getsockopt(packet.fds[0].get(), SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) != 0 ||
+      listening == 0) {
+    ++malformed_;
+    return;
+  }
+  listen_ = std::move(packet.fds[0]);
+}
+
+void Server::onAttach(const Packet& packet) {
+  Attach attach;
+  if (!decode(packet.data, attach)) {
+    ++malformed_;
+    return;
+  }
+  // Whatever the daemon's version, init answers in its own (kAttached's version comes first in
+  // every version): the daemon decides whether it can adopt this sandbox.
+  uint32_t count = 0;
+  for (auto it = held_.begin(); it != held_.end();) {
+    const HeldProcess& h = it->second;
+    std::vector<int> fds;
+    for (const UniqueFd& fd : h.fds) fds.push_back(fd.get());
+    if (!send(encode(Held{it->first, h.exited, h.wait_status, h.pty, h.note}), fds)) return;
+    ++count;
+    // An ended process is the daemon's now; a running one stays held for the next outage.
+    it = h.exited ? held_.erase(it) : std::next(it);
+  }
+  send(encode(Attached{kProtocolVersion, count}));
+}
+
+bool Server::send(const std::string& message, std::span<const int> fds) {
+  // A failed send means the daemon is gone; the next poll sees the socket's EOF.
+  return static_cast<bool>(sendPacket(kControlFd, message, fds));
 }
 
 }  // namespace declaw::runtime::init

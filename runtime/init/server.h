@@ -6,7 +6,9 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <map>
 #include <set>
+#include <string>
 #include <vector>
 
 #include "common/io.h"
@@ -23,7 +25,8 @@ class Server {
 
   // Serves until the control socket reaches EOF or fails (the daemon is gone or dropped the
   // sandbox): then returns the exit status, and the kernel kills the rest of the pid namespace
-  // as PID 1 exits (pid_namespaces(7)).
+  // as PID 1 exits (pid_namespaces(7)). After kHold (live restore), EOF does not end it: init
+  // goes on reaping and holding, and accepts the next daemon on the listening socket.
   int run();
 
   uint64_t malformedCount() const { return malformed_; }
@@ -35,11 +38,29 @@ class Server {
   bool onControlReadable();
   void onPacket(Packet& packet);
   void reapChildren();
-  void send(const std::string& message, std::span<const int> fds = {});
+  // False when the daemon is gone (the message is lost).
+  bool send(const std::string& message, std::span<const int> fds = {});
+  void onHold(Packet& packet);
+  void onAttach(const Packet& packet);
+  // The control socket ended: true if init lives on (it holds a listening socket).
+  bool detach();
+  void acceptDaemon();
+
+  // A spawned process as init holds it for the next daemon (live restore).
+  struct HeldProcess {
+    std::vector<UniqueFd> fds;  // pty: [master]; else [stdout, stderr] read ends
+    bool pty = false;
+    std::string note;
+    bool exited = false;  // ended while no daemon heard of it
+    int wait_status = 0;
+  };
 
   UniqueFd signal_fd_;
   std::set<pid_t> spawned_;  // commands whose exit the daemon waits for
-  uint64_t malformed_ = 0;   // packets ignored because they could not be decoded
+  UniqueFd listen_;          // after kHold: where the next daemon connects
+  bool connected_ = true;    // kControlFd is a live connection
+  std::map<pid_t, HeldProcess> held_;
+  uint64_t malformed_ = 0;  // packets ignored because they could not be decoded
 };
 
 }  // namespace declaw::runtime::init

@@ -211,7 +211,8 @@ std::vector<std::string> commandCandidates(const std::string& command,
 }
 
 Result<void> validateSpawn(const SpawnRequest& r, size_t fd_count) {
-  const size_t expected = r.pty ? 0 : kSpawnFdCount;
+  // With hold, two more: the daemon's ends of stdout and stderr, which init keeps (server.h).
+  const size_t expected = r.pty ? 0 : kSpawnFdCount + (r.hold ? kHeldFdCount : 0);
   if (fd_count != expected) {
     return ErrnoError(EINVAL) << "spawn needs " << expected << " fds, got " << fd_count;
   }

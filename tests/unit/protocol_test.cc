@@ -255,3 +255,62 @@ TEST_CASE("an unknown file op kind is rejected") {
   FileOpRequest out;
   CHECK_FALSE(decode(wire, out));
 }
+
+TEST_CASE("live restore: a held spawn, hold, attach and the held list round trip") {
+  SpawnRequest spawn;
+  spawn.argv = {"/bin/true"};
+  spawn.hold = true;
+  spawn.note = R"({"cmd":"true"})";
+  SpawnRequest spawned;
+  REQUIRE(decode(encode(spawn), spawned));
+  CHECK(spawned.hold);
+  CHECK(spawned.note == spawn.note);
+
+  CHECK(decodeHold(encodeHold()));
+  CHECK_FALSE(decodeHold(encodeReady()));
+
+  Attach attach;
+  REQUIRE(decode(encode(Attach{}), attach));
+  CHECK(attach.version == kProtocolVersion);
+
+  Held in{.pid = 77, .exited = true, .wait_status = 9, .pty = true, .note = "{}"};
+  Held out;
+  REQUIRE(decode(encode(in), out));
+  CHECK(out.pid == 77);
+  CHECK(out.exited);
+  CHECK(out.wait_status == 9);
+  CHECK(out.pty);
+  CHECK(out.note == "{}");
+
+  Attached done;
+  REQUIRE(decode(encode(Attached{.version = kProtocolVersion, .held = 3}), done));
+  CHECK(done.held == 3);
+}
+
+TEST_CASE("an attach answer of another protocol version is refused, its version still read") {
+  // A later init might lay out the rest differently: only the version is read.
+  Attached done;
+  CHECK_FALSE(decode(encode(Attached{.version = kProtocolVersion + 1, .held = 3}), done));
+  CHECK(done.version == kProtocolVersion + 1);
+  std::string longer = encode(Attached{.version = kProtocolVersion + 1, .held = 0}) + "extra";
+  CHECK_FALSE(decode(longer, done));
+  CHECK(done.version == kProtocolVersion + 1);
+}
+
+TEST_CASE("a held process's note over its limit, or a truncated one, is refused") {
+  Held big{.pid = 1,
+           .exited = false,
+           .wait_status = 0,
+           .pty = false,
+           .note = std::string(kMaxNoteBytes + 1, 'x')};
+  Held out;
+  CHECK_FALSE(decode(encode(big), out));
+  std::string packet =
+      encode(Held{.pid = 1, .exited = false, .wait_status = 0, .pty = false, .note = "abc"});
+  CHECK_FALSE(decode(std::string_view(packet).substr(0, packet.size() - 1), out));
+  SpawnRequest spawn;
+  spawn.argv = {"/bin/true"};
+  spawn.note = std::string(kMaxNoteBytes + 1, 'x');
+  SpawnRequest spawned;
+  CHECK_FALSE(decode(encode(spawn), spawned));
+}
