@@ -332,6 +332,10 @@ struct HealthInfo {
   size_t sandboxes_running = 0;
   std::string cgroup;              // "v1" | "v2" | "off": how resources are enforced
   uint64_t leftovers_cleaned = 0;  // sandboxes a previous daemon left, cleaned at start
+  // Live restore: sandboxes a previous daemon left running, adopted at start; and those that
+  // could not be verified or reattached, killed instead (also in leftovers_cleaned).
+  uint64_t sandboxes_restored = 0;
+  uint64_t restore_failures = 0;
   std::optional<HealthNetwork> network;
 };
 

@@ -253,6 +253,8 @@ nlohmann::json toJson(const HealthInfo& health, const Limits& limits) {
           {"sandboxes_running", health.sandboxes_running},
           {"cgroup", health.cgroup},
           {"leftovers_cleaned", health.leftovers_cleaned},
+          {"sandboxes_restored", health.sandboxes_restored},
+          {"restore_failures", health.restore_failures},
           {"features", health.features},
           {"network", network},
           {"limits", limits_json}};

@@ -1,5 +1,6 @@
 #include "daemon/cgroup_host.h"
 
+#include "common/io.h"
 #include "common/log.h"
 
 namespace declaw::daemon {
@@ -47,6 +48,28 @@ Result<void> CgroupHost::setLimits(const std::string& sandbox_id,
   auto applied = runtime::Cgroup::create(std::move(*plan));
   if (!applied) return applied.error();
   return {};
+}
+
+Result<runtime::Cgroup> CgroupHost::adopt(const std::string& sandbox_id,
+                                          const api::Resources& resources, pid_t init_pid) const {
+  auto plan = runtime::planSandboxCgroup(layout_, options_, sandbox_id, limitsOf(resources),
+                                         /*reuse_existing=*/true);
+  if (!plan) return plan.error();
+  const std::string pid = std::to_string(init_pid);
+  for (const std::string& procs : plan->procs_files) {
+    auto text = readFile(procs, 4 << 20);
+    if (!text) return ErrnoError(ESRCH) << "cgroup " << procs << ": " << text.error().describe();
+    bool found = false;
+    size_t start = 0;
+    while (start < text->size() && !found) {
+      size_t end = text->find('\n', start);
+      if (end == std::string::npos) end = text->size();
+      found = text->compare(start, end - start, pid) == 0;
+      start = end + 1;
+    }
+    if (!found) return ErrnoError(ESRCH) << "init " << pid << " is not in " << procs;
+  }
+  return runtime::Cgroup::adopt(std::move(*plan));
 }
 
 void CgroupHost::removeLeftover(const std::string& sandbox_id) const {

@@ -22,6 +22,10 @@ class CgroupHost {
                                  const api::Resources& resources) const;
   // New limits for a sandbox's existing cgroup (a pooled sandbox taken by a create).
   Result<void> setLimits(const std::string& sandbox_id, const api::Resources& resources) const;
+  // Live restore: a sandbox's existing cgroup, taken over as it is; ESRCH unless `init_pid` is
+  // in it (in every hierarchy).
+  Result<runtime::Cgroup> adopt(const std::string& sandbox_id, const api::Resources& resources,
+                                pid_t init_pid) const;
   // Kills what is in a sandbox's cgroup from an earlier run and removes it. Logs failures.
   void removeLeftover(const std::string& sandbox_id) const;
   // At stop: the subtree, if it is empty (another daemon may share it).

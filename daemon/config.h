@@ -49,6 +49,10 @@ struct Config {
   // The warm pool: ready sandboxes kept per template ({"python": 4, "base": 2}); empty: none.
   std::map<std::string, uint32_t> pool;
 
+  // Sandboxes outlive the daemon: a stop, a crash or an upgrade leaves them running, and the
+  // next declawd adopts them (docs/architecture.md, "Live restore"). false: they die with it.
+  bool live_restore = true;
+
   uint32_t killed_records_kept = 1000;  // killed sandboxes still listed / shown
   MetricsHistoryConfig metrics_history;
 

@@ -147,10 +147,23 @@ int main(int argc, char** argv) {
     }
   } subtree_remover{cgroups.get()};
   if (!cgroups) log->warn("cgroups are off: sandboxes have no cpu, memory or pids limits");
-  size_t cleaned = records.cleanLeftovers([&](const std::string& id) {
-    if (cgroups) cgroups->removeLeftover(id);
-    daemon::NetworkHost::removeLeftover(id);
-  });
+  // Live restore: each sandbox's init listens here for the next daemon (root's only).
+  const std::string init_socket_dir = config.state_dir + "/init";
+  if (::mkdir(init_socket_dir.c_str(), 0700) < 0 && errno != EEXIST) {
+    log->error("cannot create {}: {}", init_socket_dir, std::strerror(errno));
+    return 1;
+  }
+  // Records of running sandboxes wait for the registry (which adopts them); the rest are a
+  // crash's leftovers, cleaned now.
+  size_t cleaned = 0;
+  std::vector<daemon::StateRecord> to_adopt = records.sweep(
+      [&](const daemon::StateRecord& r) { return config.live_restore && r.sandbox.has_value(); },
+      [&](const std::string& id) {
+        if (cgroups) cgroups->removeLeftover(id);
+        daemon::NetworkHost::removeLeftover(id);
+        (void)::unlink((init_socket_dir + "/" + id + ".sock").c_str());
+      },
+      &cleaned);
   if (cleaned > 0) log->warn("cleaned up {} sandboxes left by a previous run", cleaned);
 
   // The attach points of root builds; whatever a crashed run left here is only directories (its
@@ -227,7 +240,9 @@ int main(int argc, char** argv) {
   } else {
     log->warn("ports cannot be forwarded: {}", ports.error().describe());
   }
+  if (config.live_restore) parts.init_socket_dir = init_socket_dir;
   daemon::Registry registry(config, std::move(parts));
+  registry.adopt(std::move(to_adopt));
   api::Router router(registry, config.limits);
   boost::asio::io_context io;
   daemon::Server server(io, router);
@@ -243,9 +258,14 @@ int main(int argc, char** argv) {
   });
   notifier.ready();  // the socket accepts from here on
 
+  // SIGTERM (systemctl stop, an upgrade): with live restore, sandboxes keep running for the next
+  // daemon. SIGINT (Ctrl-C): everything stops, on purpose (docs/operations.md).
+  bool kill_all = !config.live_restore;
   boost::asio::signal_set signals(io, SIGINT, SIGTERM);
   signals.async_wait([&](boost::system::error_code, int signo) {
-    log->info("signal {}: shutting down", signo);
+    kill_all = kill_all || signo == SIGINT;
+    log->info("{}: shutting down{}", signo == SIGINT ? "SIGINT" : "SIGTERM",
+              kill_all ? ", killing every sandbox" : "; sandboxes keep running");
     server.stopAccepting();
     io.stop();
   });
@@ -253,14 +273,14 @@ int main(int argc, char** argv) {
             config.init_path);
   io.run();
 
-  notifier.stopping();
-  registry.shutdown();
+  notifier.stopping(kill_all);
+  const size_t left = registry.shutdown(kill_all);
   if (network) network->stop();
-  if (cgroups) cgroups->removeSubtree();
+  if (cgroups && left == 0) cgroups->removeSubtree();
   subtree_remover.host = nullptr;
   if (!server.drain()) {
     // Connection threads still hold references to the registry and router: leave without
-    // running destructors. Every sandbox is already dead and its record removed.
+    // running destructors. Every sandbox is dead (its record removed) or detached.
     log->warn("declawd stopped with connections still open");
     std::_Exit(0);
   }

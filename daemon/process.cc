@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <array>
+#include <nlohmann/json.hpp>
 
 #include "common/io.h"
 
@@ -43,6 +44,57 @@ void fillExit(std::optional<int> status, bool timed_out, std::optional<int>& exi
   if (timed_out) exit_code = kTimeoutExitCode;
 }
 
+// What a held init keeps for the next daemon (SpawnRequest::note): the process's record.
+std::string noteOf(const ProcessPlan& plan, api::Clock::time_point started_at) {
+  nlohmann::json j = {
+      {"cmd", plan.cmd},
+      {"argv", plan.argv},
+      {"user", plan.user},
+      {"cwd", plan.spawn.cwd},
+      {"background", plan.background},
+      {"started_at_ms",
+       std::chrono::duration_cast<milliseconds>(started_at.time_since_epoch()).count()},
+      {"timeout_ms", plan.timeout.count()}};
+  std::string note = j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  // A command too long for the note keeps its record without the words.
+  if (note.size() > runtime::kMaxNoteBytes) {
+    j["cmd"] = plan.cmd.substr(0, 256);
+    j["argv"] = nlohmann::json::array();
+    note = j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  }
+  return note;
+}
+
+// Reads a note back into `plan` (what it cannot read stays empty); returns the start time.
+api::Clock::time_point readNote(const std::string& note, ProcessPlan& plan) {
+  api::Clock::time_point started_at = api::Clock::now();
+  auto j = nlohmann::json::parse(note, nullptr, false);
+  if (!j.is_object()) return started_at;
+  auto text = [&](const char* key) {
+    auto it = j.find(key);
+    return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
+  };
+  plan.cmd = text("cmd");
+  plan.user = text("user");
+  plan.spawn.cwd = text("cwd");
+  if (auto it = j.find("argv"); it != j.end() && it->is_array()) {
+    for (const auto& arg : *it) {
+      if (arg.is_string()) plan.argv.push_back(arg.get<std::string>());
+    }
+  }
+  if (auto it = j.find("background"); it != j.end() && it->is_boolean()) plan.background = *it;
+  if (auto it = j.find("timeout_ms"); it != j.end() && it->is_number_unsigned()) {
+    plan.timeout = milliseconds(it->get<uint64_t>() & 0xffffffffffffULL);
+  }
+  if (auto it = j.find("started_at_ms"); it != j.end() && it->is_number_unsigned()) {
+    const auto ms = milliseconds(it->get<uint64_t>() & 0xffffffffffffULL);
+    if (ms <= std::chrono::duration_cast<milliseconds>(started_at.time_since_epoch())) {
+      started_at = api::Clock::time_point(std::chrono::duration_cast<api::Clock::duration>(ms));
+    }
+  }
+  return started_at;
+}
+
 }  // namespace
 
 // --- starting ------------------------------------------------------------------------------
@@ -54,6 +106,8 @@ Result<std::shared_ptr<Process>> Process::start(std::shared_ptr<runtime::InitCli
   if (!p->wake_fd_) return ErrnoError() << "eventfd";
   for (auto& buffer : p->buffers_) buffer = OutputBuffer(plan.keep, plan.buffer_bytes);
 
+  const auto started_at = api::Clock::now();
+  if (plan.spawn.hold) plan.spawn.note = noteOf(plan, started_at);
   Result<runtime::ReplyWithFds> reply = ErrnoError(EIO);
   if (plan.spawn.pty) {
     reply = init->spawn(plan.spawn, {}, kSpawnTimeout);
@@ -62,8 +116,11 @@ Result<std::shared_ptr<Process>> Process::start(std::shared_ptr<runtime::InitCli
     auto out = makePipe();
     auto err = makePipe();
     if (!in || !out || !err) return ErrnoError() << "pipe for command";
-    std::array<int, 3> child_fds = {in->read.get(), out->write.get(), err->write.get()};
-    reply = init->spawn(plan.spawn, child_fds, kSpawnTimeout);
+    // A held spawn also gives init copies of the output's read ends (runtime/protocol.h).
+    std::array<int, 5> child_fds = {in->read.get(), out->write.get(), err->write.get(),
+                                    out->read.get(), err->read.get()};
+    reply = init->spawn(plan.spawn, std::span<const int>(child_fds.data(), plan.spawn.hold ? 5 : 3),
+                        kSpawnTimeout);
     p->out_[kOut] = std::move(out->read);
     p->out_[kErr] = std::move(err->read);
     p->stdin_ = std::move(in->write);
@@ -93,7 +150,7 @@ Result<std::shared_ptr<Process>> Process::start(std::shared_ptr<runtime::InitCli
 
   p->init_ = std::move(init);
   if (plan.oom_kills) p->oom_kills_at_start_ = plan.oom_kills();
-  p->started_at_ = api::Clock::now();
+  p->started_at_ = started_at;
   p->started_steady_ = SteadyClock::now();
   p->stdin_queue_ = std::move(plan.stdin_data);
   p->stdin_open_ = true;
@@ -101,6 +158,48 @@ Result<std::shared_ptr<Process>> Process::start(std::shared_ptr<runtime::InitCli
   p->stdin_close_requested_ = !plan.stdin_open && !plan.spawn.pty;
   p->plan_ = std::move(plan);
   p->plan_.stdin_data.clear();
+  p->pump_ = std::thread([raw = p.get()] { raw->pumpLoop(); });
+  return p;
+}
+
+Result<std::shared_ptr<Process>> Process::adopt(std::shared_ptr<runtime::InitClient> init,
+                                                runtime::HeldProcess held, uint64_t buffer_bytes) {
+  // Only pipes, or a terminal's master, are worth pumping (anything else could block or spin).
+  for (const UniqueFd& fd : held.fds) {
+    struct stat st {};
+    unsigned int pty_number = 0;
+    const bool ok = held.held.pty ? ::ioctl(fd.get(), TIOCGPTN, &pty_number) == 0
+                                  : ::fstat(fd.get(), &st) == 0 && S_ISFIFO(st.st_mode);
+    if (!ok) return ErrnoError(EPROTO) << "init held something else than the process's output";
+  }
+  std::shared_ptr<Process> p(new Process());
+  p->wake_fd_ = UniqueFd(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+  if (!p->wake_fd_) return ErrnoError() << "eventfd";
+  ProcessPlan plan;
+  p->started_at_ = readNote(held.held.note, plan);
+  plan.spawn.pty = held.held.pty;
+  plan.keep = OutputBuffer::Keep::kTail;
+  plan.buffer_bytes = buffer_bytes;
+  for (auto& buffer : p->buffers_) buffer = OutputBuffer(plan.keep, plan.buffer_bytes);
+  if (held.held.pty) {
+    p->term_ = std::move(held.fds[0]);
+  } else {
+    p->out_[kOut] = std::move(held.fds[0]);
+    p->out_[kErr] = std::move(held.fds[1]);
+  }
+  for (int fd : {p->out_[kOut].get(), p->out_[kErr].get(), p->term_.get()}) {
+    if (fd >= 0) setNonBlocking(fd);
+  }
+  p->pid_ = held.held.pid;
+  // The command timeout counts from the start, as it did before the restart.
+  p->started_steady_ =
+      SteadyClock::now() - std::chrono::duration_cast<SteadyClock::duration>(std::max(
+                               api::Clock::now() - p->started_at_, api::Clock::duration{}));
+  if (held.held.exited) init->addExit(p->pid_, held.held.wait_status);
+  p->init_ = std::move(init);
+  p->stdin_open_ = plan.spawn.pty;
+  p->stdin_close_requested_ = !plan.spawn.pty;
+  p->plan_ = std::move(plan);
   p->pump_ = std::thread([raw = p.get()] { raw->pumpLoop(); });
   return p;
 }

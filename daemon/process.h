@@ -50,6 +50,11 @@ class Process : public std::enable_shared_from_this<Process> {
   // Spawns through init and starts the pump. The process is running when this returns.
   static Result<std::shared_ptr<Process>> start(std::shared_ptr<runtime::InitClient> init,
                                                 ProcessPlan plan);
+  // Live restore: a process a held init handed over (runtime::HeldProcess), with the record
+  // of it the previous daemon gave init (untrusted: it can only make this record wrong). Its
+  // stdin is closed (the previous daemon's end went with it); a terminal's input still works.
+  static Result<std::shared_ptr<Process>> adopt(std::shared_ptr<runtime::InitClient> init,
+                                                runtime::HeldProcess held, uint64_t buffer_bytes);
   ~Process();  // stops the pump (closing the daemon's ends) and joins it
   Process(const Process&) = delete;
   Process& operator=(const Process&) = delete;

@@ -48,6 +48,17 @@ Result<std::shared_ptr<Process>> ProcessTable::start(std::shared_ptr<runtime::In
   return process;
 }
 
+void ProcessTable::adopt(std::shared_ptr<Process> process) {
+  {
+    std::lock_guard lock(mutex_);
+    const int pid = process->pid();
+    if (by_pid_.contains(pid)) return;
+    by_pid_[pid] = process;
+    order_.push_back(pid);
+  }
+  process->wake();
+}
+
 Result<std::shared_ptr<Process>> ProcessTable::find(int pid) {
   std::lock_guard lock(mutex_);
   auto it = by_pid_.find(pid);

@@ -39,6 +39,8 @@ struct RegistryParts {
   Templates* templates = nullptr;  // built-ins and the data dir's store
   std::string rootfs_work_dir;     // attach points for building roots (runtime/rootfs.h)
   std::optional<PortsRoot> ports;  // where forwarded ports' sockets go (absent: no ports)
+  // Live restore: where each sandbox's init listens for the next daemon (empty: off).
+  std::string init_socket_dir;
 };
 
 class Registry : public api::Services {
@@ -48,8 +50,15 @@ class Registry : public api::Services {
 
   // Starts the timeout clock.
   void start();
-  // Kills every sandbox and stops the clock. Idempotent.
-  void shutdown();
+  // Stops the clock and kills every sandbox, except, unless kill_all, those that outlive the
+  // daemon (live restore): they are left running (Sandbox::detach) with their records kept.
+  // Returns how many were left. Idempotent.
+  size_t shutdown(bool kill_all = false);
+  // Live restore, before start(): adopts the sandboxes these records name, each verified (its
+  // init by pid and start time, its namespaces by inode, its cgroup, its template's layers,
+  // init's protocol version); one that fails is killed and cleaned up. Returns how many were
+  // adopted.
+  size_t adopt(std::vector<StateRecord> records);
 
   api::HealthInfo health() override;
   Result<api::SandboxInfo> createSandbox(const api::Caller& caller,
@@ -154,6 +163,9 @@ class Registry : public api::Services {
   // Kills and forgets one sandbox (blocking, outside the lock).
   void retire(const std::shared_ptr<Sandbox>& sandbox, const char* why);
   void clockLoop();
+  // Rewrites a sandbox's state record after its settings or clocks changed (live restore).
+  void saveRecord(const Sandbox& sbx);
+  Result<std::shared_ptr<Sandbox>> adoptOne(const StateRecord& record);
   // registry_resources.cc: a sample of every live sandbox each metrics_history.interval_s.
   void samplerLoop();
   std::string newSandboxId();
@@ -171,6 +183,8 @@ class Registry : public api::Services {
   std::deque<api::SandboxInfo> killed_;  // newest at the back, bounded
   IdPool ids_;
   uint32_t starting_ = 0;  // creates in progress, counted against max_sandboxes
+  uint64_t restored_ = 0;
+  uint64_t restore_failures_ = 0;
   bool stopping_ = false;
   std::thread clock_;
   std::thread sampler_;             // not started when metrics_history.interval_s is 0

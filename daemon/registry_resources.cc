@@ -11,6 +11,7 @@ Result<api::SandboxInfo> Registry::pauseSandbox(const api::Caller& caller, const
   if (!sbx) return sbx.error();
   if (auto r = (*sbx)->pause(); !r) return r.error();
   clock_changed_.notify_all();
+  saveRecord(**sbx);
   return (*sbx)->info();
 }
 
@@ -19,6 +20,7 @@ Result<api::SandboxInfo> Registry::resumeSandbox(const api::Caller& caller, cons
   if (!sbx) return sbx.error();
   if (auto r = (*sbx)->resume(); !r) return r.error();
   clock_changed_.notify_all();
+  saveRecord(**sbx);
   return (*sbx)->info();
 }
 
@@ -27,6 +29,7 @@ Result<api::SandboxInfo> Registry::updateNetwork(const api::Caller& caller, cons
   auto sbx = findLive(caller, id);
   if (!sbx) return sbx.error();
   if (auto r = (*sbx)->updateNetwork(update); !r) return r.error();
+  saveRecord(**sbx);
   return (*sbx)->info();
 }
 

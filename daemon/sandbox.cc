@@ -3,8 +3,11 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/syscall.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -71,6 +74,26 @@ Result<std::shared_ptr<SandboxNetwork>> reserveNetwork(const SandboxStart& s) {
   auto policy = policyOf(true, s.spec.network);
   if (!policy) return ErrnoError(EINVAL) << policy.error().message;
   return s.network->reserve(s.id, *policy);
+}
+
+// Init's listening socket for the next daemon (live restore): root's, 0600, in root's 0700
+// directory; SOCK_SEQPACKET as the control socket it replaces.
+Result<UniqueFd> listenInitSocket(const std::string& path) {
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  if (path.size() >= sizeof addr.sun_path) return ErrnoError(ENAMETOOLONG) << "socket " << path;
+  std::copy(path.begin(), path.end(), addr.sun_path);
+  UniqueFd sock(::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0));
+  if (!sock) return ErrnoError() << "socket";
+  (void)::unlink(path.c_str());
+  if (::bind(sock.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0) {
+    return ErrnoError() << "bind " << path;
+  }
+  if (::chmod(path.c_str(), 0600) != 0 || ::listen(sock.get(), 4) != 0) {
+    (void)::unlink(path.c_str());
+    return ErrnoError() << "listen " << path;
+  }
+  return sock;
 }
 
 Result<void> applyLoopbackFilter(pid_t init_pid, int pidfd) {
@@ -149,7 +172,9 @@ Result<std::shared_ptr<Sandbox>> Sandbox::start(const SandboxStart& s) {
   sbx->net_ = net;                      // from here on, kill() releases it
   sbx->template_ = std::move(*s.tmpl);  // and its pins
   sbx->host_facts_ = s.host_facts;
-  if (s.on_launched) s.on_launched(launched->pid, StateRecords::processStartTicks(launched->pid));
+  sbx->init_start_ticks_ = StateRecords::processStartTicks(launched->pid);
+  sbx->namespaces_ = namespaceInodesOf(launched->pid).value_or(NamespaceInodes{});
+  if (s.on_launched) s.on_launched(launched->pid, sbx->init_start_ticks_);
 
   // The root: the template's layers under an overlay whose upper is the sandbox's disk.
   const ResolvedTemplate& tmpl = sbx->template_;
@@ -210,6 +235,18 @@ Result<std::shared_ptr<Sandbox>> Sandbox::start(const SandboxStart& s) {
     sbx->kill();
     return ready.error();
   }
+  if (!s.init_socket_dir.empty() && !net) {
+    // Live restore: from here on init outlives its control socket (runtime/protocol.h).
+    sbx->init_socket_ = s.init_socket_dir + "/" + s.id + ".sock";
+    auto listening = listenInitSocket(sbx->init_socket_);
+    auto held = listening ? runtime::InitClient::hold(launched->control.get(), listening->get())
+                          : Result<void>(listening.error());
+    if (!held) {
+      sbx->kill();
+      return ErrnoError(held.error().code) << "live restore: " << held.error().message;
+    }
+    sbx->held_ = true;
+  }
   mark(CreatePhase::kSetup);
   sbx->client_ = std::make_shared<runtime::InitClient>(std::move(launched->control));
   // The pumps learn of exits, and of init's end, from the client's reader thread.
@@ -233,6 +270,119 @@ Result<std::shared_ptr<Sandbox>> Sandbox::start(const SandboxStart& s) {
 }
 
 Sandbox::~Sandbox() { kill(); }
+
+std::shared_ptr<Sandbox> Sandbox::adopt(SandboxAdopt a) {
+  std::shared_ptr<Sandbox> sbx(new Sandbox());
+  const SandboxRecord& r = a.record;
+  sbx->counters_ = a.counters;
+  sbx->id_ = a.id;
+  sbx->owner_ = r.owner;
+  sbx->ids_ = a.ids;
+  sbx->spec_ = r.spec;
+  sbx->limits_ = *a.limits;
+  sbx->processes_ = std::make_shared<ProcessTable>(
+      ProcessLimits{a.limits->max_processes, a.limits->max_finished_processes,
+                    a.limits->max_buffered_output_bytes});
+  if (a.cgroup) {
+    sbx->cgroup_reader_ =
+        std::make_shared<const runtime::Cgroup>(runtime::Cgroup::adopt(a.cgroup->plan()));
+  }
+  sbx->cgroup_ = std::move(a.cgroup);
+  sbx->init_pid_ = a.init_pid;
+  sbx->init_start_ticks_ = a.init_start_ticks;
+  sbx->namespaces_ = r.namespaces;
+  sbx->pidfd_ = std::move(a.pidfd);
+  sbx->ports_ = std::make_unique<PortTable>(a.ports, a.id);
+  sbx->network_ = a.network;
+  sbx->template_ = std::move(a.tmpl);
+  sbx->usr_overlay_ = r.usr_overlay;
+  sbx->held_ = true;
+  sbx->init_socket_ = a.init_socket;
+  sbx->client_ = std::make_shared<runtime::InitClient>(std::move(a.control));
+  std::weak_ptr<ProcessTable> table = sbx->processes_;
+  sbx->client_->onExit([table](int32_t pid) {
+    if (auto t = table.lock()) t->notify(pid);
+  });
+  sbx->client_->onClosed([table] {
+    if (auto t = table.lock()) t->notify(0);
+  });
+  std::vector<std::shared_ptr<Process>> adopted;
+  for (runtime::HeldProcess& held : a.held) {
+    const int pid = held.held.pid;
+    auto process = Process::adopt(sbx->client_, std::move(held), a.limits->output_buffer_bytes);
+    if (!process) {
+      logger("runtime")->warn("[{}] process {}: {}", a.id, pid, process.error().describe());
+      continue;
+    }
+    adopted.push_back(std::move(*process));
+  }
+  std::sort(adopted.begin(), adopted.end(), [](const auto& x, const auto& y) {
+    return x->info().started_at < y->info().started_at;
+  });
+  for (auto& process : adopted) sbx->processes_->adopt(std::move(process));
+  sbx->started_at_ = r.started_at;
+  const auto now = std::chrono::steady_clock::now();
+  sbx->paused_ = r.paused;
+  if (r.paused) {
+    sbx->left_when_paused_ = r.left;
+    sbx->deadline_ = now + r.left;
+  } else {
+    // A deadline that passed while no daemon ran is due now: the clock kills (or pauses) it.
+    sbx->deadline_ = now + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                               r.end_at - api::Clock::now());
+  }
+  uint64_t cpu_used = 0;
+  if (sbx->cgroup_reader_) {
+    if (auto usage = sbx->cgroup_reader_->usage()) cpu_used = usage->cpu_usage_ns.value_or(0);
+  }
+  sbx->started_cpu_ = {now, cpu_used};
+  sbx->history_ = std::make_unique<MetricsHistory>(a.history_samples);
+  logger("runtime")->info("[{}] adopted (init pid {}, {} processes held, {})", a.id, a.init_pid,
+                          adopted.size(), r.paused ? "paused" : "running");
+  return sbx;
+}
+
+StateRecord Sandbox::stateRecord() const {
+  std::lock_guard lock(mutex_);
+  SandboxRecord r;
+  r.protocol = runtime::kProtocolVersion;
+  r.owner = owner_;
+  r.spec = spec_;
+  r.started_at = started_at_;
+  r.paused = paused_;
+  if (paused_) {
+    r.left = std::chrono::duration_cast<std::chrono::milliseconds>(left_when_paused_);
+  } else {
+    r.end_at = api::Clock::now() + std::chrono::duration_cast<api::Clock::duration>(
+                                       deadline_ - std::chrono::steady_clock::now());
+  }
+  r.template_name = template_.name;
+  r.layers = template_.layers;
+  r.usr_overlay = usr_overlay_;
+  r.namespaces = namespaces_;
+  return StateRecord{id_, ids_.host_base, init_pid_, init_start_ticks_, std::move(r)};
+}
+
+void Sandbox::detach() {
+  std::lock_guard kill_lock(kill_mutex_);
+  std::shared_ptr<runtime::InitClient> client;
+  {
+    std::lock_guard lock(mutex_);
+    if (killed_) return;
+    killed_ = true;  // for this daemon; the destructor's kill() does nothing now
+    killed_at_ = api::Clock::now();
+    snapshot_cancel_ = true;
+    client = std::move(client_);
+  }
+  if (client) client->onExit(nullptr);
+  processes_->close();  // the pumps end; init keeps its copies of their output pipes
+  client.reset();       // the control socket closes with the last process: init detaches
+  ports_->closeAll();
+  std::lock_guard cgroup_lock(cgroup_mutex_);
+  pidfd_.reset();
+  disk_.reset();
+  logger("runtime")->info("[{}] left running for the next daemon", id_);
+}
 
 Result<void> Sandbox::claim(const api::CreateSandboxSpec& spec, uid_t owner,
                             const CgroupHost* cgroups) {
@@ -511,6 +661,7 @@ ProcessPlan Sandbox::planFor(const api::ProcessSpec& spec) const {
   plan.spawn.uid = root ? 0 : kUserId;
   plan.spawn.gid = root ? 0 : kUserId;
   plan.spawn.keep_caps = root;
+  plan.spawn.hold = held_;
   plan.spawn.pty = spec.pty;
   plan.spawn.rows = spec.rows;
   plan.spawn.cols = spec.cols;
@@ -685,6 +836,7 @@ bool Sandbox::kill() {
     final_network_ = std::move(last);
   }
   disk_.reset();  // the disk tmpfs goes with the last mount of it
+  if (!init_socket_.empty()) (void)::unlink(init_socket_.c_str());
   logger("runtime")->info("[{}] killed", id_);
   return true;
 }
@@ -712,11 +864,16 @@ Result<image::DiffResult> Sandbox::writeChanges(int out_fd) {
       }
       froze = true;
     }
-    disk.reset(::fcntl(disk_.get(), F_DUPFD_CLOEXEC, 0));
+    if (disk_) disk.reset(::fcntl(disk_.get(), F_DUPFD_CLOEXEC, 0));
   }
   // The walk runs without the cgroup lock: kill, pause and metrics go on meanwhile (a kill
   // stops the walk), and the timeout clock is never held up by a snapshot.
-  Result<image::DiffResult> diff = ErrnoError(EIO) << "the sandbox's disk cannot be read";
+  // An adopted sandbox's disk is reachable only through its overlay (docs/architecture.md).
+  Result<image::DiffResult> diff =
+      disk ? Result<image::DiffResult>(ErrnoError(EIO) << "the sandbox's disk cannot be read")
+           : Result<image::DiffResult>(ErrnoError(ENOSYS)
+                                       << "the disk of a sandbox adopted after a daemon restart "
+                                          "cannot be snapshotted");
   if (disk) {
     std::vector<image::UpperDir> uppers;
     UniqueFd upper(

@@ -22,6 +22,7 @@
 #include "daemon/network.h"
 #include "daemon/port_forward.h"
 #include "daemon/process_table.h"
+#include "daemon/state_records.h"
 #include "daemon/templates.h"
 #include "image/layer_diff.h"
 #include "runtime/init_client.h"
@@ -50,13 +51,45 @@ struct SandboxStart {
   std::shared_ptr<const runtime::HostFacts> host_facts;
   const PortsRoot* ports = nullptr;  // where its forwards' sockets go (null: no ports)
   size_t history_samples = 0;        // the metrics history's capacity (0: none kept)
+  // Live restore: where init's listening socket goes (<dir>/<id>.sock); empty: the sandbox
+  // dies with the daemon (live restore off, or a sandbox with internet access).
+  std::string init_socket_dir;
+};
+
+// A sandbox a previous daemon left running, verified by the registry (live restore).
+struct SandboxAdopt {
+  std::string id;
+  runtime::IdRange ids;
+  pid_t init_pid = -1;
+  uint64_t init_start_ticks = 0;
+  UniqueFd pidfd;
+  SandboxRecord record;
+  std::optional<runtime::Cgroup> cgroup;
+  UniqueFd control;  // connected to init's socket, attached
+  std::vector<runtime::HeldProcess> held;
+  ResolvedTemplate tmpl;
+  std::string init_socket;
+  const api::Limits* limits = nullptr;
+  DaemonCounters* counters = nullptr;
+  NetworkHost* network = nullptr;
+  const PortsRoot* ports = nullptr;
+  size_t history_samples = 0;
 };
 
 class Sandbox {
  public:
   // Launches init, sends its config and waits until the sandbox is ready.
   static Result<std::shared_ptr<Sandbox>> start(const SandboxStart& start);
+  // Takes over a running sandbox (live restore): its processes as init held them.
+  static std::shared_ptr<Sandbox> adopt(SandboxAdopt adopt);
   ~Sandbox();
+
+  // Live restore: whether it outlives the daemon, and what its state record must say now.
+  bool outlivesDaemon() const { return held_; }
+  StateRecord stateRecord() const;
+  // Lets go of the sandbox without killing it (the daemon stops with live restore): init goes
+  // on and waits for the next daemon. It is not running as far as this daemon goes.
+  void detach();
 
   const std::string& id() const { return id_; }
   uid_t owner() const { return owner_; }
@@ -178,8 +211,12 @@ class Sandbox {
   std::optional<api::NetworkInfo> final_network_;  // the last view, kept at kill
   ResolvedTemplate template_;                      // its layers stay pinned while the sandbox lives
   std::shared_ptr<const runtime::HostFacts> host_facts_;
-  UniqueFd disk_;                             // the disk tmpfs's root: upper dirs for snapshots
-  bool usr_overlay_ = false;                  // /usr is an overlay too (disk/usr holds its changes)
+  bool held_ = false;        // live restore: init outlives the daemon
+  std::string init_socket_;  // where the next daemon connects (removed at kill)
+  uint64_t init_start_ticks_ = 0;
+  NamespaceInodes namespaces_{};
+  UniqueFd disk_;             // the disk tmpfs's root: upper dirs for snapshots (none once adopted)
+  bool usr_overlay_ = false;  // /usr is an overlay too (disk/usr holds its changes)
   std::mutex snapshot_mutex_;                 // one snapshot at a time; resume waits for it
   std::atomic<bool> snapshot_cancel_{false};  // set by kill(): a snapshot's walk stops
 };

@@ -15,7 +15,7 @@ ServiceNotifier::ServiceNotifier(std::function<std::string()> status) : status_(
   enabled_ = socket != nullptr && socket[0] != '\0';
 }
 
-ServiceNotifier::~ServiceNotifier() { stopping(); }
+ServiceNotifier::~ServiceNotifier() { stopping(true); }
 
 void ServiceNotifier::ready() {
   if (!enabled_) return;
@@ -34,7 +34,7 @@ void ServiceNotifier::ready() {
   thread_ = std::thread([this, every, watchdog] { loop(every, watchdog); });
 }
 
-void ServiceNotifier::stopping() {
+void ServiceNotifier::stopping(bool kill_all) {
   {
     std::lock_guard lock(mutex_);
     if (stopping_) return;
@@ -42,7 +42,9 @@ void ServiceNotifier::stopping() {
   }
   stop_.notify_all();
   if (thread_.joinable()) thread_.join();
-  if (enabled_) sd_notify(0, "STOPPING=1\nSTATUS=stopping: killing every sandbox");
+  if (!enabled_) return;
+  sd_notify(0, kill_all ? "STOPPING=1\nSTATUS=stopping: killing every sandbox"
+                        : "STOPPING=1\nSTATUS=stopping: sandboxes keep running (live restore)");
 }
 
 void ServiceNotifier::loop(std::chrono::microseconds every, bool watchdog) {

@@ -23,8 +23,9 @@ class ServiceNotifier {
 
   // READY=1 (and the first STATUS=), then the periodic thread starts.
   void ready();
-  // STOPPING=1; the thread ends. Idempotent.
-  void stopping();
+  // STOPPING=1 and a STATUS= saying whether the sandboxes die or keep running; the thread ends.
+  // Idempotent.
+  void stopping(bool kill_all);
 
   // How often the thread pings: half the watchdog interval systemd asked for (WATCHDOG_USEC),
   // else kStatusEvery; none at all without NOTIFY_SOCKET.
