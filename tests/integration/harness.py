@@ -190,6 +190,10 @@ class Daemon:
         # Networking (an nft table and forwarding in the daemon's namespace) only where a test
         # asks for it.
         config.setdefault("network", "off")
+        # Live restore (on by default) leaves sandboxes running when declawd stops; the tests
+        # expect a stop to end them (stop() checks nothing is left) unless they ask for it
+        # (test_live_restore.py).
+        config.setdefault("live_restore", False)
         record_cgroup_subtree(config["cgroup_subtree"])
         cfg = os.path.join(self.dir, "config.json")
         with open(cfg, "w") as f:
@@ -256,13 +260,30 @@ class Daemon:
             time.sleep(0.05)
         return []
 
-    def stop(self):
-        """SIGTERM, expect exit 0, and nothing of ours left: no state record, no mount of a root
-        build in declawd's namespace, no import workspace in the data dir, nothing in the
-        network namespace (no dcw* link, no inet declaw table, ip_forward as before)."""
+    def terminate(self):
+        """SIGTERM and expect exit 0, nothing more: with live restore the sandboxes stay, for a
+        Daemon(workdir=self.dir) to adopt. A namespace of its own goes with it."""
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            code = self.proc.wait(timeout=30)
+        finally:
+            if self.proc.poll() is None:
+                self.proc.kill()
+                self.proc.wait()
+            self.log.close()
+            if self.own_netns:
+                self.netns.close()
+        if code != 0:
+            raise AssertionError(f"declawd exited with {code}\n{log_excerpt(self.read_log())}")
+
+    def stop(self, signo=signal.SIGTERM):
+        """SIGNO (SIGTERM; SIGINT stops sandboxes that live restore would leave), expect exit 0,
+        and nothing of ours left: no state record, no mount of a root build in declawd's
+        namespace, no import workspace in the data dir, nothing in the network namespace (no dcw*
+        link, no inet declaw table, ip_forward as before)."""
         mounts_left = self.mounts_left()
         if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
+            self.proc.send_signal(signo)
             try:
                 code = self.proc.wait(timeout=30)
             except subprocess.TimeoutExpired:
@@ -278,6 +299,9 @@ class Daemon:
         records = os.path.join(self.state, "sandboxes")
         if os.path.isdir(records):
             leftovers = os.listdir(records)
+        init_sockets = os.path.join(self.state, "init")  # live restore's, one per sandbox
+        if os.path.isdir(init_sockets):
+            leftovers += os.listdir(init_sockets)
         socket_left = os.path.exists(self.socket)
         tmp = os.path.join(self.data, "tmp")
         workspaces_left = os.listdir(tmp) if os.path.isdir(tmp) else []
