@@ -23,6 +23,9 @@ packages=(
   # scripts/lint.sh: the C/C++ layout (.clang-format) and the Python SDK's static checks;
   # scripts/tidy.sh: clang-tidy (.clang-tidy).
   clang-format python3-pyflakes clang-tidy
+  # packaging/deb/build.sh and the packaging.deb test: dpkg-buildpackage with debhelper and
+  # dh-python (the SDK through pybuild's pyproject plugin), help2man for the man pages, lintian.
+  dpkg-dev debhelper dh-python pybuild-plugin-pyproject help2man lintian
 )
 
 missing=()
