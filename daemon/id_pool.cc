@@ -21,7 +21,7 @@ std::optional<uint32_t> IdPool::slotOf(uint32_t host_base) const {
 
 bool IdPool::reserve(uint32_t host_base) {
   auto slot = slotOf(host_base);
-  if (!slot) return false;
+  if (!slot || used_[*slot]) return false;  // two sandboxes never share a range
   used_[*slot] = true;
   return true;
 }

@@ -3,6 +3,7 @@
 #include <limits.h>
 #include <linux/close_range.h>
 #include <signal.h>
+#include <sys/file.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -119,6 +120,15 @@ int main(int argc, char** argv) {
 
   if (::mkdir(config.state_dir.c_str(), 0755) < 0 && errno != EEXIST) {
     log->error("cannot create state dir {}: {}", config.state_dir, std::strerror(errno));
+    return 1;
+  }
+  // One daemon per state dir: a second one would take the first one's sandboxes for a crash's
+  // leftovers (or adopt them under it). The lock goes with the process, however it ends.
+  const std::string lock_path = config.state_dir + "/declawd.lock";
+  UniqueFd state_lock(::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600));
+  if (!state_lock || ::flock(state_lock.get(), LOCK_EX | LOCK_NB) < 0) {
+    log->error("{}: {}", lock_path,
+               errno == EWOULDBLOCK ? "another declawd uses this state dir" : std::strerror(errno));
     return 1;
   }
   daemon::StateRecords records(config.state_dir);
@@ -242,7 +252,7 @@ int main(int argc, char** argv) {
   }
   if (config.live_restore) parts.init_socket_dir = init_socket_dir;
   daemon::Registry registry(config, std::move(parts));
-  registry.adopt(std::move(to_adopt));
+  registry.adopt(to_adopt);
   api::Router router(registry, config.limits);
   boost::asio::io_context io;
   daemon::Server server(io, router);

@@ -48,7 +48,7 @@ Result<std::shared_ptr<Process>> ProcessTable::start(std::shared_ptr<runtime::In
   return process;
 }
 
-void ProcessTable::adopt(std::shared_ptr<Process> process) {
+void ProcessTable::adopt(const std::shared_ptr<Process>& process) {
   {
     std::lock_guard lock(mutex_);
     const int pid = process->pid();

@@ -30,7 +30,7 @@ class ProcessTable {
   Result<std::shared_ptr<Process>> start(std::shared_ptr<runtime::InitClient> init,
                                          ProcessPlan plan);
   // Takes in a process a held init handed over (live restore); no limits apply (it runs).
-  void adopt(std::shared_ptr<Process> process);
+  void adopt(const std::shared_ptr<Process>& process);
   // ENOENT for a pid not started here or already forgotten.
   Result<std::shared_ptr<Process>> find(int pid);
   // Oldest first.

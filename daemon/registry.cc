@@ -134,6 +134,12 @@ size_t Registry::shutdown(bool kill_all) {
 
 void Registry::saveRecord(const Sandbox& sbx) {
   if (!sbx.outlivesDaemon()) return;
+  // Under the registry's lock, taken from live_: writes never interleave (they share a temp
+  // file), the last one written is the newest state, and a sandbox retired meanwhile (its record
+  // removed under this lock) never gets its record back.
+  std::lock_guard lock(mutex_);
+  auto it = live_.find(sbx.id());
+  if (it == live_.end() || it->second.get() != &sbx || !sbx.running()) return;
   if (auto r = records_.write(sbx.stateRecord()); !r) {
     logger("daemon")->warn("[{}] state record: {}", sbx.id(), r.error().describe());
   }

@@ -58,7 +58,7 @@ class Registry : public api::Services {
   // init by pid and start time, its namespaces by inode, its cgroup, its template's layers,
   // init's protocol version); one that fails is killed and cleaned up. Returns how many were
   // adopted.
-  size_t adopt(std::vector<StateRecord> records);
+  size_t adopt(const std::vector<StateRecord>& records);
 
   api::HealthInfo health() override;
   Result<api::SandboxInfo> createSandbox(const api::Caller& caller,

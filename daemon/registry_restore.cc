@@ -17,7 +17,9 @@ namespace declaw::daemon {
 
 namespace {
 
-constexpr std::chrono::milliseconds kAttachTimeout{5000};
+// Init answers from memory: 2 s is ample on a loaded host, and bounds what a silent init (a
+// hostile one) delays the start by.
+constexpr std::chrono::milliseconds kAttachTimeout{2000};
 
 Result<UniqueFd> connectInit(const std::string& path) {
   sockaddr_un addr{};
@@ -34,11 +36,16 @@ Result<UniqueFd> connectInit(const std::string& path) {
 
 }  // namespace
 
-size_t Registry::adopt(std::vector<StateRecord> records) {
+size_t Registry::adopt(const std::vector<StateRecord>& records) {
   auto log = logger("daemon");
   size_t adopted = 0;
   for (const StateRecord& record : records) {
-    auto sbx = adoptOne(record);
+    Result<std::shared_ptr<Sandbox>> sbx = ErrnoError(EAGAIN);
+    try {
+      sbx = adoptOne(record);
+    } catch (const std::exception& e) {  // out of threads or memory: this one is not adopted
+      sbx = ErrnoError(EAGAIN) << e.what();
+    }
     if (!sbx) {
       log->warn("[{}] cannot adopt the sandbox a previous daemon left: {}; killing it",
                 record.sandbox_id, sbx.error().describe());
@@ -50,10 +57,13 @@ size_t Registry::adopt(std::vector<StateRecord> records) {
       ++restore_failures_;
       continue;
     }
-    std::lock_guard lock(mutex_);
-    live_[record.sandbox_id] = *sbx;
-    ++restored_;
-    ++adopted;
+    {
+      std::lock_guard lock(mutex_);
+      live_[record.sandbox_id] = *sbx;
+      ++restored_;
+      ++adopted;
+    }
+    saveRecord(**sbx);
   }
   if (!records.empty()) {
     log->info("live restore: {} sandboxes adopted, {} could not be and were killed", adopted,
@@ -112,21 +122,21 @@ Result<std::shared_ptr<Sandbox>> Registry::adoptOne(const StateRecord& record) {
                               << " has changed since the sandbox was made";
   }
   if (s.protocol != runtime::kProtocolVersion) {
-    return ErrnoError(EPROTONOSUPPORT)
-           << "its init speaks protocol version " << s.protocol << ", this daemon "
-           << runtime::kProtocolVersion;
+    return ErrnoError(EPROTONOSUPPORT) << "its init speaks protocol version " << s.protocol
+                                       << ", this daemon " << runtime::kProtocolVersion;
   }
   // A paused sandbox's init is frozen with the rest: it is thawed for the attach (a few ms) and
-  // frozen again before the sandbox is served.
-  const bool thaw = s.paused && cgroup;
-  if (thaw) {
+  // frozen again before the sandbox is served. Thawed whatever the record says: a crash between
+  // a pause and its record leaves a frozen sandbox recorded as running (it then runs).
+  if (cgroup) {
     if (auto r = cgroup->thaw(); !r) return r.error();
   }
   const std::string socket = parts_.init_socket_dir + "/" + record.sandbox_id + ".sock";
   auto control = connectInit(socket);
-  auto held = control ? runtime::InitClient::attach(control->get(), kAttachTimeout)
+  const size_t max_held = config_.limits.max_processes + config_.limits.max_finished_processes;
+  auto held = control ? runtime::InitClient::attach(control->get(), kAttachTimeout, max_held)
                       : Result<std::vector<runtime::HeldProcess>>(control.error());
-  if (thaw) {
+  if (s.paused && cgroup) {
     if (auto r = cgroup->freeze(); !r) return r.error();
   }
   if (!held) return held.error();
@@ -150,7 +160,6 @@ Result<std::shared_ptr<Sandbox>> Registry::adoptOne(const StateRecord& record) {
   a.history_samples = config_.metrics_history.samples();
   auto sbx = Sandbox::adopt(std::move(a));
   reserved.registry = nullptr;  // the sandbox's now
-  saveRecord(*sbx);
   return sbx;
 }
 

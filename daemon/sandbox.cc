@@ -319,7 +319,9 @@ std::shared_ptr<Sandbox> Sandbox::adopt(SandboxAdopt a) {
   std::sort(adopted.begin(), adopted.end(), [](const auto& x, const auto& y) {
     return x->info().started_at < y->info().started_at;
   });
-  for (auto& process : adopted) sbx->processes_->adopt(std::move(process));
+  for (auto& process : adopted) sbx->processes_->adopt(process);
+  // Paused: their command timeouts wait too, as at pause().
+  if (r.paused) sbx->processes_->pauseClocks();
   sbx->started_at_ = r.started_at;
   const auto now = std::chrono::steady_clock::now();
   sbx->paused_ = r.paused;

@@ -63,9 +63,8 @@ Result<void> InitClient::hold(int control, int listen_fd) {
   return sendPacket(control, encodeHold(), std::span<const int>(&listen_fd, 1));
 }
 
-Result<std::vector<HeldProcess>> InitClient::attach(int control, Duration timeout) {
-  // At most what init can hold: running and unreported processes; far above max_processes.
-  constexpr size_t kMaxHeld = 4096;
+Result<std::vector<HeldProcess>> InitClient::attach(int control, Duration timeout,
+                                                    size_t max_held) {
   if (auto r = sendPacket(control, encode(Attach{})); !r) return r.error();
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   std::vector<HeldProcess> held;
@@ -93,7 +92,7 @@ Result<std::vector<HeldProcess>> InitClient::attach(int control, Duration timeou
     HeldProcess h;
     if (!decode(packet->data, h.held)) return ErrnoError(EPROTO) << "malformed held process";
     const size_t want = h.held.pty ? 1 : 2;
-    if (packet->fds.size() != want || h.held.pid <= 1 || held.size() >= kMaxHeld) {
+    if (packet->fds.size() != want || h.held.pid <= 1 || held.size() >= max_held) {
       return ErrnoError(EPROTO) << "init sent a held process with the wrong fds";
     }
     h.fds = std::move(packet->fds);

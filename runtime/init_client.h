@@ -53,8 +53,10 @@ class InitClient {
   // then on init outlives this connection. Call after handshake, before constructing.
   static Result<void> hold(int control, int listen_fd);
   // On a new connection to a held init: sends kAttach and reads what init holds. EPROTO for
-  // anything malformed; EPROTONOSUPPORT (naming both versions) for another protocol version.
-  static Result<std::vector<HeldProcess>> attach(int control, Duration timeout);
+  // anything malformed or more than max_held processes (init holds only the daemon's running
+  // and unreported ones: more is a hostile init); EPROTONOSUPPORT (naming both versions) for
+  // another protocol version.
+  static Result<std::vector<HeldProcess>> attach(int control, Duration timeout, size_t max_held);
 
   // Sends a request (its request_id is assigned here) and waits for the matching reply.
   // ETIMEDOUT after `timeout`; EPIPE if init is gone.

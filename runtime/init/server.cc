@@ -83,6 +83,7 @@ void Server::acceptDaemon() {
   // The listening socket lives in a root-only directory of the host: only the daemon connects.
   if (::dup2(conn.get(), kControlFd) < 0) return;
   connected_ = true;  // the first message is the daemon's kAttach
+  attached_ = false;
 }
 
 bool Server::onControlReadable() {
@@ -189,7 +190,7 @@ void Server::reapChildren() {
     if (pid <= 0) return;
     if (spawned_.erase(pid) == 0) continue;
     auto held = held_.find(pid);
-    if (connected_ && send(encode(Exited{pid, status}))) {
+    if (connected_ && attached_ && send(encode(Exited{pid, status}))) {
       // The daemon has its own ends of the output and knows of the exit.
       if (held != held_.end()) held_.erase(held);
     } else if (held != held_.end()) {
@@ -232,7 +233,7 @@ void Server::onAttach(const Packet& packet) {
     // An ended process is the daemon's now; a running one stays held for the next outage.
     it = h.exited ? held_.erase(it) : std::next(it);
   }
-  send(encode(Attached{kProtocolVersion, count}));
+  attached_ = send(encode(Attached{kProtocolVersion, count}));
 }
 
 bool Server::send(const std::string& message, std::span<const int> fds) {

@@ -59,6 +59,9 @@ class Server {
   std::set<pid_t> spawned_;  // commands whose exit the daemon waits for
   UniqueFd listen_;          // after kHold: where the next daemon connects
   bool connected_ = true;    // kControlFd is a live connection
+  // The connected daemon knows what init holds: false from a new connection's accept until its
+  // kAttach is answered (an exit meanwhile is kept for the kHeld list, not sent before it).
+  bool attached_ = true;
   std::map<pid_t, HeldProcess> held_;
   uint64_t malformed_ = 0;  // packets ignored because they could not be decoded
 };

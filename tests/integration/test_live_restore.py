@@ -7,10 +7,11 @@ SIGINT, or live_restore: false, ends every sandbox with the daemon."""
 import json
 import os
 import signal
+import subprocess
 import time
 import unittest
 
-from harness import Daemon, require_root
+from harness import DECLAWD, Daemon, require_root
 from netns import Netns
 from support import put_file, put_python_probe, run_python_probe, json_lines, wait_for
 from test_processes import EventStream, output_of
@@ -229,6 +230,22 @@ class LiveRestore(unittest.TestCase):
         third.stop(signal.SIGINT)  # asserts no record or init socket left
         self.assertEqual(processes_of([sbx]), [])
         self.assertEqual(sandbox_cgroup_dirs([sbx]), [])
+
+    def test_a_second_daemon_on_the_same_state_dir_is_refused(self):
+        first = self.start()
+        sbx = self.create(first.client)
+        second = subprocess.run(
+            ["nsenter", f"--net={self.netns.path}", "--", DECLAWD, "--socket",
+             os.path.join(first.dir, "second.sock"), "--state-dir", first.state, "--data-dir",
+             first.data, "--config", os.path.join(first.dir, "config.json")],
+            capture_output=True, text=True, timeout=30)
+        self.assertEqual(second.returncode, 1, second)
+        self.assertIn("another declawd uses this state dir", second.stdout + second.stderr)
+        self.assertFalse(os.path.exists(os.path.join(first.dir, "second.sock")))
+        # The first one's sandbox was neither cleaned nor adopted by it.
+        self.assertEqual(first.client.run(sbx, "echo still")["stdout"], "still\n")
+        first.client.kill(sbx)
+        first.stop()
 
     def test_with_live_restore_off_sigterm_kills_every_sandbox(self):
         daemon = self.start({"live_restore": False})
