@@ -221,11 +221,14 @@ int main(int argc, char** argv) {
 
   // Networking is optional: a host without nftables still runs sandboxes without internet.
   std::unique_ptr<daemon::NetworkHost> network;
+  // IPv4 forwarding as the host had it, kept while sandboxes with a link outlive declawds.
+  const std::string forwarding_record = config.state_dir + "/ip_forward.json";
   std::string network_off_reason = "\"network\": \"off\" in the config";
   if (config.network == "auto") {
     auto started = daemon::NetworkHost::start(*net_settings);
     if (started) {
       network = std::move(*started);
+      network->rememberForwarding(forwarding_record);
     } else {
       network_off_reason = started.error().describe();
       log->error("networking is off: {}", network_off_reason);
@@ -284,9 +287,12 @@ int main(int argc, char** argv) {
   io.run();
 
   notifier.stopping(kill_all);
-  const size_t left = registry.shutdown(kill_all);
-  if (network) network->stop();
-  if (cgroups && left == 0) cgroups->removeSubtree();
+  const daemon::Registry::Left left = registry.shutdown(kill_all);
+  if (network) {
+    network->stop(left.with_link > 0);
+    if (left.with_link == 0) (void)::unlink(forwarding_record.c_str());
+  }
+  if (cgroups && left.sandboxes == 0) cgroups->removeSubtree();
   subtree_remover.host = nullptr;
   if (!server.drain()) {
     // Connection threads still hold references to the registry and router: leave without

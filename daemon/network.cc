@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <nlohmann/json.hpp>
 
+#include "common/io.h"
 #include "common/log.h"
 #include "daemon/config.h"
 #include "netpolicy/kernel/netns.h"
@@ -186,12 +187,40 @@ Result<std::unique_ptr<NetworkHost>> NetworkHost::start(const NetworkSettings& s
 
 NetworkHost::~NetworkHost() { stop(); }
 
-void NetworkHost::stop() {
+void NetworkHost::rememberForwarding(const std::string& record_path) {
+  auto log = logger("network");
+  if (auto text = readFile(record_path, 4096)) {
+    json j = json::parse(*text, nullptr, false);
+    if (j.is_object() && j.value("changed", false) &&
+        j.value("path", "") == netpolicy::kIpv4ForwardSysctl) {
+      netpolicy::SysctlChange earlier{j.value("path", ""), j.value("previous", ""),
+                                      j.value("written", ""), true};
+      log->info("network: IPv4 forwarding was {} before an earlier declawd set it",
+                earlier.previous);
+      forwarding_ = std::make_unique<netpolicy::SysctlChange>(std::move(earlier));
+    }
+  }
+  if (!forwarding_ || !forwarding_->changed) return;
+  json j = {{"path", forwarding_->path},
+            {"previous", forwarding_->previous},
+            {"written", forwarding_->written},
+            {"changed", true}};
+  if (auto r = writeFile(record_path, j.dump()); !r) {
+    log->warn("network: {}: {}", record_path, r.error().describe());
+  }
+}
+
+void NetworkHost::stop(bool keep_kernel_state) {
   if (stopped_) return;
   stopped_ = true;
   auto log = logger("network");
   if (proxy_) proxy_->stop();
   if (stub_) stub_->stop();
+  if (keep_kernel_state) {
+    log->info("network: table inet {} and forwarding kept for the sandboxes left running",
+              netpolicy::kNftTable);
+    return;
+  }
   if (table_created_) {
     if (auto r = applyNft(netpolicy::planTableDelete()); !r) {
       log->warn("deleting table inet {}: {}", netpolicy::kNftTable, r.error().describe());
@@ -270,6 +299,53 @@ Result<std::shared_ptr<SandboxNetwork>> NetworkHost::reserve(const std::string& 
     sandbox->lease_ = *lease;
   }
   setContext(*sandbox, netpolicy::Decider(policy, table_.boundaries));
+  return sandbox;
+}
+
+Result<std::shared_ptr<SandboxNetwork>> NetworkHost::adopt(const std::string& sandbox_id,
+                                                           const std::string& subnet,
+                                                           const netpolicy::Policy& policy) {
+  auto cidr = Cidr::parse(subnet);
+  if (!cidr) return ErrnoError(EINVAL) << "its subnet '" << subnet << "' is not a CIDR";
+  auto sandbox = std::make_shared<SandboxNetwork>();
+  sandbox->id_ = sandbox_id;
+  sandbox->key_ = keyOf(sandbox_id);
+  auto name = netpolicy::hostIfName(sandbox->key_);
+  if (!name) return name.error();
+  sandbox->ifname_ = *name;
+  sandbox->stats_ = std::make_shared<netsvc::SandboxNetStats>();
+  {
+    std::lock_guard lock(mutex_);
+    auto lease = pool_->reserve(*cidr);
+    if (!lease) return ErrnoError(EADDRINUSE) << lease.error().describe();
+    sandbox->lease_ = *lease;
+  }
+  setContext(*sandbox, netpolicy::Decider(policy, table_.boundaries));
+  Result<void> made = [&]() -> Result<void> {
+    std::lock_guard lock(sandbox->mutex_);
+    sandbox->link_created_ = true;  // the previous daemon's: release deletes it
+    if (!netpolicy::linkCounters(sandbox->ifname_)) {
+      return ErrnoError(ENOLINK) << "its link " << sandbox->ifname_ << " is gone";
+    }
+    netpolicy::SandboxNet net{sandbox->key_, sandbox->lease_};
+    auto chains =
+        netpolicy::planSandboxAdd(table_, net, netpolicy::Decider(policy, table_.boundaries));
+    if (!chains) return chains.error();
+    sandbox->nft_added_ = true;
+    if (auto r = applyNft(*chains); !r) return r.error();
+    sandbox->listening_ = true;
+    std::vector<IpAddress> gateways{sandbox->lease_.v4.host};
+    if (sandbox->lease_.v6) gateways.push_back(sandbox->lease_.v6->host);
+    for (const IpAddress& gateway : gateways) {
+      if (auto r = stub_->addListener({gateway, netpolicy::kDnsPort}); !r) return r.error();
+      if (auto r = proxy_->addListener({gateway, settings_.proxy_port}); !r) return r.error();
+    }
+    return {};
+  }();
+  if (!made) {
+    release(*sandbox);  // the lease, what was made of chains and listeners, and the link
+    return made.error();
+  }
   return sandbox;
 }
 

@@ -90,8 +90,26 @@ class NetworkHost {
   NetworkHost(const NetworkHost&) = delete;
   NetworkHost& operator=(const NetworkHost&) = delete;
 
-  // Stops the services, deletes the table and restores forwarding. Idempotent.
-  void stop();
+  // Stops the services, deletes the table and restores forwarding. Idempotent. With
+  // keep_kernel_state (live restore left sandboxes with internet access running), the table and
+  // forwarding stay: their chains go on enforcing each sandbox's policy (names no longer resolve,
+  // the proxy is gone) until the next daemon adopts them.
+  void stop(bool keep_kernel_state = false);
+
+  // IPv4 forwarding as this daemon found it, or as an earlier daemon of the same state dir
+  // found it, so that the last clean stop restores the host's own value.
+  // The record is a file of the state dir: read at start (what an earlier daemon found), written
+  // whenever this daemon changed forwarding (so a crash keeps it), removed by the caller after a
+  // stop that restored it.
+  void rememberForwarding(const std::string& record_path);
+
+  // Live restore: takes over the link of a sandbox a previous daemon left running: its lease
+  // (the /30 `subnet`) is taken again, the link must still be there, and its chains and
+  // listeners are made anew under `policy` (the table was replaced at start: until then its
+  // veth got nothing through).
+  Result<std::shared_ptr<SandboxNetwork>> adopt(const std::string& sandbox_id,
+                                                const std::string& subnet,
+                                                const netpolicy::Policy& policy);
 
   // Crash cleanup for a sandbox a previous daemon left: its host link, if still there (the
   // table was replaced whole at start).

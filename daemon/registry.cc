@@ -105,7 +105,7 @@ void Registry::start() {
   if (pool_) pool_->start();
 }
 
-size_t Registry::shutdown(bool kill_all) {
+Registry::Left Registry::shutdown(bool kill_all) {
   if (pool_) pool_->stop();
   std::vector<std::shared_ptr<Sandbox>> all;
   {
@@ -116,19 +116,24 @@ size_t Registry::shutdown(bool kill_all) {
   clock_changed_.notify_all();
   if (clock_.joinable()) clock_.join();
   if (sampler_.joinable()) sampler_.join();
-  size_t left = 0;
+  Left left;
   for (auto& sbx : all) {
     if (!kill_all && sbx->outlivesDaemon() && sbx->running()) {
       saveRecord(*sbx);  // its clocks as of now
+      const bool linked = sbx->hasNetworkLink();
       sbx->detach();
       std::lock_guard lock(mutex_);
       live_.erase(sbx->id());
-      ++left;
+      ++left.sandboxes;
+      if (linked) ++left.with_link;
       continue;
     }
     retire(sbx, "daemon shutting down");
   }
-  if (left > 0) logger("daemon")->info("{} sandboxes left running for the next daemon", left);
+  if (left.sandboxes > 0) {
+    logger("daemon")->info("{} sandboxes left running for the next daemon ({} with a network link)",
+                           left.sandboxes, left.with_link);
+  }
   return left;
 }
 
@@ -281,11 +286,7 @@ Result<std::shared_ptr<Sandbox>> Registry::launch(const api::CreateSandboxSpec& 
   start.counters = &counters_;
   start.ports = parts_.ports ? &*parts_.ports : nullptr;
   start.history_samples = config_.metrics_history.samples();
-  // Sandboxes with internet access die with the daemon for now: their link, nft chains and
-  // the DNS and proxy listeners are not adopted yet (docs/architecture.md, "Live restore").
-  if (config_.live_restore && !spec.allow_internet_access) {
-    start.init_socket_dir = parts_.init_socket_dir;
-  }
+  if (config_.live_restore) start.init_socket_dir = parts_.init_socket_dir;
   start.on_launched = [&](pid_t pid, uint64_t ticks) {
     record.init_pid = pid;
     record.init_start_ticks = ticks;

@@ -52,8 +52,13 @@ class Registry : public api::Services {
   void start();
   // Stops the clock and kills every sandbox, except, unless kill_all, those that outlive the
   // daemon (live restore): they are left running (Sandbox::detach) with their records kept.
-  // Returns how many were left. Idempotent.
-  size_t shutdown(bool kill_all = false);
+  // Returns how many were left, and how many of them have a network link (internet access).
+  // Idempotent.
+  struct Left {
+    size_t sandboxes = 0;
+    size_t with_link = 0;
+  };
+  Left shutdown(bool kill_all = false);
   // Live restore, before start(): adopts the sandboxes these records name, each verified (its
   // init by pid and start time, its namespaces by inode, its cgroup, its template's layers,
   // init's protocol version); one that fails is killed and cleaned up. Returns how many were

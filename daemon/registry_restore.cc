@@ -51,6 +51,7 @@ size_t Registry::adopt(const std::vector<StateRecord>& records) {
                 record.sandbox_id, sbx.error().describe());
       records_.clean(record, [this](const std::string& id) {
         if (cgroups_) cgroups_->removeLeftover(id);
+        NetworkHost::removeLeftover(id);
         (void)::unlink((parts_.init_socket_dir + "/" + id + ".sock").c_str());
       });
       std::lock_guard lock(mutex_);
@@ -76,8 +77,8 @@ Result<std::shared_ptr<Sandbox>> Registry::adoptOne(const StateRecord& record) {
   if (!record.sandbox) return ErrnoError(EINVAL) << "its record says nothing to adopt";
   const SandboxRecord& s = *record.sandbox;
   if (parts_.init_socket_dir.empty()) return ErrnoError(ENOTSUP) << "live restore is off";
-  if (s.spec.allow_internet_access) {
-    return ErrnoError(ENOTSUP) << "sandboxes with internet access are not adopted yet";
+  if (!s.net_subnet.empty() && parts_.network == nullptr) {
+    return ErrnoError(ENOSYS) << "it has a network link and this daemon has no networking";
   }
   {
     std::lock_guard lock(mutex_);
@@ -140,6 +141,15 @@ Result<std::shared_ptr<Sandbox>> Registry::adoptOne(const StateRecord& record) {
     if (auto r = cgroup->freeze(); !r) return r.error();
   }
   if (!held) return held.error();
+  // Its link, last: the chains and listeners are made anew (until then it got nothing through).
+  std::shared_ptr<SandboxNetwork> net;
+  if (!s.net_subnet.empty()) {
+    auto policy = policyOf(s.spec.allow_internet_access, s.spec.network);
+    if (!policy) return ErrnoError(EINVAL) << "its network policy: " << policy.error().message;
+    auto adopted = parts_.network->adopt(record.sandbox_id, s.net_subnet, *policy);
+    if (!adopted) return adopted.error();
+    net = std::move(*adopted);
+  }
 
   SandboxAdopt a;
   a.id = record.sandbox_id;
@@ -156,6 +166,7 @@ Result<std::shared_ptr<Sandbox>> Registry::adoptOne(const StateRecord& record) {
   a.limits = &config_.limits;
   a.counters = &counters_;
   a.network = parts_.network;
+  a.net = std::move(net);
   a.ports = parts_.ports ? &*parts_.ports : nullptr;
   a.history_samples = config_.metrics_history.samples();
   auto sbx = Sandbox::adopt(std::move(a));

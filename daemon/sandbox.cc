@@ -41,6 +41,10 @@ constexpr size_t kMaxCpuObservers = 32;
 
 }  // namespace
 
+Result<netpolicy::Policy> policyOf(bool internet, const api::NetworkLists& lists) {
+  return netpolicy::parsePolicy({internet, lists.allow_out, lists.deny_out});
+}
+
 namespace {
 
 // An argv as a shell would read it back, for listings: plain words as they are, others in
@@ -61,10 +65,6 @@ std::string displayArgv(const std::vector<std::string>& argv) {
     out += '\'';
   }
   return out;
-}
-
-Result<netpolicy::Policy> policyOf(bool internet, const api::NetworkLists& lists) {
-  return netpolicy::parsePolicy({internet, lists.allow_out, lists.deny_out});
 }
 
 // The sandbox's share of the network, or null without internet access.
@@ -235,7 +235,7 @@ Result<std::shared_ptr<Sandbox>> Sandbox::start(const SandboxStart& s) {
     sbx->kill();
     return ready.error();
   }
-  if (!s.init_socket_dir.empty() && !net) {
+  if (!s.init_socket_dir.empty()) {
     // Live restore: from here on init outlives its control socket (runtime/protocol.h).
     sbx->init_socket_ = s.init_socket_dir + "/" + s.id + ".sock";
     auto listening = listenInitSocket(sbx->init_socket_);
@@ -294,6 +294,7 @@ std::shared_ptr<Sandbox> Sandbox::adopt(SandboxAdopt a) {
   sbx->pidfd_ = std::move(a.pidfd);
   sbx->ports_ = std::make_unique<PortTable>(a.ports, a.id);
   sbx->network_ = a.network;
+  sbx->net_ = std::move(a.net);
   sbx->template_ = std::move(a.tmpl);
   sbx->usr_overlay_ = r.usr_overlay;
   sbx->held_ = true;
@@ -362,6 +363,7 @@ StateRecord Sandbox::stateRecord() const {
   r.layers = template_.layers;
   r.usr_overlay = usr_overlay_;
   r.namespaces = namespaces_;
+  if (net_) r.net_subnet = net_->lease().v4.subnet.toString();
   return StateRecord{id_, ids_.host_base, init_pid_, init_start_ticks_, std::move(r)};
 }
 

@@ -72,9 +72,13 @@ struct SandboxAdopt {
   const api::Limits* limits = nullptr;
   DaemonCounters* counters = nullptr;
   NetworkHost* network = nullptr;
+  std::shared_ptr<SandboxNetwork> net;  // its link, adopted (NetworkHost::adopt); null: none
   const PortsRoot* ports = nullptr;
   size_t history_samples = 0;
 };
+
+// A sandbox's egress policy from its settings (EINVAL-worthy message on a bad list).
+Result<netpolicy::Policy> policyOf(bool internet, const api::NetworkLists& lists);
 
 class Sandbox {
  public:
@@ -86,6 +90,7 @@ class Sandbox {
 
   // Live restore: whether it outlives the daemon, and what its state record must say now.
   bool outlivesDaemon() const { return held_; }
+  bool hasNetworkLink() const { return net_ != nullptr; }
   StateRecord stateRecord() const;
   // Lets go of the sandbox without killing it (the daemon stops with live restore): init goes
   // on and waits for the next daemon. It is not running as far as this daemon goes.

@@ -101,7 +101,7 @@ std::string recordToJson(const StateRecord& r) {
                     {"paused", s.paused},         {"end_at_ms", msOf(s.end_at)},
                     {"left_ms", s.left.count()},  {"template", s.template_name},
                     {"layers", s.layers},         {"usr_overlay", s.usr_overlay},
-                    {"namespaces", s.namespaces}};
+                    {"namespaces", s.namespaces}, {"net_subnet", s.net_subnet}};
   }
   return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
@@ -129,6 +129,7 @@ Result<StateRecord> recordFromJson(const std::string& text) {
       s.layers = sj.at("layers").get<std::vector<std::string>>();
       s.usr_overlay = sj.at("usr_overlay").get<bool>();
       s.namespaces = sj.at("namespaces").get<NamespaceInodes>();
+      s.net_subnet = sj.at("net_subnet").get<std::string>();
       r.sandbox = std::move(s);
     }
     return r;

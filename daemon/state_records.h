@@ -42,6 +42,7 @@ struct SandboxRecord {
   std::vector<std::string> layers;  // the layers its root is made of, topmost first
   bool usr_overlay = false;         // its /usr is an overlay (the disk holds its changes)
   NamespaceInodes namespaces{};
+  std::string net_subnet;  // the /30 of its link (internet access); empty: no link
 };
 
 struct StateRecord {

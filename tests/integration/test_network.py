@@ -6,6 +6,7 @@ and nothing left behind on kill or stop.
 """
 import ipaddress
 import os
+import signal
 import unittest
 
 from fake_internet import (A, DNS_ADDRESS, ECHO_ADDRESS, HOST_ADDRESS, HTTP_ADDRESS,
@@ -498,6 +499,64 @@ class CrashCleanup(unittest.TestCase):
         finally:
             second.stop()
         self.assertEqual(declaw_leftovers(netns), [])
+
+
+class LiveRestore(NetworkTestCase):
+    """Sandboxes with internet access outlive declawd too: across a crash and a SIGTERM their
+    link stays, the table goes on enforcing their policy, and the next daemon adopts the link,
+    makes their chains and listeners anew and serves them with the same policy; at the last stop
+    nothing is left and forwarding is as the host had it."""
+
+    daemon_config = {**DAEMON_CONFIG, "live_restore": True}
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.daemon.stop(signal.SIGINT)  # kills whatever a failed test left
+
+    def restart(self, how):
+        """Ends the class's daemon (crash or terminate) and starts the next on its dir."""
+        first = type(self).daemon
+        getattr(first, how)()
+        # What enforces the policies while no daemon runs: the table, kept.
+        self.assertIn("table inet declaw", declaw_leftovers(host()))
+        nxt = Daemon(self.daemon_config, workdir=first.dir, netns=host())
+        nxt.ip_forward_before = first.ip_forward_before  # as the host had it, not as left
+        type(self).daemon = nxt
+        type(self).api = nxt.client
+        return nxt
+
+    def assertPolicyHolds(self, sbx):
+        self.assertServed(self.http(sbx, "allowed.test"), ALLOWED_BODY)
+        self.assertServed(self.https(sbx, "allowed.test"), "tls hello sni=allowed.test\n")
+        self.assertNameUnknown(self.resolve(sbx, "blocked.test"))
+        self.assertUnreachable(self.tcp, sbx, OTHER_ADDRESS, TCP_ECHO_PORT)
+
+    def test_a_sandbox_with_a_policy_keeps_link_and_policy_across_a_crash_and_a_sigterm(self):
+        sbx = self.sandbox(network={"allow_out": ["allowed.test"]})
+        offline = self.sandbox(internet_access=False)
+        before = self.info(sbx)["network"]
+        self.assertPolicyHolds(sbx)
+        for how in ("crash", "terminate"):
+            with self.subTest(how=how):
+                daemon = self.restart(how)
+                health = self.api.request("GET", "/v1/health").json()
+                self.assertEqual(health["sandboxes_restored"], 2, health)
+                self.assertEqual(health["restore_failures"], 0, health)
+                after = self.info(sbx)["network"]
+                for key in ("address", "gateway", "interface", "allow_out"):
+                    self.assertEqual(after.get(key), before.get(key), key)
+                self.assertIn(before["interface"], links(host()))
+                self.assertPolicyHolds(sbx)
+                # The sandbox without internet access still has nothing but its loopback.
+                self.assertUnreachable(self.tcp, offline, OTHER_ADDRESS, TCP_ECHO_PORT)
+                self.assertIsNone(daemon.proc.poll())
+        # A live change after the adoption applies to the adopted chains.
+        self.set_network(sbx, allow_out=["allowed.test", f"{OTHER_ADDRESS}/32"])
+        self.assertTrue(self.tcp(sbx, OTHER_ADDRESS, TCP_ECHO_PORT)["ok"])
+        # Killing it removes its link and objects as for any sandbox.
+        self.assertEqual(self.api.kill(sbx).status, 204)
+        self.assertTrue(wait_for(lambda: before["interface"] not in links(host())))
+        self.assertEqual(sandbox_objects(nft_table(host()), sbx), [])
 
 
 if __name__ == "__main__":

@@ -30,6 +30,7 @@ StateRecord fullRecord() {
   s.layers = {"sha256:aa", "sha256:bb"};
   s.usr_overlay = true;
   s.namespaces = {4026531837, 4026531836, 4026531841, 4026531840};
+  s.net_subnet = "10.200.0.4/30";
   return StateRecord{"sbx-0123456789ab", 1u << 28, 4242, 987654321, s};
 }
 
@@ -69,6 +70,7 @@ TEST_CASE("a sandbox's state record round-trips through its JSON form") {
   CHECK(s.layers == want.layers);
   CHECK(s.usr_overlay == want.usr_overlay);
   CHECK(s.namespaces == want.namespaces);
+  CHECK(s.net_subnet == want.net_subnet);
 }
 
 TEST_CASE("a record without a sandbox part (a create in progress) stays without one") {
@@ -88,7 +90,8 @@ TEST_CASE("a malformed state record is refused, not half-read") {
       R"({"sandbox_id": "sbx-1", "id_base": "1", "init_pid": 1, "init_start_ticks": 1})"));
   // A sandbox part missing a field, or with one of the wrong type.
   std::string json = recordToJson(fullRecord());
-  for (const char* field : {"\"protocol\"", "\"namespaces\"", "\"layers\"", "\"end_at_ms\""}) {
+  for (const char* field :
+       {"\"protocol\"", "\"namespaces\"", "\"layers\"", "\"end_at_ms\"", "\"net_subnet\""}) {
     std::string broken = json;
     const auto at = broken.find(field);
     REQUIRE(at != std::string::npos);
