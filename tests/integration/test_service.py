@@ -1,15 +1,18 @@
-"""declawd under systemd (Type=notify): what it tells the service manager over NOTIFY_SOCKET.
-The test plays systemd: it binds the datagram socket, starts the real daemon with NOTIFY_SOCKET
-and WATCHDOG_USEC in its environment, and reads what arrives: READY=1 only once the API socket
-answers, STATUS= with the live count, WATCHDOG=1 pings at half the watchdog interval, and
-STOPPING=1 at SIGTERM. Without NOTIFY_SOCKET the daemon sends nothing (every other test)."""
+"""declawd under systemd. Type=notify: the test plays systemd, binds the datagram socket, starts
+the real daemon with NOTIFY_SOCKET and WATCHDOG_USEC in its environment, and reads what arrives:
+READY=1 only once the API socket answers, STATUS= with the live count, WATCHDOG=1 pings at half
+the watchdog interval, and STOPPING=1 at SIGTERM. Without NOTIFY_SOCKET the daemon sends nothing
+(every other test). Socket activation: under systemd-socket-activate (what declawd.socket does)
+declawd serves on the socket it is given, and refuses a wrong set of fds."""
 import os
+import shutil
 import socket
+import subprocess
 import tempfile
 import time
 import unittest
 
-from harness import Client, Daemon
+from harness import DECLAWD, Client, Daemon
 from support import wait_for
 
 WATCHDOG_USEC = 400_000  # pings every 200 ms
@@ -83,6 +86,66 @@ class SystemdNotifyTest(unittest.TestCase):
         finally:
             d.stop()
         self.assertTrue(any("STOPPING=1" in m for m in notify.drain()), notify.messages)
+
+
+class SocketActivationTest(unittest.TestCase):
+
+    def test_serves_on_the_socket_it_was_given(self):
+        d = Daemon(activated=True)
+        try:
+            log = d.read_log()
+            self.assertIn(f"declawd listening on fd 3 from systemd ({d.socket})", log)
+            # systemd-socket-activate made the socket with its own mode; declawd, which makes
+            # its own 0660, left it alone.
+            self.assertNotEqual(os.stat(d.socket).st_mode & 0o777, 0o660)
+            sbx = d.client.create(timeout=60)
+            self.assertEqual(d.client.run(sbx, "echo hello")["stdout"], "hello\n")
+            self.assertEqual(d.client.kill(sbx).status, 204)
+            self.assertEqual(d.client.request("GET", f"/v1/sandboxes/{sbx}").json()["state"],
+                             "killed")
+        finally:
+            d.stop()  # asserts the socket file is still there, and nothing else is
+
+    def refused(self, *listen_args):
+        """declawd started by systemd-socket-activate with listen_args: its exit code and output,
+        once a client's connection made the activator exec it."""
+        tmp = tempfile.mkdtemp(prefix="declaw-activation-")
+        self.addCleanup(shutil.rmtree, tmp, ignore_errors=True)
+        paths = [os.path.join(tmp, f"s{i}") for i in range(2)]
+        args = [a.format(*paths) for a in listen_args]
+        proc = subprocess.Popen(["systemd-socket-activate", *args, DECLAWD, "--socket",
+                                 os.path.join(tmp, "unused.sock"), "--state-dir",
+                                 os.path.join(tmp, "state"), "--data-dir",
+                                 os.path.join(tmp, "data")],
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        try:
+            self.assertTrue(wait_for(lambda: os.path.exists(paths[0]), 10))
+            datagram = "-d" in args
+            c = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM if datagram else socket.SOCK_STREAM)
+            with c:
+                if datagram:
+                    c.sendto(b"x", paths[0])
+                else:
+                    c.connect(paths[0])
+                out, _ = proc.communicate(timeout=30)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        self.assertFalse(os.path.exists(os.path.join(tmp, "unused.sock")))
+        self.assertFalse(os.path.exists(os.path.join(tmp, "state")))
+        return proc.returncode, out
+
+    def test_two_sockets_are_refused_with_a_reason(self):
+        code, out = self.refused("-l", "{0}", "-l", "{1}")
+        self.assertNotEqual(code, 0, out)
+        self.assertIn("socket activation: 2 fds were passed", out)
+        self.assertIn("exactly one listening AF_UNIX SOCK_STREAM socket", out)
+
+    def test_a_datagram_socket_is_refused_with_a_reason(self):
+        code, out = self.refused("-d", "-l", "{0}")
+        self.assertNotEqual(code, 0, out)
+        self.assertIn("socket activation: fd 3 is AF_UNIX SOCK_DGRAM socket", out)
 
 
 if __name__ == "__main__":
