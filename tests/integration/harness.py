@@ -156,16 +156,20 @@ class Daemon:
     DNS stub and proxy listeners) happens in that namespace, never in the host's, so daemons of
     several test runs on one machine cannot meet there."""
 
-    def __init__(self, config=None, workdir=None, netns=None, env=None, activated=False):
+    def __init__(self, config=None, workdir=None, netns=None, env=None, activated=False,
+                 wrapper=()):
         """workdir: reuse the socket and state dir of an earlier Daemon (one that crashed).
         netns: a netns.Netns to run in, which the caller keeps (and may inspect after stop());
         by default the daemon gets one of its own, closed when it stops or crashes.
         env: variables added to declawd's environment (e.g. NOTIFY_SOCKET).
         activated: socket activation, as declawd.socket does it: systemd-socket-activate makes
         the socket and execs declawd with it at the first connection; stop() then expects the
-        socket file to be left where it was (declawd removes only what it created)."""
+        socket file to be left where it was (declawd removes only what it created).
+        wrapper: a command that execs its arguments (declawd's command line) in place, e.g.
+        setpriv with some of a systemd unit's restrictions."""
         require_root()
         self.activated = activated
+        self.wrapper = list(wrapper)
         self.own_netns = netns is None
         self.netns = netns or Netns()
         try:
@@ -205,6 +209,7 @@ class Daemon:
         args += ["--config", cfg]
         self.ip_forward_before = ip_forward(self.netns)
         self.log = open(self.log_path, "w")
+        args = [*self.wrapper, *args]
         if self.activated:
             # It execs declawd in place (no --accept): proc.pid stays declawd's. It passes on only
             # the variables named with -E.
