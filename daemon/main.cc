@@ -22,6 +22,7 @@
 #include "daemon/registry.h"
 #include "daemon/server.h"
 #include "daemon/service_notify.h"
+#include "daemon/socket_activation.h"
 #include "daemon/state_records.h"
 #include "daemon/templates.h"
 #include "runtime/launcher.h"
@@ -107,6 +108,13 @@ int main(int argc, char** argv) {
   }
   if (::geteuid() != 0) {
     log->error("declawd must run as root (it creates namespaces and maps uid ranges)");
+    return 1;
+  }
+  // Started through declawd.socket: serve on the socket systemd made (and --socket is ignored).
+  // Checked before anything else is set up, so a wrong socket unit fails fast and says why.
+  auto activation = daemon::takeActivationSocket();
+  if (!activation) {
+    log->error("{}", activation.error().describe());
     return 1;
   }
   // Sandbox roots are assembled from mounts (runtime/rootfs.h) that must never appear in the
@@ -259,7 +267,11 @@ int main(int argc, char** argv) {
   api::Router router(registry, config.limits);
   boost::asio::io_context io;
   daemon::Server server(io, router);
-  if (auto r = server.listen(config.socket_path, config.socket_group); !r) {
+  std::string listening_on = config.socket_path;
+  if (*activation) listening_on = daemon::describeActivationSocket((*activation)->get());
+  if (auto r = *activation ? server.adopt(std::move(**activation))
+                           : server.listen(config.socket_path, config.socket_group);
+      !r) {
     log->error("{}", r.error().describe());
     return 1;
   }
@@ -282,7 +294,7 @@ int main(int argc, char** argv) {
     server.stopAccepting();
     io.stop();
   });
-  log->info("declawd listening on {} (state {}, init {})", config.socket_path, config.state_dir,
+  log->info("declawd listening on {} (state {}, init {})", listening_on, config.state_dir,
             config.init_path);
   io.run();
 

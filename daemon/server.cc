@@ -61,6 +61,16 @@ Result<void> Server::listen(const std::string& path, const std::string& group) {
   return {};
 }
 
+Result<void> Server::adopt(UniqueFd listening) {
+  path_.clear();
+  boost::system::error_code ec;
+  const int fd = listening.get();
+  acceptor_.assign(boost::asio::local::stream_protocol(), fd, ec);
+  if (ec) return ErrnoError(ec.value()) << "serving on fd " << fd;
+  (void)listening.release();  // the acceptor owns it now
+  return {};
+}
+
 void Server::startAccepting() { acceptOne(); }
 
 void Server::acceptOne() {

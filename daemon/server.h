@@ -13,6 +13,7 @@
 
 #include "api/router.h"
 #include "common/result.h"
+#include "common/unique_fd.h"
 
 namespace declaw::daemon {
 
@@ -22,8 +23,11 @@ class Server {
 
   // Binds the socket (replacing a stale one), mode 0660, group `group` when it exists.
   Result<void> listen(const std::string& path, const std::string& group);
+  // Serves on a socket that is already listening (socket activation): its path, mode and owner
+  // are whoever made it's, and stopAccepting() leaves the path alone.
+  Result<void> adopt(UniqueFd listening);
   void startAccepting();
-  // Closes the listening socket and removes its path.
+  // Closes the listening socket and removes its path (when listen() made it).
   void stopAccepting();
   // Shuts down open connections and waits (bounded) for their threads to finish; false if
   // some are still running.

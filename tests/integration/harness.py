@@ -156,12 +156,20 @@ class Daemon:
     DNS stub and proxy listeners) happens in that namespace, never in the host's, so daemons of
     several test runs on one machine cannot meet there."""
 
-    def __init__(self, config=None, workdir=None, netns=None, env=None):
+    def __init__(self, config=None, workdir=None, netns=None, env=None, activated=False,
+                 wrapper=()):
         """workdir: reuse the socket and state dir of an earlier Daemon (one that crashed).
         netns: a netns.Netns to run in, which the caller keeps (and may inspect after stop());
         by default the daemon gets one of its own, closed when it stops or crashes.
-        env: variables added to declawd's environment (e.g. NOTIFY_SOCKET)."""
+        env: variables added to declawd's environment (e.g. NOTIFY_SOCKET).
+        activated: socket activation, as declawd.socket does it: systemd-socket-activate makes
+        the socket and execs declawd with it at the first connection; stop() then expects the
+        socket file to be left where it was (declawd removes only what it created).
+        wrapper: a command that execs its arguments (declawd's command line) in place, e.g.
+        setpriv with some of a systemd unit's restrictions."""
         require_root()
+        self.activated = activated
+        self.wrapper = list(wrapper)
         self.own_netns = netns is None
         self.netns = netns or Netns()
         try:
@@ -201,6 +209,13 @@ class Daemon:
         args += ["--config", cfg]
         self.ip_forward_before = ip_forward(self.netns)
         self.log = open(self.log_path, "w")
+        args = [*self.wrapper, *args]
+        if self.activated:
+            # It execs declawd in place (no --accept): proc.pid stays declawd's. It passes on only
+            # the variables named with -E.
+            passed = [k for k in (env or {})] + [k for k in os.environ if k.endswith("SAN_OPTIONS")]
+            args = ["systemd-socket-activate", "-l", self.socket,
+                    *[f"-E{k}" for k in passed], *args]
         # nsenter execs declawd (it forks only to enter a pid namespace): proc.pid is declawd's.
         self.proc = subprocess.Popen(["nsenter", f"--net={self.netns.path}", "--", *args],
                                      stdout=self.log, stderr=subprocess.STDOUT,
@@ -315,6 +330,12 @@ class Daemon:
                 self.netns.close()
         if code != 0:
             raise AssertionError(f"declawd exited with {code}\n{log_excerpt(log)}")
+        if self.activated:
+            # Not declawd's socket: whoever made it removes it.
+            if not socket_left:
+                raise AssertionError("declawd removed the socket it was given by socket "
+                                     f"activation\n{log_excerpt(log)}")
+            socket_left = False
         if leftovers or socket_left or mounts_left or workspaces_left:
             raise AssertionError(f"declawd left state behind: {leftovers} socket={socket_left} "
                                  f"mounts={mounts_left} workspaces={workspaces_left}")
