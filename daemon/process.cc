@@ -163,7 +163,8 @@ Result<std::shared_ptr<Process>> Process::start(std::shared_ptr<runtime::InitCli
 }
 
 Result<std::shared_ptr<Process>> Process::adopt(std::shared_ptr<runtime::InitClient> init,
-                                                runtime::HeldProcess held, uint64_t buffer_bytes) {
+                                                runtime::HeldProcess held, uint64_t buffer_bytes,
+                                                uint64_t max_stdin_bytes) {
   // Only pipes, or a terminal's master, are worth pumping (anything else could block or spin).
   for (const UniqueFd& fd : held.fds) {
     struct stat st {};
@@ -180,6 +181,7 @@ Result<std::shared_ptr<Process>> Process::adopt(std::shared_ptr<runtime::InitCli
   plan.spawn.pty = held.held.pty;
   plan.keep = OutputBuffer::Keep::kTail;
   plan.buffer_bytes = buffer_bytes;
+  plan.max_stdin_bytes = max_stdin_bytes;  // a terminal's input
   for (auto& buffer : p->buffers_) buffer = OutputBuffer(plan.keep, plan.buffer_bytes);
   if (held.held.pty) {
     p->term_ = std::move(held.fds[0]);

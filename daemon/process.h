@@ -54,7 +54,8 @@ class Process : public std::enable_shared_from_this<Process> {
   // of it the previous daemon gave init (untrusted: it can only make this record wrong). Its
   // stdin is closed (the previous daemon's end went with it); a terminal's input still works.
   static Result<std::shared_ptr<Process>> adopt(std::shared_ptr<runtime::InitClient> init,
-                                                runtime::HeldProcess held, uint64_t buffer_bytes);
+                                                runtime::HeldProcess held, uint64_t buffer_bytes,
+                                                uint64_t max_stdin_bytes);
   ~Process();  // stops the pump (closing the daemon's ends) and joins it
   Process(const Process&) = delete;
   Process& operator=(const Process&) = delete;

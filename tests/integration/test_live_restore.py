@@ -75,7 +75,7 @@ class LiveRestore(unittest.TestCase):
         self.assertEqual(r.status, 200, r)
         return r.json()["pid"]
 
-    def output(self, daemon, sbx, pid):
+    def output(self, daemon, sbx, pid, stream="stdout"):
         """What the process wrote, as far as the daemon's buffers hold it (follow=false)."""
         s = EventStream(daemon.socket, "GET", f"/v1/sandboxes/{sbx}/commands/{pid}/stream"
                         "?follow=false")
@@ -84,7 +84,7 @@ class LiveRestore(unittest.TestCase):
             events = []
             while (event := s.next()) is not None:
                 events.append(event)
-            return output_of(events)
+            return output_of(events, stream)
         finally:
             s.close()
 
@@ -211,6 +211,10 @@ class LiveRestore(unittest.TestCase):
         sbx = self.create(first.client, timeout=600)
         put_file(first.client, sbx, "/home/user/secret.txt", SECRET)
         sleeper = self.background(first.client, sbx, "sleep 600")
+        r = first.client.request("POST", f"/v1/sandboxes/{sbx}/pty",
+                                 {"size": {"rows": 24, "cols": 80}})
+        self.assertEqual(r.status, 200, r)
+        pty = r.json()["pid"]
         first.terminate()
         self.assertIn("1 sandboxes left running for the next daemon", first.read_log())
         self.assertNotEqual(processes_of([sbx]), [])
@@ -223,6 +227,19 @@ class LiveRestore(unittest.TestCase):
                         .json()["running"])
         self.assertEqual(api.run(sbx, "cat /home/user/secret.txt")["stdout"], SECRET.decode())
         self.assert_exfiltration_blocked(api, sbx)
+        # Its terminal is the same shell, and takes input and a resize again.
+        r = api.request("POST", f"/v1/sandboxes/{sbx}/commands/{pty}/stdin",
+                        {"data": "echo pty-$((40 + 2)) $COLUMNS\n"})
+        self.assertEqual(r.status, 204, r)
+        self.assertTrue(wait_for(lambda: b"pty-42" in self.output(second, sbx, pty, "pty")),
+                        self.output(second, sbx, pty, "pty"))
+        r = api.request("POST", f"/v1/sandboxes/{sbx}/commands/{pty}/resize",
+                        {"rows": 30, "cols": 100})
+        self.assertEqual(r.status, 204, r)
+        api.request("POST", f"/v1/sandboxes/{sbx}/commands/{pty}/stdin",
+                    {"data": "echo cols-$COLUMNS\n"})
+        self.assertTrue(wait_for(lambda: b"cols-100" in self.output(second, sbx, pty, "pty")),
+                        self.output(second, sbx, pty, "pty"))
         # And again: an adopted sandbox survives the next restart too.
         second.terminate()
         third = self.start(workdir=first.dir)
