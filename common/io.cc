@@ -60,6 +60,16 @@ Result<void> writeFile(const std::string& path, std::string_view data) {
   return {};
 }
 
+Result<UniqueFd> seqpacketSocket(const std::string& path, sockaddr_un& addr) {
+  addr = sockaddr_un{};
+  addr.sun_family = AF_UNIX;
+  if (path.size() >= sizeof addr.sun_path) return ErrnoError(ENAMETOOLONG) << "socket " << path;
+  std::memcpy(addr.sun_path, path.data(), path.size());
+  UniqueFd sock(::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0));
+  if (!sock) return ErrnoError() << "socket";
+  return sock;
+}
+
 Result<void> sendPacket(int sock, std::string_view data, std::span<const int> fds, int flags) {
   if (fds.size() > kMaxFdsPerPacket) return PlainError() << "sendPacket: too many fds";
   iovec iov{const_cast<char*>(data.data()), data.size()};

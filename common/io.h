@@ -3,6 +3,7 @@
 #pragma once
 
 #include <sys/types.h>
+#include <sys/un.h>
 
 #include <cstddef>
 #include <span>
@@ -43,6 +44,10 @@ Result<void> sendPacket(int sock, std::string_view data, std::span<const int> fd
 // Receives one packet of at most max_bytes; fds arrive O_CLOEXEC. An orderly shutdown by the
 // peer is an error with code 0 and message "peer closed". A truncated message is EMSGSIZE.
 Result<Packet> recvPacket(int sock, size_t max_bytes);
+
+// A SOCK_SEQPACKET Unix socket (O_CLOEXEC) and the address of `path` for its bind or connect;
+// ENAMETOOLONG when the path does not fit.
+Result<UniqueFd> seqpacketSocket(const std::string& path, sockaddr_un& addr);
 
 // pipe2(O_CLOEXEC) as two owned ends.
 struct Pipe {

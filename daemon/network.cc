@@ -282,8 +282,7 @@ Result<void> NetworkHost::checkAllows(const std::vector<std::string>& allow_out)
   return {};
 }
 
-Result<std::shared_ptr<SandboxNetwork>> NetworkHost::reserve(const std::string& sandbox_id,
-                                                             const netpolicy::Policy& policy) {
+Result<std::shared_ptr<SandboxNetwork>> NetworkHost::newShare(const std::string& sandbox_id) {
   auto sandbox = std::make_shared<SandboxNetwork>();
   sandbox->id_ = sandbox_id;
   sandbox->key_ = keyOf(sandbox_id);
@@ -291,6 +290,14 @@ Result<std::shared_ptr<SandboxNetwork>> NetworkHost::reserve(const std::string& 
   if (!name) return name.error();
   sandbox->ifname_ = *name;
   sandbox->stats_ = std::make_shared<netsvc::SandboxNetStats>();
+  return sandbox;
+}
+
+Result<std::shared_ptr<SandboxNetwork>> NetworkHost::reserve(const std::string& sandbox_id,
+                                                             const netpolicy::Policy& policy) {
+  auto made = newShare(sandbox_id);
+  if (!made) return made.error();
+  std::shared_ptr<SandboxNetwork> sandbox = std::move(*made);
   {
     std::lock_guard lock(mutex_);
     auto lease = pool_->allocate();
@@ -307,13 +314,9 @@ Result<std::shared_ptr<SandboxNetwork>> NetworkHost::adopt(const std::string& sa
                                                            const netpolicy::Policy& policy) {
   auto cidr = Cidr::parse(subnet);
   if (!cidr) return ErrnoError(EINVAL) << "its subnet '" << subnet << "' is not a CIDR";
-  auto sandbox = std::make_shared<SandboxNetwork>();
-  sandbox->id_ = sandbox_id;
-  sandbox->key_ = keyOf(sandbox_id);
-  auto name = netpolicy::hostIfName(sandbox->key_);
-  if (!name) return name.error();
-  sandbox->ifname_ = *name;
-  sandbox->stats_ = std::make_shared<netsvc::SandboxNetStats>();
+  auto made = newShare(sandbox_id);
+  if (!made) return made.error();
+  std::shared_ptr<SandboxNetwork> sandbox = std::move(*made);
   {
     std::lock_guard lock(mutex_);
     auto lease = pool_->reserve(*cidr);
@@ -321,7 +324,7 @@ Result<std::shared_ptr<SandboxNetwork>> NetworkHost::adopt(const std::string& sa
     sandbox->lease_ = *lease;
   }
   setContext(*sandbox, netpolicy::Decider(policy, table_.boundaries));
-  Result<void> made = [&]() -> Result<void> {
+  Result<void> plugged = [&]() -> Result<void> {
     std::lock_guard lock(sandbox->mutex_);
     sandbox->link_created_ = true;  // the previous daemon's: release deletes it
     if (!netpolicy::linkCounters(sandbox->ifname_)) {
@@ -342,9 +345,9 @@ Result<std::shared_ptr<SandboxNetwork>> NetworkHost::adopt(const std::string& sa
     }
     return {};
   }();
-  if (!made) {
+  if (!plugged) {
     release(*sandbox);  // the lease, what was made of chains and listeners, and the link
-    return made.error();
+    return plugged.error();
   }
   return sandbox;
 }

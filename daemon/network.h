@@ -134,6 +134,8 @@ class NetworkHost {
 
  private:
   NetworkHost() = default;
+  // A sandbox's share with its names, before any lease.
+  static Result<std::shared_ptr<SandboxNetwork>> newShare(const std::string& sandbox_id);
   Result<netpolicy::Decider> deciderFor(const netpolicy::Policy& policy) const;
   Result<std::string> applyNft(const nlohmann::json& document);
   std::shared_ptr<const netsvc::SandboxContext> lookup(const netpolicy::IpAddress& local,

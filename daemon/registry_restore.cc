@@ -10,6 +10,7 @@
 
 #include <algorithm>
 
+#include "common/io.h"
 #include "common/log.h"
 #include "daemon/registry.h"
 
@@ -22,13 +23,10 @@ namespace {
 constexpr std::chrono::milliseconds kAttachTimeout{2000};
 
 Result<UniqueFd> connectInit(const std::string& path) {
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  if (path.size() >= sizeof addr.sun_path) return ErrnoError(ENAMETOOLONG) << "socket " << path;
-  std::copy(path.begin(), path.end(), addr.sun_path);
-  UniqueFd sock(::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0));
-  if (!sock) return ErrnoError() << "socket";
-  if (::connect(sock.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0) {
+  sockaddr_un addr;
+  auto sock = seqpacketSocket(path, addr);
+  if (!sock) return sock.error();
+  if (::connect(sock->get(), reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0) {
     return ErrnoError() << "connect " << path;
   }
   return sock;

@@ -15,6 +15,7 @@
 #include <cctype>
 #include <cstring>
 
+#include "common/io.h"
 #include "common/log.h"
 #include "daemon/command_env.h"
 #include "daemon/state_records.h"
@@ -79,17 +80,14 @@ Result<std::shared_ptr<SandboxNetwork>> reserveNetwork(const SandboxStart& s) {
 // Init's listening socket for the next daemon (live restore): root's, 0600, in root's 0700
 // directory; SOCK_SEQPACKET as the control socket it replaces.
 Result<UniqueFd> listenInitSocket(const std::string& path) {
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  if (path.size() >= sizeof addr.sun_path) return ErrnoError(ENAMETOOLONG) << "socket " << path;
-  std::copy(path.begin(), path.end(), addr.sun_path);
-  UniqueFd sock(::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0));
-  if (!sock) return ErrnoError() << "socket";
+  sockaddr_un addr;
+  auto sock = seqpacketSocket(path, addr);
+  if (!sock) return sock.error();
   (void)::unlink(path.c_str());
-  if (::bind(sock.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0) {
+  if (::bind(sock->get(), reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0) {
     return ErrnoError() << "bind " << path;
   }
-  if (::chmod(path.c_str(), 0600) != 0 || ::listen(sock.get(), 4) != 0) {
+  if (::chmod(path.c_str(), 0600) != 0 || ::listen(sock->get(), 4) != 0) {
     (void)::unlink(path.c_str());
     return ErrnoError() << "listen " << path;
   }
@@ -150,25 +148,10 @@ Result<std::shared_ptr<Sandbox>> Sandbox::start(const SandboxStart& s) {
   }
   mark(CreatePhase::kLaunch);
 
-  std::shared_ptr<Sandbox> sbx(new Sandbox());
-  sbx->counters_ = s.counters;
-  sbx->id_ = s.id;
-  sbx->owner_ = s.owner;
-  sbx->ids_ = s.ids;
-  sbx->spec_ = s.spec;
-  sbx->limits_ = *s.limits;
-  sbx->processes_ = std::make_shared<ProcessTable>(
-      ProcessLimits{s.limits->max_processes, s.limits->max_finished_processes,
-                    s.limits->max_buffered_output_bytes});
-  if (cgroup) {
-    sbx->cgroup_reader_ =
-        std::make_shared<const runtime::Cgroup>(runtime::Cgroup::adopt(cgroup->plan()));
-  }
-  sbx->cgroup_ = std::move(cgroup);
+  std::shared_ptr<Sandbox> sbx = blank(s.id, s.owner, s.ids, s.spec, *s.limits, s.counters,
+                                       std::move(cgroup), s.ports, s.network);
   sbx->init_pid_ = launched->pid;
   sbx->pidfd_ = std::move(launched->pidfd);
-  sbx->ports_ = std::make_unique<PortTable>(s.ports, s.id);
-  sbx->network_ = s.network;
   sbx->net_ = net;                      // from here on, kill() releases it
   sbx->template_ = std::move(*s.tmpl);  // and its pins
   sbx->host_facts_ = s.host_facts;
@@ -271,29 +254,38 @@ Result<std::shared_ptr<Sandbox>> Sandbox::start(const SandboxStart& s) {
 
 Sandbox::~Sandbox() { kill(); }
 
-std::shared_ptr<Sandbox> Sandbox::adopt(SandboxAdopt a) {
+std::shared_ptr<Sandbox> Sandbox::blank(const std::string& id, uid_t owner, runtime::IdRange ids,
+                                        const api::CreateSandboxSpec& spec,
+                                        const api::Limits& limits, DaemonCounters* counters,
+                                        std::optional<runtime::Cgroup> cgroup,
+                                        const PortsRoot* ports, NetworkHost* network) {
   std::shared_ptr<Sandbox> sbx(new Sandbox());
-  const SandboxRecord& r = a.record;
-  sbx->counters_ = a.counters;
-  sbx->id_ = a.id;
-  sbx->owner_ = r.owner;
-  sbx->ids_ = a.ids;
-  sbx->spec_ = r.spec;
-  sbx->limits_ = *a.limits;
-  sbx->processes_ = std::make_shared<ProcessTable>(
-      ProcessLimits{a.limits->max_processes, a.limits->max_finished_processes,
-                    a.limits->max_buffered_output_bytes});
-  if (a.cgroup) {
+  sbx->counters_ = counters;
+  sbx->id_ = id;
+  sbx->owner_ = owner;
+  sbx->ids_ = ids;
+  sbx->spec_ = spec;
+  sbx->limits_ = limits;
+  sbx->processes_ = std::make_shared<ProcessTable>(ProcessLimits{
+      limits.max_processes, limits.max_finished_processes, limits.max_buffered_output_bytes});
+  if (cgroup) {
     sbx->cgroup_reader_ =
-        std::make_shared<const runtime::Cgroup>(runtime::Cgroup::adopt(a.cgroup->plan()));
+        std::make_shared<const runtime::Cgroup>(runtime::Cgroup::adopt(cgroup->plan()));
   }
-  sbx->cgroup_ = std::move(a.cgroup);
+  sbx->cgroup_ = std::move(cgroup);
+  sbx->ports_ = std::make_unique<PortTable>(ports, id);
+  sbx->network_ = network;
+  return sbx;
+}
+
+std::shared_ptr<Sandbox> Sandbox::adopt(SandboxAdopt a) {
+  const SandboxRecord& r = a.record;
+  std::shared_ptr<Sandbox> sbx = blank(a.id, r.owner, a.ids, r.spec, *a.limits, a.counters,
+                                       std::move(a.cgroup), a.ports, a.network);
   sbx->init_pid_ = a.init_pid;
   sbx->init_start_ticks_ = a.init_start_ticks;
   sbx->namespaces_ = r.namespaces;
   sbx->pidfd_ = std::move(a.pidfd);
-  sbx->ports_ = std::make_unique<PortTable>(a.ports, a.id);
-  sbx->network_ = a.network;
   sbx->net_ = std::move(a.net);
   sbx->template_ = std::move(a.tmpl);
   sbx->usr_overlay_ = r.usr_overlay;
@@ -310,7 +302,8 @@ std::shared_ptr<Sandbox> Sandbox::adopt(SandboxAdopt a) {
   std::vector<std::shared_ptr<Process>> adopted;
   for (runtime::HeldProcess& held : a.held) {
     const int pid = held.held.pid;
-    auto process = Process::adopt(sbx->client_, std::move(held), a.limits->output_buffer_bytes);
+    auto process = Process::adopt(sbx->client_, std::move(held), a.limits->output_buffer_bytes,
+                                  a.limits->max_stdin_buffer_bytes);
     if (!process) {
       logger("runtime")->warn("[{}] process {}: {}", a.id, pid, process.error().describe());
       continue;

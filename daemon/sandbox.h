@@ -168,6 +168,13 @@ class Sandbox {
 
  private:
   Sandbox() = default;
+  // What start() and adopt() set alike: identity, settings, the process table, the cgroup, the
+  // port table and the network host.
+  static std::shared_ptr<Sandbox> blank(const std::string& id, uid_t owner, runtime::IdRange ids,
+                                        const api::CreateSandboxSpec& spec,
+                                        const api::Limits& limits, DaemonCounters* counters,
+                                        std::optional<runtime::Cgroup> cgroup,
+                                        const PortsRoot* ports, NetworkHost* network);
   std::shared_ptr<runtime::InitClient> client() const;
   ProcessPlan planFor(const api::ProcessSpec& spec) const;
   Result<std::shared_ptr<Process>> start(ProcessPlan plan);
