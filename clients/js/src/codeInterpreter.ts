@@ -241,10 +241,10 @@ export class CodeInterpreter {
       const request: Record<string, unknown> = { op: 'execute', id, code, timeout: timeoutMs ? timeoutMs / 1000 : null }
       if (opts.envs && Object.keys(opts.envs).length) request.envs = { ...opts.envs }
       const line = JSON.stringify(request) + '\n'
+      const limitMs = timeoutMs ? timeoutMs + TIMEOUT_MARGIN_MS : 0
       if (!(await this.ensureStarted(session, opts))) {
         try {
-          await this.commands.sendStdin(session.pid!, line, opts)
-          return await this.follow(session, id, timeoutMs ? timeoutMs + TIMEOUT_MARGIN_MS : 0, opts, true)
+          return await this.send(session, line, opts, () => this.follow(session, id, limitMs, opts, true))
         } catch (error) {
           if (!(error instanceof ConflictError) || error instanceof SandboxNotRunningError) throw error
           // Its bridge ended since the last call: a new kernel, as after a crash.
@@ -252,8 +252,7 @@ export class CodeInterpreter {
           await this.ensureStarted(session, opts)
         }
       }
-      await this.commands.sendStdin(session.pid!, line, opts)
-      return this.follow(session, id, timeoutMs ? timeoutMs + TIMEOUT_MARGIN_MS : 0, opts, true)
+      return this.send(session, line, opts, () => this.follow(session, id, limitMs, opts, true))
     })
   }
 
@@ -273,8 +272,8 @@ export class CodeInterpreter {
     await this.inTurn(session, async () => {
       if (await this.ensureStarted(session, opts)) return
       const id = randomUUID()
-      await this.commands.sendStdin(session.pid!, JSON.stringify({ op: 'restart', id }) + '\n', opts)
-      await this.follow(session, id, START_TIMEOUT_MS, {}, false)
+      const line = JSON.stringify({ op: 'restart', id }) + '\n'
+      await this.send(session, line, opts, () => this.follow(session, id, START_TIMEOUT_MS, {}, false))
     })
   }
 
@@ -295,6 +294,23 @@ export class CodeInterpreter {
       // it has gone, or does not listen: killed below
     }
     await this.commands.kill(pid, opts)
+  }
+
+  /**
+   * Writes a request LINE to the bridge and returns what `follow` makes of its answer. The
+   * listener is in place before the write: the answer can be read off the output stream before
+   * the write's own HTTP reply is (a loaded machine), and a message without a listener is lost.
+   */
+  private async send(session: Session, line: string, opts: RequestOpts, follow: () => Promise<Execution>): Promise<Execution> {
+    const answer = follow()
+    answer.catch(() => undefined) // handled below; not "unhandled" while the write is on its way
+    try {
+      await this.commands.sendStdin(session.pid!, line, opts)
+    } catch (error) {
+      session.onEnd?.(error as SandboxError) // stops following: no listener, no timer
+      throw error
+    }
+    return answer
   }
 
   /** Closes the output streams (the bridges end with the sandbox). */
