@@ -116,11 +116,13 @@ Result<std::shared_ptr<Process>> Process::start(std::shared_ptr<runtime::InitCli
     auto out = makePipe();
     auto err = makePipe();
     if (!in || !out || !err) return ErrnoError() << "pipe for command";
-    // A held spawn also gives init copies of the output's read ends (runtime/protocol.h).
-    std::array<int, 5> child_fds = {in->read.get(), out->write.get(), err->write.get(),
-                                    out->read.get(), err->read.get()};
-    reply = init->spawn(plan.spawn, std::span<const int>(child_fds.data(), plan.spawn.hold ? 5 : 3),
-                        kSpawnTimeout);
+    // A held spawn also gives init copies of the output's read ends, and of stdin's write end
+    // while stdin stays open (runtime/protocol.h).
+    plan.spawn.hold_stdin = plan.spawn.hold && plan.stdin_open;
+    std::array<int, 6> child_fds = {in->read.get(),  out->write.get(), err->write.get(),
+                                    out->read.get(), err->read.get(),  in->write.get()};
+    const size_t count = !plan.spawn.hold ? 3 : plan.spawn.hold_stdin ? 6 : 5;
+    reply = init->spawn(plan.spawn, std::span<const int>(child_fds.data(), count), kSpawnTimeout);
     p->out_[kOut] = std::move(out->read);
     p->out_[kErr] = std::move(err->read);
     p->stdin_ = std::move(in->write);
@@ -156,6 +158,7 @@ Result<std::shared_ptr<Process>> Process::start(std::shared_ptr<runtime::InitCli
   p->stdin_open_ = true;
   // A terminal's input stays open as long as the terminal does.
   p->stdin_close_requested_ = !plan.stdin_open && !plan.spawn.pty;
+  p->stdin_held_ = plan.spawn.hold_stdin;
   p->plan_ = std::move(plan);
   p->plan_.stdin_data.clear();
   p->pump_ = std::thread([raw = p.get()] { raw->pumpLoop(); });
@@ -188,8 +191,9 @@ Result<std::shared_ptr<Process>> Process::adopt(std::shared_ptr<runtime::InitCli
   } else {
     p->out_[kOut] = std::move(held.fds[0]);
     p->out_[kErr] = std::move(held.fds[1]);
+    if (held.held.stdin) p->stdin_ = std::move(held.fds[2]);
   }
-  for (int fd : {p->out_[kOut].get(), p->out_[kErr].get(), p->term_.get()}) {
+  for (int fd : {p->out_[kOut].get(), p->out_[kErr].get(), p->term_.get(), p->stdin_.get()}) {
     if (fd >= 0) setNonBlocking(fd);
   }
   p->pid_ = held.held.pid;
@@ -199,8 +203,10 @@ Result<std::shared_ptr<Process>> Process::adopt(std::shared_ptr<runtime::InitCli
                                api::Clock::now() - p->started_at_, api::Clock::duration{}));
   if (held.held.exited) init->addExit(p->pid_, held.held.wait_status);
   p->init_ = std::move(init);
-  p->stdin_open_ = plan.spawn.pty;
-  p->stdin_close_requested_ = !plan.spawn.pty;
+  // Stdin: a terminal's input, or the pipe init kept open; else closed.
+  p->stdin_open_ = plan.spawn.pty || p->stdin_.valid();
+  p->stdin_close_requested_ = !p->stdin_open_;
+  p->stdin_held_ = p->stdin_.valid();
   p->plan_ = std::move(plan);
   p->pump_ = std::thread([raw = p.get()] { raw->pumpLoop(); });
   return p;

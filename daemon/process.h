@@ -52,7 +52,7 @@ class Process : public std::enable_shared_from_this<Process> {
                                                 ProcessPlan plan);
   // Live restore: a process a held init handed over (runtime::HeldProcess), with the record
   // of it the previous daemon gave init (untrusted: it can only make this record wrong). Its
-  // stdin is closed (the previous daemon's end went with it); a terminal's input still works.
+  // stdin is open if init held it (hold_stdin), else closed; a terminal's input works.
   static Result<std::shared_ptr<Process>> adopt(std::shared_ptr<runtime::InitClient> init,
                                                 runtime::HeldProcess held, uint64_t buffer_bytes,
                                                 uint64_t max_stdin_bytes);
@@ -116,6 +116,10 @@ class Process : public std::enable_shared_from_this<Process> {
   void writePendingStdin();
   void markFinished(std::optional<int> wait_status, std::string error);
   void closeStdinLocked();
+  // The close a caller asked for (or stdin_data then EOF): init's copy must go too.
+  void closeStdinOnPurposeLocked();
+  // Sends init the release of its copy of stdin, once, if the pump closed stdin on purpose.
+  void releaseHeldStdin();
 
   std::shared_ptr<runtime::InitClient> init_;
   int pid_ = 0;
@@ -136,6 +140,8 @@ class Process : public std::enable_shared_from_this<Process> {
   size_t stdin_sent_ = 0;  // bytes at the front of stdin_queue_ already written
   bool stdin_close_requested_ = false;
   bool stdin_open_ = false;
+  bool stdin_held_ = false;        // init keeps a copy of stdin's write end (live restore)
+  bool stdin_to_release_ = false;  // closed on purpose: tell init (releaseHeldStdin)
   bool timed_out_ = false;
   std::optional<std::chrono::steady_clock::time_point> clock_paused_at_;
   std::chrono::steady_clock::duration clock_shift_{};

@@ -73,6 +73,7 @@ void Process::pumpLoop() {
       view.kill_deadline = PumpClock::now() + kExitAfterKill;
     }
     const bool want_stdin = settleStdin(view.finished);
+    releaseHeldStdin();
     if (!pollOnce(want_stdin, pollTimeoutMs(nextPumpDeadline(view), PumpClock::now()))) break;
   }
   endPump(status);
@@ -115,7 +116,7 @@ bool Process::settleStdin(bool finished) {
                                           .unsent = stdin_queue_.size() - stdin_sent_,
                                           .close_requested = stdin_close_requested_,
                                           .finished = finished});
-  if (step.close_pipe) closeStdinLocked();
+  if (step.close_pipe) closeStdinOnPurposeLocked();
   return step.write;
 }
 
@@ -221,7 +222,7 @@ void Process::writePendingStdin() {
     if (!plan_.spawn.pty) closeStdinLocked();
     return;
   }
-  if (stdin_sent_ == stdin_queue_.size() && stdin_close_requested_) closeStdinLocked();
+  if (stdin_sent_ == stdin_queue_.size() && stdin_close_requested_) closeStdinOnPurposeLocked();
 }
 
 void Process::closeStdinLocked() {
@@ -229,6 +230,22 @@ void Process::closeStdinLocked() {
   stdin_queue_.clear();
   stdin_sent_ = 0;
   stdin_open_ = false;
+}
+
+void Process::closeStdinOnPurposeLocked() {
+  if (stdin_ && stdin_held_) stdin_to_release_ = true;
+  closeStdinLocked();
+}
+
+void Process::releaseHeldStdin() {
+  {
+    std::lock_guard lock(mutex_);
+    if (!stdin_to_release_) return;
+    stdin_to_release_ = false;
+    stdin_held_ = false;
+  }
+  // Fire and forget: if init is gone, so is the process.
+  (void)init_->releaseStdin(pid_);
 }
 
 void Process::markFinished(std::optional<int> wait_status, std::string error) {

@@ -107,6 +107,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   roundTrip<rt::SignalRequest>(packet);
   roundTrip<rt::FileOpRequest>(packet);
   roundTrip<rt::Attach>(packet);
+  roundTrip<rt::ReleaseStdin>(packet);
   checkReader(packet);
   checkWatchRecords(packet);
   return 0;

@@ -91,13 +91,20 @@ Result<std::vector<HeldProcess>> InitClient::attach(int control, Duration timeou
     }
     HeldProcess h;
     if (!decode(packet->data, h.held)) return ErrnoError(EPROTO) << "malformed held process";
-    const size_t want = h.held.pty ? 1 : 2;
-    if (packet->fds.size() != want || h.held.pid <= 1 || held.size() >= max_held) {
+    // pty: [master]; else [stdout, stderr] read ends and, with stdin, its write end.
+    const size_t want = h.held.pty ? 1 : 2 + (h.held.stdin ? 1 : 0);
+    if (packet->fds.size() != want || h.held.pid <= 1 || (h.held.pty && h.held.stdin) ||
+        held.size() >= max_held) {
       return ErrnoError(EPROTO) << "init sent a held process with the wrong fds";
     }
     h.fds = std::move(packet->fds);
     held.push_back(std::move(h));
   }
+}
+
+Result<void> InitClient::releaseStdin(int32_t pid) {
+  return sendWithin(control_.get(), encode(ReleaseStdin{pid}), {},
+                    std::chrono::steady_clock::now() + std::chrono::seconds(1));
 }
 
 void InitClient::addExit(int32_t pid, int wait_status) {

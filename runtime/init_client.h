@@ -32,7 +32,7 @@ struct ReplyWithFds {
 // A process a held init handed over on attach (live restore).
 struct HeldProcess {
   Held held;
-  std::vector<UniqueFd> fds;  // pty: [master]; else [stdout, stderr] read ends
+  std::vector<UniqueFd> fds;  // pty: [master]; else [stdout, stderr] read ends (+ stdin's write)
 };
 
 class InitClient {
@@ -63,6 +63,9 @@ class InitClient {
   Result<ReplyWithFds> spawn(SpawnRequest request, std::span<const int> fds, Duration timeout);
   Result<ReplyWithFds> signal(SignalRequest request, Duration timeout);
   Result<ReplyWithFds> fileOp(FileOpRequest request, Duration timeout);
+  // Live restore: init drops its copy of a held process's stdin (the daemon closed it on
+  // purpose); no answer.
+  Result<void> releaseStdin(int32_t pid);
 
   // The wait status of a spawned pid once init reported it; ETIMEDOUT after `timeout`; EPIPE if
   // init is gone.

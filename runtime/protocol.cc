@@ -242,6 +242,7 @@ std::string encode(const SpawnRequest& m) {
   w.str(m.fallback_cwd);
   w.u8(m.search_path ? 1 : 0);
   w.u8(m.hold ? 1 : 0);
+  w.u8(m.hold_stdin ? 1 : 0);
   w.str(m.note);
   return w.data();
 }
@@ -266,6 +267,7 @@ bool decode(std::string_view packet, SpawnRequest& m) {
   m.fallback_cwd = r.str();
   m.search_path = r.u8() != 0;
   m.hold = r.u8() != 0;
+  m.hold_stdin = r.u8() != 0;
   m.note = r.str();
   return r.atEnd() && m.note.size() <= kMaxNoteBytes;
 }
@@ -340,12 +342,26 @@ bool decode(std::string_view packet, Attach& m) {
   return r.atEnd();
 }
 
+std::string encode(const ReleaseStdin& m) {
+  WireWriter w(MsgType::kReleaseStdin);
+  w.i32(m.pid);
+  return w.data();
+}
+
+bool decode(std::string_view packet, ReleaseStdin& m) {
+  WireReader r("");
+  if (!open(packet, MsgType::kReleaseStdin, r)) return false;
+  m.pid = r.i32();
+  return r.atEnd();
+}
+
 std::string encode(const Held& m) {
   WireWriter w(MsgType::kHeld);
   w.i32(m.pid);
   w.u8(m.exited ? 1 : 0);
   w.i32(m.wait_status);
   w.u8(m.pty ? 1 : 0);
+  w.u8(m.stdin ? 1 : 0);
   w.str(m.note);
   return w.data();
 }
@@ -357,6 +373,7 @@ bool decode(std::string_view packet, Held& m) {
   m.exited = r.u8() != 0;
   m.wait_status = r.i32();
   m.pty = r.u8() != 0;
+  m.stdin = r.u8() != 0;
   m.note = r.str();
   return r.atEnd() && m.note.size() <= kMaxNoteBytes;
 }

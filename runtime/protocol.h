@@ -13,6 +13,7 @@
 //   kFileOp
 //   kHold    + fd [listening socket]        (no answer)
 //   kAttach  (first, on a new connection)   kHeld per held process + fds, then kAttached
+//   kReleaseStdin                           (no answer)
 //
 // Live restore (docs/architecture.md, "Live restore"): after kHold, init outlives its control
 // socket. When the daemon goes, init keeps serving its children (reaping, holding their output
@@ -51,6 +52,7 @@ enum class MsgType : uint8_t {
   kFileOp = 4,
   kHold = 5,
   kAttach = 6,
+  kReleaseStdin = 7,
   kReady = 10,
   kSetupFailed = 11,
   kReply = 12,
@@ -138,7 +140,16 @@ struct SpawnRequest {
   // the process can go on writing while no daemon runs, and hands them to the next daemon
   // with `note` (kHeld). Init never reads them.
   bool hold = false;
+  // With hold, one fd more: the write end of stdin, which init keeps until kReleaseStdin (the
+  // daemon closed stdin on purpose) or the exit, so stdin outlives the daemon too.
+  bool hold_stdin = false;
   std::string note;  // opaque to init: the daemon's record of the process (at most kMaxNoteBytes)
+};
+
+// kReleaseStdin: the daemon closed a held process's stdin; init drops its copy (EOF for the
+// process). Unknown pids are ignored.
+struct ReleaseStdin {
+  int32_t pid = 0;
 };
 
 inline constexpr size_t kMaxNoteBytes = 16 * 1024;
@@ -201,12 +212,14 @@ struct Exited {
 };
 
 // kHeld: one process init holds for the daemon, with its fds (pty: [master]; else [stdout
-// read end, stderr read end]). `exited`: it ended while no daemon listened, with `wait_status`.
+// read end, stderr read end] and, with `stdin`, stdin's write end). `exited`: it ended while no
+// daemon listened, with `wait_status`.
 struct Held {
   int32_t pid = 0;
   bool exited = false;
   int32_t wait_status = 0;
   bool pty = false;
+  bool stdin = false;
   std::string note;
 };
 
@@ -281,6 +294,7 @@ std::string encodeReady();
 std::string encodeHold();
 bool decodeHold(std::string_view packet);
 std::string encode(const Attach& m);
+std::string encode(const ReleaseStdin& m);
 std::string encode(const Held& m);
 std::string encode(const Attached& m);
 std::string encode(const SetupFailed& m);
@@ -299,6 +313,7 @@ bool decode(std::string_view packet, SetupFailed& m);
 bool decode(std::string_view packet, Reply& m);
 bool decode(std::string_view packet, Exited& m);
 bool decode(std::string_view packet, Attach& m);
+bool decode(std::string_view packet, ReleaseStdin& m);
 bool decode(std::string_view packet, Held& m);
 // Reads the version even when the rest is of another layout (then returns false).
 bool decode(std::string_view packet, Attached& m);

@@ -124,9 +124,10 @@ void Server::onPacket(Packet& packet) {
         if (spawned->pty_master) {
           held.fds.emplace_back(::fcntl(spawned->pty_master.get(), F_DUPFD_CLOEXEC, 0));
         } else {
-          for (size_t i = kSpawnFdCount; i < packet.fds.size(); ++i) {
+          for (size_t i = kSpawnFdCount; i < kSpawnFdCount + kHeldFdCount; ++i) {
             held.fds.push_back(std::move(packet.fds[i]));
           }
+          if (request.hold_stdin) held.stdin = std::move(packet.fds[kSpawnFdCount + kHeldFdCount]);
         }
         held_[spawned->pid] = std::move(held);
       }
@@ -147,6 +148,9 @@ void Server::onPacket(Packet& packet) {
       return;
     case MsgType::kAttach:
       onAttach(packet);
+      return;
+    case MsgType::kReleaseStdin:
+      onReleaseStdin(packet);
       return;
     case MsgType::kSignal: {
       SignalRequest request;
@@ -228,12 +232,23 @@ void Server::onAttach(const Packet& packet) {
     const HeldProcess& h = it->second;
     std::vector<int> fds;
     for (const UniqueFd& fd : h.fds) fds.push_back(fd.get());
-    if (!send(encode(Held{it->first, h.exited, h.wait_status, h.pty, h.note}), fds)) return;
+    if (h.stdin) fds.push_back(h.stdin.get());
+    const Held held{it->first, h.exited, h.wait_status, h.pty, h.stdin.valid(), h.note};
+    if (!send(encode(held), fds)) return;
     ++count;
     // An ended process is the daemon's now; a running one stays held for the next outage.
     it = h.exited ? held_.erase(it) : std::next(it);
   }
   attached_ = send(encode(Attached{kProtocolVersion, count}));
+}
+
+void Server::onReleaseStdin(const Packet& packet) {
+  ReleaseStdin release;
+  if (!decode(packet.data, release)) {
+    ++malformed_;
+    return;
+  }
+  if (auto it = held_.find(release.pid); it != held_.end()) it->second.stdin.reset();
 }
 
 bool Server::send(const std::string& message, std::span<const int> fds) {

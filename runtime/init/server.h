@@ -42,6 +42,7 @@ class Server {
   bool send(const std::string& message, std::span<const int> fds = {});
   void onHold(Packet& packet);
   void onAttach(const Packet& packet);
+  void onReleaseStdin(const Packet& packet);
   // The control socket ended: true if init lives on (it holds a listening socket).
   bool detach();
   void acceptDaemon();
@@ -49,6 +50,7 @@ class Server {
   // A spawned process as init holds it for the next daemon (live restore).
   struct HeldProcess {
     std::vector<UniqueFd> fds;  // pty: [master]; else [stdout, stderr] read ends
+    UniqueFd stdin;             // stdin's write end (hold_stdin), until kReleaseStdin
     bool pty = false;
     std::string note;
     bool exited = false;  // ended while no daemon heard of it

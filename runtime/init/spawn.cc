@@ -211,8 +211,13 @@ std::vector<std::string> commandCandidates(const std::string& command,
 }
 
 Result<void> validateSpawn(const SpawnRequest& r, size_t fd_count) {
-  // With hold, two more: the daemon's ends of stdout and stderr, which init keeps (server.h).
-  const size_t expected = r.pty ? 0 : kSpawnFdCount + (r.hold ? kHeldFdCount : 0);
+  // With hold, two more: the daemon's ends of stdout and stderr, which init keeps (server.h);
+  // with hold_stdin also stdin's write end.
+  if (r.hold_stdin && (!r.hold || r.pty)) {
+    return ErrnoError(EINVAL) << "spawn: hold_stdin without hold, or with a terminal";
+  }
+  const size_t expected =
+      r.pty ? 0 : kSpawnFdCount + (r.hold ? kHeldFdCount : 0) + (r.hold_stdin ? 1 : 0);
   if (fd_count != expected) {
     return ErrnoError(EINVAL) << "spawn needs " << expected << " fds, got " << fd_count;
   }

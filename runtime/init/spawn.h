@@ -16,7 +16,8 @@ namespace declaw::runtime::init {
 
 // The number of fds a SpawnRequest carries: stdin, stdout, stderr (none for a PTY spawn).
 inline constexpr size_t kSpawnFdCount = 3;
-inline constexpr size_t kHeldFdCount = 2;  // a held spawn's extra fds: stdout, stderr read ends
+// A held spawn's extra fds: the stdout and stderr read ends, and with hold_stdin stdin's write end.
+inline constexpr size_t kHeldFdCount = 2;
 
 // The signals init ignores (main.cc), and so the only ones a spawned child must set back to the
 // default: an ignored disposition survives execve, a handled one does not (signal(7)). One

@@ -211,6 +211,11 @@ class LiveRestore(unittest.TestCase):
         sbx = self.create(first.client, timeout=600)
         put_file(first.client, sbx, "/home/user/secret.txt", SECRET)
         sleeper = self.background(first.client, sbx, "sleep 600")
+        # A background command keeps stdin open (as the code interpreter's bridge does).
+        reader = self.background(first.client, sbx, "cat")
+        r = first.client.request("POST", f"/v1/sandboxes/{sbx}/commands/{reader}/stdin",
+                                 {"data": "before\n"})
+        self.assertEqual(r.status, 204, r)
         r = first.client.request("POST", f"/v1/sandboxes/{sbx}/pty",
                                  {"size": {"rows": 24, "cols": 80}})
         self.assertEqual(r.status, 200, r)
@@ -227,6 +232,22 @@ class LiveRestore(unittest.TestCase):
                         .json()["running"])
         self.assertEqual(api.run(sbx, "cat /home/user/secret.txt")["stdout"], SECRET.decode())
         self.assert_exfiltration_blocked(api, sbx)
+        # Stdin outlived the daemon too: the reader did not see EOF, and takes input again;
+        # closing it now ends the reader as before.
+        info = api.request("GET", f"/v1/sandboxes/{sbx}/commands/{reader}").json()
+        self.assertTrue(info["running"] and info["stdin_open"], info)
+        r = api.request("POST", f"/v1/sandboxes/{sbx}/commands/{reader}/stdin",
+                        {"data": "after\n"})
+        self.assertEqual(r.status, 204, r)
+        # (Its "before" was read off the pipe by the first daemon: only what the pipe still held
+        # at the restart comes to the next one.)
+        self.assertTrue(wait_for(lambda: b"after\n" in self.output(second, sbx, reader)),
+                        self.output(second, sbx, reader))
+        r = api.request("DELETE", f"/v1/sandboxes/{sbx}/commands/{reader}/stdin")
+        self.assertEqual(r.status, 204, r)
+        waited = api.request("GET", f"/v1/sandboxes/{sbx}/commands/{reader}/wait",
+                             query={"timeout": 20}).json()
+        self.assertEqual(waited.get("exit_code"), 0, waited)
         # Its terminal is the same shell, and takes input and a resize again.
         r = api.request("POST", f"/v1/sandboxes/{sbx}/commands/{pty}/stdin",
                         {"data": "echo pty-$((40 + 2)) $COLUMNS\n"})

@@ -7,11 +7,12 @@ import asyncio
 import base64
 import hashlib
 import re
+import signal
 import time
 import unittest
 
 from async_support import AsyncSdkTestCase
-from support import SdkTestCase, declaw, eventually
+from support import Daemon, SdkTestCase, declaw, eventually
 
 # A PNG built by hand in the kernel (matplotlib is not installed): one red pixel, then a
 # large comment chunk when asked, so the image's size can be chosen.
@@ -42,6 +43,32 @@ class BridgeProcesses(unittest.TestCase):
         self.assertIsNone(_run_code.context_of_process(
             ["/usr/bin/python3", "/tmp/other.py", "--context", "x"], ""))
         self.assertIsNone(_run_code.context_of_process(["sleep", "1"], ""))
+
+
+class AcrossARestart(unittest.TestCase):
+    """Live restore: a restart of declawd keeps the kernel and its state. The bridge reads its
+    requests on stdin, which init holds open while no daemon runs (docs/architecture.md)."""
+
+    def test_a_kernel_keeps_its_state_across_a_daemon_restart(self):
+        first = Daemon({"live_restore": True})
+        last = first
+        try:
+            sbx = declaw.Sandbox.create(socket_path=first.socket, template="python",
+                                        allow_internet_access=False)
+            self.assertIsNone(sbx.run_code("counter = 41").error)
+            first.terminate()  # SIGTERM: the sandbox, its bridge and kernel keep running
+            declaw.reset_transports()
+            last = Daemon({"live_restore": True}, workdir=first.dir)
+            again = declaw.Sandbox.connect(sbx.sandbox_id, socket_path=last.socket)
+            execution = again.run_code("counter += 1\ncounter")
+            self.assertIsNone(execution.error)
+            self.assertEqual(execution.text, "42")
+            self.assertEqual(len(again.list_code_contexts()), 1)
+        finally:
+            declaw.reset_transports()
+            if last.proc.poll() is not None:  # terminated and not restarted: restart to clean
+                last = Daemon({"live_restore": True}, workdir=first.dir)
+            last.stop(signal.SIGINT)  # kills the sandbox; asserts nothing is left
 
 
 class RunCode(SdkTestCase):

@@ -260,11 +260,18 @@ TEST_CASE("live restore: a held spawn, hold, attach and the held list round trip
   SpawnRequest spawn;
   spawn.argv = {"/bin/true"};
   spawn.hold = true;
+  spawn.hold_stdin = true;
   spawn.note = R"({"cmd":"true"})";
   SpawnRequest spawned;
   REQUIRE(decode(encode(spawn), spawned));
   CHECK(spawned.hold);
+  CHECK(spawned.hold_stdin);
   CHECK(spawned.note == spawn.note);
+
+  ReleaseStdin release;
+  REQUIRE(decode(encode(ReleaseStdin{.pid = 42}), release));
+  CHECK(release.pid == 42);
+  CHECK_FALSE(decode(encode(ReleaseStdin{.pid = 42}) + "x", release));
 
   CHECK(decodeHold(encodeHold()));
   CHECK_FALSE(decodeHold(encodeReady()));
@@ -273,13 +280,14 @@ TEST_CASE("live restore: a held spawn, hold, attach and the held list round trip
   REQUIRE(decode(encode(Attach{}), attach));
   CHECK(attach.version == kProtocolVersion);
 
-  Held in{.pid = 77, .exited = true, .wait_status = 9, .pty = true, .note = "{}"};
+  Held in{.pid = 77, .exited = true, .wait_status = 9, .pty = false, .stdin = true, .note = "{}"};
   Held out;
   REQUIRE(decode(encode(in), out));
   CHECK(out.pid == 77);
   CHECK(out.exited);
   CHECK(out.wait_status == 9);
-  CHECK(out.pty);
+  CHECK_FALSE(out.pty);
+  CHECK(out.stdin);
   CHECK(out.note == "{}");
 
   Attached done;
@@ -302,11 +310,12 @@ TEST_CASE("a held process's note over its limit, or a truncated one, is refused"
            .exited = false,
            .wait_status = 0,
            .pty = false,
+           .stdin = false,
            .note = std::string(kMaxNoteBytes + 1, 'x')};
   Held out;
   CHECK_FALSE(decode(encode(big), out));
-  std::string packet =
-      encode(Held{.pid = 1, .exited = false, .wait_status = 0, .pty = false, .note = "abc"});
+  std::string packet = encode(Held{
+      .pid = 1, .exited = false, .wait_status = 0, .pty = false, .stdin = false, .note = "abc"});
   CHECK_FALSE(decode(std::string_view(packet).substr(0, packet.size() - 1), out));
   SpawnRequest spawn;
   spawn.argv = {"/bin/true"};
