@@ -1,9 +1,6 @@
 #include "runtime/rootfs.h"
 
 #include <fcntl.h>
-#include <sys/mount.h>
-// after sys/mount.h: glibc 2.36 defines some of the same names, and then skips its own
-#include <linux/mount.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -17,6 +14,7 @@
 
 #include "common/fs_at.h"
 #include "common/io.h"
+#include "common/mount_api.h"
 
 namespace declaw::runtime {
 
@@ -24,16 +22,6 @@ namespace {
 
 constexpr mode_t kUpperMode = 0755;
 constexpr mode_t kPrivate = 0700;
-
-int openTree(int dirfd, const char* path, unsigned flags) {
-  return static_cast<int>(::syscall(SYS_open_tree, dirfd, path, flags));
-}
-int moveMount(int from_fd, const char* from, int to_fd, const char* to, unsigned flags) {
-  return static_cast<int>(::syscall(SYS_move_mount, from_fd, from, to_fd, to, flags));
-}
-int mountSetattr(int fd, const char* path, unsigned flags, mount_attr* attr) {
-  return static_cast<int>(::syscall(SYS_mount_setattr, fd, path, flags, attr, sizeof *attr));
-}
 
 std::string fdPath(int fd) { return "/proc/self/fd/" + std::to_string(fd); }
 

@@ -1,17 +1,14 @@
 #include "runtime/init/mounts.h"
 
 #include <fcntl.h>
-#include <linux/mount.h>
-#include <sys/mount.h>
 #include <sys/stat.h>
-#include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include "common/fs_at.h"
 #include "common/io.h"
+#include "common/mount_api.h"
 #include "common/unique_fd.h"
-#include "runtime/init/mountinfo.h"
 
 namespace declaw::runtime::init {
 
@@ -19,52 +16,40 @@ namespace {
 
 // Host /etc files are small; anything bigger than this is not what the allow-list meant.
 constexpr size_t kMaxCopiedFileBytes = 16 << 20;
-constexpr size_t kMaxMountinfoBytes = 16 << 20;
 
-std::string inRoot(const std::string& root, const std::string& path) {
-  return path == "/" ? root : root + path;
+// MS_* per-mount flags as mount_setattr(2)'s MOUNT_ATTR_*.
+uint64_t mountAttrs(unsigned long flags) {
+  uint64_t attrs = 0;
+  if ((flags & MS_RDONLY) != 0) attrs |= MOUNT_ATTR_RDONLY;
+  if ((flags & MS_NOSUID) != 0) attrs |= MOUNT_ATTR_NOSUID;
+  if ((flags & MS_NODEV) != 0) attrs |= MOUNT_ATTR_NODEV;
+  if ((flags & MS_NOEXEC) != 0) attrs |= MOUNT_ATTR_NOEXEC;
+  return attrs;
 }
 
-// The flags of the mount at `path` that a less privileged mount namespace may not clear.
-// mount_namespaces(7), "Restrictions on mount namespaces": MS_RDONLY, MS_NOSUID, MS_NOEXEC,
-// MS_NODEV and the atime flags of mounts inherited from a more privileged namespace are locked;
-// mount(2) with MS_REMOUNT|MS_BIND sets the per-mount flags to exactly what is passed, so a
-// remount that omits a locked flag fails with EPERM. statvfs(3) reports them as ST_*.
-Result<unsigned long> lockedFlags(const std::string& path) {
-  struct statvfs st {};
-  if (::statvfs(path.c_str(), &st) != 0) return ErrnoError() << "statvfs " << path;
-  struct Pair {
-    unsigned long st;
-    unsigned long ms;
-  };
-  constexpr Pair kPairs[] = {{ST_RDONLY, MS_RDONLY},    {ST_NOSUID, MS_NOSUID},
-                             {ST_NODEV, MS_NODEV},      {ST_NOEXEC, MS_NOEXEC},
-                             {ST_NOATIME, MS_NOATIME},  {ST_NODIRATIME, MS_NODIRATIME},
-                             {ST_RELATIME, MS_RELATIME}};
-  unsigned long flags = 0;
-  for (const Pair& p : kPairs) {
-    if ((st.f_flag & p.st) != 0) flags |= p.ms;
+// A bind as the new mount API makes one: the source cloned (with every mount below it when
+// `recursive`), the flags added to each cloned mount by one mount_setattr(2), then attached at
+// `target_fd`. Only flags are added, none cleared, so the flags a less privileged namespace may
+// not clear (mount_namespaces(7): those of mounts inherited from the host) stay as they were
+// without being looked up, and no mount of the tree is ever visible without its flags.
+// `source_fd` with an empty `source` names the source by fd.
+Result<void> bindWithFlags(int source_fd, const char* source, int target_fd, bool recursive,
+                           unsigned long flags) {
+  // MS_REC's rule holds here too: a non-recursive clone of a tree with locked submounts fails
+  // with EINVAL in a user namespace (it would reveal what they cover).
+  unsigned clone = OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | (recursive ? AT_RECURSIVE : 0) |
+                   (*source == '\0' ? AT_EMPTY_PATH : 0);
+  UniqueFd tree(openTree(source_fd, source, clone));
+  if (!tree) return ErrnoError() << "open_tree";
+  mount_attr attr{};
+  attr.attr_set = mountAttrs(flags);
+  if (attr.attr_set != 0 &&
+      mountSetattr(tree.get(), "", AT_EMPTY_PATH | (recursive ? AT_RECURSIVE : 0), &attr) != 0) {
+    return ErrnoError() << "mount_setattr";
   }
-  return flags;
-}
-
-// Remounts the bind at `target` (and, if `recursive`, every mount the bind brought along) with
-// `extra` flags added to the ones it has.
-Result<void> remountBind(const std::string& target, unsigned long extra, bool recursive) {
-  std::vector<std::string> mounts = {target};
-  if (recursive) {
-    auto info = readFile("/proc/self/mountinfo", kMaxMountinfoBytes);
-    if (!info) return info.error();
-    mounts = mountTreeAt(*info, target);
-    if (mounts.empty()) return ErrnoError(ENOENT) << "no mount at " << target << " in mountinfo";
-  }
-  for (const std::string& mount_point : mounts) {
-    auto locked = lockedFlags(mount_point);
-    if (!locked) return locked.error();
-    unsigned long flags = MS_REMOUNT | MS_BIND | *locked | extra;
-    if (::mount(nullptr, mount_point.c_str(), nullptr, flags, nullptr) != 0) {
-      return ErrnoError() << "remount " << mount_point;
-    }
+  if (moveMount(tree.get(), "", target_fd, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) !=
+      0) {
+    return ErrnoError() << "move_mount";
   }
   return {};
 }
@@ -73,10 +58,6 @@ Result<void> remountBind(const std::string& target, unsigned long extra, bool re
 // "..", which RESOLVE_IN_ROOT keeps inside anyway), no magic link (/proc/self/...).
 constexpr uint64_t kInRoot = RESOLVE_IN_ROOT | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
 constexpr size_t kMaxAccountsFileBytes = 1 << 20;
-
-int moveMount(int from_fd, const char* from, int to_fd, const char* to, unsigned flags) {
-  return static_cast<int>(::syscall(SYS_move_mount, from_fd, from, to_fd, to, flags));
-}
 
 std::string fdPath(int fd) { return "/proc/self/fd/" + std::to_string(fd); }
 
@@ -199,9 +180,7 @@ Result<void> mountAt(const char* source, int target_fd, const char* fstype, unsi
 
 Result<void> applyStep(const MountStep& s, const std::string& staging, int root,
                        std::span<const UniqueFd> root_fds) {
-  // Mount points are reached by fd; remounts (which name every submount) by the path, which is
-  // then known to be the mount point: resolved without symlinks, and no sandbox code runs yet.
-  const std::string target_path = inRoot(staging, s.target);
+  // Every target is reached by an fd resolved inside the root, never by a path string.
   switch (s.kind) {
     case StepKind::kAttach: {
       if (s.fd_index < 0 || static_cast<size_t>(s.fd_index) >= root_fds.size()) {
@@ -242,23 +221,16 @@ Result<void> applyStep(const MountStep& s, const std::string& staging, int root,
     }
     case StepKind::kBind: {
       UniqueFd source_fd;
-      std::string source = s.source;
       if (s.source_root == SourceRoot::kNewRoot) {
         auto opened = openTarget(root, s.source, O_PATH);
         if (!opened) return opened.error();
         source_fd = std::move(*opened);
-        source = fdPath(source_fd.get());
       }
       auto at = openTarget(root, s.target, O_PATH);
       if (!at) return at.error();
-      // MS_REC: a non-recursive bind of a tree with locked submounts fails with EINVAL in a user
-      // namespace (it would reveal what they cover; mount_namespaces(7)).
-      unsigned long flags = MS_BIND | (s.recursive ? MS_REC : 0);
-      if (auto r = mountAt(source.c_str(), at->get(), nullptr, flags, nullptr); !r) return r;
-      // A bind ignores every flag but MS_REC; the per-mount flags take a remount.
-      unsigned long extra = s.flags | (s.readonly ? MS_RDONLY : 0);
-      if (extra != 0) return remountBind(target_path, extra, s.recursive);
-      return {};
+      return bindWithFlags(source_fd ? source_fd.get() : AT_FDCWD,
+                           source_fd ? "" : s.source.c_str(), at->get(), s.recursive,
+                           s.flags | (s.readonly ? MS_RDONLY : 0));
     }
     default:
       break;

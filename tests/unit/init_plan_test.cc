@@ -8,7 +8,6 @@
 #include "runtime/init/caps.h"
 #include "runtime/init/etc_files.h"
 #include "runtime/init/mount_plan.h"
-#include "runtime/init/mountinfo.h"
 
 using namespace declaw::runtime;
 using namespace declaw::runtime::init;
@@ -340,23 +339,6 @@ TEST_CASE("configs the plan cannot build safely are refused with EINVAL") {
   CHECK(refused([](InitConfig& c) { c.seccomp_bpf.resize(7); }));
   CHECK(templateRequirement("python") == "/usr/bin/python3");
   CHECK(templateRequirement("base").empty());
-}
-
-TEST_CASE("a recursive bind's mounts are found by parent id, with escapes decoded") {
-  const std::string info =
-      "22 1 0:21 / /proc rw - proc proc rw\n"
-      "30 1 0:30 / /tmp rw - ext4 /dev/a rw\n"
-      "31 30 0:31 / /tmp/usr/x rw - ext4 /dev/b rw\n"  // under the host /tmp, hidden
-      "40 1 0:40 / /tmp rw - tmpfs declaw-root rw\n"
-      "41 40 254:0 /usr /tmp/usr ro - ext4 /dev/vda rw\n"
-      "42 41 254:1 / /tmp/usr/local rw - ext4 /dev/vdb rw\n"
-      "43 42 254:2 / /tmp/usr/local/my\\040dir rw - ext4 /dev/vdc rw\n"
-      "44 40 0:44 / /tmp/usr2 rw - tmpfs x rw\n"
-      "garbage line\n";
-  CHECK(mountTreeAt(info, "/tmp/usr") ==
-        std::vector<std::string>{"/tmp/usr", "/tmp/usr/local", "/tmp/usr/local/my dir"});
-  CHECK(mountTreeAt(info, "/tmp/nothing").empty());
-  CHECK(mountTreeAt(info, "/tmp").size() == 5);  // the top /tmp only, not the hidden one
 }
 
 TEST_CASE("capability masks: Docker's set for root that keeps caps, nothing otherwise") {
