@@ -678,8 +678,8 @@ ProcessPlan Sandbox::planFor(const api::ProcessSpec& spec) const {
   // is safe alongside the freezer, and a removed cgroup reads as nothing.
   if (cgroup_reader_) {
     plan.oom_kills = [reader = cgroup_reader_] {
-      auto usage = reader->usage();
-      return usage ? usage->oom_kills.value_or(0) : uint64_t{0};
+      auto kills = reader->oomKills();
+      return kills ? kills->count.value_or(0) : uint64_t{0};
     };
   }
   return plan;

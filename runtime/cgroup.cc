@@ -242,16 +242,27 @@ Result<CgroupUsage> Cgroup::usage() const {
   auto pids_limit = read(f.pids_limit);
   if (!pids_limit) return pids_limit.error();
   if (*pids_limit) u.pids_limit = parseCgroupLimit(**pids_limit);
-  auto oom = read(f.oom_events);
+  auto oom = oomKills();
   if (!oom) return oom.error();
-  if (*oom) u.oom_kills = parseKeyedValue(**oom, "oom_kill");
-  if (*oom && !u.oom_kills && !f.oom_fallback.empty()) {
-    auto failcnt = read(f.oom_fallback);
-    if (!failcnt) return failcnt.error();
-    u.oom_kills = parseCgroupCounter(**failcnt);
-    u.oom_kills_exact = false;
-  }
+  u.oom_kills = oom->count;
+  u.oom_kills_exact = oom->exact;
   return u;
+}
+
+Result<OomKills> Cgroup::oomKills() const {
+  const CgroupFiles& f = plan_.files;
+  OomKills kills;
+  if (f.oom_events.empty()) return kills;
+  auto events = readText(f.oom_events);
+  if (!events) return events.error();
+  kills.count = parseKeyedValue(*events, "oom_kill");
+  if (!kills.count && !f.oom_fallback.empty()) {
+    auto failcnt = readText(f.oom_fallback);
+    if (!failcnt) return failcnt.error();
+    kills.count = parseCgroupCounter(*failcnt);
+    kills.exact = false;
+  }
+  return kills;
 }
 
 Result<std::vector<pid_t>> Cgroup::pids() const {

@@ -41,6 +41,11 @@ struct CgroupUsage {
   bool oom_kills_exact = true;
 };
 
+struct OomKills {
+  std::optional<uint64_t> count;  // nullopt: no memory controller
+  bool exact = true;              // as CgroupUsage::oom_kills_exact
+};
+
 // Runs a subtree plan (daemon start). Idempotent.
 Result<void> applySubtreePlan(const SubtreePlan& plan);
 
@@ -72,6 +77,9 @@ class Cgroup {
   Result<bool> frozen() const;
 
   Result<CgroupUsage> usage() const;
+  // usage()'s oom_kills alone: one file (two on kernels before 4.13), for every command's start
+  // and end.
+  Result<OomKills> oomKills() const;
   // The pids inside (union over v1 hierarchies).
   Result<std::vector<pid_t>> pids() const;
 
