@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <sys/file.h>
 #include <sys/resource.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -193,6 +194,14 @@ int main(int argc, char** argv) {
   }
   if (::mkdir(rootfs_work_dir.c_str(), 0700) < 0 && errno != EEXIST) {
     log->error("cannot create {}: {}", rootfs_work_dir, std::strerror(errno));
+    return 1;
+  }
+  // A tmpfs of their own, in declawd's mount namespace only: every create makes and removes
+  // about ten of these directories, which on the state dir's disk filesystem cost 50-120 us
+  // each (0.8 ms of a create on the project's machine) and in memory a few.
+  if (::mount("declaw-attach", rootfs_work_dir.c_str(), "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+              "size=1m,mode=0700") != 0) {
+    log->error("cannot mount a tmpfs on {}: {}", rootfs_work_dir, std::strerror(errno));
     return 1;
   }
   auto templates = daemon::Templates::open(config.data_dir, config.builtin_usr == "overlay");

@@ -253,10 +253,13 @@ class Daemon:
 
     def mounts_of_ours(self):
         """The mounts in declawd's own mount namespace (it makes one at start) that lie in this
-        daemon's dir: the attach points of root builds, which each build detaches again."""
+        daemon's dir: the attach points of root builds, which each build detaches again. The
+        tmpfs they are made in (state/mnt, there while declawd runs) is not one of them."""
+        workspace = os.path.join(self.state, "mnt")
         try:
             with open(f"/proc/{self.proc.pid}/mountinfo") as f:
-                return [line for line in f if f" {self.dir}/" in line]
+                return [line for line in f
+                        if f" {self.dir}/" in line and line.split()[4] != workspace]
         except OSError:
             return []
 
