@@ -210,6 +210,10 @@ std::string prometheusText(const DaemonMetrics& m) {
   out += "declaw_sandbox_creates_total " + std::to_string(m.creates) + "\n";
   metric("declaw_sandbox_create_failures_total", "counter", "Sandbox creates that failed.");
   out += "declaw_sandbox_create_failures_total " + std::to_string(m.create_failures) + "\n";
+  metric("declaw_init_launches_total", "counter",
+         "Sandbox inits started, by how: forked by the init zygote, or exec'd.");
+  out += "declaw_init_launches_total{how=\"zygote\"} " + std::to_string(m.inits_forked) + "\n";
+  out += "declaw_init_launches_total{how=\"exec\"} " + std::to_string(m.inits_execed) + "\n";
   metric("declaw_sandbox_kills_total", "counter", "Sandboxes killed (by request or timeout).");
   out += "declaw_sandbox_kills_total " + std::to_string(m.kills) + "\n";
   metric("declaw_leftovers_cleaned_total", "counter",

@@ -151,6 +151,8 @@ struct DaemonMetrics {
   std::map<std::string, uint64_t> sandboxes_by_state;  // running, paused
   uint64_t creates = 0;
   uint64_t create_failures = 0;
+  uint64_t inits_forked = 0;  // sandbox inits the init zygote forked
+  uint64_t inits_execed = 0;  // exec'd instead (no zygote, or it broke)
   uint64_t kills = 0;
   uint64_t commands = 0;
   std::vector<double> command_seconds_bounds;    // histogram bucket upper bounds

@@ -77,7 +77,8 @@ Result<void> loadConfigFile(const std::string& path, Config& c) {
       read("max_buffered_output_bytes", l.max_buffered_output_bytes) &&
       read("network", c.network) && read("net_pool", c.net_pool) &&
       read("dns_upstream", c.dns_upstream) && read("proxy_port", c.proxy_port) &&
-      read("pool", c.pool) && read("live_restore", c.live_restore);
+      read("pool", c.pool) && read("live_restore", c.live_restore) &&
+      read("init_zygote", c.init_zygote);
   // Keys whose null means "the default".
   auto readOptional = [&](const char* key, auto& out) {
     known.insert(key);

@@ -53,6 +53,10 @@ struct Config {
   // next declawd adopts them (docs/architecture.md, "Live restore"). false: they die with it.
   bool live_restore = true;
 
+  // Sandbox inits are forked by the init zygote (runtime/launcher.h) rather than exec'd one by
+  // one. false: every create execs declaw-init (for comparison; builds with sanitizers always do).
+  bool init_zygote = true;
+
   uint32_t killed_records_kept = 1000;  // killed sandboxes still listed / shown
   MetricsHistoryConfig metrics_history;
 

@@ -19,6 +19,7 @@ class DaemonCounters {
   std::atomic<uint64_t> creates{0};
   std::atomic<uint64_t> create_failures{0};
   std::atomic<uint64_t> kills{0};
+  std::atomic<uint64_t> inits_execed{0};  // without a zygote (the zygote counts its own)
 
   void recordCommand(double seconds) {
     for (size_t i = 0; i < kCommandBounds.size(); ++i) {

@@ -34,6 +34,18 @@ namespace {
 
 constexpr char kInstalledInit[] = "/usr/local/libexec/declaw/declaw-init";
 
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+constexpr bool kSanitized = true;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+constexpr bool kSanitized = true;
+#else
+constexpr bool kSanitized = false;
+#endif
+#else
+constexpr bool kSanitized = false;
+#endif
+
 // declaw-init next to this binary (the build tree), else the installed one.
 std::string defaultInitPath() {
   char self[PATH_MAX];
@@ -228,6 +240,17 @@ int main(int argc, char** argv) {
     return 1;
   }
   UniqueFd devnull(::open("/dev/null", O_RDWR | O_CLOEXEC));
+  // The init zygote forks every sandbox's init (runtime/launcher.h). Not under sanitizers: their
+  // runtimes expect each process to have started by exec, and must see every init's start.
+  std::unique_ptr<runtime::InitZygote> zygote;
+  if (config.init_zygote && !kSanitized) {
+    auto started = runtime::InitZygote::start(init_exe->get(), devnull.get());
+    if (started) {
+      zygote = std::move(*started);
+    } else {
+      log->warn("init zygote: {}; every create execs declaw-init", started.error().describe());
+    }
+  }
   auto seccomp = runtime::buildSeccompProgram(runtime::SeccompOptions{});
   auto seccomp_inet = runtime::buildSeccompProgram(runtime::SeccompOptions{.allow_inet = true});
   if (!seccomp || !seccomp_inet) {
@@ -254,6 +277,7 @@ int main(int argc, char** argv) {
 
   daemon::RegistryParts parts;
   parts.init_exe = std::move(*init_exe);
+  parts.zygote = zygote.get();
   parts.devnull = std::move(devnull);
   parts.seccomp_bpf = std::move(*seccomp);
   parts.seccomp_inet_bpf = std::move(*seccomp_inet);

@@ -270,6 +270,7 @@ Result<std::shared_ptr<Sandbox>> Registry::launch(const api::CreateSandboxSpec& 
   start.owner = owner;
   start.ids = runtime::IdRange{*id_base, IdPool::kSlotSize};
   start.init_exe_fd = parts_.init_exe.get();
+  start.zygote = parts_.zygote;
   start.devnull_fd = parts_.devnull.get();
   // Inet sockets are allowed with internet access, and for loopback-only TCP (whose second
   // layer is the loopback filter Sandbox::start puts in the sandbox's network namespace).

@@ -28,6 +28,7 @@ namespace declaw::daemon {
 // What the daemon prepared at start for the registry to use.
 struct RegistryParts {
   UniqueFd init_exe;
+  runtime::InitZygote* zygote = nullptr;  // forks inits when set (main owns it)
   UniqueFd devnull;
   std::vector<uint8_t> seccomp_bpf;       // for sandboxes without network access
   std::vector<uint8_t> seccomp_inet_bpf;  // with it: AF_INET/AF_INET6 sockets allowed

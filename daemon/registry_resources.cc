@@ -78,6 +78,8 @@ api::DaemonMetrics Registry::daemonMetrics() {
   api::DaemonMetrics m;
   counters_.snapshot(m);
   m.leftovers_cleaned = parts_.leftovers_cleaned;
+  m.inits_forked = parts_.zygote ? parts_.zygote->forked() : 0;
+  m.inits_execed = counters_.inits_execed + (parts_.zygote ? parts_.zygote->execed() : 0);
   std::vector<std::shared_ptr<Sandbox>> live;
   {
     std::lock_guard lock(mutex_);

@@ -140,7 +140,8 @@ Result<std::shared_ptr<Sandbox>> Sandbox::start(const SandboxStart& s) {
   };
   runtime::LaunchSpec launch{s.id, s.ids, s.init_exe_fd, s.devnull_fd, nullptr};
   if (cgroup) launch.before_exec = [&](pid_t pid) { return cgroup->attach(pid); };
-  auto launched = runtime::launchInit(launch);
+  if (!s.zygote && s.counters) ++s.counters->inits_execed;
+  auto launched = s.zygote ? s.zygote->launch(launch) : runtime::launchInit(launch);
   if (!launched) {
     removeCgroup();
     releaseNetwork();

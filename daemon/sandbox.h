@@ -36,6 +36,7 @@ struct SandboxStart {
   uid_t owner = 0;
   runtime::IdRange ids;
   int init_exe_fd = -1;
+  runtime::InitZygote* zygote = nullptr;  // null: exec init for every create
   int devnull_fd = -1;
   const std::vector<uint8_t>* seccomp_bpf = nullptr;
   const CgroupHost* cgroups = nullptr;  // null: cgroups are off

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <linux/sched.h>
+#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -10,17 +11,19 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <optional>
 
 #include "common/io.h"
+#include "runtime/namespaces.h"
 #include "runtime/protocol.h"
 
 namespace declaw::runtime {
 
 namespace {
 
-constexpr unsigned long kNamespaceFlags = CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID |
-                                          CLONE_NEWNET | CLONE_NEWUTS | CLONE_NEWIPC |
-                                          CLONE_NEWCGROUP;
+// How long a launch waits for the zygote's answer: it clones and answers at once, so this only
+// bounds a zygote that hangs (then launches exec init, as without one).
+constexpr int kZygoteAnswerMs = 5000;
 
 // Everything the child needs, prepared before clone so the child only makes syscalls.
 struct ChildArgs {
@@ -90,7 +93,19 @@ Result<UniqueFd> openInitExecutable(const std::string& path) {
   return fd;
 }
 
-Result<LaunchedInit> launchInit(const LaunchSpec& spec) {
+namespace {
+
+// A child that will exec declaw-init once released, with the parent's ends of its sockets.
+struct Spawned {
+  pid_t pid = -1;
+  UniqueFd pidfd;
+  UniqueFd control;     // the parent's end of the control socket
+  UniqueFd sync_write;  // one byte releases the child
+};
+
+// clone(`namespaces` | CLONE_PIDFD) of this process; the child waits for the release, then
+// becomes root (of its user namespace, if it has one) and execs declaw-init.
+Result<Spawned> spawnInit(unsigned long namespaces, int init_exe_fd, int devnull_fd) {
   int pair[2];
   if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) < 0) {
     return ErrnoError() << "socketpair";
@@ -103,39 +118,132 @@ Result<LaunchedInit> launchInit(const LaunchSpec& spec) {
   static char arg0[] = "declaw-init";
   char* argv[] = {arg0, nullptr};
   char* envp[] = {nullptr};
-  ChildArgs args{sync->read.get(), child_end.get(), spec.init_exe_fd, spec.devnull_fd, argv, envp};
+  ChildArgs args{sync->read.get(), child_end.get(), init_exe_fd, devnull_fd, argv, envp};
 
   // clone(2) in its fork-like form (no new stack): the child continues here with a copy of the
   // address space. CLONE_PIDFD stores a pidfd at the parent_tid argument.
   int pidfd = -1;
-  long rc = ::syscall(SYS_clone, kNamespaceFlags | CLONE_PIDFD | SIGCHLD, nullptr, &pidfd, nullptr,
-                      nullptr);
+  long rc =
+      ::syscall(SYS_clone, namespaces | CLONE_PIDFD | SIGCHLD, nullptr, &pidfd, nullptr, nullptr);
   if (rc < 0) return ErrnoError() << "clone";
   if (rc == 0) childMain(args);
+  return Spawned{static_cast<pid_t>(rc), UniqueFd(pidfd), std::move(parent_end),
+                 std::move(sync->write)};
+}
 
-  LaunchedInit launched;
-  launched.pid = static_cast<pid_t>(rc);
-  launched.pidfd.reset(pidfd);
-  child_end.reset();
-  sync->read.reset();
+// Kills a child that never became a sandbox, and reaps it.
+void abandon(const Spawned& child) {
+  ::syscall(SYS_pidfd_send_signal, child.pidfd.get(), SIGKILL, nullptr, 0);
+  ::waitpid(child.pid, nullptr, 0);
+}
 
-  auto abandon = [&](const Error& error) -> Result<LaunchedInit> {
-    ::syscall(SYS_pidfd_send_signal, launched.pidfd.get(), SIGKILL, nullptr, 0);
-    ::waitpid(launched.pid, nullptr, 0);
+// The id maps, the user namespace's fd, the spec's before_exec, then the release.
+Result<LaunchedInit> finishLaunch(Spawned child, const LaunchSpec& spec) {
+  auto fail = [&](const Error& error) -> Result<LaunchedInit> {
+    abandon(child);
     return error;
   };
-  if (auto r = writeIdMaps(launched.pid, spec.ids); !r) return abandon(r.error());
+  if (auto r = writeIdMaps(child.pid, spec.ids); !r) return fail(r.error());
+  LaunchedInit launched;
   launched.userns.reset(
-      ::open(("/proc/" + std::to_string(launched.pid) + "/ns/user").c_str(), O_RDONLY | O_CLOEXEC));
-  if (!launched.userns) return abandon(ErrnoError() << "open the sandbox's user namespace");
+      ::open(("/proc/" + std::to_string(child.pid) + "/ns/user").c_str(), O_RDONLY | O_CLOEXEC));
+  if (!launched.userns) return fail(ErrnoError() << "open the sandbox's user namespace");
   if (spec.before_exec) {
-    if (auto r = spec.before_exec(launched.pid); !r) return abandon(r.error());
+    if (auto r = spec.before_exec(child.pid); !r) return fail(r.error());
   }
-  if (auto r = writeAll(sync->write.get(), "x", 1); !r) {
-    return abandon(ErrnoError(r.error().code) << "release child");
+  if (auto r = writeAll(child.sync_write.get(), "x", 1); !r) {
+    return fail(ErrnoError(r.error().code) << "release child");
   }
-  launched.control = std::move(parent_end);
+  launched.pid = child.pid;
+  launched.pidfd = std::move(child.pidfd);
+  launched.control = std::move(child.control);
   return launched;
+}
+
+// Asks the zygote at `socket` for a new init. EINVAL: the zygote answered that its clone failed
+// (a limit on namespaces or processes; the create fails as it would have). Any other error: the
+// zygote is no use any more.
+Result<Spawned> askZygote(int socket) {
+  int pair[2];
+  if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) < 0) {
+    return ErrnoError() << "socketpair";
+  }
+  UniqueFd parent_end(pair[0]);
+  UniqueFd child_end(pair[1]);
+  auto sync = makePipe();
+  if (!sync) return sync.error();
+  const int fds[] = {child_end.get(), sync->read.get()};
+  if (auto r = sendPacket(socket, encodeLaunch(), fds); !r) return r.error();
+  child_end.reset();
+  sync->read.reset();
+  pollfd ready{socket, POLLIN, 0};
+  int polled;
+  do {
+    polled = ::poll(&ready, 1, kZygoteAnswerMs);
+  } while (polled < 0 && errno == EINTR);
+  if (polled <= 0) return ErrnoError(ETIMEDOUT) << "the zygote did not answer";
+  auto packet = recvPacket(socket, kMaxPacketBytes);
+  if (!packet) return packet.error();
+  Reply reply;
+  if (!decode(packet->data, reply)) return ErrnoError(EPROTO) << "the zygote's answer is malformed";
+  if (reply.error != 0) {
+    return ErrnoError(EINVAL) << reply.message << ": " << std::strerror(reply.error);
+  }
+  if (packet->fds.size() != 1 || reply.value <= 0) {
+    return ErrnoError(EPROTO) << "the zygote's answer lacks the new init's pidfd";
+  }
+  return Spawned{static_cast<pid_t>(reply.value), std::move(packet->fds[0]), std::move(parent_end),
+                 std::move(sync->write)};
+}
+
+}  // namespace
+
+Result<LaunchedInit> launchInit(const LaunchSpec& spec) {
+  auto child = spawnInit(kSandboxNamespaces, spec.init_exe_fd, spec.devnull_fd);
+  if (!child) return child.error();
+  return finishLaunch(std::move(*child), spec);
+}
+
+Result<std::unique_ptr<InitZygote>> InitZygote::start(int init_exe_fd, int devnull_fd) {
+  auto child = spawnInit(0, init_exe_fd, devnull_fd);
+  if (!child) return child.error();
+  if (auto r = writeAll(child->sync_write.get(), "x", 1); !r) {
+    abandon(*child);
+    return ErrnoError(r.error().code) << "release the zygote";
+  }
+  if (auto r = sendPacket(child->control.get(), encodeZygote()); !r) {
+    abandon(*child);
+    return ErrnoError(r.error().code) << "start the zygote: " << r.error().message;
+  }
+  return std::unique_ptr<InitZygote>(
+      new InitZygote(child->pid, std::move(child->pidfd), std::move(child->control)));
+}
+
+InitZygote::~InitZygote() {
+  // It holds nothing to finish (its inits are declawd's children), and one that hangs must not
+  // hold up declawd's exit: closing its socket would do, SIGKILL makes sure.
+  socket_.reset();
+  ::syscall(SYS_pidfd_send_signal, pidfd_.get(), SIGKILL, nullptr, 0);
+  ::waitpid(pid_, nullptr, 0);
+}
+
+Result<LaunchedInit> InitZygote::launch(const LaunchSpec& spec) {
+  std::optional<Result<Spawned>> asked;
+  {
+    std::lock_guard lock(mutex_);
+    if (!broken_) {
+      asked.emplace(askZygote(socket_.get()));
+      if (!*asked && asked->error().code != EINVAL) broken_ = true;
+    }
+  }
+  if (asked && *asked) {
+    ++forked_;
+    return finishLaunch(std::move(**asked), spec);
+  }
+  if (asked && asked->error().code == EINVAL) return asked->error();  // its clone failed
+  // A dead or hung zygote costs speed, never a create: exec init, as without one.
+  ++execed_;
+  return launchInit(spec);
 }
 
 }  // namespace declaw::runtime

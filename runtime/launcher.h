@@ -9,8 +9,11 @@
 
 #include <sys/types.h>
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
+#include <memory>
+#include <mutex>
 #include <string>
 
 #include "common/result.h"
@@ -47,6 +50,39 @@ std::string idMapLine(const IdRange& ids);
 // clone(NEWUSER|NEWNS|NEWPID|NEWNET|NEWUTS|NEWIPC|NEWCGROUP) + uid/gid map + exec of init.
 // On failure nothing is left running.
 Result<LaunchedInit> launchInit(const LaunchSpec& spec);
+
+// The init zygote (runtime/init/zygote.h): a declaw-init started once, without namespaces, that
+// forks each sandbox's init on request, so no create pays for an exec, libc's start-up or a copy
+// of declawd's address space. Launches are serialised (the zygote answers at once); everything
+// after the fork (id maps, before_exec, release) is launchInit's. Thread-safe.
+class InitZygote {
+ public:
+  // Spawns declaw-init (as launchInit does, minus the namespaces) and makes it the zygote.
+  static Result<std::unique_ptr<InitZygote>> start(int init_exe_fd, int devnull_fd);
+  // Ends the zygote and reaps it.
+  ~InitZygote();
+  InitZygote(const InitZygote&) = delete;
+  InitZygote& operator=(const InitZygote&) = delete;
+
+  // launchInit's contract. When the zygote cannot answer (it died, or hangs), this and every
+  // later launch exec init instead: a broken zygote costs speed, never a create.
+  Result<LaunchedInit> launch(const LaunchSpec& spec);
+
+  uint64_t forked() const { return forked_; }  // inits the zygote forked
+  uint64_t execed() const { return execed_; }  // inits exec'd because it could not
+
+ private:
+  InitZygote(pid_t pid, UniqueFd pidfd, UniqueFd socket)
+      : pid_(pid), pidfd_(std::move(pidfd)), socket_(std::move(socket)) {}
+
+  pid_t pid_;
+  UniqueFd pidfd_;
+  std::mutex mutex_;  // one request at a time on the socket
+  UniqueFd socket_;
+  bool broken_ = false;
+  std::atomic<uint64_t> forked_{0};
+  std::atomic<uint64_t> execed_{0};
+};
 
 // Opens the declaw-init binary for later execveat (O_PATH keeps it valid if the file is replaced).
 Result<UniqueFd> openInitExecutable(const std::string& path);

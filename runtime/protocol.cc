@@ -329,6 +329,20 @@ bool decodeHold(std::string_view packet) {
   return open(packet, MsgType::kHold, r) && r.atEnd();
 }
 
+std::string encodeZygote() { return WireWriter(MsgType::kZygote).data(); }
+
+bool decodeZygote(std::string_view packet) {
+  WireReader r("");
+  return open(packet, MsgType::kZygote, r) && r.atEnd();
+}
+
+std::string encodeLaunch() { return WireWriter(MsgType::kLaunch).data(); }
+
+bool decodeLaunch(std::string_view packet) {
+  WireReader r("");
+  return open(packet, MsgType::kLaunch, r) && r.atEnd();
+}
+
 std::string encode(const Attach& m) {
   WireWriter w(MsgType::kAttach);
   w.u32(m.version);

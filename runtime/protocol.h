@@ -15,6 +15,14 @@
 //   kAttach  (first, on a new connection)   kHeld per held process + fds, then kAttached
 //   kReleaseStdin                           (no answer)
 //
+// The zygote (docs/architecture.md, "The init zygote"): declawd starts one declaw-init without
+// new namespaces and sends it kZygote instead of a config; from then on that process only forks
+// sandbox inits, one per request, each of which goes on as a fresh init would after exec:
+//
+//   daemon -> zygote                        zygote -> daemon
+//   kZygote (first, once)                   (no answer)
+//   kLaunch  + fds [control, sync]          kReply: value = the new init's pid, fd [its pidfd]
+//
 // Live restore (docs/architecture.md, "Live restore"): after kHold, init outlives its control
 // socket. When the daemon goes, init keeps serving its children (reaping, holding their output
 // pipes) and waits on the listening socket for the next daemon, which sends kAttach first.
@@ -53,6 +61,8 @@ enum class MsgType : uint8_t {
   kHold = 5,
   kAttach = 6,
   kReleaseStdin = 7,
+  kZygote = 8,
+  kLaunch = 9,
   kReady = 10,
   kSetupFailed = 11,
   kReply = 12,
@@ -293,6 +303,10 @@ std::string encode(const FileOpRequest& m);
 std::string encodeReady();
 std::string encodeHold();
 bool decodeHold(std::string_view packet);
+std::string encodeZygote();
+bool decodeZygote(std::string_view packet);
+std::string encodeLaunch();
+bool decodeLaunch(std::string_view packet);
 std::string encode(const Attach& m);
 std::string encode(const ReleaseStdin& m);
 std::string encode(const Held& m);

@@ -9,6 +9,7 @@
 //   4. hostname, loopback up
 //   5. non-dumpable, no_new_privs, the daemon's seccomp filter
 //   6. Ready, then serve requests (server.h) until the daemon goes away
+// Or, told so instead of 1., the zygote (zygote.h), which forks inits that start at 1.
 // Any setup failure is reported as SetupFailed{errno, what} and ends init.
 #include <fcntl.h>
 #include <sched.h>
@@ -28,6 +29,7 @@
 #include "runtime/init/net_lo.h"
 #include "runtime/init/server.h"
 #include "runtime/init/spawn.h"
+#include "runtime/init/zygote.h"
 #include "runtime/protocol.h"
 
 namespace declaw::runtime::init {
@@ -106,7 +108,9 @@ void reportSetupFailure(const Error& error) {
   (void)sendPacket(kControlFd, encode(failed));
 }
 
-int initMain() {
+// `may_become_zygote`: declawd may send kZygote instead of a config, once, to the first process
+// it starts (zygote.h); an init the zygote forked takes only a config.
+int initMain(bool may_become_zygote) {
   // Kernels before 6.x name a process exec'd with execveat(fd, "", AT_EMPTY_PATH) after the fd
   // number; host tools and leak checks look for "declaw-init".
   ::prctl(PR_SET_NAME, "declaw-init", 0, 0, 0);
@@ -117,6 +121,9 @@ int initMain() {
   for (int sig : kSignalsInitIgnores) (void)::signal(sig, SIG_IGN);
   auto packet = recvPacket(kControlFd, kMaxPacketBytes);
   if (!packet) return kExitDaemonGone;
+  if (may_become_zygote && decodeZygote(packet->data) && packet->fds.empty()) {
+    return runZygote([] { return initMain(false); });
+  }
   InitConfig config;
   if (!decode(packet->data, config)) {
     reportSetupFailure(ErrnoError(EINVAL) << "malformed InitConfig");
@@ -143,4 +150,4 @@ int initMain() {
 }  // namespace
 }  // namespace declaw::runtime::init
 
-int main() { return declaw::runtime::init::initMain(); }
+int main() { return declaw::runtime::init::initMain(/*may_become_zygote=*/true); }

@@ -275,6 +275,12 @@ TEST_CASE("live restore: a held spawn, hold, attach and the held list round trip
 
   CHECK(decodeHold(encodeHold()));
   CHECK_FALSE(decodeHold(encodeReady()));
+  // The zygote's two messages carry nothing but their type (and fds).
+  CHECK(decodeZygote(encodeZygote()));
+  CHECK_FALSE(decodeZygote(encodeZygote() + "x"));
+  CHECK_FALSE(decodeZygote(encodeLaunch()));
+  CHECK(decodeLaunch(encodeLaunch()));
+  CHECK_FALSE(decodeLaunch(encodeHold()));
 
   Attach attach;
   REQUIRE(decode(encode(Attach{}), attach));
