@@ -160,10 +160,18 @@ Result<LaunchedInit> finishLaunch(Spawned child, const LaunchSpec& spec) {
   return launched;
 }
 
-// Asks the zygote at `socket` for a new init. EINVAL: the zygote answered that its clone failed
-// (a limit on namespaces or processes; the create fails as it would have). Any other error: the
-// zygote is no use any more.
-Result<Spawned> askZygote(int socket) {
+// What asking the zygote came to: a child, the errno of the zygote's failed clone (the create
+// fails as an exec'd launch would have), or `broken` (the zygote cannot be asked any more).
+struct Asked {
+  std::optional<Spawned> child;
+  int clone_error = 0;
+  bool broken = false;
+  std::optional<Error> error;  // clone_error or broken: why
+};
+
+// Asks the zygote at `socket` for a new init. Errors before the request went out (no fds for
+// the socketpair) fail this create only.
+Result<Asked> askZygote(int socket) {
   int pair[2];
   if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) < 0) {
     return ErrnoError() << "socketpair";
@@ -172,8 +180,14 @@ Result<Spawned> askZygote(int socket) {
   UniqueFd child_end(pair[1]);
   auto sync = makePipe();
   if (!sync) return sync.error();
+  Asked asked;
+  auto broken = [&](const Error& error) -> Result<Asked> {
+    asked.broken = true;
+    asked.error = error;
+    return std::move(asked);
+  };
   const int fds[] = {child_end.get(), sync->read.get()};
-  if (auto r = sendPacket(socket, encodeLaunch(), fds); !r) return r.error();
+  if (auto r = sendPacket(socket, encodeLaunch(), fds); !r) return broken(r.error());
   child_end.reset();
   sync->read.reset();
   pollfd ready{socket, POLLIN, 0};
@@ -181,19 +195,24 @@ Result<Spawned> askZygote(int socket) {
   do {
     polled = ::poll(&ready, 1, kZygoteAnswerMs);
   } while (polled < 0 && errno == EINTR);
-  if (polled <= 0) return ErrnoError(ETIMEDOUT) << "the zygote did not answer";
+  if (polled <= 0) return broken(ErrnoError(ETIMEDOUT) << "the zygote did not answer");
   auto packet = recvPacket(socket, kMaxPacketBytes);
-  if (!packet) return packet.error();
+  if (!packet) return broken(packet.error());
   Reply reply;
-  if (!decode(packet->data, reply)) return ErrnoError(EPROTO) << "the zygote's answer is malformed";
+  if (!decode(packet->data, reply)) {
+    return broken(ErrnoError(EPROTO) << "the zygote's answer is malformed");
+  }
   if (reply.error != 0) {
-    return ErrnoError(EINVAL) << reply.message << ": " << std::strerror(reply.error);
+    asked.clone_error = reply.error;
+    asked.error = ErrnoError(reply.error) << reply.message;
+    return asked;
   }
   if (packet->fds.size() != 1 || reply.value <= 0) {
-    return ErrnoError(EPROTO) << "the zygote's answer lacks the new init's pidfd";
+    return broken(ErrnoError(EPROTO) << "the zygote's answer lacks the new init's pidfd");
   }
-  return Spawned{static_cast<pid_t>(reply.value), std::move(packet->fds[0]), std::move(parent_end),
-                 std::move(sync->write)};
+  asked.child = Spawned{static_cast<pid_t>(reply.value), std::move(packet->fds[0]),
+                        std::move(parent_end), std::move(sync->write)};
+  return asked;
 }
 
 }  // namespace
@@ -219,31 +238,40 @@ Result<std::unique_ptr<InitZygote>> InitZygote::start(int init_exe_fd, int devnu
       new InitZygote(child->pid, std::move(child->pidfd), std::move(child->control)));
 }
 
-InitZygote::~InitZygote() {
-  // It holds nothing to finish (its inits are declawd's children), and one that hangs must not
-  // hold up declawd's exit: closing its socket would do, SIGKILL makes sure.
+Result<LaunchedInit> InitZygote::launch(const LaunchSpec& spec) {
+  std::optional<Asked> asked;
+  {
+    std::lock_guard lock(mutex_);
+    if (!broken_) {
+      auto r = askZygote(socket_.get());
+      if (!r) return r.error();  // nothing was asked: this create fails, the zygote is fine
+      if (r->broken) end();      // under the lock: no other launch is talking to it
+      asked = std::move(*r);
+    }
+  }
+  if (asked && asked->child) {
+    ++forked_;
+    return finishLaunch(std::move(*asked->child), spec);
+  }
+  if (asked && asked->clone_error != 0) return *asked->error;  // as an exec'd launch would fail
+  // A dead or hung zygote costs speed, never a create: exec init, as without one.
+  ++execed_;
+  return launchInit(spec);
+}
+
+void InitZygote::end() {
+  if (broken_) return;
+  broken_ = true;
   socket_.reset();
   ::syscall(SYS_pidfd_send_signal, pidfd_.get(), SIGKILL, nullptr, 0);
   ::waitpid(pid_, nullptr, 0);
 }
 
-Result<LaunchedInit> InitZygote::launch(const LaunchSpec& spec) {
-  std::optional<Result<Spawned>> asked;
-  {
-    std::lock_guard lock(mutex_);
-    if (!broken_) {
-      asked.emplace(askZygote(socket_.get()));
-      if (!*asked && asked->error().code != EINVAL) broken_ = true;
-    }
-  }
-  if (asked && *asked) {
-    ++forked_;
-    return finishLaunch(std::move(**asked), spec);
-  }
-  if (asked && asked->error().code == EINVAL) return asked->error();  // its clone failed
-  // A dead or hung zygote costs speed, never a create: exec init, as without one.
-  ++execed_;
-  return launchInit(spec);
+InitZygote::~InitZygote() {
+  // It holds nothing to finish (its inits are declawd's children), and one that hangs must not
+  // hold up declawd's exit: closing its socket would do, SIGKILL makes sure.
+  std::lock_guard lock(mutex_);
+  end();
 }
 
 }  // namespace declaw::runtime

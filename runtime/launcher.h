@@ -64,8 +64,9 @@ class InitZygote {
   InitZygote(const InitZygote&) = delete;
   InitZygote& operator=(const InitZygote&) = delete;
 
-  // launchInit's contract. When the zygote cannot answer (it died, or hangs), this and every
-  // later launch exec init instead: a broken zygote costs speed, never a create.
+  // launchInit's contract (a failed clone fails with its errno, as there). When the zygote
+  // cannot answer (it died, hangs 5 s, or says something malformed), it is killed and this and
+  // every later launch exec init instead: a broken zygote costs speed, never a create.
   Result<LaunchedInit> launch(const LaunchSpec& spec);
 
   uint64_t forked() const { return forked_; }  // inits the zygote forked
@@ -74,6 +75,8 @@ class InitZygote {
  private:
   InitZygote(pid_t pid, UniqueFd pidfd, UniqueFd socket)
       : pid_(pid), pidfd_(std::move(pidfd)), socket_(std::move(socket)) {}
+  // Kills and reaps the zygote; launches exec from then on. Under mutex_.
+  void end();
 
   pid_t pid_;
   UniqueFd pidfd_;

@@ -17,7 +17,10 @@ namespace {
 // Host /etc files are small; anything bigger than this is not what the allow-list meant.
 constexpr size_t kMaxCopiedFileBytes = 16 << 20;
 
-// MS_* per-mount flags as mount_setattr(2)'s MOUNT_ATTR_*.
+// The MS_* per-mount flags a plan's bind may ask for.
+constexpr unsigned long kBindFlags = MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC;
+
+// MS_* per-mount flags (within kBindFlags) as mount_setattr(2)'s MOUNT_ATTR_*.
 uint64_t mountAttrs(unsigned long flags) {
   uint64_t attrs = 0;
   if ((flags & MS_RDONLY) != 0) attrs |= MOUNT_ATTR_RDONLY;
@@ -39,6 +42,9 @@ Result<void> bindWithFlags(int source_fd, const char* source, int target_fd, boo
   // with EINVAL in a user namespace (it would reveal what they cover).
   unsigned clone = OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | (recursive ? AT_RECURSIVE : 0) |
                    (*source == '\0' ? AT_EMPTY_PATH : 0);
+  // A flag mountAttrs does not know would be dropped without a word.
+  if ((flags & ~kBindFlags) != 0)
+    return ErrnoError(EINVAL) << "a bind flag beyond ro/nosuid/nodev/noexec";
   UniqueFd tree(openTree(source_fd, source, clone));
   if (!tree) return ErrnoError() << "open_tree";
   mount_attr attr{};

@@ -21,25 +21,30 @@ constexpr int kExitNoSync = 120;
 constexpr int kExitIdentity = 121;
 constexpr int kExitFds = 125;
 
+// Where the child keeps its sync pipe until the daemon releases it.
+constexpr int kSyncFd = kControlFd + 1;
+
 // The new init, before it is one. The zygote is single-threaded, so the child of its raw clone
 // is a plain copy of it; still, only system calls until the fds are in place.
 [[noreturn]] void childMain(int control, int sync, int (*as_init)()) {
+  // First of all, nothing of the zygote's stays, least of all a way to ask it for more inits:
+  // the control socket replaces the zygote's own at kControlFd, the sync pipe goes to kSyncFd
+  // (the received fds are above kControlFd: 0-3 are taken in the zygote), the rest is closed.
+  // Then a zygote that dies while this child waits shows as a hang-up to the daemon at once.
+  if (::dup2(control, kControlFd) < 0 || ::dup2(sync, kSyncFd) < 0) ::_exit(kExitFds);
+  if (::close_range(kSyncFd + 1, ~0U, 0) != 0) ::_exit(kExitFds);
   char byte;
   ssize_t n;
   do {
-    n = ::read(sync, &byte, 1);
+    n = ::read(kSyncFd, &byte, 1);
   } while (n < 0 && errno == EINTR);
   if (n != 1) ::_exit(kExitNoSync);  // the daemon gave up on this launch
+  ::close(kSyncFd);
   // Root of the new user namespace (the daemon wrote the maps), no host groups.
   if (::syscall(SYS_setgroups, 0, nullptr) != 0 || ::syscall(SYS_setresgid, 0, 0, 0) != 0 ||
       ::syscall(SYS_setresuid, 0, 0, 0) != 0) {
     ::_exit(kExitIdentity);
   }
-  // The received fds are above kControlFd (0-3 are taken in the zygote): the control socket
-  // replaces the zygote's own socket at kControlFd, and nothing else of the zygote's stays,
-  // least of all a way to ask it for more inits.
-  if (::dup2(control, kControlFd) < 0) ::_exit(kExitFds);
-  if (::close_range(kControlFd + 1, ~0U, 0) != 0) ::_exit(kExitFds);
   ::_exit(as_init());
 }
 
@@ -64,8 +69,8 @@ int runZygote(int (*as_init)()) {
     // Fork-like clone (no new stack). CLONE_PARENT: the daemon's child, not ours (its exit
     // signal is ours, SIGCHLD); CLONE_PIDFD stores a pidfd at the parent_tid argument.
     int pidfd = -1;
-    long rc = ::syscall(SYS_clone, kSandboxNamespaces | CLONE_PARENT | CLONE_PIDFD, nullptr,
-                        &pidfd, nullptr, nullptr);
+    long rc = ::syscall(SYS_clone, kSandboxNamespaces | CLONE_PARENT | CLONE_PIDFD, nullptr, &pidfd,
+                        nullptr, nullptr);
     if (rc == 0) childMain(packet->fds[0].get(), packet->fds[1].get(), as_init);
     const int clone_error = errno;
     packet->fds.clear();  // the child has its own copies

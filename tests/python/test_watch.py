@@ -146,6 +146,10 @@ class WatchDir(SdkTestCase):
             handle.get_new_events()  # nothing more to give: says why
         handle.stop()
         self.assertEqual(exits, [None])
+        # The watcher reported the end before exiting: it is gone a moment later.
+        deadline = time.monotonic() + WAIT_S
+        while watchers(self.sbx) and time.monotonic() < deadline:
+            time.sleep(0.05)
         self.assertEqual(watchers(self.sbx), [])
 
     def test_stop_and_timeout_end_the_watcher_in_the_sandbox(self):
