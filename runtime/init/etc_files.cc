@@ -16,6 +16,9 @@ constexpr const char* kBoundDirs[] = {
 
 constexpr const char* kBoundDirPrefixes[] = {"python3"};
 
+constexpr std::string_view kIdTest = "\"$(id -u)\"";
+constexpr std::string_view kIdFromEuid = "\"${EUID:-$(id -u)}\"";
+
 // RFC 1123 labels allow 63 bytes; HOST_NAME_MAX is 64 with the terminator.
 constexpr size_t kMaxHostnameBytes = 63;
 
@@ -53,6 +56,14 @@ std::string resolvConf(const InitConfig& c) {
 }
 
 }  // namespace
+
+std::string answerIdFromEuid(std::string profile) {
+  for (size_t at = profile.find(kIdTest); at != std::string::npos;
+       at = profile.find(kIdTest, at + kIdFromEuid.size())) {
+    profile.replace(at, kIdTest.size(), kIdFromEuid);
+  }
+  return profile;
+}
 
 std::span<const char* const> etcCopiedFiles() { return kCopiedFiles; }
 std::span<const char* const> etcBoundDirs() { return kBoundDirs; }

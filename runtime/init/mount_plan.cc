@@ -155,6 +155,7 @@ void planEtc(const InitConfig& config, const HostFacts& host, std::vector<MountS
       s.kind = StepKind::kCopyFile;
       s.source = path;
       s.target = path;
+      s.id_from_euid = path == "/etc/profile";
       out.push_back(std::move(s));
     }
   }
@@ -283,7 +284,7 @@ std::string describe(const MountStep& s) {
     case StepKind::kSymlink:
       return "symlink " + s.target + " -> " + s.source;
     case StepKind::kCopyFile:
-      return "copy " + s.source + " -> " + s.target;
+      return "copy " + s.source + " -> " + s.target + (s.id_from_euid ? " (id -u from $EUID)" : "");
     case StepKind::kWriteFile:
       return "write " + s.target + " " + mode;
   }

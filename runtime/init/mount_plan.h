@@ -55,7 +55,8 @@ struct MountStep {
   uint32_t uid = 0;
   uint32_t gid = 0;
   std::string contents;
-  int fd_index = 0;  // kAttach: which of the InitConfig's fds
+  int fd_index = 0;           // kAttach: which of the InitConfig's fds
+  bool id_from_euid = false;  // kCopyFile: the copy goes through answerIdFromEuid (etc_files.h)
 };
 
 // kAccounts: `existing` (a passwd or group file) with each line of `required` appended whose

@@ -9,6 +9,7 @@
 #include "common/io.h"
 #include "common/mount_api.h"
 #include "common/unique_fd.h"
+#include "runtime/init/etc_files.h"
 
 namespace declaw::runtime::init {
 
@@ -98,8 +99,9 @@ Result<void> clearNonDirectory(int parent, const std::string& name, const std::s
   return {};
 }
 
-Result<void> copyHostFile(const std::string& source, int parent, const std::string& name,
-                          const std::string& target) {
+Result<void> copyHostFile(const MountStep& s, int parent, const std::string& name) {
+  const std::string& source = s.source;
+  const std::string& target = s.target;
   UniqueFd in(::open(source.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC));
   if (!in) return ErrnoError() << "open " << source;
   struct stat st {};
@@ -107,6 +109,7 @@ Result<void> copyHostFile(const std::string& source, int parent, const std::stri
   if (!S_ISREG(st.st_mode)) return ErrnoError(EINVAL) << source << " is not a regular file";
   auto data = readAll(in.get(), kMaxCopiedFileBytes);
   if (!data) return ErrnoError(data.error().code) << "read " << source;
+  if (s.id_from_euid) *data = answerIdFromEuid(std::move(*data));
   if (auto r = clearNonDirectory(parent, name, target); !r) return r;
   UniqueFd out(::openat(parent, name.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
                         st.st_mode & 0777));
@@ -258,7 +261,7 @@ Result<void> applyStep(const MountStep& s, const std::string& staging, int root,
     case StepKind::kSymlink:
       return makeSymlink(parent->get(), name, s);
     case StepKind::kCopyFile:
-      return copyHostFile(s.source, parent->get(), name, s.target);
+      return copyHostFile(s, parent->get(), name);
     case StepKind::kWriteFile:
       return writeNewFile(parent->get(), name, s.target, s.contents, s.mode);
     case StepKind::kAccounts:

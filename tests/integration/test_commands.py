@@ -124,6 +124,31 @@ class RunningCommands(SharedSandboxTestCase):
                          "0\n0\nroot\n")
         self.assertEqual(self.run_cmd("id -u")["stdout"], "1000\n", "user is the default")
 
+    def test_the_login_shells_path_is_the_profiles_without_running_id(self):
+        """The sandbox's /etc/profile is the host's with Debian's `$(id -u)` answered from bash's
+        $EUID (etc_files.h): a bash login shell picks the same PATH as a shell without EUID,
+        which still runs id, and only the latter runs it."""
+        with open("/etc/profile") as f:
+            host_has_the_test = '"$(id -u)"' in f.read()
+        profile = self.run_cmd("cat /etc/profile")["stdout"]
+        self.assertEqual('"${EUID:-$(id -u)}"' in profile, host_has_the_test)
+        self.assertNotIn('"$(id -u)"', profile)
+        for user in ("user", "root"):
+            with self.subTest(user=user):
+                by_bash = self.api.request("POST", f"/v1/sandboxes/{self.sbx}/commands", {
+                    "argv": ["bash", "-l", "-x", "-c", 'echo "$PATH"'], "user": user}).json()
+                by_sh = self.api.request("POST", f"/v1/sandboxes/{self.sbx}/commands", {
+                    "argv": ["sh", "-l", "-x", "-c", 'echo "$PATH"'], "user": user}).json()
+                self.assertEqual(by_bash["stdout"], by_sh["stdout"], (by_bash, by_sh))
+                self.assertIn("/usr/bin", by_bash["stdout"])
+                if host_has_the_test:
+                    self.assertNotIn("id -u", by_bash["stderr"], "bash ran id")
+                    self.assertIn("id -u", by_sh["stderr"], "sh has no EUID: it runs id")
+        root = self.run_cmd('echo "$PATH"', user="root")["stdout"]
+        user = self.run_cmd('echo "$PATH"')["stdout"]
+        if host_has_the_test:
+            self.assertNotEqual(root, user, "root's PATH is root's (sbin), the user's the user's")
+
     def test_home_matches_the_user(self):
         self.assertEqual(self.run_cmd('echo "$HOME"')["stdout"], "/home/user\n")
         self.assertEqual(self.run_cmd('echo "$HOME"', user="root")["stdout"], "/root\n")

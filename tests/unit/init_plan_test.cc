@@ -178,6 +178,7 @@ TEST_CASE("/etc holds allow-listed host files, generated files, and no secrets")
   auto steps = plan();
   auto lines = described(steps);
   CHECK(indexOf(lines, "copy /etc/ld.so.cache -> /etc/ld.so.cache") >= 0);
+  CHECK(indexOf(lines, "copy /etc/profile -> /etc/profile (id -u from $EUID)") >= 0);
   CHECK(indexOf(lines, "symlink /etc/localtime -> /usr/share/zoneinfo/Etc/UTC") >= 0);
   CHECK(indexOf(lines, "symlink /etc/os-release -> ../usr/lib/os-release") >= 0);
   CHECK(indexOf(lines, "bind ro rec /etc/ssl -> /etc/ssl [nosuid,nodev]") >= 0);
@@ -192,6 +193,21 @@ TEST_CASE("/etc holds allow-listed host files, generated files, and no secrets")
     INFO(secret);
     CHECK_FALSE(mentions(steps, secret));
   }
+}
+
+TEST_CASE("/etc/profile's root test is answered from bash's $EUID, and nothing else changes") {
+  const std::string debian =
+      "if [ \"$(id -u)\" -eq 0 ]; then\n  PATH=\"/usr/local/sbin:/usr/sbin\"\nfi\n"
+      "if [ \"${PS1-}\" ]; then\n  if [ \"$(id -u)\" -eq 0 ]; then PS1='# '; fi\nfi\n";
+  const std::string rewritten = answerIdFromEuid(debian);
+  CHECK(rewritten ==
+        "if [ \"${EUID:-$(id -u)}\" -eq 0 ]; then\n  PATH=\"/usr/local/sbin:/usr/sbin\"\nfi\n"
+        "if [ \"${PS1-}\" ]; then\n  if [ \"${EUID:-$(id -u)}\" -eq 0 ]; then PS1='# '; fi\nfi\n");
+  // Only the quoted test as Debian writes it; other uses of id, and text without it, stay.
+  CHECK(answerIdFromEuid("x=$(id -u)\nid -u\n") == "x=$(id -u)\nid -u\n");
+  CHECK(answerIdFromEuid("").empty());
+  CHECK(answerIdFromEuid("\"$(id -u)\"\"$(id -u)\"") ==
+        "\"${EUID:-$(id -u)}\"\"${EUID:-$(id -u)}\"");
 }
 
 TEST_CASE("nothing but /usr, /etc's allow-list and device nodes comes from the host") {
