@@ -448,7 +448,7 @@ void NetworkHost::release(SandboxNetwork& sandbox) {
   }
 }
 
-void NetworkHost::describe(const SandboxNetwork& sandbox, api::NetworkInfo& info) {
+void NetworkHost::describe(SandboxNetwork& sandbox, api::NetworkInfo& info, Counters counters) {
   info.address = sandbox.lease_.v4.sandbox.toString();
   info.gateway = sandbox.lease_.v4.host.toString();
   if (sandbox.lease_.v6) info.address6 = sandbox.lease_.v6->sandbox.toString();
@@ -456,6 +456,8 @@ void NetworkHost::describe(const SandboxNetwork& sandbox, api::NetworkInfo& info
   netsvc::NetStatsSnapshot s = sandbox.stats_->snapshot();
   info.refused.dns = s.dns_refused;
   info.refused.proxy = s.proxy_refused;
+  info.refused.firewall_packets = sandbox.dropped_seen_;
+  if (counters == Counters::kCached) return;
   // The packets the sandbox's chains dropped, from its nft counter.
   std::string command = "list counter inet " + std::string(netpolicy::kNftTable) + " sbx_" +
                         sandbox.key_ + "_dropped";
@@ -469,6 +471,7 @@ void NetworkHost::describe(const SandboxNetwork& sandbox, api::NetworkInfo& info
   for (const json& item : doc["nftables"]) {
     if (item.contains("counter") && item["counter"].contains("packets")) {
       info.refused.firewall_packets = item["counter"]["packets"].get<uint64_t>();
+      sandbox.dropped_seen_ = info.refused.firewall_packets;
     }
   }
 }

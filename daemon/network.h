@@ -17,6 +17,7 @@
 
 #include <sys/types.h>
 
+#include <atomic>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -79,6 +80,9 @@ class SandboxNetwork {
   bool nft_added_ = false;
   bool listening_ = false;
   bool released_ = false;
+  // The last value read from the sandbox's dropped-packets counter (describe with kLive): what a
+  // listing shows, so that listing runs no nft command per sandbox.
+  std::atomic<uint64_t> dropped_seen_{0};
 };
 
 class NetworkHost {
@@ -127,7 +131,10 @@ class NetworkHost {
   void release(SandboxNetwork& sandbox);
 
   // Addresses and refusal counts for the sandbox info (the lists come from the Sandbox).
-  void describe(const SandboxNetwork& sandbox, api::NetworkInfo& info);
+  // kLive reads the firewall's dropped-packets counter from the kernel (one nft command);
+  // kCached gives the value the last kLive read saw, and runs no command at all.
+  enum class Counters : uint8_t { kLive, kCached };
+  void describe(SandboxNetwork& sandbox, api::NetworkInfo& info, Counters counters);
   // Bytes over the sandbox's link: {received by the sandbox, sent by it}.
   std::optional<std::pair<uint64_t, uint64_t>> traffic(const SandboxNetwork& sandbox);
   api::HealthNetwork healthInfo() const;

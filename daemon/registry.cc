@@ -425,13 +425,20 @@ Result<api::SandboxInfo> Registry::createSandbox(const api::Caller& caller,
 
 std::vector<api::SandboxInfo> Registry::listSandboxes(const api::Caller& caller) {
   std::vector<api::SandboxInfo> out;
-  std::lock_guard lock(mutex_);
-  for (auto& [id, sbx] : live_) {
-    if (caller.isRoot() || sbx->owner() == caller.uid) out.push_back(sbx->info());
+  std::vector<std::shared_ptr<Sandbox>> live;
+  {
+    // Under the lock only what is the registry's; each sandbox describes itself after it, from
+    // memory alone (kCached: no nft command, no syscall per sandbox), so a listing of many
+    // sandboxes holds up no create or kill.
+    std::lock_guard lock(mutex_);
+    for (auto& [id, sbx] : live_) {
+      if (caller.isRoot() || sbx->owner() == caller.uid) live.push_back(sbx);
+    }
+    for (auto it = killed_.rbegin(); it != killed_.rend(); ++it) {
+      if (caller.isRoot() || it->owner_uid == caller.uid) out.push_back(*it);
+    }
   }
-  for (auto it = killed_.rbegin(); it != killed_.rend(); ++it) {
-    if (caller.isRoot() || it->owner_uid == caller.uid) out.push_back(*it);
-  }
+  for (const auto& sbx : live) out.push_back(sbx->info(NetworkHost::Counters::kCached));
   std::stable_sort(out.begin(), out.end(),
                    [](const auto& a, const auto& b) { return a.started_at > b.started_at; });
   return out;

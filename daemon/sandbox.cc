@@ -413,7 +413,7 @@ std::shared_ptr<runtime::InitClient> Sandbox::client() const {
   return client_;
 }
 
-api::SandboxInfo Sandbox::info() const {
+api::SandboxInfo Sandbox::info(NetworkHost::Counters counters) const {
   std::lock_guard lock(mutex_);
   api::SandboxInfo i;
   i.sandbox_id = id_;
@@ -435,16 +435,16 @@ api::SandboxInfo Sandbox::info() const {
   i.owner_uid = owner_;
   i.allow_internet_access = spec_.allow_internet_access;
   i.loopback_inet = spec_.loopback_inet;
-  i.network = final_network_ ? *final_network_ : networkInfo();
+  i.network = final_network_ ? *final_network_ : networkInfo(counters);
   i.resources = spec_.resources;
   i.on_timeout = spec_.on_timeout;
   return i;
 }
 
-api::NetworkInfo Sandbox::networkInfo() const {
+api::NetworkInfo Sandbox::networkInfo(NetworkHost::Counters counters) const {
   api::NetworkInfo n;
   n.lists = spec_.network;
-  if (net_ && network_) network_->describe(*net_, n);
+  if (net_ && network_) network_->describe(*net_, n, counters);
   return n;
 }
 
@@ -611,6 +611,12 @@ Result<api::SandboxMetrics> Sandbox::metrics(pid_t observer) {
 }
 
 void Sandbox::recordSample() {
+  // Off the request path: what listings show of the firewall's counter is at most one interval
+  // old (info(kCached)).
+  if (net_ && network_) {
+    api::NetworkInfo seen;
+    network_->describe(*net_, seen, NetworkHost::Counters::kLive);
+  }
   auto m = measure();
   if (!m) return;  // killed meanwhile, or its cgroup unreadable: no sample this time
   history_->record(*m);

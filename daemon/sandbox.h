@@ -100,7 +100,9 @@ class Sandbox {
   const std::string& id() const { return id_; }
   uid_t owner() const { return owner_; }
   uint32_t idBase() const { return ids_.host_base; }
-  api::SandboxInfo info() const;
+  // kCached (listings): the firewall's dropped-packet count as last read (NetworkHost::describe),
+  // so that no nft command runs per sandbox.
+  api::SandboxInfo info(NetworkHost::Counters counters = NetworkHost::Counters::kLive) const;
   bool running() const;
   bool paused() const;
   // False when init died on its own (the registry then kills and forgets the sandbox).
@@ -182,7 +184,8 @@ class Sandbox {
   // A reading of what the sandbox uses now, without CPU use (which is relative to a window).
   Result<api::SandboxMetrics> measure();
 
-  api::NetworkInfo networkInfo() const;  // under mutex_
+  api::NetworkInfo networkInfo(
+      NetworkHost::Counters counters = NetworkHost::Counters::kLive) const;  // under mutex_
 
   std::string id_;
   uid_t owner_ = 0;

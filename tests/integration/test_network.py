@@ -281,6 +281,13 @@ class DomainPolicy(NetworkTestCase):
         self.assertUnreachable(self.udp, other, ECHO_ADDRESS, UDP_ECHO_PORT)
         self.assertUnreachable(self.tcp, other, ECHO_ADDRESS, TCP_ECHO_PORT)
         self.assertGreater(self.refused(other)["firewall_packets"], before)
+        # A listing runs no nft command per sandbox: it shows the count as last read (by the
+        # GET above, or the metrics sampler), never a fresher one than a GET after it.
+        listing = self.api.request("GET", "/v1/sandboxes").json()["sandboxes"]
+        [listed] = [s for s in listing if s["sandbox_id"] == other]
+        self.assertGreater(listed["network"]["refused"]["firewall_packets"], before)
+        self.assertLessEqual(listed["network"]["refused"]["firewall_packets"],
+                             self.refused(other)["firewall_packets"])
 
     def test_other_ports_to_an_allowed_name_open_only_once_the_stub_answered_for_it(self):
         sbx = self.sandbox(network={"allow_out": ["echo.test"]})
