@@ -214,6 +214,14 @@ std::string prometheusText(const DaemonMetrics& m) {
          "Sandbox inits started, by how: forked by the init zygote, or exec'd.");
   out += "declaw_init_launches_total{how=\"zygote\"} " + std::to_string(m.inits_forked) + "\n";
   out += "declaw_init_launches_total{how=\"exec\"} " + std::to_string(m.inits_execed) + "\n";
+  metric("declaw_launch_ahead_ready", "gauge",
+         "Sandbox inits launched ahead, waiting for a create.");
+  out += "declaw_launch_ahead_ready " + std::to_string(m.launch_ahead_ready) + "\n";
+  metric("declaw_launch_ahead_total", "counter",
+         "Creates by whether they took an init launched ahead (hit) or launched their own.");
+  out += "declaw_launch_ahead_total{result=\"hit\"} " + std::to_string(m.launch_ahead_hits) + "\n";
+  out +=
+      "declaw_launch_ahead_total{result=\"miss\"} " + std::to_string(m.launch_ahead_misses) + "\n";
   metric("declaw_sandbox_kills_total", "counter", "Sandboxes killed (by request or timeout).");
   out += "declaw_sandbox_kills_total " + std::to_string(m.kills) + "\n";
   metric("declaw_leftovers_cleaned_total", "counter",

@@ -151,8 +151,11 @@ struct DaemonMetrics {
   std::map<std::string, uint64_t> sandboxes_by_state;  // running, paused
   uint64_t creates = 0;
   uint64_t create_failures = 0;
-  uint64_t inits_forked = 0;  // sandbox inits the init zygote forked
-  uint64_t inits_execed = 0;  // exec'd instead (no zygote, or it broke)
+  uint64_t inits_forked = 0;         // sandbox inits the init zygote forked
+  uint64_t inits_execed = 0;         // exec'd instead (no zygote, or it broke)
+  uint64_t launch_ahead_ready = 0;   // inits launched ahead, waiting for a create
+  uint64_t launch_ahead_hits = 0;    // creates that took one
+  uint64_t launch_ahead_misses = 0;  // creates that launched their own (none was ready)
   uint64_t kills = 0;
   uint64_t commands = 0;
   std::vector<double> command_seconds_bounds;    // histogram bucket upper bounds

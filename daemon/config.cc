@@ -13,6 +13,8 @@ namespace {
 constexpr size_t kMaxConfigBytes = 1 << 20;
 // Each pooled sandbox holds memory and an id range while nobody uses it.
 constexpr uint32_t kMaxPooledPerTemplate = 64;
+// Each is a uid range, a cgroup and an idle init; more than a few buy nothing but waste.
+constexpr uint32_t kMaxLaunchAhead = 16;
 // A day of samples at 5 s: 64 bytes each, so at most ~1.1 MB per sandbox.
 constexpr uint32_t kMaxHistorySamples = 17280;
 constexpr uint32_t kMaxHistoryIntervalS = 3600;
@@ -78,7 +80,7 @@ Result<void> loadConfigFile(const std::string& path, Config& c) {
       read("network", c.network) && read("net_pool", c.net_pool) &&
       read("dns_upstream", c.dns_upstream) && read("proxy_port", c.proxy_port) &&
       read("pool", c.pool) && read("live_restore", c.live_restore) &&
-      read("init_zygote", c.init_zygote);
+      read("init_zygote", c.init_zygote) && read("launch_ahead", c.launch_ahead);
   // Keys whose null means "the default".
   auto readOptional = [&](const char* key, auto& out) {
     known.insert(key);
@@ -171,7 +173,10 @@ Result<void> checkValues(const Config& c, const std::string& path) {
           std::numeric_limits<uint32_t>::max()) {
     return PlainError() << "config " << path << ": the id pool does not fit in 32-bit ids";
   }
-  uint64_t pooled = 0;
+  if (c.launch_ahead > kMaxLaunchAhead) {
+    return PlainError() << "config " << path << ": 'launch_ahead' is at most " << kMaxLaunchAhead;
+  }
+  uint64_t pooled = c.launch_ahead;
   for (const auto& [name, count] : c.pool) {
     if (name.empty() || count > kMaxPooledPerTemplate) {
       return PlainError() << "config " << path << ": 'pool' maps template names to at most "
@@ -180,7 +185,7 @@ Result<void> checkValues(const Config& c, const std::string& path) {
     pooled += count;
   }
   if (pooled >= c.id_pool_slots) {
-    return PlainError() << "config " << path << ": 'pool' holds " << pooled
+    return PlainError() << "config " << path << ": 'pool' and 'launch_ahead' hold " << pooled
                         << " sandboxes, but there are only " << c.id_pool_slots
                         << " id ranges (id_pool_slots)";
   }

@@ -57,6 +57,10 @@ struct Config {
   // one. false: every create execs declaw-init (for comparison; builds with sanitizers always do).
   bool init_zygote = true;
 
+  // Inits launched ahead of the creates that take them (launch_ahead.h): this many kept ready.
+  // 0: every create launches its own.
+  uint32_t launch_ahead = 2;
+
   uint32_t killed_records_kept = 1000;  // killed sandboxes still listed / shown
   MetricsHistoryConfig metrics_history;
 

@@ -3,6 +3,8 @@
 #include <fcntl.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 
 #include <algorithm>
 
@@ -95,6 +97,11 @@ Registry::Registry(const Config& config, RegistryParts parts)
         config.pool, [this](const std::string& name) { return buildPooled(name); },
         [this](const std::shared_ptr<Sandbox>& sbx, const char* why) { forget(sbx, why); });
   }
+  if (config.launch_ahead > 0) {
+    ahead_ = std::make_unique<LaunchAhead>(
+        config.launch_ahead, [this] { return launchAhead(); },
+        [this](AheadInit& ahead) { discardAhead(ahead); });
+  }
 }
 
 Registry::~Registry() { shutdown(); }
@@ -103,10 +110,12 @@ void Registry::start() {
   clock_ = std::thread([this] { clockLoop(); });
   if (config_.metrics_history.samples() > 0) sampler_ = std::thread([this] { samplerLoop(); });
   if (pool_) pool_->start();
+  if (ahead_) ahead_->start();
 }
 
 Registry::Left Registry::shutdown(bool kill_all) {
   if (pool_) pool_->stop();
+  if (ahead_) ahead_->stop();
   std::vector<std::shared_ptr<Sandbox>> all;
   {
     std::lock_guard lock(mutex_);
@@ -249,12 +258,93 @@ api::HealthInfo Registry::health() {
   return h;
 }
 
-Result<std::shared_ptr<Sandbox>> Registry::launch(const api::CreateSandboxSpec& spec,
-                                                  ResolvedTemplate tmpl, uid_t owner,
-                                                  PhaseClock* phases) {
+SandboxStart Registry::startFor(const std::string& id, uint32_t id_base) {
+  SandboxStart start;
+  start.id = id;
+  start.ids = runtime::IdRange{id_base, IdPool::kSlotSize};
+  start.init_exe_fd = parts_.init_exe.get();
+  start.zygote = parts_.zygote;
+  start.devnull_fd = parts_.devnull.get();
+  start.cgroups = cgroups_;
+  start.network = parts_.network;
+  start.limits = &config_.limits;
+  start.counters = &counters_;
+  start.ports = parts_.ports ? &*parts_.ports : nullptr;
+  start.history_samples = config_.metrics_history.samples();
+  start.rootfs_work_dir = parts_.rootfs_work_dir;
+  return start;
+}
+
+Result<AheadInit> Registry::launchAhead() {
   std::optional<uint32_t> id_base;
   std::string id;
   {
+    std::lock_guard lock(mutex_);
+    if (stopping_) return ErrnoError(ESRCH) << "the daemon is shutting down";
+    id_base = ids_.acquire();
+    if (!id_base) return ErrnoError(EDQUOT) << "no free uid range";
+    id = newSandboxId();
+  }
+  StateRecord record{id, *id_base, 0, 0, std::nullopt};
+  record.ahead = true;
+  auto early = [&]() -> Result<AheadInit> {
+    if (auto r = records_.write(record); !r) return r.error();
+    try {
+      return Sandbox::launchEarly(startFor(id, *id_base), config_.limits.default_resources);
+    } catch (const std::exception& e) {
+      return ErrnoError(EAGAIN) << "launch: " << e.what();
+    }
+  }();
+  if (early) {
+    record.init_pid = early->init.pid;
+    record.init_start_ticks = early->start_ticks;
+    if (auto r = records_.write(record); r) return early;
+    discardAhead(*early);
+    return ErrnoError(EIO) << "state record of " << id;
+  }
+  std::lock_guard lock(mutex_);
+  ids_.release(*id_base);
+  records_.remove(id);
+  return early.error();
+}
+
+namespace {
+
+// Kills an init launched ahead (if it is still this one's) and removes its cgroup.
+void endAheadInit(AheadInit& ahead) {
+  if (ahead.init.pidfd) {
+    ::syscall(SYS_pidfd_send_signal, ahead.init.pidfd.get(), SIGKILL, nullptr, 0);
+    ::waitpid(ahead.init.pid, nullptr, 0);
+    ahead.init.pidfd.reset();
+  }
+  if (ahead.cgroup) {
+    (void)ahead.cgroup->killAll();
+    if (auto r = ahead.cgroup->remove(); !r) {
+      logger("daemon")->warn("[{}] cgroup: {}", ahead.id, r.error().describe());
+    }
+    ahead.cgroup.reset();
+  }
+}
+
+}  // namespace
+
+void Registry::discardAhead(AheadInit& ahead) {
+  endAheadInit(ahead);
+  std::lock_guard lock(mutex_);
+  ids_.release(ahead.id_base);
+  records_.remove(ahead.id);
+}
+
+Result<std::shared_ptr<Sandbox>> Registry::launch(const api::CreateSandboxSpec& spec,
+                                                  ResolvedTemplate tmpl, uid_t owner,
+                                                  PhaseClock* phases) {
+  std::optional<AheadInit> ahead = ahead_ ? ahead_->take() : std::nullopt;
+  std::optional<uint32_t> id_base;
+  std::string id;
+  if (ahead) {
+    id_base = ahead->id_base;
+    id = ahead->id;
+  } else {
     std::lock_guard lock(mutex_);
     id_base = ids_.acquire();
     if (!id_base) return ErrnoError(EDQUOT) << "no free uid range for another sandbox";
@@ -262,31 +352,21 @@ Result<std::shared_ptr<Sandbox>> Registry::launch(const api::CreateSandboxSpec& 
   }
   auto log = logger("daemon");
   StateRecord record{id, *id_base, 0, 0, std::nullopt};
-  auto recorded = records_.write(record);
+  // Taken ahead: its record already names its init (start() rewrites it, no longer ahead).
+  auto recorded = ahead ? Result<void>{} : records_.write(record);
   if (phases) phases->mark(CreatePhase::kStateRecord);
-  SandboxStart start;
-  start.id = id;
+  SandboxStart start = startFor(id, *id_base);
   start.spec = spec;
   start.owner = owner;
-  start.ids = runtime::IdRange{*id_base, IdPool::kSlotSize};
-  start.init_exe_fd = parts_.init_exe.get();
-  start.zygote = parts_.zygote;
-  start.devnull_fd = parts_.devnull.get();
+  start.ahead = ahead ? &*ahead : nullptr;
   // Inet sockets are allowed with internet access, and for loopback-only TCP (whose second
   // layer is the loopback filter Sandbox::start puts in the sandbox's network namespace).
   const bool inet = spec.allow_internet_access || spec.loopback_inet;
   start.seccomp_bpf = inet ? &parts_.seccomp_inet_bpf : &parts_.seccomp_bpf;
-  start.cgroups = cgroups_;
-  start.network = parts_.network;
-  start.limits = &config_.limits;
   start.tmpl = &tmpl;
   start.writable_usr = parts_.templates->features().writable_usr;
-  start.rootfs_work_dir = parts_.rootfs_work_dir;
   start.phases = phases;
   if (tmpl.kind == runtime::RootKind::kHost) start.host_facts = host_facts_.current();
-  start.counters = &counters_;
-  start.ports = parts_.ports ? &*parts_.ports : nullptr;
-  start.history_samples = config_.metrics_history.samples();
   if (config_.live_restore) start.init_socket_dir = parts_.init_socket_dir;
   start.on_launched = [&](pid_t pid, uint64_t ticks) {
     record.init_pid = pid;
@@ -306,6 +386,8 @@ Result<std::shared_ptr<Sandbox>> Registry::launch(const api::CreateSandboxSpec& 
   };
   Result<std::shared_ptr<Sandbox>> sbx = startSandbox();
   if (!sbx) {
+    // start() takes the init it was given first thing; should it ever not, it still ends here.
+    if (ahead) endAheadInit(*ahead);
     std::lock_guard lock(mutex_);
     ids_.release(*id_base);
     records_.remove(id);

@@ -17,6 +17,7 @@
 #include "daemon/counters.h"
 #include "daemon/host_facts_cache.h"
 #include "daemon/id_pool.h"
+#include "daemon/launch_ahead.h"
 #include "daemon/network.h"
 #include "daemon/sandbox.h"
 #include "daemon/state_records.h"
@@ -163,6 +164,11 @@ class Registry : public api::Services {
   void forget(const std::shared_ptr<Sandbox>& sbx, const char* why);
   // The warm pool's builder: a sandbox of `template_name` with the default settings.
   Result<std::shared_ptr<Sandbox>> buildPooled(const std::string& template_name);
+  // What Sandbox::start and launchEarly need of this registry for sandbox `id` on `id_base`.
+  SandboxStart startFor(const std::string& id, uint32_t id_base);
+  // LaunchAhead's two halves: one init with its range, record and cgroup; and its end.
+  Result<AheadInit> launchAhead();
+  void discardAhead(AheadInit& ahead);
   // A pooled sandbox for this create, its settings applied; null when none fits.
   std::shared_ptr<Sandbox> takePooled(const api::CreateSandboxSpec& spec,
                                       const ResolvedTemplate& tmpl, uid_t owner);
@@ -193,8 +199,9 @@ class Registry : public api::Services {
   uint64_t restore_failures_ = 0;
   bool stopping_ = false;
   std::thread clock_;
-  std::thread sampler_;             // not started when metrics_history.interval_s is 0
-  std::unique_ptr<WarmPool> pool_;  // null: no pool configured
+  std::thread sampler_;                 // not started when metrics_history.interval_s is 0
+  std::unique_ptr<WarmPool> pool_;      // null: no pool configured
+  std::unique_ptr<LaunchAhead> ahead_;  // null: launch_ahead 0
 };
 
 }  // namespace declaw::daemon

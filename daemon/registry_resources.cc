@@ -80,6 +80,11 @@ api::DaemonMetrics Registry::daemonMetrics() {
   m.leftovers_cleaned = parts_.leftovers_cleaned;
   m.inits_forked = parts_.zygote ? parts_.zygote->forked() : 0;
   m.inits_execed = counters_.inits_execed + (parts_.zygote ? parts_.zygote->execed() : 0);
+  if (ahead_) {
+    m.launch_ahead_ready = ahead_->ready();
+    m.launch_ahead_hits = ahead_->hits();
+    m.launch_ahead_misses = ahead_->misses();
+  }
   std::vector<std::shared_ptr<Sandbox>> live;
   {
     std::lock_guard lock(mutex_);

@@ -104,6 +104,42 @@ Result<void> applyLoopbackFilter(pid_t init_pid, int pidfd) {
 
 }  // namespace
 
+Result<AheadInit> Sandbox::launchEarly(const SandboxStart& s, const api::Resources& resources) {
+  auto log = logger("runtime");
+  auto mark = [&](CreatePhase phase) {
+    if (s.phases) s.phases->mark(phase);
+  };
+  AheadInit early;
+  early.id = s.id;
+  early.id_base = s.ids.host_base;
+  // The cgroup exists before init does, and init joins it before it runs: nothing of the
+  // sandbox is ever outside its limits. (The state record naming the sandbox is already
+  // written, so a crash from here on leaves nothing a restart cannot find.)
+  if (s.cgroups) {
+    auto made = s.cgroups->create(s.id, resources);
+    if (!made) return made.error();
+    early.cgroup = std::move(*made);
+    mark(CreatePhase::kCgroup);
+  }
+  runtime::LaunchSpec launch{s.id, s.ids, s.init_exe_fd, s.devnull_fd, nullptr};
+  if (early.cgroup) launch.before_exec = [&](pid_t pid) { return early.cgroup->attach(pid); };
+  if (!s.zygote && s.counters) ++s.counters->inits_execed;
+  auto launched = s.zygote ? s.zygote->launch(launch) : runtime::launchInit(launch);
+  if (!launched) {
+    if (early.cgroup) {
+      (void)early.cgroup->killAll();
+      if (auto r = early.cgroup->remove(); !r) {
+        log->warn("[{}] cgroup: {}", s.id, r.error().describe());
+      }
+    }
+    return launched.error();
+  }
+  mark(CreatePhase::kLaunch);
+  early.init = std::move(*launched);
+  early.start_ticks = StateRecords::processStartTicks(early.init.pid);
+  return early;
+}
+
 // Longer than readability-function-size allows: the create phases in order, each undoing the ones
 // before it when it fails; split, the undo state would have to travel between the parts.
 // NOLINTNEXTLINE(readability-function-size)
@@ -112,53 +148,43 @@ Result<std::shared_ptr<Sandbox>> Sandbox::start(const SandboxStart& s) {
   auto mark = [&](CreatePhase phase) {
     if (s.phases) s.phases->mark(phase);
   };
-  // The cgroup exists before init does, and init joins it before it runs: nothing of the
-  // sandbox is ever outside its limits. (The state record naming the sandbox is already
-  // written, so a crash from here on leaves nothing a restart cannot find.)
-  std::optional<runtime::Cgroup> cgroup;
-  if (s.cgroups) {
-    auto made = s.cgroups->create(s.id, s.spec.resources);
-    if (!made) return made.error();
-    cgroup = std::move(*made);
-    mark(CreatePhase::kCgroup);
+  std::optional<AheadInit> early;
+  if (s.ahead != nullptr) {
+    early = std::move(*s.ahead);
+  } else {
+    auto launched = launchEarly(s, s.spec.resources);
+    if (!launched) return launched.error();
+    early = std::move(*launched);
   }
-  auto removeCgroup = [&] {
-    if (!cgroup) return;
-    (void)cgroup->killAll();
-    if (auto r = cgroup->remove(); !r) log->warn("[{}] cgroup: {}", s.id, r.error().describe());
-  };
-  // The link's addresses come first (InitConfig needs them), the link itself once init exists.
-  auto reserved = reserveNetwork(s);
-  if (!reserved) {
-    removeCgroup();
-    return reserved.error();
-  }
-  std::shared_ptr<SandboxNetwork> net = std::move(*reserved);
-  if (net) mark(CreatePhase::kNetworkReserve);
-  auto releaseNetwork = [&] {
-    if (net) s.network->release(*net);
-  };
-  runtime::LaunchSpec launch{s.id, s.ids, s.init_exe_fd, s.devnull_fd, nullptr};
-  if (cgroup) launch.before_exec = [&](pid_t pid) { return cgroup->attach(pid); };
-  if (!s.zygote && s.counters) ++s.counters->inits_execed;
-  auto launched = s.zygote ? s.zygote->launch(launch) : runtime::launchInit(launch);
-  if (!launched) {
-    removeCgroup();
-    releaseNetwork();
-    return launched.error();
-  }
-  mark(CreatePhase::kLaunch);
-
+  runtime::LaunchedInit* launched = &early->init;
   std::shared_ptr<Sandbox> sbx = blank(s.id, s.owner, s.ids, s.spec, *s.limits, s.counters,
-                                       std::move(cgroup), s.ports, s.network);
+                                       std::move(early->cgroup), s.ports, s.network);
   sbx->init_pid_ = launched->pid;
   sbx->pidfd_ = std::move(launched->pidfd);
-  sbx->net_ = net;                      // from here on, kill() releases it
   sbx->template_ = std::move(*s.tmpl);  // and its pins
   sbx->host_facts_ = s.host_facts;
-  sbx->init_start_ticks_ = StateRecords::processStartTicks(launched->pid);
+  sbx->init_start_ticks_ = early->start_ticks;
   sbx->namespaces_ = namespaceInodesOf(launched->pid).value_or(NamespaceInodes{});
   if (s.on_launched) s.on_launched(launched->pid, sbx->init_start_ticks_);
+  // From here on, a failure is sbx->kill(): it ends init and removes the cgroup.
+  if (s.ahead != nullptr && sbx->cgroup_ && s.cgroups) {
+    // Launched with the config's default resources: this create's go on now, before any of
+    // its code runs.
+    if (auto r = s.cgroups->setLimits(s.id, s.spec.resources); !r) {
+      sbx->kill();
+      return r.error();
+    }
+    mark(CreatePhase::kCgroup);
+  }
+  // The link's addresses (InitConfig needs them); the link itself once the root is built.
+  auto reserved = reserveNetwork(s);
+  if (!reserved) {
+    sbx->kill();
+    return reserved.error();
+  }
+  sbx->net_ = std::move(*reserved);  // from here on, kill() releases it
+  if (sbx->net_) mark(CreatePhase::kNetworkReserve);
+  std::shared_ptr<SandboxNetwork> net = sbx->net_;
 
   // The root: the template's layers under an overlay whose upper is the sandbox's disk.
   const ResolvedTemplate& tmpl = sbx->template_;

@@ -30,6 +30,16 @@
 
 namespace declaw::daemon {
 
+// A sandbox's cgroup and init, before anything of the create that will use them is known: what
+// Sandbox::launchEarly makes, ahead of time for LaunchAhead (launch_ahead.h) or inline.
+struct AheadInit {
+  std::string id;
+  uint32_t id_base = 0;
+  std::optional<runtime::Cgroup> cgroup;  // with the config's default resources when ahead
+  runtime::LaunchedInit init;             // exec'd (or forked), waiting for its InitConfig
+  uint64_t start_ticks = 0;
+};
+
 struct SandboxStart {
   std::string id;
   api::CreateSandboxSpec spec;
@@ -55,6 +65,9 @@ struct SandboxStart {
   // Live restore: where init's listening socket goes (<dir>/<id>.sock); empty: the sandbox
   // dies with the daemon (live restore off, or a sandbox with internet access).
   std::string init_socket_dir;
+  // Launched ahead (same id and ids as above): start() takes its cgroup, to which it gives the
+  // spec's resources, and its init, and launches nothing. Null: start() launches.
+  AheadInit* ahead = nullptr;
 };
 
 // A sandbox a previous daemon left running, verified by the registry (live restore).
@@ -83,8 +96,12 @@ Result<netpolicy::Policy> policyOf(bool internet, const api::NetworkLists& lists
 
 class Sandbox {
  public:
-  // Launches init, sends its config and waits until the sandbox is ready.
+  // Launches init (or takes start.ahead's), sends its config and waits until the sandbox is ready.
   static Result<std::shared_ptr<Sandbox>> start(const SandboxStart& start);
+  // The cgroup (with `resources`) and the init of sandbox start.id, nothing else of start's is
+  // used but ids, the launch fds, the zygote, cgroups, counters and phases. On failure nothing
+  // is left.
+  static Result<AheadInit> launchEarly(const SandboxStart& start, const api::Resources& resources);
   // Takes over a running sandbox (live restore): its processes as init held them.
   static std::shared_ptr<Sandbox> adopt(SandboxAdopt adopt);
   ~Sandbox();

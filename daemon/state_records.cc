@@ -94,6 +94,7 @@ std::string recordToJson(const StateRecord& r) {
                       {"id_base", r.id_base},
                       {"init_pid", r.init_pid},
                       {"init_start_ticks", r.init_start_ticks}};
+  if (r.ahead) j["ahead"] = true;
   if (r.sandbox) {
     const SandboxRecord& s = *r.sandbox;
     j["sandbox"] = {{"protocol", s.protocol},     {"owner", s.owner},
@@ -115,6 +116,7 @@ Result<StateRecord> recordFromJson(const std::string& text) {
     r.id_base = j.at("id_base").get<uint32_t>();
     r.init_pid = j.at("init_pid").get<pid_t>();
     r.init_start_ticks = j.at("init_start_ticks").get<uint64_t>();
+    r.ahead = j.value("ahead", false);
     if (auto it = j.find("sandbox"); it != j.end()) {
       const nlohmann::json& sj = *it;
       SandboxRecord s;
@@ -198,7 +200,7 @@ std::vector<StateRecord> StateRecords::sweep(
       continue;
     }
     clean(*record, also_clean);
-    ++*cleaned;
+    if (!record->ahead) ++*cleaned;  // an init launched ahead was no sandbox yet
   }
   return kept;
 }

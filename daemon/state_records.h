@@ -51,6 +51,9 @@ struct StateRecord {
   pid_t init_pid = 0;                    // 0 until launched
   uint64_t init_start_ticks = 0;         // /proc/<pid>/stat field 22, to tell a reused pid apart
   std::optional<SandboxRecord> sandbox;  // set once it runs, with live restore
+  // An init launched ahead (launch_ahead.h) that no create took yet: cleaned at start like any
+  // other, and not counted as a sandbox left behind.
+  bool ahead = false;
 };
 
 // The JSON form of a record (pure; unit-tested). Parsing fails on anything malformed.

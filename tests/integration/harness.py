@@ -38,6 +38,22 @@ def record_cgroup_subtree(name):
             f.write(name + "\n")
 
 
+def sandbox_records(state_dir):
+    """The state records in state_dir of sandboxes, as "<id>.json", sorted: not those of inits
+    launched ahead ("ahead": true), which belong to no sandbox yet (daemon/launch_ahead.h)."""
+    records = os.path.join(state_dir, "sandboxes")
+    out = []
+    for name in sorted(os.listdir(records)) if os.path.isdir(records) else []:
+        try:
+            with open(os.path.join(records, name)) as f:
+                if json.load(f).get("ahead"):
+                    continue
+        except (OSError, ValueError):
+            pass
+        out.append(name)
+    return out
+
+
 def require_root():
     if os.geteuid() != 0:
         raise RuntimeError("integration tests need root (namespaces, uid maps): run them as root")

@@ -13,7 +13,7 @@ import threading
 import time
 import unittest
 
-from harness import DECLAWD, Client, Daemon, DaemonTestCase, require_root
+from harness import DECLAWD, Client, Daemon, DaemonTestCase, require_root, sandbox_records
 from support import random_suffix
 
 SANDBOX_ID = re.compile(r"^sbx-[0-9a-z]{12}$")
@@ -359,11 +359,12 @@ class DaemonStops(unittest.TestCase):
         try:
             sbx = daemon.client.create()
             base = self.uid_base(daemon.client, sbx)
-            self.assertEqual(os.listdir(records), [f"{sbx}.json"])
+            self.assertEqual(sandbox_records(daemon.state), [f"{sbx}.json"])
             daemon.proc.kill()
             daemon.proc.wait()
             self.assertEqual(wait_until_gone(base, 10), [], "sandboxes outlived a crashed declawd")
-            self.assertEqual(os.listdir(records), [f"{sbx}.json"], "the record should remain")
+            self.assertEqual(sandbox_records(daemon.state), [f"{sbx}.json"],
+                             "the record should remain")
             with open(daemon.log_path, "a") as log:
                 restarted = subprocess.Popen(
                     [DECLAWD, "--socket", daemon.socket, "--state-dir", daemon.state,
@@ -380,7 +381,8 @@ class DaemonStops(unittest.TestCase):
                     pass
                 time.sleep(0.05)
             self.assertIsNone(restarted.poll(), daemon.read_log()[-3000:])
-            self.assertEqual(os.listdir(records), [], "the leftover record was not removed")
+            self.assertEqual(sandbox_records(daemon.state), [], "the leftover record was not removed")
+            self.assertNotIn(f"{sbx}.json", os.listdir(records))
             fresh = client.create()
             self.assertEqual(client.run(fresh, "echo ok")["stdout"], "ok\n")
         finally:

@@ -5,13 +5,12 @@ crashed daemon leaves nothing that the next start does not remove.
 Every containment test also checks that a second sandbox keeps answering and the daemon stays up.
 """
 import glob
-import os
 import shutil
 import subprocess
 import time
 import unittest
 
-from harness import Daemon
+from harness import Daemon, sandbox_records
 from support import DaemonTestCase, wait_for
 
 MIB = 1 << 20
@@ -287,7 +286,7 @@ class CrashSafety(unittest.TestCase):
 
         self.assertTrue(wait_for(in_flight_runs, timeout=PATIENCE_S),
                         "the command in flight never started")
-        records = os.listdir(os.path.join(first.state, "sandboxes"))
+        records = sandbox_records(first.state)
         self.assertEqual(sorted(r[:-5] for r in records), sorted(sandboxes))
         self.assertEqual(len(sandbox_cgroup_dirs(sandboxes)) > 0, True)
         self.assertGreaterEqual(len(processes_of(sandboxes)), 10)  # each init and its sleep
@@ -304,7 +303,7 @@ class CrashSafety(unittest.TestCase):
             health = second.client.request("GET", "/v1/health").json()
             self.assertEqual(health["leftovers_cleaned"], 5)
             self.assertIn("cleaned up 5 sandboxes left by a previous run", second.read_log())
-            self.assertEqual(os.listdir(os.path.join(second.state, "sandboxes")), [])
+            self.assertEqual(sandbox_records(second.state), [])
             self.assertEqual(sandbox_cgroup_dirs(sandboxes), [])
             self.assertEqual(mounts_mentioning(sandboxes), [])
             self.assertEqual(processes_of(sandboxes), [])

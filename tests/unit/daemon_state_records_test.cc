@@ -82,6 +82,20 @@ TEST_CASE("a record without a sandbox part (a create in progress) stays without 
   CHECK_FALSE(back->sandbox);
 }
 
+TEST_CASE("an init launched ahead says so in its record, and only it") {
+  StateRecord r{"sbx-000000000002", 131072, 42, 7, std::nullopt};
+  auto plain = recordFromJson(recordToJson(r));
+  REQUIRE(plain);
+  CHECK_FALSE(plain->ahead);
+  CHECK(recordToJson(r).find("ahead") == std::string::npos);
+  r.ahead = true;
+  auto ahead = recordFromJson(recordToJson(r));
+  REQUIRE(ahead);
+  CHECK(ahead->ahead);
+  CHECK(ahead->init_pid == 42);
+  CHECK(ahead->init_start_ticks == 7);
+}
+
 TEST_CASE("a malformed state record is refused, not half-read") {
   CHECK_FALSE(recordFromJson(""));
   CHECK_FALSE(recordFromJson("[]"));

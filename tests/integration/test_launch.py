@@ -1,8 +1,14 @@
-"""The init zygote (runtime/launcher.h, docs/architecture.md "The init zygote"): one declaw-init
+"""How sandbox inits start.
+
+The init zygote (runtime/launcher.h, docs/architecture.md "The init zygote"): one declaw-init
 that forks every sandbox's init. Each init it forks must be what an exec'd one is (declawd's
 child, PID 1 of its sandbox, holding none of the zygote's fds), the zygote must keep nothing of
 the inits it made, a dead zygote must cost speed and never a create, and `init_zygote: false`
-must exec every init."""
+must exec every init.
+
+Inits launched ahead (daemon/launch_ahead.h, docs/architecture.md "Inits launched ahead"): a
+create takes one and gives it its own resources; they are nobody's sandboxes (not listed, not
+counted against max_sandboxes, not a leftover after a crash) and are gone after a stop."""
 import os
 import re
 import signal
@@ -47,6 +53,19 @@ def fd_targets(pid):
     return fds
 
 
+def metric(api, name, labels=""):
+    body = api.request("GET", "/metrics").body.decode()
+    found = re.search(rf"^{re.escape(name + labels)} (\d+)$", body, re.M)
+    return int(found.group(1)) if found else None
+
+
+def wait_ready(api, n, timeout=10):
+    deadline = time.monotonic() + timeout
+    while metric(api, "declaw_launch_ahead_ready") != n and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return metric(api, "declaw_launch_ahead_ready")
+
+
 def launches(api):
     body = api.request("GET", "/metrics").body.decode()
     found = dict(re.findall(r'^declaw_init_launches_total\{how="(\w+)"\} (\d+)$', body, re.M))
@@ -79,9 +98,11 @@ class Zygote(unittest.TestCase):
         self.fail(f"no init of {sbx} among declawd's children")
 
     def test_inits_are_forked_by_the_zygote_and_are_declawds_children(self):
+        wait_ready(self.api, 2)
         sandboxes = [self.api.create() for _ in range(3)]
+        wait_ready(self.api, 2)
         forked, execed = launches(self.api)
-        self.assertEqual((forked, execed), (3, 0))
+        self.assertEqual((forked, execed), (5, 0), "3 creates and 2 launched ahead: all forked")
         for sbx in sandboxes:
             init = self.init_of(sbx)
             self.assertEqual(status(init)["PPid"], str(self.daemon.proc.pid))
@@ -92,6 +113,7 @@ class Zygote(unittest.TestCase):
             self.api.kill(sbx)
 
     def test_an_init_holds_none_of_the_zygotes_fds_and_the_zygote_keeps_none_of_its(self):
+        wait_ready(self.api, 2)
         zygote = self.zygote()
         zygote_fds = fd_targets(zygote)
         # /dev/null on 0-2 and the socket to declawd on 3, nothing else: what a launch passes
@@ -99,6 +121,7 @@ class Zygote(unittest.TestCase):
         self.assertEqual(sorted(zygote_fds), [0, 1, 2, 3], zygote_fds)
         sbx = self.api.create()
         init = self.init_of(sbx)
+        wait_ready(self.api, 2)  # and the one launched to replace the one it took
         self.assertEqual(fd_targets(zygote), zygote_fds, "the zygote kept fds of a launch")
         init_fds = fd_targets(init)
         self.assertNotIn(zygote_fds[3], init_fds.values(),
@@ -109,6 +132,8 @@ class Zygote(unittest.TestCase):
         self.api.kill(sbx)
 
     def test_a_killed_zygote_costs_speed_not_creates(self):
+        wait_ready(self.api, 2)
+        before = launches(self.api)
         zygote = self.zygote()
         os.kill(zygote, signal.SIGKILL)
         deadline = time.monotonic() + 10
@@ -119,8 +144,12 @@ class Zygote(unittest.TestCase):
             r = self.api.run(sbx, "cat /proc/1/comm")
             self.assertEqual(r["stdout"].strip(), "declaw-init", r)
             self.api.kill(sbx)
+        wait_ready(self.api, 2)
         forked, execed = launches(self.api)
-        self.assertEqual((forked, execed), (0, 2), "creates after the zygote died exec init")
+        self.assertEqual(forked, before[0], "nothing was forked after the zygote died")
+        # Two creates took the two launched ahead; the launches since (their replacements, at
+        # least) exec'd init.
+        self.assertGreaterEqual(execed, 2)
 
     def test_the_zygote_ends_with_declawd(self):
         zygote = self.zygote()
@@ -153,10 +182,88 @@ class WithoutZygote(unittest.TestCase):
 
     def test_every_init_is_execed(self):
         self.assertEqual(children(self.daemon.proc.pid, "declaw-zygote"), [])
+        wait_ready(self.api, 2)
         sbx = self.api.create()
         self.assertEqual(self.api.run(sbx, "cat /proc/1/comm")["stdout"].strip(), "declaw-init")
         self.api.kill(sbx)
-        self.assertEqual(launches(self.api), (0, 1))
+        wait_ready(self.api, 2)
+        self.assertEqual(launches(self.api), (0, 3))
+
+
+class LaunchAhead(unittest.TestCase):
+    def start(self, config=None):
+        self.daemon = Daemon(config)
+        self.addCleanup(lambda: self.daemon.stop())
+        return self.daemon.client
+
+    def setUp(self):
+        require_root()
+
+    def inits(self):
+        return children(self.daemon.proc.pid, "declaw-init")
+
+    def test_a_create_takes_one_and_another_is_launched_in_its_place(self):
+        api = self.start()
+        self.assertEqual(wait_ready(api, 2), 2)
+        self.assertEqual(len(self.inits()), 2, "two inits wait, and nothing else")
+        sbx = api.create()
+        self.assertEqual(metric(api, "declaw_launch_ahead_total", '{result="hit"}'), 1)
+        self.assertEqual(api.run(sbx, "id -u; cat /proc/1/comm")["stdout"], "1000\ndeclaw-init\n")
+        self.assertEqual(wait_ready(api, 2), 2)
+        self.assertEqual(len(self.inits()), 3)
+        # Nobody's sandboxes: a listing shows the create's alone.
+        listed = [s["sandbox_id"] for s in api.request("GET", "/v1/sandboxes").json()["sandboxes"]]
+        self.assertEqual(listed, [sbx])
+        api.kill(sbx)
+
+    def test_the_create_gets_its_own_resources_not_the_defaults(self):
+        api = self.start()
+        wait_ready(api, 2)
+        sbx = api.create(resources={"memory_mb": 300, "disk_mb": 64})
+        self.assertEqual(metric(api, "declaw_launch_ahead_total", '{result="hit"}'), 1)
+        r = api.request("GET", f"/v1/sandboxes/{sbx}/metrics")
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(r.json()["mem_total"], 300 << 20, r.json())
+        out = api.run(sbx, "df -k / | tail -1")["stdout"].split()
+        self.assertLessEqual(int(out[1]), 64 * 1024, out)
+        api.kill(sbx)
+
+    def test_inits_launched_ahead_are_not_counted_against_max_sandboxes(self):
+        api = self.start({"max_sandboxes": 1})
+        wait_ready(api, 2)
+        sbx = api.create()
+        self.assertEqual(api.request("POST", "/v1/sandboxes", {}).status, 429)
+        self.assertEqual(wait_ready(api, 2), 2)
+        api.kill(sbx)
+
+    def test_after_a_crash_the_next_start_removes_them_without_calling_them_leftovers(self):
+        first = Daemon()
+        wait_ready(first.client, 2)
+        records = os.path.join(first.state, "sandboxes")
+        ahead = sorted(name[:-5] for name in os.listdir(records))
+        self.assertEqual(len(ahead), 2, ahead)
+        inits = children(first.proc.pid, "declaw-init")
+        first.crash()
+        # They wait for a config on a socket that just closed: they end on their own.
+        deadline = time.monotonic() + 10
+        while any(os.path.exists(f"/proc/{pid}/status") and status(pid).get("State", "")[:1] != "Z"
+                  for pid in inits) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        self.daemon = Daemon(workdir=first.dir)
+        self.addCleanup(lambda: self.daemon.stop())
+        health = self.daemon.client.request("GET", "/v1/health").json()
+        self.assertEqual(health["leftovers_cleaned"], 0, health)
+        left = os.listdir(os.path.join(self.daemon.state, "sandboxes"))
+        self.assertFalse(set(ahead) & {name[:-5] for name in left}, left)
+
+    def test_off_every_create_launches_its_own(self):
+        api = self.start({"launch_ahead": 0})
+        self.assertEqual(metric(api, "declaw_launch_ahead_ready"), 0)
+        sbx = api.create()
+        self.assertEqual(api.run(sbx, "true")["exit_code"], 0)
+        self.assertEqual(self.inits(), [self.inits()[0]])
+        self.assertEqual(metric(api, "declaw_launch_ahead_total", '{result="hit"}'), 0)
+        api.kill(sbx)
 
 
 if __name__ == "__main__":
