@@ -40,7 +40,7 @@ class LatencyHistogram {
   std::atomic<uint64_t> micros_{0};
 };
 
-// Where the time of POST /v1/sandboxes goes, in the order it is spent (docs/performance.md).
+// Where the time of POST /v1/sandboxes goes (docs/performance.md says in which order they run).
 enum class CreatePhase : size_t {
   kTemplate,        // resolve the template, pin its layers
   kStateRecord,     // write the state record (before anything exists to find)

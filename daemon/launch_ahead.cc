@@ -1,5 +1,7 @@
 #include "daemon/launch_ahead.h"
 
+#include <poll.h>
+
 #include "common/log.h"
 
 namespace declaw::daemon {
@@ -8,6 +10,12 @@ namespace {
 // After a failed launch (no uid range left, a cgroup error), the filler waits this long before it
 // tries again, so a broken host is not hammered; creates launch their own meanwhile.
 constexpr auto kRetryAfterFailure = std::chrono::seconds(1);
+
+// Whether an init launched ahead still runs: its pidfd is readable once it has exited.
+bool alive(const AheadInit& init) {
+  pollfd exited{init.init.pidfd.get(), POLLIN, 0};
+  return ::poll(&exited, 1, 0) == 0;
+}
 }  // namespace
 
 LaunchAhead::LaunchAhead(uint32_t slots, Launch launch, Discard discard)
@@ -39,19 +47,27 @@ void LaunchAhead::stop() {
 
 std::optional<AheadInit> LaunchAhead::take() {
   std::optional<AheadInit> taken;
+  std::vector<AheadInit> dead;
   {
     std::lock_guard lock(mutex_);
-    if (!ready_.empty()) {
-      taken = std::move(ready_.front());
+    while (!ready_.empty() && !taken) {
+      AheadInit next = std::move(ready_.front());
       ready_.pop_front();
+      if (alive(next)) {
+        taken = std::move(next);
+      } else {
+        dead.push_back(std::move(next));
+      }
     }
   }
+  for (AheadInit& init : dead) discard_(init);
   if (taken) {
     ++hits_;
-    changed_.notify_one();  // a filler launches the next one now
   } else {
     ++misses_;
   }
+  // All: one waiting out a failed launch's retry must not swallow the wake-up of an idle one.
+  if (taken || !dead.empty()) changed_.notify_all();
   return taken;
 }
 

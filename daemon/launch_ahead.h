@@ -11,6 +11,7 @@
 // create's.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -44,7 +45,8 @@ class LaunchAhead {
   // Idempotent.
   void stop();
 
-  // A ready init, or none (all being launched): the create launches its own.
+  // A ready init, or none (all being launched): the create launches its own. One that died
+  // while it waited (the OOM killer, an admin's kill) is discarded, not handed out.
   std::optional<AheadInit> take();
 
   uint64_t hits() const { return hits_; }

@@ -337,8 +337,8 @@ void Registry::discardAhead(AheadInit& ahead) {
 
 Result<std::shared_ptr<Sandbox>> Registry::launch(const api::CreateSandboxSpec& spec,
                                                   ResolvedTemplate tmpl, uid_t owner,
-                                                  PhaseClock* phases) {
-  std::optional<AheadInit> ahead = ahead_ ? ahead_->take() : std::nullopt;
+                                                  PhaseClock* phases, bool take_ahead) {
+  std::optional<AheadInit> ahead = ahead_ && take_ahead ? ahead_->take() : std::nullopt;
   std::optional<uint32_t> id_base;
   std::string id;
   if (ahead) {
@@ -354,7 +354,7 @@ Result<std::shared_ptr<Sandbox>> Registry::launch(const api::CreateSandboxSpec& 
   StateRecord record{id, *id_base, 0, 0, std::nullopt};
   // Taken ahead: its record already names its init (start() rewrites it, no longer ahead).
   auto recorded = ahead ? Result<void>{} : records_.write(record);
-  if (phases) phases->mark(CreatePhase::kStateRecord);
+  if (phases && !ahead) phases->mark(CreatePhase::kStateRecord);
   SandboxStart start = startFor(id, *id_base);
   start.spec = spec;
   start.owner = owner;
@@ -386,7 +386,8 @@ Result<std::shared_ptr<Sandbox>> Registry::launch(const api::CreateSandboxSpec& 
   };
   Result<std::shared_ptr<Sandbox>> sbx = startSandbox();
   if (!sbx) {
-    // start() takes the init it was given first thing; should it ever not, it still ends here.
+    // start() takes the init it was given first thing and ends it on any failure after; what
+    // is left here is nothing, or (had start() not got that far) the init itself.
     if (ahead) endAheadInit(*ahead);
     std::lock_guard lock(mutex_);
     ids_.release(*id_base);
@@ -411,7 +412,7 @@ Result<std::shared_ptr<Sandbox>> Registry::buildPooled(const std::string& templa
   spec.template_name = template_name;
   spec.timeout_s = config_.limits.default_sandbox_timeout_s;
   spec.resources = config_.limits.default_resources;
-  return launch(spec, std::move(*tmpl), 0, nullptr);
+  return launch(spec, std::move(*tmpl), 0, nullptr, /*take_ahead=*/false);
 }
 
 namespace {

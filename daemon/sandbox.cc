@@ -150,7 +150,10 @@ Result<std::shared_ptr<Sandbox>> Sandbox::start(const SandboxStart& s) {
   };
   std::optional<AheadInit> early;
   if (s.ahead != nullptr) {
+    // Ours from now on: the caller's copy is left with nothing to end (a moved-from optional
+    // still holds a value).
     early = std::move(*s.ahead);
+    s.ahead->cgroup.reset();
   } else {
     auto launched = launchEarly(s, s.spec.resources);
     if (!launched) return launched.error();
@@ -166,6 +169,7 @@ Result<std::shared_ptr<Sandbox>> Sandbox::start(const SandboxStart& s) {
   sbx->init_start_ticks_ = early->start_ticks;
   sbx->namespaces_ = namespaceInodesOf(launched->pid).value_or(NamespaceInodes{});
   if (s.on_launched) s.on_launched(launched->pid, sbx->init_start_ticks_);
+  if (s.ahead != nullptr) mark(CreatePhase::kStateRecord);  // a taken init's record is this one
   // From here on, a failure is sbx->kill(): it ends init and removes the cgroup.
   if (s.ahead != nullptr && sbx->cgroup_ && s.cgroups) {
     // Launched with the config's default resources: this create's go on now, before any of

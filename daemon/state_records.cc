@@ -218,7 +218,8 @@ void StateRecords::clean(const StateRecord& r, const AlsoClean& also_clean) {
   };
   bool cleaned_rest = false;
   if (pid > 1 && ticks != 0 && processStartTicks(pid) == ticks) {
-    log->warn("[{}] killing leftover sandbox init (pid {})", r.sandbox_id, pid);
+    log->warn("[{}] killing leftover {} (pid {})", r.sandbox_id,
+              r.ahead ? "init launched ahead" : "sandbox init", pid);
     ::kill(pid, SIGKILL);
     if (!waitDeath(std::chrono::milliseconds(1000)) && also_clean) {
       // A frozen (paused) init dies only once thawed: its cgroup's cleanup thaws and kills.
@@ -229,7 +230,8 @@ void StateRecords::clean(const StateRecord& r, const AlsoClean& also_clean) {
   }
   if (also_clean && !cleaned_rest) also_clean(r.sandbox_id);
   ::unlink(pathFor(r.sandbox_id).c_str());
-  log->info("[{}] removed the record of a sandbox from a previous run", r.sandbox_id);
+  log->info("[{}] removed the record of {} from a previous run", r.sandbox_id,
+            r.ahead ? "an init launched ahead" : "a sandbox");
 }
 
 }  // namespace declaw::daemon

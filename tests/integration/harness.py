@@ -44,6 +44,8 @@ def sandbox_records(state_dir):
     records = os.path.join(state_dir, "sandboxes")
     out = []
     for name in sorted(os.listdir(records)) if os.path.isdir(records) else []:
+        if not name.endswith(".json"):
+            continue  # a record being written (<id>.json.tmp, renamed when whole)
         try:
             with open(os.path.join(records, name)) as f:
                 if json.load(f).get("ahead"):

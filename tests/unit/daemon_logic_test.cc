@@ -1,14 +1,20 @@
 // Pure daemon logic: the uid range pool, command environments, the config file.
+#include <signal.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <catch2/catch.hpp>
 #include <cstdio>
 #include <fstream>
+#include <mutex>
+#include <set>
 
 #include "daemon/command_env.h"
 #include "daemon/config.h"
 #include "daemon/id_pool.h"
+#include "daemon/launch_ahead.h"
 #include "daemon/output_buffer.h"
 #include "daemon/templates.h"
 #include "runtime/launcher.h"
@@ -132,6 +138,109 @@ TEST_CASE("a config file's warm pool maps templates to counts, within bounds") {
     unlink(path.c_str());
   }
   unlink(good.c_str());
+}
+
+TEST_CASE("launch_ahead is at most 16, and counts with the pool against the id ranges") {
+  auto good = writeTemp(R"({"launch_ahead": 0})");
+  daemon::Config c;
+  REQUIRE(daemon::loadConfigFile(good, c));
+  CHECK(c.launch_ahead == 0);
+  CHECK(daemon::Config{}.launch_ahead == 2);
+  for (const char* bad : {R"({"launch_ahead": 17})", R"({"launch_ahead": -1})",
+                          R"({"launch_ahead": 10, "pool": {"base": 5}, "id_pool_slots": 15})"}) {
+    INFO(bad);
+    auto path = writeTemp(bad);
+    daemon::Config d;
+    auto r = daemon::loadConfigFile(path, d);
+    CHECK_FALSE(r);
+    if (!r) CHECK(r.error().message.find("launch_ahead") != std::string::npos);
+    unlink(path.c_str());
+  }
+  unlink(good.c_str());
+}
+
+// --- inits launched ahead ---------------------------------------------------------------------
+
+namespace {
+// A stand-in for a launched init: a pidfd of a child that runs until killed (or exits at once,
+// as one that died while it waited).
+daemon::AheadInit fakeInit(const std::string& id, bool dead) {
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    if (!dead) ::pause();
+    ::_exit(0);
+  }
+  daemon::AheadInit a;
+  a.id = id;
+  a.init.pid = pid;
+  a.init.pidfd.reset(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)));
+  if (dead) ::waitpid(pid, nullptr, WNOWAIT | WEXITED);  // exited, not reaped: as a real one
+  return a;
+}
+
+void endFake(daemon::AheadInit& a) {
+  ::kill(a.init.pid, SIGKILL);
+  ::waitpid(a.init.pid, nullptr, 0);
+}
+}  // namespace
+
+TEST_CASE("launch ahead keeps its slots full, hands each out once, and discards what is left") {
+  std::mutex m;
+  int launched = 0;
+  std::vector<std::string> discarded;
+  bool next_dead = false;
+  daemon::LaunchAhead ahead(
+      2,
+      [&]() -> Result<daemon::AheadInit> {
+        std::lock_guard lock(m);
+        const bool dead = next_dead;
+        next_dead = false;
+        return fakeInit("i" + std::to_string(++launched), dead);
+      },
+      [&](daemon::AheadInit& a) {
+        endFake(a);
+        std::lock_guard lock(m);
+        discarded.push_back(a.id);
+      });
+  CHECK_FALSE(ahead.take());  // not started: nothing ready, a miss
+  CHECK(ahead.misses() == 1);
+  ahead.start();
+  auto waitReady = [&](size_t n) {
+    for (int i = 0; i < 500 && ahead.ready() != n; ++i) ::usleep(2000);
+    return ahead.ready();
+  };
+  REQUIRE(waitReady(2) == 2);
+  auto first = ahead.take();
+  REQUIRE(first);
+  CHECK(ahead.hits() == 1);
+  REQUIRE(waitReady(2) == 2);  // refilled
+  {
+    std::lock_guard lock(m);
+    CHECK(launched == 3);
+    next_dead = true;  // the next one dies while it waits
+  }
+  auto second = ahead.take();
+  REQUIRE(second);
+  REQUIRE(waitReady(2) == 2);
+  // Two ready, the older alive, the newer dead: a take skips and discards the dead one.
+  auto third = ahead.take();
+  REQUIRE(third);
+  CHECK(third->id != "i4");
+  auto fourth = ahead.take();  // i4 died; i5 may be ready by now, or not yet
+  if (fourth) CHECK(fourth->id != "i4");
+  {
+    std::lock_guard lock(m);
+    CHECK(discarded == std::vector<std::string>{"i4"});
+  }
+  // (Two fillers launch side by side: which id is ready first is theirs to say.)
+  CHECK(std::set<std::string>{first->id, second->id, third->id}.size() == 3);
+  for (auto* a : {&*first, &*second, &*third}) endFake(*a);
+  if (fourth) endFake(*fourth);
+  REQUIRE(waitReady(2) == 2);
+  ahead.stop();  // discards the two ready ones
+  std::lock_guard lock(m);
+  CHECK(discarded.size() == 3);
+  CHECK(ahead.ready() == 0);
 }
 
 // --- output buffers ---------------------------------------------------------------------------
