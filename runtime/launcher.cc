@@ -103,17 +103,34 @@ struct Spawned {
   UniqueFd sync_write;  // one byte releases the child
 };
 
-// clone(`namespaces` | CLONE_PIDFD) of this process; the child waits for the release, then
-// becomes root (of its user namespace, if it has one) and execs declaw-init.
-Result<Spawned> spawnInit(unsigned long namespaces, int init_exe_fd, int devnull_fd) {
+// What a new init and declawd talk over: the control socket's two ends, and the pipe whose one
+// byte releases the child.
+struct Channels {
+  UniqueFd parent_end;
+  UniqueFd child_end;
+  Pipe sync;
+};
+
+Result<Channels> makeChannels() {
   int pair[2];
   if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) < 0) {
     return ErrnoError() << "socketpair";
   }
-  UniqueFd parent_end(pair[0]);
-  UniqueFd child_end(pair[1]);
+  Channels channels{UniqueFd(pair[0]), UniqueFd(pair[1]), {}};
   auto sync = makePipe();
   if (!sync) return sync.error();
+  channels.sync = std::move(*sync);
+  return channels;
+}
+
+// clone(`namespaces` | CLONE_PIDFD) of this process; the child waits for the release, then
+// becomes root (of its user namespace, if it has one) and execs declaw-init.
+Result<Spawned> spawnInit(unsigned long namespaces, int init_exe_fd, int devnull_fd) {
+  auto channels = makeChannels();
+  if (!channels) return channels.error();
+  UniqueFd& parent_end = channels->parent_end;
+  UniqueFd& child_end = channels->child_end;
+  Pipe* sync = &channels->sync;
 
   static char arg0[] = "declaw-init";
   char* argv[] = {arg0, nullptr};
@@ -172,14 +189,11 @@ struct Asked {
 // Asks the zygote at `socket` for a new init. Errors before the request went out (no fds for
 // the socketpair) fail this create only.
 Result<Asked> askZygote(int socket) {
-  int pair[2];
-  if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) < 0) {
-    return ErrnoError() << "socketpair";
-  }
-  UniqueFd parent_end(pair[0]);
-  UniqueFd child_end(pair[1]);
-  auto sync = makePipe();
-  if (!sync) return sync.error();
+  auto channels = makeChannels();
+  if (!channels) return channels.error();
+  UniqueFd& parent_end = channels->parent_end;
+  UniqueFd& child_end = channels->child_end;
+  Pipe* sync = &channels->sync;
   Asked asked;
   auto broken = [&](const Error& error) -> Result<Asked> {
     asked.broken = true;
