@@ -174,7 +174,10 @@ daemon::AheadInit fakeInit(const std::string& id, bool dead) {
   a.id = id;
   a.init.pid = pid;
   a.init.pidfd.reset(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)));
-  if (dead) ::waitpid(pid, nullptr, WNOWAIT | WEXITED);  // exited, not reaped: as a real one
+  if (dead) {
+    siginfo_t info{};
+    ::waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOWAIT);  // exited, not reaped
+  }
   return a;
 }
 
@@ -206,7 +209,7 @@ TEST_CASE("launch ahead keeps its slots full, hands each out once, and discards 
   CHECK(ahead.misses() == 1);
   ahead.start();
   auto waitReady = [&](size_t n) {
-    for (int i = 0; i < 500 && ahead.ready() != n; ++i) ::usleep(2000);
+    for (int i = 0; i < 2500 && ahead.ready() != n; ++i) ::usleep(2000);
     return ahead.ready();
   };
   REQUIRE(waitReady(2) == 2);
