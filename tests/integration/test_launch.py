@@ -73,6 +73,17 @@ def launches(api):
     return int(found.get("zygote", -1)), int(found.get("exec", -1))
 
 
+def assert_every_init_execed(test):
+    """No zygote: a create's init, and the two launched ahead, were all exec'd."""
+    test.assertEqual(children(test.daemon.proc.pid, "declaw-zygote"), [])
+    wait_ready(test.api, 2)
+    sbx = test.api.create()
+    test.assertEqual(test.api.run(sbx, "cat /proc/1/comm")["stdout"].strip(), "declaw-init")
+    test.api.kill(sbx)
+    wait_ready(test.api, 2)
+    test.assertEqual(launches(test.api), (0, 3))
+
+
 # Builds with sanitizers run no zygote: their runtimes expect every process to start by exec
 # (daemon/main.cc). There the Zygote tests check that instead, and say so.
 SANITIZED = bool(os.environ.get("DECLAW_SANITIZE"))
@@ -100,13 +111,7 @@ class Zygote(unittest.TestCase):
             setattr(self, self._testMethodName, original)
 
     def every_init_is_execed(self):
-        self.assertEqual(children(self.daemon.proc.pid, "declaw-zygote"), [])
-        wait_ready(self.api, 2)
-        sbx = self.api.create()
-        self.assertEqual(self.api.run(sbx, "cat /proc/1/comm")["stdout"].strip(), "declaw-init")
-        self.api.kill(sbx)
-        wait_ready(self.api, 2)
-        self.assertEqual(launches(self.api), (0, 3))
+        assert_every_init_execed(self)
 
     def tearDown(self):
         self.daemon.stop()
@@ -211,13 +216,7 @@ class WithoutZygote(unittest.TestCase):
         self.daemon.stop()
 
     def test_every_init_is_execed(self):
-        self.assertEqual(children(self.daemon.proc.pid, "declaw-zygote"), [])
-        wait_ready(self.api, 2)
-        sbx = self.api.create()
-        self.assertEqual(self.api.run(sbx, "cat /proc/1/comm")["stdout"].strip(), "declaw-init")
-        self.api.kill(sbx)
-        wait_ready(self.api, 2)
-        self.assertEqual(launches(self.api), (0, 3))
+        assert_every_init_execed(self)
 
 
 class LaunchAhead(unittest.TestCase):
