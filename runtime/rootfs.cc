@@ -23,6 +23,8 @@ namespace {
 constexpr mode_t kUpperMode = 0755;
 constexpr mode_t kPrivate = 0700;
 
+using Param = std::pair<std::string, std::string>;
+
 std::string fdPath(int fd) { return "/proc/self/fd/" + std::to_string(fd); }
 
 // The temporary attach points of one build, undone in reverse order whatever happens.
@@ -72,10 +74,37 @@ Result<UniqueFd> openPath(int dirfd, const char* name) {
   return fd;
 }
 
-// `source` cloned, idmapped through `userns_fd`, read-only, attached at a fresh point; returns
-// an O_PATH fd of the attached mount.
-Result<UniqueFd> idmappedLower(AttachPoints& points, const std::string& name,
-                               const std::string& source, int userns_fd) {
+// What the kernel logged on a filesystem context (fsconfig's errors say why there, not in
+// errno), as ": message", or nothing.
+std::string kernelSays(int fs_fd) {
+  char buf[256];
+  ssize_t n = ::read(fs_fd, buf, sizeof buf - 1);
+  if (n <= 2) return "";
+  // "e overlayfs: ..." (e/w/i: error, warning, info)
+  return ": " + std::string(buf + 2, static_cast<size_t>(n - 2));
+}
+
+// A new `type` filesystem with `params`, as a detached mount (fsopen, fsconfig, fsmount): it
+// is attached nowhere, in no mount namespace, until someone moves it.
+Result<UniqueFd> newDetachedMount(const char* type, const std::vector<Param>& params,
+                                  unsigned attrs) {
+  UniqueFd fs(fsOpen(type, FSOPEN_CLOEXEC));
+  if (!fs) return ErrnoError() << "fsopen " << type;
+  for (const auto& [key, value] : params) {
+    if (fsConfig(fs.get(), FSCONFIG_SET_STRING, key.c_str(), value.c_str(), 0) != 0) {
+      return ErrnoError() << type << " " << key << "=" << value << kernelSays(fs.get());
+    }
+  }
+  if (fsConfig(fs.get(), FSCONFIG_CMD_CREATE, nullptr, nullptr, 0) != 0) {
+    return ErrnoError() << "create " << type << kernelSays(fs.get());
+  }
+  UniqueFd mnt(fsMount(fs.get(), FSMOUNT_CLOEXEC, attrs));
+  if (!mnt) return ErrnoError() << "fsmount " << type;
+  return mnt;
+}
+
+// `source` cloned, idmapped through `userns_fd`, read-only: a detached mount.
+Result<UniqueFd> idmappedTree(const std::string& source, int userns_fd) {
   UniqueFd tree(openTree(AT_FDCWD, source.c_str(), OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC));
   if (!tree) return ErrnoError() << "open_tree " << source;
   mount_attr attr{};
@@ -84,30 +113,109 @@ Result<UniqueFd> idmappedLower(AttachPoints& points, const std::string& name,
   if (mountSetattr(tree.get(), "", AT_EMPTY_PATH, &attr) != 0) {
     return ErrnoError() << "idmapped mount of " << source;
   }
-  auto point = points.dir(name);
-  if (!point) return point.error();
-  if (moveMount(tree.get(), "", AT_FDCWD, point->c_str(), MOVE_MOUNT_F_EMPTY_PATH) != 0) {
-    return ErrnoError() << "attach " << source;
-  }
-  points.mounted(*point);
-  UniqueFd fd(::open(point->c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
-  if (!fd) return ErrnoError() << "open " << *point;
-  return fd;
+  return tree;
 }
 
-// An overlay at a fresh attach point, returned as a detached clone.
-Result<UniqueFd> overlay(AttachPoints& points, const std::string& name,
-                         const std::vector<int>& lowers, int upper, int work) {
-  auto point = points.dir(name);
-  if (!point) return point.error();
-  const std::string options = overlayOptions(lowers, upper, work);
-  if (::mount("overlay", point->c_str(), "overlay", MS_NOSUID | MS_NODEV, options.c_str()) != 0) {
-    return ErrnoError() << "mount overlay for " << name;
+// How one build makes its mounts. Detached (where overlayfs takes detached layers): each mount
+// is made detached and stays so, nothing is attached anywhere and nothing is undone after.
+// Attached (older kernels): the disk, the lowers and each overlay are attached under the build's
+// attach points while overlayfs takes them, then detached again (AttachPoints).
+class Mounts {
+ public:
+  Mounts(bool detached, std::string base) : detached_(detached), points_(std::move(base)) {}
+
+  Result<void> begin() { return detached_ ? Result<void>{} : points_.makeBase(); }
+
+  // The disk's root directory, O_RDONLY.
+  Result<UniqueFd> disk(uint64_t bytes) {
+    const std::vector<Param> params = {{"size", std::to_string(bytes)}, {"mode", "0755"}};
+    if (detached_) {
+      auto mnt = newDetachedMount("tmpfs", params, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV);
+      if (!mnt) return ErrnoError(mnt.error().code) << "the disk tmpfs: " << mnt.error().message;
+      UniqueFd disk(::openat(mnt->get(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+      if (!disk) return ErrnoError() << "open the disk";
+      held_.push_back(std::move(*mnt));  // overlayfs takes only mounted uppers
+      return disk;
+    }
+    auto point = points_.dir("disk");
+    if (!point) return point.error();
+    std::string options;
+    for (const auto& [key, value] : params)
+      options += (options.empty() ? "" : ",") + key + "=" + value;
+    if (::mount("declaw-disk", point->c_str(), "tmpfs", MS_NOSUID | MS_NODEV, options.c_str()) !=
+        0) {
+      return ErrnoError() << "mount the disk tmpfs";
+    }
+    points_.mounted(*point);
+    UniqueFd disk(::open(point->c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!disk) return ErrnoError() << "open the disk";
+    return disk;
   }
-  points.mounted(*point);
-  UniqueFd tree(openTree(AT_FDCWD, point->c_str(), OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC));
-  if (!tree) return ErrnoError() << "open_tree " << *point;
-  return tree;
+
+  // An fd naming `source` idmapped (a lower, as /proc/self/fd/N), held until the build ends.
+  Result<int> idmappedLower(const std::string& name, const std::string& source, int userns_fd) {
+    auto tree = idmappedTree(source, userns_fd);
+    if (!tree) return tree.error();
+    if (detached_) return hold(std::move(*tree));
+    auto point = points_.dir(name);
+    if (!point) return point.error();
+    if (moveMount(tree->get(), "", AT_FDCWD, point->c_str(), MOVE_MOUNT_F_EMPTY_PATH) != 0) {
+      return ErrnoError() << "attach " << source;
+    }
+    points_.mounted(*point);
+    UniqueFd fd(::open(point->c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+    if (!fd) return ErrnoError() << "open " << *point;
+    return hold(std::move(fd));
+  }
+
+  // A detached overlay.
+  Result<UniqueFd> overlay(const std::string& name, const std::vector<int>& lowers, int upper,
+                           int work) {
+    if (detached_) {
+      auto mnt = newDetachedMount("overlay", overlayParams(lowers, upper, work),
+                                  MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV);
+      if (!mnt) return ErrnoError(mnt.error().code) << name << ": " << mnt.error().message;
+      return mnt;
+    }
+    auto point = points_.dir(name);
+    if (!point) return point.error();
+    const std::string options = overlayOptions(lowers, upper, work);
+    if (::mount("overlay", point->c_str(), "overlay", MS_NOSUID | MS_NODEV, options.c_str()) != 0) {
+      return ErrnoError() << "mount overlay for " << name;
+    }
+    points_.mounted(*point);
+    UniqueFd tree(openTree(AT_FDCWD, point->c_str(), OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC));
+    if (!tree) return ErrnoError() << "open_tree " << *point;
+    return tree;
+  }
+
+ private:
+  int hold(UniqueFd fd) {
+    held_.push_back(std::move(fd));
+    return held_.back().get();
+  }
+
+  bool detached_;
+  AttachPoints points_;
+  std::vector<UniqueFd> held_;  // every fd the overlays' options name, until they are made
+};
+
+bool probeDetachedLayers() {
+  auto disk = newDetachedMount("tmpfs", {{"size", "64k"}}, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV);
+  if (!disk) return false;
+  std::vector<UniqueFd> dirs;
+  for (const char* name : {"lower", "upper", "work"}) {
+    if (::mkdirat(disk->get(), name, kPrivate) != 0) return false;
+    auto dir = openPath(disk->get(), name);
+    if (!dir) return false;
+    dirs.push_back(std::move(*dir));
+  }
+  return newDetachedMount("overlay",
+                          {{"lowerdir", fdPath(dirs[0].get())},
+                           {"upperdir", fdPath(dirs[1].get())},
+                           {"workdir", fdPath(dirs[2].get())}},
+                          MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV)
+      .ok();
 }
 
 // The mount namespace this process had before enterPrivateMountNamespace(): (dev, inode).
@@ -131,35 +239,46 @@ Result<bool> sharesHostMountNamespace() {
 
 }  // namespace
 
-std::string overlayOptions(const std::vector<int>& lower_fds, int upper_fd, int work_fd) {
+std::vector<Param> overlayParams(const std::vector<int>& lower_fds, int upper_fd, int work_fd) {
   std::string lower;
   for (int fd : lower_fds) lower += (lower.empty() ? "" : ":") + fdPath(fd);
-  return "lowerdir=" + lower + ",upperdir=" + fdPath(upper_fd) + ",workdir=" + fdPath(work_fd) +
-         ",redirect_dir=nofollow,metacopy=off,index=off";
+  return {{"lowerdir", lower},          {"upperdir", fdPath(upper_fd)},
+          {"workdir", fdPath(work_fd)}, {"redirect_dir", "nofollow"},
+          {"metacopy", "off"},          {"index", "off"}};
+}
+
+std::string overlayOptions(const std::vector<int>& lower_fds, int upper_fd, int work_fd) {
+  std::string options;
+  for (const auto& [key, value] : overlayParams(lower_fds, upper_fd, work_fd)) {
+    options += (options.empty() ? "" : ",") + key + "=" + value;
+  }
+  return options;
+}
+
+bool overlayTakesDetachedLayers() {
+  static const bool kTakes = probeDetachedLayers();
+  return kTakes;
 }
 
 Result<BuiltRootfs> buildRootfs(const RootfsSpec& spec, const std::string& work_dir) {
-  auto shared = sharesHostMountNamespace();
-  if (!shared) return shared.error();
-  if (*shared) {
-    return ErrnoError(EPERM) << "building a root needs a private mount namespace (declawd "
-                                "makes one at start): refusing to mount in the host's";
+  const bool detached = spec.build == RootfsBuild::kDetached ||
+                        (spec.build == RootfsBuild::kAuto && overlayTakesDetachedLayers());
+  if (!detached) {
+    auto shared = sharesHostMountNamespace();
+    if (!shared) return shared.error();
+    if (*shared) {
+      return ErrnoError(EPERM) << "building a root needs a private mount namespace (declawd "
+                                  "makes one at start): refusing to mount in the host's";
+    }
   }
   if (spec.disk_bytes == 0) return ErrnoError(EINVAL) << "the disk size must be set";
-  AttachPoints points(work_dir + "/" + spec.sandbox_id);
-  if (auto r = points.makeBase(); !r) return r.error();
+  Mounts mounts(detached, work_dir + "/" + spec.sandbox_id);
+  if (auto r = mounts.begin(); !r) return r.error();
 
   BuiltRootfs built;
-  auto disk_point = points.dir("disk");
-  if (!disk_point) return disk_point.error();
-  const std::string tmpfs_options = "size=" + std::to_string(spec.disk_bytes) + ",mode=0755";
-  if (::mount("declaw-disk", disk_point->c_str(), "tmpfs", MS_NOSUID | MS_NODEV,
-              tmpfs_options.c_str()) != 0) {
-    return ErrnoError() << "mount the disk tmpfs";
-  }
-  points.mounted(*disk_point);
-  built.disk.reset(::open(disk_point->c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (!built.disk) return ErrnoError() << "open the disk";
+  auto disk_fd = mounts.disk(spec.disk_bytes);
+  if (!disk_fd) return disk_fd.error();
+  built.disk = std::move(*disk_fd);
   const int disk = built.disk.get();
   if (auto r = makeDiskDir(disk, kDiskUpper, kUpperMode, spec.id_base); !r) return r.error();
   if (auto r = makeDiskDir(disk, kDiskWork, kPrivate, 0); !r) return r.error();
@@ -169,15 +288,12 @@ Result<BuiltRootfs> buildRootfs(const RootfsSpec& spec, const std::string& work_
     if (auto r = makeDiskDir(disk, kDiskUsrWork, kPrivate, 0); !r) return r.error();
   }
 
-  // Every fd the overlay options name must stay open until the mount is made.
-  std::vector<UniqueFd> held;
   auto lowersOf = [&](const std::vector<std::string>& layers, const std::string& prefix,
                       std::vector<int>& out) -> Result<void> {
     for (size_t i = 0; i < layers.size(); ++i) {
-      auto fd = idmappedLower(points, prefix + std::to_string(i), layers[i], spec.userns_fd);
+      auto fd = mounts.idmappedLower(prefix + std::to_string(i), layers[i], spec.userns_fd);
       if (!fd) return fd.error();
-      out.push_back(fd->get());
-      held.push_back(std::move(*fd));
+      out.push_back(*fd);
     }
     return {};
   };
@@ -191,22 +307,21 @@ Result<BuiltRootfs> buildRootfs(const RootfsSpec& spec, const std::string& work_
   auto work = openPath(disk, kDiskWork);
   if (!upper) return upper.error();
   if (!work) return work.error();
-  auto root = overlay(points, "root", root_lowers, upper->get(), work->get());
+  auto root = mounts.overlay("root", root_lowers, upper->get(), work->get());
   if (!root) return root.error();
   built.root = std::move(*root);
 
   if (spec.host_usr) {
     std::vector<int> usr_lowers;
     if (auto r = lowersOf(spec.usr_layers, "u", usr_lowers); !r) return r.error();
-    auto host = idmappedLower(points, "host-usr", spec.host_usr_path, spec.userns_fd);
+    auto host = mounts.idmappedLower("host-usr", spec.host_usr_path, spec.userns_fd);
     if (!host) return host.error();
-    usr_lowers.push_back(host->get());
-    held.push_back(std::move(*host));
+    usr_lowers.push_back(*host);
     auto usr_upper = openPath(disk, kDiskUsrUpper);
     auto usr_work = openPath(disk, kDiskUsrWork);
     if (!usr_upper) return usr_upper.error();
     if (!usr_work) return usr_work.error();
-    auto usr = overlay(points, "usr", usr_lowers, usr_upper->get(), usr_work->get());
+    auto usr = mounts.overlay("usr", usr_lowers, usr_upper->get(), usr_work->get());
     if (!usr) return usr.error();
     built.usr = std::move(*usr);
   }

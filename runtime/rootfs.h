@@ -12,16 +12,19 @@
 // unpacked copy of a layer serve every sandbox whatever its host uid range: a file owned by
 // uid 1000 in the image is uid 1000 inside, and nothing is ever chowned per sandbox.
 //
-// Layers must be attached in the caller's mount namespace while overlayfs takes them (before
-// 6.15 it refuses detached ones), so the caller runs in a private mount namespace of its own
-// (declawd unshares one at start): the temporary attach points under `work_dir` are never seen
-// by the host, and are all detached again before this returns.
+// Where overlayfs takes layers that are detached mounts (6.15+), every mount of a build is made
+// detached (fsopen/fsmount, open_tree) and stays so: nothing is attached anywhere. Before that,
+// layers must be attached in the caller's mount namespace while overlayfs takes them, so the
+// caller runs in a private mount namespace of its own (declawd unshares one at start): the
+// temporary attach points under `work_dir` are never seen by the host, and are all detached
+// again before this returns.
 #pragma once
 
 #include <sys/types.h>
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "common/result.h"
@@ -29,8 +32,13 @@
 
 namespace declaw::runtime {
 
+// How a build makes its mounts: kAuto is kDetached where the kernel allows it
+// (overlayTakesDetachedLayers), else kAttached. Tests force one or the other.
+enum class RootfsBuild { kAuto, kDetached, kAttached };
+
 struct RootfsSpec {
-  std::string sandbox_id;  // names the attach points under work_dir
+  std::string sandbox_id;  // names the attach points under work_dir (attached builds)
+  RootfsBuild build = RootfsBuild::kAuto;
   uint64_t disk_bytes = 0;
   // The template's layers, topmost first (host paths of unpacked layer trees).
   std::vector<std::string> layers;
@@ -55,6 +63,14 @@ struct RootfsStep {
 // still follow one a lower layer carried), metacopy and index are off, whatever the kernel's
 // defaults: an upper dir then holds whole files and plain whiteouts, what a snapshot reads.
 std::string overlayOptions(const std::vector<int>& lower_fds, int upper_fd, int work_fd);
+// The same as fsconfig(2) parameters, in order.
+std::vector<std::pair<std::string, std::string>> overlayParams(const std::vector<int>& lower_fds,
+                                                               int upper_fd, int work_fd);
+
+// Whether overlayfs here takes layers, an upper and a work dir that are detached mounts (6.15+;
+// before, it wants them in the mounter's mount namespace). Probed once, with a throwaway tmpfs;
+// false without CAP_SYS_ADMIN.
+bool overlayTakesDetachedLayers();
 
 struct BuiltRootfs {
   UniqueFd root;  // detached overlay for /
@@ -69,9 +85,9 @@ inline constexpr const char* kDiskUsrUpper = "usr";
 inline constexpr const char* kDiskUsrWork = "usr-work";
 inline constexpr const char* kDiskEmpty = "empty";
 
-// EPERM unless the caller entered a private mount namespace (enterPrivateMountNamespace) and
-// is still in it. Nothing is left attached or on disk when it fails (the disk tmpfs dies with
-// its last fd).
+// An attached build: EPERM unless the caller entered a private mount namespace
+// (enterPrivateMountNamespace) and is still in it. Nothing is left attached or on disk when it
+// fails (the disk tmpfs dies with its last fd).
 Result<BuiltRootfs> buildRootfs(const RootfsSpec& spec, const std::string& work_dir);
 
 // Gives the disk tmpfs (BuiltRootfs::disk) a new size limit, through the new mount API's

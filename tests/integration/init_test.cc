@@ -152,6 +152,31 @@ TEST_CASE(
   CHECK(user.out == "ok\ndenied\nusr-denied\n755 user\n1777 root\n700 root\noverlayfs\n");
 }
 
+TEST_CASE("the root is the same built detached (6.15+) or through attach points (before)") {
+  requireRoot();
+  const bool detached = overlayTakesDetachedLayers();
+  WARN("this kernel's overlayfs " << (detached ? "takes" : "refuses")
+                                  << " detached layers: declawd builds roots "
+                                  << (detached ? "detached" : "through attach points"));
+  std::vector<RootfsBuild> builds = {RootfsBuild::kAttached};
+  if (detached) builds.push_back(RootfsBuild::kDetached);
+  std::vector<std::string> seen;
+  for (RootfsBuild build : builds) {
+    TestSandbox sbx(defaultConfig(), {}, build);
+    REQUIRE(sbx.ready());
+    auto r = sbx.run(
+        "touch /x /usr/x /etc/x && echo written; ls -A / | tr '\\n' ' '; echo; "
+        "stat -c '%a %U %n' /tmp /root /home/user /etc/hostname /usr/bin/env; "
+        "stat -f -c %T / /usr",
+        0, true);
+    CHECK(r.exitCode() == 0);
+    CHECK(r.out.rfind("written\n", 0) == 0);
+    seen.push_back(r.out);
+  }
+  CHECK(::access("/usr/x", F_OK) != 0);  // the host's /usr is untouched either way
+  if (seen.size() == 2) CHECK(seen[0] == seen[1]);
+}
+
 TEST_CASE("without the /usr overlay (a host whose /usr cannot be idmapped) /usr is read-only") {
   requireRoot();
   InitConfig config = defaultConfig();

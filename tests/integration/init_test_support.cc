@@ -100,7 +100,8 @@ std::string readWhole(int fd) {
   return *data;
 }
 
-TestSandbox::TestSandbox(const InitConfig& config, const BeforeConfig& before_config) {
+TestSandbox::TestSandbox(const InitConfig& config, const BeforeConfig& before_config,
+                         RootfsBuild build) {
   static uint32_t slot = 0;
   LaunchSpec spec;
   spec.sandbox_id = config.sandbox_id;
@@ -156,6 +157,7 @@ TestSandbox::TestSandbox(const InitConfig& config, const BeforeConfig& before_co
   rootfs.host_usr = config.usr_mount;
   rootfs.userns_fd = init_.userns.get();
   rootfs.id_base = spec.ids.host_base;
+  rootfs.build = build;
   auto built = buildRootfs(rootfs, work_dir);
   if (!built) {
     closeControlAndWait();

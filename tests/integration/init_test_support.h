@@ -16,6 +16,7 @@
 #include "common/unique_fd.h"
 #include "runtime/launcher.h"
 #include "runtime/protocol.h"
+#include "runtime/rootfs.h"
 
 namespace declaw::init_test {
 
@@ -55,8 +56,10 @@ using BeforeConfig = std::function<void(const runtime::LaunchedInit&)>;
 class TestSandbox {
  public:
   // Launches init and sends `config`. Ready is awaited by the caller: ready() or setupFailure().
+  // `build`: how the root is built (runtime/rootfs.h); kAuto is what declawd does here.
   explicit TestSandbox(const runtime::InitConfig& config = defaultConfig(),
-                       const BeforeConfig& before_config = {});
+                       const BeforeConfig& before_config = {},
+                       runtime::RootfsBuild build = runtime::RootfsBuild::kAuto);
   ~TestSandbox();  // closes the control socket and waits for init (and so the sandbox) to die
   TestSandbox(const TestSandbox&) = delete;
   TestSandbox& operator=(const TestSandbox&) = delete;
