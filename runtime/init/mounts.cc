@@ -74,11 +74,35 @@ std::pair<std::string, std::string> parentAndName(const std::string& path) {
   return splitParent(first == std::string::npos ? "" : path.substr(first));
 }
 
-// The target's parent directory inside the root. A symlink anywhere in it is ELOOP.
-Result<UniqueFd> parentDir(int root, const std::string& target) {
-  auto [parent, name] = parentAndName(target);
-  return openAt2(root, parent, O_PATH | O_DIRECTORY, kInRoot);
+// The target's parent directory inside the root (a symlink anywhere in it is ELOOP), kept open
+// across steps in the same directory (most of /etc and /dev). During setup only a mount can make
+// a path name another directory (no sandbox code runs yet, and no step replaces a directory), so
+// a mount at or above the cached directory drops it.
+struct ParentCache {
+  std::string path;  // relative to the root, no leading '/': "etc", "" for the root itself
+  UniqueFd fd;
+
+  void mountedAt(const std::string& target) {
+    const size_t first = target.find_first_not_of('/');
+    const std::string at = first == std::string::npos ? "" : target.substr(first);
+    if (at.empty() || path == at || path.starts_with(at + "/")) fd.reset();
+  }
+};
+
+Result<int> cachedParentDir(ParentCache& cache, int root, const std::string& target) {
+  std::string parent = parentAndName(target).first;
+  if (!cache.fd || cache.path != parent) {
+    auto opened = openAt2(root, parent, O_PATH | O_DIRECTORY, kInRoot);
+    if (!opened) return opened.error();
+    cache.fd = std::move(*opened);
+    cache.path = std::move(parent);
+  }
+  return cache.fd.get();
 }
+
+// Special mode bits a filesystem may drop at creation (mkdir(2): S_ISVTX, "on some
+// filesystems"); the plain permission bits are exact under umask 0, which applyRootfsPlan sets.
+constexpr mode_t kSpecialBits = S_ISUID | S_ISGID | S_ISVTX;
 
 // The target itself, inside the root, never through a symlink.
 Result<UniqueFd> openTarget(int root, const std::string& target, uint64_t flags) {
@@ -99,6 +123,45 @@ Result<void> clearNonDirectory(int parent, const std::string& name, const std::s
   return {};
 }
 
+// A new file `name` opened for writing with `mode` (O_EXCL: never an existing file, never
+// through a symlink). Whatever non-directory is in the way is removed first; tried before any
+// look, so the usual case, nothing there, costs one call.
+Result<UniqueFd> createFile(int parent, const std::string& name, const std::string& target,
+                            uint32_t mode) {
+  constexpr int kFlags = O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC;
+  UniqueFd out(::openat(parent, name.c_str(), kFlags, mode));
+  if (!out && errno == EEXIST) {
+    if (auto r = clearNonDirectory(parent, name, target); !r) return r.error();
+    out.reset(::openat(parent, name.c_str(), kFlags, mode));
+  }
+  if (!out) return ErrnoError() << "create " << target;
+  if ((mode & kSpecialBits) != 0 && ::fchmod(out.get(), mode) != 0) {
+    return ErrnoError() << "chmod " << target;
+  }
+  return out;
+}
+
+// All of a regular file of `size` bytes (as fstat saw it): one read when it has not grown,
+// since a short read of a regular file is its end.
+Result<std::string> readRegular(int fd, off_t size) {
+  if (size < 0 || static_cast<size_t>(size) >= kMaxCopiedFileBytes) {
+    return readAll(fd, kMaxCopiedFileBytes);
+  }
+  std::string data(static_cast<size_t>(size) + 1, '\0');
+  ssize_t n;
+  do {
+    n = ::read(fd, data.data(), data.size());
+  } while (n < 0 && errno == EINTR);
+  if (n < 0) return ErrnoError() << "read";
+  if (static_cast<size_t>(n) < data.size()) {
+    data.resize(static_cast<size_t>(n));
+    return data;
+  }
+  auto rest = readAll(fd, kMaxCopiedFileBytes - data.size());  // it grew meanwhile
+  if (!rest) return rest.error();
+  return data + *rest;
+}
+
 Result<void> copyHostFile(const MountStep& s, int parent, const std::string& name) {
   const std::string& source = s.source;
   const std::string& target = s.target;
@@ -107,27 +170,21 @@ Result<void> copyHostFile(const MountStep& s, int parent, const std::string& nam
   struct stat st {};
   if (::fstat(in.get(), &st) != 0) return ErrnoError() << "fstat " << source;
   if (!S_ISREG(st.st_mode)) return ErrnoError(EINVAL) << source << " is not a regular file";
-  auto data = readAll(in.get(), kMaxCopiedFileBytes);
+  auto data = readRegular(in.get(), st.st_size);
   if (!data) return ErrnoError(data.error().code) << "read " << source;
   if (s.id_from_euid) *data = answerIdFromEuid(std::move(*data));
-  if (auto r = clearNonDirectory(parent, name, target); !r) return r;
-  UniqueFd out(::openat(parent, name.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-                        st.st_mode & 0777));
-  if (!out) return ErrnoError() << "create " << target;
-  if (::fchmod(out.get(), st.st_mode & 0777) != 0) return ErrnoError() << "chmod " << target;
-  if (auto r = writeAll(out.get(), *data); !r)
+  auto out = createFile(parent, name, target, st.st_mode & 0777);
+  if (!out) return out.error();
+  if (auto r = writeAll(out->get(), *data); !r)
     return ErrnoError(r.error().code) << "write " << target;
   return {};
 }
 
 Result<void> writeNewFile(int parent, const std::string& name, const std::string& target,
                           const std::string& contents, uint32_t mode) {
-  if (auto r = clearNonDirectory(parent, name, target); !r) return r;
-  UniqueFd out(
-      ::openat(parent, name.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode));
-  if (!out) return ErrnoError() << "create " << target;
-  if (::fchmod(out.get(), mode) != 0) return ErrnoError() << "chmod " << target;
-  if (auto r = writeAll(out.get(), contents); !r) {
+  auto out = createFile(parent, name, target, mode);
+  if (!out) return out.error();
+  if (auto r = writeAll(out->get(), contents); !r) {
     return ErrnoError(r.error().code) << "write " << target;
   }
   return {};
@@ -152,16 +209,19 @@ Result<void> mergeAccountsFile(int parent, const std::string& name, const MountS
 // template has it). Anything else there is replaced by the directory.
 Result<void> makeDir(int parent, const std::string& name, const MountStep& s) {
   if (name.empty()) return {};  // the root itself
-  struct stat st {};
-  if (::fstatat(parent, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) {
+  if (::mkdirat(parent, name.c_str(), s.mode) != 0) {
+    if (errno != EEXIST) return ErrnoError() << "mkdir";
+    struct stat st {};
+    if (::fstatat(parent, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+      return ErrnoError() << "stat " << s.target;
+    }
     if (S_ISDIR(st.st_mode)) return {};
     if (::unlinkat(parent, name.c_str(), 0) != 0) return ErrnoError() << "replace " << s.target;
-  } else if (errno != ENOENT) {
-    return ErrnoError() << "stat " << s.target;
+    if (::mkdirat(parent, name.c_str(), s.mode) != 0) return ErrnoError() << "mkdir";
   }
-  if (::mkdirat(parent, name.c_str(), s.mode) != 0) return ErrnoError() << "mkdir";
-  // mkdir(2) applies the umask and ignores S_ISVTX on some filesystems: set the mode exactly.
-  if (::fchmodat(parent, name.c_str(), s.mode, 0) != 0) return ErrnoError() << "chmod";
+  if ((s.mode & kSpecialBits) != 0 && ::fchmodat(parent, name.c_str(), s.mode, 0) != 0) {
+    return ErrnoError() << "chmod";
+  }
   if ((s.uid != 0 || s.gid != 0) &&
       ::fchownat(parent, name.c_str(), s.uid, s.gid, AT_SYMLINK_NOFOLLOW) != 0) {
     return ErrnoError() << "chown";
@@ -170,11 +230,14 @@ Result<void> makeDir(int parent, const std::string& name, const MountStep& s) {
 }
 
 Result<void> makeSymlink(int parent, const std::string& name, const MountStep& s) {
+  if (::symlinkat(s.source.c_str(), parent, name.c_str()) == 0) return {};
+  if (errno != EEXIST) return ErrnoError() << "symlink";
   struct stat st {};
-  if (::fstatat(parent, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) {
-    if (S_ISDIR(st.st_mode)) return {};  // the template has a real directory there: keep it
-    if (::unlinkat(parent, name.c_str(), 0) != 0) return ErrnoError() << "replace " << s.target;
+  if (::fstatat(parent, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+    return ErrnoError() << "stat " << s.target;
   }
+  if (S_ISDIR(st.st_mode)) return {};  // the template has a real directory there: keep it
+  if (::unlinkat(parent, name.c_str(), 0) != 0) return ErrnoError() << "replace " << s.target;
   if (::symlinkat(s.source.c_str(), parent, name.c_str()) != 0) return ErrnoError() << "symlink";
   return {};
 }
@@ -188,8 +251,19 @@ Result<void> mountAt(const char* source, int target_fd, const char* fstype, unsi
 }
 
 Result<void> applyStep(const MountStep& s, const std::string& staging, int root,
-                       std::span<const UniqueFd> root_fds) {
+                       std::span<const UniqueFd> root_fds, ParentCache& parents) {
   // Every target is reached by an fd resolved inside the root, never by a path string.
+  switch (s.kind) {
+    case StepKind::kAttach:
+    case StepKind::kTmpfs:
+    case StepKind::kProc:
+    case StepKind::kDevpts:
+    case StepKind::kBind:
+      parents.mountedAt(s.target);
+      break;
+    default:
+      break;
+  }
   switch (s.kind) {
     case StepKind::kAttach: {
       if (s.fd_index < 0 || static_cast<size_t>(s.fd_index) >= root_fds.size()) {
@@ -245,27 +319,25 @@ Result<void> applyStep(const MountStep& s, const std::string& staging, int root,
       break;
   }
   // Steps that create an entry: by name in the parent, which is resolved without symlinks.
-  auto parent = parentDir(root, s.target);
+  auto parent = cachedParentDir(parents, root, s.target);
   if (!parent) return parent.error();
   const std::string name = parentAndName(s.target).second;
   switch (s.kind) {
     case StepKind::kMkdir:
-      return makeDir(parent->get(), name, s);
+      return makeDir(*parent, name, s);
     case StepKind::kTouch: {
-      if (auto r = clearNonDirectory(parent->get(), name, s.target); !r) return r;
-      UniqueFd fd(::openat(parent->get(), name.c_str(),
-                           O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, s.mode));
-      if (!fd) return ErrnoError() << "create";
+      auto fd = createFile(*parent, name, s.target, s.mode);
+      if (!fd) return fd.error();
       return {};
     }
     case StepKind::kSymlink:
-      return makeSymlink(parent->get(), name, s);
+      return makeSymlink(*parent, name, s);
     case StepKind::kCopyFile:
-      return copyHostFile(s, parent->get(), name);
+      return copyHostFile(s, *parent, name);
     case StepKind::kWriteFile:
-      return writeNewFile(parent->get(), name, s.target, s.contents, s.mode);
+      return writeNewFile(*parent, name, s.target, s.contents, s.mode);
     case StepKind::kAccounts:
-      return mergeAccountsFile(parent->get(), name, s);
+      return mergeAccountsFile(*parent, name, s);
     default:
       return ErrnoError(EINVAL) << "unknown step";
   }
@@ -284,14 +356,20 @@ Result<void> makeMountsPrivate() {
 
 Result<void> applyRootfsPlan(const std::vector<MountStep>& steps, const std::string& staging,
                              std::span<const UniqueFd> root_fds) {
+  // Modes are set at creation, exactly: only special bits get a chmod after (kSpecialBits).
+  struct ZeroUmask {
+    mode_t saved = ::umask(0);
+    ~ZeroUmask() { ::umask(saved); }
+  } zero_umask;
   UniqueFd root;
+  ParentCache parents;
   for (const MountStep& step : steps) {
     // The root is whatever is mounted at staging once the first step attached it.
     if (!root && !(step.kind == StepKind::kAttach && step.target == "/")) {
       root.reset(::open(staging.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
       if (!root) return ErrnoError() << "open the new root";
     }
-    if (auto r = applyStep(step, staging, root.get(), root_fds); !r) {
+    if (auto r = applyStep(step, staging, root.get(), root_fds, parents); !r) {
       return ErrnoError(r.error().code) << describe(step) << ": " << r.error().message;
     }
   }

@@ -21,7 +21,8 @@ inline constexpr const char* kStagingDir = "/tmp";
 Result<void> makeMountsPrivate();
 
 // Performs every step under `staging` (a step's target "/" is `staging` itself); kAttach steps
-// take their mounts from `root_fds`. Stops at the first failure, naming the step.
+// take their mounts from `root_fds`. Stops at the first failure, naming the step. Runs under
+// umask 0 (set for its duration): every mode is the step's exactly.
 Result<void> applyRootfsPlan(const std::vector<MountStep>& steps, const std::string& staging,
                              std::span<const UniqueFd> root_fds);
 
