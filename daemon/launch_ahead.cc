@@ -18,8 +18,31 @@ bool alive(const AheadInit& init) {
 }
 }  // namespace
 
-LaunchAhead::LaunchAhead(uint32_t slots, Launch launch, Discard discard)
-    : slots_(slots), launch_(std::move(launch)), discard_(std::move(discard)) {}
+LaunchAhead::LaunchAhead(uint32_t slots, Launch launch, Discard discard,
+                         std::chrono::milliseconds max_deferral)
+    : slots_(slots),
+      launch_(std::move(launch)),
+      discard_(std::move(discard)),
+      max_deferral_(max_deferral) {}
+
+LaunchAhead::Creating::Creating(LaunchAhead* ahead) : ahead_(ahead) {
+  if (ahead_ == nullptr) return;
+  std::lock_guard lock(ahead_->mutex_);
+  ++ahead_->creating_;
+}
+
+LaunchAhead::Creating::~Creating() {
+  if (ahead_ != nullptr) ahead_->createEnded();
+}
+
+void LaunchAhead::createEnded() {
+  {
+    std::lock_guard lock(mutex_);
+    --creating_;
+    if (creating_ != 0) return;
+  }
+  changed_.notify_all();
+}
 
 LaunchAhead::~LaunchAhead() { stop(); }
 
@@ -81,6 +104,11 @@ void LaunchAhead::fill() {
   while (true) {
     changed_.wait(lock, [this] { return stopping_ || ready_.size() + launching_ < slots_; });
     if (stopping_) return;
+    if (creating_ != 0) {
+      changed_.wait_for(lock, max_deferral_, [this] { return stopping_ || creating_ == 0; });
+      if (stopping_) return;
+      if (ready_.size() + launching_ >= slots_) continue;  // another filler went first
+    }
     ++launching_;
     lock.unlock();
     auto launched = launch_();

@@ -459,6 +459,8 @@ Result<api::SandboxInfo> Registry::createSandbox(const api::Caller& caller,
   if (spec.allow_internet_access) {
     if (auto r = parts_.network->checkAllows(spec.network.allow_out); !r) return r.error();
   }
+  // Inits launched ahead are refilled once this create has answered (launch_ahead.h).
+  LaunchAhead::Creating creating(ahead_.get());
   PhaseClock phases;
   auto tmpl = parts_.templates->resolve(spec.template_name, caller);
   if (!tmpl) return tmpl.error();

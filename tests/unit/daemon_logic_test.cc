@@ -246,6 +246,46 @@ TEST_CASE("launch ahead keeps its slots full, hands each out once, and discards 
   CHECK(ahead.ready() == 0);
 }
 
+TEST_CASE("launch ahead refills only once no create is under way, or after its deferral") {
+  for (const bool long_create : {false, true}) {
+    std::mutex m;
+    int launched = 0;
+    // A create that lasts longer than the deferral: the refill goes ahead anyway.
+    const auto deferral = long_create ? std::chrono::milliseconds(30) : std::chrono::hours(1);
+    daemon::LaunchAhead ahead(
+        1,
+        [&]() -> Result<daemon::AheadInit> {
+          std::lock_guard lock(m);
+          return fakeInit("i" + std::to_string(++launched), false);
+        },
+        [&](daemon::AheadInit& a) { endFake(a); }, deferral);
+    ahead.start();
+    auto waitReady = [&](size_t n) {
+      for (int i = 0; i < 2500 && ahead.ready() != n; ++i) ::usleep(2000);
+      return ahead.ready();
+    };
+    REQUIRE(waitReady(1) == 1);
+    std::optional<daemon::AheadInit> taken;
+    {
+      daemon::LaunchAhead::Creating creating(&ahead);
+      taken = ahead.take();
+      REQUIRE(taken);
+      if (!long_create) {
+        ::usleep(100000);  // a create of 100 ms: no refill meanwhile
+        CHECK(ahead.ready() == 0);
+        std::lock_guard lock(m);
+        CHECK(launched == 1);
+      } else {
+        CHECK(waitReady(1) == 1);  // refilled while the create still runs
+      }
+    }
+    CHECK(waitReady(1) == 1);  // and once it has ended, refilled in any case
+    endFake(*taken);
+    ahead.stop();
+  }
+  daemon::LaunchAhead::Creating none(nullptr);  // no launch ahead (launch_ahead: 0): nothing
+}
+
 // --- output buffers ---------------------------------------------------------------------------
 
 TEST_CASE("a head buffer keeps the first bytes and counts the rest as dropped") {
