@@ -1,6 +1,7 @@
 // Lock-free latency histograms for GET /metrics, and the phases of a sandbox create they time.
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <chrono>
@@ -64,9 +65,12 @@ class PhaseClock {
  public:
   using Clock = std::chrono::steady_clock;
   PhaseClock() : last_(Clock::now()), first_(last_) {}
+  // The time since the last mark, as `phase`'s; a phase marked twice (run in two parts) gets
+  // both spans.
   void mark(CreatePhase phase) {
     const auto now = Clock::now();
-    seconds_[static_cast<size_t>(phase)] = std::chrono::duration<double>(now - last_).count();
+    double& seconds = seconds_[static_cast<size_t>(phase)];
+    seconds = std::max(seconds, 0.0) + std::chrono::duration<double>(now - last_).count();
     last_ = now;
   }
   // The whole span, as kTotal.

@@ -366,6 +366,23 @@ Result<runtime::NetworkConfig> NetworkHost::plug(SandboxNetwork& sandbox, pid_t 
     sandbox.link_created_ = true;  // createVeth may fail halfway; release deletes the name
     if (auto r = netpolicy::createVeth(*plan, *netns); !r) return r.error();
   }
+  runtime::NetworkConfig config;
+  config.interface = std::string(netpolicy::kSandboxIfName);
+  config.address = sandbox.lease_.v4.sandbox.toString();
+  config.prefix_len = netpolicy::kSandboxV4PrefixLength;
+  config.gateway = sandbox.lease_.v4.host.toString();
+  config.nameserver = config.gateway;
+  if (sandbox.lease_.v6) {
+    config.address6 = sandbox.lease_.v6->sandbox.toString();
+    config.prefix_len6 = netpolicy::kSandboxV6PrefixLength;
+    config.gateway6 = sandbox.lease_.v6->host.toString();
+  }
+  return config;
+}
+
+Result<void> NetworkHost::guard(SandboxNetwork& sandbox) {
+  std::lock_guard lock(sandbox.mutex_);
+  if (sandbox.released_) return ErrnoError(ESRCH) << "the sandbox is gone";
   netpolicy::SandboxNet net{sandbox.key_, sandbox.lease_};
   std::shared_ptr<const netsvc::SandboxContext> context;
   {
@@ -384,18 +401,7 @@ Result<runtime::NetworkConfig> NetworkHost::plug(SandboxNetwork& sandbox, pid_t 
     if (auto r = proxy_->addListener({gateway, settings_.proxy_port}); !r) return r.error();
   }
 
-  runtime::NetworkConfig config;
-  config.interface = std::string(netpolicy::kSandboxIfName);
-  config.address = sandbox.lease_.v4.sandbox.toString();
-  config.prefix_len = netpolicy::kSandboxV4PrefixLength;
-  config.gateway = sandbox.lease_.v4.host.toString();
-  config.nameserver = config.gateway;
-  if (sandbox.lease_.v6) {
-    config.address6 = sandbox.lease_.v6->sandbox.toString();
-    config.prefix_len6 = netpolicy::kSandboxV6PrefixLength;
-    config.gateway6 = sandbox.lease_.v6->host.toString();
-  }
-  return config;
+  return {};
 }
 
 Result<void> NetworkHost::update(SandboxNetwork& sandbox, const netpolicy::Policy& policy) {

@@ -6,8 +6,11 @@
 // Lifecycle of one sandbox with internet access:
 //   reserve()  before launch: a lease from the pool and the sandbox's decider (nothing in the
 //              kernel yet; InitConfig.network needs the addresses)
-//   plug()     after launch, before the handshake: the veth into init's network namespace, the
-//              nft chains and sets, the DNS stub and proxy listeners on its gateway
+//   plug()     after launch, before the handshake: the veth into init's network namespace
+//   guard()    beside the handshake (on a thread of its own), and done before the create
+//              answers: the nft chains and sets, the DNS stub and proxy listeners on its
+//              gateway. No sandbox code runs before the create has answered, so none runs
+//              before its firewall is in place.
 //   update()   PATCH: a new decider, the chains refilled in one transaction
 //   release()  after init is dead: listeners, chains, link and lease, in that order; idempotent
 //
@@ -127,6 +130,8 @@ class NetworkHost {
                                                   const netpolicy::Policy& policy);
   // Returns what declaw-init needs to configure eth0.
   Result<runtime::NetworkConfig> plug(SandboxNetwork& sandbox, pid_t init_pid, int init_pidfd);
+  // After plug(): the sandbox's chains and listeners.
+  Result<void> guard(SandboxNetwork& sandbox);
   Result<void> update(SandboxNetwork& sandbox, const netpolicy::Policy& policy);
   void release(SandboxNetwork& sandbox);
 

@@ -14,6 +14,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cstring>
+#include <future>
 
 #include "common/io.h"
 #include "common/log.h"
@@ -221,6 +222,7 @@ Result<std::shared_ptr<Sandbox>> Sandbox::start(const SandboxStart& s) {
   config.user_gid = kUserId;
   config.seccomp_bpf = *s.seccomp_bpf;
   if (host_backed && s.host_facts) config.host = *s.host_facts;
+  std::future<Result<void>> guarded;
   if (net) {
     auto plugged = s.network->plug(*net, launched->pid, sbx->pidfd_.get());
     if (!plugged) {
@@ -228,6 +230,11 @@ Result<std::shared_ptr<Sandbox>> Sandbox::start(const SandboxStart& s) {
       return plugged.error();
     }
     config.network = *plugged;
+    // The firewall and the gateway's listeners go in beside init's setup, on a thread of their
+    // own, and are in place before this create answers: no sandbox code runs before that (and
+    // until they land, the base chains drop whatever the link would carry; docs/network.md).
+    guarded =
+        std::async(std::launch::async, [network = s.network, net] { return network->guard(*net); });
     mark(CreatePhase::kNetworkPlug);
   } else if (s.spec.loopback_inet) {
     // Inet sockets without internet access: the namespace has only lo, and this table drops
@@ -239,6 +246,14 @@ Result<std::shared_ptr<Sandbox>> Sandbox::start(const SandboxStart& s) {
     }
     mark(CreatePhase::kNetworkPlug);
   }
+  // Joined before any return below: a create that fails still waits for it, then kill()
+  // undoes what it did (release() takes the same lock).
+  auto joinGuard = [&]() -> Result<void> {
+    if (!guarded.valid()) return {};
+    auto r = guarded.get();
+    mark(CreatePhase::kNetworkPlug);  // the wait for it beyond init's setup, if any
+    return r;
+  };
   std::vector<int> root_fds = {built->root.get()};
   if (built->usr) root_fds.push_back(built->usr.get());
   auto ready =
@@ -246,6 +261,7 @@ Result<std::shared_ptr<Sandbox>> Sandbox::start(const SandboxStart& s) {
   built->root.reset();  // init has attached its own copies, or failed
   built->usr.reset();
   if (!ready) {
+    (void)joinGuard();
     sbx->kill();
     return ready.error();
   }
@@ -256,12 +272,17 @@ Result<std::shared_ptr<Sandbox>> Sandbox::start(const SandboxStart& s) {
     auto held = listening ? runtime::InitClient::hold(launched->control.get(), listening->get())
                           : Result<void>(listening.error());
     if (!held) {
+      (void)joinGuard();
       sbx->kill();
       return ErrnoError(held.error().code) << "live restore: " << held.error().message;
     }
     sbx->held_ = true;
   }
   mark(CreatePhase::kSetup);
+  if (auto guard = joinGuard(); !guard) {
+    sbx->kill();
+    return guard.error();
+  }
   sbx->client_ = std::make_shared<runtime::InitClient>(std::move(launched->control));
   // The pumps learn of exits, and of init's end, from the client's reader thread.
   // Weak: the table holds processes, which hold the client; a strong reference back would
@@ -640,10 +661,10 @@ Result<api::SandboxMetrics> Sandbox::metrics(pid_t observer) {
   return m;
 }
 
-void Sandbox::recordSample() {
+void Sandbox::recordSample(bool read_firewall) {
   // Off the request path: what listings show of the firewall's counter is at most one interval
   // old (info(kCached)).
-  if (net_ && network_) {
+  if (read_firewall && net_ && network_) {
     api::NetworkInfo seen;
     network_->describe(*net_, seen, NetworkHost::Counters::kLive);
   }
