@@ -502,10 +502,11 @@ Result<api::SandboxInfo> Registry::createSandbox(const api::Caller& caller,
   lock.unlock();
   saveRecord(**sbx);
   // The history starts at the create, so it is never empty while the sandbox lives.
-  if (config_.metrics_history.samples() > 0) (*sbx)->recordSample();
+  if (config_.metrics_history.samples() > 0) (*sbx)->recordSample(/*read_firewall=*/false);
   logger("daemon")->info("[{}] created for uid {}{}", id, caller.uid,
                          pooled ? " (from the pool)" : "");
-  return (*sbx)->info();
+  // Its firewall has refused nothing yet (no code of it has run): no nft command to say so.
+  return (*sbx)->info(NetworkHost::Counters::kCached);
 }
 
 std::vector<api::SandboxInfo> Registry::listSandboxes(const api::Caller& caller) {

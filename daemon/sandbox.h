@@ -142,7 +142,9 @@ class Sandbox {
   Result<api::SandboxMetrics> metrics(pid_t observer);
   // Takes a sample for the metrics history (the registry's sampler calls it); nothing once
   // killed. Its CPU use is the average since the previous sample (MetricsHistory::record).
-  void recordSample();
+  // `read_firewall`: also refresh the firewall's refusal count that listings show (one nft
+  // command); the create's first sample skips it, as nothing can have been refused yet.
+  void recordSample(bool read_firewall = true);
   // The samples in `range`, oldest first; ESRCH once killed.
   Result<std::vector<api::SandboxMetrics>> metricsHistory(const api::MetricsRange& range);
 
