@@ -161,7 +161,12 @@ Result<std::shared_ptr<Process>> Process::start(std::shared_ptr<runtime::InitCli
   p->stdin_held_ = plan.spawn.hold_stdin;
   p->plan_ = std::move(plan);
   p->plan_.stdin_data.clear();
-  p->pump_ = std::thread([raw = p.get()] { raw->pumpLoop(); });
+  if (!p->plan_.pump_on_caller) {
+    p->pump_ = std::thread([raw = p.get()] {
+      PumpState state;
+      raw->runPump(state, false);
+    });
+  }
   return p;
 }
 
@@ -208,7 +213,10 @@ Result<std::shared_ptr<Process>> Process::adopt(std::shared_ptr<runtime::InitCli
   p->stdin_close_requested_ = !p->stdin_open_;
   p->stdin_held_ = p->stdin_.valid();
   p->plan_ = std::move(plan);
-  p->pump_ = std::thread([raw = p.get()] { raw->pumpLoop(); });
+  p->pump_ = std::thread([raw = p.get()] {
+    PumpState state;
+    raw->runPump(state, false);
+  });
   return p;
 }
 

@@ -43,11 +43,15 @@ struct ProcessPlan {
   // The sandbox's OOM kill count (its memory cgroup); null without cgroups. Read at start and
   // when the process finishes: a difference means the OOM killer struck meanwhile.
   std::function<uint64_t()> oom_kills;
+  // The caller pumps until the process has finished (Process::pumpUntilFinished): a foreground
+  // run's request thread, which would only wait otherwise. Else a thread of its own does.
+  bool pump_on_caller = false;
 };
 
 class Process : public std::enable_shared_from_this<Process> {
  public:
-  // Spawns through init and starts the pump. The process is running when this returns.
+  // Spawns through init and starts the pump (unless plan.pump_on_caller). The process is
+  // running when this returns.
   static Result<std::shared_ptr<Process>> start(std::shared_ptr<runtime::InitClient> init,
                                                 ProcessPlan plan);
   // Live restore: a process a held init handed over (runtime::HeldProcess), with the record
@@ -61,6 +65,9 @@ class Process : public std::enable_shared_from_this<Process> {
   Process& operator=(const Process&) = delete;
 
   int pid() const { return pid_; }
+  // plan.pump_on_caller: pumps on the calling thread until the process has finished; whatever
+  // the pump still has to do after that goes on on a thread of its own.
+  void pumpUntilFinished();
   // The most memory its output buffers may take, counted against the sandbox's budget (0 for a
   // foreground command, whose capture lives only as long as its request).
   uint64_t bufferReservation() const;
@@ -101,7 +108,13 @@ class Process : public std::enable_shared_from_this<Process> {
 
   // The pump (process_pump.cc): each pass looks at init and the clock, carries out what
   // decidePumpStep says, then polls the pipes (or the terminal) and moves bytes.
-  void pumpLoop();
+  struct PumpState {
+    std::optional<int> status;
+    PumpView view;
+  };
+  // Until the pump ends (true), or with `until_finished` until the process has finished and
+  // the pump must go on (false: a child the process left still holds its output).
+  bool runPump(PumpState& state, bool until_finished);
   bool outputsOpen() const;
   void finishPumped(PumpFinish finish, std::optional<int> status);
   void killForTimeout();

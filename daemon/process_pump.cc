@@ -38,9 +38,16 @@ struct PollSet {
 
 }  // namespace
 
-void Process::pumpLoop() {
-  std::optional<int> status;
-  PumpView view;
+void Process::pumpUntilFinished() {
+  PumpState state;
+  if (runPump(state, true)) return;
+  // The caller holds the process, so ~Process (which joins this) cannot run meanwhile.
+  pump_ = std::thread([this, state]() mutable { runPump(state, false); });
+}
+
+bool Process::runPump(PumpState& state, bool until_finished) {
+  std::optional<int>& status = state.status;
+  PumpView& view = state.view;
   for (;;) {
     view.now = PumpClock::now();
     {
@@ -68,6 +75,7 @@ void Process::pumpLoop() {
       view.finished = true;
     }
     if (step.stop) break;
+    if (until_finished && view.finished) return false;
     if (step.kill) {
       killForTimeout();
       view.kill_deadline = PumpClock::now() + kExitAfterKill;
@@ -77,6 +85,7 @@ void Process::pumpLoop() {
     if (!pollOnce(want_stdin, pollTimeoutMs(nextPumpDeadline(view), PumpClock::now()))) break;
   }
   endPump(status);
+  return true;
 }
 
 bool Process::outputsOpen() const {

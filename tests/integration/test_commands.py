@@ -200,6 +200,24 @@ class RunningCommands(SharedSandboxTestCase):
         self.assertLess(time.monotonic() - started, 20)
         self.assertIn("parent-done", res["stdout"])
 
+    def test_a_child_left_behind_may_still_write_after_the_answer(self):
+        # The command's answer comes once bash has exited (and its output drained); a child
+        # that writes later still finds a reader (the pump goes on, on a thread of its own), so
+        # it is not killed by SIGPIPE.
+        self.run_cmd("rm -f /tmp/late-status")
+        res = self.run_cmd("(sleep 1; echo late; echo $? > /tmp/late-status) & echo parent-done",
+                           timeout=10)
+        self.assertEqual(res["stdout"], "parent-done\n", res)
+        deadline = time.monotonic() + 15
+        status = None
+        while time.monotonic() < deadline:
+            r = self.api.read_bytes(self.sbx, "/tmp/late-status")
+            if r.status == 200:
+                status = r.body
+                break
+            time.sleep(0.1)
+        self.assertEqual(status, b"0\n", "the child's late write failed")
+
     def test_commands_run_concurrently_in_one_sandbox(self):
         results = []
 
