@@ -63,7 +63,6 @@ Result<void> reopenStdio() {
 Result<void> buildRoot(const InitConfig& config, std::span<const UniqueFd> root_fds) {
   auto plan = planRootfs(config, config.host ? *config.host : probeHost());
   if (!plan) return plan.error();
-  if (auto r = makeMountsPrivate(); !r) return r;
   if (auto r = applyRootfsPlan(*plan, kStagingDir, root_fds); !r) return r;
   if (auto r = pivotInto(kStagingDir); !r) return r;
   const std::string needed =
@@ -74,12 +73,34 @@ Result<void> buildRoot(const InitConfig& config, std::span<const UniqueFd> root_
   return reopenStdio();
 }
 
+// The part of setup that needs nothing of the config. An init the zygote forked does it before
+// it waits for its config, so it overlaps the daemon's root build (or, launched ahead, happens
+// before a create takes it); an exec'd init does it with the rest (it may become the zygote,
+// which must keep the host's namespaces as they are).
+bool g_prepared = false;
+Result<void> prepare() {
+  if (g_prepared) return {};
+  // The daemon moved us into the sandbox's cgroup after clone() made our cgroup namespace (it
+  // does so before we run), so that namespace's root is still the daemon's cgroup and
+  // /proc/self/cgroup would show the path to ours. A new one is rooted here
+  // (cgroup_namespaces(7)): the sandbox sees only "/".
+  if (::unshare(CLONE_NEWCGROUP) != 0) return ErrnoError() << "unshare cgroup namespace";
+  if (auto r = makeMountsPrivate(); !r) return r;
+  // The namespace's own lo (eth0's IPv6 sysctls, set later, name eth0 and "default" only).
+  if (auto r = bringUpLoopback(); !r) return r;
+  // No process of the sandbox will ever hold more than Docker's set (caps.h): init's bounding
+  // set says so too, and what each command's start drops gets shorter. (The bounding set limits
+  // what an exec or capset may gain; init's own capabilities, which setup uses, stay.)
+  if (CredsFailure f = limitBoundingSet(dockerDefaultCapMask())) {
+    return ErrnoError(f.error) << f.what;
+  }
+  g_prepared = true;
+  return {};
+}
+
 Result<void> setUp(const InitConfig& config, std::span<const UniqueFd> root_fds) {
   if (auto r = validateConfig(config, root_fds.size()); !r) return r;
-  // The daemon moved us into the sandbox's cgroup after clone() made our cgroup namespace, so
-  // that namespace's root is still the daemon's cgroup and /proc/self/cgroup would show the
-  // path to ours. A new one is rooted here (cgroup_namespaces(7)): the sandbox sees only "/".
-  if (::unshare(CLONE_NEWCGROUP) != 0) return ErrnoError() << "unshare cgroup namespace";
+  if (auto r = prepare(); !r) return r;
   // Before the root is built: its /proc has /proc/sys read-only, and the IPv6 stance is a sysctl.
   if (config.network) {
     if (auto r = configureNetwork(*config.network); !r) return r;
@@ -89,17 +110,11 @@ Result<void> setUp(const InitConfig& config, std::span<const UniqueFd> root_fds)
   if (::sethostname(config.hostname.data(), config.hostname.size()) != 0) {
     return ErrnoError() << "sethostname";
   }
-  if (auto r = bringUpLoopback(); !r) return r;
   // No host fd survives setup: whatever the build opened is closed, so nothing but 0-3 can
   // lead back to the host's tree (the root and cwd are the sandbox's since pivot_root).
   if (::close_range(kControlFd + 1, ~0U, 0) != 0) return ErrnoError() << "close_range";
   ::umask(kCommandUmask);
   if (auto r = setNotDumpable(); !r) return r;
-  // No process of the sandbox will ever hold more than Docker's set (caps.h): init's bounding
-  // set says so too, and what each command's start drops gets shorter.
-  if (CredsFailure f = limitBoundingSet(dockerDefaultCapMask())) {
-    return ErrnoError(f.error) << f.what;
-  }
   return installSeccomp(config.seccomp_bpf);
 }
 
@@ -119,6 +134,8 @@ int initMain(bool may_become_zygote) {
   // Spawned commands get default dispositions back (spawn.cc): ignore nothing else here
   // without adding it to kSignalsInitIgnores.
   for (int sig : kSignalsInitIgnores) (void)::signal(sig, SIG_IGN);
+  // Failing here is reported once the config is in (setUp runs prepare() again).
+  if (!may_become_zygote) (void)prepare();
   auto packet = recvPacket(kControlFd, kMaxPacketBytes);
   if (!packet) return kExitDaemonGone;
   if (may_become_zygote && decodeZygote(packet->data) && packet->fds.empty()) {
