@@ -222,6 +222,11 @@ std::string prometheusText(const DaemonMetrics& m) {
   out += "declaw_launch_ahead_total{result=\"hit\"} " + std::to_string(m.launch_ahead_hits) + "\n";
   out +=
       "declaw_launch_ahead_total{result=\"miss\"} " + std::to_string(m.launch_ahead_misses) + "\n";
+  metric("declaw_skeleton_total", "counter",
+         "Creates that took an init launched ahead with the built-ins' skeleton written, by "
+         "whether the skeleton served (a plain built-in, the host's files unchanged).");
+  out += "declaw_skeleton_total{result=\"used\"} " + std::to_string(m.skeletons_used) + "\n";
+  out += "declaw_skeleton_total{result=\"unused\"} " + std::to_string(m.skeletons_unused) + "\n";
   metric("declaw_sandbox_kills_total", "counter", "Sandboxes killed (by request or timeout).");
   out += "declaw_sandbox_kills_total " + std::to_string(m.kills) + "\n";
   metric("declaw_leftovers_cleaned_total", "counter",

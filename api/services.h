@@ -156,6 +156,8 @@ struct DaemonMetrics {
   uint64_t launch_ahead_ready = 0;   // inits launched ahead, waiting for a create
   uint64_t launch_ahead_hits = 0;    // creates that took one
   uint64_t launch_ahead_misses = 0;  // creates that launched their own (none was ready)
+  uint64_t skeletons_used = 0;       // ... and found its skeleton written (skeleton.h)
+  uint64_t skeletons_unused = 0;     // ... and did not use the one it had
   uint64_t kills = 0;
   uint64_t commands = 0;
   std::vector<double> command_seconds_bounds;    // histogram bucket upper bounds

@@ -20,6 +20,10 @@ class DaemonCounters {
   std::atomic<uint64_t> create_failures{0};
   std::atomic<uint64_t> kills{0};
   std::atomic<uint64_t> inits_execed{0};  // without a zygote (the zygote counts its own)
+  // Creates that took an init launched ahead with a skeleton (skeleton.h): used, or not (an
+  // image, a snapshot, a host file changed since, a disk that would not shrink).
+  std::atomic<uint64_t> skeletons_used{0};
+  std::atomic<uint64_t> skeletons_unused{0};
 
   void recordCommand(double seconds) {
     for (size_t i = 0; i < kCommandBounds.size(); ++i) {

@@ -20,6 +20,8 @@ namespace {
 constexpr char kIdAlphabet[] = "0123456789abcdefghijklmnopqrstuvwxyz";
 constexpr size_t kIdSuffixLength = 12;
 constexpr uint32_t kUserId = 1000;
+// How long an init launched ahead may take to write the built-ins' skeleton.
+constexpr std::chrono::milliseconds kSkeletonTimeout{10000};
 constexpr const char* kVersion = "0.1.0";
 // The clock wakes at least this often to notice sandboxes whose init died on its own.
 constexpr auto kClockTick = std::chrono::seconds(1);
@@ -298,14 +300,51 @@ Result<AheadInit> Registry::launchAhead() {
   if (early) {
     record.init_pid = early->init.pid;
     record.init_start_ticks = early->start_ticks;
-    if (auto r = records_.write(record); r) return early;
+    auto recorded = records_.write(record);
+    auto skeleton = recorded ? addSkeleton(*early) : Result<void>(recorded.error());
+    if (skeleton) return early;
     discardAhead(*early);
-    return ErrnoError(EIO) << "state record of " << id;
+    return ErrnoError(skeleton.error().code) << id << ": " << skeleton.error().message;
   }
   std::lock_guard lock(mutex_);
   ids_.release(*id_base);
   records_.remove(id);
   return early.error();
+}
+
+Result<void> Registry::addSkeleton(AheadInit& early) {
+  if (!runtime::overlayTakesDetachedLayers()) return {};
+  auto facts = host_facts_.current();
+  auto log = logger("daemon");
+  auto stamps = facts ? stampSkeletonFiles(*facts, kUserId, kUserId)
+                      : Result<std::vector<FileStamp>>(ErrnoError(ENOENT) << "no host facts");
+  if (!stamps) {
+    log->debug("[{}] no skeleton ahead: {}", early.id, stamps.error().describe());
+    return {};
+  }
+  auto disk = runtime::prepareDisk(config_.limits.default_resources.disk_mb << 20, early.id_base);
+  if (!disk) {
+    log->debug("[{}] no skeleton ahead: {}", early.id, disk.error().describe());
+    return {};
+  }
+  UniqueFd upper(::openat(disk->dir.get(), runtime::kDiskUpper,
+                          O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  if (!upper) return ErrnoError() << "open the disk's upper dir";
+  runtime::SkeletonRequest request{kUserId, kUserId, *facts};
+  auto written = runtime::InitClient::writeSkeleton(early.init.control.get(), request, upper.get(),
+                                                    kSkeletonTimeout);
+  if (!written) {
+    // An init that answered has said all it will (its setup plans the whole root as usual); one
+    // that did not may still answer, in the middle of a handshake: it goes.
+    if (written.error().code == ETIMEDOUT || written.error().code == EPIPE ||
+        written.error().code == EPROTO) {
+      return written.error();
+    }
+    log->warn("[{}] no skeleton ahead: {}", early.id, written.error().describe());
+    return {};
+  }
+  early.skeleton = Skeleton{std::move(*disk), std::move(facts), std::move(*stamps)};
+  return {};
 }
 
 namespace {

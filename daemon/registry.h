@@ -170,6 +170,10 @@ class Registry : public api::Services {
   SandboxStart startFor(const std::string& id, uint32_t id_base);
   // LaunchAhead's two halves: one init with its range, record and cgroup; and its end.
   Result<AheadInit> launchAhead();
+  // Where root builds are detached: a disk of its own, into which init writes the built-ins'
+  // skeleton (skeleton.h). Nothing (and no error) where that cannot be; an error only when the
+  // init itself can no longer be trusted to be waiting for its config.
+  Result<void> addSkeleton(AheadInit& early);
   void discardAhead(AheadInit& ahead);
   // A pooled sandbox for this create, its settings applied; null when none fits.
   std::shared_ptr<Sandbox> takePooled(const api::CreateSandboxSpec& spec,

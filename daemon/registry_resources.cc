@@ -83,6 +83,8 @@ api::DaemonMetrics Registry::daemonMetrics() {
   if (ahead_) {
     m.launch_ahead_ready = ahead_->ready();
     m.launch_ahead_hits = ahead_->hits();
+    m.skeletons_used = counters_.skeletons_used;
+    m.skeletons_unused = counters_.skeletons_unused;
     m.launch_ahead_misses = ahead_->misses();
   }
   std::vector<std::shared_ptr<Sandbox>> live;

@@ -202,7 +202,18 @@ Result<std::shared_ptr<Sandbox>> Sandbox::start(const SandboxStart& s) {
   rootfs.usr_layers = tmpl.usr_layers;
   rootfs.userns_fd = launched->userns.get();
   rootfs.id_base = s.ids.host_base;
+  // The skeleton init wrote while it waited (skeleton.h) is exactly what its plan would write
+  // onto an empty lower: a plain built-in's root, from the host as it still is.
+  bool skeleton = false;
+  if (early->skeleton) {
+    skeleton = host_backed && tmpl.layers.empty() && tmpl.usr_layers.empty() &&
+               skeletonCurrent(*early->skeleton, s.host_facts) &&
+               runtime::resizeDisk(early->skeleton->disk.dir.get(), rootfs.disk_bytes).ok();
+    if (skeleton) rootfs.prepared = &early->skeleton->disk;
+    if (s.counters) ++(skeleton ? s.counters->skeletons_used : s.counters->skeletons_unused);
+  }
   auto built = runtime::buildRootfs(rootfs, s.rootfs_work_dir);
+  early->skeleton.reset();
   launched->userns.reset();
   if (!built) {
     sbx->kill();
@@ -218,6 +229,7 @@ Result<std::shared_ptr<Sandbox>> Sandbox::start(const SandboxStart& s) {
   config.template_name = host_backed ? tmpl.builtin : tmpl.name;
   config.root_kind = tmpl.kind;
   config.usr_mount = built->usr.valid();
+  config.skeleton = skeleton;
   config.user_uid = kUserId;
   config.user_gid = kUserId;
   config.seccomp_bpf = *s.seccomp_bpf;

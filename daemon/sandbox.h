@@ -22,6 +22,7 @@
 #include "daemon/network.h"
 #include "daemon/port_forward.h"
 #include "daemon/process_table.h"
+#include "daemon/skeleton.h"
 #include "daemon/state_records.h"
 #include "daemon/templates.h"
 #include "image/layer_diff.h"
@@ -38,6 +39,9 @@ struct AheadInit {
   std::optional<runtime::Cgroup> cgroup;  // with the config's default resources when ahead
   runtime::LaunchedInit init;             // exec'd (or forked), waiting for its InitConfig
   uint64_t start_ticks = 0;
+  // Launched ahead, where root builds are detached: a disk whose upper holds the built-ins'
+  // skeleton, which init wrote (skeleton.h). A create of a plain built-in takes it.
+  std::optional<Skeleton> skeleton;
 };
 
 struct SandboxStart {

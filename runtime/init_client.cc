@@ -59,6 +59,22 @@ Result<void> InitClient::handshake(int control, const InitConfig& config, std::s
   return ErrnoError(EPROTO) << "init sent an unexpected message during setup";
 }
 
+Result<void> InitClient::writeSkeleton(int control, const SkeletonRequest& request, int upper_fd,
+                                       Duration timeout) {
+  if (auto r = sendPacket(control, encode(request), std::span<const int>(&upper_fd, 1)); !r) {
+    return r;
+  }
+  if (auto r = waitReadable(control, timeout); !r) return r;
+  auto packet = recvPacket(control, kMaxPacketBytes);
+  if (!packet) return ErrnoError(EPIPE) << "init ended while it wrote the skeleton";
+  Reply reply;
+  if (!decode(packet->data, reply) || !packet->fds.empty()) {
+    return ErrnoError(EPROTO) << "init sent an unexpected answer to the skeleton";
+  }
+  if (reply.error != 0) return ErrnoError(reply.error) << "skeleton: " << reply.message;
+  return {};
+}
+
 Result<void> InitClient::hold(int control, int listen_fd) {
   return sendPacket(control, encodeHold(), std::span<const int>(&listen_fd, 1));
 }

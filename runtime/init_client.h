@@ -52,6 +52,10 @@ class InitClient {
   // Live restore: gives init the listening socket where the next daemon will connect; from
   // then on init outlives this connection. Call after handshake, before constructing.
   static Result<void> hold(int control, int listen_fd);
+  // Before handshake, to an init launched ahead: has it write a built-in's skeleton into
+  // `upper_fd` (protocol.h, kSkeleton), and waits for its answer.
+  static Result<void> writeSkeleton(int control, const SkeletonRequest& request, int upper_fd,
+                                    Duration timeout);
   // On a new connection to a held init: sends kAttach and reads what init holds. EPROTO for
   // anything malformed or more than max_held processes (init holds only the daemon's running
   // and unreported ones: more is a hostile init); EPROTONOSUPPORT (naming both versions) for

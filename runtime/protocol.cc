@@ -163,6 +163,7 @@ std::string encode(const InitConfig& m) {
   w.str(m.template_name);
   w.u8(static_cast<uint8_t>(m.root_kind));
   w.u8(m.usr_mount ? 1 : 0);
+  w.u8(m.skeleton ? 1 : 0);
   w.u32(m.user_uid);
   w.u32(m.user_gid);
   w.str(
@@ -196,6 +197,9 @@ bool decode(std::string_view packet, InitConfig& m) {
   uint8_t usr_mount = r.u8();
   if (usr_mount > 1) return false;
   m.usr_mount = usr_mount == 1;
+  uint8_t skeleton = r.u8();
+  if (skeleton > 1) return false;
+  m.skeleton = skeleton == 1;
   m.user_uid = r.u32();
   m.user_gid = r.u32();
   std::string bpf = r.str();
@@ -223,6 +227,25 @@ bool decode(std::string_view packet, InitConfig& m) {
     if (!readHostFacts(r, facts)) return false;
     m.host = std::move(facts);
   }
+  return r.atEnd();
+}
+
+std::string encode(const SkeletonRequest& m) {
+  WireWriter w(MsgType::kSkeleton);
+  w.u32(m.user_uid);
+  w.u32(m.user_gid);
+  writeHostFacts(w, m.host);
+  return w.data();
+}
+
+bool decode(std::string_view packet, SkeletonRequest& m) {
+  WireReader r("");
+  if (!open(packet, MsgType::kSkeleton, r)) return false;
+  m.user_uid = r.u32();
+  m.user_gid = r.u32();
+  HostFacts facts;
+  if (!readHostFacts(r, facts)) return false;
+  m.host = std::move(facts);
   return r.atEnd();
 }
 

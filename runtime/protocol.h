@@ -6,7 +6,9 @@
 // init over); every decode is bounds-checked and fails cleanly on malformed data.
 //
 //   daemon -> init                          init -> daemon
-//   kConfig (first, once)                   kReady | kSetupFailed (once, after setup)
+//   kSkeleton + fd [upper dir]              kReply (error 0: written)
+//            (an init launched ahead, before its config, at most once)
+//   kConfig (first but for kSkeleton, once) kReady | kSetupFailed (once, after setup)
 //   kSpawn   + fds [stdin, stdout, stderr]  kReply (same request_id; fds for opens and the
 //            (none for a PTY spawn)           master of a PTY spawn)
 //   kSignal                                 kExited (for every spawned pid, when reaped)
@@ -69,6 +71,7 @@ enum class MsgType : uint8_t {
   kExited = 13,
   kHeld = 14,
   kAttached = 15,
+  kSkeleton = 16,
 };
 
 // --- daemon -> init -------------------------------------------------------------------------
@@ -112,6 +115,10 @@ struct InitConfig {
   // kHost: /usr is the second fd (an overlay over the host's /usr); false: init binds the
   // host's /usr read-only (a host whose /usr cannot be idmapped).
   bool usr_mount = false;
+  // kHost: the root's upper dir already holds the built-in's skeleton (its directories, links
+  // and /etc copies: planSkeleton in runtime/init/mount_plan.h), written by the daemon before
+  // the create took this init; the plan leaves those steps out.
+  bool skeleton = false;
   uint32_t user_uid = 1000;  // "user" inside the sandbox
   uint32_t user_gid = 1000;
   std::vector<uint8_t> seccomp_bpf;  // struct sock_filter[], installed by init before serving
@@ -202,6 +209,14 @@ struct FileOpRequest {
 };
 
 // --- init -> daemon -------------------------------------------------------------------------
+
+// kSkeleton: write a built-in's skeleton (runtime/init/mount_plan.h, planSkeleton) into the
+// upper dir that comes with it, planned from `host` for a user with these ids.
+struct SkeletonRequest {
+  uint32_t user_uid = 1000;
+  uint32_t user_gid = 1000;
+  HostFacts host;
+};
 
 struct SetupFailed {
   int32_t error = 0;  // errno
@@ -297,6 +312,7 @@ class WireReader {
 MsgType peekType(std::string_view packet);
 
 std::string encode(const InitConfig& m);
+std::string encode(const SkeletonRequest& m);
 std::string encode(const SpawnRequest& m);
 std::string encode(const SignalRequest& m);
 std::string encode(const FileOpRequest& m);
@@ -320,6 +336,7 @@ std::string encodeEntries(const std::vector<Entry>& es);  // no type byte
 // Each decode returns false on any malformed, short or over-long input (and the type byte must
 // match). Strings are limited by kMaxPacketBytes through the packet size.
 bool decode(std::string_view packet, InitConfig& m);
+bool decode(std::string_view packet, SkeletonRequest& m);
 bool decode(std::string_view packet, SpawnRequest& m);
 bool decode(std::string_view packet, SignalRequest& m);
 bool decode(std::string_view packet, FileOpRequest& m);

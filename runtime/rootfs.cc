@@ -68,6 +68,18 @@ Result<void> makeDiskDir(int disk, const char* name, mode_t mode, uint32_t owner
   return {};
 }
 
+// The layout's directories (rootfs.h): the uppers owned by the sandbox's root.
+Result<void> makeDiskDirs(int disk, uint32_t id_base, bool host_usr) {
+  if (auto r = makeDiskDir(disk, kDiskUpper, kUpperMode, id_base); !r) return r;
+  if (auto r = makeDiskDir(disk, kDiskWork, kPrivate, 0); !r) return r;
+  if (auto r = makeDiskDir(disk, kDiskEmpty, kUpperMode, 0); !r) return r;
+  if (host_usr) {
+    if (auto r = makeDiskDir(disk, kDiskUsrUpper, kUpperMode, id_base); !r) return r;
+    if (auto r = makeDiskDir(disk, kDiskUsrWork, kPrivate, 0); !r) return r;
+  }
+  return {};
+}
+
 Result<UniqueFd> openPath(int dirfd, const char* name) {
   UniqueFd fd(::openat(dirfd, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
   if (!fd) return ErrnoError() << "open " << name;
@@ -125,6 +137,12 @@ class Mounts {
   Mounts(bool detached, std::string base) : detached_(detached), points_(std::move(base)) {}
 
   Result<void> begin() { return detached_ ? Result<void>{} : points_.makeBase(); }
+
+  // A disk made ahead (detached builds): its root directory, O_RDONLY.
+  UniqueFd take(PreparedDisk& prepared) {
+    held_.push_back(std::move(prepared.mount));
+    return std::move(prepared.dir);
+  }
 
   // The disk's root directory, O_RDONLY.
   Result<UniqueFd> disk(uint64_t bytes) {
@@ -276,17 +294,17 @@ Result<BuiltRootfs> buildRootfs(const RootfsSpec& spec, const std::string& work_
   if (auto r = mounts.begin(); !r) return r.error();
 
   BuiltRootfs built;
-  auto disk_fd = mounts.disk(spec.disk_bytes);
-  if (!disk_fd) return disk_fd.error();
-  built.disk = std::move(*disk_fd);
-  const int disk = built.disk.get();
-  if (auto r = makeDiskDir(disk, kDiskUpper, kUpperMode, spec.id_base); !r) return r.error();
-  if (auto r = makeDiskDir(disk, kDiskWork, kPrivate, 0); !r) return r.error();
-  if (auto r = makeDiskDir(disk, kDiskEmpty, kUpperMode, 0); !r) return r.error();
-  if (spec.host_usr) {
-    if (auto r = makeDiskDir(disk, kDiskUsrUpper, kUpperMode, spec.id_base); !r) return r.error();
-    if (auto r = makeDiskDir(disk, kDiskUsrWork, kPrivate, 0); !r) return r.error();
+  if (detached && spec.prepared != nullptr && spec.prepared->dir) {
+    built.disk = mounts.take(*spec.prepared);
+  } else {
+    auto disk_fd = mounts.disk(spec.disk_bytes);
+    if (!disk_fd) return disk_fd.error();
+    built.disk = std::move(*disk_fd);
+    if (auto r = makeDiskDirs(built.disk.get(), spec.id_base, spec.host_usr); !r) {
+      return r.error();
+    }
   }
+  const int disk = built.disk.get();
 
   auto lowersOf = [&](const std::vector<std::string>& layers, const std::string& prefix,
                       std::vector<int>& out) -> Result<void> {
@@ -326,6 +344,23 @@ Result<BuiltRootfs> buildRootfs(const RootfsSpec& spec, const std::string& work_
     built.usr = std::move(*usr);
   }
   return built;
+}
+
+Result<PreparedDisk> prepareDisk(uint64_t bytes, uint32_t id_base) {
+  if (!overlayTakesDetachedLayers()) {
+    return ErrnoError(ENOTSUP) << "disks are made ahead only where root builds are detached";
+  }
+  if (bytes == 0) return ErrnoError(EINVAL) << "the disk size must be set";
+  auto mnt = newDetachedMount("tmpfs", {{"size", std::to_string(bytes)}, {"mode", "0755"}},
+                              MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV);
+  if (!mnt) return ErrnoError(mnt.error().code) << "the disk tmpfs: " << mnt.error().message;
+  PreparedDisk prepared;
+  prepared.dir.reset(::openat(mnt->get(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!prepared.dir) return ErrnoError() << "open the disk";
+  prepared.mount = std::move(*mnt);
+  // Both uppers: whether the create's /usr is an overlay is its own (host_usr).
+  if (auto r = makeDiskDirs(prepared.dir.get(), id_base, true); !r) return r.error();
+  return prepared;
 }
 
 Result<void> probeIdmappedMount(const std::string& path) {

@@ -32,6 +32,13 @@
 
 namespace declaw::runtime {
 
+// A disk made ahead of its create (detached builds only; prepareDisk): the tmpfs with the
+// layout's directories, its upper dirs owned by the sandbox's root.
+struct PreparedDisk {
+  UniqueFd mount;  // the detached tmpfs (fsmount's fd): overlayfs takes only mounted uppers
+  UniqueFd dir;    // its root, O_RDONLY | O_DIRECTORY
+};
+
 // How a build makes its mounts: kAuto is kDetached where the kernel allows it
 // (overlayTakesDetachedLayers), else kAttached. Tests force one or the other.
 enum class RootfsBuild { kAuto, kDetached, kAttached };
@@ -49,6 +56,9 @@ struct RootfsSpec {
   std::string host_usr_path = "/usr";
   int userns_fd = -1;    // the sandbox's user namespace: the idmap of every lower
   uint32_t id_base = 0;  // the sandbox's root on the host: owner of the upper dirs
+  // A detached build takes this disk (already of disk_bytes: resizeDisk) instead of making one;
+  // whatever its upper holds (a skeleton) is the root's. Left empty (moved from) once taken.
+  PreparedDisk* prepared = nullptr;
 };
 
 // One step of the plan, for tests and error messages.
@@ -89,6 +99,10 @@ inline constexpr const char* kDiskEmpty = "empty";
 // (enterPrivateMountNamespace) and is still in it. Nothing is left attached or on disk when it
 // fails (the disk tmpfs dies with its last fd).
 Result<BuiltRootfs> buildRootfs(const RootfsSpec& spec, const std::string& work_dir);
+
+// A disk of `bytes` for a sandbox whose root is `id_base` on the host, as a detached build makes
+// it (ENOTSUP where builds are not detached: overlayTakesDetachedLayers).
+Result<PreparedDisk> prepareDisk(uint64_t bytes, uint32_t id_base);
 
 // Gives the disk tmpfs (BuiltRootfs::disk) a new size limit, through the new mount API's
 // reconfigure (fspick(2), fsconfig(2) "size"): a taken pooled sandbox gets the disk its create

@@ -19,6 +19,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <optional>
+#include <utility>
+
 #include "common/io.h"
 #include "runtime/init/caps.h"
 #include "runtime/init/hardening.h"
@@ -98,8 +101,31 @@ Result<void> prepare() {
   return {};
 }
 
+// The ids of the skeleton this init wrote into its upper dir (kSkeleton), if it wrote one.
+std::optional<std::pair<uint32_t, uint32_t>> g_skeleton_ids;
+
+// kSkeleton: a built-in's skeleton into the upper dir that came with it (launched ahead, so
+// before a create takes this init; the config then says skeleton).
+Result<void> writeSkeleton(const SkeletonRequest& request, int upper) {
+  if (g_skeleton_ids) return ErrnoError(EALREADY) << "a skeleton was written already";
+  InitConfig config;
+  config.root_kind = RootKind::kHost;
+  config.user_uid = request.user_uid;
+  config.user_gid = request.user_gid;
+  auto steps = planSkeleton(config, request.host);
+  if (!steps) return steps.error();
+  if (auto r = applyRootfsPlan(*steps, "/proc/self/fd/" + std::to_string(upper), {}); !r) {
+    return r;
+  }
+  g_skeleton_ids = std::make_pair(request.user_uid, request.user_gid);
+  return {};
+}
+
 Result<void> setUp(const InitConfig& config, std::span<const UniqueFd> root_fds) {
   if (auto r = validateConfig(config, root_fds.size()); !r) return r;
+  if (config.skeleton && g_skeleton_ids != std::make_pair(config.user_uid, config.user_gid)) {
+    return ErrnoError(EINVAL) << "the config counts on a skeleton this init did not write";
+  }
   if (auto r = prepare(); !r) return r;
   // Before the root is built: its /proc has /proc/sys read-only, and the IPv6 stance is a sysctl.
   if (config.network) {
@@ -138,6 +164,24 @@ int initMain(bool may_become_zygote) {
   if (!may_become_zygote) (void)prepare();
   auto packet = recvPacket(kControlFd, kMaxPacketBytes);
   if (!packet) return kExitDaemonGone;
+  // An init launched ahead writes the built-ins' skeleton first (exec'd or forked alike).
+  if (peekType(packet->data) == MsgType::kSkeleton) {
+    SkeletonRequest request;
+    Result<void> written = ErrnoError(EINVAL) << "malformed skeleton request";
+    if (decode(packet->data, request) && packet->fds.size() == 1) {
+      written = writeSkeleton(request, packet->fds[0].get());
+    }
+    packet->fds.clear();
+    Reply reply;
+    if (!written) {
+      reply.error = written.error().code != 0 ? written.error().code : EIO;
+      reply.message = written.error().message;
+    }
+    if (auto r = sendPacket(kControlFd, encode(reply)); !r) return kExitDaemonGone;
+    may_become_zygote = false;  // it is an init now, whatever comes next
+    packet = recvPacket(kControlFd, kMaxPacketBytes);
+    if (!packet) return kExitDaemonGone;
+  }
   if (may_become_zygote && decodeZygote(packet->data) && packet->fds.empty()) {
     return runZygote([] { return initMain(false); });
   }

@@ -335,6 +335,8 @@ Result<void> validateConfig(const InitConfig& c, size_t fd_count) {
     if (!known) return ErrnoError(EINVAL) << "unknown template '" << c.template_name << "'";
   } else if (c.usr_mount) {
     return ErrnoError(EINVAL) << "an image root has no separate /usr mount";
+  } else if (c.skeleton) {
+    return ErrnoError(EINVAL) << "only a built-in's root comes with a skeleton";
   }
   if (fd_count != rootFdCount(c)) {
     return ErrnoError(EINVAL) << "the config needs " << rootFdCount(c) << " root mount fds, got "
@@ -363,7 +365,20 @@ std::vector<std::string> hostPathsToProbe() {
   return paths;
 }
 
-Result<std::vector<MountStep>> planRootfs(const InitConfig& config, const HostFacts& host) {
+bool isSkeletonStep(const MountStep& step) {
+  switch (step.kind) {
+    case StepKind::kMkdir:
+    case StepKind::kSymlink:
+    case StepKind::kCopyFile:
+      return step.target.rfind("/dev/", 0) != 0;
+    default:
+      return false;
+  }
+}
+
+namespace {
+
+Result<std::vector<MountStep>> planAll(const InitConfig& config, const HostFacts& host) {
   const bool host_backed = config.root_kind == RootKind::kHost;
   if (host_backed && !config.usr_mount && host.at("/usr").kind != HostKind::kDirectory) {
     return ErrnoError(ENOENT) << "the host has no /usr directory";
@@ -382,6 +397,34 @@ Result<std::vector<MountStep>> planRootfs(const InitConfig& config, const HostFa
   planWritableDirs(config, steps);
   planDev(host, steps);  // before /proc: the masks bind the new /dev/null
   planProc(host, steps);
+  return steps;
+}
+
+}  // namespace
+
+Result<std::vector<MountStep>> planRootfs(const InitConfig& config, const HostFacts& host) {
+  auto steps = planAll(config, host);
+  if (!steps || !config.skeleton) return steps;
+  if (config.root_kind != RootKind::kHost) {
+    return ErrnoError(EINVAL) << "only a built-in's root comes with a skeleton";
+  }
+  std::erase_if(*steps, isSkeletonStep);
+  return steps;
+}
+
+Result<std::vector<MountStep>> planSkeleton(const InitConfig& config, const HostFacts& host) {
+  if (config.root_kind != RootKind::kHost) {
+    return ErrnoError(EINVAL) << "only a built-in's root has a skeleton";
+  }
+  auto valid_id = [](uint32_t id) { return id >= 1 && id < kNobodyId; };
+  if (!valid_id(config.user_uid) || !valid_id(config.user_gid) || config.user_gid == kTtyGid) {
+    return ErrnoError(EINVAL) << "user uid/gid must be in 1..65533 and gid not " << kTtyGid;
+  }
+  InitConfig whole = config;
+  whole.skeleton = false;
+  auto steps = planAll(whole, host);
+  if (!steps) return steps;
+  std::erase_if(*steps, [](const MountStep& s) { return !isSkeletonStep(s); });
   return steps;
 }
 

@@ -81,8 +81,16 @@ std::string templateRequirement(const std::string& template_name);
 std::vector<std::string> hostPathsToProbe();
 
 // The ordered steps that build the sandbox root on the daemon's mounts. Fails (ENOENT) when a
-// host-backed root needs the host's /usr and it has none, or the host lacks /dev/null.
+// host-backed root needs the host's /usr and it has none, or the host lacks /dev/null. With
+// config.skeleton (host-backed only) the skeleton's steps are left out: the root has them.
 Result<std::vector<MountStep>> planRootfs(const InitConfig& config, const HostFacts& host);
+
+// A built-in's skeleton: the steps of its plan that make directories, links and /etc copies
+// outside /dev (whose tmpfs would hide them), in order. None depends on the create (the sandbox
+// id, its network, its resources): the daemon writes them into an upper dir ahead of a create
+// (Sandbox::launchEarly), and an init told config.skeleton leaves them out. Pure.
+bool isSkeletonStep(const MountStep& step);
+Result<std::vector<MountStep>> planSkeleton(const InitConfig& config, const HostFacts& host);
 
 // Size limits of the small tmpfs mounts (the big ones come from InitConfig).
 inline constexpr uint64_t kDevTmpfsBytes = 1 << 20;

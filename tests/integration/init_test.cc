@@ -177,6 +177,34 @@ TEST_CASE("the root is the same built detached (6.15+) or through attach points 
   if (seen.size() == 2) CHECK(seen[0] == seen[1]);
 }
 
+TEST_CASE("a root whose skeleton init wrote ahead is the root it builds whole") {
+  requireRoot();
+  if (!overlayTakesDetachedLayers()) {
+    // Disks are made ahead only for detached builds: none here, and declawd writes none.
+    CHECK(prepareDisk(1 << 20, kTestIdBase).error().code == ENOTSUP);
+    WARN("this kernel's overlayfs refuses detached layers: no skeleton is written ahead");
+    return;
+  }
+  const std::string probe =
+      "touch /etc/x /x && echo written; ls -A / | tr '\\n' ' '; echo; ls -lA /etc | "
+      "awk '{print $1, $3, $4, $5, $9, $10, $11}'; "
+      "stat -c '%a %U %G %n' /tmp /root /home /home/user /var/tmp /run /etc /usr /dev /proc; "
+      "md5sum /etc/profile /etc/nsswitch.conf /etc/ld.so.cache; id";
+  std::vector<std::string> seen;
+  for (bool skeleton : {false, true}) {
+    const InitConfig config = defaultConfig();
+    TestSandbox sbx(config, {}, RootfsBuild::kAuto, skeleton);
+    REQUIRE(sbx.ready());
+    CHECK(sbx.run("cat /etc/hostname").out == config.hostname + "\n");
+    auto root = sbx.run(probe, 0, true);
+    CHECK(root.exitCode() == 0);
+    auto user = sbx.run("touch ~/a /tmp/a && echo user-ok; touch /etc/y 2>/dev/null || echo no");
+    CHECK(user.out == "user-ok\nno\n");
+    seen.push_back(root.out);
+  }
+  CHECK(seen[0] == seen[1]);
+}
+
 TEST_CASE("without the /usr overlay (a host whose /usr cannot be idmapped) /usr is read-only") {
   requireRoot();
   InitConfig config = defaultConfig();

@@ -12,6 +12,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "runtime/init/host_facts.h"
+#include "runtime/init_client.h"
 #include "runtime/rootfs.h"
 #include "runtime/seccomp_policy.h"
 
@@ -101,7 +103,7 @@ std::string readWhole(int fd) {
 }
 
 TestSandbox::TestSandbox(const InitConfig& config, const BeforeConfig& before_config,
-                         RootfsBuild build) {
+                         RootfsBuild build, bool skeleton) {
   static uint32_t slot = 0;
   LaunchSpec spec;
   spec.sandbox_id = config.sandbox_id;
@@ -158,6 +160,25 @@ TestSandbox::TestSandbox(const InitConfig& config, const BeforeConfig& before_co
   rootfs.userns_fd = init_.userns.get();
   rootfs.id_base = spec.ids.host_base;
   rootfs.build = build;
+  std::optional<PreparedDisk> prepared;
+  if (skeleton) {
+    auto disk = prepareDisk(kRootBytes, spec.ids.host_base);
+    if (!disk) {
+      closeControlAndWait();
+      FAIL("prepareDisk: " << disk.error().describe());
+    }
+    UniqueFd upper(::openat(disk->dir.get(), kDiskUpper, O_PATH | O_DIRECTORY | O_CLOEXEC));
+    REQUIRE(upper.valid());
+    SkeletonRequest request{config.user_uid, config.user_gid,
+                            config.host ? *config.host : init::probeHost()};
+    auto written = InitClient::writeSkeleton(init_.control.get(), request, upper.get(), kTimeout);
+    if (!written) {
+      closeControlAndWait();
+      FAIL("writeSkeleton: " << written.error().describe());
+    }
+    prepared = std::move(*disk);
+    rootfs.prepared = &*prepared;
+  }
   auto built = buildRootfs(rootfs, work_dir);
   if (!built) {
     closeControlAndWait();
@@ -165,7 +186,9 @@ TestSandbox::TestSandbox(const InitConfig& config, const BeforeConfig& before_co
   }
   std::vector<int> fds = {built->root.get()};
   if (built->usr) fds.push_back(built->usr.get());
-  auto sent = sendPacket(init_.control.get(), encode(config), fds);
+  InitConfig sent_config = config;
+  sent_config.skeleton = skeleton;
+  auto sent = sendPacket(init_.control.get(), encode(sent_config), fds);
   REQUIRE(sent.ok());
 }
 

@@ -57,9 +57,12 @@ class TestSandbox {
  public:
   // Launches init and sends `config`. Ready is awaited by the caller: ready() or setupFailure().
   // `build`: how the root is built (runtime/rootfs.h); kAuto is what declawd does here.
+  // `skeleton`: as for an init launched ahead, init first writes the built-ins' skeleton into
+  // a disk made ahead (runtime::prepareDisk, detached builds only), and the config says so.
   explicit TestSandbox(const runtime::InitConfig& config = defaultConfig(),
                        const BeforeConfig& before_config = {},
-                       runtime::RootfsBuild build = runtime::RootfsBuild::kAuto);
+                       runtime::RootfsBuild build = runtime::RootfsBuild::kAuto,
+                       bool skeleton = false);
   ~TestSandbox();  // closes the control socket and waits for init (and so the sandbox) to die
   TestSandbox(const TestSandbox&) = delete;
   TestSandbox& operator=(const TestSandbox&) = delete;

@@ -285,6 +285,56 @@ class LaunchAhead(unittest.TestCase):
         left = os.listdir(os.path.join(self.daemon.state, "sandboxes"))
         self.assertFalse(set(ahead) & {name[:-5] for name in left}, left)
 
+    def test_a_plain_built_in_takes_the_skeleton_its_init_wrote_ahead(self):
+        # Where root builds are detached (6.15+), an init launched ahead writes the built-ins'
+        # skeleton into a disk of its own while it waits (daemon/skeleton.h).
+        api = self.start()
+        wait_ready(api, 2)
+        sbx = api.create()
+        used = metric(api, "declaw_skeleton_total", '{result="used"}')
+        detached = used == 1
+        print(f"\nskeleton written ahead: {'yes' if detached else 'no (attached builds)'}")
+        self.assertIn(used, (0, 1))
+        with open("/etc/debian_version") as f:
+            host_version = f.read()
+        probe = ("cat /etc/debian_version; stat -c '%a %U %G' /home/user /tmp /root /etc/profile; "
+                 "grep -q 'EUID:-' /etc/profile && echo rewritten; ls -ld /bin | awk '{print $NF}'; "
+                 "touch /etc/z && echo etc-ok")
+        res = api.run(sbx, probe, user="root")
+        self.assertEqual(res["exit_code"], 0, res)
+        self.assertEqual(res["stdout"], host_version + "755 user user\n1777 root root\n"
+                         "700 root root\n644 root root\nrewritten\nusr/bin\netc-ok\n")
+        # The same root as a create that built its own (launch_ahead 0 below checks nothing
+        # else): python is a built-in too, and takes the next one.
+        other = api.create(template="python")
+        self.assertEqual(api.run(other, "python3 -c 'print(1)'")["stdout"], "1\n")
+        if detached:
+            self.assertEqual(metric(api, "declaw_skeleton_total", '{result="used"}'), 2)
+        api.kill(other)
+        api.kill(sbx)
+
+    def test_an_image_does_not_get_the_skeleton(self):
+        from images import Image, busybox_layer, import_archive
+        api = self.start()
+        r = import_archive(api, "skel-busybox", Image([busybox_layer()]).oci_archive())
+        if r.status == 501:
+            print("\nimage templates are off on this host: nothing to check")
+            return
+        self.assertEqual(r.status, 201, r)
+        self.addCleanup(lambda: api.request("DELETE", "/v1/templates/skel-busybox"))
+        wait_ready(api, 2)
+        sbx = api.create(template="skel-busybox")
+        self.assertEqual(metric(api, "declaw_launch_ahead_total", '{result="hit"}'), 1)
+        used = metric(api, "declaw_skeleton_total", '{result="used"}')
+        unused = metric(api, "declaw_skeleton_total", '{result="unused"}')
+        self.assertEqual(used, 0)
+        # The image's /etc is its own: none of the host's copies a built-in gets.
+        res = api.run(sbx, "ls /etc/debian_version /etc/mime.types 2>&1")
+        self.assertIn("/etc/debian_version: No such file", res["stdout"], res)
+        self.assertIn("/etc/mime.types: No such file", res["stdout"], res)
+        print(f"\nskeletons unused by the image's create: {unused}")
+        api.kill(sbx)
+
     def test_off_every_create_launches_its_own(self):
         api = self.start({"launch_ahead": 0})
         self.assertEqual(metric(api, "declaw_launch_ahead_ready"), 0)

@@ -301,6 +301,61 @@ TEST_CASE("the plan refuses a host without /usr (to bind) or /dev/null") {
   CHECK(planRootfs(config(), no_null).error().code == ENOENT);
 }
 
+TEST_CASE("the skeleton and the plan without it make the whole plan, in its order") {
+  const std::vector<std::string> whole = described(plan());
+  auto skeleton = planSkeleton(config(), debianHost());
+  REQUIRE(skeleton.ok());
+  InitConfig with = config();
+  with.skeleton = true;
+  auto rest = planRootfs(with, debianHost());
+  REQUIRE(rest.ok());
+  // Only what needs nothing of the create: directories, links and /etc copies, outside /dev.
+  for (const MountStep& s : *skeleton) {
+    CHECK((s.kind == StepKind::kMkdir || s.kind == StepKind::kSymlink ||
+           s.kind == StepKind::kCopyFile));
+    CHECK(s.target.rfind("/dev/", 0) != 0);
+    CHECK(s.target.find("sbx-abc") == std::string::npos);
+  }
+  CHECK_FALSE(mentions(*skeleton, "hostname"));
+  CHECK_FALSE(mentions(*skeleton, "resolv.conf"));
+  CHECK(mentions(*skeleton, "/etc/profile"));
+  CHECK(mentions(*skeleton, "/home/user"));
+  // Each step is in exactly one of the two, and each part keeps the whole plan's order.
+  std::vector<std::string> a = described(*skeleton);
+  std::vector<std::string> b = described(*rest);
+  CHECK(a.size() + b.size() == whole.size());
+  size_t i = 0;
+  size_t j = 0;
+  for (const std::string& line : whole) {
+    if (i < a.size() && a[i] == line) {
+      ++i;
+    } else if (j < b.size() && b[j] == line) {
+      ++j;
+    }
+  }
+  CHECK(i == a.size());
+  CHECK(j == b.size());
+  // The mounts stay in the plan, and /dev's own entries too (its tmpfs would hide them).
+  CHECK(indexOf(b, "attach mount 0 -> /") == 0);
+  CHECK(mentions(*rest, "/dev/pts"));
+  CHECK(mentions(*rest, "/etc/hostname"));
+}
+
+TEST_CASE("an image's root has no skeleton, and a skeleton needs valid ids") {
+  InitConfig image = config();
+  image.root_kind = RootKind::kImage;
+  auto skeleton = planSkeleton(image, debianHost());
+  REQUIRE_FALSE(skeleton.ok());
+  CHECK(skeleton.error().code == EINVAL);
+  image.skeleton = true;
+  auto valid = validateConfig(image, rootFdCount(image));
+  REQUIRE_FALSE(valid.ok());
+  CHECK(valid.error().code == EINVAL);
+  InitConfig bad = config();
+  bad.user_uid = 0;
+  CHECK_FALSE(planSkeleton(bad, debianHost()).ok());
+}
+
 TEST_CASE("the generated /etc files say exactly what the sandbox is") {
   InitConfig c = config();
   c.user_uid = 1001;

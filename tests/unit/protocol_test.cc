@@ -113,18 +113,22 @@ TEST_CASE("the init config carries the seccomp program byte for byte") {
   in.template_name = "python";
   in.root_kind = RootKind::kHost;
   in.usr_mount = true;
+  in.skeleton = true;
   in.seccomp_bpf = {0, 1, 2, 255, 0};
   InitConfig out;
   REQUIRE(decode(encode(in), out));
   CHECK(out.seccomp_bpf == in.seccomp_bpf);
   CHECK(out.root_kind == RootKind::kHost);
   CHECK(out.usr_mount);
+  CHECK(out.skeleton);
   CHECK(out.template_name == "python");
   in.root_kind = RootKind::kImage;
   in.usr_mount = false;
+  in.skeleton = false;
   REQUIRE(decode(encode(in), out));
   CHECK(out.root_kind == RootKind::kImage);
   CHECK_FALSE(out.usr_mount);
+  CHECK_FALSE(out.skeleton);
   // A root kind init does not know is refused, not guessed.
   std::string bad = encode(in);
   const size_t kind_at = bad.find("python") + std::string("python").size();
