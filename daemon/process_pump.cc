@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <string>
 #include <string_view>
+#include <system_error>
 
 #include "daemon/process.h"
 #include "daemon/pump_step.h"
@@ -42,7 +43,13 @@ void Process::pumpUntilFinished() {
   PumpState state;
   if (runPump(state, true)) return;
   // The caller holds the process, so ~Process (which joins this) cannot run meanwhile.
-  pump_ = std::thread([this, state]() mutable { runPump(state, false); });
+  try {
+    pump_ = std::thread([this, state]() mutable { runPump(state, false); });
+  } catch (const std::system_error&) {
+    // No thread to read what a child left behind writes: its output is closed (as when the
+    // daemon stops watching), and the process counts as finished, as it is.
+    endPump(state.status);
+  }
 }
 
 bool Process::runPump(PumpState& state, bool until_finished) {

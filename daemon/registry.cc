@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 
 #include <algorithm>
+#include <cstring>
 
 #include "api/wire.h"
 #include "common/io.h"
@@ -329,7 +330,11 @@ Result<void> Registry::addSkeleton(AheadInit& early) {
   }
   UniqueFd upper(::openat(disk->dir.get(), runtime::kDiskUpper,
                           O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
-  if (!upper) return ErrnoError() << "open the disk's upper dir";
+  if (!upper) {
+    log->warn("[{}] no skeleton ahead: open the disk's upper dir: {}", early.id,
+              std::strerror(errno));
+    return {};
+  }
   runtime::SkeletonRequest request{kUserId, kUserId, *facts};
   auto written = runtime::InitClient::writeSkeleton(early.init.control.get(), request, upper.get(),
                                                     kSkeletonTimeout);

@@ -210,9 +210,11 @@ Result<std::shared_ptr<Sandbox>> Sandbox::start(const SandboxStart& s) {
                skeletonCurrent(*early->skeleton, s.host_facts) &&
                runtime::resizeDisk(early->skeleton->disk.dir.get(), rootfs.disk_bytes).ok();
     if (skeleton) rootfs.prepared = &early->skeleton->disk;
-    if (s.counters) ++(skeleton ? s.counters->skeletons_used : s.counters->skeletons_unused);
   }
   auto built = runtime::buildRootfs(rootfs, s.rootfs_work_dir);
+  if (built && early->skeleton && s.counters) {
+    ++(skeleton ? s.counters->skeletons_used : s.counters->skeletons_unused);
+  }
   early->skeleton.reset();
   launched->userns.reset();
   if (!built) {

@@ -228,10 +228,9 @@ bool probeDetachedLayers() {
     if (!dir) return false;
     dirs.push_back(std::move(*dir));
   }
-  return newDetachedMount("overlay",
-                          {{"lowerdir", fdPath(dirs[0].get())},
-                           {"upperdir", fdPath(dirs[1].get())},
-                           {"workdir", fdPath(dirs[2].get())}},
+  // With the options every build passes, so a kernel that takes the layers but not them keeps
+  // the attach points rather than failing every create.
+  return newDetachedMount("overlay", overlayParams({dirs[0].get()}, dirs[1].get(), dirs[2].get()),
                           MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV)
       .ok();
 }

@@ -66,6 +66,7 @@ Result<void> reopenStdio() {
 Result<void> buildRoot(const InitConfig& config, std::span<const UniqueFd> root_fds) {
   auto plan = planRootfs(config, config.host ? *config.host : probeHost());
   if (!plan) return plan.error();
+  if (auto r = makeMountsPrivate(); !r) return r;
   if (auto r = applyRootfsPlan(*plan, kStagingDir, root_fds); !r) return r;
   if (auto r = pivotInto(kStagingDir); !r) return r;
   const std::string needed =
@@ -76,7 +77,8 @@ Result<void> buildRoot(const InitConfig& config, std::span<const UniqueFd> root_
   return reopenStdio();
 }
 
-// The part of setup that needs nothing of the config. An init the zygote forked does it before
+// The part of setup that needs nothing of the config, and changes nothing an init launched ahead
+// shares with the host while it waits. An init the zygote forked does it before
 // it waits for its config, so it overlaps the daemon's root build (or, launched ahead, happens
 // before a create takes it); an exec'd init does it with the rest (it may become the zygote,
 // which must keep the host's namespaces as they are).
@@ -88,7 +90,9 @@ Result<void> prepare() {
   // /proc/self/cgroup would show the path to ours. A new one is rooted here
   // (cgroup_namespaces(7)): the sandbox sees only "/".
   if (::unshare(CLONE_NEWCGROUP) != 0) return ErrnoError() << "unshare cgroup namespace";
-  if (auto r = makeMountsPrivate(); !r) return r;
+  // (Mounts stay slaves of the host's until the root is built: an init launched ahead may wait
+  // for hours, and must neither miss the host's unmounts, keeping their filesystems busy, nor
+  // copy /etc from a view older than the daemon's host facts.)
   // The namespace's own lo (eth0's IPv6 sysctls, set later, name eth0 and "default" only).
   if (auto r = bringUpLoopback(); !r) return r;
   // No process of the sandbox will ever hold more than Docker's set (caps.h): init's bounding

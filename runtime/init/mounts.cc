@@ -141,8 +141,9 @@ Result<UniqueFd> createFile(int parent, const std::string& name, const std::stri
   return out;
 }
 
-// All of a regular file of `size` bytes (as fstat saw it): one read when it has not grown,
-// since a short read of a regular file is its end.
+// All of a regular file of `size` bytes (as fstat saw it): one read when that read returns
+// exactly `size` bytes of a buffer one larger (a local file's end); otherwise (it grew, or a
+// network or FUSE filesystem answered short) reads on to the end.
 Result<std::string> readRegular(int fd, off_t size) {
   if (size < 0 || static_cast<size_t>(size) >= kMaxCopiedFileBytes) {
     return readAll(fd, kMaxCopiedFileBytes);
@@ -153,11 +154,9 @@ Result<std::string> readRegular(int fd, off_t size) {
     n = ::read(fd, data.data(), data.size());
   } while (n < 0 && errno == EINTR);
   if (n < 0) return ErrnoError() << "read";
-  if (static_cast<size_t>(n) < data.size()) {
-    data.resize(static_cast<size_t>(n));
-    return data;
-  }
-  auto rest = readAll(fd, kMaxCopiedFileBytes - data.size());  // it grew meanwhile
+  data.resize(static_cast<size_t>(n));
+  if (static_cast<off_t>(n) == size) return data;
+  auto rest = readAll(fd, kMaxCopiedFileBytes - data.size());
   if (!rest) return rest.error();
   return data + *rest;
 }
