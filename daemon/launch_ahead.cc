@@ -1,6 +1,8 @@
 #include "daemon/launch_ahead.h"
 
 #include <poll.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include "common/log.h"
 
@@ -19,11 +21,12 @@ bool alive(const AheadInit& init) {
 }  // namespace
 
 LaunchAhead::LaunchAhead(uint32_t slots, Launch launch, Discard discard,
-                         std::chrono::milliseconds max_deferral)
+                         std::chrono::milliseconds max_deferral, int nice)
     : slots_(slots),
       launch_(std::move(launch)),
       discard_(std::move(discard)),
-      max_deferral_(max_deferral) {}
+      max_deferral_(max_deferral),
+      nice_(nice) {}
 
 LaunchAhead::Creating::Creating(LaunchAhead* ahead) : ahead_(ahead) {
   if (ahead_ == nullptr) return;
@@ -100,6 +103,8 @@ size_t LaunchAhead::ready() const {
 }
 
 void LaunchAhead::fill() {
+  // This thread only (a thread's nice value is its own on Linux).
+  if (nice_ != 0) (void)::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), nice_);
   std::unique_lock lock(mutex_);
   while (true) {
     changed_.wait(lock, [this] { return stopping_ || ready_.size() + launching_ < slots_; });

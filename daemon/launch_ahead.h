@@ -45,8 +45,9 @@ class LaunchAhead {
 
   // `slots` inits kept ready, each refilled by a thread of its own once it is taken and no
   // create is under way: refills run side by side, so their waits overlap.
+  // The fillers run at `nice` (their launches give way to whatever runs now; see kAheadNice).
   LaunchAhead(uint32_t slots, Launch launch, Discard discard,
-              std::chrono::milliseconds max_deferral = kMaxRefillDeferral);
+              std::chrono::milliseconds max_deferral = kMaxRefillDeferral, int nice = 0);
   ~LaunchAhead();
   LaunchAhead(const LaunchAhead&) = delete;
   LaunchAhead& operator=(const LaunchAhead&) = delete;
@@ -85,6 +86,7 @@ class LaunchAhead {
   Launch launch_;
   Discard discard_;
   const std::chrono::milliseconds max_deferral_;
+  const int nice_;
   mutable std::mutex mutex_;
   std::condition_variable changed_;
   std::deque<AheadInit> ready_;

@@ -103,7 +103,8 @@ Registry::Registry(const Config& config, RegistryParts parts)
   if (config.launch_ahead > 0) {
     ahead_ = std::make_unique<LaunchAhead>(
         config.launch_ahead, [this] { return launchAhead(); },
-        [this](AheadInit& ahead) { discardAhead(ahead); });
+        [this](AheadInit& ahead) { discardAhead(ahead); }, LaunchAhead::kMaxRefillDeferral,
+        runtime::kAheadNice);
   }
 }
 
@@ -293,7 +294,9 @@ Result<AheadInit> Registry::launchAhead() {
   auto early = [&]() -> Result<AheadInit> {
     if (auto r = records_.write(record); !r) return r.error();
     try {
-      return Sandbox::launchEarly(startFor(id, *id_base), config_.limits.default_resources);
+      SandboxStart start = startFor(id, *id_base);
+      start.ahead_nice = runtime::kAheadNice;
+      return Sandbox::launchEarly(start, config_.limits.default_resources);
     } catch (const std::exception& e) {
       return ErrnoError(EAGAIN) << "launch: " << e.what();
     }

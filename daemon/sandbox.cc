@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
@@ -123,6 +124,7 @@ Result<AheadInit> Sandbox::launchEarly(const SandboxStart& s, const api::Resourc
     mark(CreatePhase::kCgroup);
   }
   runtime::LaunchSpec launch{s.id, s.ids, s.init_exe_fd, s.devnull_fd, nullptr};
+  launch.nice = s.ahead_nice;
   if (early.cgroup) launch.before_exec = [&](pid_t pid) { return early.cgroup->attach(pid); };
   if (!s.zygote && s.counters) ++s.counters->inits_execed;
   auto launched = s.zygote ? s.zygote->launch(launch) : runtime::launchInit(launch);
@@ -172,6 +174,14 @@ Result<std::shared_ptr<Sandbox>> Sandbox::start(const SandboxStart& s) {
   if (s.on_launched) s.on_launched(launched->pid, sbx->init_start_ticks_);
   if (s.ahead != nullptr) mark(CreatePhase::kStateRecord);  // a taken init's record is this one
   // From here on, a failure is sbx->kill(): it ends init and removes the cgroup.
+  if (s.ahead != nullptr &&
+      ::setpriority(PRIO_PROCESS, static_cast<id_t>(sbx->init_pid_), 0) != 0) {
+    // Launched ahead at kAheadNice: the sandbox's processes would inherit init's value. (Our
+    // child, not reaped yet: its pid is its own.)
+    auto error = ErrnoError() << "give the init launched ahead its priority back";
+    sbx->kill();
+    return error;
+  }
   if (s.ahead != nullptr && sbx->cgroup_ && s.cgroups) {
     // Launched with the config's default resources: this create's go on now, before any of
     // its code runs.

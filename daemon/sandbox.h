@@ -72,6 +72,8 @@ struct SandboxStart {
   // Launched ahead (same id and ids as above): start() takes its cgroup, to which it gives the
   // spec's resources, and its init, and launches nothing. Null: start() launches.
   AheadInit* ahead = nullptr;
+  // launchEarly: the new init's nice value (runtime::kAheadNice for one launched ahead).
+  int ahead_nice = 0;
 };
 
 // A sandbox a previous daemon left running, verified by the registry (live restore).

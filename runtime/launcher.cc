@@ -5,6 +5,7 @@
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -161,6 +162,10 @@ Result<LaunchedInit> finishLaunch(Spawned child, const LaunchSpec& spec) {
     return error;
   };
   if (auto r = writeIdMaps(child.pid, spec.ids); !r) return fail(r.error());
+  // (The zygote's child has it already, from the zygote: InitZygote::launch.)
+  if (spec.nice != 0 && ::setpriority(PRIO_PROCESS, static_cast<id_t>(child.pid), spec.nice) != 0) {
+    return fail(ErrnoError() << "nice the new init");
+  }
   LaunchedInit launched;
   launched.userns.reset(
       ::open(("/proc/" + std::to_string(child.pid) + "/ns/user").c_str(), O_RDONLY | O_CLOEXEC));
@@ -257,7 +262,11 @@ Result<LaunchedInit> InitZygote::launch(const LaunchSpec& spec) {
   {
     std::lock_guard lock(mutex_);
     if (!broken_) {
+      // The clone and the child's start run at the new init's nice value: the zygote takes it
+      // for this one request (the requests are one at a time, under this lock).
+      if (spec.nice != 0) (void)::setpriority(PRIO_PROCESS, static_cast<id_t>(pid_), spec.nice);
       auto r = askZygote(socket_.get());
+      if (spec.nice != 0) (void)::setpriority(PRIO_PROCESS, static_cast<id_t>(pid_), 0);
       if (!r) return r.error();  // nothing was asked: this create fails, the zygote is fine
       if (r->broken) end();      // under the lock: no other launch is talking to it
       asked = std::move(*r);

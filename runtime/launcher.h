@@ -35,7 +35,12 @@ struct LaunchSpec {
   // Runs in the parent after the id maps are written and before the child may exec init: the
   // place to put the child into its cgroup, so nothing of the sandbox ever runs outside it.
   std::function<Result<void>(pid_t)> before_exec;
+  // The new init's nice value: an init launched ahead starts at kAheadNice, so that its start
+  // and its skeleton give way to whatever runs now; a create that takes it sets 0.
+  int nice = 0;
 };
+
+inline constexpr int kAheadNice = 10;
 
 struct LaunchedInit {
   pid_t pid = -1;

@@ -245,6 +245,25 @@ class LaunchAhead(unittest.TestCase):
         self.assertEqual(listed, [sbx])
         api.kill(sbx)
 
+    def test_they_wait_at_a_low_priority_and_the_create_runs_at_the_normal_one(self):
+        # An init launched ahead (and its skeleton) gives way to whatever runs now; the create
+        # that takes it gives it the normal priority back before any of its code runs.
+        api = self.start()
+        wait_ready(api, 2)
+        waiting = self.inits()
+        self.assertEqual(len(waiting), 2)
+        for pid in waiting:
+            self.assertEqual(os.getpriority(os.PRIO_PROCESS, pid), 10, pid)
+        sbx = api.create()
+        res = api.run(sbx, "cut -d' ' -f19 /proc/1/stat /proc/self/stat; sh -c 'cut -d\" \" -f19 "
+                      "/proc/self/stat'")
+        self.assertEqual(res["stdout"], "0\n0\n0\n", res)
+        # The zygote too is back at the normal priority between launches (the refill done).
+        self.assertEqual(wait_ready(api, 2), 2)
+        for zygote in children(self.daemon.proc.pid, "declaw-zygote"):
+            self.assertEqual(os.getpriority(os.PRIO_PROCESS, zygote), 0)
+        api.kill(sbx)
+
     def test_the_create_gets_its_own_resources_not_the_defaults(self):
         api = self.start()
         wait_ready(api, 2)
