@@ -6,7 +6,10 @@ Measures
                 the kill after it is not timed), from the built-in `base` (an overlay over the
                 host's /usr) and from an imported busybox image (an overlay over its idmapped
                 layers); `pooled`: from a daemon with a warm pool of `base` (each sample waits,
-                untimed, until the pool is full again)
+                untimed, until the pool is full again); `after idle`: the same as argv, each
+                sample after the daemon has refilled its inits launched ahead (untimed), as an
+                agent's create finds it between tasks; the other rows run back to back, each
+                create beside the refill and the teardown of the one before
   ... internet: the same with allow_internet_access and an allow_out list (veth, nft chains,
                 DNS stub and proxy listeners; the daemon runs in a network namespace of its own),
                 with the first command through the shell and as an argv
@@ -124,6 +127,7 @@ class Daemon(TestDaemon):
 IMPORT_MIB = 100
 SNAPSHOT_MIB = 50
 POOL_SIZE = 4
+LAUNCH_AHEAD = 2  # declawd's default launch_ahead
 CLIENTS = 8
 
 BWRAP = ["bwrap", "--unshare-all", "--die-with-parent",
@@ -174,6 +178,18 @@ def pool_counter(api, name, template="base"):
     body = api.request("GET", "/metrics").body.decode()
     m = re.search(rf'^{name}{{template="{template}"}} (\d+)$', body, re.MULTILINE)
     return int(m.group(1)) if m else None
+
+
+def wait_ahead_ready(api, want, timeout=30):
+    """Until the daemon's inits launched ahead are all there again (launch_ahead's default)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        body = api.request("GET", "/metrics").body.decode()
+        m = re.search(r"^declaw_launch_ahead_ready (\d+)$", body, re.MULTILINE)
+        if m and int(m.group(1)) >= want:
+            return
+        assert time.monotonic() < deadline, "the inits launched ahead were not refilled"
+        time.sleep(0.005)
 
 
 def wait_pool_full(api, timeout=30):
@@ -305,6 +321,11 @@ def main():
         exec_argv = timed(lambda: run_argv(sbx, ["true"]), args.runs)
         api.kill(sbx)
         created_argv = [create_first(argv=True) for _ in range(args.runs)]
+        after_idle = []
+        for _ in range(args.runs):
+            wait_ahead_ready(api, LAUNCH_AHEAD)
+            time.sleep(0.002)  # the last refill's own work done, as between an agent's tasks
+            after_idle.append(create_first(argv=True))
 
         # From an imported image: a busybox root of two layers.
         r = import_archive(api, "bench-busybox",
@@ -377,6 +398,7 @@ def main():
 
     rows = [("declaw create+first command", created),
             ("declaw create+first, argv", created_argv),
+            ("declaw create+first, argv, after idle", after_idle),
             ("declaw create+first, busybox image", from_image),
             ("declaw create+first, argv, pooled", pooled),
             ("declaw exec `true` (live)", exec_true),
