@@ -11,7 +11,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
+#include <iterator>
 #include <optional>
 
 #include "common/io.h"
@@ -39,9 +41,27 @@ struct ChildArgs {
 // Runs in the cloned child of a multi-threaded process: async-signal-safe calls only, no
 // allocation, no locks. Any failure ends the child with a distinct exit code; the parent sees the
 // control socket close and reports the launch as failed.
+// Closes every fd but the four the child needs, before it waits: a copy of another launch's
+// sync pipe (two launches at once) would keep that child waiting after the daemon died, each
+// holding the other's, and a copy of the state dir's lock would keep the next daemon out.
+void closeAllBut(const ChildArgs& a) {
+  int keep[] = {a.sync_read, a.control, a.init_exe, a.devnull};
+  std::sort(std::begin(keep), std::end(keep));
+  unsigned from = 0;
+  for (int fd : keep) {
+    if (fd < 0) continue;
+    if (static_cast<unsigned>(fd) > from) {
+      if (::close_range(from, static_cast<unsigned>(fd) - 1, 0) != 0) ::_exit(119);
+    }
+    from = static_cast<unsigned>(fd) + 1;
+  }
+  if (::close_range(from, ~0U, 0) != 0) ::_exit(119);
+}
+
 [[noreturn]] void childMain(const ChildArgs& a) {
   // No PR_SET_PDEATHSIG: it fires when the parent *thread* exits, and the daemon's threads come
   // and go. If the daemon dies, the sync pipe and later the control socket close instead.
+  closeAllBut(a);
   char byte;
   ssize_t n;
   do {

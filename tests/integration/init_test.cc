@@ -1,5 +1,7 @@
 // declaw-init against the real kernel: the sandbox it builds, the processes it starts, and what
 // sandbox code can and cannot reach. Runs as root (user namespaces with uid maps).
+#include <dirent.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -49,6 +51,44 @@ std::string hex16(uint64_t v) {
 }
 
 }  // namespace
+
+TEST_CASE("a launched init holds none of the launcher's other fds while it waits for release") {
+  requireRoot();
+  // Two launches at once, or the daemon's state-dir lock: a copy of either in a child that
+  // waits would outlive the daemon (launcher.cc, closeAllBut).
+  UniqueFd extra(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+  REQUIRE(extra.valid());
+  std::set<std::string> held;
+  auto exe = openInitExecutable(DECLAW_INIT_PATH);
+  REQUIRE(exe.ok());
+  LaunchSpec spec;
+  spec.sandbox_id = "sbx-fdcheck";
+  spec.ids = IdRange{kTestIdBase + (kTestIdSlots - 1) * 65536, 65536};
+  spec.init_exe_fd = exe->get();
+  UniqueFd devnull(::open("/dev/null", O_RDWR | O_CLOEXEC));
+  spec.devnull_fd = devnull.get();
+  spec.before_exec = [&](pid_t pid) -> Result<void> {
+    const std::string dir = "/proc/" + std::to_string(pid) + "/fd";
+    for (int i = 0; i < 400; ++i) {  // the child closes them first thing; up to 2 s for it to run
+      held.clear();
+      if (DIR* d = ::opendir(dir.c_str())) {
+        while (dirent* e = ::readdir(d)) {
+          if (e->d_name[0] != '.') held.insert(e->d_name);
+        }
+        ::closedir(d);
+      }
+      if (held.size() <= 4) break;
+      ::usleep(5000);
+    }
+    return {};
+  };
+  auto launched = launchInit(spec);
+  REQUIRE(launched.ok());
+  CHECK(held.size() <= 4);  // the sync pipe, the control socket, init's binary, /dev/null
+  CHECK(held.count(std::to_string(extra.get())) == 0);
+  launched->control.reset();
+  ::waitpid(launched->pid, nullptr, 0);
+}
 
 TEST_CASE("init builds the sandbox and reports Ready") {
   requireRoot();
