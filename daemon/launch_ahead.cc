@@ -21,30 +21,45 @@ bool alive(const AheadInit& init) {
 }  // namespace
 
 LaunchAhead::LaunchAhead(uint32_t slots, Launch launch, Discard discard,
-                         std::chrono::milliseconds max_deferral, int nice)
+                         std::chrono::milliseconds max_deferral, int nice,
+                         std::chrono::milliseconds settle_after_create)
     : slots_(slots),
       launch_(std::move(launch)),
       discard_(std::move(discard)),
       max_deferral_(max_deferral),
-      nice_(nice) {}
+      nice_(nice),
+      settle_after_create_(settle_after_create) {}
 
-LaunchAhead::Creating::Creating(LaunchAhead* ahead) : ahead_(ahead) {
+LaunchAhead::Foreground::Foreground(LaunchAhead* ahead, Kind kind) : ahead_(ahead), kind_(kind) {
   if (ahead_ == nullptr) return;
   std::lock_guard lock(ahead_->mutex_);
-  ++ahead_->creating_;
+  ++ahead_->foreground_;
 }
 
-LaunchAhead::Creating::~Creating() {
-  if (ahead_ != nullptr) ahead_->createEnded();
+LaunchAhead::Foreground::~Foreground() {
+  if (ahead_ != nullptr) ahead_->foregroundEnded(kind_);
 }
 
-void LaunchAhead::createEnded() {
+void LaunchAhead::foregroundEnded(Foreground::Kind kind) {
   {
     std::lock_guard lock(mutex_);
-    --creating_;
-    if (creating_ != 0) return;
+    --foreground_;
+    // After a create its first command is awaited; once a command has run, nothing is.
+    settle_until_ = kind == Foreground::Kind::kCreate
+                        ? std::chrono::steady_clock::now() + settle_after_create_
+                        : std::chrono::steady_clock::time_point{};
+    if (foreground_ != 0) return;
   }
   changed_.notify_all();
+}
+
+void LaunchAhead::waitForQuiet(std::unique_lock<std::mutex>& lock) {
+  const auto deadline = std::chrono::steady_clock::now() + max_deferral_;
+  while (!stopping_) {
+    const auto now = std::chrono::steady_clock::now();
+    if (now >= deadline || (foreground_ == 0 && now >= settle_until_)) return;
+    changed_.wait_until(lock, foreground_ == 0 ? std::min(deadline, settle_until_) : deadline);
+  }
 }
 
 LaunchAhead::~LaunchAhead() { stop(); }
@@ -109,11 +124,9 @@ void LaunchAhead::fill() {
   while (true) {
     changed_.wait(lock, [this] { return stopping_ || ready_.size() + launching_ < slots_; });
     if (stopping_) return;
-    if (creating_ != 0) {
-      changed_.wait_for(lock, max_deferral_, [this] { return stopping_ || creating_ == 0; });
-      if (stopping_) return;
-      if (ready_.size() + launching_ >= slots_) continue;  // another filler went first
-    }
+    waitForQuiet(lock);
+    if (stopping_) return;
+    if (ready_.size() + launching_ >= slots_) continue;  // another filler went first
     ++launching_;
     lock.unlock();
     auto launched = launch_();

@@ -506,8 +506,9 @@ Result<api::SandboxInfo> Registry::createSandbox(const api::Caller& caller,
   if (spec.allow_internet_access) {
     if (auto r = parts_.network->checkAllows(spec.network.allow_out); !r) return r.error();
   }
-  // Inits launched ahead are refilled once this create has answered (launch_ahead.h).
-  LaunchAhead::Creating creating(ahead_.get());
+  // Inits launched ahead are refilled once this create has returned and the new sandbox's first
+  // command has run, or a settle time has passed without one (launch_ahead.h).
+  LaunchAhead::Foreground creating(ahead_.get(), LaunchAhead::Foreground::Kind::kCreate);
   PhaseClock phases;
   auto tmpl = parts_.templates->resolve(spec.template_name, caller);
   if (!tmpl) return tmpl.error();
@@ -640,6 +641,7 @@ Result<api::RunResult> Registry::runCommand(const api::Caller& caller, const std
                                             const api::RunSpec& spec) {
   auto sbx = findUsable(caller, id);
   if (!sbx) return sbx.error();
+  LaunchAhead::Foreground running(ahead_.get(), LaunchAhead::Foreground::Kind::kCommand);
   auto started = std::chrono::steady_clock::now();
   auto result = (*sbx)->run(spec);
   counters_.recordCommand(

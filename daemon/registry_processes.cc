@@ -14,6 +14,7 @@ Result<api::ProcessInfo> Registry::startProcess(const api::Caller& caller, const
                                                 const api::ProcessSpec& spec) {
   auto sbx = findUsable(caller, id);
   if (!sbx) return sbx.error();
+  LaunchAhead::Foreground starting(ahead_.get(), LaunchAhead::Foreground::Kind::kCommand);
   auto process = (*sbx)->startProcess(spec);
   if (!process) return process.error();
   return (*process)->info();

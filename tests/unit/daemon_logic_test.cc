@@ -246,6 +246,56 @@ TEST_CASE("launch ahead keeps its slots full, hands each out once, and discards 
   CHECK(ahead.ready() == 0);
 }
 
+TEST_CASE("launch ahead refills after a create's first command, or its settle time") {
+  using Kind = daemon::LaunchAhead::Foreground::Kind;
+  for (const bool command_comes : {true, false}) {
+    std::mutex m;
+    int launched = 0;
+    daemon::LaunchAhead ahead(
+        1,
+        [&]() -> Result<daemon::AheadInit> {
+          std::lock_guard lock(m);
+          return fakeInit("i" + std::to_string(++launched), false);
+        },
+        [&](daemon::AheadInit& a) { endFake(a); }, std::chrono::hours(1), 0,
+        std::chrono::milliseconds(400));
+    ahead.start();
+    auto waitReady = [&](size_t n) {
+      for (int i = 0; i < 2500 && ahead.ready() != n; ++i) ::usleep(2000);
+      return ahead.ready();
+    };
+    REQUIRE(waitReady(1) == 1);
+    std::optional<daemon::AheadInit> taken;
+    const auto create_ended = std::chrono::steady_clock::now();
+    {
+      daemon::LaunchAhead::Foreground creating(&ahead, Kind::kCreate);
+      taken = ahead.take();
+      REQUIRE(taken);
+    }
+    ::usleep(100000);  // within the settle time: the new sandbox's first command may come
+    CHECK(ahead.ready() == 0);
+    if (command_comes) {
+      {
+        daemon::LaunchAhead::Foreground running(&ahead, Kind::kCommand);
+        ::usleep(100000);  // a command of 100 ms: no refill meanwhile
+        CHECK(ahead.ready() == 0);
+      }
+      // Its end ends the wait, well before the settle time would have.
+      CHECK(waitReady(1) == 1);
+      CHECK(std::chrono::steady_clock::now() - create_ended < std::chrono::milliseconds(400));
+    } else {
+      CHECK(waitReady(1) == 1);  // no command came: refilled once the settle time passed
+      CHECK(std::chrono::steady_clock::now() - create_ended >= std::chrono::milliseconds(400));
+    }
+    {
+      std::lock_guard lock(m);
+      CHECK(launched == 2);
+    }
+    endFake(*taken);
+    ahead.stop();
+  }
+}
+
 TEST_CASE("launch ahead refills only once no create is under way, or after its deferral") {
   for (const bool long_create : {false, true}) {
     std::mutex m;
@@ -267,7 +317,8 @@ TEST_CASE("launch ahead refills only once no create is under way, or after its d
     REQUIRE(waitReady(1) == 1);
     std::optional<daemon::AheadInit> taken;
     {
-      daemon::LaunchAhead::Creating creating(&ahead);
+      daemon::LaunchAhead::Foreground creating(&ahead,
+                                               daemon::LaunchAhead::Foreground::Kind::kCreate);
       taken = ahead.take();
       REQUIRE(taken);
       if (!long_create) {
@@ -283,7 +334,9 @@ TEST_CASE("launch ahead refills only once no create is under way, or after its d
     endFake(*taken);
     ahead.stop();
   }
-  daemon::LaunchAhead::Creating none(nullptr);  // no launch ahead (launch_ahead: 0): nothing
+  daemon::LaunchAhead::Foreground none(
+      nullptr, daemon::LaunchAhead::Foreground::Kind::kCreate);  // no launch ahead (launch_ahead:
+                                                                 // 0): nothing
 }
 
 // --- output buffers ---------------------------------------------------------------------------
