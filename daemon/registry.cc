@@ -549,8 +549,11 @@ Result<api::SandboxInfo> Registry::createSandbox(const api::Caller& caller,
   clock_changed_.notify_all();
   lock.unlock();
   saveRecord(**sbx);
-  // The history starts at the create, so it is never empty while the sandbox lives.
-  if (config_.metrics_history.samples() > 0) (*sbx)->recordSample(/*read_firewall=*/false);
+  // The history starts at the create, so it is never empty while the sandbox lives (a sandbox
+  // built now took its first sample while init set up; a claim cleared the pooled one's).
+  if (pooled && config_.metrics_history.samples() > 0) {
+    pooled->recordSample(/*read_firewall=*/false);
+  }
   logger("daemon")->info("[{}] created for uid {}{}", id, caller.uid,
                          pooled ? " (from the pool)" : "");
   // Its firewall has refused nothing yet (no code of it has run): no nft command to say so.

@@ -280,21 +280,33 @@ Result<std::shared_ptr<Sandbox>> Sandbox::start(const SandboxStart& s) {
   };
   std::vector<int> root_fds = {built->root.get()};
   if (built->usr) root_fds.push_back(built->usr.get());
-  auto ready =
-      runtime::InitClient::handshake(launched->control.get(), config, root_fds, kSetupTimeout);
-  built->root.reset();  // init has attached its own copies, or failed
+  auto sent = runtime::InitClient::sendConfig(launched->control.get(), config, root_fds);
+  built->root.reset();  // the message carries init's own copies
   built->usr.reset();
+  // While init sets up (most of a create), what needs nothing of it: live restore's listening
+  // socket, and the metrics history's first sample (the history starts at the create).
+  Result<UniqueFd> listening = UniqueFd{};
+  if (sent && !s.init_socket_dir.empty()) {
+    sbx->init_socket_ = s.init_socket_dir + "/" + s.id + ".sock";  // kill() removes it
+    listening = listenInitSocket(sbx->init_socket_);
+  }
+  sbx->history_ = std::make_unique<MetricsHistory>(s.history_samples);
+  if (sent && s.history_samples > 0) sbx->recordSample(/*read_firewall=*/false);
+  auto ready =
+      sent ? runtime::InitClient::awaitReady(launched->control.get(), kSetupTimeout) : sent;
   if (!ready) {
     (void)joinGuard();
     sbx->kill();
     return ready.error();
   }
-  if (!s.init_socket_dir.empty()) {
+  if (!listening) {
+    (void)joinGuard();
+    sbx->kill();
+    return ErrnoError(listening.error().code) << "live restore: " << listening.error().message;
+  }
+  if (*listening) {
     // Live restore: from here on init outlives its control socket (runtime/protocol.h).
-    sbx->init_socket_ = s.init_socket_dir + "/" + s.id + ".sock";
-    auto listening = listenInitSocket(sbx->init_socket_);
-    auto held = listening ? runtime::InitClient::hold(launched->control.get(), listening->get())
-                          : Result<void>(listening.error());
+    auto held = runtime::InitClient::hold(launched->control.get(), listening->get());
     if (!held) {
       (void)joinGuard();
       sbx->kill();
@@ -321,7 +333,6 @@ Result<std::shared_ptr<Sandbox>> Sandbox::start(const SandboxStart& s) {
   sbx->started_at_ = api::Clock::now();
   sbx->deadline_ = std::chrono::steady_clock::now() + std::chrono::seconds(s.spec.timeout_s);
   sbx->started_cpu_ = {std::chrono::steady_clock::now(), 0};
-  sbx->history_ = std::make_unique<MetricsHistory>(s.history_samples);
   log->info("[{}] running (init pid {}, ids {}+{}, template {}{})", s.id, sbx->init_pid_,
             s.ids.host_base, s.ids.count, s.spec.template_name,
             host_backed && !sbx->usr_overlay_ ? ", read-only /usr" : "");
@@ -480,6 +491,8 @@ Result<void> Sandbox::claim(const api::CreateSandboxSpec& spec, uid_t owner,
   started_at_ = api::Clock::now();
   deadline_ = now + std::chrono::seconds(spec.timeout_s);
   started_cpu_ = {now, cpu_used};
+  // Its first sample was taken when the pool built it: the history starts at the claim.
+  history_->clear();
   return {};
 }
 

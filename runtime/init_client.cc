@@ -44,9 +44,12 @@ Result<void> waitReadable(int fd, InitClient::Duration timeout) {
 }
 }  // namespace
 
-Result<void> InitClient::handshake(int control, const InitConfig& config, std::span<const int> fds,
-                                   Duration timeout) {
-  if (auto r = sendPacket(control, encode(config), fds); !r) return r;
+Result<void> InitClient::sendConfig(int control, const InitConfig& config,
+                                    std::span<const int> fds) {
+  return sendPacket(control, encode(config), fds);
+}
+
+Result<void> InitClient::awaitReady(int control, Duration timeout) {
   if (auto r = waitReadable(control, timeout); !r) return r;
   auto packet = recvPacket(control, kMaxPacketBytes);
   if (!packet)

@@ -45,14 +45,15 @@ class InitClient {
   InitClient(const InitClient&) = delete;
   InitClient& operator=(const InitClient&) = delete;
 
-  // Sends the config and waits for Ready or SetupFailed. Call once, before constructing.
-  static Result<void> handshake(int control, const InitConfig& config, std::span<const int> fds,
-                                Duration timeout);
+  // The setup handshake, in two halves so the caller can work while init sets up: sends the
+  // config, then waits for Ready or SetupFailed. Call each once, before constructing.
+  static Result<void> sendConfig(int control, const InitConfig& config, std::span<const int> fds);
+  static Result<void> awaitReady(int control, Duration timeout);
 
   // Live restore: gives init the listening socket where the next daemon will connect; from
-  // then on init outlives this connection. Call after handshake, before constructing.
+  // then on init outlives this connection. Call after awaitReady, before constructing.
   static Result<void> hold(int control, int listen_fd);
-  // Before handshake, to an init launched ahead: has it write a built-in's skeleton into
+  // Before sendConfig, to an init launched ahead: has it write a built-in's skeleton into
   // `upper_fd` (protocol.h, kSkeleton), and waits for its answer.
   static Result<void> writeSkeleton(int control, const SkeletonRequest& request, int upper_fd,
                                     Duration timeout);

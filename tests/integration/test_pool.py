@@ -8,6 +8,7 @@ pool leaves no state record or mount behind; test_zz_leaks checks cgroups and pr
 import datetime
 import re
 import threading
+import time
 import unittest
 
 from harness import Daemon, DaemonTestCase, run_output
@@ -126,6 +127,20 @@ class PoolTest(PoolCase):
         # The sandbox's limits are the kernel's: a file larger than the disk does not fit.
         out = self.api.run(sbx, "head -c 50M /dev/zero > /home/user/big; echo $?")
         self.assertNotEqual(run_output(out).decode().strip(), "0")
+
+    def test_the_metrics_history_starts_at_the_create(self):
+        # The pool built the sandbox (and took a sample of it) a while before this create.
+        self.wait_full()
+        time.sleep(1.2)
+        sbx = self.pooled_sandbox()
+        info = self.api.request("GET", f"/v1/sandboxes/{sbx}").json()
+        r = self.api.request("GET", f"/v1/sandboxes/{sbx}/metrics/history")
+        self.assertEqual(r.status, 200, r)
+        samples = r.json()["metrics"]
+        self.assertGreaterEqual(len(samples), 1, "the history starts at the create")
+        for sample in samples:
+            self.assertGreaterEqual(parse_time(sample["timestamp"]),
+                                    parse_time(info["started_at"]), samples)
 
     def test_pool_refills_after_takes_and_kills(self):
         self.wait_full()
