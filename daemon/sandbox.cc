@@ -104,6 +104,11 @@ Result<void> applyLoopbackFilter(pid_t init_pid, int pidfd) {
   return {};
 }
 
+// Whether two sets of resources give a cgroup the same limits (the disk is not the cgroup's).
+bool sameCgroupLimits(const api::Resources& a, const api::Resources& b) {
+  return a.cpu == b.cpu && a.memory_mb == b.memory_mb && a.pids == b.pids;
+}
+
 }  // namespace
 
 Result<AheadInit> Sandbox::launchEarly(const SandboxStart& s, const api::Resources& resources) {
@@ -121,6 +126,7 @@ Result<AheadInit> Sandbox::launchEarly(const SandboxStart& s, const api::Resourc
     auto made = s.cgroups->create(s.id, resources);
     if (!made) return made.error();
     early.cgroup = std::move(*made);
+    early.resources = resources;
     mark(CreatePhase::kCgroup);
   }
   runtime::LaunchSpec launch{s.id, s.ids, s.init_exe_fd, s.devnull_fd, nullptr};
@@ -182,7 +188,8 @@ Result<std::shared_ptr<Sandbox>> Sandbox::start(const SandboxStart& s) {
     sbx->kill();
     return error;
   }
-  if (s.ahead != nullptr && sbx->cgroup_ && s.cgroups) {
+  if (s.ahead != nullptr && sbx->cgroup_ && s.cgroups &&
+      !sameCgroupLimits(s.spec.resources, early->resources)) {
     // Launched with the config's default resources: this create's go on now, before any of
     // its code runs.
     if (auto r = s.cgroups->setLimits(s.id, s.spec.resources); !r) {
@@ -290,6 +297,8 @@ Result<std::shared_ptr<Sandbox>> Sandbox::start(const SandboxStart& s) {
     sbx->init_socket_ = s.init_socket_dir + "/" + s.id + ".sock";  // kill() removes it
     listening = listenInitSocket(sbx->init_socket_);
   }
+  sbx->started_at_ = api::Clock::now();
+  sbx->deadline_ = std::chrono::steady_clock::now() + std::chrono::seconds(s.spec.timeout_s);
   sbx->history_ = std::make_unique<MetricsHistory>(s.history_samples);
   if (sent && s.history_samples > 0) sbx->recordSample(/*read_firewall=*/false);
   auto ready =
@@ -330,8 +339,6 @@ Result<std::shared_ptr<Sandbox>> Sandbox::start(const SandboxStart& s) {
   sbx->client_->onClosed([table] {
     if (auto t = table.lock()) t->notify(0);
   });
-  sbx->started_at_ = api::Clock::now();
-  sbx->deadline_ = std::chrono::steady_clock::now() + std::chrono::seconds(s.spec.timeout_s);
   sbx->started_cpu_ = {std::chrono::steady_clock::now(), 0};
   log->info("[{}] running (init pid {}, ids {}+{}, template {}{})", s.id, sbx->init_pid_,
             s.ids.host_base, s.ids.count, s.spec.template_name,
@@ -472,8 +479,7 @@ Result<void> Sandbox::claim(const api::CreateSandboxSpec& spec, uid_t owner,
                             const CgroupHost* cgroups) {
   const api::Resources& want = spec.resources;
   const api::Resources& has = spec_.resources;
-  if (cgroups && cgroup_ &&
-      (want.cpu != has.cpu || want.memory_mb != has.memory_mb || want.pids != has.pids)) {
+  if (cgroups && cgroup_ && !sameCgroupLimits(want, has)) {
     if (auto r = cgroups->setLimits(id_, want); !r) return r.error();
   }
   if (want.disk_mb != has.disk_mb) {

@@ -37,6 +37,7 @@ struct AheadInit {
   std::string id;
   uint32_t id_base = 0;
   std::optional<runtime::Cgroup> cgroup;  // with the config's default resources when ahead
+  api::Resources resources;               // what the cgroup was given
   runtime::LaunchedInit init;             // exec'd (or forked), waiting for its InitConfig
   uint64_t start_ticks = 0;
   // Launched ahead, where root builds are detached: a disk whose upper holds the built-ins'
@@ -57,7 +58,7 @@ struct SandboxStart {
   NetworkHost* network = nullptr;       // null: networking is off (no sandbox gets a link)
   const api::Limits* limits = nullptr;  // output caps and buffers, process limits
   std::function<void(pid_t pid, uint64_t start_ticks)> on_launched;  // record before setup runs
-  ResolvedTemplate* tmpl = nullptr;                                  // moved into the sandbox
+  ResolvedTemplate* tmpl = nullptr;    // moved into the sandbox
   bool writable_usr = false;           // built-ins: an overlay over the host's /usr
   std::string rootfs_work_dir;         // where runtime::buildRootfs attaches its mounts
   PhaseClock* phases = nullptr;        // marks each phase of the start (null: untimed)
