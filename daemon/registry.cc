@@ -415,6 +415,11 @@ Result<std::shared_ptr<Sandbox>> Registry::launch(const api::CreateSandboxSpec& 
   start.phases = phases;
   if (tmpl.kind == runtime::RootKind::kHost) start.host_facts = host_facts_.current();
   if (config_.live_restore) start.init_socket_dir = parts_.init_socket_dir;
+  // Nothing else writes this record before the create returns: it is not in live_ yet.
+  start.on_setting_up = [&](const Sandbox& sbx) {
+    if (auto r = records_.write(sbx.stateRecord()); !r)
+      log->warn("[{}] state record: {}", id, r.error().describe());
+  };
   start.on_launched = [&](pid_t pid, uint64_t ticks) {
     record.init_pid = pid;
     record.init_start_ticks = ticks;
@@ -548,7 +553,9 @@ Result<api::SandboxInfo> Registry::createSandbox(const api::Caller& caller,
   counters_.recordCreate(phases);
   clock_changed_.notify_all();
   lock.unlock();
-  saveRecord(**sbx);
+  // A sandbox built now wrote its record while init set up; a pooled one's names the pool's
+  // settings, not the create's.
+  if (pooled) saveRecord(*pooled);
   // The history starts at the create, so it is never empty while the sandbox lives (a sandbox
   // built now took its first sample while init set up; a claim cleared the pooled one's).
   if (pooled && config_.metrics_history.samples() > 0) {

@@ -291,7 +291,8 @@ Result<std::shared_ptr<Sandbox>> Sandbox::start(const SandboxStart& s) {
   built->root.reset();  // the message carries init's own copies
   built->usr.reset();
   // While init sets up (most of a create), what needs nothing of it: live restore's listening
-  // socket, and the metrics history's first sample (the history starts at the create).
+  // socket and the sandbox's whole state record, and the metrics history's first sample (the
+  // history starts at the create).
   Result<UniqueFd> listening = UniqueFd{};
   if (sent && !s.init_socket_dir.empty()) {
     sbx->init_socket_ = s.init_socket_dir + "/" + s.id + ".sock";  // kill() removes it
@@ -299,6 +300,7 @@ Result<std::shared_ptr<Sandbox>> Sandbox::start(const SandboxStart& s) {
   }
   sbx->started_at_ = api::Clock::now();
   sbx->deadline_ = std::chrono::steady_clock::now() + std::chrono::seconds(s.spec.timeout_s);
+  if (sent && !s.init_socket_dir.empty() && s.on_setting_up) s.on_setting_up(*sbx);
   sbx->history_ = std::make_unique<MetricsHistory>(s.history_samples);
   if (sent && s.history_samples > 0) sbx->recordSample(/*read_firewall=*/false);
   auto ready =

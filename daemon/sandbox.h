@@ -31,6 +31,8 @@
 
 namespace declaw::daemon {
 
+class Sandbox;
+
 // A sandbox's cgroup and init, before anything of the create that will use them is known: what
 // Sandbox::launchEarly makes, ahead of time for LaunchAhead (launch_ahead.h) or inline.
 struct AheadInit {
@@ -58,6 +60,8 @@ struct SandboxStart {
   NetworkHost* network = nullptr;       // null: networking is off (no sandbox gets a link)
   const api::Limits* limits = nullptr;  // output caps and buffers, process limits
   std::function<void(pid_t pid, uint64_t start_ticks)> on_launched;  // record before setup runs
+  // With live restore, while init sets up: the sandbox's whole record (stateRecord()).
+  std::function<void(const Sandbox&)> on_setting_up;
   ResolvedTemplate* tmpl = nullptr;    // moved into the sandbox
   bool writable_usr = false;           // built-ins: an overlay over the host's /usr
   std::string rootfs_work_dir;         // where runtime::buildRootfs attaches its mounts
