@@ -16,6 +16,10 @@ Measures
   exec true:    POST .../commands `true` in a live sandbox (API round trip), as a shell command
                 line (`bash -l -c true`) and as an argv (`["true"]`, no shell)
   bwrap true:   bwrap --unshare-all ... /usr/bin/true (a fresh sandbox per run, from a shell)
+  floors:       posix_spawn of /usr/bin/true from this process, no sandbox (what a command
+                costs at least: glibc's start-up is most of it on a VM, where CPUID traps), and
+                GET /v1/health (a request's round trip); a pooled create + first command is two
+                requests and a spawn at least
   import:       PUT /v1/templates/{name} of a 100 MiB image (busybox + 100 MiB of random files)
   snapshot:     POST .../snapshots of a sandbox that wrote 50 MiB (50 files of 1 MiB)
   concurrency:  8 clients creating (and killing) sandboxes at once: creates per second
@@ -298,9 +302,21 @@ def main():
     else:
         print("bwrap not found: apt-get install bubblewrap for the baseline", file=sys.stderr)
 
+    # Floors, no sandbox: what spawning `true` costs here (glibc's start-up included), measured
+    # from this process as the daemon's init spawns it; and a request's round trip to declawd.
+    def spawn_true():
+        pid = os.posix_spawn("/usr/bin/true", ["true"], os.environ)
+        _, status = os.waitpid(pid, 0)
+        assert status == 0
+
+    spawn_true()  # warm
+    spawns = timed(spawn_true, args.runs)
+
     d = Daemon()
     api = d.client
     try:
+        api.request("GET", "/v1/health")  # warm
+        round_trips = timed(lambda: api.request("GET", "/v1/health"), args.runs)
         run_argv = argv_runner(api)
 
         def create_first(argv=False, **spec):
@@ -412,6 +428,8 @@ def main():
         bw_end = timed(lambda: subprocess.run(BWRAP, check=True), args.runs - args.runs // 2)
         bw = bw_start + bw_end
         rows.append(("bwrap --unshare-all true", bw))
+    rows.append(("floor: spawn `true`, no sandbox", spawns))
+    rows.append(("floor: a request's round trip", round_trips))
     # Last: a thousand sandboxes' teardown (network namespaces go asynchronously) must not slow
     # the rows above.
     live = thousand_live(args.live) if args.live else None
@@ -427,6 +445,11 @@ def main():
             print(f"  {name:32} {pct(v, 50) / pct(bw, 50):6.2f}x   p99 {pct(v, 99) / pct(bw, 99):6.2f}x")
 
 
+    pooled_floor = pct(spawns, 50) + 2 * pct(round_trips, 50)
+    print(f"\na pooled create + first command is two requests and a spawn at least: "
+          f"{pooled_floor:.2f} ms" + (f", {pooled_floor / pct(bw, 50):.2f}x bwrap" if bw else "")
+          + f" (spawn p50 {pct(spawns, 50):.2f} ms, round trip p50 "
+          f"{pct(round_trips, 50):.2f} ms; the pooled row: {pct(pooled, 50):.2f} ms)")
     print(f"\nthe login shell costs {pct(exec_true, 50) - pct(exec_argv, 50):.2f} ms of an exec "
           f"(p50 shell minus p50 argv)")
     print(f"\ninternet access costs {pct(networked, 50) / pct(created, 50):.2f}x the create+first "
