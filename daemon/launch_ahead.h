@@ -46,7 +46,9 @@ class LaunchAhead {
   static constexpr std::chrono::milliseconds kMaxRefillDeferral{20};
   // How long after a create a refill waits for the new sandbox's first command: a client sends
   // it within a fraction of a millisecond of the create's answer; one that sends none lets the
-  // refill start this much later.
+  // refill start this much later. (The end of any command ends the wait: the daemon does not
+  // tell one sandbox's commands from another's here, which costs at most a refill beside a
+  // first command, as before.)
   static constexpr std::chrono::milliseconds kSettleAfterCreate{5};
 
   // `slots` inits kept ready, each refilled by a thread of its own once it is taken and the

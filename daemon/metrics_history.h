@@ -72,8 +72,8 @@ class MetricsHistory {
   explicit MetricsHistory(size_t capacity) : ring_(capacity) {}
 
   // Thread-safe: the sampler records while the API reads. A sample's cpu_cores_used is the
-  // average since the previous sample; the first one's is 0 (it is taken at the create, when
-  // the sandbox's setup is most of its CPU time and the window next to nothing).
+  // average since the previous sample; the first one's is 0 (it is taken at the create, while
+  // init sets up, and the window is next to nothing; the setup's CPU counts in the next).
   void record(const api::SandboxMetrics& metrics);
   void clear();
   // The samples taken in `range`, oldest first.

@@ -384,8 +384,9 @@ void Registry::discardAhead(AheadInit& ahead) {
 
 Result<std::shared_ptr<Sandbox>> Registry::launch(const api::CreateSandboxSpec& spec,
                                                   ResolvedTemplate tmpl, uid_t owner,
-                                                  PhaseClock* phases, bool take_ahead) {
-  std::optional<AheadInit> ahead = ahead_ && take_ahead ? ahead_->take() : std::nullopt;
+                                                  PhaseClock* phases, LaunchFor purpose) {
+  const bool create = purpose == LaunchFor::kCreate;
+  std::optional<AheadInit> ahead = ahead_ && create ? ahead_->take() : std::nullopt;
   std::optional<uint32_t> id_base;
   std::string id;
   if (ahead) {
@@ -415,11 +416,13 @@ Result<std::shared_ptr<Sandbox>> Registry::launch(const api::CreateSandboxSpec& 
   start.phases = phases;
   if (tmpl.kind == runtime::RootKind::kHost) start.host_facts = host_facts_.current();
   if (config_.live_restore) start.init_socket_dir = parts_.init_socket_dir;
-  // Nothing else writes this record before the create returns: it is not in live_ yet.
-  start.on_setting_up = [&](const Sandbox& sbx) {
-    if (auto r = records_.write(sbx.stateRecord()); !r)
-      log->warn("[{}] state record: {}", id, r.error().describe());
-  };
+  if (create) {
+    // Nothing else writes this record before the create returns: it is not in live_ yet.
+    start.on_setting_up = [&](const Sandbox& sbx) {
+      if (auto r = records_.write(sbx.stateRecord()); !r)
+        log->warn("[{}] state record: {}", id, r.error().describe());
+    };
+  }
   start.on_launched = [&](pid_t pid, uint64_t ticks) {
     record.init_pid = pid;
     record.init_start_ticks = ticks;
@@ -464,7 +467,7 @@ Result<std::shared_ptr<Sandbox>> Registry::buildPooled(const std::string& templa
   spec.template_name = template_name;
   spec.timeout_s = config_.limits.default_sandbox_timeout_s;
   spec.resources = config_.limits.default_resources;
-  return launch(spec, std::move(*tmpl), 0, nullptr, /*take_ahead=*/false);
+  return launch(spec, std::move(*tmpl), 0, nullptr, LaunchFor::kPool);
 }
 
 namespace {

@@ -157,10 +157,14 @@ class Registry : public api::Services {
                                        runtime::FileOpRequest request, const std::string& user);
   // Starts a sandbox: an id range, its state record, Sandbox::start; on failure both are given
   // back. Not counted against max_sandboxes here (the create does that, the pool does not).
-  // `take_ahead`: a create takes an init launched ahead; the warm pool's filler does not (it
-  // would only compete with creates for them).
+  // kCreate takes an init launched ahead and, with live restore, writes the sandbox's whole
+  // record while init sets up. kPool does neither: it would only compete with creates for the
+  // inits, and a pooled sandbox is nobody's until a create claims it, so its record must not be
+  // one a restart adopts (the claim writes it).
+  enum class LaunchFor { kCreate, kPool };
   Result<std::shared_ptr<Sandbox>> launch(const api::CreateSandboxSpec& spec, ResolvedTemplate tmpl,
-                                          uid_t owner, PhaseClock* phases, bool take_ahead = true);
+                                          uid_t owner, PhaseClock* phases,
+                                          LaunchFor purpose = LaunchFor::kCreate);
   // Kills a sandbox that never was live (pooled, or made during shutdown) and gives back its id
   // range and state record.
   void forget(const std::shared_ptr<Sandbox>& sbx, const char* why);

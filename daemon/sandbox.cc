@@ -298,6 +298,7 @@ Result<std::shared_ptr<Sandbox>> Sandbox::start(const SandboxStart& s) {
     sbx->init_socket_ = s.init_socket_dir + "/" + s.id + ".sock";  // kill() removes it
     listening = listenInitSocket(sbx->init_socket_);
   }
+  // The timeout counts from here, init's setup (a millisecond or so) included.
   sbx->started_at_ = api::Clock::now();
   sbx->deadline_ = std::chrono::steady_clock::now() + std::chrono::seconds(s.spec.timeout_s);
   if (sent && !s.init_socket_dir.empty() && s.on_setting_up) s.on_setting_up(*sbx);

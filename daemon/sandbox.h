@@ -60,7 +60,8 @@ struct SandboxStart {
   NetworkHost* network = nullptr;       // null: networking is off (no sandbox gets a link)
   const api::Limits* limits = nullptr;  // output caps and buffers, process limits
   std::function<void(pid_t pid, uint64_t start_ticks)> on_launched;  // record before setup runs
-  // With live restore, while init sets up: the sandbox's whole record (stateRecord()).
+  // With live restore, while init sets up: the sandbox's whole record (stateRecord()). Unset
+  // for a pooled sandbox, whose whole record waits for the claim.
   std::function<void(const Sandbox&)> on_setting_up;
   ResolvedTemplate* tmpl = nullptr;    // moved into the sandbox
   bool writable_usr = false;           // built-ins: an overlay over the host's /usr

@@ -206,6 +206,30 @@ class LiveRestore(unittest.TestCase):
         self.assertEqual(processes_of(self.ids), [])
         self.assertEqual(sandbox_cgroup_dirs(self.ids), [])
 
+    def test_a_crashed_daemon_s_warm_pool_is_cleaned_up_not_adopted(self):
+        # Pooled sandboxes are nobody's until a create claims one: a restart must not adopt
+        # them (as root's, with the pool's settings), but end them as leftovers.
+        first = self.start({**LIVE, "pool": {"base": 2}})
+        api = first.client
+        self.assertTrue(wait_for(
+            lambda: 'declaw_pool_ready{template="base"} 2' in
+            api.request("GET", "/metrics").body.decode(), timeout=60), "the pool did not fill")
+        # Every record is a pooled sandbox's or an init launched ahead's: no create ran.
+        ids = [name[:-len(".json")] for name in
+               os.listdir(os.path.join(first.state, "sandboxes")) if name.endswith(".json")]
+        self.ids.extend(ids)
+        self.assertGreaterEqual(len(ids), 2, ids)
+        first.crash()
+
+        second = self.start(workdir=first.dir)
+        api = second.client
+        health = api.request("GET", "/v1/health").json()
+        self.assertEqual(health["sandboxes_restored"], 0, health)
+        self.assertEqual(api.request("GET", "/v1/sandboxes").json()["sandboxes"], [])
+        self.assertTrue(wait_for(lambda: not processes_of(ids)), processes_of(ids))
+        left = os.listdir(os.path.join(first.state, "sandboxes"))
+        self.assertEqual([name for name in left if name[:-len(".json")] in ids], [], left)
+
     def test_sigterm_leaves_sandboxes_running_and_sigint_stops_them(self):
         first = self.start()
         sbx = self.create(first.client, timeout=600)
