@@ -229,6 +229,8 @@ class LiveRestore(unittest.TestCase):
         self.assertTrue(wait_for(lambda: not processes_of(ids)), processes_of(ids))
         left = os.listdir(os.path.join(first.state, "sandboxes"))
         self.assertEqual([name for name in left if name[:-len(".json")] in ids], [], left)
+        second.stop(signal.SIGINT)  # asserts no record, socket or mount left
+        self.assertEqual(sandbox_cgroup_dirs(ids), [])
 
     def test_sigterm_leaves_sandboxes_running_and_sigint_stops_them(self):
         first = self.start()
