@@ -185,6 +185,20 @@ void endFake(daemon::AheadInit& a) {
   ::kill(a.init.pid, SIGKILL);
   ::waitpid(a.init.pid, nullptr, 0);
 }
+
+// A launch of fake inits "i1", "i2", ..., counted in `launched` (under `m`).
+daemon::LaunchAhead::Launch countedLaunch(std::mutex& m, int& launched) {
+  return [&m, &launched]() -> Result<daemon::AheadInit> {
+    std::lock_guard lock(m);
+    return fakeInit("i" + std::to_string(++launched), false);
+  };
+}
+
+// Waits (5 s at most) until `ahead` holds n ready inits; how many it holds then.
+size_t waitForReady(const daemon::LaunchAhead& ahead, size_t n) {
+  for (int i = 0; i < 2500 && ahead.ready() != n; ++i) ::usleep(2000);
+  return ahead.ready();
+}
 }  // namespace
 
 TEST_CASE("launch ahead keeps its slots full, hands each out once, and discards what is left") {
@@ -208,15 +222,11 @@ TEST_CASE("launch ahead keeps its slots full, hands each out once, and discards 
   CHECK_FALSE(ahead.take());  // not started: nothing ready, a miss
   CHECK(ahead.misses() == 1);
   ahead.start();
-  auto waitReady = [&](size_t n) {
-    for (int i = 0; i < 2500 && ahead.ready() != n; ++i) ::usleep(2000);
-    return ahead.ready();
-  };
-  REQUIRE(waitReady(2) == 2);
+  REQUIRE(waitForReady(ahead, 2) == 2);
   auto first = ahead.take();
   REQUIRE(first);
   CHECK(ahead.hits() == 1);
-  REQUIRE(waitReady(2) == 2);  // refilled
+  REQUIRE(waitForReady(ahead, 2) == 2);  // refilled
   {
     std::lock_guard lock(m);
     CHECK(launched == 3);
@@ -224,7 +234,7 @@ TEST_CASE("launch ahead keeps its slots full, hands each out once, and discards 
   }
   auto second = ahead.take();
   REQUIRE(second);
-  REQUIRE(waitReady(2) == 2);
+  REQUIRE(waitForReady(ahead, 2) == 2);
   // Two ready, the older alive, the newer dead: a take skips and discards the dead one.
   auto third = ahead.take();
   REQUIRE(third);
@@ -239,7 +249,7 @@ TEST_CASE("launch ahead keeps its slots full, hands each out once, and discards 
   CHECK(std::set<std::string>{first->id, second->id, third->id}.size() == 3);
   for (auto* a : {&*first, &*second, &*third}) endFake(*a);
   if (fourth) endFake(*fourth);
-  REQUIRE(waitReady(2) == 2);
+  REQUIRE(waitForReady(ahead, 2) == 2);
   ahead.stop();  // discards the two ready ones
   std::lock_guard lock(m);
   CHECK(discarded.size() == 3);
@@ -252,19 +262,10 @@ TEST_CASE("launch ahead refills after a create's first command, or its settle ti
     std::mutex m;
     int launched = 0;
     daemon::LaunchAhead ahead(
-        1,
-        [&]() -> Result<daemon::AheadInit> {
-          std::lock_guard lock(m);
-          return fakeInit("i" + std::to_string(++launched), false);
-        },
-        [&](daemon::AheadInit& a) { endFake(a); }, std::chrono::hours(1), 0,
-        std::chrono::milliseconds(400));
+        1, countedLaunch(m, launched), [&](daemon::AheadInit& a) { endFake(a); },
+        std::chrono::hours(1), 0, std::chrono::milliseconds(400));
     ahead.start();
-    auto waitReady = [&](size_t n) {
-      for (int i = 0; i < 2500 && ahead.ready() != n; ++i) ::usleep(2000);
-      return ahead.ready();
-    };
-    REQUIRE(waitReady(1) == 1);
+    REQUIRE(waitForReady(ahead, 1) == 1);
     std::optional<daemon::AheadInit> taken;
     const auto create_ended = std::chrono::steady_clock::now();
     {
@@ -281,10 +282,10 @@ TEST_CASE("launch ahead refills after a create's first command, or its settle ti
         CHECK(ahead.ready() == 0);
       }
       // Its end ends the wait, well before the settle time would have.
-      CHECK(waitReady(1) == 1);
+      CHECK(waitForReady(ahead, 1) == 1);
       CHECK(std::chrono::steady_clock::now() - create_ended < std::chrono::milliseconds(400));
     } else {
-      CHECK(waitReady(1) == 1);  // no command came: refilled once the settle time passed
+      CHECK(waitForReady(ahead, 1) == 1);  // no command came: refilled once the settle time passed
       CHECK(std::chrono::steady_clock::now() - create_ended >= std::chrono::milliseconds(400));
     }
     {
@@ -303,18 +304,9 @@ TEST_CASE("launch ahead refills only once no create is under way, or after its d
     // A create that lasts longer than the deferral: the refill goes ahead anyway.
     const auto deferral = long_create ? std::chrono::milliseconds(30) : std::chrono::hours(1);
     daemon::LaunchAhead ahead(
-        1,
-        [&]() -> Result<daemon::AheadInit> {
-          std::lock_guard lock(m);
-          return fakeInit("i" + std::to_string(++launched), false);
-        },
-        [&](daemon::AheadInit& a) { endFake(a); }, deferral);
+        1, countedLaunch(m, launched), [&](daemon::AheadInit& a) { endFake(a); }, deferral);
     ahead.start();
-    auto waitReady = [&](size_t n) {
-      for (int i = 0; i < 2500 && ahead.ready() != n; ++i) ::usleep(2000);
-      return ahead.ready();
-    };
-    REQUIRE(waitReady(1) == 1);
+    REQUIRE(waitForReady(ahead, 1) == 1);
     std::optional<daemon::AheadInit> taken;
     {
       daemon::LaunchAhead::Foreground creating(&ahead,
@@ -327,10 +319,10 @@ TEST_CASE("launch ahead refills only once no create is under way, or after its d
         std::lock_guard lock(m);
         CHECK(launched == 1);
       } else {
-        CHECK(waitReady(1) == 1);  // refilled while the create still runs
+        CHECK(waitForReady(ahead, 1) == 1);  // refilled while the create still runs
       }
     }
-    CHECK(waitReady(1) == 1);  // and once it has ended, refilled in any case
+    CHECK(waitForReady(ahead, 1) == 1);  // and once it has ended, refilled in any case
     endFake(*taken);
     ahead.stop();
   }
